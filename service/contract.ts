@@ -1,0 +1,63 @@
+/**
+ * The contract between the inference service and the manifests that deploy it.
+ *
+ * Both `service/` and `charts/` import these names, so a renamed endpoint or
+ * environment variable breaks the type check instead of a production probe.
+ */
+
+/** HTTP paths the kubelet, Prometheus and clients call. */
+export const endpoints = {
+  /** Cheap: answers from the event loop alone, never waits on the model. */
+  live: '/health/live',
+  /** 503 while the model loads or the process drains; 200 when it can take traffic. */
+  ready: '/health/ready',
+  /** 503 until the model has loaded once; the startup probe's target. */
+  startup: '/health/startup',
+  metrics: '/metrics',
+  models: '/v1/models',
+  chatCompletions: '/v1/chat/completions',
+  completions: '/v1/completions',
+} as const;
+
+/** Paths that run the model; no probe may ever point at one of these. */
+export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions];
+
+/** Port the service listens on unless `PORT` says otherwise. */
+export const defaultPort = 8080;
+
+/**
+ * The service's default model: Qwen2.5-3B-Instruct, Q4_K_M, from Qwen's own GGUF repository.
+ * `hf:<user>/<repo>/<file>` is node-llama-cpp's model URI form.
+ */
+export const defaultModel = 'hf:Qwen/Qwen2.5-3B-Instruct-GGUF/qwen2.5-3b-instruct-q4_k_m.gguf';
+
+/** Where the container expects the model cache volume. */
+export const defaultModelCacheDir = '/models';
+
+/** Environment variables the service reads; the manifests set them by these names. */
+export const envVars = {
+  model: 'MODEL',
+  modelSha256: 'MODEL_SHA256',
+  modelCacheDir: 'MODEL_CACHE_DIR',
+  host: 'HOST',
+  port: 'PORT',
+  threads: 'THREADS',
+  contextSize: 'CONTEXT_SIZE',
+  parallel: 'PARALLEL',
+  maxQueue: 'MAX_QUEUE',
+  maxTokensLimit: 'MAX_TOKENS_LIMIT',
+  requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
+  shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
+  sseKeepAliveMs: 'SSE_KEEPALIVE_MS',
+  gpuLayers: 'GPU_LAYERS',
+  apiKey: 'API_KEY',
+  logLevel: 'LOG_LEVEL',
+} as const;
+
+export type EnvVarName = (typeof envVars)[keyof typeof envVars];
+
+/** The commands the container image runs (see Dockerfile); the init container uses `fetchModel`. */
+export const containerCommands = {
+  serve: ['node', 'build/service/main.js'],
+  fetchModel: ['node', 'build/service/fetch-model.js'],
+} as const;
