@@ -1,0 +1,256 @@
+/**
+ * Typed configuration of the inference service, read from environment variables.
+ *
+ * The variable names come from `contract.ts` (the manifests set them by those names).
+ * `ConfigSchema` documents every field: its default and why that default was chosen.
+ * `loadConfig()` validates all variables at once and throws a `ConfigError` whose
+ * message is a single line naming each bad variable, its value and what is allowed,
+ * so `kubectl logs` of a crash-looping pod says exactly what to fix.
+ *
+ * An empty variable counts as unset (templated manifests often render `VALUE: ""`).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { defaultModel, defaultModelCacheDir, defaultPort, envVars, type EnvVarName } from './contract.js';
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export type GpuLayers = number | 'auto' | 'max';
+
+export const ConfigSchema = Type.Object({
+  model: Type.String({
+    minLength: 1,
+    default: defaultModel,
+    description:
+      'MODEL: a local GGUF path, an hf:<user>/<repo>/<file> URI or an https:// URL. ' +
+      'Default: Qwen2.5-3B-Instruct Q4_K_M, a good quality/size balance for CPU inference.',
+  }),
+  modelSha256: Type.Optional(
+    Type.String({
+      pattern: '^[0-9a-f]{64}$',
+      description:
+        'MODEL_SHA256: expected SHA-256 (64 hex digits) of the GGUF file. Optional; when set, a ' +
+        'download or cached file that does not match is rejected (supply-chain and truncation guard).',
+    }),
+  ),
+  modelCacheDir: Type.String({
+    minLength: 1,
+    default: defaultModelCacheDir,
+    description:
+      'MODEL_CACHE_DIR: where downloaded models are kept. Default /models, the mount point of the ' +
+      'model cache volume in the manifests, so restarts do not download again.',
+  }),
+  host: Type.String({
+    minLength: 1,
+    default: '0.0.0.0',
+    description:
+      'HOST: listen address. Default 0.0.0.0: the kubelet probes the pod IP and cannot reach 127.0.0.1 ' +
+      '(Fastify itself defaults to localhost).',
+  }),
+  port: Type.Integer({
+    minimum: 1,
+    maximum: 65535,
+    default: defaultPort,
+    description: 'PORT: listen port. Default 8080 (contract.defaultPort), unprivileged, matches the container port.',
+  }),
+  threads: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1024,
+      description:
+        'THREADS: CPU threads for inference. Optional; unset means derived from the container CPU ' +
+        'allowance (cgroups), because node-llama-cpp would otherwise size itself to the host.',
+    }),
+  ),
+  contextSize: Type.Integer({
+    minimum: 64,
+    maximum: 1_048_576,
+    default: 4096,
+    description:
+      'CONTEXT_SIZE: tokens of context per sequence (prompt + completion). Default 4096: room for ' +
+      'typical chat prompts while keeping the KV cache of a 3B model at a few hundred MiB per sequence.',
+  }),
+  parallel: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description:
+      'PARALLEL: sequences decoded concurrently in one context. Default 2: on a few CPU cores more ' +
+      'sequences mostly split the same compute, while 2 hides per-request latency gaps.',
+  }),
+  maxQueue: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: 8,
+    description:
+      'MAX_QUEUE: requests allowed to wait for a free sequence; beyond it requests get 429 with ' +
+      'Retry-After. Default 8: bounded waiting (a few minutes at worst) instead of unbounded memory and latency.',
+  }),
+  maxTokensLimit: Type.Integer({
+    minimum: 1,
+    maximum: 1_048_576,
+    default: 2048,
+    description:
+      'MAX_TOKENS_LIMIT: largest max_tokens a request may ask for (400 beyond it) and the value used ' +
+      'when a request gives none. Default 2048: half the default context, so long answers fit.',
+  }),
+  requestTimeoutMs: Type.Integer({
+    minimum: 100,
+    maximum: 86_400_000,
+    default: 300_000,
+    description:
+      'REQUEST_TIMEOUT_MS: wall-clock budget of one request including queueing; then generation stops ' +
+      '(finish_reason "length" with what was generated). Default 5 min: a 2048-token answer on CPU fits, ' +
+      'a stuck client does not hold a sequence forever.',
+  }),
+  shutdownGraceMs: Type.Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 20_000,
+    description:
+      'SHUTDOWN_GRACE_MS: after SIGTERM, how long in-flight requests may finish before being aborted. ' +
+      'Default 20 s: below the pod terminationGracePeriodSeconds (set higher by the manifests) so the ' +
+      'process exits cleanly before SIGKILL.',
+  }),
+  sseKeepAliveMs: Type.Integer({
+    minimum: 50,
+    maximum: 3_600_000,
+    default: 15_000,
+    description:
+      'SSE_KEEPALIVE_MS: a streamed response writes an SSE comment when nothing was written for this long ' +
+      '(queueing, prompt prefill). Default 15 s: well below the 60 s idle timeout of common load balancers.',
+  }),
+  gpuLayers: Type.Union([Type.Integer({ minimum: 0, maximum: 10_000 }), Type.Literal('auto'), Type.Literal('max')], {
+    default: 0,
+    description:
+      'GPU_LAYERS: model layers to offload to a GPU: an integer, "auto" or "max". Default 0 (CPU only): ' +
+      'the default deployment has no GPU, and "auto" would probe for one at start-up.',
+  }),
+  apiKey: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'API_KEY: when set, /v1/* requires "Authorization: Bearer <key>" (checked in constant time). ' +
+        'Optional; health and metrics endpoints always stay open for probes and Prometheus.',
+    }),
+  ),
+  logLevel: Type.Union(
+    logLevels.map((l) => Type.Literal(l)),
+    {
+      default: 'info',
+      description:
+        'LOG_LEVEL: pino level. Default info: one access line per request; prompt and completion text ' +
+        'are logged only at debug.',
+    },
+  ),
+});
+
+export type Config = Static<typeof ConfigSchema> & { gpuLayers: GpuLayers; logLevel: LogLevel };
+
+/** Thrown by `loadConfig`; `message` is one line, `issues` holds one entry per bad variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly issues: readonly string[]) {
+    super(`Invalid configuration: ${issues.join('; ')}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses one variable's text; returns the value or, on failure, what is allowed. */
+type Parser<T> = (text: string) => { ok: true; value: T } | { ok: false; expected: string };
+
+function integer(min: number, max: number): Parser<number> {
+  return (text) => {
+    const t = text.trim();
+    const n = /^[+]?\d+$/.test(t) ? Number(t) : Number.NaN;
+    if (Number.isSafeInteger(n) && n >= min && n <= max) return { ok: true, value: n };
+    return { ok: false, expected: `expected an integer from ${min} to ${max}` };
+  };
+}
+
+function nonEmpty(what: string): Parser<string> {
+  return (text) => (text.trim() ? { ok: true, value: text.trim() } : { ok: false, expected: what });
+}
+
+function oneOf<const T extends string>(allowed: readonly T[]): Parser<T> {
+  return (text) => {
+    const t = text.trim().toLowerCase();
+    const hit = allowed.find((a) => a === t);
+    return hit !== undefined ? { ok: true, value: hit } : { ok: false, expected: `expected one of ${allowed.join(', ')}` };
+  };
+}
+
+const sha256: Parser<string> = (text) => {
+  const t = text.trim().toLowerCase();
+  return /^[0-9a-f]{64}$/.test(t) ? { ok: true, value: t } : { ok: false, expected: 'expected 64 hexadecimal digits (a SHA-256)' };
+};
+
+const gpuLayers: Parser<GpuLayers> = (text) => {
+  const t = text.trim().toLowerCase();
+  if (t === 'auto' || t === 'max') return { ok: true, value: t };
+  const n = integer(0, 10_000)(t);
+  return n.ok ? n : { ok: false, expected: 'expected an integer from 0 to 10000, "auto" or "max"' };
+};
+
+/** Short, printable form of a bad value (secrets are never echoed). */
+function show(name: EnvVarName, text: string): string {
+  if (name === envVars.apiKey) return '<redacted>';
+  const clipped = text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return JSON.stringify(clipped);
+}
+
+/**
+ * Reads and validates the configuration. Collects every problem before throwing,
+ * so one restart fixes them all.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const issues: string[] = [];
+
+  function read<T>(name: EnvVarName, parse: Parser<T>, fallback: T): T;
+  function read<T>(name: EnvVarName, parse: Parser<T>): T | undefined;
+  function read<T>(name: EnvVarName, parse: Parser<T>, fallback?: T): T | undefined {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const r = parse(raw);
+    if (r.ok) return r.value;
+    issues.push(`${name}=${show(name, raw)} is invalid: ${r.expected}`);
+    return fallback;
+  }
+
+  const config: Config = {
+    model: read(envVars.model, nonEmpty('expected a path, hf: URI or https:// URL'), defaultModel),
+    modelSha256: read(envVars.modelSha256, sha256),
+    modelCacheDir: read(envVars.modelCacheDir, nonEmpty('expected a directory path'), defaultModelCacheDir),
+    host: read(envVars.host, nonEmpty('expected a host name or IP address'), '0.0.0.0'),
+    port: read(envVars.port, integer(1, 65535), defaultPort),
+    threads: read(envVars.threads, integer(1, 1024)),
+    contextSize: read(envVars.contextSize, integer(64, 1_048_576), 4096),
+    parallel: read(envVars.parallel, integer(1, 64), 2),
+    maxQueue: read(envVars.maxQueue, integer(0, 10_000), 8),
+    maxTokensLimit: read(envVars.maxTokensLimit, integer(1, 1_048_576), 2048),
+    requestTimeoutMs: read(envVars.requestTimeoutMs, integer(100, 86_400_000), 300_000),
+    shutdownGraceMs: read(envVars.shutdownGraceMs, integer(0, 3_600_000), 20_000),
+    sseKeepAliveMs: read(envVars.sseKeepAliveMs, integer(50, 3_600_000), 15_000),
+    gpuLayers: read(envVars.gpuLayers, gpuLayers, 0),
+    apiKey: env[envVars.apiKey] ? env[envVars.apiKey] : undefined,
+    logLevel: read(envVars.logLevel, oneOf(logLevels), 'info'),
+  };
+  if (config.threads === undefined) delete config.threads;
+  if (config.modelSha256 === undefined) delete config.modelSha256;
+  if (config.apiKey === undefined) delete config.apiKey;
+
+  if (issues.length > 0) throw new ConfigError(issues);
+  // The parsers above enforce the schema; this guards against the two drifting apart.
+  if (!Value.Check(ConfigSchema, config)) {
+    const first = Value.Errors(ConfigSchema, config).First();
+    throw new ConfigError([`internal: configuration does not match its schema at ${first?.path ?? '?'}: ${first?.message ?? ''}`]);
+  }
+  return config;
+}
+
+/** The configuration with secrets masked, for the start-up log line. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return { ...config, apiKey: config.apiKey === undefined ? undefined : '<set>' };
+}
