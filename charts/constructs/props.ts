@@ -1,0 +1,136 @@
+import type { ModelSpec } from '../models/catalogue.js';
+
+/** NVIDIA GPUs for a service. Without this block the service runs on CPU only. */
+export interface GpuProps {
+  /** Whole GPUs per pod (`nvidia.com/gpu` limit). Required; fractions do not exist for this resource. */
+  readonly count: number;
+  /** Memory of one GPU in GiB (24 for an A10G or L4). The model's weights and KV cache must fit; synth fails otherwise. */
+  readonly memoryGiB: number;
+  /**
+   * Node labels that select GPU nodes.
+   * @default { 'nvidia.com/gpu.present': 'true' } — set by NVIDIA GPU feature discovery on every GPU node.
+   */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * Taint key carried by GPU nodes, tolerated with effect NoSchedule.
+   * @default 'nvidia.com/gpu' — the taint managed GPU node groups (EKS, GKE, AKS) put on GPU nodes.
+   */
+  readonly taintKey?: string;
+}
+
+/** Where the model file lives inside the pod. There is no default: a wrong guess is a Pending PVC. */
+export type ModelCacheProps =
+  | {
+      readonly kind: 'persistentVolumeClaim';
+      /**
+       * Storage class of the cache PVC. Required and explicit: relying on the cluster's default class
+       * (or one whose CSI driver is not installed) leaves the PVC Pending and the pod unscheduled.
+       */
+      readonly storageClassName: string;
+      /**
+       * @default 'ReadWriteOnce' — one node mounts it; forces the Recreate strategy and a single replica,
+       * because a second pod on another node cannot attach the volume (Multi-Attach error).
+       * 'ReadWriteMany' (EFS, Filestore, Azure Files) allows several replicas and rolling updates.
+       */
+      readonly accessMode?: 'ReadWriteOnce' | 'ReadWriteMany';
+      /** @default ceil(1.2 x model file size) GiB — room for the file and its verification sidecar, never too small for the download. */
+      readonly sizeGiB?: number;
+      /** Sustained read rate of the volume in MiB/s; sizes the startup probe. @default 125 — the baseline of an AWS gp3 volume. */
+      readonly readMiBps?: number;
+    }
+  | {
+      readonly kind: 'emptyDir';
+      /** @default ceil(1.2 x model file size) GiB — the emptyDir `sizeLimit`, matched by an ephemeral-storage request so the kubelet never evicts the pod mid-download. */
+      readonly sizeGiB?: number;
+      /** Sustained read rate of the node's disk in MiB/s. @default 200 — a local NVMe or gp3 root volume with headroom. */
+      readonly readMiBps?: number;
+    };
+
+/** How clients reach the service. */
+export type ExposureProps =
+  | { readonly kind: 'cluster-ip' }
+  | {
+      readonly kind: 'load-balancer';
+      /** Which cloud's annotations set the idle timeout (AWS NLB via target-group attribute, AWS classic ELB, GCP BackendConfig is not used: GCP passthrough NLBs have no idle timeout). */
+      readonly provider: 'aws-nlb' | 'aws-elb' | 'gcp';
+      /** @default true — an internal load balancer; public exposure of an unauthenticated model is a choice to make explicitly. */
+      readonly internal?: boolean;
+    }
+  | {
+      readonly kind: 'ingress';
+      /** Host name served by the ingress. */
+      readonly host: string;
+      /** @default 'nginx' — ingress-nginx; its proxy timeouts and buffering are set from the request timeout. */
+      readonly className?: 'nginx';
+      /** TLS secret for the host. @default none (TLS terminated elsewhere) */
+      readonly tlsSecretName?: string;
+    };
+
+export interface AutoscalingProps {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /** @default 70 — inference pins its threads while generating, so sustained CPU use tracks busy sequences. */
+  readonly targetCpuUtilizationPercent?: number;
+}
+
+/** Everything that describes one GGUF inference service. */
+export interface InferenceServiceProps {
+  /** Environment name (staging, production): part of labels and error messages. */
+  readonly environment: string;
+  /** Repository-relative file that defines this service, named in synth errors. */
+  readonly definedIn: string;
+  /** The catalogue entry of the model to serve. */
+  readonly model: ModelSpec;
+  /** Container image with an immutable reference: a version tag or a digest, never `latest`. */
+  readonly image: string;
+  /** @default 1 — one pod per model is the usual start; more need a ReadWriteMany or emptyDir cache. */
+  readonly replicas?: number;
+  /** Tokens of context per sequence (CONTEXT_SIZE). @default min(4096, model.trainedContext) — enough for chat, cheap in KV cache. */
+  readonly contextSize?: number;
+  /** Sequences decoded in parallel in one context (PARALLEL). @default 2 — two users share a pod with little per-token slowdown on CPU. */
+  readonly parallel?: number;
+  /** Tokens per evaluation batch. @default 512 — llama.cpp's default; sizes the logits buffer. */
+  readonly batchSize?: number;
+  /**
+   * CPU cores requested; also the inference thread count (THREADS, via the downward API).
+   * No CPU limit is set: a CFS quota throttles every thread of a batch and slows decoding many times over.
+   * @default 2
+   */
+  readonly cpu?: number;
+  /** NVIDIA GPUs; omit for a CPU-only service. @default none */
+  readonly gpu?: GpuProps;
+  /** Where the model is cached. Required: there is no safe default storage class. */
+  readonly modelCache: ModelCacheProps;
+  /** Download rate assumed for the first model fetch, MiB/s; sizes `progressDeadlineSeconds`. @default 25 */
+  readonly downloadMiBps?: number;
+  /** Longest request the service allows (REQUEST_TIMEOUT_MS). @default 300 on CPU, 120 on GPU — long CPU answers take minutes. */
+  readonly requestTimeoutSeconds?: number;
+  /** Requests waiting beyond the busy sequences before 429 (MAX_QUEUE). @default 4 x parallel */
+  readonly maxQueue?: number;
+  /** Largest `max_tokens` a request may ask for (MAX_TOKENS_LIMIT). @default 2048 */
+  readonly maxTokensLimit?: number;
+  /** @default { kind: 'cluster-ip' } — in-cluster clients only. */
+  readonly exposure?: ExposureProps;
+  /**
+   * Idle timeouts on the client's path that this service cannot set (a cluster load balancer, a proxy).
+   * The SSE keep-alive interval stays below all of them.
+   * @default [60] — the common cloud load balancer default.
+   */
+  readonly pathIdleTimeoutsSeconds?: readonly number[];
+  /** Horizontal autoscaling; when set `spec.replicas` is omitted and Argo CD ignores it. @default none */
+  readonly autoscaling?: AutoscalingProps;
+  /** @default true — ServiceMonitor and PrometheusRule for the prometheus-operator. */
+  readonly monitoring?: boolean;
+  /** Alert when the p90 time to first token exceeds this. @default 10 s on CPU, 2 s on GPU */
+  readonly slowTimeToFirstTokenSeconds?: number;
+  /** Secret holding the API key (Bearer token for /v1/*). @default none — the NetworkPolicy is the only gate. */
+  readonly apiKeySecret?: { readonly name: string; readonly key: string };
+  /** Namespaces (by name) whose pods may call the API, besides this namespace. @default [] */
+  readonly allowedClientNamespaces?: readonly string[];
+  /** Namespace of the Prometheus that scrapes /metrics. @default 'monitoring' */
+  readonly monitoringNamespace?: string;
+  /** Seconds preStop waits before SIGTERM reaches the service. @default 5 */
+  readonly preStopSeconds?: number;
+  /** @default 3 — enough to roll back; more only clutters `kubectl get rs`. */
+  readonly revisionHistoryLimit?: number;
+}

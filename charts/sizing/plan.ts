@@ -1,0 +1,203 @@
+import { defaultModelCacheDir } from '../../service/contract.js';
+import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
+import { mutableImageReason } from '../lib/image.js';
+import type { ExposureProps, InferenceServiceProps } from '../constructs/props.js';
+import { estimateMemory, type MemoryEstimate } from './memory.js';
+import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
+import { defaultPreStopSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
+import { GiB, MiB } from './units.js';
+
+/**
+ * Every derived figure of one inference service, computed once from its props.
+ * The construct renders it, the synth summary prints it, and tests assert on it.
+ */
+export interface InferenceServicePlan {
+  readonly name: string;
+  readonly props: InferenceServiceProps;
+  readonly replicas: number;
+  readonly contextSize: number;
+  readonly parallel: number;
+  readonly batchSize: number;
+  readonly cpuCores: number;
+  readonly gpuCount: number;
+  readonly maxQueue: number;
+  readonly maxTokensLimit: number;
+  readonly memory: MemoryEstimate;
+  readonly startup: StartupBudget;
+  readonly probes: ProbePlan;
+  readonly timeouts: TimeoutPlan;
+  readonly strategy: 'Recreate' | 'RollingUpdate';
+  /** Why the strategy was chosen, for the summary and reviewers. */
+  readonly strategyReason: string;
+  readonly cache: {
+    readonly kind: 'persistentVolumeClaim' | 'emptyDir';
+    readonly accessMode: 'ReadWriteOnce' | 'ReadWriteMany' | undefined;
+    readonly storageClassName: string | undefined;
+    readonly sizeGiB: number;
+    readonly readMiBps: number;
+    readonly mountPath: string;
+  };
+  /** Ephemeral storage request = limit, whole GiB (cdk8s-plus emits whole Gi). */
+  readonly ephemeralStorageGiB: number;
+  /** Size limit of the writable /tmp emptyDir. */
+  readonly tmpSizeMiB: number;
+  readonly progressDeadlineSeconds: number;
+  readonly revisionHistoryLimit: number;
+  readonly exposure: ExposureProps;
+  readonly slowTimeToFirstTokenSeconds: number;
+}
+
+const defaultCpuReadMiBps = { persistentVolumeClaim: 125, emptyDir: 200 } as const;
+/** Scheduling, image pull and container start before the model load begins. */
+export const podStartAllowanceSeconds = 300;
+/** Model file name inside the cache: the last path segment of its source. */
+export function modelFileName(source: string): string {
+  const last = source.split('/').pop() ?? source;
+  return last.split('?')[0] ?? last;
+}
+
+function isPositiveInt(n: number): boolean {
+  return Number.isInteger(n) && n > 0;
+}
+
+export function planInferenceService(name: string, props: InferenceServiceProps): InferenceServicePlan {
+  const problems: ConfigProblem[] = [];
+  const object = `${props.environment}/${name}`;
+  const problem = (field: string, text: string, fix: string): void => {
+    problems.push({ file: props.definedIn, object, field, problem: text, fix });
+  };
+
+  const model = props.model;
+  const replicas = props.replicas ?? 1;
+  const contextSize = props.contextSize ?? Math.min(4096, model.trainedContext);
+  const parallel = props.parallel ?? 2;
+  const batchSize = props.batchSize ?? 512;
+  const cpuCores = props.cpu ?? 2;
+  const gpuCount = props.gpu?.count ?? 0;
+  const maxQueue = props.maxQueue ?? 4 * parallel;
+  const maxTokensLimit = props.maxTokensLimit ?? 2048;
+  const requestTimeoutSeconds = props.requestTimeoutSeconds ?? (gpuCount > 0 ? 120 : 300);
+  const preStopSeconds = props.preStopSeconds ?? defaultPreStopSeconds;
+  const revisionHistoryLimit = props.revisionHistoryLimit ?? 3;
+  const exposure = props.exposure ?? { kind: 'cluster-ip' };
+  const cacheProps = props.modelCache;
+  const accessMode = cacheProps.kind === 'persistentVolumeClaim' ? (cacheProps.accessMode ?? 'ReadWriteOnce') : undefined;
+  const minCacheGiB = Math.ceil((model.fileBytes * 1.2) / GiB);
+  const cacheSizeGiB = cacheProps.sizeGiB ?? minCacheGiB;
+  const readMiBps = cacheProps.readMiBps ?? defaultCpuReadMiBps[cacheProps.kind];
+
+  if (!/^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$/.test(name)) {
+    problem('name', `"${name}" is not a valid DNS label of at most 42 characters`, 'use lower-case letters, digits and dashes, starting with a letter');
+  }
+  if (!isPositiveInt(replicas)) problem('replicas', `${replicas} is not a positive integer`, 'set replicas to 1 or more');
+  if (!isPositiveInt(contextSize)) problem('contextSize', `${contextSize} is not a positive integer`, 'set contextSize to a positive number of tokens, e.g. 4096');
+  if (contextSize > model.trainedContext) {
+    problem('contextSize', `${contextSize} exceeds the trained context ${model.trainedContext} of ${model.id}`, `set contextSize to ${model.trainedContext} or less`);
+  }
+  if (!isPositiveInt(parallel)) problem('parallel', `${parallel} is not a positive integer`, 'set parallel to 1 or more');
+  if (!isPositiveInt(batchSize)) problem('batchSize', `${batchSize} is not a positive integer`, 'set batchSize to a positive integer, e.g. 512');
+  if (!(cpuCores > 0) || !Number.isInteger(cpuCores * 1000)) {
+    problem('cpu', `${cpuCores} is not a positive number of cores`, 'set cpu to the cores to request, e.g. 2 (it is also the inference thread count)');
+  }
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) problem('maxQueue', `${maxQueue} is not a non-negative integer`, 'set maxQueue to 0 or more');
+  if (!isPositiveInt(maxTokensLimit)) problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
+  if (maxTokensLimit >= contextSize) {
+    problem('maxTokensLimit', `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`, `set maxTokensLimit below contextSize (${contextSize})`);
+  }
+  if (!isPositiveInt(requestTimeoutSeconds)) problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
+  if (!Number.isInteger(preStopSeconds) || preStopSeconds < 0) problem('preStopSeconds', `${preStopSeconds} is negative or fractional`, 'set preStopSeconds to 0 or more whole seconds');
+  if (!isPositiveInt(revisionHistoryLimit) || revisionHistoryLimit > 5) {
+    problem('revisionHistoryLimit', `${revisionHistoryLimit} is outside 1..5`, 'keep 1 to 5 old ReplicaSets (default 3)');
+  }
+  if (!isPositiveInt(cacheSizeGiB)) {
+    problem('modelCache.sizeGiB', `${cacheSizeGiB} is not a positive whole number of GiB`, `omit sizeGiB to derive it (${minCacheGiB} GiB for ${model.id})`);
+  } else if (cacheSizeGiB < minCacheGiB) {
+    problem('modelCache.sizeGiB', `${cacheSizeGiB} GiB is below 1.2 x the ${(model.fileBytes / GiB).toFixed(2)} GiB model file`, `set sizeGiB to at least ${minCacheGiB} or omit it`);
+  }
+  if (!(readMiBps > 0)) problem('modelCache.readMiBps', `${readMiBps} is not a positive rate`, 'declare the volume read rate in MiB/s, e.g. 125 for gp3');
+  if (cacheProps.kind === 'persistentVolumeClaim' && cacheProps.storageClassName.trim() === '') {
+    problem('modelCache.storageClassName', 'is empty', "name the cluster's storage class explicitly (e.g. 'gp3'); the default class may have no CSI driver");
+  }
+  if (props.gpu) {
+    if (!isPositiveInt(props.gpu.count)) problem('gpu.count', `${props.gpu.count} is not a whole number of GPUs`, 'request 1 or more whole GPUs, or remove the gpu block for a CPU service');
+    if (!(props.gpu.memoryGiB > 0)) problem('gpu.memoryGiB', `${props.gpu.memoryGiB} is not a positive size`, 'declare the memory of one GPU, e.g. 24 for an A10G');
+  }
+  if (accessMode === 'ReadWriteOnce' && replicas > 1) {
+    problem('replicas', `${replicas} replicas cannot share a ReadWriteOnce cache volume across nodes (Multi-Attach)`, "use replicas: 1, a ReadWriteMany storage class, or modelCache kind 'emptyDir'");
+  }
+  if (props.autoscaling) {
+    const a = props.autoscaling;
+    if (!isPositiveInt(a.minReplicas) || !isPositiveInt(a.maxReplicas) || a.minReplicas > a.maxReplicas) {
+      problem('autoscaling', `minReplicas ${a.minReplicas} / maxReplicas ${a.maxReplicas} is not a valid range`, 'set 1 <= minReplicas <= maxReplicas');
+    }
+    if (props.replicas !== undefined) problem('replicas', 'is fixed while autoscaling is on; Argo CD and the HPA would fight over it', 'remove replicas; autoscaling.minReplicas sets the floor');
+    if (accessMode === 'ReadWriteOnce') problem('autoscaling', 'cannot add pods that share a ReadWriteOnce cache volume', 'use a ReadWriteMany storage class or an emptyDir cache');
+  }
+  const imageProblem = mutableImageReason(props.image);
+  if (imageProblem !== undefined) {
+    problem('image', `"${props.image}" ${imageProblem}`, 'pin a version tag (registry/image:1.2.3) or a digest (registry/image@sha256:...)');
+  }
+  for (const t of props.pathIdleTimeoutsSeconds ?? []) {
+    if (!isPositiveInt(t)) problem('pathIdleTimeoutsSeconds', `${t} is not a positive number of seconds`, 'list idle timeouts in whole seconds, e.g. [60]');
+  }
+
+  const memory = estimateMemory({ model, contextSize, parallel, batchSize, gpuOffload: gpuCount > 0 });
+  if (props.gpu && memory.gpuBytes > props.gpu.count * props.gpu.memoryGiB * GiB) {
+    problem(
+      'gpu',
+      `${model.id} needs ${(memory.gpuBytes / GiB).toFixed(2)} GiB of GPU memory (weights + KV cache for ${contextSize} x ${parallel} tokens) but ${props.gpu.count} x ${props.gpu.memoryGiB} GiB is available`,
+      'lower contextSize or parallel, pick a smaller quantization, or request more or larger GPUs',
+    );
+  }
+  if (problems.length > 0) throw new ChartConfigError(problems);
+
+  const startup = startupBudget({ model, diskReadMiBps: readMiBps, gpuOffload: gpuCount > 0 });
+  const timeouts = planTimeouts(requestTimeoutSeconds, preStopSeconds, props.pathIdleTimeoutsSeconds ?? [60]);
+  const downloadSeconds = Math.ceil(model.fileBytes / ((props.downloadMiBps ?? 25) * MiB));
+
+  let strategy: InferenceServicePlan['strategy'] = 'RollingUpdate';
+  let strategyReason = 'no GPU and no ReadWriteOnce volume: a surge pod can start beside the old one';
+  if (gpuCount > 0) {
+    strategy = 'Recreate';
+    strategyReason = `requests ${gpuCount} GPU(s): a surge pod would wait for a GPU the old pod holds`;
+  } else if (accessMode === 'ReadWriteOnce') {
+    strategy = 'Recreate';
+    strategyReason = 'mounts a ReadWriteOnce cache: a surge pod on another node cannot attach it';
+  }
+
+  const tmpSizeMiB = 512;
+  const ephemeralStorageGiB = cacheProps.kind === 'emptyDir' ? cacheSizeGiB + 1 : 1;
+
+  return {
+    name,
+    props,
+    replicas,
+    contextSize,
+    parallel,
+    batchSize,
+    cpuCores,
+    gpuCount,
+    maxQueue,
+    maxTokensLimit,
+    memory,
+    startup,
+    probes: planProbes(startup),
+    timeouts,
+    strategy,
+    strategyReason,
+    cache: {
+      kind: cacheProps.kind,
+      accessMode,
+      storageClassName: cacheProps.kind === 'persistentVolumeClaim' ? cacheProps.storageClassName : undefined,
+      sizeGiB: cacheSizeGiB,
+      readMiBps,
+      mountPath: defaultModelCacheDir,
+    },
+    ephemeralStorageGiB,
+    tmpSizeMiB,
+    progressDeadlineSeconds: podStartAllowanceSeconds + downloadSeconds + startup.windowSeconds,
+    revisionHistoryLimit,
+    exposure,
+    slowTimeToFirstTokenSeconds: props.slowTimeToFirstTokenSeconds ?? (gpuCount > 0 ? 2 : 10),
+  };
+}
