@@ -1,0 +1,48 @@
+/**
+ * One access line and the request metrics per request, written when the response closes:
+ * `close` fires for completed responses, hijacked streams and client disconnects alike
+ * (Fastify's own `onResponse` misses the latter), so every request is counted exactly once.
+ *
+ * Probe and scrape requests log at debug: a kubelet probing every few seconds would
+ * otherwise drown the lines that matter. Generation requests add token counts and timings
+ * (`request.generation`), never prompt or completion text.
+ */
+import type { FastifyInstance } from 'fastify';
+import { performance } from 'node:perf_hooks';
+import { endpoints } from '../contract.js';
+import type { Metrics } from './metrics.js';
+
+const quietRoutes = new Set<string>([endpoints.live, endpoints.ready, endpoints.startup, endpoints.metrics]);
+
+export function installRequestTracking(app: FastifyInstance, metrics: Metrics): void {
+  app.decorateRequest('generation', null);
+
+  app.addHook('onRequest', (request, reply, done) => {
+    // Set on the raw response so hijacked (streaming) replies carry it too.
+    reply.raw.setHeader('x-request-id', request.id);
+    const start = performance.now();
+    reply.raw.once('close', () => {
+      const res = reply.raw;
+      const aborted = !res.writableFinished;
+      // 499 (nginx's "client closed request") when the client left before any response.
+      const status = aborted && !res.headersSent ? 499 : res.statusCode;
+      const route = request.routeOptions.url ?? 'unmatched';
+      const labels = { route, method: request.method, status: String(status) };
+      const ms = performance.now() - start;
+      metrics.requests.inc(labels);
+      metrics.requestDuration.observe(labels, ms / 1000);
+
+      const line = {
+        req: request,
+        res: { statusCode: status },
+        responseTime: Math.round(ms * 10) / 10,
+        ...(aborted ? { aborted: true } : {}),
+        ...(request.generation ?? {}),
+      };
+      if (quietRoutes.has(route)) request.log.debug(line, 'request completed');
+      else if (status >= 500 && status !== 503) request.log.error(line, 'request completed');
+      else request.log.info(line, 'request completed');
+    });
+    done();
+  });
+}

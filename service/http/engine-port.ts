@@ -1,0 +1,30 @@
+/**
+ * What the HTTP layer needs from the inference engine (`service/inference/engine.ts`).
+ *
+ * Kept structural so the routes depend on behaviour, not on a class: `InferenceEngine`
+ * satisfies it, and the compiler checks that in `service/app.ts`.
+ */
+import type { EngineState, EngineStats, GenerationEvent, GenerationInput, SamplingOptions } from '../inference/engine.js';
+
+export type {
+  ChatMessage,
+  EngineState,
+  EngineStats,
+  FinishReason,
+  GenerationEvent,
+  GenerationInput,
+  SamplingOptions,
+} from '../inference/engine.js';
+export { NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
+
+export interface EnginePort {
+  readonly state: EngineState;
+  readonly loadProgress: number;
+  readonly modelId: string;
+  load(): Promise<void>;
+  stats(): EngineStats;
+  /** May throw QueueFullError, PromptTooLongError or NotAcceptingError synchronously. */
+  generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent>;
+  drain(): unknown;
+  close(): unknown;
+}

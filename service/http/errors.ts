@@ -1,0 +1,137 @@
+/**
+ * OpenAI-style error bodies for every failure the service answers, including
+ * Fastify's own (schema validation, JSON parse, content type, body size, unknown route),
+ * so clients such as the official `openai` package surface a readable `APIError`.
+ *
+ * Shape: `{ error: { message, type, param, code } }`.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export type OpenAiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'rate_limit_error'
+  | 'service_unavailable_error'
+  | 'timeout_error'
+  | 'server_error';
+
+export interface OpenAiErrorBody {
+  error: { message: string; type: OpenAiErrorType; param: string | null; code: string | null };
+}
+
+/** An error that already knows its HTTP status and OpenAI error fields. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly type: OpenAiErrorType = 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+
+  toBody(): OpenAiErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function badRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
+  return new ApiError(400, message, 'invalid_request_error', param, code);
+}
+
+/** Converts an ajv instance path (`/messages/0/role`) to OpenAI's param form (`messages[0].role`). */
+export function toParam(instancePath: string, extra?: string): string | null {
+  const parts = instancePath.split('/').filter(Boolean);
+  if (extra) parts.push(extra);
+  if (parts.length === 0) return null;
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
+  return out;
+}
+
+interface AjvLikeError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** One readable sentence for the first schema violation, in OpenAI's wording where it has one. */
+export function fromValidation(errors: readonly AjvLikeError[], context: string | undefined): ApiError {
+  const first = errors.find((e) => e.keyword === 'additionalProperties') ?? errors[0];
+  if (!first) return badRequest('Invalid request.');
+  if (context && context !== 'body') {
+    return badRequest(`Invalid ${context}: ${first.message ?? 'invalid value'}`, toParam(first.instancePath));
+  }
+  if (first.instancePath === '' && first.keyword === 'type') {
+    return badRequest('The request body must be a JSON object.', null, 'invalid_body');
+  }
+  if (first.keyword === 'additionalProperties') {
+    const extra = String(first.params.additionalProperty);
+    const param = toParam(first.instancePath, extra);
+    return badRequest(`Unrecognized request argument supplied: ${param ?? extra}`, param, 'unknown_parameter');
+  }
+  if (first.keyword === 'required') {
+    const missing = String(first.params.missingProperty);
+    const param = toParam(first.instancePath, missing);
+    return badRequest(`Missing required parameter: '${param ?? missing}'.`, param, 'missing_required_parameter');
+  }
+  const param = toParam(first.instancePath);
+  return badRequest(`Invalid value for '${param ?? 'body'}': ${first.message ?? 'invalid value'}.`, param, 'invalid_value');
+}
+
+/** Maps any error reaching Fastify's error handler to an ApiError. */
+export function toApiError(err: FastifyError | ApiError | Error): ApiError {
+  if (err instanceof ApiError) return err;
+  const fe = err as FastifyError & { validationContext?: string };
+  if (Array.isArray(fe.validation)) return fromValidation(fe.validation as AjvLikeError[], fe.validationContext);
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return badRequest(
+        'We could not parse the JSON body of your request. The API expects a JSON payload.',
+        null,
+        'invalid_json',
+      );
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return badRequest('The request body is empty; the API expects a JSON payload.', null, 'invalid_json');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      // OpenAI answers 400 here too; the code tells the client what to fix.
+      return badRequest(
+        "Unsupported Content-Type: the API expects a JSON payload with 'Content-Type: application/json'.",
+        null,
+        'unsupported_media_type',
+      );
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'Request body is too large.', 'invalid_request_error', null, 'request_too_large');
+    default:
+      break;
+  }
+  // Other client errors Fastify raises (bad URL, content length mismatch, proto poisoning...).
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) return new ApiError(status, fe.message, 'invalid_request_error', null, fe.code ?? null);
+  return new ApiError(500, 'The server had an error while processing your request.', 'server_error');
+}
+
+export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.toBody());
+}
+
+/** Installs the error and not-found handlers on the root instance (they apply to every plugin). */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const apiErr = toApiError(err);
+    if (apiErr.statusCode >= 500) request.log.error({ err }, 'request failed');
+    else request.log.debug({ err: { message: err.message, code: err.code } }, 'request rejected');
+    return sendApiError(reply, apiErr);
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    sendApiError(
+      reply,
+      new ApiError(404, `Invalid URL (${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)})`, 'invalid_request_error', null, 'not_found'),
+    ),
+  );
+}

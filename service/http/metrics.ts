@@ -1,0 +1,156 @@
+/**
+ * Prometheus metrics, one `Registry` per app instance (tests build several apps in one process).
+ *
+ * Names are prefixed `llm_`; the alert rules in the manifests rely on `llm_queue_depth`,
+ * `llm_max_queue`, `llm_time_to_first_token_seconds_bucket` and `llm_requests_total`.
+ * Engine gauges are read at scrape time (`collect()` calls `engine.stats()`), so they
+ * are never stale. Node's default metrics (event loop lag, GC, heap) come unprefixed,
+ * under their usual names.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { endpoints } from '../contract.js';
+import type { EnginePort } from './engine-port.js';
+
+export interface ThreadsInfo {
+  threads: number;
+  source: string;
+}
+
+export function createMetrics(engine: EnginePort) {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const metrics = {
+    registry,
+    requests: new Counter({
+      name: 'llm_requests_total',
+      help: 'HTTP requests answered, by route, method and status code.',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'llm_request_duration_seconds',
+      help: 'HTTP request duration from arrival to the last byte (streams: to [DONE]), by route, method and status.',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320],
+      registers,
+    }),
+    promptTokens: new Counter({
+      name: 'llm_prompt_tokens_total',
+      help: 'Prompt tokens processed, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers,
+    }),
+    generatedTokens: new Counter({
+      name: 'llm_generated_tokens_total',
+      help: 'Completion tokens generated, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers,
+    }),
+    generations: new Counter({
+      name: 'llm_generations_total',
+      help: 'Generations finished, by endpoint and engine finish reason (stop, length, abort, timeout).',
+      labelNames: ['endpoint', 'finish_reason'] as const,
+      registers,
+    }),
+    rejected: new Counter({
+      name: 'llm_requests_rejected_total',
+      help: 'Generation requests refused before running, by reason (queue_full, prompt_too_long, not_ready, draining).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    timeToFirstToken: new Histogram({
+      name: 'llm_time_to_first_token_seconds',
+      help: 'From request arrival to the first generated text, including queueing and prompt prefill.',
+      labelNames: ['endpoint'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'llm_queue_wait_seconds',
+      help: 'Time a generation waited for a free sequence.',
+      buckets: [0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    tokensPerSecond: new Histogram({
+      name: 'llm_tokens_per_second',
+      help: 'Decode speed of one generation: (completion tokens - 1) / (last token time - first token time).',
+      labelNames: ['endpoint'] as const,
+      buckets: [0.5, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'llm_queue_depth',
+      help: 'Generations waiting for a free sequence.',
+      registers,
+      collect() {
+        this.set(engine.stats().queueDepth);
+      },
+    }),
+    maxQueue: new Gauge({
+      name: 'llm_max_queue',
+      help: 'Queue capacity (MAX_QUEUE); beyond it requests get 429.',
+      registers,
+      collect() {
+        this.set(engine.stats().maxQueue);
+      },
+    }),
+    busySequences: new Gauge({
+      name: 'llm_busy_sequences',
+      help: 'Sequences currently generating.',
+      registers,
+      collect() {
+        this.set(engine.stats().busySequences);
+      },
+    }),
+    parallelSequences: new Gauge({
+      name: 'llm_parallel_sequences',
+      help: 'Sequences the context decodes in parallel (PARALLEL).',
+      registers,
+      collect() {
+        this.set(engine.stats().parallel);
+      },
+    }),
+    modelReady: new Gauge({
+      name: 'llm_model_ready',
+      help: '1 when the engine state is ready, else 0.',
+      registers,
+      collect() {
+        this.set(engine.state === 'ready' ? 1 : 0);
+      },
+    }),
+    modelLoadProgress: new Gauge({
+      name: 'llm_model_load_progress',
+      help: 'Model load progress, 0..1.',
+      registers,
+      collect() {
+        this.set(engine.loadProgress);
+      },
+    }),
+    modelLoadSeconds: new Gauge({
+      name: 'llm_model_load_seconds',
+      help: 'Seconds the last model load took (set once the model is loaded).',
+      registers,
+    }),
+    threads: new Gauge({
+      name: 'llm_threads',
+      help: 'Inference threads, labelled with where the number came from (THREADS, cgroup-v2, cgroup-v1, available-parallelism).',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Encapsulated plugin serving `GET /metrics` in the Prometheus text format. */
+export async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
+  const { registry } = opts.metrics;
+  app.get(endpoints.metrics, async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
+  });
+}
