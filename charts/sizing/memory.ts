@@ -11,6 +11,7 @@ import { GiB, MiB, roundUpBytes } from './units.js';
  *              memory (vocab x embedding x bits-per-weight / 8) plus a 1 GiB staging margin for
  *              the upload
  *   kvCache  = 2 (K and V) x layers x kvHeads x headDim x 2 bytes (f16) x contextSize x parallel
+ *              (in GPU memory instead when every layer is offloaded)
  *   logits   = vocab x batchSize x 4 bytes (f32 output buffer of one batch)
  *   runtime  = 512 MiB: Node.js, V8 heap, Fastify, llama.cpp scratch buffers
  *
@@ -65,7 +66,9 @@ export function estimateMemory(inputs: MemoryInputs): MemoryEstimate {
   const embeddingBytes = Math.ceil((model.vocabSize * model.embeddingLength * bitsPerWeight[model.quantization]) / 8);
   const weightsBytes = gpuOffload ? embeddingBytes + gpuUploadStagingBytes : model.fileBytes;
   const logitsBytes = model.vocabSize * batchSize * 4;
-  const total = weightsBytes + kvCacheBytes + logitsBytes + runtimeOverheadBytes;
+  // Offloaded layers keep their KV cache in GPU memory, not in the container's.
+  const hostKvBytes = gpuOffload ? 0 : kvCacheBytes;
+  const total = weightsBytes + hostKvBytes + logitsBytes + runtimeOverheadBytes;
   return {
     weightsBytes,
     kvCacheBytes,

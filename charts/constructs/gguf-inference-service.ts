@@ -1,0 +1,79 @@
+import { Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { planInferenceService, type InferenceServicePlan } from '../sizing/plan.js';
+import { syncWave, waves } from '../lib/argocd.js';
+import { serviceLabels } from '../lib/labels.js';
+import { InferenceAutoscaling } from './autoscaling.js';
+import { InferenceDeployment } from './inference-deployment.js';
+import { InferenceDisruptionBudget } from './disruption-budget.js';
+import { InferenceExposure } from './exposure.js';
+import { ModelCache } from './model-cache.js';
+import { InferenceMonitoring } from './monitoring.js';
+import { InferenceNetworkPolicy } from './network-policy.js';
+import type { InferenceServiceProps } from './props.js';
+
+/**
+ * One GGUF model served over an OpenAI-compatible API: every Kubernetes object it needs,
+ * sized from the model's catalogue entry. Composes small constructs; derived figures come
+ * from `planInferenceService` so the summary, the rules and the manifests agree.
+ */
+export class GgufInferenceService extends Construct {
+  readonly plan: InferenceServicePlan;
+  readonly deployment: kplus.Deployment;
+  readonly service: kplus.Service;
+
+  constructor(scope: Construct, name: string, props: InferenceServiceProps) {
+    super(scope, name);
+    this.plan = planInferenceService(name, props);
+    const plan = this.plan;
+    const namespace = Chart.of(this).namespace;
+    if (namespace === undefined) throw new Error(`${props.definedIn}: ${props.environment}/${name}: the chart has no namespace. Fix: create GgufInferenceService inside an EnvironmentChart.`);
+    const labels = serviceLabels(name, props.environment, props.model.id);
+
+    const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
+      metadata: { name, labels: labels.all, annotations: syncWave(waves.prerequisites) },
+      automountToken: false,
+    });
+    const cache = new ModelCache(this, 'model-cache', plan, labels.all);
+    const workload = new InferenceDeployment(this, 'workload', { plan, labels, serviceAccount, modelCache: cache.volume });
+    this.deployment = workload.deployment;
+
+    const exposure = new InferenceExposure(this, 'exposure', {
+      name,
+      labels: labels.all,
+      selector: labels.selector,
+      exposure: plan.exposure,
+      idleTimeoutSeconds: plan.timeouts.idleTimeoutSeconds,
+    });
+    this.service = exposure.service;
+
+    new InferenceDisruptionBudget(this, 'disruption-budget', {
+      name,
+      replicas: props.autoscaling ? props.autoscaling.minReplicas : plan.replicas,
+      labels: labels.all,
+      selector: labels.selector,
+    });
+    new InferenceNetworkPolicy(this, 'network-policy', {
+      name,
+      labels: labels.all,
+      selector: labels.selector,
+      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' ? ['ingress-nginx'] : [])],
+      monitoringNamespace: props.monitoringNamespace ?? 'monitoring',
+      allowFromAnywhere: plan.exposure.kind === 'load-balancer',
+    });
+    if (props.autoscaling) {
+      new InferenceAutoscaling(this, 'autoscaling', { name, labels: labels.all, target: this.deployment, autoscaling: props.autoscaling });
+    }
+    if (props.monitoring ?? true) {
+      new InferenceMonitoring(this, 'monitoring', {
+        name,
+        namespace,
+        labels: labels.all,
+        serviceSelector: labels.selector,
+        slowTimeToFirstTokenSeconds: plan.slowTimeToFirstTokenSeconds,
+        startupWindowSeconds: plan.startup.windowSeconds,
+      });
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import { Duration, Size } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { containerCommands, defaultPort, envVars } from '../../service/contract.js';
+import type { HttpProbeSpec } from '../sizing/probes.js';
+import { modelFileName, type InferenceServicePlan } from '../sizing/plan.js';
+import { MiB } from '../sizing/units.js';
+import { syncWave, waves } from '../lib/argocd.js';
+import type { ServiceLabels } from '../lib/labels.js';
+import { patchDeployment } from './patches.js';
+
+/** UID/GID of the image's non-root user (see Dockerfile). */
+export const runAsUser = 10001;
+
+function toProbe(spec: HttpProbeSpec): kplus.Probe {
+  return kplus.Probe.fromHttpGet(spec.path, {
+    port: defaultPort,
+    periodSeconds: Duration.seconds(spec.periodSeconds),
+    failureThreshold: spec.failureThreshold,
+    timeoutSeconds: Duration.seconds(spec.timeoutSeconds),
+    successThreshold: spec.successThreshold,
+    initialDelaySeconds: Duration.seconds(spec.initialDelaySeconds),
+  });
+}
+
+const restrictedContainer: kplus.ContainerSecurityContextProps = {
+  ensureNonRoot: true,
+  user: runAsUser,
+  group: runAsUser,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  capabilities: { drop: [kplus.Capability.ALL] },
+  seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
+};
+
+export interface InferenceDeploymentProps {
+  readonly plan: InferenceServicePlan;
+  readonly labels: ServiceLabels;
+  readonly serviceAccount: kplus.IServiceAccount;
+  readonly modelCache: kplus.Volume;
+}
+
+/**
+ * The Deployment: an init container that fetches the model into the cache, then the server
+ * with probes, resources and shutdown timing taken from the plan.
+ */
+export class InferenceDeployment extends Construct {
+  readonly deployment: kplus.Deployment;
+
+  constructor(scope: Construct, id: string, props: InferenceDeploymentProps) {
+    super(scope, id);
+    const { plan, labels } = props;
+    const model = plan.props.model;
+
+    this.deployment = new kplus.Deployment(this, 'deployment', {
+      metadata: { name: plan.name, labels: labels.all, annotations: syncWave(waves.workload) },
+      // Stable selector on app.kubernetes.io labels: the construct path must never reach an immutable field.
+      select: false,
+      podMetadata: { labels: labels.all },
+      replicas: plan.props.autoscaling ? undefined : plan.replicas,
+      strategy:
+        plan.strategy === 'Recreate'
+          ? kplus.DeploymentStrategy.recreate()
+          : kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+      progressDeadline: Duration.seconds(plan.progressDeadlineSeconds),
+      minReady: Duration.seconds(0),
+      serviceAccount: props.serviceAccount,
+      automountServiceAccountToken: false,
+      terminationGracePeriod: Duration.seconds(plan.timeouts.terminationGracePeriodSeconds),
+      securityContext: {
+        ensureNonRoot: true,
+        user: runAsUser,
+        group: runAsUser,
+        fsGroup: runAsUser,
+        fsGroupChangePolicy: kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
+      },
+      isolate: false,
+    });
+    this.deployment.select(kplus.LabelSelector.of({ labels: labels.selector }));
+
+    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp', { sizeLimit: Size.mebibytes(plan.tmpSizeMiB) });
+    const modelEnv: Record<string, kplus.EnvValue> = {
+      [envVars.model]: kplus.EnvValue.fromValue(model.source),
+      [envVars.modelCacheDir]: kplus.EnvValue.fromValue(plan.cache.mountPath),
+      [envVars.logLevel]: kplus.EnvValue.fromValue('info'),
+    };
+    if (model.sha256) modelEnv[envVars.modelSha256] = kplus.EnvValue.fromValue(model.sha256);
+
+    this.deployment.addInitContainer({
+      name: 'fetch-model',
+      image: plan.props.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      command: [...containerCommands.fetchModel],
+      envVariables: modelEnv,
+      securityContext: restrictedContainer,
+      resources: {
+        cpu: { request: kplus.Cpu.millis(250) },
+        memory: { request: Size.mebibytes(256), limit: Size.mebibytes(256) },
+        ephemeralStorage: { request: Size.gibibytes(1), limit: Size.gibibytes(1) },
+      },
+      volumeMounts: [
+        { path: plan.cache.mountPath, volume: props.modelCache },
+        { path: '/tmp', volume: tmp },
+      ],
+    });
+
+    const serverEnv: Record<string, kplus.EnvValue> = {
+      ...modelEnv,
+      [envVars.host]: kplus.EnvValue.fromValue('0.0.0.0'),
+      [envVars.port]: kplus.EnvValue.fromValue(String(defaultPort)),
+      // Threads follow the CPU request (rounded up by the kubelet): node-llama-cpp is not cgroup-aware.
+      [envVars.threads]: kplus.EnvValue.fromResource(kplus.ResourceFieldPaths.CPU_REQUEST, { divisor: '1' }),
+      [envVars.contextSize]: kplus.EnvValue.fromValue(String(plan.contextSize)),
+      [envVars.parallel]: kplus.EnvValue.fromValue(String(plan.parallel)),
+      [envVars.maxQueue]: kplus.EnvValue.fromValue(String(plan.maxQueue)),
+      [envVars.maxTokensLimit]: kplus.EnvValue.fromValue(String(plan.maxTokensLimit)),
+      [envVars.requestTimeoutMs]: kplus.EnvValue.fromValue(String(plan.timeouts.requestTimeoutSeconds * 1000)),
+      [envVars.shutdownGraceMs]: kplus.EnvValue.fromValue(String(plan.timeouts.shutdownGraceSeconds * 1000)),
+      [envVars.sseKeepAliveMs]: kplus.EnvValue.fromValue(String(plan.timeouts.sseKeepAliveSeconds * 1000)),
+      [envVars.gpuLayers]: kplus.EnvValue.fromValue(plan.gpuCount > 0 ? 'max' : '0'),
+    };
+    if (plan.props.apiKeySecret) {
+      const secret = kplus.Secret.fromSecretName(this, 'api-key', plan.props.apiKeySecret.name);
+      serverEnv[envVars.apiKey] = kplus.EnvValue.fromSecretValue({ secret, key: plan.props.apiKeySecret.key });
+    }
+
+    this.deployment.addContainer({
+      name: 'server',
+      image: plan.props.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      command: [...containerCommands.serve],
+      ports: [{ number: defaultPort, name: 'http', protocol: kplus.Protocol.TCP }],
+      envVariables: serverEnv,
+      securityContext: restrictedContainer,
+      resources: {
+        // No CPU limit: a CFS quota throttles every thread of a batch and decoding slows many times over.
+        cpu: { request: kplus.Cpu.millis(Math.round(plan.cpuCores * 1000)) },
+        memory: { request: Size.mebibytes(plan.memory.requestBytes / MiB), limit: Size.mebibytes(plan.memory.requestBytes / MiB) },
+        ephemeralStorage: { request: Size.gibibytes(plan.ephemeralStorageGiB), limit: Size.gibibytes(plan.ephemeralStorageGiB) },
+      },
+      startup: toProbe(plan.probes.startup),
+      readiness: toProbe(plan.probes.readiness),
+      liveness: toProbe(plan.probes.liveness),
+      lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', String(plan.timeouts.preStopSeconds)]) },
+      volumeMounts: [
+        { path: plan.cache.mountPath, volume: props.modelCache },
+        { path: '/tmp', volume: tmp },
+      ],
+    });
+
+    const gpu = plan.props.gpu;
+    const taintKey = gpu?.taintKey ?? 'nvidia.com/gpu';
+    patchDeployment(this.deployment, {
+      revisionHistoryLimit: plan.revisionHistoryLimit,
+      gpuCount: plan.gpuCount,
+      nodeSelector: gpu ? (gpu.nodeSelector ?? { 'nvidia.com/gpu.present': 'true' }) : undefined,
+      tolerations: gpu ? [{ key: taintKey, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
+    });
+  }
+}
+
+/** The model file's path inside the cache, as the service resolves it. */
+export function cachedModelPath(plan: InferenceServicePlan): string {
+  return `${plan.cache.mountPath}/${modelFileName(plan.props.model.source)}`;
+}

@@ -1,0 +1,68 @@
+import { App, Chart, Yaml } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import type { Construct } from 'constructs';
+import { GgufInferenceService } from './constructs/gguf-inference-service.js';
+import { syncWave, waves } from './lib/argocd.js';
+import { partOf } from './lib/labels.js';
+import type { Environment } from './environments/types.js';
+
+/** The namespace of an environment, enforcing the `restricted` Pod Security Standard. */
+export class NamespaceChart extends Chart {
+  constructor(scope: Construct, env: Environment) {
+    super(scope, 'namespace', { disableResourceNameHashes: true });
+    new kplus.Namespace(this, 'namespace', {
+      metadata: {
+        name: env.namespace,
+        labels: {
+          'app.kubernetes.io/part-of': partOf,
+          'app.kubernetes.io/managed-by': 'cdk8s',
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/warn': 'restricted',
+        },
+        annotations: syncWave(waves.namespace),
+      },
+    });
+  }
+}
+
+/** One chart, hence one file, per service: a pull request touching one service diffs one file. */
+export class ServiceChart extends Chart {
+  readonly service: GgufInferenceService;
+
+  constructor(scope: Construct, env: Environment, name: string) {
+    super(scope, name, { namespace: env.namespace, disableResourceNameHashes: true });
+    const declaration = env.services[name];
+    if (declaration === undefined) throw new Error(`${env.definedIn}: no service named ${name}`);
+    this.service = new GgufInferenceService(this, name, {
+      ...declaration,
+      environment: env.name,
+      definedIn: env.definedIn,
+      image: declaration.image ?? env.image,
+    });
+  }
+}
+
+export interface EnvironmentBuild {
+  readonly app: App;
+  readonly environment: Environment;
+  readonly namespace: NamespaceChart;
+  readonly services: readonly ServiceChart[];
+}
+
+/** Build (but do not write) every chart of an environment. Throws ChartConfigError on bad props. */
+export function buildEnvironment(env: Environment): EnvironmentBuild {
+  const app = new App();
+  const namespace = new NamespaceChart(app, env);
+  const services = Object.keys(env.services)
+    .sort()
+    .map((name) => new ServiceChart(app, env, name));
+  return { app, environment: env, namespace, services };
+}
+
+/** Render charts to YAML documents after running every construct validation. */
+export function renderCharts(app: App, charts: readonly Chart[]): Map<string, string> {
+  app.synthYaml(); // runs node validations for the whole app; output discarded
+  const files = new Map<string, string>();
+  for (const chart of charts) files.set(`${chart.node.id}.yaml`, Yaml.stringify(...chart.toJson()));
+  return files;
+}

@@ -1,0 +1,39 @@
+import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
+import { inferenceImage } from './image.js';
+import type { Environment } from './types.js';
+
+/**
+ * Production: the CPU chat service autoscales on a shared ReadWriteMany (EFS) cache, so it can
+ * roll pods one at a time; the GPU service sits behind an internal NLB with a ReadWriteOnce cache
+ * and is replaced with Recreate (no spare GPU for a surge pod).
+ */
+export const production: Environment = {
+  name: 'production',
+  definedIn: 'charts/environments/production.ts',
+  namespace: 'llm-production',
+  clusterName: 'production',
+  image: inferenceImage,
+  services: {
+    chat: {
+      model: qwen25_3bInstructQ4KM,
+      cpu: 4,
+      parallel: 4,
+      autoscaling: { minReplicas: 2, maxReplicas: 4 },
+      // EFS: shared by every replica; reads slower than a local gp3 volume, so the startup window grows.
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany', readMiBps: 60 },
+      exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls' },
+      allowedClientNamespaces: ['apps'],
+    },
+    'chat-gpu': {
+      model: qwen25_7bInstructQ4KM,
+      cpu: 4,
+      parallel: 4,
+      contextSize: 8192,
+      gpu: { count: 1, memoryGiB: 24 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      exposure: { kind: 'load-balancer', provider: 'aws-nlb', internal: true },
+      apiKeySecret: { name: 'chat-gpu-api-key', key: 'api-key' },
+      allowedClientNamespaces: ['apps'],
+    },
+  },
+};

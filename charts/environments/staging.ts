@@ -1,0 +1,30 @@
+import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
+import { inferenceImage } from './image.js';
+import type { Environment } from './types.js';
+
+/** Staging: one pod per model, ReadWriteOnce gp3 caches (so Recreate), in-cluster access only. */
+export const staging: Environment = {
+  name: 'staging',
+  definedIn: 'charts/environments/staging.ts',
+  namespace: 'llm-staging',
+  clusterName: 'staging',
+  image: inferenceImage,
+  services: {
+    chat: {
+      model: qwen25_3bInstructQ4KM,
+      cpu: 2,
+      parallel: 2,
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      allowedClientNamespaces: ['apps-staging'],
+    },
+    'chat-gpu': {
+      model: qwen25_7bInstructQ4KM,
+      cpu: 2,
+      parallel: 4,
+      contextSize: 8192,
+      gpu: { count: 1, memoryGiB: 24 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      allowedClientNamespaces: ['apps-staging'],
+    },
+  },
+};

@@ -1,0 +1,26 @@
+import type { SynthOutput } from './synth.js';
+import { formatGiB } from './sizing/units.js';
+
+/** A short table per environment so the synth log shows what each service will ask of the cluster. */
+export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+  write(`wrote ${output.files.size} files`);
+  for (const build of output.builds) {
+    write('');
+    write(`${build.environment.name} (namespace ${build.environment.namespace}, cluster ${build.environment.clusterName})`);
+    const rows = build.services.map(({ service: { plan } }) => [
+      plan.name,
+      plan.props.autoscaling ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (HPA)` : String(plan.replicas),
+      `${plan.cpuCores}`,
+      formatGiB(plan.memory.requestBytes),
+      String(plan.gpuCount),
+      `${plan.ephemeralStorageGiB} GiB`,
+      plan.strategy,
+      `${plan.startup.windowSeconds}s / ${plan.startup.expectedLoadSeconds}s`,
+    ]);
+    const header = ['service', 'replicas', 'cpu', 'memory', 'gpu', 'ephemeral', 'strategy', 'startup window / expected load'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    write(line(header));
+    for (const r of rows) write(line(r));
+  }
+}

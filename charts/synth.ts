@@ -1,0 +1,48 @@
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environment-chart.js';
+import { environments as allEnvironments, gitops } from './environments/index.js';
+import type { Environment } from './environments/types.js';
+import { buildGitOps } from './gitops/argocd.js';
+
+/** Everything `npm run synth` produces, as repository-relative path -> YAML text. */
+export interface SynthOutput {
+  readonly files: ReadonlyMap<string, string>;
+  readonly builds: readonly EnvironmentBuild[];
+}
+
+/** Synthesize every environment and the Argo CD objects in memory (tests call this; nothing is written). */
+export function synthesizeAll(environments: readonly Environment[] = allEnvironments): SynthOutput {
+  const files = new Map<string, string>();
+  const builds = environments.map(buildEnvironment);
+  for (const b of builds) {
+    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services])) files.set(`dist/${b.environment.name}/${file}`, yaml);
+  }
+  const argo = buildGitOps(gitops, builds);
+  for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
+  return { files, builds };
+}
+
+/** Replace dist/ and argocd/ under `root` with exactly the synthesized files (stale files vanish). */
+export function writeOutput(root: string, output: SynthOutput): void {
+  for (const dir of ['dist', 'argocd']) rmSync(join(root, dir), { recursive: true, force: true });
+  for (const [path, yaml] of output.files) {
+    const full = join(root, path);
+    mkdirSync(join(full, '..'), { recursive: true });
+    writeFileSync(full, yaml);
+  }
+}
+
+/** Files under dir, relative to root, sorted: for comparing a synth with what is committed. */
+export function listFiles(root: string, dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const p = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
