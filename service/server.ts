@@ -1,0 +1,198 @@
+/**
+ * The process around the app: eager model loading and graceful shutdown.
+ *
+ * Start-up order (so Kubernetes probes always get an answer that means something):
+ *  1. choose inference threads from the container's CPU allowance (logged with its source);
+ *  2. acquire the model (a local file, or a download into MODEL_CACHE_DIR, checksum-verified);
+ *  3. build the app and start listening: /health/startup and /health/ready answer 503 `{state, progress}`;
+ *  4. load the model; ready turns 200. A load failure logs one clear line and exits 1 within seconds.
+ *
+ * Shutdown on SIGTERM / SIGINT:
+ *  - at once: readiness 503, engine.drain(), new /v1 requests 503 (the endpoints controller takes the
+ *    pod out of the Service while we still answer);
+ *  - in-flight generations (queued ones included) may finish for up to SHUTDOWN_GRACE_MS;
+ *  - then the rest are aborted (streams end with a final chunk and [DONE]), `app.close()` runs
+ *    (its onClose hook disposes the engine) and the process exits 0;
+ *  - a second signal exits immediately with 128 + signal number (130 SIGINT, 143 SIGTERM),
+ *    the shell convention for "killed by a signal".
+ * SHUTDOWN_GRACE_MS must stay below the pod's terminationGracePeriodSeconds (the manifests ensure it).
+ */
+import type { FastifyInstance } from 'fastify';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { buildApp, createLogger } from './app.js';
+import { describeConfig, type Config } from './config.js';
+import { InferenceEngine } from './inference/engine.js';
+import { acquireModel, ModelAcquireError } from './model/acquire.js';
+import { chooseThreads } from './runtime/threads.js';
+
+/** How long aborted generations get to write their last chunk before the server closes anyway. */
+const abortSettleMs = 3_000;
+/** Upper bound on `app.close()` before the process exits regardless. */
+const closeTimeoutMs = 5_000;
+
+export interface RunServerOptions {
+  /** Default: `createLogger(config)`. */
+  logger?: Logger;
+  /** Default: `process.exit`. */
+  exit?: (code: number) => void;
+  /** Install SIGTERM / SIGINT handlers; default true. */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** Base URL the server listens on. */
+  url: string;
+  /** Seconds from process start to ready. */
+  startupSeconds: number;
+  /** Runs the graceful shutdown sequence (what SIGTERM triggers). */
+  shutdown(reason?: string): Promise<void>;
+}
+
+function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/\s*\n\s*/g, ' ');
+}
+
+const signalExitCodes: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Runs the server until shutdown. Resolves once the model is loaded and the server is ready;
+ * on a fatal start-up error it logs one line and calls `exit(1)`.
+ */
+export async function runServer(config: Config, opts: RunServerOptions = {}): Promise<RunningServer | undefined> {
+  const log = opts.logger ?? createLogger(config);
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const startAbort = new AbortController();
+  let app: FastifyInstance | undefined;
+  let shuttingDown: Promise<void> | undefined;
+
+  log.info({ config: describeConfig(config) }, 'starting inference server');
+
+  const shutdown = (reason = 'shutdown'): Promise<void> => {
+    shuttingDown ??= (async () => {
+      startAbort.abort(new Error(`start-up interrupted by ${reason}`));
+      if (app === undefined) {
+        log.info({ reason }, 'shutdown before the server started; exiting');
+        exit(0);
+        return;
+      }
+      const { lifecycle, engine } = app.llm;
+      const t0 = performance.now();
+      lifecycle.startDraining();
+      engine.drain();
+      log.info(
+        { reason, inFlight: lifecycle.inFlight, graceMs: config.shutdownGraceMs },
+        'shutting down: readiness is 503, draining in-flight requests',
+      );
+      const drained = await lifecycle.waitIdle(config.shutdownGraceMs);
+      if (!drained) {
+        const cut = lifecycle.abortAll('shutdown');
+        log.warn({ aborted: cut, graceMs: config.shutdownGraceMs }, 'grace period over: aborting the remaining generations');
+        await lifecycle.waitIdle(abortSettleMs);
+      }
+      const closeTimer = setTimeout(() => {
+        log.error({ timeoutMs: closeTimeoutMs }, 'server close timed out; exiting anyway');
+        exit(1);
+      }, closeTimeoutMs);
+      closeTimer.unref();
+      try {
+        await app.close();
+      } catch (err) {
+        log.error({ err }, 'error while closing the server');
+      }
+      clearTimeout(closeTimer);
+      log.info({ drained, shutdownMs: Math.round(performance.now() - t0) }, 'shutdown complete');
+      exit(0);
+    })();
+    return shuttingDown;
+  };
+
+  if (opts.handleSignals !== false) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(sig, () => {
+        if (shuttingDown) {
+          log.warn({ signal: sig }, 'second signal during shutdown: exiting immediately');
+          exit(signalExitCodes[sig] ?? 1);
+          return;
+        }
+        void shutdown(sig);
+      });
+    }
+  }
+
+  const fatal = (what: string, err: unknown): undefined => {
+    const code = err instanceof ModelAcquireError ? err.code : err instanceof Error ? err.name : undefined;
+    log.fatal({ code }, `${what}: ${oneLine(err)}`);
+    exit(1);
+    return undefined;
+  };
+
+  // 1. Threads.
+  const threads = await chooseThreads(config.threads !== undefined ? { requested: config.threads } : {});
+  log.info(
+    { threads: threads.threads, source: threads.source, cpuAllowance: threads.cpuAllowance, note: threads.note },
+    `using ${threads.threads} inference thread(s) (source: ${threads.source})`,
+  );
+
+  // 2. Model file.
+  let modelPath: string;
+  try {
+    const acquired = await acquireModel({
+      model: config.model,
+      cacheDir: config.modelCacheDir,
+      log: log.child({ component: 'model' }),
+      signal: startAbort.signal,
+      ...(config.modelSha256 !== undefined ? { sha256: config.modelSha256 } : {}),
+    });
+    modelPath = acquired.path;
+    log.info({ path: acquired.path, bytes: acquired.bytes, downloaded: acquired.downloaded, verified: acquired.verified }, 'model file ready');
+  } catch (err) {
+    if (shuttingDown) return undefined;
+    return fatal('cannot acquire the model', err);
+  }
+  if (shuttingDown) return undefined;
+
+  // 3. Listen before loading, so probes see 503 {state, progress} instead of connection refused.
+  const engine = new InferenceEngine({
+    modelPath,
+    threads: threads.threads,
+    contextSize: config.contextSize,
+    parallel: config.parallel,
+    maxQueue: config.maxQueue,
+    gpuLayers: config.gpuLayers,
+    log: log.child({ component: 'engine' }),
+  });
+  try {
+    app = await buildApp(config, { engine, logger: log, threads });
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await engine.close();
+    return fatal(`cannot listen on ${config.host}:${config.port}`, err);
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  // 4. Load.
+  const t0 = performance.now();
+  try {
+    await engine.load();
+  } catch (err) {
+    if (shuttingDown) return undefined;
+    const closing = app.close().catch(() => undefined);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 2_000).unref())]);
+    return fatal('model load failed, exiting', err);
+  }
+  const loadSeconds = (performance.now() - t0) / 1000;
+  app.llm.metrics.modelLoadSeconds.set(loadSeconds);
+  const startupSeconds = process.uptime();
+  if (!shuttingDown) {
+    log.info(
+      { model: engine.modelId, loadSeconds: Math.round(loadSeconds * 100) / 100, startupSeconds: Math.round(startupSeconds * 100) / 100, url },
+      'model loaded: ready to serve',
+    );
+  }
+  return { app, url, startupSeconds, shutdown };
+}
