@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import { synthesizeAll } from '../../charts/synth.js';
+import { modelCatalogue } from '../../charts/models/catalogue.js';
+import { drainMarginSeconds } from '../../charts/sizing/timeouts.js';
+import { GiB } from '../../charts/sizing/units.js';
+import { committedManifests, type K8sObject } from '../support/manifests.js';
+
+/**
+ * Invariants asserted on every Deployment committed in dist/, independently of the snapshots:
+ * a snapshot update cannot silently accept any of these regressions.
+ */
+const docs = committedManifests();
+const deployments = docs.filter((d) => d.object.kind === 'Deployment');
+const plans = new Map(synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)));
+
+function sibling(kind: string, d: K8sObject): K8sObject | undefined {
+  return docs.find((o) => o.object.kind === kind && o.object.metadata.namespace === d.metadata.namespace && o.object.metadata.name === d.metadata.name)?.object;
+}
+
+function quantityBytes(q: string): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  if (!m) throw new Error(`unexpected quantity ${q}`);
+  return Number(m[1]) * (m[2] === 'Gi' ? GiB : 1024 ** 2);
+}
+
+function env(container: { env: { name: string; value?: string }[] }, name: string): string | undefined {
+  return container.env.find((e) => e.name === name)?.value;
+}
+
+describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.object] as const))('Deployment %s', (_label, dep) => {
+  const pod = dep.spec.template.spec;
+  const server = pod.containers.find((c: { name: string }) => c.name === 'server');
+  const plan = plans.get(`${dep.metadata.namespace}/${dep.metadata.name}`);
+  const pvcVolume = pod.volumes.find((v: { name: string }) => v.name === 'model-cache')?.persistentVolumeClaim;
+  const pvc = pvcVolume ? docs.find((o) => o.object.kind === 'PersistentVolumeClaim' && o.object.metadata.namespace === dep.metadata.namespace && o.object.metadata.name === pvcVolume.claimName)?.object : undefined;
+  const gpus = Number(server.resources.limits['nvidia.com/gpu'] ?? 0);
+
+  it('has a plan and a server container', () => {
+    expect(plan).toBeDefined();
+    expect(server).toBeDefined();
+  });
+
+  it('keeps 1..5 old ReplicaSets', () => {
+    expect(dep.spec.revisionHistoryLimit).toBeGreaterThanOrEqual(1);
+    expect(dep.spec.revisionHistoryLimit).toBeLessThanOrEqual(5);
+  });
+
+  it('uses Recreate with GPUs or a ReadWriteOnce cache, else RollingUpdate 1/0', () => {
+    const rwo = pvc?.spec.accessModes.includes('ReadWriteOnce') ?? false;
+    if (gpus > 0 || rwo) {
+      expect(dep.spec.strategy).toEqual({ type: 'Recreate' });
+    } else {
+      expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    }
+  });
+
+  it('probes the three health endpoints, never the inference path', () => {
+    expect(server.startupProbe.httpGet.path).toBe(endpoints.startup);
+    expect(server.readinessProbe.httpGet.path).toBe(endpoints.ready);
+    expect(server.livenessProbe.httpGet.path).toBe(endpoints.live);
+    for (const probe of [server.startupProbe, server.readinessProbe, server.livenessProbe]) {
+      expect(inferencePaths).not.toContain(probe.httpGet.path);
+      expect(probe.exec).toBeUndefined();
+    }
+  });
+
+  it('gives the startup probe a window covering the expected model load with margin', () => {
+    const window = server.startupProbe.periodSeconds * server.startupProbe.failureThreshold;
+    expect(window).toBeGreaterThanOrEqual(plan!.startup.expectedLoadSeconds * 2);
+    expect(window).toBeGreaterThanOrEqual(60);
+    expect(dep.spec.progressDeadlineSeconds).toBeGreaterThan(window);
+  });
+
+  it('sets memory limit == request >= the model estimate, and no CPU limit', () => {
+    const { requests, limits } = server.resources;
+    expect(limits.memory).toBe(requests.memory);
+    expect(quantityBytes(requests.memory)).toBeGreaterThanOrEqual(plan!.memory.requestBytes);
+    if (gpus === 0) expect(quantityBytes(requests.memory)).toBeGreaterThan(plan!.props.model.fileBytes);
+    expect(requests.cpu).toMatch(/^\d+000m$/);
+    expect(limits.cpu).toBeUndefined();
+    expect(requests['ephemeral-storage']).toBeDefined();
+    expect(limits['ephemeral-storage']).toBe(requests['ephemeral-storage']);
+  });
+
+  it('passes the CPU request to THREADS through the downward API', () => {
+    const threads = server.env.find((e: { name: string }) => e.name === envVars.threads);
+    expect(threads.valueFrom.resourceFieldRef).toEqual({ resource: 'requests.cpu', divisor: '1' });
+  });
+
+  it('requests GPUs with a toleration and a node selector only on GPU services', () => {
+    if (plan!.gpuCount > 0) {
+      expect(gpus).toBe(plan!.gpuCount);
+      expect(pod.tolerations).toContainEqual({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' });
+      expect(Object.keys(pod.nodeSelector ?? {})).not.toHaveLength(0);
+      expect(env(server, envVars.gpuLayers)).toBe('max');
+    } else {
+      expect(gpus).toBe(0);
+      expect(pod.tolerations).toBeUndefined();
+      expect(env(server, envVars.gpuLayers)).toBe('0');
+    }
+  });
+
+  it('caches the model on a PVC with an explicit class and >= 1.2x the file, or a bounded emptyDir', () => {
+    const model = modelCatalogue[plan!.props.model.id as keyof typeof modelCatalogue]!;
+    if (pvc) {
+      expect(pvc.spec.storageClassName).toBeTruthy();
+      expect(quantityBytes(pvc.spec.resources.requests.storage)).toBeGreaterThanOrEqual(model.fileBytes * 1.2);
+    } else {
+      const dir = pod.volumes.find((v: { name: string }) => v.name === 'model-cache').emptyDir;
+      expect(quantityBytes(dir.sizeLimit)).toBeGreaterThanOrEqual(model.fileBytes * 1.2);
+      expect(quantityBytes(server.resources.requests['ephemeral-storage'])).toBeGreaterThanOrEqual(quantityBytes(dir.sizeLimit));
+    }
+    const init = pod.initContainers.find((c: { name: string }) => c.name === 'fetch-model');
+    expect(init.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toContain('/models');
+    expect(env(init, envVars.model)).toBe(env(server, envVars.model));
+    expect(env(init, envVars.modelSha256)).toMatch(/^[a-f0-9]{64}$/);
+  });
+
+  it('gives SIGTERM the request timeout plus drain before SIGKILL', () => {
+    const requestTimeoutSeconds = Number(env(server, envVars.requestTimeoutMs)) / 1000;
+    const preStop = Number(server.lifecycle.preStop.exec.command[1]);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + requestTimeoutSeconds + drainMarginSeconds);
+    expect(Number(env(server, envVars.shutdownGraceMs))).toBeLessThanOrEqual(requestTimeoutSeconds * 1000);
+  });
+
+  it('runs restricted: non-root, read-only root, no escalation, no capabilities, RuntimeDefault seccomp, writable /tmp', () => {
+    for (const c of [...pod.containers, ...pod.initContainers]) {
+      expect(c.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(c.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toContain('/tmp');
+      expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
+    }
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it('selects pods on stable app.kubernetes.io labels only', () => {
+    expect(Object.keys(dep.spec.selector.matchLabels).sort()).toEqual(['app.kubernetes.io/instance', 'app.kubernetes.io/name']);
+    expect(Object.keys(dep.spec.template.metadata.labels).every((k) => k.startsWith('app.kubernetes.io/'))).toBe(true);
+    expect(sibling('Service', dep)?.spec.selector).toEqual(dep.spec.selector.matchLabels);
+  });
+
+  it('has a PodDisruptionBudget that never blocks a drain', () => {
+    const pdb = sibling('PodDisruptionBudget', dep);
+    const hpa = sibling('HorizontalPodAutoscaler', dep);
+    const replicas = hpa ? hpa.spec.minReplicas : dep.spec.replicas;
+    expect(pdb?.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
+    if (pdb?.spec.maxUnavailable !== undefined) expect(pdb.spec.maxUnavailable).toBeGreaterThanOrEqual(1);
+    else expect(pdb?.spec.minAvailable).toBeLessThan(replicas);
+  });
+
+  it('omits spec.replicas when an HPA scales it, and Argo CD ignores the field', () => {
+    const hpa = sibling('HorizontalPodAutoscaler', dep);
+    if (!hpa) {
+      expect(dep.spec.replicas).toBeGreaterThanOrEqual(1);
+      return;
+    }
+    expect(dep.spec.replicas).toBeUndefined();
+    expect(hpa.spec.minReplicas).toBeLessThanOrEqual(hpa.spec.maxReplicas);
+    const app = docs.find((d) => d.object.kind === 'Application' && d.object.spec.destination.namespace === dep.metadata.namespace)?.object;
+    expect(app?.spec.ignoreDifferences).toContainEqual(expect.objectContaining({ kind: 'Deployment', name: dep.metadata.name, jsonPointers: ['/spec/replicas'] }));
+  });
+
+  it('keeps the SSE keep-alive below the smallest idle timeout on the path', () => {
+    const keepAliveSeconds = Number(env(server, envVars.sseKeepAliveMs)) / 1000;
+    expect(keepAliveSeconds).toBeLessThan(Math.min(60, ...(plan!.props.pathIdleTimeoutsSeconds ?? [])));
+    const ingress = sibling('Ingress', dep);
+    if (ingress) expect(Number(ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(Number(env(server, envVars.requestTimeoutMs)) / 1000);
+  });
+
+  it('is watched by a ServiceMonitor and alerting rules', () => {
+    expect(sibling('ServiceMonitor', dep)?.spec.endpoints[0].path).toBe(endpoints.metrics);
+    const alerts = sibling('PrometheusRule', dep)?.spec.groups.flatMap((g: { rules: { alert: string }[] }) => g.rules.map((r) => r.alert));
+    expect(alerts).toEqual(expect.arrayContaining(['LlmInferencePodRestarting', 'LlmInferencePodNotReady', 'LlmInferenceQueueSaturated', 'LlmInferenceSlowTimeToFirstToken']));
+  });
+});
+
+describe('environments', () => {
+  it('each have a CPU service on the default model and a GPU 7B-class service', () => {
+    for (const build of synthesizeAll().builds) {
+      const services = build.services.map((s) => s.service.plan);
+      expect(services.some((p) => p.gpuCount === 0 && p.props.model.id === 'qwen2.5-3b-instruct-q4_k_m')).toBe(true);
+      expect(services.some((p) => p.gpuCount > 0 && p.props.model.layers >= 28)).toBe(true);
+    }
+  });
+  it('are synced by Argo CD with prune, self-heal, retry and CreateNamespace', () => {
+    const apps = docs.filter((d) => d.object.kind === 'Application').map((d) => d.object);
+    expect(apps.map((a) => a.spec.source.path).sort()).toEqual(['dist/production', 'dist/staging']);
+    for (const app of apps) {
+      expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
+      expect(app.spec.syncPolicy.syncOptions).toContain('CreateNamespace=true');
+      expect(app.spec.syncPolicy.retry.limit).toBeGreaterThan(0);
+    }
+  });
+  it('order sync waves: namespace, then prerequisites, then the Deployment, then monitoring', () => {
+    const wave = (kind: string): number[] =>
+      docs.filter((d) => d.object.kind === kind).map((d) => Number(d.object.metadata.annotations?.['argocd.argoproj.io/sync-wave']));
+    expect(Math.max(...wave('Namespace'))).toBeLessThan(Math.min(...wave('PersistentVolumeClaim'), ...wave('ServiceAccount')));
+    expect(Math.max(...wave('PersistentVolumeClaim'))).toBeLessThan(Math.min(...wave('Deployment')));
+    expect(Math.max(...wave('Deployment'))).toBeLessThan(Math.min(...wave('ServiceMonitor')));
+  });
+});
