@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'argocd/', 'imports/', '.cache/', 'bench/vendor/'] },
+  { ignores: ['node_modules/', 'dist/', 'argocd/', 'imports/', '.cache/', 'build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
