@@ -33,8 +33,12 @@ export class ServiceChart extends Chart {
     super(scope, name, { namespace: env.namespace, disableResourceNameHashes: true });
     const declaration = env.services[name];
     if (declaration === undefined) throw new Error(`${env.definedIn}: no service named ${name}`);
+    // The cache volume's read rate comes from the cluster profile unless the service declares it.
+    const cache = declaration.modelCache;
+    const storageClass = cache.kind === 'persistentVolumeClaim' ? env.cluster.storageClasses.find((c) => c.name === cache.storageClassName) : undefined;
     this.service = new GgufInferenceService(this, name, {
       ...declaration,
+      modelCache: storageClass && cache.readMiBps === undefined ? { ...cache, readMiBps: storageClass.readMiBps } : cache,
       environment: env.name,
       definedIn: env.definedIn,
       image: declaration.image ?? env.image,

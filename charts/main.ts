@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ChartConfigError } from './lib/config-error.js';
+import { RuleViolationError } from './rules/engine.js';
 import { printSummary } from './summary.js';
 import { synthesizeAll, writeOutput } from './synth.js';
 
@@ -14,7 +15,7 @@ try {
   writeOutput(root, output);
   printSummary(output);
 } catch (error) {
-  if (error instanceof ChartConfigError) {
+  if (error instanceof ChartConfigError || error instanceof RuleViolationError) {
     process.stderr.write(`synth failed: ${error.message}\n`);
     process.exit(1);
   }

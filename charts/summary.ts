@@ -1,4 +1,5 @@
 import type { SynthOutput } from './synth.js';
+import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
@@ -22,5 +23,9 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
     write(line(header));
     for (const r of rows) write(line(r));
+    const env = build.environment.name;
+    const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
+    write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);
+    for (const f of notes) write(`  ${formatFinding(f)}`);
   }
 }

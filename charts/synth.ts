@@ -4,23 +4,41 @@ import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environ
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
 import { buildGitOps } from './gitops/argocd.js';
+import { formatFinding, runRules, RuleViolationError, unknownWaivers, type RuleReport } from './rules/engine.js';
 
 /** Everything `npm run synth` produces, as repository-relative path -> YAML text. */
 export interface SynthOutput {
   readonly files: ReadonlyMap<string, string>;
   readonly builds: readonly EnvironmentBuild[];
+  /** Warnings and waived findings of the synth rules (errors throw). */
+  readonly report: RuleReport;
 }
 
-/** Synthesize every environment and the Argo CD objects in memory (tests call this; nothing is written). */
+/**
+ * Synthesize every environment and the Argo CD objects in memory (tests call this; nothing is written).
+ * Throws ChartConfigError for props that cannot be built and RuleViolationError when a synth rule fails.
+ */
 export function synthesizeAll(environments: readonly Environment[] = allEnvironments): SynthOutput {
   const files = new Map<string, string>();
   const builds = environments.map(buildEnvironment);
+  const report = checkRules(builds);
   for (const b of builds) {
     for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services])) files.set(`dist/${b.environment.name}/${file}`, yaml);
   }
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
-  return { files, builds };
+  return { files, builds, report };
+}
+
+/** Run the synth rules; throw with every error (and unknown waiver) at once. */
+export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
+  const report = runRules(builds);
+  const fileOf = (env: string): string | undefined => builds.find((b) => b.environment.name === env)?.environment.definedIn;
+  const badWaivers = unknownWaivers(builds);
+  if (report.errors.length > 0 || badWaivers.length > 0) {
+    throw new RuleViolationError(report, [...report.errors.map((f) => formatFinding(f, fileOf(f.environment))), ...badWaivers]);
+  }
+  return report;
 }
 
 /** Replace dist/ and argocd/ under `root` with exactly the synthesized files (stale files vanish). */

@@ -50,7 +50,7 @@ export class GgufInferenceService extends Construct {
 
     new InferenceDisruptionBudget(this, 'disruption-budget', {
       name,
-      replicas: props.autoscaling ? props.autoscaling.minReplicas : plan.replicas,
+      budget: plan.disruptionBudget,
       labels: labels.all,
       selector: labels.selector,
     });

@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { containerCommands, defaultPort, envVars } from '../../service/contract.js';
 import type { HttpProbeSpec } from '../sizing/probes.js';
-import { modelFileName, type InferenceServicePlan } from '../sizing/plan.js';
+import type { InferenceServicePlan } from '../sizing/plan.js';
 import { MiB } from '../sizing/units.js';
 import { syncWave, waves } from '../lib/argocd.js';
 import type { ServiceLabels } from '../lib/labels.js';
@@ -12,27 +12,30 @@ import { patchDeployment } from './patches.js';
 /** UID/GID of the image's non-root user (see Dockerfile). */
 export const runAsUser = 10001;
 
-function toProbe(spec: HttpProbeSpec): kplus.Probe {
-  return kplus.Probe.fromHttpGet(spec.path, {
-    port: defaultPort,
+function toProbe(spec: HttpProbeSpec, exec?: readonly string[]): kplus.Probe {
+  const timing = {
     periodSeconds: Duration.seconds(spec.periodSeconds),
     failureThreshold: spec.failureThreshold,
     timeoutSeconds: Duration.seconds(spec.timeoutSeconds),
     successThreshold: spec.successThreshold,
     initialDelaySeconds: Duration.seconds(spec.initialDelaySeconds),
-  });
+  };
+  return exec ? kplus.Probe.fromCommand([...exec], timing) : kplus.Probe.fromHttpGet(spec.path, { port: defaultPort, ...timing });
 }
 
-const restrictedContainer: kplus.ContainerSecurityContextProps = {
-  ensureNonRoot: true,
-  user: runAsUser,
-  group: runAsUser,
-  readOnlyRootFilesystem: true,
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  capabilities: { drop: [kplus.Capability.ALL] },
-  seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
-};
+/** Restricted Pod Security Standard settings for every container (overrides only for the rules to catch). */
+function containerSecurity(security: InferenceServicePlan['security']): kplus.ContainerSecurityContextProps {
+  return {
+    ensureNonRoot: security.runAsNonRoot,
+    user: runAsUser,
+    group: runAsUser,
+    readOnlyRootFilesystem: security.readOnlyRootFilesystem,
+    allowPrivilegeEscalation: security.allowPrivilegeEscalation,
+    privileged: false,
+    capabilities: security.dropAllCapabilities ? { drop: [kplus.Capability.ALL] } : {},
+    seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
+  };
+}
 
 export interface InferenceDeploymentProps {
   readonly plan: InferenceServicePlan;
@@ -93,7 +96,7 @@ export class InferenceDeployment extends Construct {
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
       command: [...containerCommands.fetchModel],
       envVariables: modelEnv,
-      securityContext: restrictedContainer,
+      securityContext: containerSecurity(plan.security),
       resources: {
         cpu: { request: kplus.Cpu.millis(250) },
         memory: { request: Size.mebibytes(256), limit: Size.mebibytes(256) },
@@ -110,7 +113,10 @@ export class InferenceDeployment extends Construct {
       [envVars.host]: kplus.EnvValue.fromValue('0.0.0.0'),
       [envVars.port]: kplus.EnvValue.fromValue(String(defaultPort)),
       // Threads follow the CPU request (rounded up by the kubelet): node-llama-cpp is not cgroup-aware.
-      [envVars.threads]: kplus.EnvValue.fromResource(kplus.ResourceFieldPaths.CPU_REQUEST, { divisor: '1' }),
+      [envVars.threads]:
+        plan.fixedThreads !== undefined
+          ? kplus.EnvValue.fromValue(String(plan.fixedThreads))
+          : kplus.EnvValue.fromResource(kplus.ResourceFieldPaths.CPU_REQUEST, { divisor: '1' }),
       [envVars.contextSize]: kplus.EnvValue.fromValue(String(plan.contextSize)),
       [envVars.parallel]: kplus.EnvValue.fromValue(String(plan.parallel)),
       [envVars.maxQueue]: kplus.EnvValue.fromValue(String(plan.maxQueue)),
@@ -132,16 +138,19 @@ export class InferenceDeployment extends Construct {
       command: [...containerCommands.serve],
       ports: [{ number: defaultPort, name: 'http', protocol: kplus.Protocol.TCP }],
       envVariables: serverEnv,
-      securityContext: restrictedContainer,
+      securityContext: containerSecurity(plan.security),
       resources: {
         // No CPU limit: a CFS quota throttles every thread of a batch and decoding slows many times over.
-        cpu: { request: kplus.Cpu.millis(Math.round(plan.cpuCores * 1000)) },
-        memory: { request: Size.mebibytes(plan.memory.requestBytes / MiB), limit: Size.mebibytes(plan.memory.requestBytes / MiB) },
+        cpu: {
+          request: kplus.Cpu.millis(Math.round(plan.cpuCores * 1000)),
+          limit: plan.cpuLimitCores !== undefined ? kplus.Cpu.millis(Math.round(plan.cpuLimitCores * 1000)) : undefined,
+        },
+        memory: { request: Size.mebibytes(Math.ceil(plan.memoryRequestBytes / MiB)), limit: Size.mebibytes(Math.ceil(plan.memoryLimitBytes / MiB)) },
         ephemeralStorage: { request: Size.gibibytes(plan.ephemeralStorageGiB), limit: Size.gibibytes(plan.ephemeralStorageGiB) },
       },
-      startup: toProbe(plan.probes.startup),
+      startup: plan.probes.startup ? toProbe(plan.probes.startup) : undefined,
       readiness: toProbe(plan.probes.readiness),
-      liveness: toProbe(plan.probes.liveness),
+      liveness: toProbe(plan.probes.liveness, plan.livenessExec),
       lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', String(plan.timeouts.preStopSeconds)]) },
       volumeMounts: [
         { path: plan.cache.mountPath, volume: props.modelCache },
@@ -158,9 +167,4 @@ export class InferenceDeployment extends Construct {
       tolerations: gpu ? [{ key: taintKey, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
     });
   }
-}
-
-/** The model file's path inside the cache, as the service resolves it. */
-export function cachedModelPath(plan: InferenceServicePlan): string {
-  return `${plan.cache.mountPath}/${modelFileName(plan.props.model.source)}`;
 }

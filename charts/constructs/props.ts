@@ -133,4 +133,63 @@ export interface InferenceServiceProps {
   readonly preStopSeconds?: number;
   /** @default 3 — enough to roll back; more only clutters `kubectl get rs`. */
   readonly revisionHistoryLimit?: number;
+  /** Escape hatches; each stays subject to the synth rules. @default none */
+  readonly overrides?: ServiceOverrides;
+  /**
+   * Synth rules this service is exempt from, by rule id, each with the written reason that the
+   * synth output repeats. @default none
+   */
+  readonly waivers?: Readonly<Record<string, string>>;
+}
+
+/** A probe's timing, as the kubelet takes it. */
+export interface ProbeTimingOverride {
+  readonly path?: string;
+  readonly periodSeconds?: number;
+  readonly failureThreshold?: number;
+  readonly timeoutSeconds?: number;
+  readonly initialDelaySeconds?: number;
+}
+
+/**
+ * Escape hatches for what the construct otherwise derives. Each one is a way to reintroduce a known
+ * incident, so every synthesized result is still checked by the synth rules (charts/rules/), and an
+ * override that breaks one fails `npm run synth` unless that rule is waived with a reason.
+ */
+export interface ServiceOverrides {
+  /** @default derived: Recreate with GPUs or a ReadWriteOnce cache, else RollingUpdate */
+  readonly strategy?: 'Recreate' | 'RollingUpdate';
+  /** `false` removes the startup probe. @default derived from the model load time */
+  readonly startupProbe?: ProbeTimingOverride | false;
+  readonly readinessProbe?: ProbeTimingOverride;
+  /** @default GET /health/live every 10 s, timeout 5 s, 6 failures */
+  readonly livenessProbe?: ProbeTimingOverride & { readonly exec?: readonly string[] };
+  /** @default maxUnavailable 1 (one replica) or minAvailable replicas-1, AlwaysAllow */
+  readonly disruptionBudget?: {
+    readonly minAvailable?: number;
+    readonly maxUnavailable?: number;
+    readonly unhealthyPodEvictionPolicy?: 'AlwaysAllow' | 'IfHealthyBudget';
+  };
+  /** CPU limit in cores. @default none */
+  readonly cpuLimit?: number;
+  /** @default the model estimate (charts/sizing/memory.ts) */
+  readonly memoryRequestMiB?: number;
+  /** @default equal to the memory request */
+  readonly memoryLimitMiB?: number;
+  /** Ephemeral-storage request and limit in whole GiB. @default 1, or the emptyDir cache size + 1 */
+  readonly ephemeralStorageGiB?: number;
+  /** A fixed THREADS value instead of the CPU request via the downward API. @default none */
+  readonly threads?: number;
+  /** @default preStop + request timeout + drain margin */
+  readonly terminationGracePeriodSeconds?: number;
+  /** @default pod start allowance + download time + startup window */
+  readonly progressDeadlineSeconds?: number;
+  /** 0 disables SSE keep-alive comments. @default min(15, smallest idle timeout / 4) */
+  readonly sseKeepAliveSeconds?: number;
+  readonly securityContext?: {
+    readonly runAsNonRoot?: boolean;
+    readonly readOnlyRootFilesystem?: boolean;
+    readonly allowPrivilegeEscalation?: boolean;
+    readonly dropAllCapabilities?: boolean;
+  };
 }

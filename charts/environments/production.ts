@@ -1,4 +1,5 @@
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
+import { productionCluster } from '../clusters/production.js';
 import { inferenceImage } from './image.js';
 import type { Environment } from './types.js';
 
@@ -12,6 +13,7 @@ export const production: Environment = {
   definedIn: 'charts/environments/production.ts',
   namespace: 'llm-production',
   clusterName: 'production',
+  cluster: productionCluster,
   image: inferenceImage,
   services: {
     chat: {
@@ -20,7 +22,7 @@ export const production: Environment = {
       parallel: 4,
       autoscaling: { minReplicas: 2, maxReplicas: 4 },
       // EFS: shared by every replica; reads slower than a local gp3 volume, so the startup window grows.
-      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany', readMiBps: 60 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
       exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls' },
       allowedClientNamespaces: ['apps'],
     },
@@ -30,7 +32,7 @@ export const production: Environment = {
       parallel: 4,
       contextSize: 8192,
       gpu: { count: 1, memoryGiB: 24 },
-      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' },
       exposure: { kind: 'load-balancer', provider: 'aws-nlb', internal: true },
       apiKeySecret: { name: 'chat-gpu-api-key', key: 'api-key' },
       allowedClientNamespaces: ['apps'],

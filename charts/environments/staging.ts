@@ -1,4 +1,5 @@
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
+import { stagingCluster } from '../clusters/staging.js';
 import { inferenceImage } from './image.js';
 import type { Environment } from './types.js';
 
@@ -8,13 +9,14 @@ export const staging: Environment = {
   definedIn: 'charts/environments/staging.ts',
   namespace: 'llm-staging',
   clusterName: 'staging',
+  cluster: stagingCluster,
   image: inferenceImage,
   services: {
     chat: {
       model: qwen25_3bInstructQ4KM,
       cpu: 2,
       parallel: 2,
-      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' },
       allowedClientNamespaces: ['apps-staging'],
     },
     'chat-gpu': {
@@ -23,7 +25,7 @@ export const staging: Environment = {
       parallel: 4,
       contextSize: 8192,
       gpu: { count: 1, memoryGiB: 24 },
-      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce', readMiBps: 125 },
+      modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' },
       allowedClientNamespaces: ['apps-staging'],
     },
   },

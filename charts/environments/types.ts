@@ -1,3 +1,4 @@
+import type { ClusterProfile } from '../clusters/types.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
 /** A service as an environment declares it: the environment fills in its name, file and image. */
@@ -15,6 +16,8 @@ export interface Environment {
   readonly namespace: string;
   /** Cluster name as registered in Argo CD (`argocd cluster add`). */
   readonly clusterName: string;
+  /** What the target cluster offers; the synth rules check every service against it. */
+  readonly cluster: ClusterProfile;
   /** Inference image for every service unless a service overrides it. */
   readonly image: string;
   /** Services by name; the name becomes the Deployment, Service and label name. */

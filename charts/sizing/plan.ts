@@ -1,6 +1,5 @@
 import { defaultModelCacheDir } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
-import { mutableImageReason } from '../lib/image.js';
 import type { ExposureProps, InferenceServiceProps } from '../constructs/props.js';
 import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
@@ -23,8 +22,20 @@ export interface InferenceServicePlan {
   readonly maxQueue: number;
   readonly maxTokensLimit: number;
   readonly memory: MemoryEstimate;
+  /** Container memory request and limit in bytes (the estimate unless overridden). */
+  readonly memoryRequestBytes: number;
+  readonly memoryLimitBytes: number;
+  /** CPU limit in cores; undefined (the default) means none. */
+  readonly cpuLimitCores: number | undefined;
+  /** A fixed THREADS value; undefined means the CPU request via the downward API. */
+  readonly fixedThreads: number | undefined;
   readonly startup: StartupBudget;
+  /** `startup` is undefined only when an override removed the startup probe. */
   readonly probes: ProbePlan;
+  /** Exec command of the liveness probe when an override replaced the HTTP check. */
+  readonly livenessExec: readonly string[] | undefined;
+  readonly disruptionBudget: { readonly minAvailable?: number; readonly maxUnavailable?: number; readonly unhealthyPodEvictionPolicy: 'AlwaysAllow' | 'IfHealthyBudget' };
+  readonly security: { readonly runAsNonRoot: boolean; readonly readOnlyRootFilesystem: boolean; readonly allowPrivilegeEscalation: boolean; readonly dropAllCapabilities: boolean };
   readonly timeouts: TimeoutPlan;
   readonly strategy: 'Recreate' | 'RollingUpdate';
   /** Why the strategy was chosen, for the summary and reviewers. */
@@ -54,6 +65,12 @@ export const podStartAllowanceSeconds = 300;
 export function modelFileName(source: string): string {
   const last = source.split('/').pop() ?? source;
   return last.split('?')[0] ?? last;
+}
+
+function withoutExec<T extends { exec?: unknown }>(probe: T | undefined): Omit<T, 'exec'> {
+  if (!probe) return {} as Omit<T, 'exec'>;
+  const { exec: _exec, ...rest } = probe;
+  return rest;
 }
 
 function isPositiveInt(n: number): boolean {
@@ -91,9 +108,6 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   }
   if (!isPositiveInt(replicas)) problem('replicas', `${replicas} is not a positive integer`, 'set replicas to 1 or more');
   if (!isPositiveInt(contextSize)) problem('contextSize', `${contextSize} is not a positive integer`, 'set contextSize to a positive number of tokens, e.g. 4096');
-  if (contextSize > model.trainedContext) {
-    problem('contextSize', `${contextSize} exceeds the trained context ${model.trainedContext} of ${model.id}`, `set contextSize to ${model.trainedContext} or less`);
-  }
   if (!isPositiveInt(parallel)) problem('parallel', `${parallel} is not a positive integer`, 'set parallel to 1 or more');
   if (!isPositiveInt(batchSize)) problem('batchSize', `${batchSize} is not a positive integer`, 'set batchSize to a positive integer, e.g. 512');
   if (!(cpuCores > 0) || !Number.isInteger(cpuCores * 1000)) {
@@ -106,9 +120,6 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   }
   if (!isPositiveInt(requestTimeoutSeconds)) problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
   if (!Number.isInteger(preStopSeconds) || preStopSeconds < 0) problem('preStopSeconds', `${preStopSeconds} is negative or fractional`, 'set preStopSeconds to 0 or more whole seconds');
-  if (!isPositiveInt(revisionHistoryLimit) || revisionHistoryLimit > 5) {
-    problem('revisionHistoryLimit', `${revisionHistoryLimit} is outside 1..5`, 'keep 1 to 5 old ReplicaSets (default 3)');
-  }
   if (!isPositiveInt(cacheSizeGiB)) {
     problem('modelCache.sizeGiB', `${cacheSizeGiB} is not a positive whole number of GiB`, `omit sizeGiB to derive it (${minCacheGiB} GiB for ${model.id})`);
   } else if (cacheSizeGiB < minCacheGiB) {
@@ -122,40 +133,23 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     if (!isPositiveInt(props.gpu.count)) problem('gpu.count', `${props.gpu.count} is not a whole number of GPUs`, 'request 1 or more whole GPUs, or remove the gpu block for a CPU service');
     if (!(props.gpu.memoryGiB > 0)) problem('gpu.memoryGiB', `${props.gpu.memoryGiB} is not a positive size`, 'declare the memory of one GPU, e.g. 24 for an A10G');
   }
-  if (accessMode === 'ReadWriteOnce' && replicas > 1) {
-    problem('replicas', `${replicas} replicas cannot share a ReadWriteOnce cache volume across nodes (Multi-Attach)`, "use replicas: 1, a ReadWriteMany storage class, or modelCache kind 'emptyDir'");
-  }
-  if (props.autoscaling) {
-    const a = props.autoscaling;
-    if (!isPositiveInt(a.minReplicas) || !isPositiveInt(a.maxReplicas) || a.minReplicas > a.maxReplicas) {
-      problem('autoscaling', `minReplicas ${a.minReplicas} / maxReplicas ${a.maxReplicas} is not a valid range`, 'set 1 <= minReplicas <= maxReplicas');
-    }
-    if (props.replicas !== undefined) problem('replicas', 'is fixed while autoscaling is on; Argo CD and the HPA would fight over it', 'remove replicas; autoscaling.minReplicas sets the floor');
-    if (accessMode === 'ReadWriteOnce') problem('autoscaling', 'cannot add pods that share a ReadWriteOnce cache volume', 'use a ReadWriteMany storage class or an emptyDir cache');
-  }
-  const imageProblem = mutableImageReason(props.image);
-  if (imageProblem !== undefined) {
-    problem('image', `"${props.image}" ${imageProblem}`, 'pin a version tag (registry/image:1.2.3) or a digest (registry/image@sha256:...)');
-  }
   for (const t of props.pathIdleTimeoutsSeconds ?? []) {
     if (!isPositiveInt(t)) problem('pathIdleTimeoutsSeconds', `${t} is not a positive number of seconds`, 'list idle timeouts in whole seconds, e.g. [60]');
   }
 
-  const memory = estimateMemory({ model, contextSize, parallel, batchSize, gpuOffload: gpuCount > 0 });
-  if (props.gpu && memory.gpuBytes > props.gpu.count * props.gpu.memoryGiB * GiB) {
-    problem(
-      'gpu',
-      `${model.id} needs ${(memory.gpuBytes / GiB).toFixed(2)} GiB of GPU memory (weights + KV cache for ${contextSize} x ${parallel} tokens) but ${props.gpu.count} x ${props.gpu.memoryGiB} GiB is available`,
-      'lower contextSize or parallel, pick a smaller quantization, or request more or larger GPUs',
-    );
+  if (!isPositiveInt(revisionHistoryLimit)) problem('revisionHistoryLimit', `${revisionHistoryLimit} is not a positive integer`, 'keep 1 to 5 old ReplicaSets (default 3)');
+  if (props.autoscaling && (!isPositiveInt(props.autoscaling.minReplicas) || !isPositiveInt(props.autoscaling.maxReplicas))) {
+    problem('autoscaling', `minReplicas ${props.autoscaling.minReplicas} / maxReplicas ${props.autoscaling.maxReplicas} are not positive integers`, 'set whole numbers of replicas, 1 or more');
   }
   if (problems.length > 0) throw new ChartConfigError(problems);
+
+  const memory = estimateMemory({ model, contextSize, parallel, batchSize, gpuOffload: gpuCount > 0 });
 
   const startup = startupBudget({ model, diskReadMiBps: readMiBps, gpuOffload: gpuCount > 0 });
   const timeouts = planTimeouts(requestTimeoutSeconds, preStopSeconds, props.pathIdleTimeoutsSeconds ?? [60]);
   const downloadSeconds = Math.ceil(model.fileBytes / ((props.downloadMiBps ?? 25) * MiB));
 
-  let strategy: InferenceServicePlan['strategy'] = 'RollingUpdate';
+  let strategy: 'Recreate' | 'RollingUpdate' = 'RollingUpdate';
   let strategyReason = 'no GPU and no ReadWriteOnce volume: a surge pod can start beside the old one';
   if (gpuCount > 0) {
     strategy = 'Recreate';
@@ -165,8 +159,33 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     strategyReason = 'mounts a ReadWriteOnce cache: a surge pod on another node cannot attach it';
   }
 
+  const o = props.overrides ?? {};
+  if (o.strategy) {
+    strategy = o.strategy;
+    strategyReason = 'set by overrides.strategy';
+  }
+  const derivedProbes = planProbes(startup);
+  const probes: ProbePlan = {
+    startup: o.startupProbe === false ? undefined : { ...derivedProbes.startup!, ...o.startupProbe },
+    readiness: { ...derivedProbes.readiness, ...o.readinessProbe },
+    liveness: { ...derivedProbes.liveness, ...withoutExec(o.livenessProbe) },
+  };
+  const pdbReplicas = props.autoscaling ? props.autoscaling.minReplicas : replicas;
+  const disruptionBudget = o.disruptionBudget
+    ? { minAvailable: o.disruptionBudget.minAvailable, maxUnavailable: o.disruptionBudget.maxUnavailable, unhealthyPodEvictionPolicy: o.disruptionBudget.unhealthyPodEvictionPolicy ?? 'AlwaysAllow' }
+    : pdbReplicas <= 1
+      ? { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const }
+      : { minAvailable: Math.max(1, pdbReplicas - 1), unhealthyPodEvictionPolicy: 'AlwaysAllow' as const };
+  const memoryRequestBytes = o.memoryRequestMiB !== undefined ? o.memoryRequestMiB * MiB : memory.requestBytes;
+  const derivedTimeouts = timeouts;
+  const timeoutPlan: TimeoutPlan = {
+    ...derivedTimeouts,
+    terminationGracePeriodSeconds: o.terminationGracePeriodSeconds ?? derivedTimeouts.terminationGracePeriodSeconds,
+    sseKeepAliveSeconds: o.sseKeepAliveSeconds ?? derivedTimeouts.sseKeepAliveSeconds,
+  };
+
   const tmpSizeMiB = 512;
-  const ephemeralStorageGiB = cacheProps.kind === 'emptyDir' ? cacheSizeGiB + 1 : 1;
+  const ephemeralStorageGiB = o.ephemeralStorageGiB ?? (cacheProps.kind === 'emptyDir' ? cacheSizeGiB + 1 : 1);
 
   return {
     name,
@@ -180,9 +199,21 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     maxQueue,
     maxTokensLimit,
     memory,
+    memoryRequestBytes,
+    memoryLimitBytes: o.memoryLimitMiB !== undefined ? o.memoryLimitMiB * MiB : memoryRequestBytes,
+    cpuLimitCores: o.cpuLimit,
+    fixedThreads: o.threads,
     startup,
-    probes: planProbes(startup),
-    timeouts,
+    probes,
+    livenessExec: o.livenessProbe?.exec,
+    disruptionBudget,
+    security: {
+      runAsNonRoot: o.securityContext?.runAsNonRoot ?? true,
+      readOnlyRootFilesystem: o.securityContext?.readOnlyRootFilesystem ?? true,
+      allowPrivilegeEscalation: o.securityContext?.allowPrivilegeEscalation ?? false,
+      dropAllCapabilities: o.securityContext?.dropAllCapabilities ?? true,
+    },
+    timeouts: timeoutPlan,
     strategy,
     strategyReason,
     cache: {
@@ -195,7 +226,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     },
     ephemeralStorageGiB,
     tmpSizeMiB,
-    progressDeadlineSeconds: podStartAllowanceSeconds + downloadSeconds + startup.windowSeconds,
+    progressDeadlineSeconds: o.progressDeadlineSeconds ?? podStartAllowanceSeconds + downloadSeconds + startup.windowSeconds,
     revisionHistoryLimit,
     exposure,
     slowTimeToFirstTokenSeconds: props.slowTimeToFirstTokenSeconds ?? (gpuCount > 0 ? 2 : 10),

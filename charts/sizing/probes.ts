@@ -81,7 +81,8 @@ export interface HttpProbeSpec {
 }
 
 export interface ProbePlan {
-  readonly startup: HttpProbeSpec;
+  /** Undefined only when an override removed it (and the synth rules then check liveness alone). */
+  readonly startup: HttpProbeSpec | undefined;
   readonly readiness: HttpProbeSpec;
   readonly liveness: HttpProbeSpec;
 }

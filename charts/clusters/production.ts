@@ -1,0 +1,17 @@
+import { GiB } from '../sizing/units.js';
+import { efs, g5_2xlarge, gp3, r5_2xlarge } from './eks.js';
+import type { ClusterProfile } from './types.js';
+
+/** Production EKS cluster: r5.2xlarge CPU nodes, two g5.2xlarge GPU nodes, gp3 and EFS storage. */
+export const productionCluster: ClusterProfile = {
+  name: 'production',
+  definedIn: 'charts/clusters/production.ts',
+  nodePools: [{ ...r5_2xlarge(4), reservedPerNode: { cpuMillis: 500, memoryBytes: 2 * GiB } }, g5_2xlarge(2)],
+  storageClasses: [gp3, efs],
+  loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
+  ingressIdleTimeoutSeconds: 60,
+  fixedPathIdleTimeoutsSeconds: [],
+  namespaceQuotas: {
+    'llm-production': { cpuMillis: 32_000, memoryBytes: 64 * GiB, gpus: 2, ephemeralStorageBytes: 40 * GiB },
+  },
+};

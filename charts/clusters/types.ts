@@ -1,0 +1,69 @@
+/**
+ * What synth knows about a cluster, so it can refuse manifests the cluster cannot run.
+ * Figures are allocatable capacity (what the scheduler can place after kubelet and system
+ * reservations), not instance sizes.
+ */
+
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+export interface NodePool {
+  readonly name: string;
+  readonly instanceType: string;
+  /** Nodes in the pool (the maximum, for autoscaled pools). */
+  readonly count: number;
+  /** Allocatable per node. */
+  readonly allocatable: {
+    readonly cpuMillis: number;
+    readonly memoryBytes: number;
+    readonly ephemeralStorageBytes: number;
+  };
+  /** GPUs per node and memory of each, when the pool has GPUs. */
+  readonly gpus?: { readonly count: number; readonly memoryGiB: number; readonly model: string };
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taints: readonly Taint[];
+  /** Requests already placed on each node by other workloads (DaemonSets, other teams' services). */
+  readonly reservedPerNode?: { readonly cpuMillis: number; readonly memoryBytes: number };
+}
+
+export interface StorageClass {
+  readonly name: string;
+  readonly provisioner: string;
+  readonly accessModes: ReadonlyArray<'ReadWriteOnce' | 'ReadWriteMany'>;
+  /** Whether the provisioner's CSI driver runs in the cluster. A class without it leaves PVCs Pending. */
+  readonly csiDriverInstalled: boolean;
+  /** Sustained sequential read rate a pod gets from one volume, MiB/s. */
+  readonly readMiBps: number;
+}
+
+export interface LoadBalancerProfile {
+  readonly kind: 'aws-nlb' | 'aws-elb' | 'gcp' | 'none';
+  /** Idle timeout in seconds of a load balancer created for a Service. */
+  readonly idleTimeoutSeconds: number;
+  /** True when the Service's annotations set the idle timeout (this project sets it from the request timeout). */
+  readonly idleTimeoutFromAnnotations: boolean;
+}
+
+export interface ResourceQuota {
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly gpus: number;
+  readonly ephemeralStorageBytes: number;
+}
+
+export interface ClusterProfile {
+  readonly name: string;
+  readonly definedIn: string;
+  readonly nodePools: readonly NodePool[];
+  readonly storageClasses: readonly StorageClass[];
+  readonly loadBalancer: LoadBalancerProfile;
+  /** Idle timeout of the ingress controller when no annotation raises it (ingress-nginx: 60 s). */
+  readonly ingressIdleTimeoutSeconds: number;
+  /** Idle timeouts on every client path that nothing here can change (corporate proxies, a fronting CDN). */
+  readonly fixedPathIdleTimeoutsSeconds: readonly number[];
+  /** ResourceQuota per namespace, requests side. */
+  readonly namespaceQuotas: Readonly<Record<string, ResourceQuota>>;
+}

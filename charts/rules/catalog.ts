@@ -1,0 +1,462 @@
+import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import type { NodePool } from '../clusters/types.js';
+import { mutableImageReason } from '../lib/image.js';
+import { cpuMillis, parseQuantity } from '../lib/quantity.js';
+import { startupBudget } from '../sizing/probes.js';
+import { drainMarginSeconds } from '../sizing/timeouts.js';
+import { GiB, formatGiB } from '../sizing/units.js';
+import { addRequests, noRequests, scale } from './context.js';
+import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
+
+/** Margin the startup protection must keep over the expected load time. */
+export const startupRuleMargin = 1.5;
+
+const gib = (bytes: number): string => formatGiB(bytes);
+const cores = (millis: number): string => `${(millis / 1000).toFixed(2).replace(/\.?0+$/, '')} CPU`;
+
+function envValue(container: any, name: string): string | undefined {
+  return container?.env?.find((e: any) => e.name === name)?.value;
+}
+
+function tolerates(pod: any, pool: NodePool): boolean {
+  const tolerations: any[] = pod.tolerations ?? [];
+  return pool.taints
+    .filter((t) => t.effect !== 'PreferNoSchedule')
+    .every((t) =>
+      tolerations.some(
+        (tol) =>
+          (tol.key === undefined && tol.operator === 'Exists') ||
+          (tol.key === t.key && (tol.operator === 'Exists' || tol.value === t.value) && (tol.effect === undefined || tol.effect === t.effect)),
+      ),
+    );
+}
+
+function selects(pod: any, pool: NodePool): boolean {
+  return Object.entries(pod.nodeSelector ?? {}).every(([k, v]) => pool.labels[k] === v);
+}
+
+/** Why a pod with these requests cannot run on a node of the pool, or undefined when it can. */
+function unfitReason(pod: any, req: PodRequests, pool: NodePool): string | undefined {
+  if (!tolerates(pod, pool)) return `${pool.name}: taints ${pool.taints.map((t) => t.key).join(', ')} not tolerated`;
+  if (!selects(pod, pool)) return `${pool.name}: labels do not match the node selector`;
+  const free = {
+    cpu: pool.allocatable.cpuMillis - (pool.reservedPerNode?.cpuMillis ?? 0),
+    mem: pool.allocatable.memoryBytes - (pool.reservedPerNode?.memoryBytes ?? 0),
+  };
+  const over: string[] = [];
+  if (req.cpuMillis > free.cpu) over.push(`cpu ${cores(req.cpuMillis)} > ${cores(free.cpu)} free`);
+  if (req.memoryBytes > free.mem) over.push(`memory ${gib(req.memoryBytes)} > ${gib(free.mem)} free of ${gib(pool.allocatable.memoryBytes)} allocatable`);
+  if (req.ephemeralStorageBytes > pool.allocatable.ephemeralStorageBytes) over.push(`ephemeral ${gib(req.ephemeralStorageBytes)} > ${gib(pool.allocatable.ephemeralStorageBytes)}`);
+  if (req.gpus > (pool.gpus?.count ?? 0)) over.push(`gpus ${req.gpus} > ${pool.gpus?.count ?? 0}`);
+  return over.length > 0 ? `${pool.name} (${pool.instanceType}): ${over.join(', ')}` : undefined;
+}
+
+function fittingPools(svc: ServiceContext, env: EnvironmentContext): NodePool[] {
+  return env.cluster.nodePools.filter((p) => unfitReason(svc.pod, svc.requests, p) === undefined);
+}
+
+/** Seconds before the kubelet may kill a pod that is still loading. */
+function loadProtectionSeconds(server: any): { seconds: number; by: string } {
+  const p = server.startupProbe ?? server.livenessProbe;
+  if (!p) return { seconds: Number.POSITIVE_INFINITY, by: 'no startup or liveness probe' };
+  const seconds = (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
+  return { seconds, by: server.startupProbe ? 'startup probe window' : 'liveness initialDelay + period x failureThreshold (no startup probe)' };
+}
+
+function cacheReadMiBps(svc: ServiceContext, env: EnvironmentContext): number {
+  if (svc.pvc) {
+    const cls = env.cluster.storageClasses.find((c) => c.name === svc.pvc.spec.storageClassName);
+    if (cls) return cls.readMiBps;
+  }
+  return svc.plan.cache.readMiBps;
+}
+
+/** Idle timeouts on the client's path: load balancer, ingress, and what the profile says cannot change. */
+function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): Array<{ what: string; seconds: number }> {
+  const out = env.cluster.fixedPathIdleTimeoutsSeconds.map((s) => ({ what: 'fixed path timeout', seconds: s }));
+  const svcAnn = svc.service?.metadata.annotations ?? {};
+  if (svc.service?.spec.type === 'LoadBalancer') {
+    const lb = env.cluster.loadBalancer;
+    let seconds = lb.idleTimeoutSeconds;
+    if (lb.idleTimeoutFromAnnotations) {
+      const elb = svcAnn['service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout'];
+      const nlb = Object.entries(svcAnn).find(([k]) => k.startsWith('service.beta.kubernetes.io/aws-load-balancer-listener-attributes'))?.[1];
+      const fromNlb = nlb ? Number(/tcp\.idle_timeout\.seconds=(\d+)/.exec(String(nlb))?.[1]) : undefined;
+      seconds = Number(elb ?? fromNlb ?? seconds);
+    }
+    out.push({ what: `${lb.kind} load balancer`, seconds });
+  }
+  if (svc.ingress) {
+    const read = svc.ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'];
+    out.push({ what: 'ingress proxy read timeout', seconds: read ? Number(read) : env.cluster.ingressIdleTimeoutSeconds });
+  }
+  return out;
+}
+
+export const rules: readonly Rule[] = [
+  {
+    id: 'pod-fits-node-pool',
+    severity: 'error',
+    checks: 'Pod requests (CPU, memory, ephemeral storage, GPUs; init containers counted as the scheduler does) fit the free allocatable of some node pool whose taints the pod tolerates and whose labels match its node selector.',
+    why: 'A pod that fits no node stays Pending forever (e.g. a 9 GiB request on 14.6 GiB nodes already running other services).',
+    fix: 'Lower the requests (contextSize, parallel, cpu) or add a node pool that fits.',
+    check: (svc, env) => {
+      if (fittingPools(svc, env).length > 0) return [];
+      const r = svc.requests;
+      const reasons = env.cluster.nodePools.map((p) => unfitReason(svc.pod, r, p)).join('; ');
+      return [{ message: `requests cpu ${cores(r.cpuMillis)}, memory ${gib(r.memoryBytes)}, ephemeral ${gib(r.ephemeralStorageBytes)}, gpus ${r.gpus} fit no node pool of cluster ${env.cluster.name}: ${reasons}` }];
+    },
+  },
+  {
+    id: 'rollout-surge-fits',
+    severity: 'error',
+    checks: 'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all); otherwise the strategy must be Recreate.',
+    why: 'Rolling updates of GPU services stuck Pending: the surge pod waits for a GPU the old pod holds, and the rollout never finishes.',
+    fix: "Use strategy Recreate (the default with GPUs), or add capacity for one extra pod.",
+    check: (svc, env) => {
+      if (svc.surgePods === 0) return [];
+      const pools = fittingPools(svc, env);
+      if (pools.length === 0) return []; // pod-fits-node-pool reports it
+      const inPools = (other: ServiceContext) => fittingPools(other, env).some((p) => pools.includes(p));
+      const demand = env.services.filter(inPools).reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas)), noRequests);
+      const withSurge = addRequests(demand, scale(svc.requests, svc.surgePods));
+      const capacity = pools.reduce(
+        (acc, p) => ({
+          cpuMillis: acc.cpuMillis + p.count * (p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0)),
+          memoryBytes: acc.memoryBytes + p.count * (p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0)),
+          ephemeralStorageBytes: acc.ephemeralStorageBytes + p.count * p.allocatable.ephemeralStorageBytes,
+          gpus: acc.gpus + p.count * (p.gpus?.count ?? 0),
+        }),
+        noRequests,
+      );
+      const short: string[] = [];
+      if (withSurge.gpus > capacity.gpus) short.push(`GPUs ${withSurge.gpus} needed, ${capacity.gpus} in ${pools.map((p) => p.name).join(', ')}`);
+      if (withSurge.cpuMillis > capacity.cpuMillis) short.push(`CPU ${cores(withSurge.cpuMillis)} needed, ${cores(capacity.cpuMillis)} available`);
+      if (withSurge.memoryBytes > capacity.memoryBytes) short.push(`memory ${gib(withSurge.memoryBytes)} needed, ${gib(capacity.memoryBytes)} available`);
+      return short.length > 0 ? [{ message: `RollingUpdate needs room for ${svc.surgePods} surge pod(s) beside the running ones: ${short.join('; ')}` }] : [];
+    },
+  },
+  {
+    id: 'storage-class-provisioned',
+    severity: 'error',
+    checks: "The cache PVC's storage class exists in the cluster profile, its CSI driver is installed, and it offers the requested access mode.",
+    why: 'A PVC on a class with no provisioner (gp2 on a cluster with only the EFS CSI driver) stays Pending and so does the pod.',
+    fix: 'Name a storage class the cluster provisions (see charts/clusters/), or install its CSI driver and mark it in the profile.',
+    check: (svc, env) => {
+      if (!svc.pvc) return [];
+      const name = svc.pvc.spec.storageClassName;
+      const cls = env.cluster.storageClasses.find((c) => c.name === name);
+      if (!cls) return [{ message: `storage class "${name}" does not exist in cluster ${env.cluster.name} (has: ${env.cluster.storageClasses.map((c) => c.name).join(', ') || 'none'})` }];
+      if (!cls.csiDriverInstalled) return [{ message: `storage class "${name}" needs the CSI driver ${cls.provisioner}, which is not installed in cluster ${env.cluster.name}` }];
+      const modes: string[] = svc.pvc.spec.accessModes ?? [];
+      const missing = modes.filter((m) => !(cls.accessModes as readonly string[]).includes(m));
+      return missing.length > 0 ? [{ message: `storage class "${name}" does not offer ${missing.join(', ')}` }] : [];
+    },
+  },
+  {
+    id: 'rwo-cache-shared',
+    severity: 'error',
+    checks: 'A ReadWriteOnce cache volume is used by one pod at a time: single replica, no HPA, and the Recreate strategy.',
+    why: 'RollingUpdate (or a second replica) with a ReadWriteOnce volume deadlocks on Multi-Attach when the new pod lands on another node.',
+    fix: "Use strategy Recreate and one replica, or a ReadWriteMany storage class, or an emptyDir cache.",
+    check: (svc) => {
+      if (!svc.pvc || !(svc.pvc.spec.accessModes ?? []).includes('ReadWriteOnce')) return [];
+      const out: { message: string }[] = [];
+      if (svc.deployment.spec.strategy?.type === 'RollingUpdate') out.push({ message: 'ReadWriteOnce cache volume with a RollingUpdate strategy' });
+      if (svc.replicas > 1) out.push({ message: `ReadWriteOnce cache volume shared by up to ${svc.replicas} replicas` });
+      return out;
+    },
+  },
+  {
+    id: 'cache-not-ephemeral',
+    severity: 'error',
+    checks: 'The model lives on a cache volume; an emptyDir cache has sizeLimit >= model size and the pod requests at least that much ephemeral storage.',
+    why: 'A pod evicted for ephemeral storage while downloading a 3 GB model, over and over.',
+    fix: 'Use a PVC cache, or give the emptyDir a sizeLimit and request matching ephemeral storage (the construct does both by default).',
+    check: (svc) => {
+      const volume = (svc.pod.volumes ?? []).find((v: any) => v.name === 'model-cache');
+      const fileBytes = svc.plan.props.model.fileBytes;
+      if (!volume) return [{ message: 'no model-cache volume: the model would be written to the container filesystem' }];
+      if (!volume.emptyDir) return [];
+      const limit = parseQuantity(volume.emptyDir.sizeLimit);
+      if (limit === undefined) return [{ message: 'emptyDir cache without sizeLimit' }];
+      const out: { message: string }[] = [];
+      if (limit < fileBytes) out.push({ message: `emptyDir sizeLimit ${gib(limit)} < model ${gib(fileBytes)}` });
+      const eph = parseQuantity(svc.server.resources?.requests?.['ephemeral-storage']) ?? 0;
+      if (eph < limit) out.push({ message: `ephemeral-storage request ${gib(eph)} < emptyDir sizeLimit ${gib(limit)}` });
+      return out;
+    },
+  },
+  {
+    id: 'startup-window-covers-load',
+    severity: 'error',
+    checks: `Time before the kubelet may kill a loading pod (startup probe window, or liveness delay when there is no startup probe) >= ${startupRuleMargin}x the expected load time from the model size and the storage class read rate in the cluster profile.`,
+    why: 'Liveness probes killed pods during a 90 s model load, in a restart loop that never served.',
+    fix: "Keep the derived startup probe (remove overrides.startupProbe), or declare the storage's real read rate.",
+    check: (svc, env) => {
+      const expected = startupBudget({ model: svc.plan.props.model, diskReadMiBps: cacheReadMiBps(svc, env), gpuOffload: svc.plan.gpuCount > 0 }).expectedLoadSeconds;
+      const { seconds, by } = loadProtectionSeconds(svc.server);
+      const needed = Math.ceil(expected * startupRuleMargin);
+      return seconds < needed ? [{ message: `${by} is ${seconds}s but loading ${svc.plan.props.model.id} is expected to take ${expected}s (need >= ${needed}s)` }] : [];
+    },
+  },
+  {
+    id: 'liveness-cheap',
+    severity: 'error',
+    checks: `Liveness is an HTTP GET on ${endpoints.live} (never the inference path, never an exec that queries the model), with timeoutSeconds <= periodSeconds, periodSeconds >= 5 and at least 30 s of failures before a restart.`,
+    why: 'A liveness check that runs inference (or waits on it) fails during long CPU generations, and the kubelet kills a busy, healthy pod.',
+    fix: `Keep the default liveness probe on ${endpoints.live}.`,
+    check: (svc) => {
+      const p = svc.server.livenessProbe;
+      if (!p) return [{ message: 'no liveness probe: a wedged process is never restarted', severity: 'warning' }];
+      const out: { message: string }[] = [];
+      if (p.exec) out.push({ message: `liveness runs a command (${(p.exec.command ?? []).join(' ')}); it cannot be proven not to touch the model` });
+      const path = p.httpGet?.path;
+      if (path && inferencePaths.includes(path)) out.push({ message: `liveness calls the inference path ${path}` });
+      else if (path && path !== endpoints.live) out.push({ message: `liveness calls ${path} instead of ${endpoints.live}` });
+      const period = p.periodSeconds ?? 10;
+      const timeout = p.timeoutSeconds ?? 1;
+      if (timeout > period) out.push({ message: `liveness timeoutSeconds ${timeout} > periodSeconds ${period}` });
+      if (period < 5) out.push({ message: `liveness periodSeconds ${period} < 5` });
+      if (period * (p.failureThreshold ?? 3) < 30) out.push({ message: `liveness restarts after ${period * (p.failureThreshold ?? 3)}s of failures (< 30 s)` });
+      return out;
+    },
+  },
+  {
+    id: 'readiness-differs-from-liveness',
+    severity: 'error',
+    checks: 'Readiness and liveness are not the same endpoint with the same thresholds.',
+    why: 'Identical probes restart a pod that is merely busy or draining, instead of only taking it out of the load balancer.',
+    fix: `Readiness on ${endpoints.ready}, liveness on ${endpoints.live}.`,
+    check: (svc) => {
+      const r = svc.server.readinessProbe;
+      const l = svc.server.livenessProbe;
+      if (!r || !l) return r ? [] : [{ message: 'no readiness probe: traffic reaches pods that are loading or draining' }];
+      const same = JSON.stringify(r) === JSON.stringify(l);
+      return same ? [{ message: `readiness and liveness are identical (${r.httpGet?.path ?? 'exec'})` }] : [];
+    },
+  },
+  {
+    id: 'idle-timeout-covers-request',
+    severity: 'error',
+    checks: 'Every idle timeout on the client path (load balancer, ingress, fixed proxies) >= the request timeout, or SSE keep-alive is on (then a shorter idle timeout is a warning: non-streamed answers can still be cut).',
+    why: 'A 7-minute CPU answer behind a 60 s idle-timeout load balancer was cut every time.',
+    fix: 'Raise the idle timeout (the construct sets it on load balancers and ingress it creates), lower requestTimeoutSeconds, or keep SSE keep-alive on and use stream: true.',
+    check: (svc, env) => {
+      const requestTimeout = Number(envValue(svc.server, envVars.requestTimeoutMs) ?? 0) / 1000;
+      const keepAlive = Number(envValue(svc.server, envVars.sseKeepAliveMs) ?? 0);
+      const short = pathIdleTimeouts(svc, env).filter((t) => t.seconds < requestTimeout);
+      if (short.length === 0) return [];
+      const list = short.map((t) => `${t.what} ${t.seconds}s`).join(', ');
+      return [
+        keepAlive > 0
+          ? { message: `${list} < request timeout ${requestTimeout}s; streamed answers survive on keep-alive comments, non-streamed ones are cut`, severity: 'warning' as const }
+          : { message: `${list} < request timeout ${requestTimeout}s and SSE keep-alive is off` },
+      ];
+    },
+  },
+  {
+    id: 'grace-covers-request',
+    severity: 'error',
+    checks: `terminationGracePeriodSeconds >= preStop + request timeout + ${drainMarginSeconds} s drain, and SHUTDOWN_GRACE_MS fits inside it.`,
+    why: 'Rollouts that SIGKILL pods mid-answer: clients see truncated responses on every deploy.',
+    fix: 'Remove overrides.terminationGracePeriodSeconds (it is derived), or lower requestTimeoutSeconds.',
+    check: (svc) => {
+      const grace = svc.pod.terminationGracePeriodSeconds ?? 30;
+      const requestTimeout = Number(envValue(svc.server, envVars.requestTimeoutMs) ?? 0) / 1000;
+      const shutdownGrace = Number(envValue(svc.server, envVars.shutdownGraceMs) ?? 0) / 1000;
+      const preStop = Number(svc.server.lifecycle?.preStop?.exec?.command?.at(-1) ?? 0) || 0;
+      const need = preStop + requestTimeout + drainMarginSeconds;
+      const out: { message: string }[] = [];
+      if (grace < need) out.push({ message: `terminationGracePeriodSeconds ${grace} < preStop ${preStop} + request timeout ${requestTimeout} + drain ${drainMarginSeconds} = ${need}` });
+      if (preStop + shutdownGrace > grace) out.push({ message: `preStop ${preStop}s + SHUTDOWN_GRACE ${shutdownGrace}s exceed the grace period ${grace}s` });
+      return out;
+    },
+  },
+  {
+    id: 'memory-covers-model',
+    severity: 'error',
+    checks: "Memory request >= the model's estimated need (weights + KV cache for context x parallel + logits + runtime) and memory limit == request.",
+    why: 'OOM kills at the first long prompt, and evictions of pods that borrowed memory above their request.',
+    fix: 'Remove overrides.memoryRequestMiB / memoryLimitMiB (derived from the model), or lower contextSize or parallel.',
+    check: (svc) => {
+      const req = parseQuantity(svc.server.resources?.requests?.memory) ?? 0;
+      const lim = parseQuantity(svc.server.resources?.limits?.memory);
+      const need = svc.plan.memory.requestBytes;
+      const out: { message: string }[] = [];
+      if (req < need) out.push({ message: `memory request ${gib(req)} < estimated need ${gib(need)} (weights ${gib(svc.plan.memory.weightsBytes)}, KV ${gib(svc.plan.memory.kvCacheBytes)}, logits ${gib(svc.plan.memory.logitsBytes)}, runtime ${gib(svc.plan.memory.runtimeBytes)})` });
+      if (lim !== req) out.push({ message: `memory limit ${lim === undefined ? 'unset' : gib(lim)} != request ${gib(req)}` });
+      return out;
+    },
+  },
+  {
+    id: 'cpu-not-throttled',
+    severity: 'error',
+    checks: 'No CPU limit below the CPU request rounded up to whole cores, and THREADS never above the CPU request.',
+    why: 'Inference 7x slower in the cloud than on a laptop: more threads than the CPU quota allows, throttled every period.',
+    fix: 'Remove overrides.cpuLimit and overrides.threads: threads follow the CPU request through the downward API.',
+    check: (svc) => {
+      const request = cpuMillis(svc.server.resources?.requests?.cpu);
+      const limit = svc.server.resources?.limits?.cpu;
+      const out: { message: string }[] = [];
+      if (limit !== undefined && cpuMillis(limit) < Math.ceil(request / 1000) * 1000) out.push({ message: `CPU limit ${cores(cpuMillis(limit))} < request ${cores(request)} rounded up` });
+      const threads = envValue(svc.server, envVars.threads);
+      if (threads !== undefined && Number(threads) * 1000 > request) out.push({ message: `THREADS ${threads} > CPU request ${cores(request)}` });
+      return out;
+    },
+  },
+  {
+    id: 'pdb-allows-drain',
+    severity: 'error',
+    checks: 'The PodDisruptionBudget lets at least one pod go (no minAvailable >= replicas, no maxUnavailable 0); without unhealthyPodEvictionPolicy AlwaysAllow it is a warning.',
+    why: 'Node drains blocked for hours by a PDB with minAvailable 1 on a single replica, or by a pod stuck loading.',
+    fix: 'Remove overrides.disruptionBudget: the default never blocks a drain.',
+    check: (svc) => {
+      if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
+      const spec = svc.pdb.spec;
+      const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : (svc.deployment.spec.replicas ?? 1);
+      const out: { message: string; severity?: 'warning' }[] = [];
+      if (spec.minAvailable !== undefined && Number(spec.minAvailable) >= minReplicas) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${minReplicas}: no voluntary disruption is ever allowed` });
+      if (spec.maxUnavailable !== undefined && Number(spec.maxUnavailable) === 0) out.push({ message: 'maxUnavailable 0: no voluntary disruption is ever allowed' });
+      if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') out.push({ message: `unhealthyPodEvictionPolicy ${spec.unhealthyPodEvictionPolicy ?? 'unset'}: a pod stuck loading blocks drains`, severity: 'warning' });
+      return out;
+    },
+  },
+  {
+    id: 'revision-history-bounded',
+    severity: 'error',
+    checks: 'revisionHistoryLimit is set and <= 5.',
+    why: '20+ old ReplicaSets per Deployment cluttering every rollout and `kubectl get rs`.',
+    fix: 'Keep revisionHistoryLimit between 1 and 5 (default 3).',
+    check: (svc) => {
+      const n = svc.deployment.spec.revisionHistoryLimit;
+      return n === undefined || n > 5 ? [{ message: `revisionHistoryLimit ${n ?? 'unset (Kubernetes keeps 10)'}` }] : [];
+    },
+  },
+  {
+    id: 'image-immutable',
+    severity: 'error',
+    checks: 'Every container image has an immutable reference: a version tag or (better) a digest; `latest` or no tag fails.',
+    why: 'A `:latest` image: two pods of one ReplicaSet running different code, and no way to roll back.',
+    fix: 'Pin a version tag (image:1.2.3) or a digest (image@sha256:...).',
+    check: (svc) =>
+      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c: any) => {
+        const reason = mutableImageReason(c.image);
+        return reason ? [{ message: `container ${c.name}: image "${c.image}" ${reason}` }] : [];
+      }),
+  },
+  {
+    id: 'security-context-restricted',
+    severity: 'error',
+    checks: 'Every container runs as non-root, with a read-only root filesystem, no privilege escalation and all capabilities dropped.',
+    why: 'A compromised model server (it parses untrusted prompts and downloads files) must not own the node.',
+    fix: 'Remove overrides.securityContext; the service writes only to /tmp and the model cache.',
+    check: (svc) =>
+      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c: any) => {
+        const sc = c.securityContext ?? {};
+        const bad: string[] = [];
+        if (sc.runAsNonRoot !== true && svc.pod.securityContext?.runAsNonRoot !== true) bad.push('runAsNonRoot not true');
+        if (sc.readOnlyRootFilesystem !== true) bad.push('root filesystem writable');
+        if (sc.allowPrivilegeEscalation !== false) bad.push('privilege escalation allowed');
+        if (!(sc.capabilities?.drop ?? []).includes('ALL')) bad.push('capabilities not dropped');
+        return bad.length > 0 ? [{ message: `container ${c.name}: ${bad.join(', ')}` }] : [];
+      }),
+  },
+  {
+    id: 'hpa-consistent',
+    severity: 'error',
+    checks: 'With an HPA, the Deployment has no fixed replicas (neither in props nor in the manifest) and minReplicas <= maxReplicas.',
+    why: 'Argo CD resets replicas to the Git value on every sync, fighting the autoscaler; an inverted range never scales.',
+    fix: 'Remove replicas when autoscaling is set; keep minReplicas <= maxReplicas.',
+    check: (svc) => {
+      const a = svc.plan.props.autoscaling;
+      if (!a && !svc.hpa) return [];
+      const out: { message: string }[] = [];
+      if (svc.plan.props.replicas !== undefined || svc.deployment.spec.replicas !== undefined) out.push({ message: `replicas ${svc.plan.props.replicas ?? svc.deployment.spec.replicas} is fixed while an HPA scales the Deployment` });
+      if (a && a.minReplicas > a.maxReplicas) out.push({ message: `minReplicas ${a.minReplicas} > maxReplicas ${a.maxReplicas}` });
+      return out;
+    },
+  },
+  {
+    id: 'namespace-quota-fits',
+    severity: 'error',
+    checks: "The namespace ResourceQuota holds the sum of the environment's requests at full scale (HPA maxReplicas), rollout surge pods included.",
+    why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
+    fix: 'Raise the quota in the cluster profile (and the cluster), or lower requests or replicas.',
+    check: (svc, env) => {
+      // Reported once per environment, on its first service.
+      if (env.services[0] !== svc) return [];
+      const quota = env.cluster.namespaceQuotas[env.environment.namespace];
+      if (!quota) return [];
+      const total = env.services.reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas + s.surgePods)), noRequests);
+      const over: string[] = [];
+      if (total.cpuMillis > quota.cpuMillis) over.push(`cpu ${cores(total.cpuMillis)} > ${cores(quota.cpuMillis)}`);
+      if (total.memoryBytes > quota.memoryBytes) over.push(`memory ${gib(total.memoryBytes)} > ${gib(quota.memoryBytes)}`);
+      if (total.gpus > quota.gpus) over.push(`gpus ${total.gpus} > ${quota.gpus}`);
+      if (total.ephemeralStorageBytes > quota.ephemeralStorageBytes) over.push(`ephemeral ${gib(total.ephemeralStorageBytes)} > ${gib(quota.ephemeralStorageBytes)}`);
+      return over.length > 0 ? [{ message: `namespace ${env.environment.namespace} quota exceeded at full scale with surge: ${over.join(', ')}` }] : [];
+    },
+  },
+  {
+    id: 'gpu-scheduling',
+    severity: 'error',
+    checks: 'GPU services request whole GPUs, tolerate the GPU nodes\' taints and select GPU nodes; weights + KV cache fit in the GPU memory.',
+    why: 'GPU pods scheduled onto CPU nodes (or never scheduled), and models that OOM the GPU at load.',
+    fix: 'Declare gpu with a whole count and the GPU memory; lower contextSize or parallel, or use a bigger GPU.',
+    check: (svc, env) => {
+      const gpus = parseQuantity(svc.server.resources?.limits?.['nvidia.com/gpu']);
+      if (!gpus) return [];
+      const out: { message: string }[] = [];
+      if (!Number.isInteger(gpus)) out.push({ message: `nvidia.com/gpu ${gpus} is not a whole number` });
+      const gpuPools = env.cluster.nodePools.filter((p) => (p.gpus?.count ?? 0) > 0);
+      if (gpuPools.length === 0) out.push({ message: `cluster ${env.cluster.name} has no GPU node pool` });
+      if (gpuPools.length > 0 && !gpuPools.some((p) => tolerates(svc.pod, p))) out.push({ message: 'no toleration for the GPU nodes\' taints' });
+      if (Object.keys(svc.pod.nodeSelector ?? {}).length === 0 || !gpuPools.some((p) => selects(svc.pod, p))) out.push({ message: 'the node selector does not select GPU nodes' });
+      const poolMemory = Math.max(0, ...gpuPools.map((p) => p.gpus?.memoryGiB ?? 0));
+      const declared = svc.plan.props.gpu?.memoryGiB ?? poolMemory;
+      const available = gpus * Math.min(declared, poolMemory || declared) * GiB;
+      if (svc.plan.memory.gpuBytes > available) out.push({ message: `weights + KV cache ${gib(svc.plan.memory.gpuBytes)} > GPU memory ${gib(available)}` });
+      return out;
+    },
+  },
+  {
+    id: 'context-within-trained',
+    severity: 'error',
+    checks: "CONTEXT_SIZE <= the model's trained context.",
+    why: 'Beyond the trained context a model degrades into nonsense while spending memory on KV cache.',
+    fix: 'Lower contextSize to the model\'s trained context or less.',
+    check: (svc) => {
+      const ctx = Number(envValue(svc.server, envVars.contextSize));
+      const trained = svc.plan.props.model.trainedContext;
+      return ctx > trained ? [{ message: `CONTEXT_SIZE ${ctx} > trained context ${trained} of ${svc.plan.props.model.id}` }] : [];
+    },
+  },
+  {
+    id: 'progress-deadline-covers-startup',
+    severity: 'error',
+    checks: 'progressDeadlineSeconds > the startup window (plus the model download), so a slow first load is not reported as a failed rollout.',
+    why: "The 600 s default marks a large model's first rollout as failed while it is still loading; Argo CD then reports Degraded.",
+    fix: 'Remove overrides.progressDeadlineSeconds (derived from the download and startup budget).',
+    check: (svc) => {
+      const deadline = svc.deployment.spec.progressDeadlineSeconds ?? 600;
+      const { seconds } = loadProtectionSeconds(svc.server);
+      return deadline <= seconds ? [{ message: `progressDeadlineSeconds ${deadline} <= startup window ${seconds}s` }] : [];
+    },
+  },
+  {
+    id: 'sse-keepalive-below-idle',
+    severity: 'error',
+    checks: 'The SSE keep-alive interval is below the smallest idle timeout on the path (load balancer, ingress, fixed proxies).',
+    why: 'Streams cut while a request waits in the queue or prefills: nothing is written for longer than the idle timeout.',
+    fix: 'Remove overrides.sseKeepAliveSeconds (derived as min(15 s, smallest idle timeout / 4)).',
+    check: (svc, env) => {
+      const keepAlive = Number(envValue(svc.server, envVars.sseKeepAliveMs) ?? 0) / 1000;
+      if (keepAlive === 0) return [];
+      const timeouts = pathIdleTimeouts(svc, env);
+      const smallest = Math.min(...timeouts.map((t) => t.seconds), ...(svc.plan.props.pathIdleTimeoutsSeconds ?? [60]));
+      return keepAlive >= smallest ? [{ message: `SSE keep-alive ${keepAlive}s >= smallest idle timeout ${smallest}s on the path` }] : [];
+    },
+  },
+];

@@ -1,0 +1,66 @@
+import type { EnvironmentBuild } from '../environment-chart.js';
+import { rules } from './catalog.js';
+import { buildRuleContext } from './context.js';
+import type { Finding } from './types.js';
+
+export interface RuleReport {
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+  /** Findings a service waived, with the written reason. */
+  readonly waived: readonly Finding[];
+}
+
+/** Run every rule against every service of every environment; collect all findings, not the first. */
+export function runRules(builds: readonly EnvironmentBuild[]): RuleReport {
+  const errors: Finding[] = [];
+  const warnings: Finding[] = [];
+  const waived: Finding[] = [];
+  for (const build of builds) {
+    const ctx = buildRuleContext(build, build.environment.cluster);
+    for (const svc of ctx.services) {
+      for (const rule of rules) {
+        for (const r of rule.check(svc, ctx)) {
+          const waiver = svc.plan.props.waivers?.[rule.id];
+          const finding: Finding = {
+            ruleId: rule.id,
+            severity: r.severity ?? rule.severity,
+            environment: build.environment.name,
+            service: svc.name,
+            message: r.message,
+            fix: r.fix ?? rule.fix,
+            ...(waiver !== undefined ? { waiver } : {}),
+          };
+          if (waiver !== undefined) waived.push(finding);
+          else if (finding.severity === 'error') errors.push(finding);
+          else warnings.push(finding);
+        }
+      }
+    }
+  }
+  return { errors, warnings, waived };
+}
+
+export function formatFinding(f: Finding, definedIn?: string): string {
+  const where = definedIn ? `${definedIn}: ` : '';
+  const tail = f.waiver !== undefined ? ` (waived: ${f.waiver})` : ` Fix: ${f.fix}`;
+  return `${f.severity} [${f.ruleId}] ${where}${f.environment}/${f.service}: ${f.message}.${tail}`;
+}
+
+export class RuleViolationError extends Error {
+  constructor(readonly report: RuleReport, lines: readonly string[]) {
+    super(`${report.errors.length} synth rule error(s):\n${lines.map((l) => `  ${l}`).join('\n')}`);
+    this.name = 'RuleViolationError';
+  }
+}
+
+/** Waiver ids that name no rule are themselves a mistake: a typo would silently waive nothing. */
+export function unknownWaivers(builds: readonly EnvironmentBuild[]): string[] {
+  const ids = new Set(rules.map((r) => r.id));
+  return builds.flatMap((b) =>
+    b.services.flatMap((s) =>
+      Object.keys(s.service.plan.props.waivers ?? {})
+        .filter((id) => !ids.has(id))
+        .map((id) => `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers: unknown rule id "${id}". Fix: use an id from docs/rules.md`),
+    ),
+  );
+}
