@@ -7,6 +7,13 @@ import { defaultModel, defaultModelCacheDir, defaultPort, envVars } from '../../
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 import { freePort, spawnMain } from './helpers.js';
 
+/** The one fatal log line (stdout and stderr arrive on separate pipes, so it need not be the last line). */
+function fatalLine(lines: string[]): { level?: string; msg?: string } {
+  const fatal = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level?: string; msg?: string }).filter((l) => l.level === 'fatal');
+  expect(fatal).toHaveLength(1);
+  return fatal[0] ?? {};
+}
+
 function configError(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);
@@ -153,7 +160,7 @@ describe('process start-up failures', () => {
     const { code, atMs } = await child.exited;
     expect(code).toBe(1);
     expect(atMs).toBeLessThan(20_000);
-    const last = JSON.parse(child.lines.at(-1) ?? '{}') as { level?: string; msg?: string };
+    const last = fatalLine(child.lines);
     expect(last.level).toBe('fatal');
     expect(last.msg).toMatch(/GGUF/i);
     console.log(`[figures] non-GGUF model: exit ${code} after ${Math.round(atMs)} ms: ${last.msg}`);
@@ -171,7 +178,7 @@ describe('process start-up failures', () => {
     const { code, atMs } = await child.exited;
     expect(code).not.toBe(0);
     expect(atMs).toBeLessThan(30_000);
-    const last = JSON.parse(child.lines.at(-1) ?? '{}') as { level?: string; msg?: string };
+    const last = fatalLine(child.lines);
     expect(last.level).toBe('fatal');
     expect(last.msg).toContain(file);
     expect(last.msg).toMatch(/truncated|corrupt|load/i);
