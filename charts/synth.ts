@@ -4,9 +4,13 @@ import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environ
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
 import { buildGitOps } from './gitops/argocd.js';
+import { renderRulesDoc } from './rules/docs.js';
 import { formatFinding, runRules, RuleViolationError, unknownWaivers, type RuleReport } from './rules/engine.js';
 
-/** Everything `npm run synth` produces, as repository-relative path -> YAML text. */
+/** The rules reference, regenerated with the manifests. */
+export const rulesDocPath = 'docs/rules.md';
+
+/** Everything `npm run synth` produces, as repository-relative path -> file text. */
 export interface SynthOutput {
   readonly files: ReadonlyMap<string, string>;
   readonly builds: readonly EnvironmentBuild[];
@@ -27,6 +31,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   }
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
+  files.set(rulesDocPath, renderRulesDoc());
   return { files, builds, report };
 }
 
@@ -44,6 +49,7 @@ export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
 /** Replace dist/ and argocd/ under `root` with exactly the synthesized files (stale files vanish). */
 export function writeOutput(root: string, output: SynthOutput): void {
   for (const dir of ['dist', 'argocd']) rmSync(join(root, dir), { recursive: true, force: true });
+  rmSync(join(root, rulesDocPath), { force: true });
   for (const [path, yaml] of output.files) {
     const full = join(root, path);
     mkdirSync(join(full, '..'), { recursive: true });

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { efs, g5_2xlarge, gp3, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import type { ClusterProfile } from '../../charts/clusters/types.js';
+import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
+import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
+import { rules } from '../../charts/rules/catalog.js';
+import { RuleViolationError } from '../../charts/rules/engine.js';
+import { GiB } from '../../charts/sizing/units.js';
+import { synthesizeAll } from '../../charts/synth.js';
+
+/** A cluster with room for anything the cases below do not restrict on purpose. */
+function roomyCluster(over: Partial<ClusterProfile> = {}): ClusterProfile {
+  return {
+    name: 'test-cluster',
+    definedIn: 'test/charts/rules.test.ts',
+    nodePools: [r5_2xlarge(6), g5_2xlarge(6)],
+    storageClasses: [gp3, efs],
+    loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
+    ingressIdleTimeoutSeconds: 60,
+    fixedPathIdleTimeoutsSeconds: [],
+    namespaceQuotas: {},
+    ...over,
+  };
+}
+
+const chat: ServiceDeclaration = {
+  model: qwen25_3bInstructQ4KM,
+  cpu: 2,
+  modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' },
+};
+const gpuChat: ServiceDeclaration = {
+  model: qwen25_7bInstructQ4KM,
+  cpu: 2,
+  gpu: { count: 1, memoryGiB: 24 },
+  modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' },
+};
+
+function env(services: Record<string, ServiceDeclaration>, cluster: ClusterProfile = roomyCluster()): Environment {
+  return {
+    name: 'test',
+    definedIn: 'test/charts/rules.test.ts',
+    namespace: 'llm-test',
+    clusterName: 'test',
+    cluster,
+    image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
+    services,
+  };
+}
+
+/** The ids of the synth errors for an environment; [] when synth passes. */
+function errorIds(e: Environment): string[] {
+  try {
+    synthesizeAll([e]);
+    return [];
+  } catch (err) {
+    if (err instanceof RuleViolationError) return [...new Set(err.report.errors.map((f) => f.ruleId))].sort();
+    throw err;
+  }
+}
+
+function synthError(e: Environment): RuleViolationError {
+  try {
+    synthesizeAll([e]);
+  } catch (err) {
+    if (err instanceof RuleViolationError) return err;
+    throw err;
+  }
+  throw new Error('expected synth to fail');
+}
+
+/** For each rule: a config that violates exactly it, and one that passes. */
+const cases: Record<string, { violates: Environment; passes: Environment }> = {
+  'pod-fits-node-pool': {
+    // Incident: a 9 GiB request on r5.large nodes (14.6 GiB allocatable) that already run 6 GiB of other services.
+    violates: env({ chat: { ...chat, cpu: 1, overrides: { memoryRequestMiB: 9216 } } }, roomyCluster({ nodePools: [{ ...r5Large(3), reservedPerNode: { cpuMillis: 200, memoryBytes: 6 * GiB } }] })),
+    passes: env({ chat: { ...chat, cpu: 1, overrides: { memoryRequestMiB: 9216 } } }, roomyCluster({ nodePools: [r5Large(3)] })),
+  },
+  'rollout-surge-fits': {
+    // Incident: two single-GPU services updated with RollingUpdate on two 1-GPU nodes.
+    violates: env(
+      { a: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } }, b: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } } },
+      roomyCluster({ nodePools: [r5_2xlarge(2), g5_2xlarge(2)] }),
+    ),
+    passes: env({ a: { ...gpuChat, modelCache: { kind: 'emptyDir' } }, b: { ...gpuChat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g5_2xlarge(2)] })),
+  },
+  'storage-class-provisioned': {
+    // Incident: a PVC on gp2 in a cluster that only runs the EFS CSI driver.
+    violates: env(
+      { chat: { ...chat, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp2' } } },
+      roomyCluster({ storageClasses: [{ name: 'gp2', provisioner: 'ebs.csi.aws.com', accessModes: ['ReadWriteOnce'], csiDriverInstalled: false, readMiBps: 125 }, efs] }),
+    ),
+    passes: env({ chat: { ...chat, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } } }),
+  },
+  'rwo-cache-shared': {
+    violates: env({ chat: { ...chat, overrides: { strategy: 'RollingUpdate' } } }),
+    passes: env({ chat }),
+  },
+  'cache-not-ephemeral': {
+    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, overrides: { ephemeralStorageGiB: 1 } } }),
+    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }),
+  },
+  'startup-window-covers-load': {
+    // Incident: no startup probe, liveness after 60 s (+ 3 x 10 s) for a model that takes ~90 s to load.
+    violates: env(
+      { chat: { ...chat, overrides: { startupProbe: false, livenessProbe: { initialDelaySeconds: 60, periodSeconds: 10, failureThreshold: 3 } } } },
+      roomyCluster({ storageClasses: [{ ...gp3, readMiBps: 25 }] }),
+    ),
+    passes: env({ chat }, roomyCluster({ storageClasses: [{ ...gp3, readMiBps: 25 }] })),
+  },
+  'liveness-cheap': {
+    violates: env({ chat: { ...chat, overrides: { livenessProbe: { path: '/v1/chat/completions' } } } }),
+    passes: env({ chat }),
+  },
+  'readiness-differs-from-liveness': {
+    violates: env({ chat: { ...chat, overrides: { readinessProbe: { path: '/health/live', periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 } } } }),
+    passes: env({ chat }),
+  },
+  'idle-timeout-covers-request': {
+    // Incident: a 7-minute CPU answer behind a load balancer whose 60 s idle timeout nothing here sets.
+    violates: env(
+      { chat: { ...chat, requestTimeoutSeconds: 420, exposure: { kind: 'load-balancer', provider: 'aws-elb' }, overrides: { sseKeepAliveSeconds: 0 } } },
+      roomyCluster({ loadBalancer: { kind: 'aws-elb', idleTimeoutSeconds: 60, idleTimeoutFromAnnotations: false } }),
+    ),
+    passes: env(
+      { chat: { ...chat, requestTimeoutSeconds: 420, exposure: { kind: 'load-balancer', provider: 'aws-elb' } } },
+      roomyCluster({ loadBalancer: { kind: 'aws-elb', idleTimeoutSeconds: 60, idleTimeoutFromAnnotations: true } }),
+    ),
+  },
+  'grace-covers-request': {
+    violates: env({ chat: { ...chat, overrides: { terminationGracePeriodSeconds: 30 } } }),
+    passes: env({ chat }),
+  },
+  'memory-covers-model': {
+    violates: env({ chat: { ...chat, overrides: { memoryRequestMiB: 1024 } } }),
+    passes: env({ chat }),
+  },
+  'cpu-not-throttled': {
+    violates: env({ chat: { ...chat, overrides: { cpuLimit: 1, threads: 4 } } }),
+    passes: env({ chat: { ...chat, overrides: { cpuLimit: 2, threads: 2 } } }),
+  },
+  'pdb-allows-drain': {
+    // Incident: a PDB with minAvailable 1 on a single replica.
+    violates: env({ chat: { ...chat, overrides: { disruptionBudget: { minAvailable: 1 } } } }),
+    passes: env({ chat }),
+  },
+  'revision-history-bounded': {
+    violates: env({ chat: { ...chat, revisionHistoryLimit: 10 } }),
+    passes: env({ chat: { ...chat, revisionHistoryLimit: 5 } }),
+  },
+  'image-immutable': {
+    // Incident: an image on :latest.
+    violates: env({ chat: { ...chat, image: 'ghcr.io/gguf-on-k8s/inference:latest' } }),
+    passes: env({ chat: { ...chat, image: `ghcr.io/gguf-on-k8s/inference@sha256:${'a'.repeat(64)}` } }),
+  },
+  'security-context-restricted': {
+    violates: env({ chat: { ...chat, overrides: { securityContext: { readOnlyRootFilesystem: false } } } }),
+    passes: env({ chat }),
+  },
+  'hpa-consistent': {
+    violates: env({ chat: { ...chat, replicas: 2, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
+    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
+  },
+  'namespace-quota-fits': {
+    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
+    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
+  },
+  'gpu-scheduling': {
+    violates: env({ big: { ...gpuChat, contextSize: 32_768, parallel: 8, gpu: { count: 1, memoryGiB: 16 } } }),
+    passes: env({ big: { ...gpuChat, contextSize: 8192, parallel: 4, gpu: { count: 1, memoryGiB: 16 } } }),
+  },
+  'context-within-trained': {
+    violates: env({ chat: { ...chat, contextSize: 65_536 } }),
+    passes: env({ chat: { ...chat, contextSize: 32_768 } }),
+  },
+  'progress-deadline-covers-startup': {
+    violates: env({ chat: { ...chat, overrides: { progressDeadlineSeconds: 60 } } }),
+    passes: env({ chat: { ...chat, overrides: { progressDeadlineSeconds: 900 } } }),
+  },
+  'sse-keepalive-below-idle': {
+    violates: env({ chat: { ...chat, overrides: { sseKeepAliveSeconds: 90 } } }),
+    passes: env({ chat: { ...chat, overrides: { sseKeepAliveSeconds: 30 } } }),
+  },
+};
+
+describe('synth rules', () => {
+  it('every rule has a case, and every case names a rule', () => {
+    expect(Object.keys(cases).sort()).toEqual(rules.map((r) => r.id).sort());
+    expect(rules.length).toBeGreaterThanOrEqual(22);
+  });
+
+  for (const [id, c] of Object.entries(cases)) {
+    it(`${id}: a violating config fails synth with exactly that rule id`, () => {
+      expect(errorIds(c.violates)).toEqual([id]);
+    });
+    it(`${id}: a compliant config passes`, () => {
+      expect(errorIds(c.passes)).toEqual([]);
+    });
+  }
+
+  it('messages name the file, the environment, the service, the measured values and the fix', () => {
+    const err = synthError(cases['pod-fits-node-pool']!.violates);
+    expect(err.message).toContain('[pod-fits-node-pool] test/charts/rules.test.ts: test/chat: ');
+    expect(err.message).toMatch(/memory 9\.00 GiB > 8\.60 GiB free of 14\.60 GiB allocatable/);
+    expect(err.message).toContain('Fix: ');
+  });
+
+  it('reports every violation at once, not the first only', () => {
+    const e = env({ chat: { ...chat, image: 'x/y:latest', revisionHistoryLimit: 12, overrides: { terminationGracePeriodSeconds: 10 } } });
+    expect(errorIds(e)).toEqual(['grace-covers-request', 'image-immutable', 'revision-history-bounded']);
+  });
+
+  it('a waiver with a written reason turns the error into a reported note', () => {
+    const waived = env({ chat: { ...chat, revisionHistoryLimit: 10, waivers: { 'revision-history-bounded': 'audit requires 10 revisions until 2027-01' } } });
+    const out = synthesizeAll([waived]);
+    expect(out.report.waived).toEqual([expect.objectContaining({ ruleId: 'revision-history-bounded', waiver: 'audit requires 10 revisions until 2027-01' })]);
+  });
+
+  it('an unknown waiver id fails synth (a typo must not waive silently)', () => {
+    const typo = env({ chat: { ...chat, waivers: { 'revison-history': 'typo' } } });
+    expect(() => synthesizeAll([typo])).toThrow(/unknown rule id "revison-history"/);
+  });
+
+  it('streaming keep-alive downgrades a short idle timeout to a warning', () => {
+    const out = synthesizeAll([cases['idle-timeout-covers-request']!.violates].map((e) => ({ ...e, services: { chat: { ...e.services.chat!, overrides: {} } } })));
+    expect(out.report.warnings.map((w) => w.ruleId)).toContain('idle-timeout-covers-request');
+  });
+
+  it('a PDB without AlwaysAllow is a warning, not an error', () => {
+    const out = synthesizeAll([env({ chat: { ...chat, overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'IfHealthyBudget' } } } })]);
+    expect(out.report.warnings.map((w) => w.ruleId)).toEqual(['pdb-allows-drain']);
+  });
+
+  it('the committed environments pass with no errors and no warnings', () => {
+    const out = synthesizeAll();
+    expect(out.report.warnings).toEqual([]);
+    expect(out.report.waived).toEqual([]);
+  });
+});
