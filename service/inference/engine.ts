@@ -1,0 +1,581 @@
+/**
+ * The inference engine: one GGUF model, one llama.cpp context with `parallel` sequences, a bounded FIFO
+ * queue in front of them, and token streaming as async iterables.
+ *
+ * Life cycle: idle -> loading -> ready (-> draining) -> closed, or loading -> failed.
+ *
+ * A request (`generate()`) is validated synchronously — state, prompt length, queue capacity — so the
+ * HTTP layer can answer 503/400/429 before it commits to a status code. It then runs in the background:
+ * wait for a sequence (FIFO), evaluate the prompt in batch-sized chunks (abortable between chunks),
+ * emit `started`, generate with LlamaChat / LlamaCompletion while token chunks flow through an
+ * EventChannel, emit `done`, clear the sequence and hand it to the oldest waiter.
+ *
+ * Stopping: the caller's AbortSignal (client disconnect, timeout) or the consumer leaving its
+ * `for await` loop aborts the generation within one token (node-llama-cpp `stopOnAbortSignal`).
+ */
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  InsufficientMemoryError,
+  LlamaChat,
+  LlamaCompletion,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type LlamaChatResponseChunk,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
+import type { Logger } from 'pino';
+import {
+  GenerationAbortedError,
+  isTimeoutReason,
+  ModelLoadError,
+  NotAcceptingError,
+  PromptTooLongError,
+  QueueFullError,
+} from './errors.js';
+import { acquireLlama, type LlamaLease } from './llama.js';
+import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
+import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
+import type {
+  EngineOptions,
+  EngineState,
+  EngineStats,
+  FinishReason,
+  GenerationEvent,
+  GenerationInput,
+  SamplingOptions,
+} from './types.js';
+
+export type {
+  ChatMessage,
+  EngineOptions,
+  EngineState,
+  EngineStats,
+  FinishReason,
+  GenerationEvent,
+  GenerationInput,
+  SamplingOptions,
+} from './types.js';
+export { ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
+
+type Prepared =
+  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[] }
+  | { kind: 'completion'; input: Token[]; tokens: Token[] };
+
+interface Job {
+  readonly prepared: Prepared;
+  readonly maxTokens: number;
+  readonly sampling: SamplingOptions;
+  readonly external: AbortSignal;
+  readonly controller: AbortController;
+  readonly channel: EventChannel;
+  readonly arrival: number;
+  sequence: LlamaContextSequence | undefined;
+  ticket: QueueTicket<LlamaContextSequence> | undefined;
+  finished?: Promise<void>;
+}
+
+/** Service-time average used for Retry-After before any request has finished. */
+const defaultServiceMs = 5_000;
+/** Keep the last native (llama.cpp) warnings/errors of a load attempt to explain a failure. */
+const maxLoadLogLines = 8;
+
+export class InferenceEngine {
+  private readonly opts: EngineOptions;
+  private readonly log: Logger;
+  private _state: EngineState = 'idle';
+  private _progress = 0;
+  private llamaLease: LlamaLease | undefined;
+  private model: LlamaModel | undefined;
+  private context: LlamaContext | undefined;
+  private chatWrapper: ChatWrapper | undefined;
+  private pool: SlotPool<LlamaContextSequence> | undefined;
+  private readonly jobs = new Set<Job>();
+  private loadPromise: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+  private loadAbort = new AbortController();
+  private drainRequested = false;
+  private loadLog: string[] = [];
+  private avgServiceMs = 0;
+
+  constructor(opts: EngineOptions) {
+    for (const [name, value] of [
+      ['threads', opts.threads],
+      ['contextSize', opts.contextSize],
+      ['parallel', opts.parallel],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`EngineOptions.${name} must be a positive integer`);
+    }
+    if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) {
+      throw new RangeError('EngineOptions.maxQueue must be a non-negative integer');
+    }
+    this.opts = opts;
+    this.log = opts.log;
+  }
+
+  get state(): EngineState {
+    return this._state;
+  }
+
+  /** 0..1 while loading (model weights), 1 once ready. */
+  get loadProgress(): number {
+    return this._progress;
+  }
+
+  /** File name without `.gguf`: the OpenAI `model` id. */
+  get modelId(): string {
+    return path.basename(this.opts.modelPath).replace(/\.gguf$/i, '');
+  }
+
+  /** The context length the model was trained with (GGUF metadata), once loaded. */
+  get trainedContextSize(): number | undefined {
+    return this.model?.trainContextSize;
+  }
+
+  /** Actual tokens per sequence (node-llama-cpp may pad the requested size up to a multiple of 256). */
+  get sequenceContextSize(): number {
+    return this.context?.contextSize ?? this.opts.contextSize;
+  }
+
+  /** Name of the chat template wrapper node-llama-cpp detected (e.g. "ChatML"), once loaded. */
+  get chatWrapperName(): string | undefined {
+    return this.chatWrapper?.wrapperName;
+  }
+
+  stats(): EngineStats {
+    const pool = this.pool;
+    return {
+      parallel: this.opts.parallel,
+      busySequences: pool?.busy ?? 0,
+      queueDepth: pool?.queueDepth ?? 0,
+      maxQueue: this.opts.maxQueue,
+    };
+  }
+
+  // ---------------------------------------------------------------- loading
+
+  load(): Promise<void> {
+    if (this._state === 'idle' || this._state === 'failed') {
+      this.loadPromise = this.doLoad();
+      return this.loadPromise;
+    }
+    if (this.loadPromise !== undefined && this._state !== 'closed') return this.loadPromise;
+    return Promise.reject(new NotAcceptingError(`Cannot load: the engine is ${this._state}`));
+  }
+
+  private async doLoad(): Promise<void> {
+    const { modelPath, threads, contextSize, parallel, gpuLayers, batchSize } = this.opts;
+    this._state = 'loading';
+    this._progress = 0;
+    this.loadLog = [];
+    this.loadAbort = new AbortController();
+    const t0 = performance.now();
+    try {
+      await checkGgufFile(modelPath);
+      this.llamaLease = await acquireLlama({
+        gpu: gpuLayers === 0 ? false : 'auto',
+        maxThreads: threads,
+        onLog: this.onNativeLog,
+      });
+      const llama = this.llamaLease.llama;
+      this.model = await llama.loadModel({
+        modelPath,
+        gpuLayers,
+        loadSignal: this.loadAbort.signal,
+        onLoadProgress: (progress) => {
+          // 1 is reported only when the context exists too.
+          this._progress = Math.min(progress, 0.99);
+        },
+      });
+      if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      this.context = await this.model.createContext({
+        contextSize,
+        sequences: parallel,
+        threads,
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        // Fail clearly instead of silently retrying with a smaller context.
+        failedCreationRemedy: false,
+        createSignal: this.loadAbort.signal,
+      });
+      this.chatWrapper = resolveChatWrapper(this.model);
+      const sequences: LlamaContextSequence[] = [];
+      for (let i = 0; i < parallel; i++) sequences.push(this.context.getSequence());
+      this.pool = new SlotPool(sequences, this.opts.maxQueue);
+      if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      this._progress = 1;
+      this._state = this.drainRequested ? 'draining' : 'ready';
+      this.log.info(
+        {
+          model: this.modelId,
+          architecture: this.model.fileInfo.metadata?.general?.architecture,
+          sizeBytes: this.model.size,
+          trainedContextSize: this.model.trainContextSize,
+          sequenceContextSize: this.context.contextSize,
+          parallel,
+          threads,
+          batchSize: this.context.batchSize,
+          gpu: llama.gpu,
+          gpuLayers: this.model.gpuLayers,
+          chatWrapper: this.chatWrapper.wrapperName,
+          loadMs: Math.round(performance.now() - t0),
+        },
+        'model loaded',
+      );
+    } catch (err) {
+      this.llamaLease?.markFailedLoad();
+      // llama.cpp's log lines reach JS through a thread-safe callback, after the failed promise:
+      // give them a moment so the error can say *why* (truncated file, unknown architecture...).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const error = this.toLoadError(err);
+      await this.disposeNative();
+      this._progress = 0;
+      if (this._state === 'loading') this._state = 'failed';
+      this.log.error({ err: error, model: this.modelId }, 'model load failed');
+      throw error;
+    }
+  }
+
+  /** llama.cpp and node-llama-cpp log lines (warn and above, as configured) go to pino. */
+  private readonly onNativeLog = (level: LlamaLogLevel, message: string): void => {
+    const text = message.trim();
+    if (text === '') return;
+    if (this._state === 'loading' && (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal || level === LlamaLogLevel.warn)) {
+      this.loadLog.push(text);
+      if (this.loadLog.length > maxLoadLogLines) this.loadLog.shift();
+    }
+    if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.log.error({ source: 'llama.cpp' }, text);
+    else if (level === LlamaLogLevel.warn) this.log.warn({ source: 'llama.cpp' }, text);
+    else this.log.debug({ source: 'llama.cpp' }, text);
+  };
+
+  private toLoadError(err: unknown): ModelLoadError {
+    const file = this.opts.modelPath;
+    if (err instanceof ModelLoadError) return err;
+    const detail = err instanceof Error ? err.message : String(err);
+    const native = [...new Set(this.loadLog)].join(' | ');
+    const all = `${detail} ${native}`;
+    const suffix = native !== '' && !detail.includes(native) ? ` (llama.cpp: ${native})` : '';
+    let message: string;
+    if (err instanceof InsufficientMemoryError || /out of memory|failed to allocate|insufficient memory|too large for the available/i.test(all)) {
+      message = `Not enough memory to load ${file} with a context of ${this.opts.contextSize} tokens x ${this.opts.parallel} sequences: ${detail}`;
+    } else if (/unknown model architecture|unsupported model architecture|unknown architecture/i.test(all)) {
+      message = `Unsupported model architecture in ${file} (this llama.cpp build cannot run it): ${detail}`;
+    } else if (/not within the file bounds|unexpected end|truncat|out of range|offset|EOF|corrupt|parse GGUF|read key-value/i.test(all)) {
+      message = `${file} is truncated or corrupt: ${detail}`;
+    } else if (/magic|not a gguf|invalid gguf/i.test(all)) {
+      message = `${file} is not a GGUF file: ${detail}`;
+    } else {
+      message = `Failed to load ${file}: ${detail}`;
+    }
+    return new ModelLoadError(message + suffix, { cause: err });
+  }
+
+  private async disposeNative(): Promise<void> {
+    const { context, model, llamaLease } = this;
+    this.pool = undefined;
+    this.context = undefined;
+    this.model = undefined;
+    this.llamaLease = undefined;
+    this.chatWrapper = undefined;
+    for (const dispose of [() => context?.dispose(), () => model?.dispose(), () => llamaLease?.release()]) {
+      try {
+        await dispose();
+      } catch (err) {
+        this.log.warn({ err }, 'error while disposing llama.cpp resources');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Prompt tokens of `input` after the chat template (what `started.promptTokens` will report). */
+  countTokens(input: GenerationInput): number {
+    return this.prepare(input).tokens.length;
+  }
+
+  /**
+   * Start a generation. Throws synchronously: NotAcceptingError (not ready / draining),
+   * PromptTooLongError (before queueing), QueueFullError. Otherwise returns a single-use async
+   * iterable of events ending with `done`; it throws only on an internal llama.cpp failure.
+   * Breaking out of the iteration aborts the generation and frees the sequence.
+   */
+  generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent> {
+    if (this._state !== 'ready') throw new NotAcceptingError(`Not accepting requests: the engine is ${this._state}`);
+    const pool = this.pool as SlotPool<LlamaContextSequence>;
+    const arrival = performance.now();
+    const prepared = this.prepare(input);
+    const promptTokens = prepared.tokens.length;
+    const limit = this.sequenceContextSize;
+    // LlamaChat needs prompt + 1 free cell (< contextSize), LlamaCompletion prompt <= contextSize - 1: keep 2.
+    const maxPromptTokens = limit - 2;
+    if (promptTokens > maxPromptTokens) throw new PromptTooLongError(promptTokens, limit, maxPromptTokens);
+    // node-llama-cpp treats maxTokens 0 as "unlimited": never pass it. Clamp to the room left, so the
+    // generation ends with 'length' instead of a context shift.
+    const requested = Number.isFinite(sampling.maxTokens) ? Math.floor(sampling.maxTokens) : limit;
+    const maxTokens = Math.max(1, Math.min(requested, limit - promptTokens));
+
+    const sequence = pool.tryAcquire();
+    let ticket: QueueTicket<LlamaContextSequence> | undefined;
+    if (sequence === undefined) {
+      if (pool.queueFull) throw new QueueFullError(this.retryAfterSeconds(pool), pool.queueDepth);
+      ticket = pool.enqueue();
+    }
+    const controller = new AbortController();
+    const channel = new EventChannel(() => {
+      controller.abort(new GenerationAbortedError('The consumer stopped reading the generation'));
+    });
+    const job: Job = { prepared, maxTokens, sampling, external: signal, controller, channel, arrival, sequence, ticket };
+    if (ticket !== undefined) channel.push({ type: 'queued', position: ticket.position });
+    this.jobs.add(job);
+    job.finished = this.run(job)
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'generation failed');
+        channel.fail(err);
+      })
+      .finally(() => {
+        this.jobs.delete(job);
+      });
+    return channel;
+  }
+
+  /** State -> 'draining': new generate() calls throw NotAcceptingError; accepted ones (queued too) finish. */
+  drain(): void {
+    if (this._state === 'ready') this._state = 'draining';
+    else if (this._state === 'idle' || this._state === 'loading') this.drainRequested = true;
+  }
+
+  /** Abort everything, dispose context, model and llama. Idempotent. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this._state === 'ready') this._state = 'draining';
+    this.loadAbort.abort(new ModelLoadError('Model load aborted: the engine is closing'));
+    if (this.loadPromise !== undefined) await this.loadPromise.catch(() => undefined);
+    const reason = new GenerationAbortedError('The engine is closing');
+    this.pool?.rejectAll(reason);
+    for (const job of this.jobs) job.controller.abort(reason);
+    await Promise.allSettled([...this.jobs].map((job) => job.finished));
+    await this.disposeNative();
+    this._state = 'closed';
+    this.log.info({ model: this.modelId }, 'inference engine closed');
+  }
+
+  /** Test hook: tokens held in the KV cache by each idle sequence (all 0 = every idle sequence is clean). */
+  idleSequenceTokenCounts(): number[] {
+    return this.pool?.idleItems().map((sequence) => sequence.nextTokenIndex) ?? [];
+  }
+
+  private prepare(input: GenerationInput): Prepared {
+    const model = this.model;
+    const chatWrapper = this.chatWrapper;
+    if (model === undefined || chatWrapper === undefined) {
+      throw new NotAcceptingError(`Not accepting requests: the engine is ${this._state}`);
+    }
+    if (input.kind === 'chat') {
+      const history = toChatHistory(input.messages);
+      return { kind: 'chat', history, tokens: chatPromptTokens(model, chatWrapper, history) };
+    }
+    const { input: tokens, full } = completionPromptTokens(model, input.prompt);
+    return { kind: 'completion', input: tokens, tokens: full };
+  }
+
+  private retryAfterSeconds(pool: SlotPool<LlamaContextSequence>): number {
+    const avg = this.avgServiceMs > 0 ? this.avgServiceMs : defaultServiceMs;
+    // The newcomer waits for everyone queued ahead plus itself, served `total` at a time.
+    const seconds = Math.ceil((avg * (pool.queueDepth + 1)) / pool.total / 1000);
+    return Math.min(3600, Math.max(1, seconds));
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { controller, channel, external, prepared } = job;
+    const signal = controller.signal;
+    const promptTokens = prepared.tokens.length;
+    const onExternalAbort = () => controller.abort(external.reason);
+    if (external.aborted) controller.abort(external.reason);
+    else external.addEventListener('abort', onExternalAbort, { once: true });
+
+    // 'done' is delivered after the sequence is back in the pool: when the consumer's loop ends,
+    // stats() already shows the sequence free (or handed to the next waiter).
+    let done: GenerationEvent | undefined;
+    const finish = (finishReason: FinishReason, completionTokens: number, text: string) => {
+      done = { type: 'done', finishReason, promptTokens, completionTokens, text };
+    };
+
+    try {
+      if (job.sequence === undefined) {
+        const ticket = job.ticket as QueueTicket<LlamaContextSequence>;
+        const leave = () => ticket.cancel(signal.reason);
+        signal.addEventListener('abort', leave, { once: true });
+        if (signal.aborted) leave();
+        try {
+          job.sequence = await ticket.promise;
+        } catch {
+          finish(abortReason(signal), 0, '');
+          return;
+        } finally {
+          signal.removeEventListener('abort', leave);
+        }
+      }
+      const sequence = job.sequence;
+      const started = performance.now();
+      await this.prefill(sequence, prepared.tokens, signal);
+      if (signal.aborted) {
+        finish(abortReason(signal), 0, '');
+        return;
+      }
+      channel.push({ type: 'started', promptTokens, queuedMs: Math.round(started - job.arrival) });
+
+      // Hot path state: one closure per request, a few field updates per token chunk.
+      let text = '';
+      let pendingTokens = 0;
+      let emittedTokens = 0;
+      const onTokens = (count: number) => {
+        pendingTokens += count;
+      };
+      const onText = (chunk: string) => {
+        if (chunk === '') return;
+        text += chunk;
+        emittedTokens += pendingTokens;
+        channel.pushText(chunk, pendingTokens);
+        pendingTokens = 0;
+      };
+      const outputBefore = sequence.tokenMeter.usedOutputTokens;
+      let stopReason: string;
+      try {
+        stopReason = await this.generateOn(sequence, job, onTokens, onText);
+      } catch (err) {
+        if (!signal.aborted) throw err;
+        stopReason = 'abort';
+      }
+      const sampled = sequence.tokenMeter.usedOutputTokens - outputBefore;
+      const finishReason: FinishReason =
+        stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? abortReason(signal) : 'stop';
+      const completionTokens = finishReason === 'length' ? job.maxTokens : Math.max(sampled, emittedTokens + pendingTokens);
+      const serviceMs = performance.now() - started;
+      this.avgServiceMs = this.avgServiceMs === 0 ? serviceMs : this.avgServiceMs * 0.8 + serviceMs * 0.2;
+      this.log.debug(
+        { promptTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
+        'generation finished',
+      );
+      finish(finishReason, completionTokens, text);
+    } finally {
+      external.removeEventListener('abort', onExternalAbort);
+      if (job.sequence !== undefined) await this.recycle(job.sequence);
+      if (done !== undefined) {
+        channel.push(done);
+        channel.end();
+      }
+    }
+  }
+
+  /** Evaluate all prompt tokens but the last (the generator evaluates that one), in abortable chunks. */
+  private async prefill(sequence: LlamaContextSequence, tokens: Token[], signal: AbortSignal): Promise<void> {
+    const end = tokens.length - 1;
+    const step = Math.max(1, this.context?.batchSize ?? 512);
+    for (let i = 0; i < end; i += step) {
+      if (signal.aborted) return;
+      await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(i, Math.min(end, i + step)));
+    }
+  }
+
+  private async generateOn(
+    sequence: LlamaContextSequence,
+    job: Job,
+    onTokens: (count: number) => void,
+    onText: (chunk: string) => void,
+  ): Promise<string> {
+    const { sampling, prepared, maxTokens } = job;
+    const stop = sampling.stop?.filter((s) => s !== '');
+    const common = {
+      maxTokens,
+      temperature: sampling.temperature,
+      topP: sampling.topP,
+      seed: sampling.seed,
+      customStopTriggers: stop !== undefined && stop.length > 0 ? stop : undefined,
+      signal: job.controller.signal,
+      stopOnAbortSignal: true,
+      // OpenAI (and llama.cpp server) semantics: no repetition penalty unless asked for.
+      repeatPenalty: false as const,
+    };
+    if (prepared.kind === 'chat') {
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper as ChatWrapper });
+      try {
+        const result = await chat.generateResponse(prepared.history, {
+          ...common,
+          onResponseChunk: (chunk: LlamaChatResponseChunk) => {
+            onTokens(chunk.tokens.length);
+            // Main response only; segments (e.g. thoughts of reasoning models) are counted, not emitted.
+            if (chunk.type === undefined) onText(chunk.text);
+          },
+        });
+        return result.metadata.stopReason;
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    }
+    const completion = new LlamaCompletion({ contextSequence: sequence });
+    try {
+      const result = await completion.generateCompletionWithMeta(prepared.input, {
+        ...common,
+        onToken: (tokens) => onTokens(tokens.length),
+        onTextChunk: onText,
+        // Never drop the start of the prompt silently; the prompt was checked to fit.
+        disableContextShift: true,
+        contextShiftSize: 1,
+      });
+      return result.metadata.stopReason;
+    } finally {
+      completion.dispose({ disposeSequence: false });
+    }
+  }
+
+  /** Clear the sequence's KV cache and token history, then give it to the oldest waiter. */
+  private async recycle(sequence: LlamaContextSequence): Promise<void> {
+    try {
+      await sequence.clearHistory();
+    } catch (err) {
+      if (this._state !== 'closed' && this.context !== undefined) this.log.warn({ err }, 'could not clear a sequence');
+    }
+    this.pool?.release(sequence);
+  }
+}
+
+function abortReason(signal: AbortSignal): FinishReason {
+  return isTimeoutReason(signal.reason) ? 'timeout' : 'abort';
+}
+
+/** Fail fast with a clear message before handing the file to llama.cpp. */
+async function checkGgufFile(file: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ModelLoadError(`Model file not found: ${file}`, { cause: err });
+    if (code === 'EACCES') throw new ModelLoadError(`Model file is not readable (permissions): ${file}`, { cause: err });
+    throw new ModelLoadError(`Cannot open model file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new ModelLoadError(`Model path is not a regular file: ${file}`);
+    const magic = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(magic, 0, 4, 0);
+    if (bytesRead < 4 || magic.toString('latin1') !== 'GGUF') {
+      throw new ModelLoadError(
+        `${file} is not a GGUF file (it starts with ${JSON.stringify(magic.subarray(0, bytesRead).toString('latin1'))}, ` +
+          `expected "GGUF"; ${stat.size} bytes)`,
+      );
+    }
+  } finally {
+    await handle.close();
+  }
+}
