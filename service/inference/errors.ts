@@ -27,7 +27,7 @@ export class PromptTooLongError extends Error {
   ) {
     super(
       `The prompt has ${promptTokens} tokens but the context window of a sequence is ${limit} tokens ` +
-        `(at most ${maxPromptTokens} prompt tokens, so that at least one token can be generated)`,
+        `(at most ${maxPromptTokens} prompt tokens, leaving room to generate)`,
     );
   }
 }
