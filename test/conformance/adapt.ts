@@ -51,7 +51,7 @@ export interface AdaptOptions {
   port?: number;
   scale: number;
   home: string;
-  /** CPUs of this machine; THREADS is capped to it. */
+  /** THREADS is capped to this; default the machine's cores minus one (CONFORMANCE_MAX_THREADS overrides). */
   cpus?: number;
   /** Extra env overrides applied last (scenarios that break things on purpose). */
   override?: Record<string, string>;
@@ -95,10 +95,15 @@ export function adaptContainer(c: ResolvedContainer, o: AdaptOptions): LocalCont
     set(envVars.port, String(o.port), `free local port; probes on ${manifestPort} follow`);
   }
 
-  const cpus = o.cpus ?? os.availableParallelism();
+  // The pod's CPU request is the service's alone; here the same cores also run the harness (kubelet,
+  // clients, model server). llama.cpp's threads synchronise with spinning barriers, so giving them every
+  // core of a shared machine collapses throughput (measured on this 2-core machine under load: 6-12 tok/s
+  // per stream with THREADS=2, 90-140 with THREADS=1). Cap: the machine's cores minus one.
+  const envCap = Number(process.env.CONFORMANCE_MAX_THREADS);
+  const cpus = o.cpus ?? (Number.isInteger(envCap) && envCap > 0 ? envCap : Math.max(1, os.availableParallelism() - 1));
   const threads = env[envVars.threads];
   if (threads !== undefined && /^\d+$/.test(threads) && Number(threads) > cpus) {
-    set(envVars.threads, String(cpus), `capped to this machine's ${cpus} cores`);
+    set(envVars.threads, String(cpus), `capped to this machine's ${os.availableParallelism()} cores minus one for the harness`);
   }
   const gpu = env[envVars.gpuLayers];
   if (gpu !== undefined && gpu.trim() !== '0') {

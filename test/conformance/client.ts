@@ -35,7 +35,7 @@ let nextId = 1;
 
 export function streamChat(
   baseUrl: string,
-  opts: { maxTokens: number; now: () => number; prompt?: string; onChunk?: (r: StreamResult) => void },
+  opts: { maxTokens: number; now: () => number; prompt?: string; apiKey?: string; onChunk?: (r: StreamResult) => void },
 ): StreamHandle {
   const url = new URL(endpoints.chatCompletions, baseUrl);
   const body = JSON.stringify({
@@ -63,7 +63,12 @@ export function streamChat(
         path: url.pathname,
         method: 'POST',
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+          ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+        },
       },
       (res) => {
         result.status = res.statusCode;
@@ -137,14 +142,28 @@ export function streamChat(
   return { result, done, abort: () => abort() };
 }
 
-/** Measures streaming speed with `n` parallel streams of `tokens` tokens: tokens/s per stream. */
-export async function measureTokensPerSecond(baseUrl: string, n: number, tokens: number): Promise<number> {
+/**
+ * Steady-state streaming speed with `n` parallel streams: waits for every stream's first token, counts
+ * tokens over `windowMs`, then closes the streams. Returns the slowest stream's tokens/s.
+ */
+export async function measureTokensPerSecond(
+  baseUrl: string,
+  n: number,
+  windowMs: number,
+  opts: { maxTokens: number; apiKey?: string },
+): Promise<number> {
   const now = (): number => performance.now();
-  const handles = Array.from({ length: n }, () => streamChat(baseUrl, { maxTokens: tokens, now }));
-  const results = await Promise.all(handles.map((h) => h.done));
-  const rates = results.map((r) => {
-    if (r.firstTokenAt === undefined || r.endedAt === undefined || r.chunks < 2) return 0;
-    return (r.chunks - 1) / Math.max(0.001, (r.endedAt - r.firstTokenAt) / 1000);
-  });
+  const handles = Array.from({ length: n }, () => streamChat(baseUrl, { now, ...opts }));
+  const deadline = now() + 20_000;
+  while (now() < deadline && !handles.every((h) => h.result.chunks > 0 || h.result.endedAt !== undefined)) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const before = handles.map((h) => h.result.chunks);
+  const t0 = now();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const secs = (now() - t0) / 1000;
+  const rates = handles.map((h, i) => (h.result.chunks - (before[i] ?? 0)) / secs);
+  for (const h of handles) h.abort();
+  await Promise.all(handles.map((h) => h.done));
   return Math.min(...rates);
 }

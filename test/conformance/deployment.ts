@@ -168,6 +168,12 @@ function resolveEnv(container: IContainer, pod: { name: string; namespace: strin
       if (v === undefined) throw new Error(`${container.name}: env ${e.name} fieldRef ${fp} not supported by the harness`);
       value = v;
       from = `fieldRef ${fp}`;
+    } else if (e.valueFrom?.secretKeyRef || e.valueFrom?.configMapKeyRef) {
+      // The cluster's Secret / ConfigMap is not here: a recognisable stand-in value (noted in the timeline).
+      const ref = (e.valueFrom.secretKeyRef ?? e.valueFrom.configMapKeyRef) as { name?: string; key: string };
+      const kind = e.valueFrom.secretKeyRef ? 'secretKeyRef' : 'configMapKeyRef';
+      value = `conformance-${ref.name ?? 'unnamed'}-${ref.key}`;
+      from = `${kind} ${ref.name ?? ''}/${ref.key} (stand-in value)`;
     } else if (e.valueFrom) {
       throw new Error(`${container.name}: env ${e.name} uses ${Object.keys(e.valueFrom).join(',')}; not supported by the harness`);
     } else {

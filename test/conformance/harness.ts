@@ -135,6 +135,8 @@ export interface PodUnderTest {
   parallel: number;
   maxTokensLimit: number;
   contextSize: number;
+  /** API_KEY the serving container got (a stand-in when the manifest takes it from a Secret). */
+  apiKey?: string;
   /** Kills what still runs and stops the model server. */
   close(): Promise<void>;
 }
@@ -174,10 +176,12 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
     adaptContainer(server, { model, port: await freePort(), scale: fx.scale, home, ...(o.override ? { override: o.override } : {}) }),
   );
   for (const c of pod.initContainers) local.set(c.name, adaptContainer(c, { model, scale: fx.scale, home }));
-  const allowance = o.startupAllowanceMs ?? startupAllowanceMs(processStartSeconds, fx.scale);
-  if (allowance > 0 && server.startupProbe) {
+  const sp = server.startupProbe;
+  const windowSeconds = sp ? sp.initialDelaySeconds + sp.periodSeconds * sp.failureThreshold : 0;
+  const allowance = o.startupAllowanceMs ?? startupAllowanceMs(windowSeconds, processStartSeconds, fx.scale);
+  if (allowance > 0 && sp) {
     timeline.note(
-      `startup probe starts ${(allowance / 1000).toFixed(2)}s late: the ${processStartSeconds}s process start budgeted by charts/sizing/probes.ts is machine time, not scaled (${processStartSeconds}s × (1 − ${fx.scale}))`,
+      `startup probe starts ${(allowance / 1000).toFixed(2)}s late: the first ${Math.min(windowSeconds, processStartSeconds)}s of the ${windowSeconds}s window are process start (charts/sizing/probes.ts processStartSeconds), machine time, not scaled`,
     );
   }
   const kubelet = new Kubelet({
@@ -205,6 +209,7 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
     parallel: intEnv(envVars.parallel, 2),
     maxTokensLimit: intEnv(envVars.maxTokensLimit, 2048),
     contextSize: intEnv(envVars.contextSize, 4096),
+    ...(local.get(server.name)?.env[envVars.apiKey] ? { apiKey: local.get(server.name)?.env[envVars.apiKey] as string } : {}),
     async close() {
       await kubelet.dispose();
       await modelServer?.close();
@@ -257,10 +262,10 @@ export function failedChecks(r: ScenarioResult): Check[] {
 }
 
 /** Timeline, then the checks (✓ passed, ✗ failed, ! finding), then facts. */
-export function formatResult(r: ScenarioResult): string {
+export function formatResult(r: ScenarioResult, opts: { notes?: boolean } = {}): string {
   const checks = r.checks.map((c) => `  ${c.ok ? '✓' : c.severity === 'must' ? '✗' : '!'} ${c.name}: ${c.detail}`);
   const facts = Object.entries(r.facts).map(([k, v]) => `${k}=${String(v)}`);
-  return [r.timeline.format(), '── checks', ...checks, ...(facts.length ? [`── facts: ${facts.join(', ')}`] : [])].join('\n');
+  return [r.timeline.format(opts), '── checks', ...checks, ...(facts.length ? [`── facts: ${facts.join(', ')}`] : [])].join('\n');
 }
 
 export const fmtS = (ms: number | undefined): string => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)}s`);

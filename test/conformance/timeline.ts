@@ -44,8 +44,9 @@ export class Timeline {
    * The printable timeline. Runs of consecutive successful results of the same probe, with nothing
    * but other successful probes in between, are folded into one line (`×12 until t=+6.00s`).
    */
-  format(opts: { fold?: boolean } = {}): string {
+  format(opts: { fold?: boolean; notes?: boolean } = {}): string {
     const fold = opts.fold ?? true;
+    const notes = opts.notes ?? true;
     const lines: string[] = [];
     const open = new Map<string, { index: number; first: TimelineEvent; last: TimelineEvent; count: number }>();
     const rendered: (string | undefined)[] = [];
@@ -59,6 +60,7 @@ export class Timeline {
       open.clear();
     };
     for (const e of this.events) {
+      if (!notes && e.kind === 'note') continue;
       if (fold && e.kind === 'probe' && e.probe?.ok) {
         const g = open.get(e.probe.name);
         if (g && sameResult(g.first.text, e.text)) {

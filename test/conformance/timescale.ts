@@ -35,13 +35,19 @@ export const TIME_SCALE: number = readScale();
  * The one thing the harness does not scale: the process start that the manifests' startup budget
  * already counts as real time. charts/sizing/probes.ts sizes the startup window as
  * `max(floor, 2 × (processStartSeconds + load))` with processStartSeconds = 10 s for "Node.js,
- * llama.cpp backend and context creation" — machine work that takes the same wall time here as in
- * the cluster (more, here: tsx transpiles, two shared cores). So the startup probe gets the unscaled
- * part of that budget back, as extra initial delay: processStartSeconds × (1 − TIME_SCALE), 9 s at 0.1.
- * Everything the window must hold beyond that (the model load, here a throttled download) is scaled.
+ * llama.cpp backend and context creation": machine work that takes the same wall time here as in the
+ * cluster (more, here: tsx transpiles, two shared cores). So the first processStartSeconds of the
+ * startup window run in real time and only the rest is scaled:
+ *
+ *   local window = min(W, P) + (W − min(W, P)) × TIME_SCALE      (W: the manifest's window, P: processStart)
+ *
+ * implemented as extra initial delay of the startup probe: min(W, P) × (1 − TIME_SCALE), 9 s at 0.1 for
+ * any window of 10 s or more. The price: a window is only checked beyond its first P seconds (a pod that
+ * boots in 3 s here has 7 s of slack the cluster may not have). Everything the window must hold beyond
+ * that (the model load, here a throttled download) is scaled.
  */
-export function startupAllowanceMs(processStartSeconds: number, scale: number = TIME_SCALE): number {
-  return Math.round(processStartSeconds * 1000 * (1 - scale));
+export function startupAllowanceMs(windowSeconds: number, processStartSeconds: number, scale: number = TIME_SCALE): number {
+  return Math.round(Math.min(windowSeconds, processStartSeconds) * 1000 * (1 - scale));
 }
 
 /** Manifest seconds -> harness milliseconds. */

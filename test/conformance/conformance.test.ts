@@ -1,0 +1,108 @@
+/**
+ * Conformance: every Deployment committed in dist/ runs the real service (and its init container)
+ * under a simulated kubelet with the manifest's own command, env, probes, preStop and grace period,
+ * on the random-weight test model, with every manifest duration × TIME_SCALE (timescale.ts).
+ * See docs/conformance.md. Each scenario prints its timeline; a failing one carries it in the message.
+ *
+ * Run alone for stable timings: `npx vitest run test/conformance`. On a busy machine raise the scale:
+ * `CONFORMANCE_TIME_SCALE=0.2 npx vitest run test/conformance`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findDeployments, type DeploymentFile } from './deployment.js';
+import { createFixture, failedChecks, formatResult, type Fixture, type ScenarioResult } from './harness.js';
+import {
+  busyThenRollout,
+  fetchChecksumMismatch,
+  fetchDownloadThenNoop,
+  fetchResume,
+  modelFault,
+  slowLoad,
+  wiring,
+  type ModelFault,
+} from './scenarios.js';
+import { TIME_SCALE } from './timescale.js';
+
+const deployments = findDeployments();
+const verbose = process.env.CONFORMANCE_VERBOSE === '1';
+let fx: Fixture;
+
+beforeAll(async () => {
+  fx = await createFixture();
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+/** Prints the timeline (env substitution notes only when verbose) and fails with the full one. */
+const printed = new WeakSet<object>();
+
+function expectConformant(r: ScenarioResult): void {
+  const findings = r.checks.filter((c) => c.severity === 'finding' && !c.ok);
+  // Scenarios that share a pod share a timeline: print it once.
+  const text = formatResult(r, { notes: verbose });
+  console.log(printed.has(r.timeline) ? `(timeline printed with the previous scenario)\n${text.slice(text.indexOf('── checks'))}\n` : `${text}\n`);
+  printed.add(r.timeline);
+  for (const f of findings) console.warn(`FINDING [${r.deployment} / ${r.scenario}] ${f.name}: ${f.detail}`);
+  const failed = failedChecks(r).map((c) => `${c.name}: ${c.detail}`);
+  expect(failed, `\n${formatResult(r)}\n`).toEqual([]);
+}
+
+describe('dist/', () => {
+  it('holds a CPU and a GPU Deployment for every environment', () => {
+    const byEnv = new Map<string, string[]>();
+    for (const d of deployments) {
+      const env = d.file.split('/')[1] ?? '?';
+      byEnv.set(env, [...(byEnv.get(env) ?? []), d.label]);
+    }
+    expect(byEnv.size).toBeGreaterThan(0);
+    for (const [env, labels] of byEnv) {
+      expect(labels.some((l) => l.endsWith('-gpu')), `${env}: ${labels.join(', ')}`).toBe(true);
+      expect(labels.some((l) => !l.endsWith('-gpu')), `${env}: ${labels.join(', ')}`).toBe(true);
+    }
+    console.log(`conformance: ${deployments.length} Deployments, time scale ${TIME_SCALE}: ${deployments.map((d) => d.file).join(', ')}`);
+  });
+});
+
+const faults: ModelFault[] = ['missing', 'checksum-mismatch', 'truncated'];
+
+describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s', (_file, d) => {
+  it('wiring: commands, env names, probe paths and ports, shutdown budget agree with the service contract', () => {
+    expectConformant(wiring(d));
+  });
+
+  it('slow model load: no restart, Ready only after the load', async () => {
+    expectConformant(await slowLoad(d, fx));
+  });
+
+  describe('serving pod (init container, then the server)', () => {
+    let run: Promise<Awaited<ReturnType<typeof busyThenRollout>>> | undefined;
+    // One pod for both: Ready, every sequence busy, then the rollout (the second test awaits the same run).
+    const pod = (): Promise<Awaited<ReturnType<typeof busyThenRollout>>> => (run ??= busyThenRollout(d, fx));
+
+    it('every sequence busy with long streams for several liveness periods: no liveness failure, no restart, Ready', async () => {
+      expectConformant((await pod()).busy);
+    });
+
+    it('rollout: SIGTERM with streams in flight: NotReady fast, streams complete, exit 0 within the grace period', async () => {
+      expectConformant((await pod()).rollout);
+    });
+  });
+
+  it.each(faults)('model %s: startup fails clearly and fast (exit 1 with a reason), not a probe-kill loop', async (fault) => {
+    expectConformant(await modelFault(d, fx, fault));
+  });
+
+  describe('init container', () => {
+    it('downloads the model, and a second run is a no-op', async () => {
+      expectConformant(await fetchDownloadThenNoop(d, fx));
+    });
+
+    it('resumes after a cut connection and after SIGTERM', async () => {
+      expectConformant(await fetchResume(d, fx));
+    });
+
+    it('rejects a checksum mismatch and leaves nothing in the cache', async () => {
+      expectConformant(await fetchChecksumMismatch(d, fx));
+    });
+  });
+});
