@@ -3,9 +3,10 @@
  *
  * Start-up order (so Kubernetes probes always get an answer that means something):
  *  1. choose inference threads from the container's CPU allowance (logged with its source);
- *  2. acquire the model (a local file, or a download into MODEL_CACHE_DIR, checksum-verified);
- *  3. build the app and start listening: /health/startup and /health/ready answer 503 `{state, progress}`;
- *  4. load the model; ready turns 200. A load failure logs one clear line and exits 1 within seconds.
+ *  2. build the app and start listening: /health/startup and /health/ready answer 503 `{state, progress}`;
+ *  3. acquire the model (a local file, or a download into MODEL_CACHE_DIR, checksum-verified) and load
+ *     it; ready turns 200. Acquisition counts as loading, so a download at start is visible to the
+ *     probes as 503, never as a refused connection. A failure logs one clear line and exits 1.
  *
  * Shutdown on SIGTERM / SIGINT:
  *  - at once: readiness 503, engine.drain(), new /v1 requests 503 (the endpoints controller takes the
@@ -23,7 +24,8 @@ import type { Logger } from 'pino';
 import { buildApp, createLogger } from './app.js';
 import { describeConfig, type Config } from './config.js';
 import { InferenceEngine } from './inference/engine.js';
-import { acquireModel, ModelAcquireError } from './model/acquire.js';
+import { join } from 'node:path';
+import { acquireModel, ModelAcquireError, parseModelRef, type ModelSource } from './model/acquire.js';
 import { chooseThreads } from './runtime/threads.js';
 
 /** How long aborted generations get to write their last chunk before the server closes anyway. */
@@ -136,27 +138,27 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     `using ${threads.threads} inference thread(s) (source: ${threads.source})`,
   );
 
-  // 2. Model file.
-  let modelPath: string;
+  // 2. Listen before acquiring and loading, so probes see 503 {state, progress} instead of connection refused.
+  const modelLog = log.child({ component: 'model' });
+  let source: ModelSource;
   try {
-    const acquired = await acquireModel({
-      model: config.model,
-      cacheDir: config.modelCacheDir,
-      log: log.child({ component: 'model' }),
-      signal: startAbort.signal,
-      ...(config.modelSha256 !== undefined ? { sha256: config.modelSha256 } : {}),
-    });
-    modelPath = acquired.path;
-    log.info({ path: acquired.path, bytes: acquired.bytes, downloaded: acquired.downloaded, verified: acquired.verified }, 'model file ready');
+    source = parseModelRef(config.model);
   } catch (err) {
-    if (shuttingDown) return undefined;
     return fatal('cannot acquire the model', err);
   }
-  if (shuttingDown) return undefined;
-
-  // 3. Listen before loading, so probes see 503 {state, progress} instead of connection refused.
   const engine = new InferenceEngine({
-    modelPath,
+    modelPath: source.kind === 'local' ? source.path : join(config.modelCacheDir, source.fileName),
+    resolveModelPath: async (signal) => {
+      const acquired = await acquireModel({
+        model: config.model,
+        cacheDir: config.modelCacheDir,
+        log: modelLog,
+        signal,
+        ...(config.modelSha256 !== undefined ? { sha256: config.modelSha256 } : {}),
+      });
+      modelLog.info({ path: acquired.path, bytes: acquired.bytes, downloaded: acquired.downloaded, verified: acquired.verified }, 'model file ready');
+      return acquired.path;
+    },
     threads: threads.threads,
     contextSize: config.contextSize,
     parallel: config.parallel,
@@ -175,7 +177,7 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  // 4. Load.
+  // 3. Acquire and load.
   const t0 = performance.now();
   try {
     await engine.load();
@@ -183,7 +185,7 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     if (shuttingDown) return undefined;
     const closing = app.close().catch(() => undefined);
     await Promise.race([closing, new Promise((r) => setTimeout(r, 2_000).unref())]);
-    return fatal('model load failed, exiting', err);
+    return fatal(err instanceof ModelAcquireError ? 'cannot acquire the model' : 'model load failed, exiting', err);
   }
   const loadSeconds = (performance.now() - t0) / 1000;
   app.llm.metrics.modelLoadSeconds.set(loadSeconds);

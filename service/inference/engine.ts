@@ -103,6 +103,8 @@ export class InferenceEngine {
   private drainRequested = false;
   private loadLog: string[] = [];
   private avgServiceMs = 0;
+  /** The GGUF file; replaced by `resolveModelPath`'s answer when that is set. */
+  private modelPath: string;
 
   constructor(opts: EngineOptions) {
     for (const [name, value] of [
@@ -117,6 +119,7 @@ export class InferenceEngine {
     }
     this.opts = opts;
     this.log = opts.log;
+    this.modelPath = opts.modelPath;
   }
 
   get state(): EngineState {
@@ -130,7 +133,7 @@ export class InferenceEngine {
 
   /** File name without `.gguf`: the OpenAI `model` id. */
   get modelId(): string {
-    return path.basename(this.opts.modelPath).replace(/\.gguf$/i, '');
+    return path.basename(this.modelPath).replace(/\.gguf$/i, '');
   }
 
   /** The context length the model was trained with (GGUF metadata), once loaded. */
@@ -170,11 +173,20 @@ export class InferenceEngine {
   }
 
   private async doLoad(): Promise<void> {
-    const { modelPath, threads, contextSize, parallel, gpuLayers, batchSize } = this.opts;
+    const { threads, contextSize, parallel, gpuLayers, batchSize } = this.opts;
     this._state = 'loading';
     this._progress = 0;
     this.loadLog = [];
     this.loadAbort = new AbortController();
+    if (this.opts.resolveModelPath) {
+      try {
+        this.modelPath = await this.opts.resolveModelPath(this.loadAbort.signal);
+      } catch (err) {
+        if (this._state === 'loading') this._state = 'failed';
+        throw err;
+      }
+    }
+    const modelPath = this.modelPath;
     const t0 = performance.now();
     try {
       await checkGgufFile(modelPath);
@@ -255,7 +267,7 @@ export class InferenceEngine {
   };
 
   private toLoadError(err: unknown): ModelLoadError {
-    const file = this.opts.modelPath;
+    const file = this.modelPath;
     if (err instanceof ModelLoadError) return err;
     const detail = err instanceof Error ? err.message : String(err);
     const native = [...new Set(this.loadLog)].join(' | ');

@@ -6,8 +6,14 @@ import type { Logger } from 'pino';
 export type EngineState = 'idle' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
 
 export interface EngineOptions {
-  /** Local path of the GGUF file. */
+  /** Local path of the GGUF file (with `resolveModelPath`: the path it will have, which names the model). */
   modelPath: string;
+  /**
+   * Called at the start of `load()` to make the file available (e.g. a download into the cache) and
+   * return its local path. Acquisition then counts as loading: health endpoints already answer 503
+   * `{state: 'loading'}` instead of refusing connections, and an error rejects `load()` unchanged.
+   */
+  resolveModelPath?: (signal: AbortSignal) => Promise<string>;
   /** CPU threads for llama.cpp (from service/runtime/threads.ts). Never left to node-llama-cpp's default. */
   threads: number;
   /**
