@@ -15,8 +15,10 @@ import {
   fetchChecksumMismatch,
   fetchDownloadThenNoop,
   fetchResume,
+  gpuFallback,
   modelFault,
   slowLoad,
+  wantsGpu,
   wiring,
   type ModelFault,
 } from './scenarios.js';
@@ -90,6 +92,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
 
   it.each(faults)('model %s: startup fails clearly and fast (exit 1 with a reason), not a probe-kill loop', async (fault) => {
     expectConformant(await modelFault(d, fx, fault));
+  });
+
+  it.runIf(wantsGpu(d))('GPU_LAYERS from the manifest on a machine without a GPU backend (reported as a finding)', async () => {
+    expectConformant(await gpuFallback(d, fx));
   });
 
   describe('init container', () => {

@@ -181,7 +181,7 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
   const allowance = o.startupAllowanceMs ?? startupAllowanceMs(windowSeconds, processStartSeconds, fx.scale);
   if (allowance > 0 && sp) {
     timeline.note(
-      `startup probe starts ${(allowance / 1000).toFixed(2)}s late: the first ${Math.min(windowSeconds, processStartSeconds)}s of the ${windowSeconds}s window are process start (charts/sizing/probes.ts processStartSeconds), machine time, not scaled`,
+      `startup failures in the first ${(allowance / 1000).toFixed(2)}s are not counted: the first ${Math.min(windowSeconds, processStartSeconds)}s of the ${windowSeconds}s startup window are process start (charts/sizing/probes.ts processStartSeconds), machine time, not scaled`,
     );
   }
   const kubelet = new Kubelet({

@@ -19,6 +19,7 @@
  *   SIGKILL when terminationGracePeriodSeconds (counted from the start of termination) runs out.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { LocalContainer } from './adapt.js';
@@ -102,6 +103,8 @@ export interface ContainerRun {
   /** Why the kubelet ended it, when it did: `startup probe failed`, `liveness probe failed`, `pod terminated`. */
   killedFor?: string;
   logs: string[];
+  /** Peak resident set size seen (polled from /proc every 50 ms), bytes. */
+  peakRssBytes: number;
   exited: Promise<void>;
   child: ChildProcess;
 }
@@ -144,8 +147,9 @@ export interface KubeletOptions {
   /** Log lines matching this are copied to the timeline (errors and fatals always are). */
   logFilter?: RegExp;
   /**
-   * Unscaled machine time added to the startup probe's initialDelaySeconds (see timescale.ts:
-   * the process start the sizing model budgets is real time, not load time). Default 0.
+   * Unscaled machine time at the start of the startup window (see timescale.ts: the process start the
+   * sizing model budgets is real time, not load time): startup failures before it are not counted, which
+   * moves the kill deadline exactly as much as an initial delay would, without delaying success. Default 0.
    */
   startupAllowanceMs?: number;
 }
@@ -173,9 +177,20 @@ export function spawnContainer(local: LocalContainer, restart: number, tl: Timel
     pid: child.pid,
     startedAt: tl.now(),
     logs: [],
+    peakRssBytes: 0,
     exited: new Promise<void>((r) => (resolveExit = r)),
     child,
   };
+  const rssTimer = setInterval(() => {
+    if (child.pid === undefined) return;
+    readFile(`/proc/${child.pid}/status`, 'utf8').then(
+      (text) => {
+        const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+        run.peakRssBytes = Math.max(run.peakRssBytes, kb * 1024);
+      },
+      () => undefined,
+    );
+  }, 50);
   const filter = logFilter ?? defaultLogFilter;
   const onLine = (line: string): void => {
     if (line.trim() === '') return;
@@ -222,6 +237,7 @@ export function spawnContainer(local: LocalContainer, restart: number, tl: Timel
   });
   // 'close' comes after the output streams ended, so the logs are complete when `exited` resolves.
   child.on('close', (code, signal) => {
+    clearInterval(rssTimer);
     run.exitedAt = exitedAt ?? tl.now();
     run.exitCode = code;
     run.signal = signal;
@@ -460,7 +476,9 @@ export class Kubelet {
   ): Promise<void> {
     const period = this.ms(spec.periodSeconds);
     const timeout = this.ms(spec.timeoutSeconds);
-    const delay = this.ms(spec.initialDelaySeconds) + (spec.kind === 'startup' ? (this.o.startupAllowanceMs ?? 0) : 0);
+    const delay = this.ms(spec.initialDelaySeconds);
+    // Startup failures inside the process-start allowance are shown but not counted (timescale.ts).
+    const allowanceEnd = delay + (spec.kind === 'startup' ? (this.o.startupAllowanceMs ?? 0) : 0);
     const port = this.serverLocal.portMap.get(spec.port) ?? 1; // an unmapped port: nothing listens on 1
     if (!this.serverLocal.portMap.has(spec.port)) {
       this.tl.note(`${spec.kind} probe targets port ${spec.port}, but the service listens on ${[...this.serverLocal.portMap.keys()].join(',')}`);
@@ -483,20 +501,25 @@ export class Kubelet {
         const sentAt = this.tl.now();
         const outcome = await httpProbe(port, spec, timeout);
         if (isStopped() || this.disposed) return;
-        if (lastOk === outcome.ok) runLen++;
-        else {
-          lastOk = outcome.ok;
-          runLen = 1;
+        if (!outcome.ok && sentAt - run.startedAt < allowanceEnd) {
+          this.probes.push({ probe: spec.kind, sentAt, at: this.tl.now(), outcome, run: 0, restart: run.restart });
+          this.tl.add('probe', `${spec.kind} ${describeOutcome(outcome)} (process-start allowance: not counted)`, { name: spec.kind, ok: false, fold: true });
+        } else {
+          if (lastOk === outcome.ok) runLen++;
+          else {
+            lastOk = outcome.ok;
+            runLen = 1;
+          }
+          this.probes.push({ probe: spec.kind, sentAt, at: this.tl.now(), outcome, run: runLen, restart: run.restart });
+          const threshold = outcome.ok ? spec.successThreshold : spec.failureThreshold;
+          const counted = runLen >= threshold;
+          const progress = outcome.ok ? (threshold > 1 ? ` (${runLen}/${threshold})` : '') : ` (${Math.min(runLen, threshold)}/${threshold})`;
+          this.tl.add('probe', `${spec.kind} ${describeOutcome(outcome)}${progress}${outcome.ok ? '' : ` [${outcome.ms} ms]`}`, {
+            name: spec.kind,
+            ok: outcome.ok,
+          });
+          if (counted) this.onProbeResult(run, spec, outcome.ok, () => (onHold = true));
         }
-        this.probes.push({ probe: spec.kind, sentAt, at: this.tl.now(), outcome, run: runLen, restart: run.restart });
-        const threshold = outcome.ok ? spec.successThreshold : spec.failureThreshold;
-        const counted = runLen >= threshold;
-        const progress = outcome.ok ? (threshold > 1 ? ` (${runLen}/${threshold})` : '') : ` (${Math.min(runLen, threshold)}/${threshold})`;
-        this.tl.add('probe', `${spec.kind} ${describeOutcome(outcome)}${progress}${outcome.ok ? '' : ` [${outcome.ms} ms]`}`, {
-          name: spec.kind,
-          ok: outcome.ok,
-        });
-        if (counted) this.onProbeResult(run, spec, outcome.ok, () => (onHold = true));
       }
       // Next tick of the ticker (ticks missed while a probe ran are dropped, like a Go ticker).
       tick = Math.max(tick + 1, Math.ceil((performance.now() - tickStart) / period));

@@ -11,8 +11,8 @@ export interface TimelineEvent {
   at: number;
   kind: EventKind;
   text: string;
-  /** For probe events: which probe and whether it succeeded (lets the printer fold runs of successes). */
-  probe?: { name: string; ok: boolean };
+  /** For probe events: which probe, whether it succeeded, and whether runs of it may be folded (successes always may). */
+  probe?: { name: string; ok: boolean; fold?: boolean };
 }
 
 export class Timeline {
@@ -41,8 +41,8 @@ export class Timeline {
   }
 
   /**
-   * The printable timeline. Runs of consecutive successful results of the same probe, with nothing
-   * but other successful probes in between, are folded into one line (`×12 until t=+6.00s`).
+   * The printable timeline. Runs of consecutive identical successful (or foldable) results of the same
+   * probe, with nothing but other such probe lines in between, are folded into one line (`×12 until t=+6.00s`).
    */
   format(opts: { fold?: boolean; notes?: boolean } = {}): string {
     const fold = opts.fold ?? true;
@@ -61,7 +61,7 @@ export class Timeline {
     };
     for (const e of this.events) {
       if (!notes && e.kind === 'note') continue;
-      if (fold && e.kind === 'probe' && e.probe?.ok) {
+      if (fold && e.kind === 'probe' && (e.probe?.ok || e.probe?.fold)) {
         const g = open.get(e.probe.name);
         if (g && sameResult(g.first.text, e.text)) {
           g.count++;
@@ -88,9 +88,9 @@ function secs(ms: number): string {
   return (ms / 1000).toFixed(2);
 }
 
-/** Two success lines fold together when they differ only in latency, e.g. `liveness 200 (4 ms)`. */
+/** Two lines fold together when they differ only in latency, e.g. `liveness 200 [4 ms]`. */
 function sameResult(a: string, b: string): boolean {
-  const strip = (s: string): string => s.replace(/\s*\(\d+ ms\)/, '');
+  const strip = (s: string): string => s.replace(/\s*\[\d+ ms\]/, '');
   return strip(a) === strip(b);
 }
 

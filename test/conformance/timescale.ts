@@ -41,8 +41,9 @@ export const TIME_SCALE: number = readScale();
  *
  *   local window = min(W, P) + (W − min(W, P)) × TIME_SCALE      (W: the manifest's window, P: processStart)
  *
- * implemented as extra initial delay of the startup probe: min(W, P) × (1 − TIME_SCALE), 9 s at 0.1 for
- * any window of 10 s or more. The price: a window is only checked beyond its first P seconds (a pod that
+ * implemented as an allowance of min(W, P) × (1 − TIME_SCALE) at the start of the startup window (9 s at
+ * 0.1 for any window of 10 s or more): startup failures inside it are shown but not counted, which moves
+ * the kill deadline exactly like an initial delay would, without delaying an early success. The price: a window is only checked beyond its first P seconds (a pod that
  * boots in 3 s here has 7 s of slack the cluster may not have). Everything the window must hold beyond
  * that (the model load, here a throttled download) is scaled.
  */
