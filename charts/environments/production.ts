@@ -1,6 +1,6 @@
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
 import { productionCluster } from '../clusters/production.js';
-import { inferenceImage } from './image.js';
+import { inferenceImage, inferenceImageCuda } from './image.js';
 import type { Environment } from './types.js';
 
 /**
@@ -28,6 +28,7 @@ export const production: Environment = {
     },
     'chat-gpu': {
       model: qwen25_7bInstructQ4KM,
+      image: inferenceImageCuda,
       cpu: 4,
       parallel: 4,
       contextSize: 8192,

@@ -1,6 +1,6 @@
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
 import { stagingCluster } from '../clusters/staging.js';
-import { inferenceImage } from './image.js';
+import { inferenceImage, inferenceImageCuda } from './image.js';
 import type { Environment } from './types.js';
 
 /** Staging: one pod per model, ReadWriteOnce gp3 caches (so Recreate), in-cluster access only. */
@@ -21,6 +21,7 @@ export const staging: Environment = {
     },
     'chat-gpu': {
       model: qwen25_7bInstructQ4KM,
+      image: inferenceImageCuda,
       cpu: 2,
       parallel: 4,
       contextSize: 8192,
