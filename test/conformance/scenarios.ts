@@ -207,12 +207,16 @@ export async function slowLoad(
     );
     // The contract (service/contract.ts: startup "503 until the model has loaded once") and the brief expect
     // the service to listen before acquiring the model. Observed answers while the download ran:
-    const during = obs.phases.filter((ph) => ph.from < downloadEnd);
-    const refusedWhileDownloading = during.some((ph) => !/^\d/.test(ph.answer));
+    // Answers while the download was in flight (before it, the process was still booting: refused is expected).
+    const downloadStart = req.reduce((m, r) => Math.min(m, r.at), Infinity);
+    // ...and before any SIGTERM (a process shutting down stops listening, rightly).
+    const until = Math.min(downloadEnd, k.sigtermAt ?? Infinity);
+    const during = obs.phases.filter((ph) => ph.to >= downloadStart && ph.from <= until);
+    const refusedWhileDownloading = during.length === 0 || during.some((ph) => !/^\d/.test(ph.answer));
     c.finding(
       'probes get an HTTP answer (503) while the model is downloaded, not connection refused',
       !refusedWhileDownloading,
-      during.map((ph) => `${ph.answer} t=+${fmtS(ph.from)}..+${fmtS(ph.to)}`).join(', ') || 'no observation',
+      `download t=+${fmtS(downloadStart)}..+${fmtS(downloadEnd)}: ${during.map((ph) => `${ph.answer} t=+${fmtS(ph.from)}..+${fmtS(ph.to)}`).join(', ') || 'no observation'}`,
     );
     const sawLoading = obs.phases.some((ph) => ph.answer === '503 loading');
     c.finding('startup answers 503 {state: loading} while the model loads', sawLoading, obs.phases.map((ph) => ph.answer).join(' -> '));
@@ -436,6 +440,10 @@ export async function busyThenRollout(
     if (ready) {
       const b = await busyPhase(p, cb, opts.busy ?? {});
       busyFacts = b.facts;
+      if (killedRuns(p).length > 0) {
+        // Let the timeline show the kubelet finishing the kill and restarting the container.
+        await p.kubelet.waitFor(() => p.kubelet.restarts > 0 || p.kubelet.stoppedRestarting, p.kubelet.ms(p.pod.terminationGracePeriodSeconds) + 5000);
+      }
       if (p.kubelet.ready && p.kubelet.restarts === 0 && killedRuns(p).length === 0) {
         const rate = b.rate > 0 ? b.rate : await measureTokensPerSecond(p.kubelet.baseUrl, p.parallel, 1000, { maxTokens: p.maxTokensLimit, ...(p.apiKey ? { apiKey: p.apiKey } : {}) });
         rolloutFacts = await rolloutPhase(p, cr, rate);
