@@ -137,6 +137,13 @@ export function wiring(d: DeploymentFile): ScenarioResult {
     const expected = { startup: endpoints.startup, readiness: endpoints.ready, liveness: endpoints.live }[pr.kind];
     c.must(`${pr.kind} probe uses ${expected}`, pr.path === expected, pr.path);
   }
+  // GPU offload and the GPU resource go together: GPU_LAYERS != 0 without a GPU serves from the CPU, a GPU
+  // with GPU_LAYERS=0 is a GPU paid for and unused.
+  const gpus = Object.entries({ ...server.raw.resources?.requests, ...server.raw.resources?.limits })
+    .filter(([name]) => /(^|\.)gpu$|nvidia\.com\/|amd\.com\/gpu/.test(name))
+    .reduce((n, [, q]) => n + parseQuantity(q), 0);
+  const offload = (envValue(server, envVars.gpuLayers) ?? '0').trim() !== '0';
+  c.must('GPU_LAYERS and the GPU resource agree', offload === gpus > 0, `GPU_LAYERS=${envValue(server, envVars.gpuLayers) ?? '(unset)'}, GPUs ${gpus}`);
   const grace = pod.terminationGracePeriodSeconds;
   const preStop = server.preStop?.[0] === 'sleep' ? Number(server.preStop[1]) : 0;
   const shutdownMs = Number(envValue(server, envVars.shutdownGraceMs) ?? 20_000);
@@ -523,10 +530,9 @@ export function wantsGpu(d: DeploymentFile): boolean {
 
 /**
  * Runs the server with the manifest's own GPU_LAYERS (not forced to 0) on this GPU-less machine: what a
- * GPU node sees when the image has no usable GPU backend (the Dockerfile drops the CUDA binaries unless
- * KEEP_GPU_BINARIES=true, and the GPU Deployments use the same image as the CPU ones). The service
- * should say so (warn, fail, or a metric), not serve a GPU-sized pod from the CPU silently.
- * Reported as a finding: it does not fail the suite.
+ * GPU pod sees when no GPU backend is usable (the CPU image variant, a node without the driver, a device
+ * plugin that exposes nothing). The service should say so (warn, fail, or a metric), not serve a
+ * GPU-sized pod from the CPU silently. Reported as a finding: it does not fail the suite.
  */
 export async function gpuFallback(d: DeploymentFile, fx: Fixture): Promise<ScenarioResult> {
   const gpuLayers = envValue(resolvePod(d).containers[0] as ResolvedContainer, envVars.gpuLayers) ?? '0';
