@@ -5,7 +5,7 @@ import { environments as allEnvironments, gitops } from './environments/index.js
 import type { Environment } from './environments/types.js';
 import { buildGitOps } from './gitops/argocd.js';
 import { renderRulesDoc } from './rules/docs.js';
-import { formatFinding, runRules, RuleViolationError, unknownWaivers, type RuleReport } from './rules/engine.js';
+import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
 export const rulesDocPath = 'docs/rules.md';
@@ -39,7 +39,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
 export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
   const report = runRules(builds);
   const fileOf = (env: string): string | undefined => builds.find((b) => b.environment.name === env)?.environment.definedIn;
-  const badWaivers = unknownWaivers(builds);
+  const badWaivers = invalidWaivers(builds);
   if (report.errors.length > 0 || badWaivers.length > 0) {
     throw new RuleViolationError(report, [...report.errors.map((f) => formatFinding(f, fileOf(f.environment))), ...badWaivers]);
   }

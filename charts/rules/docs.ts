@@ -19,7 +19,7 @@ export function renderRulesDoc(): string {
     "chat: { ..., waivers: { 'revision-history-bounded': 'audit requires 10 revisions until 2027-01' } }",
     '```',
     '',
-    'A waiver that names no rule fails synth, so a typo cannot silently waive nothing.',
+    'A waiver that names no rule, or whose reason is shorter than 15 characters, fails synth: a typo cannot silently waive nothing.',
     '',
     '| rule | severity | what it checks | why (the incident it prevents) | how to fix |',
     '| --- | --- | --- | --- | --- |',

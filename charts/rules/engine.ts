@@ -53,14 +53,23 @@ export class RuleViolationError extends Error {
   }
 }
 
-/** Waiver ids that name no rule are themselves a mistake: a typo would silently waive nothing. */
-export function unknownWaivers(builds: readonly EnvironmentBuild[]): string[] {
+/** Minimum length of a waiver's written reason: a reviewer must be able to tell why. */
+export const minWaiverReasonLength = 15;
+
+/**
+ * Waivers that are themselves mistakes: an id that names no rule (a typo would silently waive
+ * nothing), or a reason too short to tell a reviewer why.
+ */
+export function invalidWaivers(builds: readonly EnvironmentBuild[]): string[] {
   const ids = new Set(rules.map((r) => r.id));
   return builds.flatMap((b) =>
     b.services.flatMap((s) =>
-      Object.keys(s.service.plan.props.waivers ?? {})
-        .filter((id) => !ids.has(id))
-        .map((id) => `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers: unknown rule id "${id}". Fix: use an id from docs/rules.md`),
+      Object.entries(s.service.plan.props.waivers ?? {}).flatMap(([id, reason]) => {
+        const where = `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers`;
+        if (!ids.has(id)) return [`${where}: unknown rule id "${id}". Fix: use an id from docs/rules.md`];
+        if (reason.trim().length < minWaiverReasonLength) return [`${where}: "${id}" needs a written reason (at least ${minWaiverReasonLength} characters), got "${reason}". Fix: say why the rule does not apply and until when`];
+        return [];
+      }),
     ),
   );
 }

@@ -220,6 +220,11 @@ describe('synth rules', () => {
     expect(() => synthesizeAll([typo])).toThrow(/unknown rule id "revison-history"/);
   });
 
+  it('a waiver without a real reason fails synth', () => {
+    const lazy = env({ chat: { ...chat, revisionHistoryLimit: 10, waivers: { 'revision-history-bounded': 'ok' } } });
+    expect(() => synthesizeAll([lazy])).toThrow(/needs a written reason/);
+  });
+
   it('streaming keep-alive downgrades a short idle timeout to a warning', () => {
     const out = synthesizeAll([cases['idle-timeout-covers-request']!.violates].map((e) => ({ ...e, services: { chat: { ...e.services.chat!, overrides: {} } } })));
     expect(out.report.warnings.map((w) => w.ruleId)).toContain('idle-timeout-covers-request');
