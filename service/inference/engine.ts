@@ -196,6 +196,14 @@ export class InferenceEngine {
         onLog: this.onNativeLog,
       });
       const llama = this.llamaLease.llama;
+      // GPU_LAYERS=max (or a count) on a node where no GPU backend loads (CPU image, missing driver,
+      // a device plugin that exposes nothing) would otherwise serve from a few CPU threads in a pod
+      // sized for GPU-resident weights, with every probe green. Refuse instead; 'auto' may fall back.
+      if (gpuLayers !== 'auto' && gpuLayers !== 0 && llama.gpu === false) {
+        throw new ModelLoadError(
+          `GPU_LAYERS=${gpuLayers} but no GPU backend is available (node-llama-cpp found none: wrong image, no driver, or no GPU assigned to the container). Use the -cuda image on a GPU node, or set GPU_LAYERS=0 (or auto) to run on the CPU`,
+        );
+      }
       this.model = await llama.loadModel({
         modelPath,
         gpuLayers,

@@ -74,3 +74,13 @@ describe('start-up with a model that must be downloaded first', () => {
     expect(child.lines.some((l) => l.includes('model file ready') && l.includes('"downloaded":true'))).toBe(true);
   });
 });
+
+describe('GPU_LAYERS on a machine without a GPU backend', () => {
+  it('exits 1 with a clear line instead of silently serving from the CPU (test machines have no GPU)', async () => {
+    const port = await freePort();
+    const child = spawnMain({ MODEL: await ensureTestModel(), PORT: String(port), HOST: '127.0.0.1', THREADS: '1', CONTEXT_SIZE: '512', PARALLEL: '1', GPU_LAYERS: 'max' });
+    const exit = await child.exited;
+    expect(exit.code, child.lines.join('\n')).toBe(1);
+    expect(child.lines.join('\n')).toMatch(/GPU_LAYERS=max but no GPU backend is available/);
+  });
+});
