@@ -173,6 +173,11 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
               },
             });
             s.stopReason = res.metadata.stopReason;
+          } catch (err) {
+            // Aborted by the time budget before generation started (e.g. a very slow prompt evaluation):
+            // report what was made so far instead of failing the whole measurement.
+            if (!ac.signal.aborted) throw err;
+            s.stopReason = 'budget';
           } finally {
             clearTimeout(timer);
             s.totalMs = performance.now() - s.sentAt;

@@ -161,8 +161,8 @@ export function renderMarkdown(r: Results): string {
     out.push('');
     const modelBytes = r.model?.bytes ?? Number.NaN;
     out.push(
-      `Model file ${mib(modelBytes)}. llama.cpp reports a KV cache of ${f(r.model?.kvCacheMiB, 0)} MiB (${p.parallelSequences} x ${p.contextPerSequence} tokens, f16) ` +
-        `and a compute buffer of ${f(r.model?.computeBufferMiB, 0)} MiB for llama-server; node-llama-cpp allocates the same KV cache for the same context. ` +
+      `Model file ${mib(modelBytes)}. The KV cache for ${p.parallelSequences} x ${p.contextPerSequence} tokens (f16 K and V, from the GGUF's layer and head counts) ` +
+        `is ${f(r.model?.kvCacheMiB, 0)} MiB on every stack. ` +
         'Weights are memory-mapped, so they count in RSS once touched (the warm-up touches all of them).',
     );
     out.push('');
@@ -175,9 +175,17 @@ export function renderMarkdown(r: Results): string {
         mib(x.underLoadMaxBytes),
         mib(x.hwmBytes),
         Number.isFinite(x.idleSteadyBytes ?? Number.NaN) ? `${mib((x.idleSteadyBytes ?? 0) - modelBytes)}` : 'n/a',
+        Number.isFinite(x.idleSteadyBytes ?? Number.NaN) && r.model?.kvCacheMiB !== undefined
+          ? `${mib((x.idleSteadyBytes ?? 0) - modelBytes - r.model.kvCacheMiB * MiB)}`
+          : 'n/a',
       ];
     });
-    out.push(table(['Process', 'idle, just ready', 'idle, after warm-up', 'max under 4 streams', 'peak (VmHWM)', 'idle after warm-up minus model file'], rows));
+    out.push(
+      table(
+        ['Process', 'idle, just ready', 'idle, after warm-up', 'max under 4 streams', 'peak (VmHWM)', 'after warm-up minus model file', 'minus model file and KV cache'],
+        rows,
+      ),
+    );
     out.push('');
   }
 
@@ -252,6 +260,18 @@ export function renderMarkdown(r: Results): string {
         out.push('');
       }
     }
+  }
+
+  if (r.loadAverage.phases.length > 0) {
+    out.push('## Phases of this run');
+    out.push('');
+    out.push(
+      table(
+        ['Phase', 'seconds', '1-min load average at start', 'at end'],
+        r.loadAverage.phases.map((x) => [x.phase, f(x.seconds, 1), f(x.start[0], 2), f(x.end[0], 2)]),
+      ),
+    );
+    out.push('');
   }
 
   out.push('## How the stacks are configured');

@@ -15,6 +15,7 @@ import { cp, mkdir, readFile, rm, rmdir, stat, symlink, writeFile } from 'node:f
 import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { readGgufFileInfo } from 'node-llama-cpp';
 import { ensureTestModel } from '../tools/test-model/make-test-model.js';
 import type { DirectSample } from './direct-worker.js';
 import { ensureLlamaBuild, repoRoot, type LlamaBuild } from './llama-build.js';
@@ -131,8 +132,8 @@ export interface Results {
   parameters: Record<string, unknown>;
   commands: Record<string, string | string[]>;
   llamaBuild?: Omit<LlamaBuild, 'buildDir'> & { buildDir: string };
-  model?: { path: string; bytes: number; kvCacheMiB?: number; computeBufferMiB?: number };
-  loadAverage: { start: number[]; beforeMeasurements?: number[]; end?: number[] };
+  model?: { path: string; bytes: number; kvCacheMiB?: number };
+  loadAverage: { start: number[]; beforeMeasurements?: number[]; end?: number[]; phases: { phase: string; start: number[]; end: number[]; seconds: number }[] };
   llamaBench?: { raw: unknown; rows: { test: string; flashAttn: string; avgTokPerS: number; stdevTokPerS: number }[] };
   synth?: { samplesSeconds: number[]; medianSeconds: number; error?: string };
   startup?: Record<string, { samplesSeconds: number[]; medianSeconds: number; idleRssAfterReadyBytes: number[] }>;
@@ -183,7 +184,7 @@ const results: Results = {
     threadSweep: { repetitions: THREAD_REPS, maxTokens: THREAD_TOKENS, budgetMs: THREAD_BUDGET_MS },
   },
   commands: {},
-  loadAverage: { start: os.loadavg() },
+  loadAverage: { start: os.loadavg(), phases: [] },
 };
 
 const t0 = performance.now();
@@ -193,13 +194,18 @@ const log = (msg: string): void => {
 };
 
 async function phase<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
-  log(`== ${name}`);
+  log(`== ${name} (load average ${os.loadavg()[0]?.toFixed(2)})`);
   const started = performance.now();
+  const loadStart = os.loadavg();
+  const record = () =>
+    results.loadAverage.phases.push({ phase: name, start: loadStart, end: os.loadavg(), seconds: round((performance.now() - started) / 1000, 1) ?? 0 });
   try {
     const r = await fn();
+    record();
     log(`== ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return r;
   } catch (err) {
+    record();
     const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
     log(`!! ${name} failed: ${msg.slice(0, 2000)}`);
     results.errors.push({ phase: name, error: msg.slice(0, 4000) });
@@ -289,7 +295,12 @@ function confined(confine: Confine, cmd: string, args: readonly string[]): { cmd
   return { cmd, args: [...args] };
 }
 
-const quote = (args: readonly string[]): string => args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(' ');
+/** A shell-like command line with paths relative to the repository. */
+const quote = (args: readonly string[]): string =>
+  args
+    .map((a) => a.replaceAll(`${repoRoot}/`, ''))
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`))
+    .join(' ');
 
 let launchCounter = 0;
 
@@ -320,7 +331,7 @@ async function startService(o: ServiceOptions): Promise<Server> {
   const label = o.label ?? 'service';
   results.commands[`${label}`] =
     `${Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
+      .map(([k, v]) => `${k}=${v.replaceAll(`${repoRoot}/`, '')}`)
       .join(' ')} ${quote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => (a === process.execPath ? 'node' : a))])}`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (o.threads === undefined) delete childEnv.THREADS;
@@ -582,14 +593,19 @@ async function measureStartup(build: LlamaBuild, modelPath: string, compiledEntr
   results.startup = startup;
 }
 
-/** KV cache and compute buffer sizes as llama.cpp reports them (same code in both stacks). */
-function parseLlamaServerBuffers(output: string): { kvCacheMiB?: number; computeBufferMiB?: number } {
-  const kv = /llama_kv_cache:\s+\S+ KV buffer size =\s+([\d.]+) MiB/.exec(output) ?? /KV self size\s*=\s*([\d.]+) MiB/.exec(output);
-  const compute = /CPU compute buffer size =\s+([\d.]+) MiB/.exec(output);
-  const r: { kvCacheMiB?: number; computeBufferMiB?: number } = {};
-  if (kv?.[1]) r.kvCacheMiB = Number(kv[1]);
-  if (compute?.[1]) r.computeBufferMiB = Number(compute[1]);
-  return r;
+/** f16 K and V for every layer, KV head and position of all sequences, from the GGUF metadata. */
+async function kvCacheMiB(modelPath: string): Promise<number | undefined> {
+  const info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
+  const meta = info.metadata as unknown as Record<string, Record<string, unknown> | undefined>;
+  const arch = (meta.general?.architecture as string | undefined) ?? 'qwen2';
+  const a = meta[arch] as { block_count?: number; embedding_length?: number; attention?: { head_count?: number; head_count_kv?: number } } | undefined;
+  const layers = a?.block_count;
+  const heads = a?.attention?.head_count;
+  const kvHeads = a?.attention?.head_count_kv ?? heads;
+  const embd = a?.embedding_length;
+  if (!layers || !heads || !kvHeads || !embd) return undefined;
+  const bytes = 2 * layers * CTX_PER_SEQ * PARALLEL * kvHeads * (embd / heads) * 2;
+  return bytes / 2 ** 20;
 }
 
 async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> {
@@ -602,7 +618,6 @@ async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> 
   await waitReady(service.proc, service.base + service.readyPath, READY_TIMEOUT_MS);
   await waitReady(llamaServer.proc, llamaServer.base + llamaServer.readyPath, READY_TIMEOUT_MS);
   const st: Stacks = { service, llamaServer, worker: w.client, workerProc: w.proc };
-  if (results.model) Object.assign(results.model, parseLlamaServerBuffers(llamaServer.proc.output()));
 
   await sleep(1_000);
   for (const stack of stacks) memory[stack] = { idleAfterReadyBytes: (await memoryOf(pidOf(st, stack)))?.rss ?? Number.NaN };
@@ -1004,6 +1019,8 @@ async function main(): Promise<void> {
     phase('model', async () => {
       const path = await ensureTestModel({ shape: 'qwen2.5-0.5b', quant: 'q8_0' });
       results.model = { path: path.replace(`${repoRoot}/`, ''), bytes: (await stat(path)).size };
+      const kv = await kvCacheMiB(path).catch(() => undefined);
+      if (kv !== undefined) results.model.kvCacheMiB = kv;
       return path;
     }),
     phase('llama.cpp build', async () => {
