@@ -94,7 +94,7 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     expectConformant(await modelFault(d, fx, fault));
   });
 
-  it.runIf(wantsGpu(d))('GPU_LAYERS from the manifest on a machine without a GPU backend (reported as a finding)', async () => {
+  it.runIf(wantsGpu(d))('GPU_LAYERS from the manifest on a machine without a GPU backend: reported, not served from the CPU silently', async () => {
     expectConformant(await gpuFallback(d, fx));
   });
 

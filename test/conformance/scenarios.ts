@@ -212,21 +212,21 @@ export async function slowLoad(
       maxConsecutiveFailures(p, 'startup') < threshold,
       `${maxConsecutiveFailures(p, 'startup')} consecutive failures of ${threshold} allowed`,
     );
-    // The contract (service/contract.ts: startup "503 until the model has loaded once") and the brief expect
-    // the service to listen before acquiring the model. Observed answers while the download ran:
-    // Answers while the download was in flight (before it, the process was still booting: refused is expected).
+    // The contract (service/contract.ts: startup "503 until the model has loaded once") needs the service to
+    // listen before acquiring the model (it did not until d1ba099). The observer's answers while the download
+    // was in flight (before it, the process was still booting: refused is expected):
     const downloadStart = req.reduce((m, r) => Math.min(m, r.at), Infinity);
     // ...and before any SIGTERM (a process shutting down stops listening, rightly).
     const until = Math.min(downloadEnd, k.sigtermAt ?? Infinity);
     const during = obs.phases.filter((ph) => ph.to >= downloadStart && ph.from <= until);
     const refusedWhileDownloading = during.length === 0 || during.some((ph) => !/^\d/.test(ph.answer));
-    c.finding(
+    c.must(
       'probes get an HTTP answer (503) while the model is downloaded, not connection refused',
       !refusedWhileDownloading,
       `download t=+${fmtS(downloadStart)}..+${fmtS(downloadEnd)}: ${during.map((ph) => `${ph.answer} t=+${fmtS(ph.from)}..+${fmtS(ph.to)}`).join(', ') || 'no observation'}`,
     );
     const sawLoading = obs.phases.some((ph) => ph.answer === '503 loading');
-    c.finding('startup answers 503 {state: loading} while the model loads', sawLoading, obs.phases.map((ph) => ph.answer).join(' -> '));
+    c.must('startup answers 503 {state: loading} while the model loads', sawLoading, obs.phases.map((ph) => ph.answer).join(' -> '));
     return result(p, 'slow model load', d, c, {
       startupWindow: `${fmtS(startupWindowMs(k, p.server))} (${fmtS(windowMs)} scaled + ${fmtS(k.startupAllowanceMs)} process start)`,
       download: fmtS(downloadTook),
@@ -531,8 +531,8 @@ export function wantsGpu(d: DeploymentFile): boolean {
 /**
  * Runs the server with the manifest's own GPU_LAYERS (not forced to 0) on this GPU-less machine: what a
  * GPU pod sees when no GPU backend is usable (the CPU image variant, a node without the driver, a device
- * plugin that exposes nothing). The service should say so (warn, fail, or a metric), not serve a
- * GPU-sized pod from the CPU silently. Reported as a finding: it does not fail the suite.
+ * plugin that exposes nothing). The service must say so (fail, warn, or a metric), not serve a
+ * GPU-sized pod from the CPU silently (it did until aecdd74; a finding then, a regression check now).
  */
 export async function gpuFallback(d: DeploymentFile, fx: Fixture): Promise<ScenarioResult> {
   const gpuLayers = envValue(resolvePod(d).containers[0] as ResolvedContainer, envVars.gpuLayers) ?? '0';
@@ -560,10 +560,15 @@ export async function gpuFallback(d: DeploymentFile, fx: Fixture): Promise<Scena
       const text = await (await fetch(`${p.kubelet.baseUrl}${endpoints.metrics}`)).text().catch(() => '');
       gpuMetric = text.split('\n').find((l) => /^llm_\w*gpu\w*/i.test(l));
     }
-    c.finding(
+    c.must(
       `GPU_LAYERS=${gpuLayers} without a GPU backend is reported, not served silently from the CPU`,
       said !== undefined || (run?.exitCode !== undefined && run.exitCode !== 0) || gpuMetric !== undefined,
-      `${ready ? 'Ready' : 'not Ready'}; model loaded with gpu=${String(loaded?.gpu)}, gpuLayers=${String(loaded?.gpuLayers)} (level ${String(loaded?.level)}); warning: ${said?.msg ?? 'none'}; GPU metric: ${gpuMetric ?? 'none'}`,
+      [
+        ready ? 'Ready' : `not Ready, exit ${String(run?.exitCode ?? run?.signal ?? 'none')}`,
+        loaded ? `model loaded with gpu=${String(loaded.gpu)}, gpuLayers=${String(loaded.gpuLayers)} (level ${String(loaded.level)})` : 'no model loaded',
+        `said: ${said?.msg ?? 'nothing at warn or above'}`,
+        `GPU metric: ${gpuMetric ?? 'none'}`,
+      ].join('; '),
     );
     return result(p, 'GPU offload unavailable', d, c, { ready, gpu: String(loaded?.gpu), gpuLayers: String(loaded?.gpuLayers) });
   } finally {
