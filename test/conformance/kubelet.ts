@@ -637,6 +637,7 @@ export class Kubelet {
     this.stopWorkers?.();
     for (const run of [...this.runs, ...this.initRuns]) {
       if (run.exitedAt === undefined) {
+        run.killedFor ??= 'harness cleanup, end of scenario';
         run.child.kill('SIGKILL');
         await run.exited;
       }

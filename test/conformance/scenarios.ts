@@ -54,8 +54,9 @@ function maxConsecutiveFailures(p: PodUnderTest, kind: string): number {
   return max;
 }
 
+/** Runs the kubelet killed for a probe failure (not pod deletion, not the harness's own cleanup). */
 function killedRuns(p: PodUnderTest): ContainerRun[] {
-  return p.kubelet.runs.filter((r) => r.killedFor !== undefined && r.killedFor !== 'pod terminated');
+  return p.kubelet.runs.filter((r) => r.killedFor !== undefined && /probe failed/.test(r.killedFor));
 }
 
 function describeStreams(rs: StreamResult[]): string {
@@ -308,7 +309,7 @@ async function busyPhase(p: PodUnderTest, c: Checks, opts: BusyOptions): Promise
   );
   c.must('liveness probed through the phase', liveness.length >= periods - 1, `${liveness.length} liveness probes in ${fmtS(phaseMs)}`);
   c.must('zero liveness failures', liveness.every((r) => r.ok), `${liveness.filter((r) => !r.ok).length} of ${liveness.length} failed`);
-  c.must('zero restarts', k.restarts === 0 && killedRuns(p).length === 0, `restarts=${k.restarts}${killedRuns(p).map((r) => `; killed: ${r.killedFor}`).join('')}`);
+  c.must('zero restarts', k.restarts === 0 && killedRuns(p).length === 0, `restarts=${k.restarts}${killedRuns(p).map((r) => `; the kubelet killed the container: ${r.killedFor}`).join('')}`);
   c.must(
     'readiness stayed true',
     readiness.length > 0 && notReady.length === 0 && k.ready,
