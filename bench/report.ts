@@ -114,7 +114,8 @@ export function renderMarkdown(r: Results): string {
     out.push(
       `Service vs node-llama-cpp direct: decode ${f(ra.serviceVsDirectDecode1, 3)}x (1 stream), ${f(ra.serviceVsDirectDecode4, 3)}x (4 streams). ` +
         `node-llama-cpp direct vs llama-server: ${f(ra.directVsLlamaServerDecode1, 3)}x (1 stream), ${f(ra.directVsLlamaServerDecode4, 3)}x (4 streams). ` +
-        `Every request produced exactly ${p.maxTokens} tokens on every stack: ${r.decode?.tokenCountsMatch ? 'yes' : '**no** (see results.json)'}. ` +
+        `Every successful request produced exactly ${p.maxTokens} tokens on every stack: ${r.decode?.tokenCountsMatch ? 'yes' : '**no** (see results.json)'}` +
+        `${(r.decode?.failedRequests?.length ?? 0) > 0 ? ` (failed requests, left out of the medians: ${(r.decode?.failedRequests ?? []).map((x) => `${x.stack} repetition ${x.rep + 1}: ${x.error.slice(0, 160)}`).join('; ')})` : ''}. ` +
         `Same greedy text as the service: node-llama-cpp direct ${r.decode?.textsMatch.serviceVsDirect ? 'yes' : 'no'}, llama-server ${r.decode?.textsMatch.serviceVsLlamaServer ? 'yes' : 'no'} ` +
         '(first 120 characters; differing builds may round differently).',
     );

@@ -117,6 +117,8 @@ export interface ConcurrentRun {
   aggregateEndToEndTokPerS: number;
   wallMs: number;
   maxRssBytes: number;
+  /** A stream failed: kept as a raw sample, left out of the medians, the repetition was run again. */
+  failed?: boolean;
 }
 
 export interface Results {
@@ -142,6 +144,7 @@ export interface Results {
     concurrent: ConcurrentRun[];
     summary: Record<string, Record<string, number | null>>;
     tokenCountsMatch: boolean;
+    failedRequests?: { stack: Stack; rep: number; stream: number; error: string }[];
     textsMatch: Record<string, boolean>;
   };
   health?: Record<string, { idleMs: number[]; underLoadMs: number[]; failures: number; summary: Record<string, number | null> }>;
@@ -644,10 +647,14 @@ async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> 
   for (let rep = 0; rep < REPS; rep++) {
     for (let k = 0; k < stacks.length; k++) {
       const stack = stacks[(rep + k) % stacks.length] as Stack;
-      const [s] = await generate(st, stack, rep, [rep], MAX_TOKENS);
-      if (s) {
+      // A failed request (e.g. llama-server rejecting random output its chat parser cannot read) is
+      // kept in the raw samples and the repetition is run once more with another prompt.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const [s] = await generate(st, stack, rep, [rep + attempt * 1000], MAX_TOKENS);
+        if (!s) break;
         single.push(s);
         log(`1-stream ${stack} #${rep + 1}: ttft ${s.ttftMs.toFixed(1)} ms, ${s.decodeTokPerS.toFixed(2)} tok/s, ${s.completionTokens} tokens${s.error ? ` ERROR ${s.error}` : ''}`);
+        if (!s.error) break;
       }
     }
   }
@@ -656,28 +663,32 @@ async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> 
   for (let rep = 0; rep < REPS; rep++) {
     for (let k = 0; k < stacks.length; k++) {
       const stack = stacks[(rep + k) % stacks.length] as Stack;
-      const prompts = Array.from({ length: STREAMS }, (_, j) => 100 + rep * STREAMS + j);
-      const started = performance.now();
-      const work = generate(st, stack, rep, prompts, MAX_TOKENS);
-      const peak = rssMaxWhile(pidOf(st, stack), work);
-      const streams = await work;
-      const wallMs = performance.now() - started;
-      const firsts = streams.map((s) => s.firstAtMs);
-      const lasts = streams.map((s) => s.lastAtMs);
-      const tokens = streams.map((s) => s.completionTokens);
-      const aggregate = tokens.reduce((a, n) => a + (n - 1), 0) / ((max(lasts) - min(firsts)) / 1000);
-      const run: ConcurrentRun = {
-        stack,
-        rep,
-        streams,
-        aggregateDecodeTokPerS: aggregate,
-        aggregateEndToEndTokPerS: tokens.reduce((a, n) => a + n, 0) / (wallMs / 1000),
-        wallMs,
-        maxRssBytes: await peak,
-      };
-      concurrent.push(run);
-      const errs = streams.filter((s) => s.error).map((s) => s.error);
-      log(`4-stream ${stack} #${rep + 1}: aggregate ${aggregate.toFixed(2)} tok/s, ttft median ${median(streams.map((s) => s.ttftMs)).toFixed(1)} ms${errs.length ? ` ERRORS ${errs.join('; ')}` : ''}`);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const prompts = Array.from({ length: STREAMS }, (_, j) => 100 + rep * STREAMS + j + attempt * 1000);
+        const started = performance.now();
+        const work = generate(st, stack, rep, prompts, MAX_TOKENS);
+        const peak = rssMaxWhile(pidOf(st, stack), work);
+        const streams = await work;
+        const wallMs = performance.now() - started;
+        const firsts = streams.map((s) => s.firstAtMs);
+        const lasts = streams.map((s) => s.lastAtMs);
+        const tokens = streams.map((s) => s.completionTokens);
+        const aggregate = tokens.reduce((a, n) => a + (n - 1), 0) / ((max(lasts) - min(firsts)) / 1000);
+        const run: ConcurrentRun = {
+          stack,
+          rep,
+          streams,
+          aggregateDecodeTokPerS: aggregate,
+          aggregateEndToEndTokPerS: tokens.reduce((a, n) => a + n, 0) / (wallMs / 1000),
+          wallMs,
+          maxRssBytes: await peak,
+        };
+        const errs = streams.filter((s) => s.error).map((s) => s.error);
+        if (errs.length > 0) run.failed = true;
+        concurrent.push(run);
+        log(`4-stream ${stack} #${rep + 1}: aggregate ${aggregate.toFixed(2)} tok/s, ttft median ${median(streams.map((s) => s.ttftMs)).toFixed(1)} ms${errs.length ? ` ERRORS ${errs.join('; ')}` : ''}`);
+        if (errs.length === 0) break;
+      }
     }
   }
   summariseDecode();
@@ -745,7 +756,7 @@ function summariseDecode(): void {
   const summary: Record<string, Record<string, number | null>> = {};
   for (const stack of stacks) {
     const one = d.single.filter((s) => s.stack === stack && !s.error);
-    const runs = d.concurrent.filter((r) => r.stack === stack);
+    const runs = d.concurrent.filter((r) => r.stack === stack && !r.failed);
     const streams = runs.flatMap((r) => r.streams).filter((s) => !s.error);
     summary[stack] = {
       singleDecodeTokPerS: round(median(one.map((s) => s.decodeTokPerS))),
@@ -780,7 +791,9 @@ function summariseDecode(): void {
   };
   d.summary = summary;
   const all = [...d.single, ...d.concurrent.flatMap((r) => r.streams)];
-  d.tokenCountsMatch = all.length > 0 && all.every((s) => s.completionTokens === MAX_TOKENS && !s.error);
+  const ok = all.filter((s) => !s.error);
+  d.tokenCountsMatch = ok.length > 0 && ok.every((s) => s.completionTokens === MAX_TOKENS);
+  d.failedRequests = all.filter((s) => s.error).map((s) => ({ stack: s.stack, rep: s.rep, stream: s.stream, error: s.error ?? '' }));
   // Same greedy continuation on every stack? (Float rounding may differ between builds.)
   for (const stack of ['direct', 'llamaServer'] as const) {
     const pairs = d.single.filter((s) => s.stack === stack);
