@@ -56,7 +56,10 @@ RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app \
  && mkdir -p /models \
  && chown 10001:10001 /models
+# UV_THREADPOOL_SIZE / MALLOC_ARENA_MAX: service/contract.ts serverRuntimeEnv explains both (decode speed, RSS).
 ENV HOME=/tmp \
+    UV_THREADPOOL_SIZE=1 \
+    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     MODEL_CACHE_DIR=/models
 VOLUME /models

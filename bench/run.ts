@@ -9,6 +9,7 @@
  * every request loop is bounded in count and time. Env: BENCH_QUICK=1 for a fast smoke run (fewer
  * repetitions; results are written to .cache/bench/ instead of the committed files).
  */
+import { serverRuntimeEnv } from '../service/contract.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
@@ -327,6 +328,8 @@ async function startService(o: ServiceOptions): Promise<Server> {
     PARALLEL: String(o.parallel ?? PARALLEL),
     MAX_QUEUE: '16',
     LOG_LEVEL: 'info',
+    // As the container image and the manifests run it (service/contract.ts serverRuntimeEnv).
+    ...serverRuntimeEnv,
   };
   if (o.threads !== undefined) env.THREADS = String(o.threads);
   const entryArgs = o.compiledEntry ? [o.compiledEntry] : ['--import', 'tsx', 'service/main.ts'];

@@ -61,3 +61,18 @@ export const containerCommands = {
   serve: ['node', 'build/service/main.js'],
   fetchModel: ['node', 'build/service/fetch-model.js'],
 } as const;
+
+/**
+ * Node.js runtime settings the server process runs with (container image and manifests set them;
+ * they must be in the environment before Node starts, so the service cannot set them itself).
+ *
+ * - UV_THREADPOOL_SIZE=1: node-llama-cpp runs every decode on libuv's thread pool; with the default
+ *   four pool threads competing with llama.cpp's busy compute threads for the container's cores,
+ *   token gaps turned bimodal (p90 50-55 ms vs p10 23 ms). One pool thread measured +15 % decode
+ *   tokens/s (34.2 -> 39.2 at 1 stream, 43.1 -> 50.1 at 4 streams, 2 cores; docs/benchmarks.md).
+ * - MALLOC_ARENA_MAX=2: glibc otherwise keeps one malloc arena per thread; measured about 40 MB less RSS.
+ */
+export const serverRuntimeEnv = {
+  UV_THREADPOOL_SIZE: '1',
+  MALLOC_ARENA_MAX: '2',
+} as const;

@@ -1,7 +1,7 @@
 import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { containerCommands, defaultPort, envVars } from '../../service/contract.js';
+import { containerCommands, defaultPort, envVars, serverRuntimeEnv } from '../../service/contract.js';
 import type { HttpProbeSpec } from '../sizing/probes.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 import { MiB } from '../sizing/units.js';
@@ -125,6 +125,7 @@ export class InferenceDeployment extends Construct {
       [envVars.shutdownGraceMs]: kplus.EnvValue.fromValue(String(plan.timeouts.shutdownGraceSeconds * 1000)),
       [envVars.sseKeepAliveMs]: kplus.EnvValue.fromValue(String(plan.timeouts.sseKeepAliveSeconds * 1000)),
       [envVars.gpuLayers]: kplus.EnvValue.fromValue(plan.gpuCount > 0 ? 'max' : '0'),
+      ...Object.fromEntries(Object.entries(serverRuntimeEnv).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
     };
     if (plan.props.apiKeySecret) {
       const secret = kplus.Secret.fromSecretName(this, 'api-key', plan.props.apiKeySecret.name);
