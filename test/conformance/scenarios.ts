@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { containerCommands, endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import { containerCommands, endpoints, envVars, inferencePaths, serverRuntimeEnv } from '../../service/contract.js';
 import { measureTokensPerSecond, streamChat, type StreamHandle, type StreamResult } from './client.js';
 import { envValue, parseQuantity, resolvePod, type DeploymentFile, type ResolvedContainer } from './deployment.js';
 import {
@@ -109,7 +109,8 @@ export function wiring(d: DeploymentFile): ScenarioResult {
   const c = new Checks();
   const server = pod.containers[0] as ResolvedContainer;
   // model/ref.ts and model/acquire.ts also read HF_ENDPOINT and HF_TOKEN.
-  const known = new Set<string>([...Object.values(envVars), 'HF_ENDPOINT', 'HF_TOKEN']);
+  // The service's own variables, plus the Node.js / glibc runtime settings the contract defines.
+  const known = new Set<string>([...Object.values(envVars), ...Object.keys(serverRuntimeEnv), 'HF_ENDPOINT', 'HF_TOKEN']);
   const unknown = (ct: ResolvedContainer): string[] => ct.env.map((e) => e.name).filter((n) => !known.has(n));
   c.must('server command is the image entry point', JSON.stringify(server.command) === JSON.stringify(containerCommands.serve), JSON.stringify(server.command));
   for (const init of pod.initContainers) {
