@@ -406,9 +406,14 @@ function httpBody(stack: 'service' | 'llamaServer', promptIndex: number, maxToke
   return body;
 }
 
+/** Decode tokens/s of one request: tokens after the first over the time from the first to the last. */
+function decodeRate(completionTokens: number, firstAt: number, lastAt: number): number {
+  return completionTokens >= 2 && lastAt > firstAt ? (completionTokens - 1) / ((lastAt - firstAt) / 1000) : Number.NaN;
+}
+
 function fromStream(stack: Stack, rep: number, stream: number, promptIndex: number, s: StreamSample): GenSample {
   const n = s.completionTokens;
-  const decode = n >= 2 && s.lastAt > s.firstAt ? (n - 1) / ((s.lastAt - s.firstAt) / 1000) : Number.NaN;
+  const decode = decodeRate(n, s.firstAt, s.lastAt);
   const g: GenSample = {
     stack,
     rep,
@@ -433,7 +438,7 @@ function fromStream(stack: Stack, rep: number, stream: number, promptIndex: numb
 
 function fromDirect(rep: number, stream: number, promptIndex: number, s: DirectSample): GenSample {
   const n = s.completionTokens;
-  const decode = n >= 2 && s.lastAt > s.firstAt ? (n - 1) / ((s.lastAt - s.firstAt) / 1000) : Number.NaN;
+  const decode = decodeRate(n, s.firstAt, s.lastAt);
   return {
     stack: 'direct',
     rep,
