@@ -442,6 +442,8 @@ export const rules: readonly Rule[] = [
     check: (svc) => {
       const deadline = svc.deployment.spec.progressDeadlineSeconds ?? 600;
       const { seconds } = loadProtectionSeconds(svc.server);
+      // No startup or liveness probe: nothing can kill a slow load; liveness-cheap reports the missing probe.
+      if (!Number.isFinite(seconds)) return [];
       return deadline <= seconds ? [{ message: `progressDeadlineSeconds ${deadline} <= startup window ${seconds}s` }] : [];
     },
   },

@@ -177,11 +177,10 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
       ? { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const }
       : { minAvailable: Math.max(1, pdbReplicas - 1), unhealthyPodEvictionPolicy: 'AlwaysAllow' as const };
   const memoryRequestBytes = o.memoryRequestMiB !== undefined ? o.memoryRequestMiB * MiB : memory.requestBytes;
-  const derivedTimeouts = timeouts;
   const timeoutPlan: TimeoutPlan = {
-    ...derivedTimeouts,
-    terminationGracePeriodSeconds: o.terminationGracePeriodSeconds ?? derivedTimeouts.terminationGracePeriodSeconds,
-    sseKeepAliveSeconds: o.sseKeepAliveSeconds ?? derivedTimeouts.sseKeepAliveSeconds,
+    ...timeouts,
+    terminationGracePeriodSeconds: o.terminationGracePeriodSeconds ?? timeouts.terminationGracePeriodSeconds,
+    sseKeepAliveSeconds: o.sseKeepAliveSeconds ?? timeouts.sseKeepAliveSeconds,
   };
 
   const tmpSizeMiB = 512;
