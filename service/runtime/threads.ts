@@ -14,9 +14,9 @@
  *
  * Everything here reads plain files under `cgroupRoot`, so tests use a fake tree in a temp dir.
  */
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { dirsUpFrom, parseProcCgroup, readText } from './cgroup.js';
 
 export type ThreadSource = 'THREADS' | 'cgroup-v2' | 'cgroup-v1' | 'available-parallelism';
 
@@ -53,14 +53,6 @@ interface Limit {
   file: string;
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Parses cgroup v2 `cpu.max`: "<quota|max> <period>".
  * Returns the number of cores, `Infinity` for "max", `undefined` if unreadable.
@@ -83,40 +75,6 @@ export function parseCfs(quotaText: string, periodText: string | undefined): num
   const period = Number((periodText ?? '100000').trim());
   if (q === 0 || !Number.isFinite(period) || period <= 0) return undefined;
   return q / period;
-}
-
-/**
- * The cgroup paths of this process from `/proc/self/cgroup`:
- * `v2` from the `0::/path` line, `v1` keyed by controller ("cpu", "cpuacct", ...).
- */
-function parseProcCgroup(text: string | undefined): { v2?: string; v1: Map<string, string> } {
-  const v1 = new Map<string, string>();
-  let v2: string | undefined;
-  for (const line of (text ?? '').split('\n')) {
-    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const [, id, controllers = '', cgPath = '/'] = m;
-    if (id === '0' && controllers === '') v2 = cgPath;
-    else for (const c of controllers.split(',')) v1.set(c, cgPath);
-  }
-  return { v2, v1 };
-}
-
-/**
- * Directories to inspect, from the process's own cgroup up to `base` itself.
- * A path that escapes `base` (`..`) is ignored; only directories under `base` are read.
- */
-function dirsUpFrom(base: string, cgPath: string | undefined): string[] {
-  const dirs: string[] = [];
-  if (cgPath && cgPath !== '/') {
-    const rel = path.posix.normalize(cgPath).replace(/^\/+/, '');
-    if (rel && !rel.startsWith('..')) {
-      const parts = rel.split('/').filter(Boolean);
-      for (let i = parts.length; i > 0; i--) dirs.push(path.join(base, ...parts.slice(0, i)));
-    }
-  }
-  dirs.push(base);
-  return dirs;
 }
 
 function smallest(limits: Limit[]): Limit | undefined {
