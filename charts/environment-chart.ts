@@ -1,9 +1,11 @@
 import { App, Chart, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+import { prometheusOf } from './clusters/prometheus.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
+import { assertKnownProps } from './environments/known-props.js';
 import type { Environment } from './environments/types.js';
 
 /** The namespace of an environment, enforcing the `restricted` Pod Security Standard. */
@@ -42,6 +44,7 @@ export class ServiceChart extends Chart {
       environment: env.name,
       definedIn: env.definedIn,
       image: declaration.image ?? env.image,
+      prometheus: prometheusOf(env.cluster),
     });
   }
 }
@@ -53,8 +56,9 @@ export interface EnvironmentBuild {
   readonly services: readonly ServiceChart[];
 }
 
-/** Build (but do not write) every chart of an environment. Throws ChartConfigError on bad props. */
+/** Build (but do not write) every chart of an environment. Throws ChartConfigError on unknown or bad props. */
 export function buildEnvironment(env: Environment): EnvironmentBuild {
+  assertKnownProps(env);
   const app = new App();
   const namespace = new NamespaceChart(app, env);
   const services = Object.keys(env.services)

@@ -1,23 +1,29 @@
 /**
- * `npm run synth`: writes dist/<environment>/ and argocd/ from the typed environments.
- * The only entry point that writes files; tests import charts/synth.ts instead.
+ * `npm run synth` (and `cdk8s synth`, which runs this file): writes dist/<environment>/, argocd/ and
+ * the generated docs from the typed environments. The only entry point that writes files; tests
+ * import charts/synth.ts instead. Everything is synthesized and checked in memory first, so a
+ * failure of any kind leaves the committed files byte for byte as they were.
  */
 import { fileURLToPath } from 'node:url';
 import { ChartConfigError } from './lib/config-error.js';
 import { RuleViolationError } from './rules/engine.js';
 import { printSummary } from './summary.js';
-import { synthesizeAll, writeOutput } from './synth.js';
+import { synthesizeAll, writeCliOutput, writeOutput } from './synth.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 try {
   const output = synthesizeAll();
   writeOutput(root, output);
+  const cliOutdir = process.env.CDK8S_OUTDIR;
+  if (cliOutdir) writeCliOutput(root, cliOutdir, output);
   printSummary(output);
 } catch (error) {
   if (error instanceof ChartConfigError || error instanceof RuleViolationError) {
-    process.stderr.write(`synth failed: ${error.message}\n`);
-    process.exit(1);
+    process.stderr.write(`synth failed: ${error.message}\nNothing was written: dist/ and argocd/ are unchanged.\n`);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`synth failed: ${message.split('\n')[0]}\nNothing was written: dist/ and argocd/ are unchanged.\n`);
   }
-  throw error;
+  process.exit(1);
 }

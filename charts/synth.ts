@@ -1,5 +1,5 @@
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environment-chart.js';
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
@@ -46,14 +46,102 @@ export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
   return report;
 }
 
-/** Replace dist/ and argocd/ under `root` with exactly the synthesized files (stale files vanish). */
+/**
+ * Where synth stages its output before swapping it in: inside the repository (so every rename stays
+ * on one filesystem) and git-ignored.
+ */
+export const stagingParent = 'build';
+
+/** The top-level outputs synth owns: each is replaced as a whole, by one rename. */
+function outputRoots(output: SynthOutput): string[] {
+  const roots = new Set<string>();
+  for (const path of output.files.keys()) {
+    const top = path.split('/')[0]!;
+    roots.add(top === 'dist' || top === 'argocd' ? top : path);
+  }
+  return [...roots].sort();
+}
+
+/** Every file under an output root (a directory or one file) as relative path -> bytes. */
+function readTree(root: string, rel: string): Map<string, Buffer> | undefined {
+  const full = join(root, rel);
+  if (!existsSync(full)) return undefined;
+  if (!statSync(full).isDirectory()) return new Map([[rel, readFileSync(full)]]);
+  return new Map(listFiles(root, rel).map((p) => [p, readFileSync(join(root, p))]));
+}
+
+function sameTree(a: Map<string, Buffer> | undefined, b: Map<string, Buffer> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.size !== b.size) return false;
+  for (const [p, bytes] of a) {
+    const other = b.get(p);
+    if (other === undefined || !other.equals(bytes)) return false;
+  }
+  return true;
+}
+
+/**
+ * Replace dist/, argocd/ and the generated files under `root` with exactly the synthesized files
+ * (stale files vanish), never leaving them empty or half-written: everything is written to a
+ * staging directory first, then each output root is swapped in with one rename, and an output
+ * whose bytes did not change is not touched at all. If any step fails, what was committed is
+ * restored and the error is rethrown.
+ */
 export function writeOutput(root: string, output: SynthOutput): void {
-  for (const dir of ['dist', 'argocd']) rmSync(join(root, dir), { recursive: true, force: true });
-  rmSync(join(root, rulesDocPath), { force: true });
-  for (const [path, yaml] of output.files) {
-    const full = join(root, path);
-    mkdirSync(join(full, '..'), { recursive: true });
-    writeFileSync(full, yaml);
+  mkdirSync(join(root, stagingParent), { recursive: true });
+  const staging = mkdtempSync(join(root, stagingParent, '.synth-'));
+  const fresh = join(staging, 'new');
+  const previous = join(staging, 'old');
+  const swapped: string[] = [];
+  try {
+    for (const [path, text] of output.files) {
+      const full = join(fresh, path);
+      mkdirSync(dirname(full), { recursive: true });
+      writeFileSync(full, text);
+    }
+    for (const rel of outputRoots(output)) {
+      if (sameTree(readTree(fresh, rel), readTree(root, rel))) continue;
+      const target = join(root, rel);
+      if (existsSync(target)) {
+        mkdirSync(dirname(join(previous, rel)), { recursive: true });
+        renameSync(target, join(previous, rel));
+      }
+      swapped.push(rel);
+      mkdirSync(dirname(target), { recursive: true });
+      renameSync(join(fresh, rel), target);
+    }
+  } catch (error) {
+    for (const rel of swapped.reverse()) {
+      const target = join(root, rel);
+      if (existsSync(join(previous, rel))) {
+        rmSync(target, { recursive: true, force: true });
+        renameSync(join(previous, rel), target);
+      }
+    }
+    throw error;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copy the synthesized manifests into the directory the cdk8s CLI gave the app (CDK8S_OUTDIR), so
+ * `cdk8s synth` lists them and its validation plugins see them. The CLI deletes that directory
+ * before running the app, which is why cdk8s.yaml points it at a scratch directory and not at dist/.
+ */
+export function writeCliOutput(root: string, outdir: string, output: SynthOutput): void {
+  const dir = resolve(outdir);
+  const owned = outputRoots(output).map((rel) => resolve(root, rel));
+  if (dir === resolve(root) || owned.some((o) => dir === o || dir.startsWith(`${o}${sep}`))) {
+    // Pointed at the repository's own output: writeOutput has already put the files there.
+    mkdirSync(dir, { recursive: true });
+    return;
+  }
+  for (const [path, text] of output.files) {
+    if (!path.endsWith('.yaml')) continue;
+    const full = join(dir, path);
+    mkdirSync(dirname(full), { recursive: true });
+    writeFileSync(full, text);
   }
 }
 

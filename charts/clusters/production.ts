@@ -1,5 +1,6 @@
 import { GiB } from '../sizing/units.js';
 import { efs, g5_2xlarge, gp3, r5_2xlarge } from './eks.js';
+import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
 /** Production EKS cluster: r5.2xlarge CPU nodes, two g5.2xlarge GPU nodes, gp3 and EFS storage. */
@@ -14,4 +15,6 @@ export const productionCluster: ClusterProfile = {
   namespaceQuotas: {
     'llm-production': { cpuMillis: 32_000, memoryBytes: 64 * GiB, gpus: 2, ephemeralStorageBytes: 40 * GiB },
   },
+  // kube-prometheus-stack, Helm release `kube-prometheus-stack` in namespace `monitoring`.
+  prometheus: kubePrometheusStack('kube-prometheus-stack', 'monitoring'),
 };

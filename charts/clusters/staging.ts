@@ -1,5 +1,6 @@
 import { GiB } from '../sizing/units.js';
 import { g5_2xlarge, gp3, r5Xlarge } from './eks.js';
+import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
 /** Staging EKS cluster: two r5.xlarge CPU nodes and one g5.2xlarge GPU node. */
@@ -14,4 +15,6 @@ export const stagingCluster: ClusterProfile = {
   namespaceQuotas: {
     'llm-staging': { cpuMillis: 8000, memoryBytes: 24 * GiB, gpus: 1, ephemeralStorageBytes: 20 * GiB },
   },
+  // kube-prometheus-stack, Helm release `kube-prometheus-stack` in namespace `monitoring`.
+  prometheus: kubePrometheusStack('kube-prometheus-stack', 'monitoring'),
 };

@@ -54,6 +54,22 @@ export interface ResourceQuota {
   readonly ephemeralStorageBytes: number;
 }
 
+/**
+ * How the cluster's Prometheus (prometheus-operator) picks up monitoring objects. A Prometheus
+ * selects ServiceMonitors and PrometheusRules by label (`serviceMonitorSelector`, `ruleSelector`);
+ * objects without those labels are silently never loaded. kube-prometheus-stack selects on
+ * `release: <helm release name>` by default (`serviceMonitorSelectorNilUsesHelmValues`,
+ * `ruleSelectorNilUsesHelmValues`). See charts/clusters/prometheus.ts.
+ */
+export interface PrometheusProfile {
+  /** Namespace Prometheus runs in; the NetworkPolicy admits its scrapes from there. */
+  readonly namespace: string;
+  /** Labels the Prometheus `serviceMonitorSelector` matches, put on every ServiceMonitor. */
+  readonly serviceMonitorSelector: Readonly<Record<string, string>>;
+  /** Labels the Prometheus `ruleSelector` matches, put on every PrometheusRule. */
+  readonly ruleSelector: Readonly<Record<string, string>>;
+}
+
 export interface ClusterProfile {
   readonly name: string;
   readonly definedIn: string;
@@ -66,4 +82,9 @@ export interface ClusterProfile {
   readonly fixedPathIdleTimeoutsSeconds: readonly number[];
   /** ResourceQuota per namespace, requests side. */
   readonly namespaceQuotas: Readonly<Record<string, ResourceQuota>>;
+  /**
+   * The cluster's Prometheus: where it runs and the labels it selects monitoring objects by.
+   * @default kube-prometheus-stack released as `kube-prometheus-stack` in `monitoring` (charts/clusters/prometheus.ts)
+   */
+  readonly prometheus?: PrometheusProfile;
 }

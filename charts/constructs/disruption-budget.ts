@@ -1,17 +1,48 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import type { InferenceServicePlan } from '../sizing/plan.js';
+import type { ServiceOverrides } from './props.js';
+
+/** The budget the PodDisruptionBudget states. */
+export interface DisruptionBudget {
+  readonly minAvailable?: number;
+  readonly maxUnavailable?: number;
+  readonly unhealthyPodEvictionPolicy: 'AlwaysAllow' | 'IfHealthyBudget';
+}
 
 /**
- * A PodDisruptionBudget that protects capacity without ever blocking a node drain (the plan derives
- * it): one replica may go (`maxUnavailable: 1`); above that, all but one stay (`minAvailable: replicas - 1`).
- * `unhealthyPodEvictionPolicy: AlwaysAllow` lets a drain evict a pod that is still loading or
- * failing, which otherwise holds the drain hostage until it becomes ready.
+ * The default budget: one pod may go, at every replica count. `minAvailable: replicas - 1` looks
+ * equivalent but is not: with an HPA it is computed from the minimum, so at the maximum a drain
+ * could take all but one pod at once. `unhealthyPodEvictionPolicy: AlwaysAllow` lets a drain evict
+ * a pod that is still loading or failing, which otherwise holds the drain hostage until it is ready.
  */
+export const defaultDisruptionBudget: DisruptionBudget = { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' };
+
+/** The budget a service gets: its explicit override, or the default. */
+export function disruptionBudgetFor(override: ServiceOverrides['disruptionBudget']): DisruptionBudget {
+  if (override === undefined) return defaultDisruptionBudget;
+  return {
+    minAvailable: override.minAvailable,
+    maxUnavailable: override.maxUnavailable,
+    unhealthyPodEvictionPolicy: override.unhealthyPodEvictionPolicy ?? defaultDisruptionBudget.unhealthyPodEvictionPolicy,
+  };
+}
+
+export interface InferenceDisruptionBudgetProps {
+  /** Object name (the service name). */
+  readonly name: string;
+  /** The budget, from `disruptionBudgetFor`. No default: the caller decides. */
+  readonly budget: DisruptionBudget;
+  /** Labels on the object's metadata. */
+  readonly labels: Record<string, string>;
+  /** The Deployment's stable pod selector. */
+  readonly selector: Record<string, string>;
+}
+
+/** A PodDisruptionBudget that protects capacity without ever blocking a node drain. */
 export class InferenceDisruptionBudget extends Construct {
   readonly budget: kplus.k8s.KubePodDisruptionBudget;
 
-  constructor(scope: Construct, id: string, props: { name: string; budget: InferenceServicePlan['disruptionBudget']; labels: Record<string, string>; selector: Record<string, string> }) {
+  constructor(scope: Construct, id: string, props: InferenceDisruptionBudgetProps) {
     super(scope, id);
     const { minAvailable, maxUnavailable, unhealthyPodEvictionPolicy } = props.budget;
     this.budget = new kplus.k8s.KubePodDisruptionBudget(this, 'pdb', {

@@ -1,12 +1,13 @@
 import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { defaultPrometheus } from '../clusters/prometheus.js';
 import { planInferenceService, type InferenceServicePlan } from '../sizing/plan.js';
 import { syncWave, waves } from '../lib/argocd.js';
 import { serviceLabels } from '../lib/labels.js';
 import { InferenceAutoscaling } from './autoscaling.js';
 import { InferenceDeployment } from './inference-deployment.js';
-import { InferenceDisruptionBudget } from './disruption-budget.js';
+import { disruptionBudgetFor, InferenceDisruptionBudget } from './disruption-budget.js';
 import { InferenceExposure } from './exposure.js';
 import { ModelCache } from './model-cache.js';
 import { InferenceMonitoring } from './monitoring.js';
@@ -30,6 +31,7 @@ export class GgufInferenceService extends Construct {
     const namespace = Chart.of(this).namespace;
     if (namespace === undefined) throw new Error(`${props.definedIn}: ${props.environment}/${name}: the chart has no namespace. Fix: create GgufInferenceService inside an EnvironmentChart.`);
     const labels = serviceLabels(name, props.environment, props.model.id);
+    const prometheus = props.prometheus ?? defaultPrometheus;
 
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
       metadata: { name, labels: labels.all, annotations: syncWave(waves.prerequisites) },
@@ -50,7 +52,7 @@ export class GgufInferenceService extends Construct {
 
     new InferenceDisruptionBudget(this, 'disruption-budget', {
       name,
-      budget: plan.disruptionBudget,
+      budget: disruptionBudgetFor(props.overrides?.disruptionBudget),
       labels: labels.all,
       selector: labels.selector,
     });
@@ -59,7 +61,7 @@ export class GgufInferenceService extends Construct {
       labels: labels.all,
       selector: labels.selector,
       clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' ? ['ingress-nginx'] : [])],
-      monitoringNamespace: props.monitoringNamespace ?? 'monitoring',
+      monitoringNamespace: props.monitoringNamespace ?? prometheus.namespace,
       allowFromAnywhere: plan.exposure.kind === 'load-balancer',
     });
     if (props.autoscaling) {
@@ -72,7 +74,8 @@ export class GgufInferenceService extends Construct {
         labels: labels.all,
         serviceSelector: labels.selector,
         slowTimeToFirstTokenSeconds: plan.slowTimeToFirstTokenSeconds,
-        startupWindowSeconds: plan.startup.windowSeconds,
+        progressDeadlineSeconds: plan.progressDeadlineSeconds,
+        prometheus,
       });
     }
   }

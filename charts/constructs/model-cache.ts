@@ -2,7 +2,7 @@ import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { InferenceServicePlan } from '../sizing/plan.js';
-import { syncWave } from '../lib/argocd.js';
+import { syncWave, waves } from '../lib/argocd.js';
 
 /**
  * The model cache volume: a PVC with an explicit storage class, or an emptyDir with a size limit
@@ -16,8 +16,10 @@ export class ModelCache extends Construct {
     super(scope, id);
     const cache = plan.cache;
     if (cache.kind === 'persistentVolumeClaim') {
+      // Same wave as the Deployment that mounts it: on a WaitForFirstConsumer class the claim binds
+      // only once that pod is scheduled, so an earlier wave would wait for ever (charts/lib/argocd.ts).
       this.claim = new kplus.PersistentVolumeClaim(this, 'claim', {
-        metadata: { name: `${plan.name}-model-cache`, labels, annotations: syncWave(-1) },
+        metadata: { name: `${plan.name}-model-cache`, labels, annotations: syncWave(waves.workload) },
         storageClassName: cache.storageClassName,
         accessModes: [
           cache.accessMode === 'ReadWriteMany' ? kplus.PersistentVolumeAccessMode.READ_WRITE_MANY : kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE,

@@ -1,3 +1,4 @@
+import type { PrometheusProfile } from '../clusters/types.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
 /** NVIDIA GPUs for a service. Without this block the service runs on CPU only. */
@@ -127,8 +128,13 @@ export interface InferenceServiceProps {
   readonly apiKeySecret?: { readonly name: string; readonly key: string };
   /** Namespaces (by name) whose pods may call the API, besides this namespace. @default [] */
   readonly allowedClientNamespaces?: readonly string[];
-  /** Namespace of the Prometheus that scrapes /metrics. @default 'monitoring' */
+  /** Namespace of the Prometheus that scrapes /metrics. @default the `prometheus` namespace — where the cluster's Prometheus runs */
   readonly monitoringNamespace?: string;
+  /**
+   * The cluster's Prometheus: its selector labels go on the ServiceMonitor and PrometheusRule, or it never loads them.
+   * Environments fill it from the cluster profile. @default kube-prometheus-stack released as `kube-prometheus-stack` in `monitoring`
+   */
+  readonly prometheus?: PrometheusProfile;
   /** Seconds preStop waits before SIGTERM reaches the service. @default 5 */
   readonly preStopSeconds?: number;
   /** @default 3 — enough to roll back; more only clutters `kubectl get rs`. */
@@ -164,7 +170,7 @@ export interface ServiceOverrides {
   readonly readinessProbe?: ProbeTimingOverride;
   /** @default GET /health/live every 10 s, timeout 5 s, 6 failures */
   readonly livenessProbe?: ProbeTimingOverride & { readonly exec?: readonly string[] };
-  /** @default maxUnavailable 1 (one replica) or minAvailable replicas-1, AlwaysAllow */
+  /** @default maxUnavailable 1 at every replica count, AlwaysAllow — one pod may go, never more, and a loading pod never blocks a drain */
   readonly disruptionBudget?: {
     readonly minAvailable?: number;
     readonly maxUnavailable?: number;

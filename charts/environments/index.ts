@@ -1,3 +1,5 @@
+import type { GitOpsSettings } from '../gitops/argocd.js';
+import { site } from '../site.js';
 import { production } from './production.js';
 import { staging } from './staging.js';
 import type { Environment } from './types.js';
@@ -5,10 +7,10 @@ import type { Environment } from './types.js';
 /** Every environment `npm run synth` writes to dist/<name>/. */
 export const environments: readonly Environment[] = [staging, production];
 
-/** Where Argo CD finds this repository. Change it to your fork's clone URL. */
-export const gitops = {
-  repoURL: 'https://github.com/gguf-on-k8s/gguf-on-k8s.git',
-  targetRevision: 'main',
-  argocdNamespace: 'argocd',
-  project: 'llm-inference',
-} as const;
+/** Where Argo CD finds this repository: set in charts/site.ts. */
+export const gitops: GitOpsSettings = {
+  repoURL: site.repoURL,
+  targetRevision: site.targetRevision,
+  argocdNamespace: site.argocdNamespace,
+  project: site.project,
+};

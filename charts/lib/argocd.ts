@@ -1,8 +1,17 @@
 /**
- * Argo CD sync waves: lower waves are applied (and healthy) first. Namespace, then
- * ServiceAccount / PVC / Secrets / policies, then the Deployment, then monitoring.
+ * Argo CD sync waves. A sync applies wave N+1 only once every object of wave N is Healthy
+ * (gitops-engine pkg/sync/sync_context.go), and a PersistentVolumeClaim on a WaitForFirstConsumer
+ * class stays Pending, which gitops-engine reports as Progressing (pkg/health/health_pvc.go), until
+ * a pod that mounts it is scheduled. So:
+ *
+ * - the Namespace comes first;
+ * - ServiceAccount, NetworkPolicy and the monitoring objects (ServiceMonitor, PrometheusRule) come
+ *   next: none of them waits for anything, and alerts must exist while a rollout is stuck;
+ * - the Deployment and everything it needs to become Healthy, the model-cache PVC included, share
+ *   the last wave. A claim is never in an earlier wave than the pod that binds it, whatever the
+ *   class's binding mode, so the first sync can never wait for a volume that waits for the sync.
  */
-export const waves = { namespace: -2, prerequisites: -1, workload: 0, monitoring: 1 } as const;
+export const waves = { namespace: -2, prerequisites: -1, monitoring: -1, workload: 0 } as const;
 
 export function syncWave(wave: number): Record<string, string> {
   return { 'argocd.argoproj.io/sync-wave': String(wave) };

@@ -88,8 +88,16 @@ describe('GgufInferenceService', () => {
   it('rolls a ReadWriteMany or emptyDir cache with maxSurge 1 / maxUnavailable 0', () => {
     const rwx = byKind(synth({ replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
     expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
-    const pdb = byKind(synth({ replicas: 3, modelCache: { kind: 'emptyDir' } }), 'PodDisruptionBudget');
-    expect(pdb.spec).toMatchObject({ minAvailable: 2, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+  });
+
+  it('lets exactly one pod go at every replica count, with or without an autoscaler', () => {
+    for (const scale of [{ replicas: 1 }, { replicas: 3 }, { autoscaling: { minReplicas: 2, maxReplicas: 6 } }]) {
+      const pdb = byKind(synth({ ...scale, modelCache: { kind: 'emptyDir' } }), 'PodDisruptionBudget');
+      expect(pdb.spec, JSON.stringify(scale)).toEqual({ maxUnavailable: 1, selector: expect.any(Object), unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+    }
+    const explicit = byKind(synth({ replicas: 4, modelCache: { kind: 'emptyDir' }, overrides: { disruptionBudget: { minAvailable: 3 } } }), 'PodDisruptionBudget');
+    expect(explicit.spec).toMatchObject({ minAvailable: 3, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+    expect(explicit.spec.maxUnavailable).toBeUndefined();
   });
 
   it('sizes an emptyDir cache with a sizeLimit and a matching ephemeral-storage request', () => {
