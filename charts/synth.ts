@@ -3,12 +3,17 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environment-chart.js';
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
+import { parseAllDocuments } from 'yaml';
 import { buildGitOps } from './gitops/argocd.js';
+import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
 export const rulesDocPath = 'docs/rules.md';
+
+/** README.md: its Prerequisites section is regenerated with the manifests (charts/prerequisites.ts). */
+export const readmePath = 'README.md';
 
 /** Everything `npm run synth` produces, as repository-relative path -> file text. */
 export interface SynthOutput {
@@ -32,6 +37,9 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());
+  const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
+  const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
+  files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));
   return { files, builds, report };
 }
 
