@@ -1,5 +1,5 @@
 import { GiB } from '../sizing/units.js';
-import { efs, g5_2xlarge, gp3, r5_2xlarge } from './eks.js';
+import { efs, g5_2xlarge, gp3, prometheusOperatorCrds, r5_2xlarge } from './eks.js';
 import type { ClusterProfile } from './types.js';
 
 /** Production EKS cluster: r5.2xlarge CPU nodes, two g5.2xlarge GPU nodes, gp3 and EFS storage. */
@@ -11,6 +11,8 @@ export const productionCluster: ClusterProfile = {
   loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
   ingressIdleTimeoutSeconds: 60,
   fixedPathIdleTimeoutsSeconds: [],
+  customResourceTypes: prometheusOperatorCrds,
+  ingressClassNames: ['nginx'],
   namespaceQuotas: {
     'llm-production': { cpuMillis: 32_000, memoryBytes: 64 * GiB, gpus: 2, ephemeralStorageBytes: 40 * GiB },
   },
