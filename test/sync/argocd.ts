@@ -433,7 +433,9 @@ export class ApplicationController {
     }
     if (!valid) {
       this.setPhase(op, 'Failed', 'one or more synchronization tasks are not valid');
-      for (const [key, r] of op.results) if (r.syncStatus === 'SyncFailed') this.log(`${key.replace(/^\//, '')}: ${r.message}${this.fileOf(tasks, key)}`);
+      const failures = [...op.results].filter(([, r]) => r.syncStatus === 'SyncFailed');
+      if (op.retryCount === 0) for (const [key, r] of failures) this.log(`${key.replace(/^\//, '')}: ${r.message}${this.fileOf(tasks, key)}`);
+      else this.log(`the same ${failures.length} resource(s) fail the checks again`);
       return;
     }
     if (!op.started) {

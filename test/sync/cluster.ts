@@ -232,6 +232,8 @@ export class SimCluster {
     if (!o || o.metadata.deletionTimestamp !== undefined) return;
     o.metadata.deletionTimestamp = this.now;
     for (const d of this.dependents(o)) this.delete(resourceKey(d));
+    // The namespace controller deletes everything in a namespace being deleted.
+    if (o.kind === 'Namespace') for (const x of this.objects.values()) if (x.metadata.namespace === o.metadata.name) this.delete(resourceKey(x));
     if (o.kind === 'Pod') {
       const st = this.pods.get(key);
       if (st) {
@@ -280,7 +282,8 @@ export class SimCluster {
         }
         continue;
       }
-      if (this.dependents(o).length === 0) {
+      const contents = o.kind === 'Namespace' ? [...this.objects.values()].filter((x) => x.metadata.namespace === o.metadata.name) : [];
+      if (this.dependents(o).length === 0 && contents.length === 0) {
         this.objects.delete(key);
         if (o.kind === 'Secret') this.secrets.delete(`${o.metadata.namespace}/${o.metadata.name}`);
         if (o.kind !== 'ReplicaSet') this.log(`${shortName(o)} deleted`);

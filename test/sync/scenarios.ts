@@ -351,8 +351,10 @@ export function missingCrds(target: Target): SyncScenarioResult {
   checks.must('the sync fails', op?.phase === 'Failed', opSummary(op));
   checks.must('with "one or more synchronization tasks are not valid"', op?.message === 'one or more synchronization tasks are not valid', op?.message ?? '');
   for (const o of typed) {
-    const text = `Make sure the "${o.kind}" CRD is installed on the destination cluster.`;
-    checks.must(`${shortName(o)} names its missing CRD`, op?.failures.some((f) => f.includes(text)) === true, op?.failures.find((f) => f.includes(o.kind)) ?? 'no such message');
+    const text = `for requested resource ${o.metadata.namespace ?? target.app.destination.namespace ?? ''}/${o.metadata.name}. Make sure the "${o.kind}" CRD is installed on the destination cluster.`;
+    const found = op?.failures.find((f) => f.includes(text));
+    const installer = target.profile.customResourceTypes?.find((c) => c.group === group(o) && c.kind === o.kind)?.installedBy;
+    checks.must(`${shortName(o)} names its missing CRD`, found !== undefined, `${found ?? 'no such message'}${installer ? ` (installed by ${installer} on ${target.profile.name})` : ''}`);
   }
   const tracked = [...sim.cluster.objects.values()].filter((o) => o.metadata.annotations?.[trackingAnnotation]);
   checks.must('nothing is applied', tracked.length === 0, `${tracked.length} object(s) in the cluster`);
