@@ -221,9 +221,11 @@ export class ApplicationController {
     }
     this.resources = resources;
     this.syncStatus = resources.every((r) => r.status === 'Synced') ? 'Synced' : 'OutOfSync';
-    // argo-cd controller/health.go setApplicationHealth: the worst resource health.
+    // argo-cd controller/health.go setApplicationHealth: the worst health of the live resources (a missing
+    // one only shows as OutOfSync), Missing when none of them exists yet.
     let health: HealthStatusCode = 'Healthy';
-    for (const r of resources) if (r.health && isWorse(health, r.health)) health = r.health;
+    for (const r of resources) if (r.live && r.health && isWorse(health, r.health)) health = r.health;
+    if (resources.length > 0 && resources.every((r) => !r.live) && isWorse(health, 'Missing')) health = 'Missing';
     this.health = health;
     for (const r of resources) {
       if (r.live && !this.firstHealthyAt.has(r.key) && (r.health === undefined || r.health === 'Healthy')) this.firstHealthyAt.set(r.key, this.timeline.now);
@@ -545,7 +547,7 @@ export class ApplicationController {
     return f ? ` (${f})` : '';
   }
 
-  /** RespectIgnoreDifferences=true: ignored fields keep their live value on apply. */
+  /** RespectIgnoreDifferences=true: ignored fields keep their live value on apply (argo-cd controller/sync.go normalizeTargetResources). */
   private respectIgnored(m: ManifestObject): Obj {
     const o = clone(m.object);
     if (!this.option('RespectIgnoreDifferences')) return o;
