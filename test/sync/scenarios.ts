@@ -401,3 +401,28 @@ export function hasClaims(target: Target): boolean {
   return claimConsumers(sim.desired()).some((c) => c.consumers.length > 0);
 }
 
+
+/** Objects that wait for an address from a controller: LoadBalancer Services and Ingresses. */
+export function addressed(target: Target): Obj[] {
+  const sim = new SyncSim(target, 'probe');
+  return sim.desired().map((m) => m.object).filter((o) => (o.kind === 'Service' && o.spec?.type === 'LoadBalancer') || (o.kind === 'Ingress' && group(o) === 'networking.k8s.io'));
+}
+
+/**
+ * A cluster with no load balancer controller and no ingress controller: LoadBalancer Services and
+ * Ingresses never get an address, stay Progressing, and the application never becomes Healthy.
+ */
+export function noAddressControllers(target: Target): SyncScenarioResult {
+  const profile = { ...target.profile, loadBalancer: { ...target.profile.loadBalancer, kind: 'none' as const }, ingressClassNames: [] };
+  const sim = new SyncSim(target, 'no load balancer or ingress controller', { profile });
+  applySafeLayout(sim);
+  sim.runUntil(() => sim.settled(), sim.horizon());
+  const checks = new SyncChecks();
+  for (const o of addressed(target)) {
+    const live = sim.cluster.get(resourceKey(o));
+    const h = live ? getResourceHealth(live) : undefined;
+    checks.must(`${shortName(o)} stays Progressing without an address`, h?.status === 'Progressing', `${h?.status ?? 'absent'}; status.loadBalancer ${JSON.stringify(live?.status?.loadBalancer ?? {})} (${live ? healthSource(live) : ''})`);
+  }
+  checks.must('the application never becomes Healthy', sim.controller.health === 'Progressing', `${sim.controller.syncStatus}, ${sim.controller.health} at ${t(sim.timeline.now)}`);
+  return result(sim, 'no address controllers', checks);
+}

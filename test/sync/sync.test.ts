@@ -3,7 +3,7 @@
  * its timeline with SYNC_VERBOSE=1 and carries it in its assertion message.
  */
 import { describe, expect, it } from 'vitest';
-import { crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles } from './scenarios.js';
+import { addressed, crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, noAddressControllers, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles } from './scenarios.js';
 import { withBindingMode } from './sim.js';
 import { findApplications, resolveTarget } from './source.js';
 import { formatSyncResult, type SyncScenarioResult } from './timeline.js';
@@ -31,6 +31,7 @@ describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (
   const secrets = secretsOf(target);
   const claims = hasClaims(target);
   const crds = crdTyped(target);
+  const waitsForAddress = addressed(target).length > 0;
 
   it('first sync of the committed manifests reaches Synced + Healthy within the progress deadlines', () => {
     expectPass(firstSync(target, { layout: 'committed' }));
@@ -74,6 +75,10 @@ describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (
 
   it.runIf(crds.length > 0)('a cluster without the CRDs fails the sync before applying anything', () => {
     expectPass(missingCrds(target));
+  });
+
+  it.runIf(waitsForAddress)('without a load balancer or ingress controller the LoadBalancer Services and Ingresses stay Progressing', () => {
+    expectPass(noAddressControllers(target));
   });
 
   it.each(secrets)('a missing Secret %s keeps its pods from ever becoming Ready', (secret) => {
