@@ -305,18 +305,27 @@ export function emptySource(target: Target, variant: 'empty' | 'missing', opts: 
 export function selfHeal(target: Target): SyncScenarioResult {
   const sim = syncedSim(target, 'selfHeal');
   const checks = new SyncChecks();
+  // A Deployment's progressDeadlineSeconds when there is a Deployment, else the first label of any object.
   const d = sim.deployments()[0];
-  if (!d) throw new Error(`${target.app.name}: no Deployment to edit`);
-  const key = resourceKey(d.object);
-  const want = Number(d.object.spec.progressDeadlineSeconds);
+  const labelled = sim.desired().find((m) => Object.keys(m.object.metadata.labels ?? {}).length > 0);
+  const edited = d ?? labelled;
+  if (!edited) throw new Error(`${target.app.name}: no Deployment and no labelled object to edit`);
+  const key = resourceKey(edited.object);
+  const label = Object.keys(edited.object.metadata.labels ?? {})[0] as string;
+  const read = (o: Obj | undefined): unknown => (d ? o?.spec?.progressDeadlineSeconds : o?.metadata.labels?.[label]);
+  const want = read(edited.object);
+  const field = d ? 'spec.progressDeadlineSeconds' : `metadata.labels["${label}"]`;
   const editedAt = sim.timeline.now;
-  sim.cluster.edit(key, (o) => (o.spec.progressDeadlineSeconds = want + 60));
-  sim.timeline.add('user', `kubectl edit ${shortName(d.object)}: spec.progressDeadlineSeconds ${want} -> ${want + 60}`);
+  sim.cluster.edit(key, (o) => {
+    if (d) o.spec.progressDeadlineSeconds = Number(want) + 60;
+    else o.metadata.labels = { ...(o.metadata.labels ?? {}), [label]: `${String(want)}-edited` };
+  });
+  sim.timeline.add('user', `kubectl edit ${shortName(edited.object)}: ${field} ${String(want)} -> ${String(read(sim.cluster.get(key)))}`);
   const opsBefore = sim.controller.operations.length;
-  sim.runUntil(() => sim.cluster.get(key)?.spec.progressDeadlineSeconds === want && sim.settled(), 300);
+  sim.runUntil(() => read(sim.cluster.get(key)) === want && sim.settled(), 300);
   const healOp = sim.controller.operations[opsBefore];
   const restoredAfter = healOp?.finishedAt !== undefined ? healOp.finishedAt - editedAt : undefined;
-  checks.must('the changed field is restored from Git', sim.cluster.get(key)?.spec.progressDeadlineSeconds === want, `live ${sim.cluster.get(key)?.spec.progressDeadlineSeconds}, desired ${want}, restored ${restoredAfter ?? '—'}s after the edit (self-heal timeout ${selfHealTimeoutSeconds}s)`);
+  checks.must(`the changed ${field} is restored from Git`, read(sim.cluster.get(key)) === want, `live ${String(read(sim.cluster.get(key)))}, desired ${String(want)}, restored ${restoredAfter ?? '—'}s after the edit (self-heal timeout ${selfHealTimeoutSeconds}s)`);
   checks.must('self-heal syncs only the out-of-sync resource', healOp?.resources?.size === 1 && healOp.resources.has(key), `operation resources: ${healOp?.resources ? [...healOp.resources].join(', ') : 'all'}`);
   for (const ig of sim.target.app.ignoreDifferences) {
     const o = sim.desired().find((m) => m.object.kind === ig.kind && (ig.group ?? '') === group(m.object) && (ig.name === undefined || ig.name === m.object.metadata.name));
