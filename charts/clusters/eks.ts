@@ -1,5 +1,5 @@
 import { GiB } from '../sizing/units.js';
-import type { NodePool, StorageClass } from './types.js';
+import type { CustomResourceType, NodePool, StorageClass } from './types.js';
 
 /**
  * EKS building blocks. Allocatable figures follow the EKS-optimized AMI's kubelet reservations:
@@ -49,7 +49,30 @@ export const g5_2xlarge = (count: number): NodePool =>
     taints: [{ key: 'nvidia.com/gpu', value: 'true', effect: 'NoSchedule' }],
   });
 
-/** gp3 through the EBS CSI driver: ReadWriteOnce, 125 MiB/s baseline throughput. */
-export const gp3: StorageClass = { name: 'gp3', provisioner: 'ebs.csi.aws.com', accessModes: ['ReadWriteOnce'], csiDriverInstalled: true, readMiBps: 125 };
-/** EFS through the EFS CSI driver: ReadWriteMany; one client reads far slower than a local gp3 volume. */
-export const efs: StorageClass = { name: 'efs-sc', provisioner: 'efs.csi.aws.com', accessModes: ['ReadWriteMany', 'ReadWriteOnce'], csiDriverInstalled: true, readMiBps: 60 };
+/**
+ * gp3 through the EBS CSI driver: ReadWriteOnce, 125 MiB/s baseline throughput. An EBS volume lives in one
+ * availability zone, so the class binds on first consumer (as the EKS documentation's gp3 class does).
+ */
+export const gp3: StorageClass = {
+  name: 'gp3',
+  provisioner: 'ebs.csi.aws.com',
+  accessModes: ['ReadWriteOnce'],
+  csiDriverInstalled: true,
+  readMiBps: 125,
+  volumeBindingMode: 'WaitForFirstConsumer',
+};
+/** EFS through the EFS CSI driver: ReadWriteMany, regional, so it binds at once; one client reads far slower than a local gp3 volume. */
+export const efs: StorageClass = {
+  name: 'efs-sc',
+  provisioner: 'efs.csi.aws.com',
+  accessModes: ['ReadWriteMany', 'ReadWriteOnce'],
+  csiDriverInstalled: true,
+  readMiBps: 60,
+  volumeBindingMode: 'Immediate',
+};
+
+/** The CRDs kube-prometheus-stack installs that this repository's manifests use. */
+export const prometheusOperatorCrds: readonly CustomResourceType[] = [
+  { group: 'monitoring.coreos.com', kind: 'ServiceMonitor', installedBy: 'kube-prometheus-stack (prometheus-operator CRDs)' },
+  { group: 'monitoring.coreos.com', kind: 'PrometheusRule', installedBy: 'kube-prometheus-stack (prometheus-operator CRDs)' },
+];

@@ -1,5 +1,5 @@
 import { GiB } from '../sizing/units.js';
-import { efs, g5_2xlarge, gp3, r5_2xlarge } from './eks.js';
+import { efs, g5_2xlarge, gp3, prometheusOperatorCrds, r5_2xlarge } from './eks.js';
 import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
@@ -12,6 +12,8 @@ export const productionCluster: ClusterProfile = {
   loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
   ingressIdleTimeoutSeconds: 60,
   fixedPathIdleTimeoutsSeconds: [],
+  customResourceTypes: prometheusOperatorCrds,
+  ingressClassNames: ['nginx'],
   namespaceQuotas: {
     'llm-production': { cpuMillis: 32_000, memoryBytes: 64 * GiB, gpus: 2, ephemeralStorageBytes: 40 * GiB },
   },

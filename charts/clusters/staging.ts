@@ -1,5 +1,5 @@
 import { GiB } from '../sizing/units.js';
-import { g5_2xlarge, gp3, r5Xlarge } from './eks.js';
+import { g5_2xlarge, gp3, prometheusOperatorCrds, r5Xlarge } from './eks.js';
 import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
@@ -12,6 +12,8 @@ export const stagingCluster: ClusterProfile = {
   loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
   ingressIdleTimeoutSeconds: 60,
   fixedPathIdleTimeoutsSeconds: [],
+  customResourceTypes: prometheusOperatorCrds,
+  ingressClassNames: ['nginx'],
   namespaceQuotas: {
     'llm-staging': { cpuMillis: 8000, memoryBytes: 24 * GiB, gpus: 1, ephemeralStorageBytes: 20 * GiB },
   },

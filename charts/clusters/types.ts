@@ -37,6 +37,21 @@ export interface StorageClass {
   readonly csiDriverInstalled: boolean;
   /** Sustained sequential read rate a pod gets from one volume, MiB/s. */
   readonly readMiBps: number;
+  /**
+   * The class's `volumeBindingMode`: `Immediate` provisions and binds a claim as soon as it is created,
+   * `WaitForFirstConsumer` leaves it Pending until a pod that mounts it is scheduled (zonal volumes such as
+   * EBS, so the volume lands in the pod's zone). A claim in an earlier Argo CD sync wave than its pod never
+   * binds on such a class. Default `Immediate`, the Kubernetes default when a StorageClass omits the field.
+   */
+  readonly volumeBindingMode?: 'Immediate' | 'WaitForFirstConsumer';
+}
+
+/** An API type a CustomResourceDefinition adds to the cluster (group and kind, as Argo CD discovers it). */
+export interface CustomResourceType {
+  readonly group: string;
+  readonly kind: string;
+  /** What installs the CRD (a Helm chart, an operator): written into the failure a sync reports without it. */
+  readonly installedBy: string;
 }
 
 export interface LoadBalancerProfile {
@@ -87,4 +102,14 @@ export interface ClusterProfile {
    * @default kube-prometheus-stack released as `kube-prometheus-stack` in `monitoring` (charts/clusters/prometheus.ts)
    */
   readonly prometheus?: PrometheusProfile;
+  /**
+   * API types from CRDs installed on the cluster. An object of any other non-built-in type fails Argo CD's
+   * dry run, and with it the whole sync. Default none: a cluster has no CRDs until something installs them.
+   */
+  readonly customResourceTypes?: readonly CustomResourceType[];
+  /**
+   * IngressClass names with a running controller, which writes the Ingress's load-balancer address (the
+   * address Argo CD waits for before it calls an Ingress Healthy). Default none.
+   */
+  readonly ingressClassNames?: readonly string[];
 }

@@ -1,0 +1,87 @@
+/**
+ * The Argo CD sync harness over every Application in argocd/ (docs/sync-conformance.md). Each test prints
+ * its timeline with SYNC_VERBOSE=1 and carries it in its assertion message.
+ */
+import { describe, expect, it } from 'vitest';
+import { addressed, crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, noAddressControllers, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles } from './scenarios.js';
+import { withBindingMode } from './sim.js';
+import { findApplications, resolveTarget } from './source.js';
+import { formatSyncResult, type SyncScenarioResult } from './timeline.js';
+
+function expectPass(r: SyncScenarioResult): void {
+  const text = formatSyncResult(r);
+  if (process.env.SYNC_VERBOSE) process.stdout.write(`${text}\n`);
+  const failed = r.checks.filter((c) => !c.ok);
+  expect(r.checks.length, `${r.scenario}: no checks ran\n${text}`).toBeGreaterThan(0);
+  expect(failed.map((c) => `${c.name}: ${c.detail}`), `${r.application} — ${r.scenario}\n${text}`).toEqual([]);
+}
+
+const applications = findApplications();
+
+describe('argocd/', () => {
+  it('holds at least one Application, each naming its source path', () => {
+    expect(applications.length).toBeGreaterThan(0);
+    for (const a of applications) expect(a.sourcePath, `${a.file}: ${a.name} has no spec.source.path`).not.toBe('');
+  });
+});
+
+describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (_name, app) => {
+  const target = resolveTarget(app);
+  const files = serviceFiles(target);
+  const secrets = secretsOf(target);
+  const claims = hasClaims(target);
+  const crds = crdTyped(target);
+  const waitsForAddress = addressed(target).length > 0;
+
+  it('first sync of the committed manifests reaches Synced + Healthy within the progress deadlines', () => {
+    expectPass(firstSync(target, { layout: 'committed' }));
+  });
+
+  it('first sync with the PVC in its Deployment\'s wave and monitoring before the workload reaches Synced + Healthy', () => {
+    expectPass(firstSync(target, { layout: 'safe' }));
+  });
+
+  it.runIf(claims)('the old layout (PVC a wave before its Deployment) syncs on Immediate classes', () => {
+    expectPass(firstSync(target, { layout: 'old-pvc', profile: withBindingMode(target.profile, 'Immediate'), title: 'first sync, PVC a wave early, every class Immediate' }));
+  });
+
+  it.runIf(claims)('the old layout on a WaitForFirstConsumer class hangs: detected (break demo)', () => {
+    expectPass(oldLayoutHang(target));
+  });
+
+  it.runIf(files.length > 0)('an image bump rolls out every Deployment per its strategy', () => {
+    expectPass(imageBump(target));
+  });
+
+  it.each(files)('removing %s prunes exactly its objects', (file) => {
+    expectPass(pruneService(target, file));
+  });
+
+  it.runIf(app.automated !== undefined)('an emptied source directory is refused before anything is pruned', () => {
+    expectPass(emptySource(target, 'empty'));
+  });
+
+  it.runIf(app.automated !== undefined)('a deleted source directory is refused before anything is pruned', () => {
+    expectPass(emptySource(target, 'missing'));
+  });
+
+  it.runIf(app.automated?.prune === true)('control: with allowEmpty: true the emptied directory would prune everything', () => {
+    expectPass(emptySource(target, 'empty', { allowEmpty: true }));
+  });
+
+  it.runIf(app.automated?.selfHeal === true)('selfHeal restores a hand-changed field and leaves ignored fields alone', () => {
+    expectPass(selfHeal(target));
+  });
+
+  it.runIf(crds.length > 0)('a cluster without the CRDs fails the sync before applying anything', () => {
+    expectPass(missingCrds(target));
+  });
+
+  it.runIf(waitsForAddress)('without a load balancer or ingress controller the LoadBalancer Services and Ingresses stay Progressing', () => {
+    expectPass(noAddressControllers(target));
+  });
+
+  it.each(secrets)('a missing Secret %s keeps its pods from ever becoming Ready', (secret) => {
+    expectPass(missingSecret(target, secret));
+  });
+});
