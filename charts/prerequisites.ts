@@ -173,7 +173,12 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
   const clusters = objects
     .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined)
     .map((o) => ({ name: o.object.spec.destination.name as string, environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name), namespace: o.object.spec.destination.namespace as string }));
-  if (clusters.length > 0) need('Argo CD', 'syncs argocd/ (the root Application) and every environment in dist/', undefined);
+  // Name-restricted cluster resources (argo-cd PR 24674, released in 3.2); an older Argo CD ignores
+  // the name and lets the project create or prune any Namespace.
+  const byName = objects.some((o) => o.object.kind === 'AppProject' && (o.object.spec.clusterResourceWhitelist ?? []).some((c: any) => c.name !== undefined));
+  if (clusters.length > 0) {
+    need(byName ? 'Argo CD 3.2 or newer' : 'Argo CD', `syncs argocd/ (the root Application) and every environment in dist/${byName ? '; 3.2 is the first to honour `clusterResourceWhitelist[].name`, which limits the project to the environments\' own Namespaces' : ''}`, undefined);
+  }
 
   const sortedEnvs = (s: Set<string>): string[] => [...s].sort();
   return {
