@@ -104,10 +104,12 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
   const secretUsers = new Map<string, Set<string>>();
   const controllers = new Map<string, { why: string; envs: Set<string> }>();
   const namespaces = new Map<string, { why: string; envs: Set<string> }>();
+  // Keyed by what and why: one controller needed for two reasons (selector labels that differ) gets two rows.
   const need = (what: string, why: string, env: string | undefined): void => {
-    const entry = controllers.get(what) ?? { why, envs: new Set<string>() };
+    const key = `${what}\n${why}`;
+    const entry = controllers.get(key) ?? { why, envs: new Set<string>() };
     if (env) entry.envs.add(env);
-    controllers.set(what, entry);
+    controllers.set(key, entry);
   };
 
   for (const { file, object } of objects) {
@@ -173,7 +175,12 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
   const clusters = objects
     .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined)
     .map((o) => ({ name: o.object.spec.destination.name as string, environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name), namespace: o.object.spec.destination.namespace as string }));
-  if (clusters.length > 0) need('Argo CD', 'syncs argocd/ (the root Application) and every environment in dist/', undefined);
+  // Name-restricted cluster resources (argo-cd PR 24674, released in 3.2); an older Argo CD ignores
+  // the name and lets the project create or prune any Namespace.
+  const byName = objects.some((o) => o.object.kind === 'AppProject' && (o.object.spec.clusterResourceWhitelist ?? []).some((c: any) => c.name !== undefined));
+  if (clusters.length > 0) {
+    need(byName ? 'Argo CD 3.2 or newer' : 'Argo CD', `syncs argocd/ (the root Application) and every environment in dist/${byName ? '; 3.2 is the first to honour `clusterResourceWhitelist[].name`, which limits the project to the environments\' own Namespaces' : ''}`, undefined);
+  }
 
   const sortedEnvs = (s: Set<string>): string[] => [...s].sort();
   return {
@@ -181,7 +188,7 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     versionedFields: [...used].sort((a, b) => b.minor - a.minor).map((f) => ({ version: `1.${f.minor}`, field: f.field })),
     crds: [...crdKinds].sort(([a], [b]) => a.localeCompare(b)).map(([name, kinds]) => ({ name, kinds: [...kinds].sort(), installedBy: crdInstaller[name.split('.').slice(1).join('.')] ?? 'its operator' })),
     secrets: [...secretKeys].sort(([a], [b]) => a.localeCompare(b)).map(([id, keys]) => ({ namespace: id.split('/')[0]!, name: id.split('/')[1]!, keys: [...keys].sort(), usedBy: [...(secretUsers.get(id) ?? [])].join('; ') })),
-    controllers: [...controllers].sort(([a], [b]) => a.localeCompare(b)).map(([what, c]) => ({ what, why: c.why, environments: sortedEnvs(c.envs) })),
+    controllers: [...controllers].sort(([a], [b]) => a.localeCompare(b)).map(([key, c]) => ({ what: key.split('\n')[0]!, why: c.why, environments: sortedEnvs(c.envs) })),
     namespaces: [...namespaces].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => ({ name, why: n.why, environments: sortedEnvs(n.envs) })),
     clusters,
   };
