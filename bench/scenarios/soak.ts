@@ -4,7 +4,7 @@
  * sampled after every 500. The question it answers: does memory stay flat under sustained concurrent load
  * (docs/memory.md has the defect it was written for).
  *
- * Stacks, all on the tiny random-weight test model (tools/test-model, `tiny` q8_0, the real 151,665-token
+ * Stacks, all on the tiny random-weight test model (tools/test-model, `tiny` q8_0, the real 151,936-token
  * Qwen2 vocabulary, whose size is what the defect scaled with), 1 thread, 1024 tokens per sequence:
  *  - service:                this service over HTTP (`node --import tsx service/main.ts`, PARALLEL=4), chat
  *                            completions, every other request streamed;
@@ -384,7 +384,7 @@ export function renderSoakSection(s: SoakResults): string {
     '',
     `Every stack: ${SEQUENCES} sequences, ${CLIENTS} concurrent clients, chat requests of ${PROMPT_WORDS[0]}-${PROMPT_WORDS[1]} prompt words and ` +
       `max_tokens ${MAX_TOKENS[0]}-${MAX_TOKENS[1]} (temperature 0.8; every other request streamed over HTTP), ${THREADS} thread, ` +
-      `${CONTEXT} tokens per sequence, model \`${s.model?.path ?? '?'}\` (${MiB(s.model?.bytes)} MiB, tiny random-weight qwen2 with the real 151,665-token Qwen2 vocabulary). ` +
+      `${CONTEXT} tokens per sequence, model \`${s.model?.path ?? '?'}\` (${MiB(s.model?.bytes)} MiB, tiny random-weight qwen2 with the real 151,936-token Qwen2 vocabulary). ` +
       `RSS (VmRSS of the process) after every ${SAMPLE_EVERY} requests, in MiB. Machine: ${s.machine.cpuModel}, ${s.machine.logicalCpus} CPUs, load average ${s.machine.loadAverageStart.map((x) => x.toFixed(1)).join(' ')} at start (shared: timings are noisy, memory figures are not).`,
     '',
   );

@@ -2,7 +2,7 @@
  * Memory stays flat under concurrent generations (PARALLEL=4, four clients at once).
  *
  * node-llama-cpp 3.21.1 as published creates a native sampler per generation whose vocabulary-sized
- * candidates buffer (151,665 tokens x 12 bytes = 1.8 MB on the Qwen2 vocabulary of the test model) is freed
+ * candidates buffer (151,936 tokens x 12 bytes = 1.8 MB on the Qwen2 vocabulary of the test model) is freed
  * only when V8 happens to collect the sampler's JS wrapper; with sequences generating concurrently the
  * process grew by ~0.6 MB per generation, without bound. patches/node-llama-cpp+3.21.1.patch reuses
  * samplers (docs/memory.md). Measured here: without the patch RssAnon grew 345 -> 581 MiB over the
