@@ -63,13 +63,16 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     const ready = await k.waitFor(() => k.ready || k.restarts > 0 || k.stoppedRestarting, startupWindowMs(k, p.server) * 2 + 20_000);
     if (!c.must('Ready under the generous limit', ready, `ready=${k.ready}, restarts=${k.restarts}`)) return done();
 
-    const metrics = await (await fetch(`${k.baseUrl}${endpoints.metrics}`)).text();
+    const metrics = await fetch(`${k.baseUrl}${endpoints.metrics}`).then(
+      (res) => res.text(),
+      (err: unknown) => `(GET ${endpoints.metrics} failed: ${(err as Error).message}; ${String((err as { cause?: unknown }).cause ?? '')})`,
+    );
     const exported = /^llm_memory_limit_bytes (\S+)$/m.exec(metrics)?.[1];
     const rss = /^process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1];
     c.must(
       '/metrics exports the limit beside the resident memory',
       exported !== undefined && Number(exported) === generousLimitBytes && rss !== undefined && Number(rss) > scaledDownLimitBytes,
-      `llm_memory_limit_bytes ${exported ?? 'absent'} (memory.max ${generousLimitBytes}), process_resident_memory_bytes ${rss ?? 'absent'}`,
+      `llm_memory_limit_bytes ${exported ?? 'absent'} (memory.max ${generousLimitBytes}), process_resident_memory_bytes ${rss ?? 'absent'}${metrics.startsWith('(') ? ` ${metrics}` : ''}`,
     );
 
     // Streams that outlast the guard's interval plus two readiness periods (x1.5), within half the grace.
