@@ -17,7 +17,8 @@
  *
  * Outputs: bench/soak-results.json (every sample, the commands) and the "Memory soak" section of
  * docs/benchmarks.md, between markers that the main benchmark report keeps when it rewrites the file
- * (`withSoakSection`). BENCH_QUICK=1 writes to .cache/bench/quick/ instead.
+ * (`withSoakSection`). BENCH_QUICK=1 writes to .cache/bench/quick/ instead. SOAK_STACKS=llamaServer (a comma
+ * list of service, direct, direct-unpatched, llamaServer) runs only those and keeps the others from the saved results.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -48,6 +49,8 @@ export interface SoakSample {
 
 export interface SoakStackResult {
   stack: SoakStack;
+  /** When this stack's run began (stacks kept from an earlier run with SOAK_STACKS keep theirs). */
+  startedAt?: string;
   description: string;
   command: string;
   requestsPlanned: number;
@@ -406,6 +409,7 @@ export function renderSoakSection(s: SoakResults): string {
     );
   }
   for (const r of s.stacks) {
+    if (r.startedAt !== undefined && r.startedAt < s.startedAt) lines.push(`- ${stackTitles[r.stack]}: measured in the run of ${r.startedAt}.`);
     if (r.skipped) lines.push(`- ${stackTitles[r.stack]}: not run (${r.skipped}).`);
     if (r.error) lines.push(`- ${stackTitles[r.stack]}: failed: ${r.error.replace(/\s+/g, ' ').slice(0, 300)}`);
     if (r.firstErrors.length > 0) lines.push(`- ${stackTitles[r.stack]}: first request errors: ${r.firstErrors.join('; ').slice(0, 300)}`);
@@ -503,30 +507,46 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResults> {
     summarise(r);
   };
 
-  await guarded(stackResult('service', requests, 'this service over HTTP'), () => runService(modelPath, results.stacks.at(-1) as SoakStackResult, log, logDir));
-  await guarded(stackResult('direct', requests, 'node-llama-cpp as installed (patched)'), () =>
-    runDirect(modelPath, installedLibrary, results.stacks.at(-1) as SoakStackResult, log, logDir),
-  );
-  const unpatched = stackResult('direct-unpatched', unpatchedRequests, 'node-llama-cpp 3.21.1 as published (patches/ reversed on a copy)');
-  await guarded(unpatched, async () => {
+  // SOAK_STACKS=llamaServer (a comma list) runs only those stacks and keeps the others from the saved results.
+  const selected = process.env.SOAK_STACKS?.split(',').map((x) => x.trim()).filter(Boolean);
+  const paths = soakPaths(quick);
+  const previous = selected
+    ? ((await readFile(paths.results, 'utf8').then((t) => JSON.parse(t) as SoakResults).catch(() => undefined)) ?? undefined)
+    : undefined;
+  const run = async (stack: SoakStack, planned: number, description: string, fn: (r: SoakStackResult) => Promise<void>): Promise<void> => {
+    const kept = selected !== undefined && !selected.includes(stack) ? previous?.stacks.find((x) => x.stack === stack) : undefined;
+    if (kept) {
+      kept.startedAt ??= previous?.startedAt;
+      results.stacks.push(kept);
+      log(`soak: ${stackTitles[stack]} kept from the run of ${kept.startedAt ?? '?'} (SOAK_STACKS=${selected?.join(',') ?? ''})`);
+      return;
+    }
+    const r = stackResult(stack, planned, description);
+    r.startedAt = new Date().toISOString();
+    await guarded(r, () => fn(r));
+  };
+
+  await run('service', requests, 'this service over HTTP', (r) => runService(modelPath, r, log, logDir));
+  await run('direct', requests, 'node-llama-cpp as installed (patched)', (r) => runDirect(modelPath, installedLibrary, r, log, logDir));
+  await run('direct-unpatched', unpatchedRequests, 'node-llama-cpp 3.21.1 as published (patches/ reversed on a copy)', async (r) => {
     const lib = await unpatchedLibrary();
-    unpatched.description += ` (${lib.patchFile} reversed)`;
-    await runDirect(modelPath, lib.dir, unpatched, log, logDir);
+    r.description += ` (${lib.patchFile} reversed)`;
+    await runDirect(modelPath, lib.dir, r, log, logDir);
   });
   const server = await builtLlamaServer();
-  const llama = stackResult('llamaServer', requests, 'llama-server from the bundled llama.cpp revision');
-  if (server === undefined) {
-    llama.skipped = 'no llama-server build under .cache/llama.cpp-build; `npx tsx bench/llama-build.ts` builds it (several minutes on 2 cores)';
-    log(`soak: llama-server skipped (${llama.skipped})`);
-  } else {
-    await guarded(llama, () => runLlamaServer(server, modelPath, llama, log, logDir));
-  }
+  await run('llamaServer', requests, 'llama-server from the bundled llama.cpp revision', async (r) => {
+    if (server === undefined) {
+      r.skipped = 'no llama-server build under .cache/llama.cpp-build; `npx tsx bench/llama-build.ts` builds it (several minutes on 2 cores)';
+      log(`soak: llama-server skipped (${r.skipped})`);
+      return;
+    }
+    await runLlamaServer(server, modelPath, r, log, logDir);
+  });
 
   results.target = soakTarget(results);
   results.finishedAt = new Date().toISOString();
   results.machine.loadAverageEnd = os.loadavg();
 
-  const paths = soakPaths(quick);
   await mkdir(join(paths.results, '..'), { recursive: true });
   await writeFile(paths.results, `${JSON.stringify(results, null, 2)}\n`);
   await writeSoakSection(paths.docs, renderSoakSection(results));
