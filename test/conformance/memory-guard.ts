@@ -134,8 +134,8 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     const exitMs = run?.exitedAt === undefined ? undefined : run.exitedAt - droppedAt;
     c.must(
       'exit 0 by itself within SHUTDOWN_GRACE_MS, no signal from the kubelet',
-      exited && run?.exitCode === 0 && !run.signal && k.sigtermAt === undefined && run.killedFor === undefined && exitMs !== undefined && exitMs <= guardIntervalMs + shutdownGraceMs + 5_000,
-      `exit ${String(run?.exitCode ?? run?.signal)} ${fmtS(exitMs)} after the drop (SHUTDOWN_GRACE_MS ${shutdownGraceMs}); SIGTERM ${k.sigtermAt === undefined ? 'never sent' : `sent t=+${fmtS(k.sigtermAt)}`}`,
+      exited && run?.exitCode === 0 && !run.signal && (k.sigtermAt === undefined || k.sigtermAt < droppedAt) && run.killedFor === undefined && exitMs !== undefined && exitMs <= guardIntervalMs + shutdownGraceMs + 5_000,
+      `exit ${String(run?.exitCode ?? run?.signal)} ${fmtS(exitMs)} after the drop (SHUTDOWN_GRACE_MS ${shutdownGraceMs}); SIGTERM ${k.sigtermAt === undefined || k.sigtermAt < droppedAt ? 'not sent after the drop' : `sent t=+${fmtS(k.sigtermAt)}`}`,
     );
     const guardLines = (run?.logs ?? []).filter((l) => /memory guard: RSS/.test(l));
     const line = guardLines[0] ? (JSON.parse(guardLines[0]) as { rssBytes?: number; limitBytes?: number; fraction?: number; thresholdBytes?: number }) : undefined;
