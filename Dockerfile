@@ -17,7 +17,9 @@ WORKDIR /app
 # @node-llama-cpp/* packages already are the binaries, so skip it: no compiler, no network at build time.
 ENV NODE_LLAMA_CPP_POSTINSTALL=skip \
     NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
+# patches/: fixes applied to dependencies by `patch-package` in npm's postinstall (docs/memory.md).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.service.json ./
 COPY service ./service
@@ -35,6 +37,7 @@ ENV NODE_ENV=production \
 # ~780 MB to ~170 MB on x64.
 ARG KEEP_GPU_BINARIES=false
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund \
  && arch="$(node -p process.arch)" \
  && for dir in node_modules/@node-llama-cpp/*; do \

@@ -36,6 +36,7 @@ import { streamRequest, type StreamSample } from './lib/sse.js';
 import { max, median, min, percentile, ratio, round } from './lib/stats.js';
 import { WorkerClient } from './lib/worker-client.js';
 import { renderMarkdown } from './report.js';
+import { runSoak, withSoakSection } from './scenarios/soak.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -44,6 +45,13 @@ const execFileAsync = promisify(execFile);
 // ------------------------------------------------------------------------------------------------
 
 const QUICK = process.env.BENCH_QUICK === '1';
+/** `--only soak` (or `--only=soak`): run the memory soak alone. */
+const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
+const onlySoak = onlyArg?.replace(/^--only=/, '') === 'soak';
+if (onlyArg !== undefined && !onlySoak) {
+  process.stderr.write(`bench: unknown --only ${onlyArg.replace(/^--only=/, '')} (known: soak)\n`);
+  process.exit(2);
+}
 const THREADS = 2;
 /** Tokens of context per sequence on every stack. */
 const CTX_PER_SEQ = 4096;
@@ -1027,7 +1035,8 @@ async function writeOutputs(): Promise<void> {
   evaluateTargets();
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(docsPath, renderMarkdown(results));
+  // The memory soak owns its own section of the same file (bench/scenarios/soak.ts): keep it.
+  await writeFile(docsPath, withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)));
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
 }
 
@@ -1062,6 +1071,7 @@ async function main(): Promise<void> {
   await phase('start-up time', () => measureStartup(build, modelPath, compiledEntry));
   await phase('decode, TTFT, health, memory', () => measureMain(build, modelPath));
   await phase('thread sizing', () => measureThreads(modelPath));
+  await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   results.partial = results.errors.length > 0;
 }
 
@@ -1070,7 +1080,7 @@ async function finish(code: number): Promise<never> {
   if (!finishing) {
     finishing = true;
     await killAll().catch(() => undefined);
-    await writeOutputs().catch((err: unknown) => log(`could not write results: ${String(err)}`));
+    if (!onlySoak) await writeOutputs().catch((err: unknown) => log(`could not write results: ${String(err)}`));
   }
   process.exit(code);
 }
@@ -1090,7 +1100,13 @@ const deadline = setTimeout(() => {
 }, GLOBAL_DEADLINE_MS);
 deadline.unref();
 
-main().then(
+/** `npm run bench -- --only soak`: the memory soak alone (bench/scenarios/soak.ts), which writes its own outputs. */
+async function soakOnly(): Promise<void> {
+  const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
+  if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
+}
+
+(onlySoak ? soakOnly() : main()).then(
   () => finish(results.errors.length > 0 ? 1 : 0),
   (err: unknown) => {
     results.errors.push({ phase: 'main', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });

@@ -17,9 +17,10 @@ import type { EnginePort } from './http/engine-port.js';
 import { installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
-import { createMetrics, metricsPlugin, type Metrics, type ThreadsInfo } from './http/metrics.js';
+import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type ThreadsInfo } from './http/metrics.js';
 import { openAiPlugin } from './http/openai.js';
 import { InferenceEngine } from './inference/engine.js';
+import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
 import { chooseThreads } from './runtime/threads.js';
 
 /** Largest request body accepted (413 beyond): a full 4096-token prompt is ~16 KiB of text. */
@@ -34,6 +35,8 @@ export interface AppDeps {
   threads?: ThreadsInfo;
   /** Liveness tuning (event loop delay bound and window). */
   health?: Pick<HealthOptions, 'maxEventLoopDelayMs' | 'windowMs'>;
+  /** The container's memory limit; default: `readMemoryLimit()` (under MEMORY_LIMIT_CGROUP_ROOT when set). */
+  memoryLimit?: MemoryLimit;
 }
 
 /** What `main`/`server` and tests reach through `app.llm`. */
@@ -42,6 +45,8 @@ export interface LlmContext {
   lifecycle: Lifecycle;
   metrics: Metrics;
   config: Config;
+  /** The container's memory limit (exported as `llm_memory_limit_bytes`, watched by the memory guard). */
+  memoryLimit: MemoryLimit;
 }
 
 declare module 'fastify' {
@@ -107,7 +112,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const lifecycle = new Lifecycle();
   const metrics = createMetrics(engine);
   if (deps.threads) metrics.threads.set({ source: deps.threads.source }, deps.threads.threads);
-  app.decorate('llm', { engine, lifecycle, metrics, config } satisfies LlmContext);
+  const readLimit = () => readMemoryLimit(config.memoryLimitCgroupRoot !== undefined ? { cgroupRoot: config.memoryLimitCgroupRoot } : {});
+  const memoryLimit = deps.memoryLimit ?? (await readLimit());
+  registerMemoryLimit(metrics, memoryLimit, deps.memoryLimit === undefined ? readLimit : undefined);
+  app.decorate('llm', { engine, lifecycle, metrics, config, memoryLimit } satisfies LlmContext);
 
   // Only JSON bodies: without this, text/plain would be parsed to a string and fail validation vaguely.
   app.removeContentTypeParser('text/plain');

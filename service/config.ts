@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultModel, defaultModelCacheDir, defaultPort, envVars, type EnvVarName } from './contract.js';
+import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, type EnvVarName } from './contract.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -144,6 +144,24 @@ export const ConfigSchema = Type.Object({
         'are logged only at debug.',
     },
   ),
+  memoryGuardFraction: Type.Number({
+    minimum: 0,
+    maximum: 0.99,
+    default: defaultMemoryGuardFraction,
+    description:
+      'MEMORY_GUARD_FRACTION: when resident memory reaches this fraction of the cgroup memory limit, the ' +
+      'service stops taking new work (readiness 503), lets in-flight requests finish within SHUTDOWN_GRACE_MS ' +
+      'and exits 0, so the kubelet restarts it instead of the OOM killer cutting every answer. Default 0.92: ' +
+      'above the 0.85 of the LlmMemoryNearLimit alert, which fires first. 0 disables the guard.',
+  }),
+  memoryLimitCgroupRoot: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'MEMORY_LIMIT_CGROUP_ROOT: the cgroup filesystem the memory limit is read from. Optional; unset means ' +
+        '/sys/fs/cgroup. Only tests set it, to a directory holding a small memory.max.',
+    }),
+  ),
 });
 
 export type Config = Static<typeof ConfigSchema> & { gpuLayers: GpuLayers; logLevel: LogLevel };
@@ -186,6 +204,16 @@ const sha256: Parser<string> = (text) => {
   const t = text.trim().toLowerCase();
   return /^[0-9a-f]{64}$/.test(t) ? { ok: true, value: t } : { ok: false, expected: 'expected 64 hexadecimal digits (a SHA-256)' };
 };
+
+/** A decimal number in [min, max], e.g. "0.92" or "0". */
+function fraction(min: number, max: number): Parser<number> {
+  return (text) => {
+    const t = text.trim();
+    const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : Number.NaN;
+    if (n >= min && n <= max) return { ok: true, value: n };
+    return { ok: false, expected: `expected a number from ${min} to ${max} (0 disables)` };
+  };
+}
 
 const gpuLayers: Parser<GpuLayers> = (text) => {
   const t = text.trim().toLowerCase();
@@ -236,7 +264,10 @@ export function loadConfig(env: Env = process.env): Config {
     gpuLayers: read(envVars.gpuLayers, gpuLayers, 0),
     apiKey: env[envVars.apiKey] ? env[envVars.apiKey] : undefined,
     logLevel: read(envVars.logLevel, oneOf(logLevels), 'info'),
+    memoryGuardFraction: read(envVars.memoryGuardFraction, fraction(0, 0.99), defaultMemoryGuardFraction),
+    memoryLimitCgroupRoot: read(envVars.memoryLimitCgroupRoot, nonEmpty('expected a directory path')),
   };
+  if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;
   if (config.threads === undefined) delete config.threads;
   if (config.modelSha256 === undefined) delete config.modelSha256;
   if (config.apiKey === undefined) delete config.apiKey;

@@ -52,6 +52,8 @@ export const envVars = {
   gpuLayers: 'GPU_LAYERS',
   apiKey: 'API_KEY',
   logLevel: 'LOG_LEVEL',
+  memoryGuardFraction: 'MEMORY_GUARD_FRACTION',
+  memoryLimitCgroupRoot: 'MEMORY_LIMIT_CGROUP_ROOT',
 } as const;
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
@@ -76,3 +78,10 @@ export const serverRuntimeEnv = {
   UV_THREADPOOL_SIZE: '1',
   MALLOC_ARENA_MAX: '2',
 } as const;
+
+/**
+ * The memory guard's default trip point: RSS at 92 % of the cgroup memory limit. Above the
+ * `LlmMemoryNearLimit` alert's 85 % (so the alert fires first) and below 100 %, where the kernel
+ * kills the container mid-answer.
+ */
+export const defaultMemoryGuardFraction = 0.92;

@@ -16,6 +16,9 @@
  *    (its onClose hook disposes the engine) and the process exits 0;
  *  - a second signal exits immediately with 128 + signal number (130 SIGINT, 143 SIGTERM),
  *    the shell convention for "killed by a signal".
+ * The memory guard (runtime/memory-guard.ts) runs the same sequence, exit 0 included, when resident
+ * memory reaches MEMORY_GUARD_FRACTION of the cgroup limit: the kubelet restarts the container
+ * instead of the OOM killer cutting every answer in flight.
  * SHUTDOWN_GRACE_MS must stay below the pod's terminationGracePeriodSeconds (the manifests ensure it).
  */
 import type { FastifyInstance } from 'fastify';
@@ -26,6 +29,8 @@ import { describeConfig, type Config } from './config.js';
 import { InferenceEngine } from './inference/engine.js';
 import { join } from 'node:path';
 import { acquireModel, ModelAcquireError, parseModelRef, type ModelSource } from './model/acquire.js';
+import { MemoryGuard, type MemoryGuardTrip } from './runtime/memory-guard.js';
+import { readMemoryLimit } from './runtime/memory-limit.js';
 import { chooseThreads } from './runtime/threads.js';
 
 /** How long aborted generations get to write their last chunk before the server closes anyway. */
@@ -69,12 +74,14 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
   const startAbort = new AbortController();
   let app: FastifyInstance | undefined;
   let shuttingDown: Promise<void> | undefined;
+  let memoryGuard: MemoryGuard | undefined;
 
   log.info({ config: describeConfig(config) }, 'starting inference server');
 
   const shutdown = (reason = 'shutdown'): Promise<void> => {
     shuttingDown ??= (async () => {
       startAbort.abort(new Error(`start-up interrupted by ${reason}`));
+      memoryGuard?.stop();
       if (app === undefined) {
         log.info({ reason }, 'shutdown before the server started; exiting');
         exit(0);
@@ -196,5 +203,51 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
       'model loaded: ready to serve',
     );
   }
+  if (!shuttingDown) memoryGuard = startMemoryGuard(app, config, log, shutdown);
   return { app, url, startupSeconds, shutdown };
+}
+
+const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+/** Starts the memory guard unless MEMORY_GUARD_FRACTION is 0 (see runtime/memory-guard.ts). */
+function startMemoryGuard(app: FastifyInstance, config: Config, log: Logger, shutdown: (reason: string) => Promise<void>): MemoryGuard | undefined {
+  const fraction = config.memoryGuardFraction;
+  const atStart = app.llm.memoryLimit;
+  if (fraction === 0) {
+    log.info({ memoryGuardFraction: fraction }, 'memory guard disabled (MEMORY_GUARD_FRACTION=0)');
+    return undefined;
+  }
+  const readOptions = config.memoryLimitCgroupRoot !== undefined ? { cgroupRoot: config.memoryLimitCgroupRoot } : {};
+  let limitFile = atStart.file;
+  const guard = new MemoryGuard({
+    fraction,
+    readLimit: async () => {
+      const limit = await readMemoryLimit(readOptions);
+      limitFile = limit.file;
+      return limit.bytes;
+    },
+    onTrip: (trip: MemoryGuardTrip) => {
+      log.error(
+        {
+          rssBytes: trip.rssBytes,
+          limitBytes: trip.limitBytes,
+          thresholdBytes: trip.thresholdBytes,
+          fraction: trip.fraction,
+          limitFile,
+          inFlight: app.llm.lifecycle.inFlight,
+        },
+        `memory guard: RSS ${mib(trip.rssBytes)} MiB reached ${trip.fraction} of the ${mib(trip.limitBytes)} MiB memory limit ` +
+          `(${limitFile ?? 'cgroup'}); draining and exiting 0 so the container restarts before the OOM killer takes it`,
+      );
+      void shutdown('memory-guard');
+    },
+  });
+  log.info(
+    { memoryLimitBytes: atStart.bytes, memoryLimitFile: atStart.file, memoryGuardFraction: fraction },
+    atStart.bytes === undefined
+      ? `memory guard on, idle while the container has no memory limit (${atStart.source})`
+      : `memory guard on: drains at RSS >= ${mib(Math.floor(atStart.bytes * fraction))} MiB (${fraction} of ${mib(atStart.bytes)} MiB)`,
+  );
+  guard.start();
+  return guard;
 }

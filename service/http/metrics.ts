@@ -10,6 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { endpoints } from '../contract.js';
+import type { MemoryLimit } from '../runtime/memory-limit.js';
 import type { EnginePort } from './engine-port.js';
 
 export interface ThreadsInfo {
@@ -152,5 +153,29 @@ export async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metri
   app.get(endpoints.metrics, async (_request, reply) => {
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);
+  });
+}
+
+/**
+ * `llm_memory_limit_bytes`: the cgroup memory limit, beside prom-client's `process_resident_memory_bytes`,
+ * so `process_resident_memory_bytes / llm_memory_limit_bytes` is the share of the limit in use (the
+ * `LlmMemoryNearLimit` alert). Registered only when a limit exists at start-up: an unlabelled gauge always
+ * exports a sample, and a 0 would turn that ratio into +Inf. Each scrape reads the limit again
+ * (`readLimit`), so an in-place resize of the pod shows at once.
+ */
+export function registerMemoryLimit(metrics: Metrics, limit: MemoryLimit, readLimit?: () => Promise<MemoryLimit>): void {
+  if (limit.bytes === undefined) return;
+  let lastBytes = limit.bytes;
+  new Gauge({
+    name: 'llm_memory_limit_bytes',
+    help: 'Memory limit of the container (cgroup memory.max or memory.limit_in_bytes), bytes; absent when unlimited.',
+    registers: [metrics.registry],
+    async collect() {
+      if (readLimit !== undefined) {
+        const current = await readLimit();
+        if (current.bytes !== undefined) lastBytes = current.bytes;
+      }
+      this.set(lastBytes);
+    },
   });
 }

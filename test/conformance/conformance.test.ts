@@ -22,6 +22,7 @@ import {
   wiring,
   type ModelFault,
 } from './scenarios.js';
+import { memoryGuardDrain } from './memory-guard.js';
 import { TIME_SCALE } from './timescale.js';
 
 const deployments = findDeployments();
@@ -88,6 +89,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     it('rollout: SIGTERM with streams in flight: NotReady fast, streams complete, exit 0 within the grace period', async () => {
       expectConformant((await pod()).rollout);
     });
+  });
+
+  it('memory guard: RSS over MEMORY_GUARD_FRACTION of the limit: NotReady, streams complete, exit 0 by itself, restarted', async () => {
+    expectConformant(await memoryGuardDrain(d, fx));
   });
 
   it.each(faults)('model %s: startup fails clearly and fast (exit 1 with a reason), not a probe-kill loop', async (fault) => {
