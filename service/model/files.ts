@@ -35,7 +35,9 @@ export async function lstatOwned(file: string): Promise<Stats | undefined> {
   try {
     st = await lstat(file);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    // ENOTDIR: a path component is a file; the cache-directory check reports that with its fix.
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw err;
   }
   if (st.isSymbolicLink()) throw unsafeEntry(file, 'a symlink');
