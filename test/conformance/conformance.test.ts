@@ -22,6 +22,7 @@ import {
   wiring,
   type ModelFault,
 } from './scenarios.js';
+import { fetchSharedCache, sharedCachePods } from './shared-cache.js';
 import { TIME_SCALE } from './timescale.js';
 
 const deployments = findDeployments();
@@ -109,6 +110,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
 
     it('rejects a checksum mismatch and leaves nothing in the cache', async () => {
       expectConformant(await fetchChecksumMismatch(d, fx));
+    });
+
+    it(`${sharedCachePods} pods' init containers on one cache at once: one download, one verified file, the server loads it`, async () => {
+      expectConformant(await fetchSharedCache(d, fx));
     });
   });
 });
