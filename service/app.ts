@@ -14,7 +14,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import { installRequestTracking } from './http/access-log.js';
 import type { EnginePort } from './http/engine-port.js';
-import { installErrorHandling } from './http/errors.js';
+import { frameworkErrorHandler, installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, type Metrics, type ThreadsInfo } from './http/metrics.js';
@@ -86,6 +86,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps = { ...deps, threads };
   }
 
+  let countRejected: (request: { method: string }, status: number) => void = () => undefined;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify's two lines per request are replaced by one access line (http/access-log.ts).
@@ -93,6 +94,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     genReqId: requestId,
     bodyLimit: bodyLimitBytes,
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler((request, status) => countRejected(request, status)),
     ajv: {
       customOptions: {
         // Reject unknown fields and wrong types instead of silently stripping or coercing them.
@@ -106,6 +108,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   const lifecycle = new Lifecycle();
   const metrics = createMetrics(engine);
+  countRejected = (request, status) => metrics.requests.inc({ route: 'unmatched', method: request.method, status: String(status) });
   if (deps.threads) metrics.threads.set({ source: deps.threads.source }, deps.threads.threads);
   app.decorate('llm', { engine, lifecycle, metrics, config } satisfies LlmContext);
 
