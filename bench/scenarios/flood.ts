@@ -40,6 +40,7 @@ const HELD_BODY_BYTES = 100 * 1024;
 /** How long the held connections are kept open (and the server watched) before the harness closes them. */
 const HELD_WATCH_MS = 45_000;
 const SETTLE_MS = 20_000;
+const BASELINE_SECONDS = 10;
 const TARGET_P99_MS = 100;
 const TARGET_RSS_DELTA_BYTES = 20 * 1e6;
 
@@ -59,6 +60,10 @@ export interface FloodRun {
   clients: number;
   requestsByKind: Record<string, Record<string, number>>;
   liveness: { probes: number; failures: number; p50Ms: number; p99Ms: number; maxMs: number; longestFailStreakMs: number };
+  /** The same prober for BASELINE_SECONDS before the flood, no load from this scenario: the machine's own noise. */
+  baseline: { probes: number; failures: number; p50Ms: number; p99Ms: number; maxMs: number };
+  /** The server's own event-loop delay during the flood (prom-client's nodejs_eventloop_lag_*), scraped after it. */
+  eventLoopLagMs?: { p99: number; max: number };
   rss: { idleBytes: number; peakBytes: number; afterBytes: number; deltaAfterBytes: number };
   held: { connections: number; rssWhileHeldBytes: number; closedByServer: number; closedWithinMs?: number; rssAfterBytes: number };
   targetsMet: { livenessP99: boolean; noLivenessFailure: boolean; rssReturns: boolean };
@@ -118,6 +123,39 @@ function probeLive(base: string): Promise<{ ok: boolean; ms: number }> {
   });
 }
 
+async function probeLoop(base: string, until: number): Promise<Array<{ at: number; ok: boolean; ms: number }>> {
+  const probes: Array<{ at: number; ok: boolean; ms: number }> = [];
+  while (performance.now() < until) {
+    const at = performance.now();
+    const r = await probeLive(base);
+    probes.push({ at, ...r });
+    await sleep(Math.max(0, PROBE_EVERY_MS - (performance.now() - at)));
+  }
+  return probes;
+}
+
+function summary(probes: ReadonlyArray<{ ok: boolean; ms: number }>): { probes: number; failures: number; p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = probes.map((p) => p.ms);
+  return {
+    probes: probes.length,
+    failures: probes.filter((p) => !p.ok).length,
+    p50Ms: round(percentile(ms, 50), 1) ?? Number.NaN,
+    p99Ms: round(percentile(ms, 99), 1) ?? Number.NaN,
+    maxMs: round(max(ms), 1) ?? Number.NaN,
+  };
+}
+
+/** prom-client's event-loop delay gauges (reset at each scrape), in ms. */
+async function eventLoopLag(base: string): Promise<{ p99: number; max: number } | undefined> {
+  try {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return { p99: round(value('nodejs_eventloop_lag_p99_seconds') * 1000, 1) ?? Number.NaN, max: round(value('nodejs_eventloop_lag_max_seconds') * 1000, 1) ?? Number.NaN };
+  } catch {
+    return undefined;
+  }
+}
+
 async function rssOf(pid: number): Promise<number> {
   return (await memoryOf(pid))?.rss ?? 0;
 }
@@ -174,7 +212,9 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
     for (let i = 0; i < 5; i++) await probeLive(base);
     warm.destroy();
     const idle = await settledRss(proc.pid, 10_000);
-    o.log(`flood[${o.label}]: idle RSS ${(idle / 1e6).toFixed(1)} MB; ${CLIENTS} clients for ${FLOOD_SECONDS} s`);
+    const baseline = summary(await probeLoop(base, performance.now() + BASELINE_SECONDS * 1000));
+    await eventLoopLag(base); // resets the server's event-loop delay histogram
+    o.log(`flood[${o.label}]: idle RSS ${(idle / 1e6).toFixed(1)} MB; baseline liveness ${JSON.stringify(baseline)}; ${CLIENTS} clients for ${FLOOD_SECONDS} s`);
 
     // Phase 1: the flood, with the prober and an RSS sampler.
     const kinds = bodies();
@@ -193,14 +233,7 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
         byKind[status] = (byKind[status] ?? 0) + 1;
       }
     });
-    const prober = (async () => {
-      while (performance.now() < deadline) {
-        const at = performance.now();
-        const r = await probeLive(base);
-        probes.push({ at, ...r });
-        await sleep(Math.max(0, PROBE_EVERY_MS - (performance.now() - at)));
-      }
-    })();
+    const prober = probeLoop(base, deadline).then((list) => probes.push(...list));
     const sampler = (async () => {
       while (performance.now() < deadline) {
         peak = Math.max(peak, await rssOf(proc.pid));
@@ -209,9 +242,9 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
     })();
     await Promise.all([...clients, prober, sampler]);
     for (const a of agents) a.destroy();
+    const lag = await eventLoopLag(base);
     const after = await settledRss(proc.pid, SETTLE_MS);
 
-    const ms = probes.map((p) => p.ms);
     let streak = 0;
     let streakStart = 0;
     let longest = 0;
@@ -222,14 +255,7 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
         longest = Math.max(longest, p.at + p.ms - streakStart);
       } else streak = 0;
     }
-    const liveness = {
-      probes: probes.length,
-      failures: probes.filter((p) => !p.ok).length,
-      p50Ms: round(percentile(ms, 50), 1) ?? Number.NaN,
-      p99Ms: round(percentile(ms, 99), 1) ?? Number.NaN,
-      maxMs: round(max(ms), 1) ?? Number.NaN,
-      longestFailStreakMs: Math.round(longest),
-    };
+    const liveness = { ...summary(probes), longestFailStreakMs: Math.round(longest) };
     o.log(`flood[${o.label}]: liveness ${JSON.stringify(liveness)}; RSS peak ${(peak / 1e6).toFixed(1)} MB, after ${(after / 1e6).toFixed(1)} MB`);
 
     // Phase 2: connections holding unfinished bodies.
@@ -284,6 +310,8 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
       clients: CLIENTS,
       requestsByKind: counts,
       liveness,
+      baseline,
+      ...(lag ? { eventLoopLagMs: lag } : {}),
       rss: { idleBytes: idle, peakBytes: peak, afterBytes: after, deltaAfterBytes: after - idle },
       held,
       targetsMet: {
@@ -319,7 +347,7 @@ export function renderFloodSection(runs: readonly FloodRun[]): string {
   if (runs.length === 0) return '';
   const rows = runs.map((r) => {
     const l = r.liveness;
-    return `| ${r.label} | ${l.probes} | ${l.failures} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} | ${l.longestFailStreakMs} | ${mb(r.rss.idleBytes)} | ${mb(r.rss.peakBytes)} | ${mb(r.rss.afterBytes)} (${r.rss.deltaAfterBytes >= 0 ? '+' : ''}${mb(r.rss.deltaAfterBytes)}) | ${mb(r.held.rssWhileHeldBytes)} | ${r.held.closedByServer}/${r.held.connections}${r.held.closedWithinMs !== undefined ? ` in ${(r.held.closedWithinMs / 1000).toFixed(1)} s` : ''} | ${r.loadAverage.start.map((x) => x.toFixed(1)).join(' ')} |`;
+    return `| ${r.label} | ${r.baseline ? `${r.baseline.p50Ms} / ${r.baseline.p99Ms}` : '—'} | ${l.probes} | ${l.failures} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} | ${l.longestFailStreakMs} | ${r.eventLoopLagMs ? `${r.eventLoopLagMs.p99} / ${r.eventLoopLagMs.max}` : '—'} | ${mb(r.rss.idleBytes)} | ${mb(r.rss.peakBytes)} | ${mb(r.rss.afterBytes)} (${r.rss.deltaAfterBytes >= 0 ? '+' : ''}${mb(r.rss.deltaAfterBytes)}) | ${mb(r.held.rssWhileHeldBytes)} | ${r.held.closedByServer}/${r.held.connections}${r.held.closedWithinMs !== undefined ? ` in ${(r.held.closedWithinMs / 1000).toFixed(1)} s` : ''} | ${r.loadAverage.start.map((x) => x.toFixed(1)).join(' ')} |`;
   });
   const statuses = runs.map(
     (r) => `- **${r.label}** (${r.at}, ${r.serviceRoot === '.' ? 'this checkout' : `service from ${r.serviceRoot}${r.serviceCommit ? ` at ${r.serviceCommit}` : ''}`}): ${Object.entries(r.requestsByKind)
@@ -330,12 +358,12 @@ export function renderFloodSection(runs: readonly FloodRun[]): string {
     sectionStart,
     '## Flood: health endpoints under oversized and near-limit requests',
     '',
-    `\`npm run bench -- --only flood\` (bench/scenarios/flood.ts; raw figures in bench/flood-results.json). ${runs[0]?.clients ?? CLIENTS} clients loop for ${runs[0]?.floodSeconds ?? FLOOD_SECONDS} s over a 1 MB prompt, a 30,000-message chat body, a 120 KiB prompt and a 24 KiB (~4.8k-token) chat message, while a prober GETs /health/live every ${PROBE_EVERY_MS} ms on a new connection with a ${PROBE_TIMEOUT_MS / 1000} s timeout (the liveness probe's). Then ${HELD_CONNECTIONS} connections each hold an unfinished ${HELD_BODY_BYTES / 1024} KiB body for up to ${HELD_WATCH_MS / 1000} s. Target: p99 <= ${TARGET_P99_MS} ms, no failure, RSS within 20 MB of idle afterwards. Latencies are CPU-bound and noisy on a shared machine (load average at start in the last column); memory figures are not.`,
+    `\`npm run bench -- --only flood\` (bench/scenarios/flood.ts; raw figures in bench/flood-results.json). ${runs[0]?.clients ?? CLIENTS} clients loop for ${runs[0]?.floodSeconds ?? FLOOD_SECONDS} s over a 1 MB prompt, a 30,000-message chat body, a 120 KiB prompt and a 24 KiB (~4.8k-token) chat message, while a prober GETs /health/live every ${PROBE_EVERY_MS} ms on a new connection with a ${PROBE_TIMEOUT_MS / 1000} s timeout (the liveness probe's). Then ${HELD_CONNECTIONS} connections each hold an unfinished ${HELD_BODY_BYTES / 1024} KiB body for up to ${HELD_WATCH_MS / 1000} s. Target: p99 <= ${TARGET_P99_MS} ms, no failure, RSS within 20 MB of idle afterwards. Latencies are CPU-bound and noisy on a shared machine (load average at start in the last column): the same prober against the idle server for ${BASELINE_SECONDS} s before the flood gives the machine's own probe latency, and the server's event-loop delay (prom-client, scraped after the flood) shows what the server itself blocked; memory figures are not noisy.`,
     '',
     `Command: \`${runs.at(-1)?.command ?? ''}\``,
     '',
-    '| run | probes | failures | p50 ms | p99 ms | max ms | longest failing stretch ms | idle RSS MB | peak RSS MB | RSS after MB (vs idle) | RSS with held bodies MB | held closed by server | load avg |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    '| run | idle probe p50 / p99 ms | probes | failures | p50 ms | p99 ms | max ms | longest failing stretch ms | server event-loop delay p99 / max ms | idle RSS MB | peak RSS MB | RSS after MB (vs idle) | RSS with held bodies MB | held closed by server | load avg |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     ...rows,
     '',
     ...statuses,
