@@ -20,7 +20,7 @@ import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, type Metrics, type ThreadsInfo } from './http/metrics.js';
 import { openAiPlugin } from './http/openai.js';
 import { InferenceEngine } from './inference/engine.js';
-import { bodyLimitFor, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
+import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
 import { endpoints, inferencePaths } from './contract.js';
 import { ApiError } from './http/errors.js';
 import { chooseThreads } from './runtime/threads.js';
@@ -96,11 +96,14 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
   const count = counter.countTextTokens.bind(engine);
   // The engine's own rule (engine.ts generate): the prompt plus room for one generated token.
   const maxPromptTokens = contextSize - 2;
+  let lettersBound: boolean | undefined; // checked against the loaded tokenizer on first use
   app.addHook('preHandler', async (request) => {
     if (request.method !== 'POST' || !inferencePaths.includes(request.routeOptions.url ?? '')) return;
     const texts = promptTexts(request.body);
     if (texts === undefined || count('') === undefined) return; // not loaded: the route answers 503
-    const n = await tokensAtLeast(texts, (t) => count(t) ?? 0, maxPromptTokens, () => request.raw.socket.destroyed);
+    const tokens = (t: string): number => count(t) ?? 0;
+    lettersBound ??= letterRunsAreLowerBound(tokens);
+    const n = await tokensAtLeast(texts, tokens, maxPromptTokens, () => request.raw.socket.destroyed, lettersBound);
     // The client left while we counted: answer nothing more (the access log records 499).
     if (n === undefined) throw new ApiError(400, 'The client closed the connection.', 'invalid_request_error', null, 'client_closed');
     if (n <= maxPromptTokens) return;
