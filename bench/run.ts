@@ -37,6 +37,7 @@ import { max, median, min, percentile, ratio, round } from './lib/stats.js';
 import { WorkerClient } from './lib/worker-client.js';
 import { renderMarkdown } from './report.js';
 import { runSoak, withSoakSection } from './scenarios/soak.js';
+import { floodCli, withFloodSection } from './scenarios/flood.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -45,11 +46,11 @@ const execFileAsync = promisify(execFile);
 // ------------------------------------------------------------------------------------------------
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `--only soak` (or `--only=soak`): run the memory soak alone. */
+/** `--only soak|flood` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
-const onlySoak = onlyArg?.replace(/^--only=/, '') === 'soak';
-if (onlyArg !== undefined && !onlySoak) {
-  process.stderr.write(`bench: unknown --only ${onlyArg.replace(/^--only=/, '')} (known: soak)\n`);
+const onlyScenario = onlyArg?.replace(/^--only=/, '');
+if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood') {
+  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood)\n`);
   process.exit(2);
 }
 const THREADS = 2;
@@ -1029,14 +1030,15 @@ function evaluateTargets(): void {
 // ------------------------------------------------------------------------------------------------
 
 async function writeOutputs(): Promise<void> {
+  if (onlyScenario !== undefined) return;
   results.finishedAt = new Date().toISOString();
   results.totalSeconds = round((performance.now() - t0) / 1000, 1) ?? Number.NaN;
   results.loadAverage.end = os.loadavg();
   evaluateTargets();
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  // The memory soak owns its own section of the same file (bench/scenarios/soak.ts): keep it.
-  await writeFile(docsPath, withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)));
+  // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
+  await writeFile(docsPath, await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined))));
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
 }
 
@@ -1072,6 +1074,7 @@ async function main(): Promise<void> {
   await phase('decode, TTFT, health, memory', () => measureMain(build, modelPath));
   await phase('thread sizing', () => measureThreads(modelPath));
   await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
+  await phase('flood', () => floodCli(log, logDir, docsPath));
   results.partial = results.errors.length > 0;
 }
 
@@ -1080,7 +1083,7 @@ async function finish(code: number): Promise<never> {
   if (!finishing) {
     finishing = true;
     await killAll().catch(() => undefined);
-    if (!onlySoak) await writeOutputs().catch((err: unknown) => log(`could not write results: ${String(err)}`));
+    if (onlyScenario === undefined) await writeOutputs().catch((err: unknown) => log(`could not write results: ${String(err)}`));
   }
   process.exit(code);
 }
@@ -1100,13 +1103,19 @@ const deadline = setTimeout(() => {
 }, GLOBAL_DEADLINE_MS);
 deadline.unref();
 
-/** `npm run bench -- --only soak`: the memory soak alone (bench/scenarios/soak.ts), which writes its own outputs. */
-async function soakOnly(): Promise<void> {
-  const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
-  if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
+/** `npm run bench -- --only soak|flood`: one scenario alone (bench/scenarios/), which writes its own outputs. */
+async function runOnly(): Promise<void> {
+  await mkdir(logDir, { recursive: true });
+  if (onlyScenario === 'soak') {
+    const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
+    if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
+  } else {
+    const ok = await floodCli(log, logDir, docsPath);
+    if (!ok) results.errors.push({ phase: 'flood', error: 'targets not met (see docs/benchmarks.md)' });
+  }
 }
 
-(onlySoak ? soakOnly() : main()).then(
+(onlyScenario !== undefined ? runOnly() : main()).then(
   () => finish(results.errors.length > 0 ? 1 : 0),
   (err: unknown) => {
     results.errors.push({ phase: 'main', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });

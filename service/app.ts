@@ -14,17 +14,31 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import { installRequestTracking } from './http/access-log.js';
 import type { EnginePort } from './http/engine-port.js';
-import { installErrorHandling } from './http/errors.js';
+import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type ThreadsInfo } from './http/metrics.js';
 import { openAiPlugin } from './http/openai.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
+import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
+import { endpoints, inferencePaths } from './contract.js';
 import { chooseThreads } from './runtime/threads.js';
 
-/** Largest request body accepted (413 beyond): a full 4096-token prompt is ~16 KiB of text. */
-export const bodyLimitBytes = 1024 * 1024;
+/**
+ * Connection limits, so slow or unfinished requests hold bounded memory for a bounded time:
+ * - the whole request (headers and body, at most the body limit) must arrive within 30 s: a 128 KiB
+ *   body needs only 4.4 KB/s; the response (a stream may last minutes) is not limited by it;
+ * - headers within 10 s; Node checks both every 2 s (its default checks every 30 s);
+ * - at most 512 open connections: with the body limit, at most 512 x 128 KiB = 64 MiB of bodies in
+ *   flight at the default context; beyond it Node closes new connections at once.
+ */
+export const connectionLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  checkIntervalMs: 2_000,
+  maxConnections: 512,
+} as const;
 
 export interface AppDeps {
   /** The engine to serve; default: a new InferenceEngine for `config.model` (a local path), not loaded yet. */
@@ -74,6 +88,42 @@ function requestId(req: IncomingMessage): string {
   return typeof h === 'string' && /^[\w.:@/+=-]{1,128}$/.test(h) ? h : randomUUID();
 }
 
+/**
+ * Refuses, before the engine tokenizes anything, a chat or completion prompt that cannot fit the context
+ * (input-bounds.ts: message count, then a sliced token count that yields to the event loop and stops at
+ * the limit). A root preHandler: it runs after the body was parsed and validated, inside every route of
+ * the OpenAI plugin, and never on probes.
+ */
+function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSize: number, metrics: Metrics): void {
+  const counter = engine as Partial<{ countTextTokens(text: string): number | undefined }>;
+  if (typeof counter.countTextTokens !== 'function') return;
+  const count = counter.countTextTokens.bind(engine);
+  // The engine's own rule (engine.ts generate): the prompt plus room for one generated token.
+  const maxPromptTokens = contextSize - 2;
+  let lettersBound: boolean | undefined; // checked against the loaded tokenizer on first use
+  app.addHook('preHandler', async (request) => {
+    if (request.method !== 'POST' || !inferencePaths.includes(request.routeOptions.url ?? '')) return;
+    const texts = promptTexts(request.body);
+    if (texts === undefined || count('') === undefined) return; // not loaded: the route answers 503
+    const tokens = (t: string): number => count(t) ?? 0;
+    lettersBound ??= letterRunsAreLowerBound(tokens);
+    const n = await tokensAtLeast(texts, tokens, maxPromptTokens, () => request.raw.socket.destroyed, lettersBound);
+    // The client left while we counted: answer nothing more (the access log records 499).
+    if (n === undefined) throw new ApiError(400, 'The client closed the connection.', 'invalid_request_error', null, 'client_closed');
+    if (n <= maxPromptTokens) return;
+    metrics.rejected.inc({ reason: 'prompt_too_long' });
+    const what = request.routeOptions.url === endpoints.chatCompletions ? 'messages' : 'prompt';
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${contextSize} tokens. However, your ${what} resulted in at least ` +
+        `${n} tokens (at most ${maxPromptTokens} prompt tokens fit). Please reduce the length of the ${what}.`,
+      'invalid_request_error',
+      what,
+      'context_length_exceeded',
+    );
+  });
+}
+
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const logger = deps.logger ?? createLogger(config);
   let engine = deps.engine;
@@ -91,13 +141,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps = { ...deps, threads };
   }
 
+  let countRejected: (request: { method: string }, status: number) => void = () => undefined;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify's two lines per request are replaced by one access line (http/access-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId,
-    bodyLimit: bodyLimitBytes,
+    // What a request can use: CONTEXT_SIZE tokens, in bytes per token with a margin (input-bounds.ts).
+    bodyLimit: bodyLimitFor(config.contextSize),
+    requestTimeout: connectionLimits.requestTimeoutMs,
+    http: { headersTimeout: connectionLimits.headersTimeoutMs, connectionsCheckingInterval: connectionLimits.checkIntervalMs },
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler((request, status) => countRejected(request, status)),
     ajv: {
       customOptions: {
         // Reject unknown fields and wrong types instead of silently stripping or coercing them.
@@ -111,6 +166,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   const lifecycle = new Lifecycle();
   const metrics = createMetrics(engine);
+  countRejected = (request, status) => metrics.requests.inc({ route: 'unmatched', method: request.method, status: String(status) });
   if (deps.threads) metrics.threads.set({ source: deps.threads.source }, deps.threads.threads);
   const readLimit = () => readMemoryLimit(config.memoryLimitCgroupRoot !== undefined ? { cgroupRoot: config.memoryLimitCgroupRoot } : {});
   const memoryLimit = deps.memoryLimit ?? (await readLimit());
@@ -121,6 +177,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installRequestTracking(app, metrics);
+  app.server.maxConnections = connectionLimits.maxConnections;
+  installInputBounds(app, engine, config.contextSize, metrics);
 
   await app.register(healthPlugin, { engine, lifecycle, ...deps.health });
   await app.register(metricsPlugin, { metrics });

@@ -11,7 +11,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, type EnvVarName } from './contract.js';
+import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, type EnvVarName } from './contract.js';
+import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -30,7 +31,8 @@ export const ConfigSchema = Type.Object({
     Type.String({
       pattern: '^[0-9a-f]{64}$',
       description:
-        'MODEL_SHA256: expected SHA-256 (64 hex digits) of the GGUF file. Optional; when set, a ' +
+        'MODEL_SHA256: expected SHA-256 of the GGUF file: 64 hex digits, any case, optionally prefixed ' +
+        'with "sha256:" (contract.parseModelSha256, shared with the init container). Optional; when set, a ' +
         'download or cached file that does not match is rejected (supply-chain and truncation guard).',
     }),
   ),
@@ -132,7 +134,8 @@ export const ConfigSchema = Type.Object({
       minLength: 1,
       description:
         'API_KEY: when set, /v1/* requires "Authorization: Bearer <key>" (checked in constant time). ' +
-        'Optional; health and metrics endpoints always stay open for probes and Prometheus.',
+        'Optional (unset: no authentication); surrounding whitespace is trimmed, and a present but blank ' +
+        'value is refused at start. Health and metrics endpoints always stay open for probes and Prometheus.',
     }),
   ),
   logLevel: Type.Union(
@@ -200,9 +203,10 @@ function oneOf<const T extends string>(allowed: readonly T[]): Parser<T> {
   };
 }
 
+/** The shared MODEL_SHA256 parser (contract.ts), so the init container and the server accept the same forms. */
 const sha256: Parser<string> = (text) => {
-  const t = text.trim().toLowerCase();
-  return /^[0-9a-f]{64}$/.test(t) ? { ok: true, value: t } : { ok: false, expected: 'expected 64 hexadecimal digits (a SHA-256)' };
+  const r = parseModelSha256(text);
+  return r.ok && r.value !== undefined ? { ok: true, value: r.value } : { ok: false, expected: r.ok ? 'expected a SHA-256' : r.expected };
 };
 
 /** A decimal number in [min, max], e.g. "0.92" or "0". */
@@ -215,6 +219,29 @@ function fraction(min: number, max: number): Parser<number> {
   };
 }
 
+/**
+ * API_KEY is trimmed like every other variable (a secret created with `kubectl create secret --from-file`
+ * usually ends in a newline, and clients never send it). Unlike the others, a variable that is present but
+ * blank is refused instead of meaning "unset": it is almost always a secret that resolved to nothing, and
+ * running without authentication by accident is worse than not starting. Unset API_KEY means no auth.
+ */
+function readApiKey(env: Env, issues: string[]): string | undefined {
+  const raw = env[envVars.apiKey];
+  if (raw === undefined) return undefined;
+  const key = raw.trim();
+  if (key === '') {
+    issues.push(
+      `${envVars.apiKey} is set but ${raw === '' ? 'empty' : 'only whitespace'}: put the key in the secret, or remove the variable to serve without authentication`,
+    );
+    return undefined;
+  }
+  if (/[^\x21-\x7e]/.test(key)) {
+    issues.push(`${envVars.apiKey}=<redacted> is invalid: expected printable ASCII without spaces (what an Authorization: Bearer header can carry)`);
+    return undefined;
+  }
+  return key;
+}
+
 const gpuLayers: Parser<GpuLayers> = (text) => {
   const t = text.trim().toLowerCase();
   if (t === 'auto' || t === 'max') return { ok: true, value: t };
@@ -225,6 +252,7 @@ const gpuLayers: Parser<GpuLayers> = (text) => {
 /** Short, printable form of a bad value (secrets are never echoed). */
 function show(name: EnvVarName, text: string): string {
   if (name === envVars.apiKey) return '<redacted>';
+  if (name === envVars.model) text = redactModelRef(text);
   const clipped = text.length > 80 ? `${text.slice(0, 77)}...` : text;
   return JSON.stringify(clipped);
 }
@@ -262,7 +290,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: read(envVars.shutdownGraceMs, integer(0, 3_600_000), 20_000),
     sseKeepAliveMs: read(envVars.sseKeepAliveMs, integer(50, 3_600_000), 15_000),
     gpuLayers: read(envVars.gpuLayers, gpuLayers, 0),
-    apiKey: env[envVars.apiKey] ? env[envVars.apiKey] : undefined,
+    apiKey: readApiKey(env, issues),
     logLevel: read(envVars.logLevel, oneOf(logLevels), 'info'),
     memoryGuardFraction: read(envVars.memoryGuardFraction, fraction(0, 0.99), defaultMemoryGuardFraction),
     memoryLimitCgroupRoot: read(envVars.memoryLimitCgroupRoot, nonEmpty('expected a directory path')),
@@ -283,5 +311,5 @@ export function loadConfig(env: Env = process.env): Config {
 
 /** The configuration with secrets masked, for the start-up log line. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  return { ...config, apiKey: config.apiKey === undefined ? undefined : '<set>' };
+  return { ...config, model: redactModelRef(config.model), apiKey: config.apiKey === undefined ? undefined : '<set>' };
 }

@@ -85,3 +85,20 @@ export const serverRuntimeEnv = {
  * kills the container mid-answer.
  */
 export const defaultMemoryGuardFraction = 0.92;
+
+/**
+ * The one parser of `MODEL_SHA256`, used by the init container (fetch-model) and the server alike, so a
+ * value one accepts the other cannot refuse (a pod whose init container succeeded must not crash-loop).
+ * Accepted: 64 hexadecimal digits, any case, optionally prefixed with `sha256:` (any case), surrounding
+ * whitespace ignored. Returns the lower-case digits, `undefined` for an empty value (unset), or an error
+ * text saying what is allowed.
+ */
+export function parseModelSha256(
+  text: string | undefined,
+): { ok: true; value: string | undefined } | { ok: false; expected: string } {
+  const trimmed = (text ?? '').trim();
+  if (trimmed === '') return { ok: true, value: undefined };
+  const digits = trimmed.replace(/^sha256:/i, '').toLowerCase();
+  if (/^[0-9a-f]{64}$/.test(digits)) return { ok: true, value: digits };
+  return { ok: false, expected: 'expected 64 hexadecimal digits, optionally prefixed with "sha256:"' };
+}

@@ -7,7 +7,7 @@
  */
 import pino from 'pino';
 import { defaultModel, defaultModelCacheDir, envVars } from './contract.js';
-import { acquireModel, ModelAcquireError } from './model/acquire.js';
+import { acquireModel, ModelAcquireError, redactModelRef } from './model/acquire.js';
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();
@@ -34,6 +34,8 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 const model = env(envVars.model) ?? defaultModel;
+// MODEL may carry credentials or a signed-URL token: only this form is ever logged.
+const modelForLog = redactModelRef(model);
 const sha256 = env(envVars.modelSha256);
 const cacheDir = env(envVars.modelCacheDir) ?? defaultModelCacheDir;
 
@@ -63,11 +65,11 @@ try {
     log.warn({ signal: stoppedBy }, 'stopped before the model was ready; the next run resumes the download');
     process.exitCode = 128 + (stoppedBy === 'SIGTERM' ? 15 : 2);
   } else if (err instanceof ModelAcquireError) {
-    log.error({ code: err.code, model }, err.message);
+    log.error({ code: err.code, model: modelForLog }, err.message);
     process.exitCode = 1;
   } else {
     const message = err instanceof Error ? err.message : String(err);
-    log.error({ model, stack: err instanceof Error ? err.stack : undefined }, `fetch-model failed unexpectedly: ${message}`);
+    log.error({ model: modelForLog, stack: err instanceof Error ? err.stack : undefined }, `fetch-model failed unexpectedly: ${message}`);
     process.exitCode = 1;
   }
 }

@@ -86,6 +86,11 @@ export function fromValidation(errors: readonly AjvLikeError[], context: string 
 /** Maps any error reaching Fastify's error handler to an ApiError. */
 export function toApiError(err: FastifyError | ApiError | Error): ApiError {
   if (err instanceof ApiError) return err;
+  // decodeURIComponent on a path or parameter (`/v1/models/%25` decodes to "%", decoded again: URIError),
+  // and Fastify's own router refusing a path: the client's URL is at fault, never a 5xx.
+  if (err instanceof URIError || (err as FastifyError).code === 'FST_ERR_BAD_URL') {
+    return badRequest('The request URL contains malformed percent-encoding.', null, 'invalid_url');
+  }
   const fe = err as FastifyError & { validationContext?: string };
   if (Array.isArray(fe.validation)) return fromValidation(fe.validation as AjvLikeError[], fe.validationContext);
   switch (fe.code) {
@@ -120,10 +125,27 @@ export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.toBody());
 }
 
+/**
+ * Fastify's `frameworkErrors` option: errors raised by the router before any hook runs (a path that does
+ * not decode, a too-long parameter). Answered in the same OpenAI shape, without echoing the URL (its query
+ * may hold a token), and counted by `count` since the access-log hook never sees these requests.
+ */
+export function frameworkErrorHandler(count: (request: FastifyRequest, status: number) => void) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const apiErr = toApiError(err);
+    request.log.debug({ err: { message: apiErr.message, code: err.code } }, 'request rejected by the router');
+    count(request, apiErr.statusCode);
+    void sendApiError(reply, apiErr);
+  };
+}
+
 /** Installs the error and not-found handlers on the root instance (they apply to every plugin). */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiErr = toApiError(err);
+    // A body refused by its Content-Length is not read: close the connection rather than reading and
+    // discarding up to megabytes just to keep it alive for the next request.
+    if (apiErr.statusCode === 413) void reply.header('connection', 'close');
     if (apiErr.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ err: { message: err.message, code: err.code } }, 'request rejected');
     return sendApiError(reply, apiErr);

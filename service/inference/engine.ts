@@ -319,6 +319,11 @@ export class InferenceEngine {
     return this.prepare(input).tokens.length;
   }
 
+  /** Tokens of plain text (special tokens parsed), for the cheap pre-checks of input-bounds.ts; undefined before load. */
+  countTextTokens(text: string): number | undefined {
+    return this.model?.tokenize(text, true).length;
+  }
+
   /**
    * Start a generation. Throws synchronously: NotAcceptingError (not ready / draining),
    * PromptTooLongError (before queueing), QueueFullError. Otherwise returns a single-use async

@@ -7,19 +7,27 @@
  * - a second start with the file present does no network work (a sidecar remembers the sha256 check);
  * - a wrong file (HTML page, truncated or non-GGUF file) fails in milliseconds with a named code;
  * - an interrupted download resumes from `<file>.partial` (SIGTERM, eviction, network cuts);
- * - a too-small volume fails before the first byte with "needs X GiB, Y GiB free".
+ * - a too-small volume fails before the first byte with "needs X GiB, Y GiB free";
+ * - any number of pods may share one cache volume: one downloads, the others wait and then use the file
+ *   it verified (download.ts, lock.ts); a file is never used while it is being written, because the final
+ *   name only ever appears by an atomic rename of a complete, verified file;
+ * - a cached file shorter than its own GGUF header says is never reported ready (gguf-extent.ts);
+ * - symlinks where the cache keeps its files are refused, never followed (files.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { downloadModel } from './download.js';
+import { parseModelSha256 } from '../contract.js';
+import { downloadModel, type DownloadOptions } from './download.js';
 import { ModelAcquireError } from './errors.js';
-import { describeHead, readHead, GGUF_MAGIC, removeSidecar, sha256File, sidecarHashIfCurrent, writeSidecar } from './files.js';
+import { checkGgufComplete } from './gguf-extent.js';
+import { describeHead, readHead, GGUF_MAGIC, lstatOwned, O_CREATE_EXCLUSIVE, sha256File, sidecarHashIfCurrent, writeSidecar } from './files.js';
 import { parseModelRef, redactUrl, type ModelSource } from './ref.js';
 
 export { ModelAcquireError, ModelRefError, type ModelAcquireErrorCode } from './errors.js';
-export { parseModelRef, type ModelSource } from './ref.js';
+export { parseModelRef, redactModelRef, redactUrl, type ModelSource } from './ref.js';
 
 export interface AcquireOptions {
   /** The MODEL reference. */
@@ -40,6 +48,8 @@ export interface AcquireOptions {
   maxAttempts?: number;
   /** First retry delay in ms, doubled per attempt (max 30 s); default 1000. */
   retryDelayMs?: number;
+  /** Download-lock timings for the shared cache (see lock.ts); defaults suit NFS/EFS. */
+  lock?: DownloadOptions['lock'];
 }
 
 export interface AcquiredModel {
@@ -56,14 +66,15 @@ export interface AcquiredModel {
   verified: boolean;
 }
 
+/** The shared parser (contract.ts): the server's configuration accepts exactly the same forms. */
 function normalizeSha256(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const v = raw.trim().toLowerCase().replace(/^sha256:/, '');
-  if (v === '') return undefined;
-  if (!/^[0-9a-f]{64}$/.test(v)) {
-    throw new ModelAcquireError('REF', `MODEL_SHA256 "${raw}" is not a sha256: expected 64 hexadecimal characters`);
-  }
-  return v;
+  const r = parseModelSha256(raw);
+  if (!r.ok) throw new ModelAcquireError('REF', `MODEL_SHA256 "${(raw ?? '').trim().slice(0, 80)}" is invalid: ${r.expected}`);
+  return r.value;
+}
+
+function truncated(file: string, reason: string, fix: string): ModelAcquireError {
+  return new ModelAcquireError('TRUNCATED', `${file} is incomplete: ${reason}; ${fix}`);
 }
 
 function checksumMismatch(file: string, expected: string, actual: string): ModelAcquireError {
@@ -102,6 +113,8 @@ async function acquireLocal(
       `${file} is not a GGUF file (it starts with ${describeHead(head)} instead of "GGUF"); set MODEL to a .gguf model file`,
     );
   }
+  const complete = await checkGgufComplete(file, opts.signal);
+  if (!complete.ok) throw truncated(file, complete.reason, 'copy the whole file again, or point MODEL at a complete copy');
   if (expected === undefined) {
     opts.log.info({ path: file, bytes: size }, 'using local model file (no MODEL_SHA256 to verify)');
     return { path: file, source, downloaded: false, bytes: size, verified: false };
@@ -115,7 +128,9 @@ async function acquireLocal(
 
 /**
  * Checks a file already under its final cache name. Returns the result when it can be used as is, or
- * undefined after deleting it when it must be downloaded again (wrong hash for the pinned sha256, not GGUF).
+ * undefined when it must be downloaded again (wrong hash for the pinned sha256, not GGUF, truncated): the
+ * bad file is left in place, and replaced only by the atomic rename of a verified download made under the
+ * download lock, so a process that is reading it is never pulled out from under.
  */
 async function useCached(
   dest: string,
@@ -123,28 +138,23 @@ async function useCached(
   expected: string | undefined,
   opts: AcquireOptions,
 ): Promise<AcquiredModel | undefined> {
-  let size: number;
-  try {
-    const st = await stat(dest);
-    if (!st.isFile()) {
-      throw new ModelAcquireError('NOT_FOUND', `${dest} exists but is not a regular file; remove it from the cache volume`);
-    }
-    size = st.size;
-  } catch (err) {
-    if (err instanceof ModelAcquireError) throw err;
-    return undefined;
-  }
-  const discard = async (reason: string, extra: Record<string, unknown>): Promise<undefined> => {
-    opts.log.warn({ path: dest, ...extra }, `cached model ${reason}; deleting it and downloading again`);
-    await rm(dest, { force: true });
-    await removeSidecar(dest);
+  const st = await lstatOwned(dest);
+  if (st === undefined) return undefined;
+  const size = st.size;
+  const replace = (reason: string, extra: Record<string, unknown>): undefined => {
+    opts.log.warn({ path: dest, ...extra }, `cached model ${reason}; downloading it again (it is replaced once the new copy is verified)`);
     return undefined;
   };
 
   const head = await readHead(dest, 4);
-  if (!head.equals(GGUF_MAGIC)) return discard('is not a GGUF file', { head: describeHead(head) });
+  if (!head.equals(GGUF_MAGIC)) return replace('is not a GGUF file', { head: describeHead(head) });
 
   const recorded = await sidecarHashIfCurrent(dest);
+  if (recorded === undefined) {
+    // Verified files carry a current sidecar; without one, at least the header must be satisfied.
+    const complete = await checkGgufComplete(dest, opts.signal);
+    if (!complete.ok) return replace('is incomplete', { reason: complete.reason });
+  }
   if (expected === undefined) {
     opts.log.info(
       { path: dest, bytes: size, ...(recorded ? { sha256: recorded } : {}) },
@@ -156,29 +166,37 @@ async function useCached(
     if (recorded === expected) {
       opts.log.info(
         { path: dest, bytes: size, sha256: recorded },
-        'model already in the cache and verified earlier (sidecar matches size and mtime); no download needed',
+        'model already in the cache and verified earlier (sidecar matches size, mtime and inode); no download needed',
       );
       return { path: dest, source, downloaded: false, bytes: size, sha256: recorded, verified: true };
     }
-    return discard('does not match MODEL_SHA256', { expected, actual: recorded });
+    return replace('does not match MODEL_SHA256', { expected, actual: recorded });
   }
   opts.log.info({ path: dest, bytes: size }, 'model already in the cache; verifying its sha256');
   const actual = await sha256File(dest, opts.signal);
-  if (actual !== expected) return discard('does not match MODEL_SHA256', { expected, actual });
+  if (actual !== expected) return replace('does not match MODEL_SHA256', { expected, actual });
   await writeSidecar(dest, actual);
   opts.log.info({ path: dest, bytes: size, sha256: actual }, 'model already in the cache and verified; no download needed');
   return { path: dest, source, downloaded: false, bytes: size, sha256: actual, verified: true };
 }
 
+/**
+ * Creates the cache directory and proves it writable by creating (O_EXCL) and removing a probe file:
+ * access(W_OK) says yes to root on a read-only export and says nothing about NFS squashing. Fails in
+ * milliseconds with one line naming the directory and the fix.
+ */
 async function prepareCacheDir(dir: string): Promise<void> {
+  const probe = path.join(dir, `.write-probe-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
+    const fh = await open(probe, O_CREATE_EXCLUSIVE, 0o600);
+    await fh.close();
+    await rm(probe, { force: true });
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'error';
     throw new ModelAcquireError(
-      'NOT_FOUND',
-      `model cache directory ${dir} cannot be created or written (${code}) by uid ${process.getuid?.() ?? '?'}; mount a writable volume at MODEL_CACHE_DIR`,
+      'CACHE_UNWRITABLE',
+      `model cache directory ${dir} cannot be created or written (${code}) by uid ${process.getuid?.() ?? '?'}; mount a writable volume at MODEL_CACHE_DIR (check fsGroup, the volume's permissions and readOnly)`,
       { cause: err },
     );
   }
@@ -198,10 +216,10 @@ export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel>
     // parseModelRef already rejects such names; this is the last line of defence.
     throw new ModelAcquireError('REF', `refusing to write ${source.fileName} outside ${cacheDir}`);
   }
-  await prepareCacheDir(cacheDir);
-
+  // A verified file is usable from a read-only mount too: only a download needs the directory writable.
   const cached = await useCached(dest, source, expected, opts);
   if (cached) return cached;
+  await prepareCacheDir(cacheDir);
 
   if (source.url.startsWith('http:')) {
     opts.log.warn(
@@ -221,17 +239,20 @@ export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel>
     maxAttempts: Math.max(1, opts.maxAttempts ?? 5),
     retryDelayMs: opts.retryDelayMs ?? 1000,
     ...(isHf && token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    ...(opts.lock ? { lock: opts.lock } : {}),
   });
-  opts.log.info(
-    { path: dest, bytes: result.bytes, sha256: result.sha256, verified: expected !== undefined, attempts: result.attempts },
-    expected === undefined
-      ? 'model downloaded (pin it with MODEL_SHA256 to verify future downloads)'
-      : 'model downloaded and verified',
-  );
+  if (!result.completedByOther) {
+    opts.log.info(
+      { path: dest, bytes: result.bytes, sha256: result.sha256, verified: expected !== undefined, attempts: result.attempts },
+      expected === undefined
+        ? 'model downloaded (pin it with MODEL_SHA256 to verify future downloads)'
+        : 'model downloaded and verified',
+    );
+  }
   return {
     path: dest,
     source,
-    downloaded: true,
+    downloaded: result.completedByOther !== true,
     bytes: result.bytes,
     sha256: result.sha256,
     verified: expected !== undefined,

@@ -7,7 +7,15 @@ export type ModelAcquireErrorCode =
   | 'NO_SPACE'
   | 'HTTP'
   | 'NETWORK'
-  | 'REF';
+  | 'REF'
+  /** The cache directory cannot be created or written (read-only volume, wrong owner, a file in the way). */
+  | 'CACHE_UNWRITABLE'
+  /** A symlink or a non-regular file where the cache keeps its own files: refused, never followed. */
+  | 'UNSAFE_CACHE'
+  /** The file is shorter than its GGUF header says (tensor data extends past the end). */
+  | 'TRUNCATED'
+  /** Another process took over this file's download lock (after judging this one stale). */
+  | 'LOCK_LOST';
 
 export class ModelAcquireError extends Error {
   override name = 'ModelAcquireError';

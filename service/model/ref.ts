@@ -67,16 +67,16 @@ function parseUrl(ref: string): ModelSource {
   try {
     u = new URL(ref);
   } catch {
-    throw new ModelRefError(`MODEL "${ref}" is not a valid URL: use ${forms}`);
+    throw new ModelRefError(`MODEL "${redactModelRef(ref)}" is not a valid URL: use ${forms}`);
   }
   const last = u.pathname.split('/').pop() ?? '';
   let fileName: string;
   try {
     fileName = decodeURIComponent(last);
   } catch {
-    throw new ModelRefError(`MODEL "${ref}" has a malformed file name in its path`);
+    throw new ModelRefError(`MODEL "${redactModelRef(ref)}" has a malformed file name in its path`);
   }
-  return { kind: 'remote', url: u.href, fileName: checkFileName(fileName, ref) };
+  return { kind: 'remote', url: u.href, fileName: checkFileName(fileName, redactModelRef(ref)) };
 }
 
 /**
@@ -104,18 +104,36 @@ export function parseModelRef(ref: string, opts: { hfEndpoint?: string } = {}): 
   }
   if (scheme !== undefined) {
     throw new ModelRefError(
-      `MODEL "${trimmed}" uses the unsupported scheme "${scheme}:": use ${forms} (prefix a local path containing ":" with ./)`,
+      `MODEL "${redactModelRef(trimmed)}" uses the unsupported scheme "${scheme}:": use ${forms} (prefix a local path containing ":" with ./)`,
     );
   }
   return { kind: 'local', path: path.resolve(trimmed) };
 }
 
-/** A URL safe to log: no credentials, no query string (signed CDN URLs carry tokens there). */
+/**
+ * A URL safe to log: no credentials, no query string (signed CDN URLs such as S3's `X-Amz-Signature`
+ * carry their token there) and no fragment. What was removed is marked, so a reader knows it existed.
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    const auth = u.username !== '' || u.password !== '' ? '<credentials>@' : '';
+    const query = u.search !== '' ? '?<redacted>' : '';
+    return `${u.protocol}//${auth}${u.host}${u.pathname}${query}`;
   } catch {
     return '(invalid URL)';
   }
+}
+
+/**
+ * A MODEL value safe to log or echo in an error: URLs go through redactUrl, other forms (local paths,
+ * `hf:` references, which carry no secrets: the token is HF_TOKEN) are returned as they are.
+ */
+export function redactModelRef(ref: string): string {
+  const trimmed = ref.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) || /^(hf|file):/i.test(trimmed)) return trimmed;
+  const parsed = redactUrl(trimmed);
+  if (parsed !== '(invalid URL)') return parsed;
+  // Not parseable as a URL: still cut anything that looks like credentials or a query.
+  return trimmed.replace(/^([^:]+:\/\/)[^/?#]*@/, '$1<credentials>@').replace(/[?#].*$/, '?<redacted>');
 }

@@ -23,6 +23,7 @@ import {
   type ModelFault,
 } from './scenarios.js';
 import { memoryGuardDrain } from './memory-guard.js';
+import { fetchSharedCache, sharedCachePods } from './shared-cache.js';
 import { TIME_SCALE } from './timescale.js';
 
 const deployments = findDeployments();
@@ -114,6 +115,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
 
     it('rejects a checksum mismatch and leaves nothing in the cache', async () => {
       expectConformant(await fetchChecksumMismatch(d, fx));
+    });
+
+    it(`${sharedCachePods} pods' init containers on one cache at once: one download, one verified file, the server loads it`, async () => {
+      expectConformant(await fetchSharedCache(d, fx));
     });
   });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acquireModel, ModelAcquireError, ModelRefError, parseModelRef } from '../../service/model/acquire.js';
+import { makeGguf } from '../support/gguf-fixture.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-// A fake model: the GGUF magic and 4 MiB of random bytes. Not loadable, but acquisition only checks the magic.
-const MODEL = Buffer.concat([Buffer.from('GGUF'), randomBytes(4 * 2 ** 20)]);
+// A small valid GGUF file: a real header and 4 MiB of random tensor data (acquisition checks the header's extent).
+const MODEL = await makeGguf(4 * 2 ** 20);
 const MODEL_SHA = createHash('sha256').update(MODEL).digest('hex');
 const CHUNK = 64 * 1024;
 
@@ -188,6 +189,13 @@ afterEach(async () => {
 });
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Size of the partial file being written now (the writer's own `<name>.partial-<owner>`), or 0. */
+async function writingSize(dir: string, name = 'model.gguf'): Promise<number> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const own = names.find((n) => n.startsWith(`${name}.partial-`) && !n.endsWith('.json'));
+  return own === undefined ? 0 : (await stat(path.join(dir, own)).catch(() => ({ size: 0 }))).size;
+}
 
 async function rejection(p: Promise<unknown>): Promise<ModelAcquireError> {
   const err = await p.then(
@@ -371,11 +379,12 @@ describe('acquireModel: remote', () => {
 
   it('replaces a cached file that does not match the pinned sha256', async () => {
     await mkdir(cacheDir, { recursive: true });
-    await writeFile(path.join(cacheDir, 'model.gguf'), Buffer.from('GGUF old version'));
+    await writeFile(path.join(cacheDir, 'model.gguf'), await makeGguf(64 * 1024, 'an older version'));
     const { log, messages } = captureLog();
     const r = await acquireModel({ model: server.url('/model.gguf'), sha256: MODEL_SHA, cacheDir, log });
     expect(r).toMatchObject({ downloaded: true, verified: true });
-    expect(messages()).toContain('cached model does not match MODEL_SHA256; deleting it and downloading again');
+    expect(sha(await readFile(r.path))).toBe(MODEL_SHA);
+    expect(messages()).toContain('cached model does not match MODEL_SHA256; downloading it again (it is replaced once the new copy is verified)');
   });
 
   it('fails with NOT_GGUF on a web page and keeps nothing', async () => {
@@ -444,7 +453,7 @@ describe('acquireModel: remote', () => {
     const ac = new AbortController();
     const p = acquireModel({ model: server.url('/slow/model.gguf'), cacheDir, log: captureLog().log, signal: ac.signal });
     const partial = path.join(cacheDir, 'model.gguf.partial');
-    for (let i = 0; i < 200 && !(existsSync(partial) && (await stat(partial)).size > 0); i++) {
+    for (let i = 0; i < 200 && (await writingSize(cacheDir)) === 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     ac.abort();
@@ -579,14 +588,12 @@ describe('fetch-model.ts (the init container entry point)', () => {
     const run = await runFetchModel(env, {
       onSpawn: (kill) => {
         const poll = setInterval(() => {
-          void stat(partial)
-            .then((s) => {
-              if (s.size > 256 * 1024) {
-                clearInterval(poll);
-                kill();
-              }
-            })
-            .catch(() => undefined);
+          void writingSize(cacheDir).then((size) => {
+            if (size > 256 * 1024) {
+              clearInterval(poll);
+              kill();
+            }
+          });
         }, 20);
       },
     });

@@ -94,8 +94,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ GPU_LAYERS: '33' }).gpuLayers).toBe(33);
   });
 
-  it('treats empty variables as unset', () => {
-    const c = loadConfig({ PORT: '', THREADS: '', API_KEY: '', MODEL_SHA256: '  ' });
+  it('treats empty variables as unset (API_KEY excepted: see test/service/secrets.test.ts)', () => {
+    const c = loadConfig({ PORT: '', THREADS: '', MODEL_SHA256: '  ' });
     expect(c.port).toBe(defaultPort);
     expect(c).not.toHaveProperty('threads');
     expect(c).not.toHaveProperty('apiKey');
