@@ -18,7 +18,7 @@ import { installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, type Metrics, type ThreadsInfo } from './http/metrics.js';
-import { openAiPlugin } from './http/openai.js';
+import { openAiPlugin } from './http/openai/index.js';
 import { InferenceEngine } from './inference/engine.js';
 import { chooseThreads } from './runtime/threads.js';
 

@@ -52,6 +52,13 @@ export const envVars = {
   gpuLayers: 'GPU_LAYERS',
   apiKey: 'API_KEY',
   logLevel: 'LOG_LEVEL',
+  // OpenAI API behaviour (service/http/openai/): sampling defaults for requests that leave a field out,
+  // and what a request's `model` may name.
+  defaultTemperature: 'DEFAULT_TEMPERATURE',
+  defaultTopP: 'DEFAULT_TOP_P',
+  defaultTopK: 'DEFAULT_TOP_K',
+  defaultMinP: 'DEFAULT_MIN_P',
+  modelNames: 'MODEL_NAMES',
 } as const;
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];

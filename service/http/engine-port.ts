@@ -13,9 +13,14 @@ export type {
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
+  ToolCallRecord,
+  ToolDefinition,
+  ToolsOption,
 } from '../inference/engine.js';
-export { NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
+export { InvalidInputError, maxSeed, NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
 
 export interface EnginePort {
   readonly state: EngineState;

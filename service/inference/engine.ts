@@ -13,6 +13,7 @@
  * Stopping: the caller's AbortSignal (client disconnect, timeout) or the consumer leaving its
  * `for await` loop aborts the generation within one token (node-llama-cpp `stopOnAbortSignal`).
  */
+import { randomInt } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,17 +23,21 @@ import {
   LlamaCompletion,
   LlamaLogLevel,
   resolveChatWrapper,
+  TokenBias,
   type ChatHistoryItem,
   type ChatWrapper,
   type LlamaChatResponseChunk,
   type LlamaContext,
+  type GbnfJsonSchema,
   type LlamaContextSequence,
+  type LlamaGrammar,
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import {
   GenerationAbortedError,
+  InvalidInputError,
   isTimeoutReason,
   ModelLoadError,
   NotAcceptingError,
@@ -42,6 +47,8 @@ import {
 import { acquireLlama, type LlamaLease } from './llama.js';
 import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
 import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
+import { chatFunctions, forcedCallChatWrapper, type ChatFunctions } from './tools.js';
+import { WorkEstimate } from './work-estimate.js';
 import type {
   EngineOptions,
   EngineState,
@@ -49,8 +56,11 @@ import type {
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
 } from './types.js';
+import { maxSeed } from './types.js';
 
 export type {
   ChatMessage,
@@ -60,12 +70,18 @@ export type {
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
+  ToolCallRecord,
+  ToolDefinition,
+  ToolsOption,
 } from './types.js';
-export { ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
+export { maxSeed } from './types.js';
+export { InvalidInputError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
 
 type Prepared =
-  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[] }
+  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[]; functions?: ChatFunctions; forceCall: boolean; maxParallelCalls: number }
   | { kind: 'completion'; input: Token[]; tokens: Token[] };
 
 interface Job {
@@ -78,11 +94,10 @@ interface Job {
   readonly arrival: number;
   sequence: LlamaContextSequence | undefined;
   ticket: QueueTicket<LlamaContextSequence> | undefined;
+  /** performance.now() when the job got its sequence (undefined while it waits). */
+  startedAt?: number;
   finished?: Promise<void>;
 }
-
-/** Service-time average used for Retry-After before any request has finished. */
-const defaultServiceMs = 5_000;
 /** Keep the last native (llama.cpp) warnings/errors of a load attempt to explain a failure. */
 const maxLoadLogLines = 8;
 
@@ -102,7 +117,7 @@ export class InferenceEngine {
   private loadAbort = new AbortController();
   private drainRequested = false;
   private loadLog: string[] = [];
-  private avgServiceMs = 0;
+  private readonly work = new WorkEstimate();
   /** The GGUF file; replaced by `resolveModelPath`'s answer when that is set. */
   private modelPath: string;
 
@@ -402,16 +417,43 @@ export class InferenceEngine {
     }
     if (input.kind === 'chat') {
       const history = toChatHistory(input.messages);
-      return { kind: 'chat', history, tokens: chatPromptTokens(model, chatWrapper, history) };
+      const functions = input.tools !== undefined && input.tools.tools.length > 0 ? chatFunctions(input.tools.tools) : undefined;
+      return {
+        kind: 'chat',
+        history,
+        tokens: chatPromptTokens(model, chatWrapper, history, functions),
+        ...(functions !== undefined ? { functions } : {}),
+        forceCall: functions !== undefined && input.tools?.mode === 'required',
+        maxParallelCalls: Math.max(1, input.tools?.maxParallelCalls ?? 1),
+      };
+    }
+    if (input.tokens !== undefined) {
+      const vocabulary = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
+      const bad = input.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabulary);
+      if (bad >= 0) {
+        throw new InvalidInputError(`prompt[${bad}] is ${input.tokens[bad]}, not a token id of this model (0 to ${vocabulary - 1}).`, `prompt[${bad}]`);
+      }
+      const ids = input.tokens as Token[];
+      // LlamaCompletion prepends the BOS token itself when the model wants one (as for a text prompt).
+      const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+      return { kind: 'completion', input: ids, tokens: bos != null ? [bos, ...ids] : ids };
     }
     const { input: tokens, full } = completionPromptTokens(model, input.prompt);
     return { kind: 'completion', input: tokens, tokens: full };
   }
 
+  /**
+   * Seconds until the work already admitted (running and queued generations) is done, estimated from
+   * measured prefill and decode rates (`WorkEstimate`): a client retrying after that finds room.
+   */
   private retryAfterSeconds(pool: SlotPool<LlamaContextSequence>): number {
-    const avg = this.avgServiceMs > 0 ? this.avgServiceMs : defaultServiceMs;
-    // The newcomer waits for everyone queued ahead plus itself, served `total` at a time.
-    const seconds = Math.ceil((avg * (pool.queueDepth + 1)) / pool.total / 1000);
+    const now = performance.now();
+    const pending = [...this.jobs].map((job) => ({
+      promptTokens: job.prepared.tokens.length,
+      maxTokens: job.maxTokens,
+      elapsedMs: job.startedAt === undefined ? 0 : now - job.startedAt,
+    }));
+    const seconds = Math.ceil(this.work.drainMs(pending, pool.total) / 1000);
     return Math.min(3600, Math.max(1, seconds));
   }
 
@@ -426,8 +468,8 @@ export class InferenceEngine {
     // 'done' is delivered after the sequence is back in the pool: when the consumer's loop ends,
     // stats() already shows the sequence free (or handed to the next waiter).
     let done: GenerationEvent | undefined;
-    const finish = (finishReason: FinishReason, completionTokens: number, text: string) => {
-      done = { type: 'done', finishReason, promptTokens, completionTokens, text };
+    const finish = (finishReason: FinishReason, completionTokens: number, text: string, toolCalls?: Array<{ name: string; arguments: string }>) => {
+      done = { type: 'done', finishReason, promptTokens, completionTokens, text, ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}) };
     };
 
     try {
@@ -447,6 +489,7 @@ export class InferenceEngine {
       }
       const sequence = job.sequence;
       const started = performance.now();
+      job.startedAt = started;
       await this.prefill(sequence, prepared.tokens, signal);
       if (signal.aborted) {
         finish(abortReason(signal), 0, '');
@@ -458,7 +501,9 @@ export class InferenceEngine {
       let text = '';
       let pendingTokens = 0;
       let emittedTokens = 0;
+      let firstTokenAt: number | undefined;
       const onTokens = (count: number) => {
+        firstTokenAt ??= performance.now();
         pendingTokens += count;
       };
       const onText = (chunk: string) => {
@@ -469,24 +514,40 @@ export class InferenceEngine {
         pendingTokens = 0;
       };
       const outputBefore = sequence.tokenMeter.usedOutputTokens;
-      let stopReason: string;
+      let outcome: GenerationOutcome;
       try {
-        stopReason = await this.generateOn(sequence, job, onTokens, onText);
+        outcome = await this.generateOn(sequence, job, onTokens, onText);
       } catch (err) {
         if (!signal.aborted) throw err;
-        stopReason = 'abort';
+        outcome = { stopReason: 'abort' };
       }
+      const { stopReason, toolCalls } = outcome;
       const sampled = sequence.tokenMeter.usedOutputTokens - outputBefore;
       const finishReason: FinishReason =
-        stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? abortReason(signal) : 'stop';
+        toolCalls !== undefined && toolCalls.length > 0
+          ? 'tool_calls'
+          : stopReason === 'maxTokens'
+            ? 'length'
+            : stopReason === 'abort'
+              ? abortReason(signal)
+              : 'stop';
       const completionTokens = finishReason === 'length' ? job.maxTokens : Math.max(sampled, emittedTokens + pendingTokens);
-      const serviceMs = performance.now() - started;
-      this.avgServiceMs = this.avgServiceMs === 0 ? serviceMs : this.avgServiceMs * 0.8 + serviceMs * 0.2;
+      const ended = performance.now();
+      const serviceMs = ended - started;
+      if (finishReason !== 'abort' && finishReason !== 'timeout') {
+        this.work.observe({
+          promptTokens,
+          completionTokens,
+          maxTokens: job.maxTokens,
+          prefillMs: (firstTokenAt ?? ended) - started,
+          decodeMs: ended - (firstTokenAt ?? ended),
+        });
+      }
       this.log.debug(
         { promptTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
         'generation finished',
       );
-      finish(finishReason, completionTokens, text);
+      finish(finishReason, completionTokens, text, toolCalls);
     } finally {
       external.removeEventListener('abort', onExternalAbort);
       if (job.sequence !== undefined) await this.recycle(job.sequence);
@@ -516,32 +577,70 @@ export class InferenceEngine {
     job: Job,
     onTokens: (count: number) => void,
     onText: (chunk: string) => void,
-  ): Promise<string> {
+  ): Promise<GenerationOutcome> {
     const { sampling, prepared, maxTokens } = job;
+    const model = this.model as LlamaModel;
     const stop = sampling.stop?.filter((s) => s !== '');
+    const penalized = (sampling.presencePenalty ?? 0) !== 0 || (sampling.frequencyPenalty ?? 0) !== 0;
     const common = {
       maxTokens,
       temperature: sampling.temperature,
-      topP: sampling.topP,
-      seed: sampling.seed,
+      // Explicit values: node-llama-cpp's own defaults (topP 0.95, topK 40) must never apply silently.
+      topP: sampling.topP ?? 1,
+      topK: sampling.topK ?? 0,
+      minP: sampling.minP ?? 0,
+      seed: sampling.seed ?? randomSeed(),
       customStopTriggers: stop !== undefined && stop.length > 0 ? stop : undefined,
       signal: job.controller.signal,
       stopOnAbortSignal: true,
-      // OpenAI (and llama.cpp server) semantics: no repetition penalty unless asked for.
-      repeatPenalty: false as const,
+      // OpenAI semantics: no multiplicative repetition penalty; presence/frequency penalties (llama.cpp's
+      // penalties sampler: logit -= count * frequency + (count > 0) * presence) over every generated token.
+      repeatPenalty: penalized
+        ? {
+            penalty: 1,
+            presencePenalty: sampling.presencePenalty ?? 0,
+            frequencyPenalty: sampling.frequencyPenalty ?? 0,
+            lastTokens: maxTokens,
+            penalizeNewLine: true,
+          }
+        : (false as const),
+      tokenBias: sampling.logitBias !== undefined && sampling.logitBias.size > 0 ? tokenBiasOf(model, sampling.logitBias) : undefined,
     };
+    const grammar = sampling.grammar === undefined ? undefined : await this.grammarFor(sampling.grammar);
     if (prepared.kind === 'chat') {
-      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper as ChatWrapper });
+      const wrapper = this.chatWrapper as ChatWrapper;
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: prepared.forceCall ? forcedCallChatWrapper(wrapper) : wrapper });
+      const toolCallArgs: string[] = [];
       try {
-        const result = await chat.generateResponse(prepared.history, {
-          ...common,
-          onResponseChunk: (chunk: LlamaChatResponseChunk) => {
-            onTokens(chunk.tokens.length);
-            // Main response only; segments (e.g. thoughts of reasoning models) are counted, not emitted.
-            if (chunk.type === undefined) onText(chunk.text);
-          },
-        });
-        return result.metadata.stopReason;
+        const onResponseChunk = (chunk: LlamaChatResponseChunk) => {
+          onTokens(chunk.tokens.length);
+          // Main response only; segments (e.g. thoughts of reasoning models) are counted, not emitted.
+          if (chunk.type === undefined) onText(chunk.text);
+        };
+        if (prepared.functions !== undefined) {
+          const result = await chat.generateResponse(prepared.history, {
+            ...common,
+            functions: prepared.functions,
+            documentFunctionParams: true,
+            maxParallelFunctionCalls: prepared.maxParallelCalls,
+            onResponseChunk,
+            onFunctionCallParamsChunk: (chunk) => {
+              const first = toolCallArgs[chunk.callIndex] === undefined;
+              toolCallArgs[chunk.callIndex] = (toolCallArgs[chunk.callIndex] ?? '') + chunk.paramsChunk;
+              if (first || chunk.paramsChunk !== '') {
+                job.channel.push({ type: 'tool_call', index: chunk.callIndex, name: chunk.functionName, argumentsDelta: chunk.paramsChunk });
+              }
+            },
+          });
+          const calls = (result.functionCalls ?? []).map((call, i) => ({
+            name: call.functionName,
+            // The streamed text is what the client saw; fall back to re-serialising the parsed params.
+            arguments: toolCallArgs[i] ?? JSON.stringify(call.params ?? {}),
+          }));
+          return { stopReason: result.metadata.stopReason, ...(calls.length > 0 ? { toolCalls: calls } : {}) };
+        }
+        const result = await chat.generateResponse(prepared.history, { ...common, ...(grammar ? { grammar } : {}), onResponseChunk });
+        return { stopReason: result.metadata.stopReason };
       } finally {
         chat.dispose({ disposeSequence: false });
       }
@@ -550,16 +649,25 @@ export class InferenceEngine {
     try {
       const result = await completion.generateCompletionWithMeta(prepared.input, {
         ...common,
+        ...(grammar ? { grammar } : {}),
         onToken: (tokens) => onTokens(tokens.length),
         onTextChunk: onText,
         // Never drop the start of the prompt silently; the prompt was checked to fit.
         disableContextShift: true,
         contextShiftSize: 1,
       });
-      return result.metadata.stopReason;
+      return { stopReason: result.metadata.stopReason };
     } finally {
       completion.dispose({ disposeSequence: false });
     }
+  }
+
+  /** node-llama-cpp grammars are compiled per request (a JSON-schema grammar is cheap next to a generation). */
+  private async grammarFor(grammar: OutputGrammar): Promise<LlamaGrammar> {
+    const llama = (this.llamaLease as LlamaLease).llama;
+    if (grammar.kind === 'json') return llama.getGrammarFor('json');
+    // The HTTP layer checked the schema against node-llama-cpp's supported subset (service/http/openai/json-schema.ts).
+    return llama.createGrammarForJsonSchema(grammar.schema as Readonly<GbnfJsonSchema> as never);
   }
 
   /** Clear the sequence's KV cache and token history, then give it to the oldest waiter. */
@@ -571,6 +679,23 @@ export class InferenceEngine {
     }
     this.pool?.release(sequence);
   }
+}
+
+interface GenerationOutcome {
+  stopReason: string;
+  toolCalls?: Array<{ name: string; arguments: string }>;
+}
+
+/** A fresh seed per unseeded generation, from the range llama.cpp keeps (see `maxSeed`). */
+function randomSeed(): number {
+  return randomInt(0, maxSeed + 1);
+}
+
+/** OpenAI logit_bias (token id -> offset) as a node-llama-cpp TokenBias (logit offsets, 'never' = banned). */
+function tokenBiasOf(model: LlamaModel, bias: LogitBias): TokenBias {
+  const tokenBias = new TokenBias(model.tokenizer);
+  for (const [token, value] of bias) tokenBias.set(token as Token, value === 'never' ? 'never' : { logit: value });
+  return tokenBias;
 }
 
 function abortReason(signal: AbortSignal): FinishReason {
