@@ -81,6 +81,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       parallel: config.parallel,
       maxQueue: config.maxQueue,
       gpuLayers: config.gpuLayers,
+      ...(config.serviceKind !== undefined ? { kind: config.serviceKind } : {}),
       log: logger.child({ component: 'engine' }),
     });
     deps = { ...deps, threads };

@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultModel, defaultModelCacheDir, defaultPort, envVars, type EnvVarName } from './contract.js';
+import { defaultModel, defaultModelCacheDir, defaultPort, envVars, serviceKinds, type EnvVarName } from './contract.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -178,6 +178,17 @@ export const ConfigSchema = Type.Object({
         '(for clients that hard-code a model name).',
     }),
   ),
+  serviceKind: Type.Optional(
+    Type.Union(
+      serviceKinds.map((k) => Type.Literal(k)),
+      {
+        description:
+          'SERVICE_KIND: "chat" (generation: /v1/chat/completions and /v1/completions, PARALLEL sequences) or ' +
+          '"embedding" (/v1/embeddings through one embedding context of CONTEXT_SIZE tokens; no generation). ' +
+          'Unset means chat, what every existing service is.',
+      },
+    ),
+  ),
   logLevel: Type.Union(
     logLevels.map((l) => Type.Literal(l)),
     {
@@ -293,9 +304,10 @@ export function loadConfig(env: Env = process.env): Config {
     defaultTopK: read(envVars.defaultTopK, integer(0, 1_000_000)),
     defaultMinP: read(envVars.defaultMinP, decimal(0, 1)),
     modelNames: read(envVars.modelNames, oneOf(['served', 'any'] as const)),
+    serviceKind: read(envVars.serviceKind, oneOf(serviceKinds)),
   };
   // Optional settings stay absent when unset (their documented default applies where they are used).
-  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames'] as const) {
+  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind'] as const) {
     if (config[key] === undefined) delete config[key];
   }
   if (config.threads === undefined) delete config.threads;

@@ -4,10 +4,12 @@
  * Kept structural so the routes depend on behaviour, not on a class: `InferenceEngine`
  * satisfies it, and the compiler checks that in `service/app.ts`.
  */
-import type { EngineState, EngineStats, GenerationEvent, GenerationInput, SamplingOptions } from '../inference/engine.js';
+import type { EmbeddingInput, EmbeddingResult, EngineState, EngineStats, GenerationEvent, GenerationInput, SamplingOptions } from '../inference/engine.js';
 
 export type {
   ChatMessage,
+  EmbeddingInput,
+  EmbeddingResult,
   EngineState,
   EngineStats,
   FinishReason,
@@ -32,4 +34,10 @@ export interface EnginePort {
   generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   drain(): unknown;
   close(): unknown;
+  /** What the engine serves; absent means chat. */
+  readonly kind?: 'chat' | 'embedding';
+  /** Length of the embedding vectors, once an embedding engine is loaded. */
+  readonly embeddingDimensions?: number | undefined;
+  /** Embedding engines: may reject with NotAcceptingError, InvalidInputError or QueueFullError before running. */
+  embed?(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult>;
 }

@@ -173,3 +173,21 @@ export const CompletionBody = Type.Object(
   { additionalProperties: false },
 );
 export type CompletionBody = Static<typeof CompletionBody>;
+
+export const EmbeddingBody = Type.Object(
+  {
+    // Text, texts, one input as token ids, or several inputs as token ids (OpenAI's four forms).
+    input: Type.Union([
+      Type.String(),
+      Type.Array(Type.String(), { minItems: 1, maxItems: 2048 }),
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1, maxItems: 2048 }),
+    ]),
+    model: Type.Optional(Type.String({ maxLength: 512 })),
+    encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
+    dimensions: Nullable(Type.Integer({ minimum: 1 })),
+    user: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type EmbeddingBody = Static<typeof EmbeddingBody>;

@@ -46,6 +46,7 @@ import {
 } from './errors.js';
 import { acquireLlama, type LlamaLease } from './llama.js';
 import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
+import { EmbeddingRunner, type EmbeddingInput, type EmbeddingResult } from './embedding.js';
 import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
 import { chatFunctions, forcedCallChatWrapper, type ChatFunctions } from './tools.js';
 import { WorkEstimate } from './work-estimate.js';
@@ -78,6 +79,7 @@ export type {
   ToolsOption,
 } from './types.js';
 export { maxSeed } from './types.js';
+export type { EmbeddingInput, EmbeddingResult } from './embedding.js';
 export { InvalidInputError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
 
 type Prepared =
@@ -111,7 +113,10 @@ export class InferenceEngine {
   private context: LlamaContext | undefined;
   private chatWrapper: ChatWrapper | undefined;
   private pool: SlotPool<LlamaContextSequence> | undefined;
+  private embedder: EmbeddingRunner | undefined;
   private readonly jobs = new Set<Job>();
+  private readonly embeddingRequests = new Set<AbortController>();
+  private readonly embeddingPromises = new Set<Promise<unknown>>();
   private loadPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
   private loadAbort = new AbortController();
@@ -167,6 +172,8 @@ export class InferenceEngine {
   }
 
   stats(): EngineStats {
+    const embedder = this.embedder;
+    if (embedder !== undefined) return { parallel: 1, busySequences: embedder.busy, queueDepth: embedder.queueDepth, maxQueue: this.opts.maxQueue };
     const pool = this.pool;
     return {
       parallel: this.opts.parallel,
@@ -229,6 +236,32 @@ export class InferenceEngine {
         },
       });
       if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      if (this.opts.kind === 'embedding') {
+        const embeddingContext = await this.model.createEmbeddingContext({
+          contextSize,
+          threads,
+          ...(batchSize !== undefined ? { batchSize } : {}),
+          createSignal: this.loadAbort.signal,
+        });
+        this.embedder = new EmbeddingRunner(embeddingContext, this.model, contextSize, this.opts.maxQueue);
+        if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+        this._progress = 1;
+        this._state = this.drainRequested ? 'draining' : 'ready';
+        this.log.info(
+          {
+            model: this.modelId,
+            kind: 'embedding',
+            architecture: this.model.fileInfo.metadata?.general?.architecture,
+            sizeBytes: this.model.size,
+            dimensions: this.embedder.dimensions,
+            contextSize,
+            threads,
+            loadMs: Math.round(performance.now() - t0),
+          },
+          'model loaded',
+        );
+        return;
+      }
       this.context = await this.model.createContext({
         contextSize,
         sequences: parallel,
@@ -312,13 +345,14 @@ export class InferenceEngine {
   }
 
   private async disposeNative(): Promise<void> {
-    const { context, model, llamaLease } = this;
+    const { context, model, llamaLease, embedder } = this;
     this.pool = undefined;
+    this.embedder = undefined;
     this.context = undefined;
     this.model = undefined;
     this.llamaLease = undefined;
     this.chatWrapper = undefined;
-    for (const dispose of [() => context?.dispose(), () => model?.dispose(), () => llamaLease?.release()]) {
+    for (const dispose of [() => embedder?.dispose(), () => context?.dispose(), () => model?.dispose(), () => llamaLease?.release()]) {
       try {
         await dispose();
       } catch (err) {
@@ -342,6 +376,7 @@ export class InferenceEngine {
    */
   generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent> {
     if (this._state !== 'ready') throw new NotAcceptingError(`Not accepting requests: the engine is ${this._state}`);
+    if (this.embedder !== undefined) throw new NotAcceptingError('This engine serves embeddings, not generation');
     const pool = this.pool as SlotPool<LlamaContextSequence>;
     const arrival = performance.now();
     const prepared = this.prepare(input);
@@ -379,6 +414,43 @@ export class InferenceEngine {
     return channel;
   }
 
+  /** What this engine serves (EngineOptions.kind). */
+  get kind(): 'chat' | 'embedding' {
+    return this.opts.kind ?? 'chat';
+  }
+
+  /** Length of the embedding vectors (embedding engines, once loaded). */
+  get embeddingDimensions(): number | undefined {
+    return this.embedder?.dimensions;
+  }
+
+  /**
+   * Embed inputs (embedding engines). Rejects with NotAcceptingError (not ready, draining, or a chat
+   * engine), InvalidInputError (too long, bad token id) or QueueFullError before anything runs.
+   */
+  async embed(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult> {
+    const embedder = this.embedder;
+    if (this._state !== 'ready' || embedder === undefined) {
+      throw new NotAcceptingError(
+        embedder === undefined && this._state === 'ready' ? 'This engine serves chat, not embeddings' : `Not accepting requests: the engine is ${this._state}`,
+      );
+    }
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    if (signal.aborted) ac.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
+    this.embeddingRequests.add(ac);
+    const promise = embedder.embed(inputs, ac.signal);
+    this.embeddingPromises.add(promise);
+    try {
+      return await promise;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.embeddingRequests.delete(ac);
+      this.embeddingPromises.delete(promise);
+    }
+  }
+
   /** State -> 'draining': new generate() calls throw NotAcceptingError; accepted ones (queued too) finish. */
   drain(): void {
     if (this._state === 'ready') this._state = 'draining';
@@ -397,7 +469,10 @@ export class InferenceEngine {
     if (this.loadPromise !== undefined) await this.loadPromise.catch(() => undefined);
     const reason = new GenerationAbortedError('The engine is closing');
     this.pool?.rejectAll(reason);
+    this.embedder?.rejectWaiters(reason);
     for (const job of this.jobs) job.controller.abort(reason);
+    for (const ac of this.embeddingRequests) ac.abort(reason);
+    await Promise.allSettled([...this.embeddingPromises]);
     await Promise.allSettled([...this.jobs].map((job) => job.finished));
     await this.disposeNative();
     this._state = 'closed';

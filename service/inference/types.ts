@@ -30,6 +30,11 @@ export interface EngineOptions {
   gpuLayers: number | 'auto' | 'max';
   /** llama.cpp batch size; default min(contextSize * parallel, 512). */
   batchSize?: number;
+  /**
+   * What the engine serves: 'chat' (default) = generation with `parallel` sequences; 'embedding' = one
+   * embedding context of `contextSize` tokens (no generation, no KV cache for parallel sequences).
+   */
+  kind?: 'chat' | 'embedding';
   log: Logger;
 }
 

@@ -8,15 +8,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints } from '../../service/contract.js';
-import { chatFieldPolicy, completionFieldPolicy, type FieldPolicy } from '../../service/http/openai/fields.js';
-import { ChatCompletionBody, CompletionBody } from '../../service/http/schemas.js';
+import { chatFieldPolicy, completionFieldPolicy, embeddingFieldPolicy, type FieldPolicy } from '../../service/http/openai/fields.js';
+import { ChatCompletionBody, CompletionBody, EmbeddingBody } from '../../service/http/schemas.js';
 import { postJson, repoRoot, startTestApp, type TestApp } from './helpers.js';
 
 const endpointsOf = {
   chat: { policy: chatFieldPolicy as Record<string, FieldPolicy>, schema: ChatCompletionBody, path: endpoints.chatCompletions },
   completions: { policy: completionFieldPolicy as Record<string, FieldPolicy>, schema: CompletionBody, path: endpoints.completions },
 } as const;
-type EndpointName = keyof typeof endpointsOf;
+type EndpointName = keyof typeof endpointsOf | 'embeddings';
+/** Embeddings run on an embedding service (test/service/openai-embeddings.test.ts); here only the table is checked. */
+const tables = { ...endpointsOf, embeddings: { policy: embeddingFieldPolicy as Record<string, FieldPolicy>, schema: EmbeddingBody, path: endpoints.embeddings } };
 
 async function readmeTable(): Promise<Map<EndpointName, Map<string, string>>> {
   const text = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
@@ -27,12 +29,13 @@ async function readmeTable(): Promise<Map<EndpointName, Map<string, string>>> {
   const out = new Map<EndpointName, Map<string, string>>([
     ['chat', new Map()],
     ['completions', new Map()],
+    ['embeddings', new Map()],
   ]);
   for (const line of text.slice(start, end).split('\n')) {
     const m = /^\| `([a-z_]+)` \| ([a-z, ]+) \| (implemented|ignored|refused) \|/.exec(line);
     if (!m) continue;
     for (const e of (m[2] as string).split(',').map((s) => s.trim())) {
-      expect(Object.keys(endpointsOf), `README endpoint '${e}' of ${m[1]}`).toContain(e);
+      expect(Object.keys(tables), `README endpoint '${e}' of ${m[1]}`).toContain(e);
       const rows = out.get(e as EndpointName) as Map<string, string>;
       expect(rows.has(m[1] as string), `README lists ${m[1]} twice for ${e}`).toBe(false);
       rows.set(m[1] as string, m[3] as string);
@@ -44,7 +47,7 @@ async function readmeTable(): Promise<Map<EndpointName, Map<string, string>>> {
 describe('request field policy: README table = schema = mapper', () => {
   it('every schema field has one README row with its policy, and nothing else is listed', async () => {
     const table = await readmeTable();
-    for (const [name, e] of Object.entries(endpointsOf)) {
+    for (const [name, e] of Object.entries(tables)) {
       const schemaFields = Object.keys(e.schema.properties).sort();
       expect(Object.keys(e.policy).sort(), `${name}: policy vs schema`).toEqual(schemaFields);
       const rows = table.get(name as EndpointName) as Map<string, string>;
@@ -69,7 +72,7 @@ describe('request field policy: the server does what it says', () => {
   };
   const required = new Set(['messages', 'prompt']);
 
-  for (const name of Object.keys(endpointsOf) as EndpointName[]) {
+  for (const name of Object.keys(endpointsOf) as Array<keyof typeof endpointsOf>) {
     it(`${name}: the null form of every optional field is accepted`, async () => {
       const e = endpointsOf[name];
       const nullable = Object.entries(e.schema.properties)
@@ -105,7 +108,7 @@ describe('request field policy: the server does what it says', () => {
   }
 
   it('fields OpenAI does not define are refused as unrecognized', async () => {
-    for (const name of Object.keys(endpointsOf) as EndpointName[]) {
+    for (const name of Object.keys(endpointsOf) as Array<keyof typeof endpointsOf>) {
       for (const field of ['top_k', 'min_p', 'repeat_penalty', 'mirostat']) {
         const res = await postJson(t.base, endpointsOf[name].path, { ...base[name](), [field]: 1 });
         expect(res.status).toBe(400);

@@ -11,9 +11,9 @@
  * `service/http/schemas.ts` does not compile without a policy; the README's field table is checked against
  * them, and each `example` is sent through the API by a test (ignored: 200; refused: 400).
  */
-import { maxSeed, type ChatMessage, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
+import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
-import type { ChatCompletionBody, CompletionBody, MessageBody } from '../schemas.js';
+import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody } from '../schemas.js';
 import { grammarSchemaOrBadRequest } from './json-schema.js';
 
 export type FieldPolicy =
@@ -83,6 +83,14 @@ export const completionFieldPolicy: Record<keyof CompletionBody, FieldPolicy> = 
   best_of: refused('one candidate per request', 2, '1 or null', (v) => isNull(v) || v === 1),
   logprobs: refused('log probabilities are not returned by this server', 2, '0 or null', (v) => isNull(v) || v === 0),
   suffix: refused('insertion (fill-in-the-middle) is not supported', 'end', 'null'),
+};
+
+export const embeddingFieldPolicy: Record<keyof EmbeddingBody, FieldPolicy> = {
+  input: implemented('a string, an array of strings, or token ids (one array or several); every input must fit the context; empty strings are a 400'),
+  model: shared.model,
+  encoding_format: implemented('`float` (default) or `base64` (little-endian float32, what the SDKs request and decode)'),
+  dimensions: implemented('only the model\'s own dimension: truncating a vector is meaningful only for models trained for it, which a GGUF file does not declare, so other values are a 400'),
+  user: shared.user,
 };
 
 /** Service settings the mapper applies. */
@@ -319,4 +327,32 @@ export function completionJob(body: CompletionBody, settings: MapperSettings): J
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
+}
+
+/** What the embeddings route hands to the engine. */
+export interface EmbeddingJob {
+  inputs: EmbeddingInput[];
+  encoding: 'float' | 'base64';
+}
+
+export function embeddingJob(body: EmbeddingBody, settings: MapperSettings, dimensions: number): EmbeddingJob {
+  checkModel(body.model, settings);
+  if (body.dimensions != null && body.dimensions !== dimensions) {
+    throw badRequest(
+      `dimensions ${body.dimensions} is not supported: this model's embeddings have ${dimensions} dimensions, and shortening them is meaningful only for models trained for it.`,
+      'dimensions',
+      'unsupported_value',
+    );
+  }
+  const input = body.input;
+  let inputs: EmbeddingInput[];
+  if (typeof input === 'string') inputs = [input];
+  else if (input.every((x) => typeof x === 'number')) inputs = [input as number[]];
+  else inputs = input as Array<string | number[]>;
+  inputs.forEach((x, i) => {
+    if (x === '' || (typeof x === 'string' && x.trim() === '')) {
+      throw badRequest(`input[${i}] is empty; every input must contain text to embed.`, typeof input === 'string' ? 'input' : `input[${i}]`, 'invalid_value');
+    }
+  });
+  return { inputs, encoding: body.encoding_format ?? 'float' };
 }

@@ -138,6 +138,9 @@ export async function runGeneration(
   render: Renderer,
 ): Promise<unknown> {
   const { engine, lifecycle, metrics, config } = ctx;
+  if (engine.kind === 'embedding') {
+    throw new ApiError(404, 'This service serves embeddings (SERVICE_KIND=embedding), not generation; use /v1/embeddings.', 'invalid_request_error', null, 'unsupported_endpoint');
+  }
   const arrival = performance.now() - reply.elapsedTime;
   const log: GenerationLog = { endpoint: job.endpoint, stream: job.stream };
   request.generation = log;

@@ -1,8 +1,10 @@
 /**
  * OpenAI-compatible API, usable by the official `openai` package: `/v1/models`, `/v1/models/{id}`,
- * `/v1/chat/completions`, `/v1/completions` (paths from `contract.endpoints`).
+ * `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` (paths from `contract.endpoints`). A service
+ * serves either generation or embeddings (SERVICE_KIND); the other kind's endpoints answer 404
+ * `unsupported_endpoint` saying so.
  *
- * One module per endpoint (models.ts, chat.ts, completions.ts); request fields are mapped to engine
+ * One module per endpoint (models.ts, chat.ts, completions.ts, embeddings.ts); request fields are mapped to engine
  * options in one place (fields.ts, which also holds the policy for every OpenAI field: see the README's
  * field table); generation.ts runs a generation and decides status codes, streaming, timeouts and metrics.
  */
@@ -14,6 +16,7 @@ import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import { chatRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
+import { embeddingRoutes } from './embeddings.js';
 import type { MapperSettings } from './fields.js';
 import type { GenerationContext } from './generation.js';
 import { modelRoutes } from './models.js';
@@ -64,4 +67,5 @@ export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): P
   modelRoutes(app, engine);
   chatRoutes(app, ctx, settings);
   completionRoutes(app, ctx, settings);
+  embeddingRoutes(app, ctx, settings);
 }
