@@ -3,7 +3,7 @@
  * (tools/test-model/bert.ts): the model's dimension, unit vectors, base64 = float, token-array inputs,
  * usage tokens, and the refusals (dimensions, empty input, too long, the other service kind's endpoints).
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints } from '../../service/contract.js';
 import { readGguf } from '../../tools/test-model/gguf.js';
