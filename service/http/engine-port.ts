@@ -21,6 +21,7 @@ export type {
   ToolCallRecord,
   ToolDefinition,
   ToolsOption,
+  TokenLogprob,
 } from '../inference/engine.js';
 export { InvalidInputError, maxSeed, NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
 

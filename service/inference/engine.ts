@@ -48,6 +48,7 @@ import { acquireLlama, type LlamaLease } from './llama.js';
 import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
 import { EmbeddingRunner, type EmbeddingInput, type EmbeddingResult } from './embedding.js';
 import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
+import { generateScored } from './scored.js';
 import { chatFunctions, forcedCallChatWrapper, type ChatFunctions } from './tools.js';
 import { WorkEstimate } from './work-estimate.js';
 import type {
@@ -60,6 +61,7 @@ import type {
   LogitBias,
   OutputGrammar,
   SamplingOptions,
+  TokenLogprob,
 } from './types.js';
 import { maxSeed } from './types.js';
 
@@ -77,6 +79,7 @@ export type {
   ToolCallRecord,
   ToolDefinition,
   ToolsOption,
+  TokenLogprob,
 } from './types.js';
 export { maxSeed } from './types.js';
 export type { EmbeddingInput, EmbeddingResult } from './embedding.js';
@@ -543,8 +546,17 @@ export class InferenceEngine {
     // 'done' is delivered after the sequence is back in the pool: when the consumer's loop ends,
     // stats() already shows the sequence free (or handed to the next waiter).
     let done: GenerationEvent | undefined;
+    const logprobs: TokenLogprob[] | undefined = job.sampling.logprobs !== undefined ? [] : undefined;
     const finish = (finishReason: FinishReason, completionTokens: number, text: string, toolCalls?: Array<{ name: string; arguments: string }>) => {
-      done = { type: 'done', finishReason, promptTokens, completionTokens, text, ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}) };
+      done = {
+        type: 'done',
+        finishReason,
+        promptTokens,
+        completionTokens,
+        text,
+        ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}),
+        ...(logprobs !== undefined ? { logprobs } : {}),
+      };
     };
 
     try {
@@ -581,11 +593,12 @@ export class InferenceEngine {
         firstTokenAt ??= performance.now();
         pendingTokens += count;
       };
-      const onText = (chunk: string) => {
-        if (chunk === '') return;
+      const onText = (chunk: string, scored?: TokenLogprob) => {
+        if (chunk === '' && scored === undefined) return;
         text += chunk;
         emittedTokens += pendingTokens;
-        channel.pushText(chunk, pendingTokens);
+        if (scored !== undefined) logprobs?.push(scored);
+        channel.pushText(chunk, pendingTokens, scored !== undefined ? [scored] : undefined);
         pendingTokens = 0;
       };
       const outputBefore = sequence.tokenMeter.usedOutputTokens;
@@ -651,7 +664,7 @@ export class InferenceEngine {
     sequence: LlamaContextSequence,
     job: Job,
     onTokens: (count: number) => void,
-    onText: (chunk: string) => void,
+    onText: (chunk: string, scored?: TokenLogprob) => void,
   ): Promise<GenerationOutcome> {
     const { sampling, prepared, maxTokens } = job;
     const model = this.model as LlamaModel;
@@ -681,6 +694,46 @@ export class InferenceEngine {
         : (false as const),
       tokenBias: sampling.logitBias !== undefined && sampling.logitBias.size > 0 ? tokenBiasOf(model, sampling.logitBias) : undefined,
     };
+    if (sampling.logprobs !== undefined) {
+      // The HTTP layer refuses logprobs together with tools or a grammar.
+      const generatedTokens: Token[] = [];
+      const result = await generateScored(
+        model,
+        sequence,
+        prepared.tokens,
+        {
+          maxTokens,
+          top: sampling.logprobs.top,
+          stop: stop ?? [],
+          signal: job.controller.signal,
+          generated: generatedTokens,
+          sampling: {
+            temperature: common.temperature ?? 0,
+            topP: common.topP,
+            topK: common.topK,
+            minP: common.minP,
+            seed: common.seed,
+            ...(common.tokenBias !== undefined ? { tokenBias: common.tokenBias } : {}),
+            ...(penalized
+              ? {
+                  repeatPenalty: {
+                    punishTokens: () => generatedTokens,
+                    maxPunishTokens: maxTokens,
+                    penalty: 1,
+                    presencePenalty: sampling.presencePenalty ?? 0,
+                    frequencyPenalty: sampling.frequencyPenalty ?? 0,
+                  },
+                }
+              : {}),
+          },
+        },
+        (piece, scored) => {
+          onTokens(1);
+          onText(piece, scored);
+        },
+      );
+      return { stopReason: result.stopReason === 'stopString' ? 'customStopTrigger' : result.stopReason };
+    }
     const grammar = sampling.grammar === undefined ? undefined : await this.grammarFor(sampling.grammar);
     if (prepared.kind === 'chat') {
       const wrapper = this.chatWrapper as ChatWrapper;

@@ -111,6 +111,15 @@ export interface SamplingOptions {
   frequencyPenalty?: number;
   logitBias?: LogitBias;
   grammar?: OutputGrammar;
+  /** Report each generated token's log probability and this many alternatives (0..20). */
+  logprobs?: { top: number };
+}
+
+/** One generated token's log probability and the most likely alternatives (see inference/scored.ts). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top: Array<{ token: string; logprob: number }>;
 }
 
 /**
@@ -125,7 +134,8 @@ export type FinishReason = 'stop' | 'length' | 'abort' | 'timeout' | 'tool_calls
 export type GenerationEvent =
   | { type: 'queued'; position: number }
   | { type: 'started'; promptTokens: number; queuedMs: number }
-  | { type: 'text'; text: string; tokens: number }
+  /** `logprobs`: one entry per token of `text` when the request asked for them. */
+  | { type: 'text'; text: string; tokens: number; logprobs?: TokenLogprob[] }
   /** Part of the arguments of function call `index` (the name arrives with the first part). */
   | { type: 'tool_call'; index: number; name: string; argumentsDelta: string }
   | {
@@ -134,6 +144,8 @@ export type GenerationEvent =
       promptTokens: number;
       completionTokens: number;
       text: string;
+      /** Every generated token's log probabilities, when the request asked for them. */
+      logprobs?: TokenLogprob[];
       /** The function calls of the answer, complete (finishReason 'tool_calls'). */
       toolCalls?: Array<{ name: string; arguments: string }>;
     };

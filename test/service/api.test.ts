@@ -197,7 +197,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
       { name: 'stream as string', headers: json, body: JSON.stringify({ ...chatBody(), stream: 'yes' }), status: 400, param: 'stream' },
       { name: 'unknown field', headers: json, body: JSON.stringify({ ...chatBody(), foo: 1 }), status: 400, code: 'unknown_parameter', param: 'foo' },
       { name: 'unknown field in a message', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 'x', mood: 'happy' }] }), status: 400, param: 'messages[0].mood' },
-      { name: 'logprobs requested', headers: json, body: JSON.stringify({ ...chatBody(), logprobs: true }), status: 400, param: 'logprobs' },
+      { name: 'top_logprobs without logprobs', headers: json, body: JSON.stringify({ ...chatBody(), top_logprobs: 2 }), status: 400, param: 'top_logprobs' },
       { name: 'text/plain content type', headers: { 'content-type': 'text/plain' }, body: 'hello', status: 400, code: 'unsupported_media_type' },
       { name: 'form content type', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1', status: 400, code: 'unsupported_media_type' },
       { name: 'prompt with a token id outside the vocabulary', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: [1, 2, 99_999_999] }), status: 400, param: 'prompt[2]' },

@@ -72,6 +72,43 @@ describe('sampling (PARALLEL=2)', () => {
     expect(r.usage?.completion_tokens).toBe(3);
   });
 
+  it('chat logprobs: one entry per generated token, tokens spell the answer, top_logprobs sorted, streamed the same', async () => {
+    const params = { model, messages: [{ role: 'user' as const, content: 'Probabilities' }], max_tokens: 12, temperature: 1, seed: 31, logprobs: true, top_logprobs: 3 };
+    const r = await t.client.chat.completions.create(params);
+    const content = r.choices[0]?.logprobs?.content ?? [];
+    expect(content).toHaveLength(r.usage?.completion_tokens ?? -1);
+    expect(content.map((c) => c.token).join('')).toBe(r.choices[0]?.message.content);
+    for (const c of content) {
+      expect(c.logprob).toBeLessThanOrEqual(0);
+      expect(c.top_logprobs.length).toBeGreaterThan(0);
+      expect(c.top_logprobs.length).toBeLessThanOrEqual(3);
+      const lps = c.top_logprobs.map((a) => a.logprob);
+      expect(lps).toEqual([...lps].sort((x, y) => y - x));
+      expect(c.logprob).toBeLessThanOrEqual((lps[0] ?? 0) + 1e-6);
+      expect(Buffer.from(c.bytes ?? []).toString('utf8')).toBe(c.token);
+    }
+    const stream = await t.client.chat.completions.create({ ...params, stream: true });
+    const streamed: typeof content = [];
+    for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    expect(streamed).toEqual(content);
+  });
+
+  it('completion logprobs: tokens, token_logprobs, top_logprobs and text_offset line up with the text', async () => {
+    const r = await t.client.completions.create({ model, prompt: 'Offsets', max_tokens: 10, temperature: 1, seed: 8, logprobs: 2 });
+    const lp = r.choices[0]?.logprobs;
+    const text = r.choices[0]?.text ?? '';
+    expect(lp?.tokens).toHaveLength(r.usage?.completion_tokens ?? -1);
+    expect(lp?.tokens?.join('')).toBe(text);
+    lp?.tokens?.forEach((token, i) => {
+      expect(text.slice(lp.text_offset?.[i], (lp.text_offset?.[i] ?? 0) + token.length)).toBe(token);
+      expect(lp.token_logprobs?.[i]).toBeLessThanOrEqual(0);
+      expect(Object.keys(lp.top_logprobs?.[i] ?? {}).length).toBeLessThanOrEqual(2);
+    });
+    // Same seed with and without logprobs: the same text (the scored loop samples like the plain one).
+    const plain = await t.client.completions.create({ model, prompt: 'Offsets', max_tokens: 10, temperature: 1, seed: 8 });
+    expect(plain.choices[0]?.text).toBe(text);
+  });
+
   it('validation messages name the branch of a union the value was meant for', async () => {
     const cases: Array<{ body: Record<string, unknown>; param: string; message: RegExp }> = [
       { body: { stop: ['a', 'b', 'c', 'd', 'e'] }, param: 'stop', message: /more than 4 items/ },

@@ -8,7 +8,23 @@ import { randomUUID } from 'node:crypto';
 import { endpoints } from '../../contract.js';
 import { ChatCompletionBody } from '../schemas.js';
 import { chatJob, type MapperSettings } from './fields.js';
+import type { TokenLogprob } from '../engine-port.js';
 import { responseId, runGeneration, toOpenAiFinish, usageOf, type Done, type GenerationContext, type Renderer, type ToolCallDelta } from './generation.js';
+
+const bytesOf = (token: string) => [...Buffer.from(token, 'utf8')];
+
+/** OpenAI's chat `logprobs` object for some tokens. */
+function chatLogprobs(entries: readonly TokenLogprob[]) {
+  return {
+    content: entries.map((e) => ({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: bytesOf(e.token),
+      top_logprobs: e.top.map((a) => ({ token: a.token, logprob: a.logprob, bytes: bytesOf(a.token) })),
+    })),
+    refusal: null,
+  };
+}
 
 const toolCallId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
@@ -43,7 +59,7 @@ class ChatRenderer implements Renderer {
             refusal: null,
             ...(toolCalls !== undefined ? { tool_calls: toolCalls } : {}),
           },
-          logprobs: null,
+          logprobs: done.logprobs !== undefined ? chatLogprobs(done.logprobs) : null,
           finish_reason: toOpenAiFinish(done.finishReason),
         },
       ],
@@ -51,13 +67,13 @@ class ChatRenderer implements Renderer {
     };
   }
 
-  private chunk(delta: Record<string, unknown>, finishReason: string | null): Record<string, unknown> {
+  private chunk(delta: Record<string, unknown>, finishReason: string | null, logprobs?: readonly TokenLogprob[]): Record<string, unknown> {
     return {
       id: this.id,
       object: 'chat.completion.chunk',
       created: this.created,
       model: this.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      choices: [{ index: 0, delta, logprobs: logprobs !== undefined ? chatLogprobs(logprobs) : null, finish_reason: finishReason }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
   }
@@ -66,8 +82,8 @@ class ChatRenderer implements Renderer {
     return [this.chunk({ role: 'assistant', content: '' }, null)];
   }
 
-  streamText(text: string): unknown {
-    return this.chunk({ content: text }, null);
+  streamText(text: string, logprobs?: readonly TokenLogprob[]): unknown {
+    return this.chunk({ content: text }, null, logprobs);
   }
 
   streamToolCall(delta: ToolCallDelta): unknown {

@@ -52,8 +52,8 @@ export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
   ...shared,
   messages: implemented('system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model\'s own chat template; text content parts only'),
   max_completion_tokens: implemented('same as `max_tokens`'),
-  logprobs: refused('log probabilities are not returned by this server', true, 'false or null', (v) => isNull(v) || v === false),
-  top_logprobs: refused('log probabilities are not returned by this server', 2, '0 or null', (v) => isNull(v) || v === 0),
+  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools or response_format'),
+  top_logprobs: implemented('0 to 20 most likely alternatives per token (with `logprobs: true`); alternatives the sampler removed are not listed'),
   response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (grammar from the schema, always strict; a keyword the grammar cannot enforce is a 400 naming it)'),
   tools: implemented('functions rendered by the chat template; arguments constrained by a grammar from `parameters`'),
   tool_choice: implemented('`none`, `auto`, `required`, or a named function (the call is forced)'),
@@ -81,7 +81,7 @@ export const completionFieldPolicy: Record<keyof CompletionBody, FieldPolicy> = 
   prompt: implemented('a string, an array of one string, or one prompt as token ids; several prompts are a 400'),
   echo: refused('the prompt is not echoed', true, 'false or null', (v) => isNull(v) || v === false),
   best_of: refused('one candidate per request', 2, '1 or null', (v) => isNull(v) || v === 1),
-  logprobs: refused('log probabilities are not returned by this server', 2, '0 or null', (v) => isNull(v) || v === 0),
+  logprobs: implemented('0 to 5: the sampled token\'s log probability and that many alternatives per token (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), streamed too'),
   suffix: refused('insertion (fill-in-the-middle) is not supported', 'end', 'null'),
 };
 
@@ -300,6 +300,15 @@ export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job
   }
   const sampling = samplingFrom(body, settings);
   if (grammar !== undefined) sampling.grammar = grammar;
+  if (body.top_logprobs != null && body.top_logprobs > 0 && body.logprobs !== true) {
+    throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs', 'invalid_value');
+  }
+  if (body.logprobs === true) {
+    if (tools !== undefined || grammar !== undefined) {
+      throw badRequest('logprobs cannot be combined with tools or response_format json_object/json_schema on this server.', 'logprobs', 'unsupported_value');
+    }
+    sampling.logprobs = { top: body.top_logprobs ?? 0 };
+  }
   return {
     endpoint: 'chat',
     input: { kind: 'chat', messages, ...(tools !== undefined ? { tools } : {}) },
@@ -320,10 +329,12 @@ export function completionJob(body: CompletionBody, settings: MapperSettings): J
   } else if (typeof p[0] === 'string') input = { kind: 'completion', prompt: p[0] };
   else if (typeof p[0] === 'number') input = { kind: 'completion', prompt: '', tokens: p as number[] };
   else input = { kind: 'completion', prompt: '', tokens: p[0] as number[] };
+  const sampling = samplingFrom(body, settings);
+  if (body.logprobs != null) sampling.logprobs = { top: body.logprobs };
   return {
     endpoint: 'completion',
     input,
-    sampling: samplingFrom(body, settings),
+    sampling,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };

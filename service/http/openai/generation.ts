@@ -28,6 +28,7 @@ import {
   type EnginePort,
   type FinishReason,
   type GenerationEvent,
+  type TokenLogprob,
 } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { AbortReason, Lifecycle } from '../lifecycle.js';
@@ -81,7 +82,7 @@ export interface Renderer {
   body(done: Done, text: string): unknown;
   /** Chunks sent right after the headers (chat: the role chunk). */
   streamStart(): unknown[];
-  streamText(text: string): unknown;
+  streamText(text: string, logprobs?: readonly TokenLogprob[]): unknown;
   /** A tool-call delta; undefined when the endpoint has no tool calls. */
   streamToolCall(delta: ToolCallDelta): unknown;
   /** The last content chunk(s), carrying the finish reason. */
@@ -258,7 +259,7 @@ export async function runGeneration(
       for await (const ev of events) {
         observe(ev);
         if (ev.type === 'queued') sse.comment(`queued position=${ev.position}`);
-        else if (ev.type === 'text' && ev.text !== '') sse.data(render.streamText(ev.text));
+        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) sse.data(render.streamText(ev.text, ev.logprobs));
         else if (ev.type === 'tool_call') sse.data(render.streamToolCall(ev));
       }
     } catch (err) {
