@@ -86,7 +86,7 @@ export type { EmbeddingInput, EmbeddingResult } from './embedding.js';
 export { InvalidInputError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
 
 type Prepared =
-  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[]; functions?: ChatFunctions; forceCall: boolean; maxParallelCalls: number }
+  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[]; functions?: ChatFunctions; forceCall: boolean; maxParallelCalls?: number }
   | { kind: 'completion'; input: Token[]; tokens: Token[] };
 
 interface Job {
@@ -502,7 +502,7 @@ export class InferenceEngine {
         tokens: chatPromptTokens(model, chatWrapper, history, functions),
         ...(functions !== undefined ? { functions } : {}),
         forceCall: functions !== undefined && input.tools?.mode === 'required',
-        maxParallelCalls: Math.max(1, input.tools?.maxParallelCalls ?? 1),
+        ...(input.tools?.maxParallelCalls !== undefined ? { maxParallelCalls: Math.max(1, input.tools.maxParallelCalls) } : {}),
       };
     }
     if (input.tokens !== undefined) {
@@ -750,7 +750,7 @@ export class InferenceEngine {
             ...common,
             functions: prepared.functions,
             documentFunctionParams: true,
-            maxParallelFunctionCalls: prepared.maxParallelCalls,
+            ...(prepared.maxParallelCalls !== undefined ? { maxParallelFunctionCalls: prepared.maxParallelCalls } : {}),
             onResponseChunk,
             onFunctionCallParamsChunk: (chunk) => {
               const first = toolCallArgs[chunk.callIndex] === undefined;

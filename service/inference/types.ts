@@ -70,8 +70,8 @@ export interface ToolDefinition {
 export interface ToolsOption {
   tools: ToolDefinition[];
   mode: 'auto' | 'required';
-  /** At most this many calls in one answer (1 = OpenAI's parallel_tool_calls: false). */
-  maxParallelCalls: number;
+  /** At most this many calls in one answer (1 = OpenAI's parallel_tool_calls: false); undefined = no limit but max_tokens. */
+  maxParallelCalls?: number;
 }
 
 export type GenerationInput =

@@ -268,15 +268,16 @@ function toolsOption(body: ChatCompletionBody): ToolsOption | undefined {
       ...(f.parameters != null ? { parameters: grammarSchemaOrBadRequest(f.parameters, `tools[${i}].function.parameters`) } : {}),
     };
   });
-  const maxParallelCalls = body.parallel_tool_calls === false ? 1 : definitions.length > 1 ? 8 : 4;
+  // OpenAI sets no number on parallel calls; node-llama-cpp's default (no limit) leaves it to max_tokens.
+  const maxParallelCalls = body.parallel_tool_calls === false ? 1 : undefined;
   if (typeof choice === 'object') {
     const named = definitions.find((d) => d.name === (choice as { function: { name: string } }).function.name);
     if (named === undefined) {
       throw badRequest(`tool_choice names the function '${(choice as { function: { name: string } }).function.name}', which is not in tools.`, 'tool_choice.function.name', 'invalid_value');
     }
-    return { tools: [named], mode: 'required', maxParallelCalls };
+    return { tools: [named], mode: 'required', ...(maxParallelCalls !== undefined ? { maxParallelCalls } : {}) };
   }
-  return { tools: definitions, mode: choice, maxParallelCalls };
+  return { tools: definitions, mode: choice, ...(maxParallelCalls !== undefined ? { maxParallelCalls } : {}) };
 }
 
 function grammarOf(body: ChatCompletionBody): OutputGrammar | undefined {
