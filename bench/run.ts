@@ -399,7 +399,6 @@ async function startWorker(modelPath: string, confine: Confine, label: string): 
 
 function httpBody(stack: 'service' | 'llamaServer', promptIndex: number, maxTokens: number): Record<string, unknown> {
   const body: Record<string, unknown> = {
-    model: 'bench',
     messages: messagesFor(promptIndex),
     max_tokens: maxTokens,
     temperature: 0,

@@ -18,7 +18,7 @@ import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/er
 import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type ThreadsInfo } from './http/metrics.js';
-import { openAiPlugin } from './http/openai.js';
+import { openAiPlugin } from './http/openai/index.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
 import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
@@ -136,6 +136,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       parallel: config.parallel,
       maxQueue: config.maxQueue,
       gpuLayers: config.gpuLayers,
+      ...(config.serviceKind !== undefined ? { kind: config.serviceKind } : {}),
       log: logger.child({ component: 'engine' }),
     });
     deps = { ...deps, threads };

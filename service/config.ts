@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, type EnvVarName } from './contract.js';
+import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, serviceKinds, type EnvVarName } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -138,6 +138,60 @@ export const ConfigSchema = Type.Object({
         'value is refused at start. Health and metrics endpoints always stay open for probes and Prometheus.',
     }),
   ),
+  defaultTemperature: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 2,
+      description:
+        'DEFAULT_TEMPERATURE: sampling temperature of a request that sends none. Unset means 1, OpenAI\'s ' +
+        'default (node-llama-cpp alone would decode greedily); 0 makes such requests greedy.',
+    }),
+  ),
+  defaultTopP: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'DEFAULT_TOP_P: nucleus sampling of a request that sends no top_p. Unset means 1 (off), OpenAI\'s ' +
+        'default; node-llama-cpp\'s own 0.95 never applies.',
+    }),
+  ),
+  defaultTopK: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        'DEFAULT_TOP_K: top-k sampling applied to every request (OpenAI has no top_k field). Unset means 0 ' +
+        '(off), as OpenAI; node-llama-cpp\'s hidden 40 never applies.',
+    }),
+  ),
+  defaultMinP: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'DEFAULT_MIN_P: min-p sampling applied to every request (OpenAI has no min_p field). Unset means 0 (off).',
+    }),
+  ),
+  modelNames: Type.Optional(
+    Type.Union([Type.Literal('served'), Type.Literal('any')], {
+      description:
+        'MODEL_NAMES: which `model` a request may name. Unset means "served": the served model id only, ' +
+        'another name is 404 model_not_found as OpenAI, vLLM and Ollama answer; "any" accepts every name ' +
+        '(for clients that hard-code a model name).',
+    }),
+  ),
+  serviceKind: Type.Optional(
+    Type.Union(
+      serviceKinds.map((k) => Type.Literal(k)),
+      {
+        description:
+          'SERVICE_KIND: "chat" (generation: /v1/chat/completions and /v1/completions, PARALLEL sequences) or ' +
+          '"embedding" (/v1/embeddings through one embedding context of CONTEXT_SIZE tokens; no generation). ' +
+          'Unset means chat, what every existing service is.',
+      },
+    ),
+  ),
   logLevel: Type.Union(
     logLevels.map((l) => Type.Literal(l)),
     {
@@ -188,6 +242,15 @@ function integer(min: number, max: number): Parser<number> {
     const n = /^[+]?\d+$/.test(t) ? Number(t) : Number.NaN;
     if (Number.isSafeInteger(n) && n >= min && n <= max) return { ok: true, value: n };
     return { ok: false, expected: `expected an integer from ${min} to ${max}` };
+  };
+}
+
+function decimal(min: number, max: number): Parser<number> {
+  return (text) => {
+    const t = text.trim();
+    const n = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(t) ? Number(t) : Number.NaN;
+    if (Number.isFinite(n) && n >= min && n <= max) return { ok: true, value: n };
+    return { ok: false, expected: `expected a number from ${min} to ${max}` };
   };
 }
 
@@ -294,7 +357,17 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: read(envVars.logLevel, oneOf(logLevels), 'info'),
     memoryGuardFraction: read(envVars.memoryGuardFraction, fraction(0, 0.99), defaultMemoryGuardFraction),
     memoryLimitCgroupRoot: read(envVars.memoryLimitCgroupRoot, nonEmpty('expected a directory path')),
+    defaultTemperature: read(envVars.defaultTemperature, decimal(0, 2)),
+    defaultTopP: read(envVars.defaultTopP, decimal(0, 1)),
+    defaultTopK: read(envVars.defaultTopK, integer(0, 1_000_000)),
+    defaultMinP: read(envVars.defaultMinP, decimal(0, 1)),
+    modelNames: read(envVars.modelNames, oneOf(['served', 'any'] as const)),
+    serviceKind: read(envVars.serviceKind, oneOf(serviceKinds)),
   };
+  // Optional settings stay absent when unset (their documented default applies where they are used).
+  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind'] as const) {
+    if (config[key] === undefined) delete config[key];
+  }
   if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;
   if (config.threads === undefined) delete config.threads;
   if (config.modelSha256 === undefined) delete config.modelSha256;

@@ -17,10 +17,11 @@ export const endpoints = {
   models: '/v1/models',
   chatCompletions: '/v1/chat/completions',
   completions: '/v1/completions',
+  embeddings: '/v1/embeddings',
 } as const;
 
 /** Paths that run the model; no probe may ever point at one of these. */
-export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions];
+export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings];
 
 /** Port the service listens on unless `PORT` says otherwise. */
 export const defaultPort = 8080;
@@ -54,7 +55,19 @@ export const envVars = {
   logLevel: 'LOG_LEVEL',
   memoryGuardFraction: 'MEMORY_GUARD_FRACTION',
   memoryLimitCgroupRoot: 'MEMORY_LIMIT_CGROUP_ROOT',
+  // OpenAI API behaviour (service/http/openai/): sampling defaults for requests that leave a field out,
+  // and what a request's `model` may name.
+  defaultTemperature: 'DEFAULT_TEMPERATURE',
+  defaultTopP: 'DEFAULT_TOP_P',
+  defaultTopK: 'DEFAULT_TOP_K',
+  defaultMinP: 'DEFAULT_MIN_P',
+  modelNames: 'MODEL_NAMES',
+  serviceKind: 'SERVICE_KIND',
 } as const;
+
+/** What one service serves: text generation (chat and completions) or embeddings. */
+export const serviceKinds = ['chat', 'embedding'] as const;
+export type ServiceKind = (typeof serviceKinds)[number];
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
 

@@ -4,18 +4,26 @@
  * Kept structural so the routes depend on behaviour, not on a class: `InferenceEngine`
  * satisfies it, and the compiler checks that in `service/app.ts`.
  */
-import type { EngineState, EngineStats, GenerationEvent, GenerationInput, SamplingOptions } from '../inference/engine.js';
+import type { EmbeddingInput, EmbeddingResult, EngineState, EngineStats, GenerationEvent, GenerationInput, SamplingOptions } from '../inference/engine.js';
 
 export type {
   ChatMessage,
+  EmbeddingInput,
+  EmbeddingResult,
   EngineState,
   EngineStats,
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
+  ToolCallRecord,
+  ToolDefinition,
+  ToolsOption,
+  TokenLogprob,
 } from '../inference/engine.js';
-export { NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
+export { InvalidInputError, maxSeed, NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
 
 export interface EnginePort {
   readonly state: EngineState;
@@ -27,4 +35,10 @@ export interface EnginePort {
   generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   drain(): unknown;
   close(): unknown;
+  /** What the engine serves; absent means chat. */
+  readonly kind?: 'chat' | 'embedding';
+  /** Length of the embedding vectors, once an embedding engine is loaded. */
+  readonly embeddingDimensions?: number | undefined;
+  /** Embedding engines: may reject with NotAcceptingError, InvalidInputError or QueueFullError before running. */
+  embed?(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult>;
 }

@@ -59,9 +59,40 @@ interface AjvLikeError {
   params: Record<string, unknown>;
 }
 
-/** One readable sentence for the first schema violation, in OpenAI's wording where it has one. */
+const depth = (e: AjvLikeError) => e.instancePath.split('/').length;
+
+/**
+ * The error worth reporting among ajv's. A failed union (`anyOf`) comes with one complaint per branch, the
+ * first of which is usually "must be string" from a branch the value was never meant for (five `stop`
+ * strings, `content: []`). A type or constant mismatch only says "wrong branch"; any other complaint
+ * (`maxItems`, `minimum`, `required`, an unknown field...) comes from the branch the value was meant for,
+ * so the deepest such complaint wins. When there are only mismatches, the deepest ones are merged
+ * ("must be number or null").
+ */
+export function pickValidationError(errors: readonly AjvLikeError[]): AjvLikeError | undefined {
+  const candidates = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
+  if (candidates.length === 0) return errors[0];
+  const mismatch = (e: AjvLikeError) => e.keyword === 'type' || e.keyword === 'const';
+  const deepestOf = (list: AjvLikeError[]) => {
+    const d = Math.max(...list.map(depth));
+    return list.filter((e) => depth(e) === d);
+  };
+  const constraints = candidates.filter((e) => !mismatch(e));
+  if (constraints.length > 0) {
+    const deepest = deepestOf(constraints);
+    return deepest.find((e) => e.keyword === 'additionalProperties') ?? deepest[0];
+  }
+  const deepest = deepestOf(candidates);
+  const first = deepest[0] as AjvLikeError;
+  const sameSpot = deepest.filter((e) => e.instancePath === first.instancePath);
+  const allowed = [...new Set(sameSpot.map((e) => (e.keyword === 'type' ? String(e.params.type) : JSON.stringify(e.params.allowedValue))))];
+  if (allowed.length <= 1) return first;
+  return { ...first, message: `must be ${allowed.join(' or ')}` };
+}
+
+/** One readable sentence for the schema violation that matters, in OpenAI's wording where it has one. */
 export function fromValidation(errors: readonly AjvLikeError[], context: string | undefined): ApiError {
-  const first = errors.find((e) => e.keyword === 'additionalProperties') ?? errors[0];
+  const first = pickValidationError(errors);
   if (!first) return badRequest('Invalid request.');
   if (context && context !== 'body') {
     return badRequest(`Invalid ${context}: ${first.message ?? 'invalid value'}`, toParam(first.instancePath));

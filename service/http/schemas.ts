@@ -1,16 +1,31 @@
 /**
  * JSON schemas (TypeBox) of the OpenAI-compatible request bodies.
  *
- * Unknown fields are rejected (`additionalProperties: false`, with Fastify's ajv told not to
- * strip them) with OpenAI's own wording: "Unrecognized request argument supplied: x".
- * Fields OpenAI clients commonly send are accepted: optional parameters may be `null`
- * (several SDKs send explicit nulls), and a few we do not implement are accepted only with
- * their neutral value, checked in the handler (`n`, `logprobs`, `echo`, `best_of`, `suffix`).
- * `frequency_penalty` / `presence_penalty` / `user` are accepted and ignored.
+ * Every field of OpenAI's chat and text completion requests is in these schemas, with its `null` form
+ * where OpenAI allows one (several SDKs send explicit nulls). What the server does with each field —
+ * implemented, accepted and ignored, or refused with a 400 that says it is not supported — is decided in
+ * ONE place, `service/http/openai/fields.ts`, and listed in the README's field table (a test keeps the
+ * three in step). Fields OpenAI does not define are rejected (`additionalProperties: false`, with
+ * Fastify's ajv told not to strip them) with OpenAI's own wording: "Unrecognized request argument supplied: x".
+ *
+ * Messages are one object schema with the union of the roles' fields (rather than a union of per-role
+ * schemas): a union makes ajv report every branch's complaint, and the role-specific rules are checked
+ * in the field mapper with messages that name the role.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+
+/** A free-form object (OpenAI metadata, options we accept and ignore). */
+const AnyObject = Type.Object({}, { additionalProperties: true });
+
+const StreamOptions = Type.Object(
+  {
+    include_usage: Nullable(Type.Boolean()),
+    include_obfuscation: Nullable(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 
 /** Parameters shared by chat and text completions. */
 const common = {
@@ -22,29 +37,91 @@ const common = {
   seed: Nullable(Type.Integer()),
   n: Nullable(Type.Integer({ minimum: 1 })),
   stream: Nullable(Type.Boolean()),
-  stream_options: Nullable(Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+  stream_options: Nullable(StreamOptions),
   frequency_penalty: Nullable(Type.Number({ minimum: -2, maximum: 2 })),
   presence_penalty: Nullable(Type.Number({ minimum: -2, maximum: 2 })),
+  /** Token id (as a string key) -> bias in [-100, 100]. */
+  logit_bias: Nullable(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: -100, maximum: 100 }))),
   user: Nullable(Type.String()),
 };
 
-/** A content part; only `text` parts are supported (checked in the handler for a clear message). */
+/** A content part: text (and refusal, in replayed assistant messages); other types are refused by the mapper. */
 const ContentPart = Type.Object(
-  { type: Type.String(), text: Type.Optional(Type.String()) },
+  { type: Type.String(), text: Type.Optional(Type.String()), refusal: Type.Optional(Type.String()) },
   { additionalProperties: true },
 );
 
-const Message = Type.Object(
+const ToolCall = Type.Object(
   {
-    role: Type.Enum(['system', 'developer', 'user', 'assistant']),
-    content: Type.Union([Type.String(), Type.Array(ContentPart, { minItems: 1 })]),
-    name: Type.Optional(Type.String()),
-    // Present when a client replays an assistant message it received from an OpenAI-style API.
-    refusal: Nullable(Type.String()),
-    annotations: Type.Optional(Type.Array(Type.Unknown())),
+    id: Type.String(),
+    type: Type.Literal('function'),
+    function: Type.Object({ name: Type.String(), arguments: Type.String() }, { additionalProperties: false }),
   },
   { additionalProperties: false },
 );
+
+export const messageRoles = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
+
+const Message = Type.Object(
+  {
+    role: Type.Union(messageRoles.map((r) => Type.Literal(r))),
+    // Required for every role except an assistant message that carries tool calls (checked in the mapper).
+    content: Nullable(Type.Union([Type.String(), Type.Array(ContentPart, { minItems: 1 })])),
+    name: Nullable(Type.String()),
+    // Assistant messages replayed from an OpenAI-style API.
+    refusal: Nullable(Type.String()),
+    annotations: Nullable(Type.Array(Type.Unknown())),
+    audio: Nullable(AnyObject),
+    tool_calls: Nullable(Type.Array(ToolCall)),
+    function_call: Nullable(AnyObject),
+    // Tool messages.
+    tool_call_id: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type MessageBody = Static<typeof Message>;
+
+const FunctionDefinition = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+    description: Nullable(Type.String()),
+    parameters: Nullable(AnyObject),
+    strict: Nullable(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const Tool = Type.Object({ type: Type.Literal('function'), function: FunctionDefinition }, { additionalProperties: false });
+
+const ToolChoice = Type.Union([
+  Type.Union([Type.Literal('none'), Type.Literal('auto'), Type.Literal('required')]),
+  Type.Object(
+    { type: Type.Literal('function'), function: Type.Object({ name: Type.String() }, { additionalProperties: false }) },
+    { additionalProperties: false },
+  ),
+  // OpenAI's allowed_tools form is accepted by the schema so the mapper can refuse it by name.
+  Type.Object({ type: Type.Literal('allowed_tools') }, { additionalProperties: true }),
+]);
+
+const ResponseFormat = Type.Union([
+  Type.Object({ type: Type.Literal('text') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('json_object') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('json_schema'),
+      json_schema: Type.Object(
+        {
+          name: Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+          description: Nullable(Type.String()),
+          schema: Nullable(AnyObject),
+          strict: Nullable(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+]);
 
 export const ChatCompletionBody = Type.Object(
   {
@@ -52,7 +129,27 @@ export const ChatCompletionBody = Type.Object(
     messages: Type.Array(Message, { minItems: 1 }),
     max_completion_tokens: Nullable(Type.Integer({ minimum: 1 })),
     logprobs: Nullable(Type.Boolean()),
-    response_format: Type.Optional(Type.Object({ type: Type.String() }, { additionalProperties: true })),
+    top_logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 20 })),
+    response_format: Nullable(ResponseFormat),
+    tools: Nullable(Type.Array(Tool)),
+    tool_choice: Nullable(ToolChoice),
+    parallel_tool_calls: Nullable(Type.Boolean()),
+    functions: Nullable(Type.Array(Type.Unknown())),
+    function_call: Nullable(Type.Union([Type.String(), AnyObject])),
+    store: Nullable(Type.Boolean()),
+    metadata: Nullable(Type.Record(Type.String(), Type.String())),
+    reasoning_effort: Nullable(Type.String()),
+    service_tier: Nullable(Type.String()),
+    modalities: Nullable(Type.Array(Type.String())),
+    verbosity: Nullable(Type.String()),
+    prompt_cache_key: Nullable(Type.String()),
+    prompt_cache_retention: Nullable(Type.String()),
+    prompt_cache_options: Nullable(AnyObject),
+    safety_identifier: Nullable(Type.String()),
+    prediction: Nullable(AnyObject),
+    audio: Nullable(AnyObject),
+    web_search_options: Nullable(AnyObject),
+    moderation: Nullable(AnyObject),
   },
   { additionalProperties: false },
 );
@@ -61,12 +158,36 @@ export type ChatCompletionBody = Static<typeof ChatCompletionBody>;
 export const CompletionBody = Type.Object(
   {
     ...common,
-    prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 1 })]),
+    // A string, one string in an array, or one prompt as token ids; several prompts are refused in the mapper.
+    prompt: Type.Union([
+      Type.String(),
+      Type.Array(Type.String(), { minItems: 1 }),
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1 }),
+    ]),
     echo: Nullable(Type.Boolean()),
     best_of: Nullable(Type.Integer({ minimum: 1 })),
-    logprobs: Nullable(Type.Integer({ minimum: 0 })),
+    logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 5 })),
     suffix: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );
 export type CompletionBody = Static<typeof CompletionBody>;
+
+export const EmbeddingBody = Type.Object(
+  {
+    // Text, texts, one input as token ids, or several inputs as token ids (OpenAI's four forms).
+    input: Type.Union([
+      Type.String(),
+      Type.Array(Type.String(), { minItems: 1, maxItems: 2048 }),
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1, maxItems: 2048 }),
+    ]),
+    model: Type.Optional(Type.String({ maxLength: 512 })),
+    encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
+    dimensions: Nullable(Type.Integer({ minimum: 1 })),
+    user: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type EmbeddingBody = Static<typeof EmbeddingBody>;

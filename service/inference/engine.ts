@@ -13,6 +13,7 @@
  * Stopping: the caller's AbortSignal (client disconnect, timeout) or the consumer leaving its
  * `for await` loop aborts the generation within one token (node-llama-cpp `stopOnAbortSignal`).
  */
+import { randomInt } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,17 +23,21 @@ import {
   LlamaCompletion,
   LlamaLogLevel,
   resolveChatWrapper,
+  TokenBias,
   type ChatHistoryItem,
   type ChatWrapper,
   type LlamaChatResponseChunk,
   type LlamaContext,
+  type GbnfJsonSchema,
   type LlamaContextSequence,
+  type LlamaGrammar,
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import {
   GenerationAbortedError,
+  InvalidInputError,
   isTimeoutReason,
   ModelLoadError,
   NotAcceptingError,
@@ -41,7 +46,11 @@ import {
 } from './errors.js';
 import { acquireLlama, type LlamaLease } from './llama.js';
 import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
+import { EmbeddingRunner, type EmbeddingInput, type EmbeddingResult } from './embedding.js';
 import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
+import { generateScored } from './scored.js';
+import { chatFunctions, forcedCallChatWrapper, type ChatFunctions } from './tools.js';
+import { WorkEstimate } from './work-estimate.js';
 import type {
   EngineOptions,
   EngineState,
@@ -49,8 +58,12 @@ import type {
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
+  TokenLogprob,
 } from './types.js';
+import { maxSeed } from './types.js';
 
 export type {
   ChatMessage,
@@ -60,12 +73,20 @@ export type {
   FinishReason,
   GenerationEvent,
   GenerationInput,
+  LogitBias,
+  OutputGrammar,
   SamplingOptions,
+  ToolCallRecord,
+  ToolDefinition,
+  ToolsOption,
+  TokenLogprob,
 } from './types.js';
-export { ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
+export { maxSeed } from './types.js';
+export type { EmbeddingInput, EmbeddingResult } from './embedding.js';
+export { InvalidInputError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
 
 type Prepared =
-  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[] }
+  | { kind: 'chat'; history: ChatHistoryItem[]; tokens: Token[]; functions?: ChatFunctions; forceCall: boolean; maxParallelCalls?: number }
   | { kind: 'completion'; input: Token[]; tokens: Token[] };
 
 interface Job {
@@ -78,11 +99,10 @@ interface Job {
   readonly arrival: number;
   sequence: LlamaContextSequence | undefined;
   ticket: QueueTicket<LlamaContextSequence> | undefined;
+  /** performance.now() when the job got its sequence (undefined while it waits). */
+  startedAt?: number;
   finished?: Promise<void>;
 }
-
-/** Service-time average used for Retry-After before any request has finished. */
-const defaultServiceMs = 5_000;
 /** Keep the last native (llama.cpp) warnings/errors of a load attempt to explain a failure. */
 const maxLoadLogLines = 8;
 
@@ -96,13 +116,16 @@ export class InferenceEngine {
   private context: LlamaContext | undefined;
   private chatWrapper: ChatWrapper | undefined;
   private pool: SlotPool<LlamaContextSequence> | undefined;
+  private embedder: EmbeddingRunner | undefined;
   private readonly jobs = new Set<Job>();
+  private readonly embeddingRequests = new Set<AbortController>();
+  private readonly embeddingPromises = new Set<Promise<unknown>>();
   private loadPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
   private loadAbort = new AbortController();
   private drainRequested = false;
   private loadLog: string[] = [];
-  private avgServiceMs = 0;
+  private readonly work = new WorkEstimate();
   /** The GGUF file; replaced by `resolveModelPath`'s answer when that is set. */
   private modelPath: string;
 
@@ -152,6 +175,8 @@ export class InferenceEngine {
   }
 
   stats(): EngineStats {
+    const embedder = this.embedder;
+    if (embedder !== undefined) return { parallel: 1, busySequences: embedder.busy, queueDepth: embedder.queueDepth, maxQueue: this.opts.maxQueue };
     const pool = this.pool;
     return {
       parallel: this.opts.parallel,
@@ -214,6 +239,32 @@ export class InferenceEngine {
         },
       });
       if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      if (this.opts.kind === 'embedding') {
+        const embeddingContext = await this.model.createEmbeddingContext({
+          contextSize,
+          threads,
+          ...(batchSize !== undefined ? { batchSize } : {}),
+          createSignal: this.loadAbort.signal,
+        });
+        this.embedder = new EmbeddingRunner(embeddingContext, this.model, contextSize, this.opts.maxQueue);
+        if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+        this._progress = 1;
+        this._state = this.drainRequested ? 'draining' : 'ready';
+        this.log.info(
+          {
+            model: this.modelId,
+            kind: 'embedding',
+            architecture: this.model.fileInfo.metadata?.general?.architecture,
+            sizeBytes: this.model.size,
+            dimensions: this.embedder.dimensions,
+            contextSize,
+            threads,
+            loadMs: Math.round(performance.now() - t0),
+          },
+          'model loaded',
+        );
+        return;
+      }
       this.context = await this.model.createContext({
         contextSize,
         sequences: parallel,
@@ -297,13 +348,14 @@ export class InferenceEngine {
   }
 
   private async disposeNative(): Promise<void> {
-    const { context, model, llamaLease } = this;
+    const { context, model, llamaLease, embedder } = this;
     this.pool = undefined;
+    this.embedder = undefined;
     this.context = undefined;
     this.model = undefined;
     this.llamaLease = undefined;
     this.chatWrapper = undefined;
-    for (const dispose of [() => context?.dispose(), () => model?.dispose(), () => llamaLease?.release()]) {
+    for (const dispose of [() => embedder?.dispose(), () => context?.dispose(), () => model?.dispose(), () => llamaLease?.release()]) {
       try {
         await dispose();
       } catch (err) {
@@ -332,6 +384,7 @@ export class InferenceEngine {
    */
   generate(input: GenerationInput, sampling: SamplingOptions, signal: AbortSignal): AsyncIterable<GenerationEvent> {
     if (this._state !== 'ready') throw new NotAcceptingError(`Not accepting requests: the engine is ${this._state}`);
+    if (this.embedder !== undefined) throw new NotAcceptingError('This engine serves embeddings, not generation');
     const pool = this.pool as SlotPool<LlamaContextSequence>;
     const arrival = performance.now();
     const prepared = this.prepare(input);
@@ -369,6 +422,43 @@ export class InferenceEngine {
     return channel;
   }
 
+  /** What this engine serves (EngineOptions.kind). */
+  get kind(): 'chat' | 'embedding' {
+    return this.opts.kind ?? 'chat';
+  }
+
+  /** Length of the embedding vectors (embedding engines, once loaded). */
+  get embeddingDimensions(): number | undefined {
+    return this.embedder?.dimensions;
+  }
+
+  /**
+   * Embed inputs (embedding engines). Rejects with NotAcceptingError (not ready, draining, or a chat
+   * engine), InvalidInputError (too long, bad token id) or QueueFullError before anything runs.
+   */
+  async embed(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult> {
+    const embedder = this.embedder;
+    if (this._state !== 'ready' || embedder === undefined) {
+      throw new NotAcceptingError(
+        embedder === undefined && this._state === 'ready' ? 'This engine serves chat, not embeddings' : `Not accepting requests: the engine is ${this._state}`,
+      );
+    }
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    if (signal.aborted) ac.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
+    this.embeddingRequests.add(ac);
+    const promise = embedder.embed(inputs, ac.signal);
+    this.embeddingPromises.add(promise);
+    try {
+      return await promise;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.embeddingRequests.delete(ac);
+      this.embeddingPromises.delete(promise);
+    }
+  }
+
   /** State -> 'draining': new generate() calls throw NotAcceptingError; accepted ones (queued too) finish. */
   drain(): void {
     if (this._state === 'ready') this._state = 'draining';
@@ -387,7 +477,10 @@ export class InferenceEngine {
     if (this.loadPromise !== undefined) await this.loadPromise.catch(() => undefined);
     const reason = new GenerationAbortedError('The engine is closing');
     this.pool?.rejectAll(reason);
+    this.embedder?.rejectWaiters(reason);
     for (const job of this.jobs) job.controller.abort(reason);
+    for (const ac of this.embeddingRequests) ac.abort(reason);
+    await Promise.allSettled([...this.embeddingPromises]);
     await Promise.allSettled([...this.jobs].map((job) => job.finished));
     await this.disposeNative();
     this._state = 'closed';
@@ -407,16 +500,43 @@ export class InferenceEngine {
     }
     if (input.kind === 'chat') {
       const history = toChatHistory(input.messages);
-      return { kind: 'chat', history, tokens: chatPromptTokens(model, chatWrapper, history) };
+      const functions = input.tools !== undefined && input.tools.tools.length > 0 ? chatFunctions(input.tools.tools) : undefined;
+      return {
+        kind: 'chat',
+        history,
+        tokens: chatPromptTokens(model, chatWrapper, history, functions),
+        ...(functions !== undefined ? { functions } : {}),
+        forceCall: functions !== undefined && input.tools?.mode === 'required',
+        ...(input.tools?.maxParallelCalls !== undefined ? { maxParallelCalls: Math.max(1, input.tools.maxParallelCalls) } : {}),
+      };
+    }
+    if (input.tokens !== undefined) {
+      const vocabulary = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
+      const bad = input.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabulary);
+      if (bad >= 0) {
+        throw new InvalidInputError(`prompt[${bad}] is ${input.tokens[bad]}, not a token id of this model (0 to ${vocabulary - 1}).`, `prompt[${bad}]`);
+      }
+      const ids = input.tokens as Token[];
+      // LlamaCompletion prepends the BOS token itself when the model wants one (as for a text prompt).
+      const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+      return { kind: 'completion', input: ids, tokens: bos != null ? [bos, ...ids] : ids };
     }
     const { input: tokens, full } = completionPromptTokens(model, input.prompt);
     return { kind: 'completion', input: tokens, tokens: full };
   }
 
+  /**
+   * Seconds until the work already admitted (running and queued generations) is done, estimated from
+   * measured prefill and decode rates (`WorkEstimate`): a client retrying after that finds room.
+   */
   private retryAfterSeconds(pool: SlotPool<LlamaContextSequence>): number {
-    const avg = this.avgServiceMs > 0 ? this.avgServiceMs : defaultServiceMs;
-    // The newcomer waits for everyone queued ahead plus itself, served `total` at a time.
-    const seconds = Math.ceil((avg * (pool.queueDepth + 1)) / pool.total / 1000);
+    const now = performance.now();
+    const pending = [...this.jobs].map((job) => ({
+      promptTokens: job.prepared.tokens.length,
+      maxTokens: job.maxTokens,
+      elapsedMs: job.startedAt === undefined ? 0 : now - job.startedAt,
+    }));
+    const seconds = Math.ceil(this.work.drainMs(pending, pool.total) / 1000);
     return Math.min(3600, Math.max(1, seconds));
   }
 
@@ -431,8 +551,17 @@ export class InferenceEngine {
     // 'done' is delivered after the sequence is back in the pool: when the consumer's loop ends,
     // stats() already shows the sequence free (or handed to the next waiter).
     let done: GenerationEvent | undefined;
-    const finish = (finishReason: FinishReason, completionTokens: number, text: string) => {
-      done = { type: 'done', finishReason, promptTokens, completionTokens, text };
+    const logprobs: TokenLogprob[] | undefined = job.sampling.logprobs !== undefined ? [] : undefined;
+    const finish = (finishReason: FinishReason, completionTokens: number, text: string, toolCalls?: Array<{ name: string; arguments: string }>) => {
+      done = {
+        type: 'done',
+        finishReason,
+        promptTokens,
+        completionTokens,
+        text,
+        ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}),
+        ...(logprobs !== undefined ? { logprobs } : {}),
+      };
     };
 
     try {
@@ -452,6 +581,7 @@ export class InferenceEngine {
       }
       const sequence = job.sequence;
       const started = performance.now();
+      job.startedAt = started;
       await this.prefill(sequence, prepared.tokens, signal);
       if (signal.aborted) {
         finish(abortReason(signal), 0, '');
@@ -463,35 +593,54 @@ export class InferenceEngine {
       let text = '';
       let pendingTokens = 0;
       let emittedTokens = 0;
+      let firstTokenAt: number | undefined;
       const onTokens = (count: number) => {
+        firstTokenAt ??= performance.now();
         pendingTokens += count;
       };
-      const onText = (chunk: string) => {
-        if (chunk === '') return;
+      const onText = (chunk: string, scored?: TokenLogprob) => {
+        if (chunk === '' && scored === undefined) return;
         text += chunk;
         emittedTokens += pendingTokens;
-        channel.pushText(chunk, pendingTokens);
+        if (scored !== undefined) logprobs?.push(scored);
+        channel.pushText(chunk, pendingTokens, scored !== undefined ? [scored] : undefined);
         pendingTokens = 0;
       };
       const outputBefore = sequence.tokenMeter.usedOutputTokens;
-      let stopReason: string;
+      let outcome: GenerationOutcome;
       try {
-        stopReason = await this.generateOn(sequence, job, onTokens, onText);
+        outcome = await this.generateOn(sequence, job, onTokens, onText);
       } catch (err) {
         if (!signal.aborted) throw err;
-        stopReason = 'abort';
+        outcome = { stopReason: 'abort' };
       }
+      const { stopReason, toolCalls } = outcome;
       const sampled = sequence.tokenMeter.usedOutputTokens - outputBefore;
       const finishReason: FinishReason =
-        stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? abortReason(signal) : 'stop';
+        toolCalls !== undefined && toolCalls.length > 0
+          ? 'tool_calls'
+          : stopReason === 'maxTokens'
+            ? 'length'
+            : stopReason === 'abort'
+              ? abortReason(signal)
+              : 'stop';
       const completionTokens = finishReason === 'length' ? job.maxTokens : Math.max(sampled, emittedTokens + pendingTokens);
-      const serviceMs = performance.now() - started;
-      this.avgServiceMs = this.avgServiceMs === 0 ? serviceMs : this.avgServiceMs * 0.8 + serviceMs * 0.2;
+      const ended = performance.now();
+      const serviceMs = ended - started;
+      if (finishReason !== 'abort' && finishReason !== 'timeout') {
+        this.work.observe({
+          promptTokens,
+          completionTokens,
+          maxTokens: job.maxTokens,
+          prefillMs: (firstTokenAt ?? ended) - started,
+          decodeMs: ended - (firstTokenAt ?? ended),
+        });
+      }
       this.log.debug(
         { promptTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
         'generation finished',
       );
-      finish(finishReason, completionTokens, text);
+      finish(finishReason, completionTokens, text, toolCalls);
     } finally {
       external.removeEventListener('abort', onExternalAbort);
       if (job.sequence !== undefined) await this.recycle(job.sequence);
@@ -520,33 +669,111 @@ export class InferenceEngine {
     sequence: LlamaContextSequence,
     job: Job,
     onTokens: (count: number) => void,
-    onText: (chunk: string) => void,
-  ): Promise<string> {
+    onText: (chunk: string, scored?: TokenLogprob) => void,
+  ): Promise<GenerationOutcome> {
     const { sampling, prepared, maxTokens } = job;
+    const model = this.model as LlamaModel;
     const stop = sampling.stop?.filter((s) => s !== '');
+    const penalized = (sampling.presencePenalty ?? 0) !== 0 || (sampling.frequencyPenalty ?? 0) !== 0;
     const common = {
       maxTokens,
       temperature: sampling.temperature,
-      topP: sampling.topP,
-      seed: sampling.seed,
+      // Explicit values: node-llama-cpp's own defaults (topP 0.95, topK 40) must never apply silently.
+      topP: sampling.topP ?? 1,
+      topK: sampling.topK ?? 0,
+      minP: sampling.minP ?? 0,
+      seed: sampling.seed ?? randomSeed(),
       customStopTriggers: stop !== undefined && stop.length > 0 ? stop : undefined,
       signal: job.controller.signal,
       stopOnAbortSignal: true,
-      // OpenAI (and llama.cpp server) semantics: no repetition penalty unless asked for.
-      repeatPenalty: false as const,
+      // OpenAI semantics: no multiplicative repetition penalty; presence/frequency penalties (llama.cpp's
+      // penalties sampler: logit -= count * frequency + (count > 0) * presence) over every generated token.
+      repeatPenalty: penalized
+        ? {
+            penalty: 1,
+            presencePenalty: sampling.presencePenalty ?? 0,
+            frequencyPenalty: sampling.frequencyPenalty ?? 0,
+            lastTokens: maxTokens,
+            penalizeNewLine: true,
+          }
+        : (false as const),
+      tokenBias: sampling.logitBias !== undefined && sampling.logitBias.size > 0 ? tokenBiasOf(model, sampling.logitBias) : undefined,
     };
-    if (prepared.kind === 'chat') {
-      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper as ChatWrapper });
-      try {
-        const result = await chat.generateResponse(prepared.history, {
-          ...common,
-          onResponseChunk: (chunk: LlamaChatResponseChunk) => {
-            onTokens(chunk.tokens.length);
-            // Main response only; segments (e.g. thoughts of reasoning models) are counted, not emitted.
-            if (chunk.type === undefined) onText(chunk.text);
+    if (sampling.logprobs !== undefined) {
+      // The HTTP layer refuses logprobs together with tools or a grammar.
+      const generatedTokens: Token[] = [];
+      const result = await generateScored(
+        model,
+        sequence,
+        prepared.tokens,
+        {
+          maxTokens,
+          top: sampling.logprobs.top,
+          stop: stop ?? [],
+          signal: job.controller.signal,
+          generated: generatedTokens,
+          sampling: {
+            temperature: common.temperature ?? 0,
+            topP: common.topP,
+            topK: common.topK,
+            minP: common.minP,
+            seed: common.seed,
+            ...(common.tokenBias !== undefined ? { tokenBias: common.tokenBias } : {}),
+            ...(penalized
+              ? {
+                  repeatPenalty: {
+                    punishTokens: () => generatedTokens,
+                    maxPunishTokens: maxTokens,
+                    penalty: 1,
+                    presencePenalty: sampling.presencePenalty ?? 0,
+                    frequencyPenalty: sampling.frequencyPenalty ?? 0,
+                  },
+                }
+              : {}),
           },
-        });
-        return result.metadata.stopReason;
+        },
+        (piece, scored) => {
+          onTokens(1);
+          onText(piece, scored);
+        },
+      );
+      return { stopReason: result.stopReason === 'stopString' ? 'customStopTrigger' : result.stopReason };
+    }
+    const grammar = sampling.grammar === undefined ? undefined : await this.grammarFor(sampling.grammar);
+    if (prepared.kind === 'chat') {
+      const wrapper = this.chatWrapper as ChatWrapper;
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: prepared.forceCall ? forcedCallChatWrapper(wrapper) : wrapper });
+      const toolCallArgs: string[] = [];
+      try {
+        const onResponseChunk = (chunk: LlamaChatResponseChunk) => {
+          onTokens(chunk.tokens.length);
+          // Main response only; segments (e.g. thoughts of reasoning models) are counted, not emitted.
+          if (chunk.type === undefined) onText(chunk.text);
+        };
+        if (prepared.functions !== undefined) {
+          const result = await chat.generateResponse(prepared.history, {
+            ...common,
+            functions: prepared.functions,
+            documentFunctionParams: true,
+            ...(prepared.maxParallelCalls !== undefined ? { maxParallelFunctionCalls: prepared.maxParallelCalls } : {}),
+            onResponseChunk,
+            onFunctionCallParamsChunk: (chunk) => {
+              const first = toolCallArgs[chunk.callIndex] === undefined;
+              toolCallArgs[chunk.callIndex] = (toolCallArgs[chunk.callIndex] ?? '') + chunk.paramsChunk;
+              if (first || chunk.paramsChunk !== '') {
+                job.channel.push({ type: 'tool_call', index: chunk.callIndex, name: chunk.functionName, argumentsDelta: chunk.paramsChunk });
+              }
+            },
+          });
+          const calls = (result.functionCalls ?? []).map((call, i) => ({
+            name: call.functionName,
+            // The streamed text is what the client saw; fall back to re-serialising the parsed params.
+            arguments: toolCallArgs[i] ?? JSON.stringify(call.params ?? {}),
+          }));
+          return { stopReason: result.metadata.stopReason, ...(calls.length > 0 ? { toolCalls: calls } : {}) };
+        }
+        const result = await chat.generateResponse(prepared.history, { ...common, ...(grammar ? { grammar } : {}), onResponseChunk });
+        return { stopReason: result.metadata.stopReason };
       } finally {
         chat.dispose({ disposeSequence: false });
       }
@@ -555,16 +782,25 @@ export class InferenceEngine {
     try {
       const result = await completion.generateCompletionWithMeta(prepared.input, {
         ...common,
+        ...(grammar ? { grammar } : {}),
         onToken: (tokens) => onTokens(tokens.length),
         onTextChunk: onText,
         // Never drop the start of the prompt silently; the prompt was checked to fit.
         disableContextShift: true,
         contextShiftSize: 1,
       });
-      return result.metadata.stopReason;
+      return { stopReason: result.metadata.stopReason };
     } finally {
       completion.dispose({ disposeSequence: false });
     }
+  }
+
+  /** node-llama-cpp grammars are compiled per request (a JSON-schema grammar is cheap next to a generation). */
+  private async grammarFor(grammar: OutputGrammar): Promise<LlamaGrammar> {
+    const llama = (this.llamaLease as LlamaLease).llama;
+    if (grammar.kind === 'json') return llama.getGrammarFor('json');
+    // The HTTP layer checked the schema against node-llama-cpp's supported subset (service/http/openai/json-schema.ts).
+    return llama.createGrammarForJsonSchema(grammar.schema as Readonly<GbnfJsonSchema> as never);
   }
 
   /** Clear the sequence's KV cache and token history, then give it to the oldest waiter. */
@@ -576,6 +812,23 @@ export class InferenceEngine {
     }
     this.pool?.release(sequence);
   }
+}
+
+interface GenerationOutcome {
+  stopReason: string;
+  toolCalls?: Array<{ name: string; arguments: string }>;
+}
+
+/** A fresh seed per unseeded generation, from the range llama.cpp keeps (see `maxSeed`). */
+function randomSeed(): number {
+  return randomInt(0, maxSeed + 1);
+}
+
+/** OpenAI logit_bias (token id -> offset) as a node-llama-cpp TokenBias (logit offsets, 'never' = banned). */
+function tokenBiasOf(model: LlamaModel, bias: LogitBias): TokenBias {
+  const tokenBias = new TokenBias(model.tokenizer);
+  for (const [token, value] of bias) tokenBias.set(token as Token, value === 'never' ? 'never' : { logit: value });
+  return tokenBias;
 }
 
 function abortReason(signal: AbortSignal): FinishReason {

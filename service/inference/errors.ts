@@ -32,6 +32,18 @@ export class PromptTooLongError extends Error {
   }
 }
 
+/** The input cannot be evaluated as given, e.g. a token id outside the vocabulary (HTTP 400). */
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+  constructor(
+    message: string,
+    /** The request field at fault, in OpenAI's param form. */
+    readonly param: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The engine is not ready (loading, failed), draining or closed (HTTP 503). */
 export class NotAcceptingError extends Error {
   override name = 'NotAcceptingError';

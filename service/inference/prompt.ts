@@ -2,12 +2,14 @@
  * Turning an OpenAI-style request into the tokens the model will evaluate, exactly as node-llama-cpp does,
  * so the engine can count and check them before queueing and pre-evaluate them in abortable chunks.
  */
-import type { ChatHistoryItem, ChatWrapper, LlamaModel, Token } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelFunctions, ChatWrapper, LlamaModel, Token } from 'node-llama-cpp';
 import type { ChatMessage } from './types.js';
 
 /**
  * messages[] -> node-llama-cpp chat history, ending with the model turn to generate.
  * A trailing assistant message is continued (assistant prefill), as with LlamaChat itself.
+ * An assistant message's tool calls become function-call items of the model response, carrying the results
+ * of the `tool` messages that answered them (the template renders call and result in its own syntax).
  * Message text is plain text: special-token strings such as `<|im_end|>` inside a message are
  * tokenized as text, so a user cannot forge template tokens.
  */
@@ -16,15 +18,32 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   for (const message of messages) {
     if (message.role === 'system') history.push({ type: 'system', text: message.content });
     else if (message.role === 'user') history.push({ type: 'user', text: message.content });
-    else history.push({ type: 'model', response: [message.content] });
+    else if (message.role === 'assistant') {
+      const response: Array<string | ChatModelFunctionCall> = message.content === '' && message.toolCalls?.length ? [] : [message.content];
+      message.toolCalls?.forEach((call, i) => {
+        response.push({
+          type: 'functionCall',
+          name: call.name,
+          params: call.arguments,
+          result: call.result ?? '',
+          ...(i === 0 ? { startsNewChunk: true } : {}),
+        });
+      });
+      history.push({ type: 'model', response });
+    }
   }
+  // A trailing model response is continued: after text (prefill) or after function calls and their results
+  // (the template renders the results, then the model goes on in the same turn, as LlamaChatSession does).
   if (history.at(-1)?.type !== 'model') history.push({ type: 'model', response: [] });
   return history;
 }
 
-/** The tokens LlamaChat.generateResponse evaluates for `history` (no functions, no context shift). */
-export function chatPromptTokens(model: LlamaModel, chatWrapper: ChatWrapper, history: ChatHistoryItem[]): Token[] {
-  const { contextText } = chatWrapper.generateContextState({ chatHistory: history });
+/** The tokens LlamaChat.generateResponse evaluates for `history` (no context shift), with its functions documented. */
+export function chatPromptTokens(model: LlamaModel, chatWrapper: ChatWrapper, history: ChatHistoryItem[], functions?: ChatModelFunctions): Token[] {
+  const { contextText } = chatWrapper.generateContextState({
+    chatHistory: history,
+    ...(functions !== undefined ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+  });
   return contextText.tokenize(model.tokenizer);
 }
 

@@ -6,7 +6,7 @@
  *   to an async iterator. Text chunks the consumer has not pulled yet are merged into one event, so a
  *   slow consumer costs one string concatenation per token and never blocks the decode loop.
  */
-import type { GenerationEvent } from './types.js';
+import type { GenerationEvent, TokenLogprob } from './types.js';
 
 interface Waiter<T> {
   resolve: (item: T) => void;
@@ -122,15 +122,16 @@ export class EventChannel implements AsyncIterable<GenerationEvent> {
   }
 
   /** Hot path: called once per released token chunk. */
-  pushText(text: string, tokens: number): void {
+  pushText(text: string, tokens: number, logprobs?: TokenLogprob[]): void {
     if (this.ended) return;
     const buf = this.buf;
     const last = buf.length > this.head ? buf[buf.length - 1] : undefined;
     if (last !== undefined && last.type === 'text') {
       (last as TextEvent).text += text;
       (last as TextEvent).tokens += tokens;
+      if (logprobs !== undefined) ((last as TextEvent).logprobs ??= []).push(...logprobs);
     } else {
-      buf.push({ type: 'text', text, tokens });
+      buf.push(logprobs !== undefined ? { type: 'text', text, tokens, logprobs } : { type: 'text', text, tokens });
       this.notify();
     }
   }

@@ -30,38 +30,124 @@ export interface EngineOptions {
   gpuLayers: number | 'auto' | 'max';
   /** llama.cpp batch size; default min(contextSize * parallel, 512). */
   batchSize?: number;
+  /**
+   * What the engine serves: 'chat' (default) = generation with `parallel` sequences; 'embedding' = one
+   * embedding context of `contextSize` tokens (no generation, no KV cache for parallel sequences).
+   */
+  kind?: 'chat' | 'embedding';
   log: Logger;
 }
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A function call the model made earlier in the conversation, replayed with its result. */
+export interface ToolCallRecord {
+  /** The caller's id for the call (OpenAI `tool_call_id`); not rendered, the template has no place for it. */
+  id: string;
+  name: string;
+  /** The arguments as the model produced them (parsed JSON; a string when they were not JSON). */
+  arguments: unknown;
+  /** What the tool returned (the matching `tool` message); undefined when the caller sent none. */
+  result?: string;
 }
 
-export type GenerationInput = { kind: 'chat'; messages: ChatMessage[] } | { kind: 'completion'; prompt: string };
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCallRecord[] };
+
+/** A function the model may call: name, description and JSON schema of its arguments object. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON schema (node-llama-cpp's GBNF JSON-schema subset) of the arguments object; undefined = no arguments. */
+  parameters?: Record<string, unknown>;
+}
+
+/**
+ * Function calling for one chat generation.
+ * - `auto`: the model may answer in text or call any of `tools` (the chat template decides how).
+ * - `required`: the model must call one of `tools` (a call prefix is injected, the name and arguments are
+ *   grammar-constrained); pass a one-element list to force a named function.
+ */
+export interface ToolsOption {
+  tools: ToolDefinition[];
+  mode: 'auto' | 'required';
+  /** At most this many calls in one answer (1 = OpenAI's parallel_tool_calls: false); undefined = no limit but max_tokens. */
+  maxParallelCalls?: number;
+}
+
+export type GenerationInput =
+  | { kind: 'chat'; messages: ChatMessage[]; tools?: ToolsOption }
+  /** `tokens`, when given, is the prompt as token ids (OpenAI's token-array prompt) and `prompt` is ignored. */
+  | { kind: 'completion'; prompt: string; tokens?: readonly number[] };
+
+/** A node-llama-cpp logit bias: token id -> logit offset, or 'never' (the token is banned). */
+export type LogitBias = ReadonlyMap<number, number | 'never'>;
+
+/**
+ * Output constraint: `json` = any JSON value (node-llama-cpp's built-in JSON grammar); `schema` = JSON that
+ * matches this schema (`llama.createGrammarForJsonSchema`; the caller checks it is in the supported subset).
+ */
+export type OutputGrammar = { kind: 'json' } | { kind: 'schema'; schema: Record<string, unknown> };
 
 export interface SamplingOptions {
   /** Clamped to the room left in the sequence's context; values below 1 count as 1. */
   maxTokens: number;
   /** Undefined or 0 = greedy (node-llama-cpp's default, not OpenAI's 1.0: the caller applies API defaults). */
   temperature?: number;
+  /** Nucleus sampling; undefined = 1 (off). node-llama-cpp's own default (0.95) never applies. */
   topP?: number;
+  /** Top-k sampling; undefined or 0 = off. node-llama-cpp's own default (40) never applies. */
+  topK?: number;
+  /** Min-p sampling; undefined or 0 = off. */
+  minP?: number;
+  /**
+   * Sampler seed, an integer in [0, maxSeed]. Undefined = a fresh random seed for this generation
+   * (node-llama-cpp would use the current second, so concurrent unseeded requests would repeat each other).
+   */
   seed?: number;
   stop?: string[];
+  /** OpenAI presence_penalty (-2..2): subtracted once from the logit of every token already generated. */
+  presencePenalty?: number;
+  /** OpenAI frequency_penalty (-2..2): subtracted from a token's logit once per time it was generated. */
+  frequencyPenalty?: number;
+  logitBias?: LogitBias;
+  grammar?: OutputGrammar;
+  /** Report each generated token's log probability and this many alternatives (0..20). */
+  logprobs?: { top: number };
 }
 
-export type FinishReason = 'stop' | 'length' | 'abort' | 'timeout';
+/** One generated token's log probability and the most likely alternatives (see inference/scored.ts). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top: Array<{ token: string; logprob: number }>;
+}
+
+/**
+ * Largest seed llama.cpp's sampler keeps: seeds are uint32 and 0xFFFFFFFF (LLAMA_DEFAULT_SEED) means
+ * "pick a random one" (include/llama.h, src/llama-sampler.cpp get_rng_seed), so 0..2^32-2 are the seeds
+ * that repeat. The addon converts with Uint32Value (mod 2^32), hence the HTTP layer refuses anything outside.
+ */
+export const maxSeed = 0xfffffffe;
+
+export type FinishReason = 'stop' | 'length' | 'abort' | 'timeout' | 'tool_calls';
 
 export type GenerationEvent =
   | { type: 'queued'; position: number }
   | { type: 'started'; promptTokens: number; queuedMs: number }
-  | { type: 'text'; text: string; tokens: number }
+  /** `logprobs`: one entry per token of `text` when the request asked for them. */
+  | { type: 'text'; text: string; tokens: number; logprobs?: TokenLogprob[] }
+  /** Part of the arguments of function call `index` (the name arrives with the first part). */
+  | { type: 'tool_call'; index: number; name: string; argumentsDelta: string }
   | {
       type: 'done';
       finishReason: FinishReason;
       promptTokens: number;
       completionTokens: number;
       text: string;
+      /** Every generated token's log probabilities, when the request asked for them. */
+      logprobs?: TokenLogprob[];
+      /** The function calls of the answer, complete (finishReason 'tool_calls'). */
+      toolCalls?: Array<{ name: string; arguments: string }>;
     };
 
 export interface EngineStats {

@@ -39,7 +39,6 @@ export function streamChat(
 ): StreamHandle {
   const url = new URL(endpoints.chatCompletions, baseUrl);
   const body = JSON.stringify({
-    model: 'conformance',
     stream: true,
     stream_options: { include_usage: true },
     max_tokens: opts.maxTokens,

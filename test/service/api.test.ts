@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints } from '../../service/contract.js';
 import { collectSse, metricValue, postJson, scrape, startTestApp, type TestApp } from './helpers.js';
 
+// No `model`: the server accepts a request without one (the served model answers).
 const chatBody = (extra: Record<string, unknown> = {}) => ({
-  model: 'anything',
   messages: [{ role: 'user', content: 'Say hello' }],
   max_tokens: 4,
   ...extra,
@@ -57,7 +57,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
 
   it('chat completion through the openai client, with usage and the served model id', async () => {
     const r = await t.client.chat.completions.create({
-      model: 'gpt-4o',
+      model: t.app.llm.engine.modelId,
       messages: [
         { role: 'system', content: 'You are terse.' },
         { role: 'user', content: 'Hello' },
@@ -78,7 +78,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
 
   it('accepts developer messages, text content parts, max_completion_tokens and stop', async () => {
     const r = await t.client.chat.completions.create({
-      model: 'x',
+      model: t.app.llm.engine.modelId,
       messages: [
         { role: 'developer', content: 'Be brief.' },
         { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'text', text: ' there' }] },
@@ -92,24 +92,24 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
   });
 
   it('same seed, same output', async () => {
-    const ask = () => t.client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'Seeded' }], max_tokens: 6, seed: 42, temperature: 1 });
+    const ask = () => t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'Seeded' }], max_tokens: 6, seed: 42, temperature: 1 });
     const [a, b] = [await ask(), await ask()];
     expect(a.choices[0]?.message.content).toBe(b.choices[0]?.message.content);
   });
 
   it('text completion with a string prompt and with an array of one string', async () => {
-    const r = await t.client.completions.create({ model: 'x', prompt: 'Once upon a time', max_tokens: 4 });
+    const r = await t.client.completions.create({ model: t.app.llm.engine.modelId, prompt: 'Once upon a time', max_tokens: 4 });
     expect(r.object).toBe('text_completion');
     expect(r.id).toMatch(/^cmpl-/);
     expect(typeof r.choices[0]?.text).toBe('string');
     expect(r.usage?.completion_tokens).toBe(4);
-    const r2 = await t.client.completions.create({ model: 'x', prompt: ['Once upon a time'], max_tokens: 2 });
+    const r2 = await t.client.completions.create({ model: t.app.llm.engine.modelId, prompt: ['Once upon a time'], max_tokens: 2 });
     expect(r2.usage?.completion_tokens).toBe(2);
   });
 
   it('streams chat chunks, a usage chunk, then [DONE] (openai client)', async () => {
     const stream = await t.client.chat.completions.create({
-      model: 'x',
+      model: t.app.llm.engine.modelId,
       messages: [{ role: 'user', content: 'Stream please' }],
       max_tokens: 6,
       stream: true,
@@ -155,7 +155,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
     expect(e.param).toBe('messages');
     expect(e.message).toContain('512');
     // Same through the client, for completions, while streaming: still a 400 before any byte of stream.
-    await expect(t.client.completions.create({ model: 'x', prompt: long, max_tokens: 2, stream: true })).rejects.toMatchObject({
+    await expect(t.client.completions.create({ model: t.app.llm.engine.modelId, prompt: long, max_tokens: 2, stream: true })).rejects.toMatchObject({
       status: 400,
       code: 'context_length_exceeded',
     });
@@ -178,11 +178,12 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
       { name: 'empty body without content type', headers: {}, body: '', status: 400 },
       { name: 'JSON array body', headers: json, body: '[]', status: 400, code: 'invalid_body' },
       { name: 'JSON null body', headers: json, body: 'null', status: 400 },
-      { name: 'missing messages', headers: json, body: JSON.stringify({ model: 'x' }), status: 400, code: 'missing_required_parameter', param: 'messages' },
+      { name: 'missing messages', headers: json, body: JSON.stringify({ max_tokens: 3 }), status: 400, code: 'missing_required_parameter', param: 'messages' },
       { name: 'empty messages', headers: json, body: JSON.stringify({ messages: [] }), status: 400, param: 'messages' },
       { name: 'messages not an array', headers: json, body: JSON.stringify({ messages: 'hi' }), status: 400, param: 'messages' },
       { name: 'wrong role', headers: json, body: JSON.stringify({ messages: [{ role: 'wizard', content: 'x' }] }), status: 400, param: 'messages[0].role' },
-      { name: 'tool role (unsupported)', headers: json, body: JSON.stringify({ messages: [{ role: 'tool', content: 'x' }] }), status: 400, param: 'messages[0].role' },
+      { name: 'tool message answering no call', headers: json, body: JSON.stringify({ messages: [{ role: 'tool', content: 'x', tool_call_id: 'call_1' }] }), status: 400, param: 'messages[0].tool_call_id' },
+      { name: 'tool message without tool_call_id', headers: json, body: JSON.stringify({ messages: [{ role: 'tool', content: 'x' }] }), status: 400, param: 'messages[0].tool_call_id' },
       { name: 'content of wrong type', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 42 }] }), status: 400, param: 'messages[0].content' },
       { name: 'image content part', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), status: 400, code: 'unsupported_content' },
       { name: 'missing content', headers: json, body: JSON.stringify({ messages: [{ role: 'user' }] }), status: 400, param: 'messages[0].content' },
@@ -196,10 +197,11 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
       { name: 'stream as string', headers: json, body: JSON.stringify({ ...chatBody(), stream: 'yes' }), status: 400, param: 'stream' },
       { name: 'unknown field', headers: json, body: JSON.stringify({ ...chatBody(), foo: 1 }), status: 400, code: 'unknown_parameter', param: 'foo' },
       { name: 'unknown field in a message', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 'x', mood: 'happy' }] }), status: 400, param: 'messages[0].mood' },
-      { name: 'logprobs requested', headers: json, body: JSON.stringify({ ...chatBody(), logprobs: true }), status: 400, param: 'logprobs' },
+      { name: 'top_logprobs without logprobs', headers: json, body: JSON.stringify({ ...chatBody(), top_logprobs: 2 }), status: 400, param: 'top_logprobs' },
       { name: 'text/plain content type', headers: { 'content-type': 'text/plain' }, body: 'hello', status: 400, code: 'unsupported_media_type' },
       { name: 'form content type', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1', status: 400, code: 'unsupported_media_type' },
-      { name: 'prompt as token array', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: [[1, 2, 3]] }), status: 400, param: 'prompt' },
+      { name: 'prompt with a token id outside the vocabulary', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: [1, 2, 99_999_999] }), status: 400, param: 'prompt[2]' },
+      { name: 'two token-array prompts', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: [[1, 2], [3]] }), status: 400, param: 'prompt' },
       { name: 'two prompts', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: ['a', 'b'] }), status: 400, param: 'prompt' },
       { name: 'echo', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: 'a', echo: true }), status: 400, param: 'echo' },
       { name: 'missing prompt', path: endpoints.completions, headers: json, body: JSON.stringify({ max_tokens: 3 }), status: 400, param: 'prompt' },
@@ -234,7 +236,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
     });
 
     it('after all of that, a valid request still succeeds', async () => {
-      const r = await t.client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 2 });
+      const r = await t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'still there?' }], max_tokens: 2 });
       expect(r.usage?.completion_tokens).toBe(2);
       expect((await fetch(`${t.base}${endpoints.live}`)).status).toBe(200);
     });

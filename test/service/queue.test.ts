@@ -60,7 +60,7 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
     expect(err.error.code).toBe('queue_full');
     expect(err.error.type).toBe('rate_limit_error');
     // Streaming requests are refused the same way, before any SSE byte.
-    await expect(t.client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true })).rejects.toMatchObject({
+    await expect(t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true })).rejects.toMatchObject({
       status: 429,
     });
 
@@ -112,7 +112,7 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
   });
 
   it('REQUEST_TIMEOUT_MS returns the partial answer of a non-streaming request with finish_reason "length"', async () => {
-    const r = await t.client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'Talk a lot' }], max_tokens: 2000 });
+    const r = await t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'Talk a lot' }], max_tokens: 2000 });
     expect(r.choices[0]?.finish_reason).toBe('length');
     expect(r.usage?.completion_tokens).toBeGreaterThan(0);
     expect(r.usage?.completion_tokens).toBeLessThan(2000);

@@ -75,7 +75,7 @@ export const TEST_MODEL_NAME = 'gguf-on-k8s test model (random weights)';
 export const LOGIT_STD = 6;
 
 /** Standard deviation of every random weight and bias. */
-const WEIGHT_STD = 0.02;
+export const WEIGHT_STD = 0.02;
 
 export const DEFAULT_SEED = 1;
 
@@ -152,7 +152,7 @@ const CONTROL_LOOKING =
 // ---------------------------------------------------------------------------------------------
 
 /** 32-bit FNV-1a of a string, then a murmur3-style finaliser mixed with the seed. */
-function tensorSeed(seed: number, name: string): number {
+export function tensorSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ seed;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
@@ -168,7 +168,7 @@ function tensorSeed(seed: number, name: string): number {
  * 32-bit state, a triangular distribution on (-1, 1) with variance 1/6, rescaled to unit
  * variance. Cheap (one xorshift step per value) and plenty for random weights.
  */
-class NormalishRng {
+export class NormalishRng {
   private state: number;
 
   constructor(seed: number) {
@@ -197,7 +197,7 @@ const CHUNK_ELEMENTS = 1 << 20;
  * reused buffer (the writer encodes each chunk before asking for the next). Rows listed in
  * `zeroRows` are all zeros.
  */
-function randomRows(seed: number, rowLength: number, rows: number, std: number, zeroRows?: ReadonlySet<number>) {
+export function randomRows(seed: number, rowLength: number, rows: number, std: number, zeroRows?: ReadonlySet<number>) {
   return function* (): Generator<Float32Array> {
     const rng = new NormalishRng(seed);
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / rowLength));
@@ -214,7 +214,7 @@ function randomRows(seed: number, rowLength: number, rows: number, std: number, 
   };
 }
 
-function constant(n: number, value: number): Float32Array {
+export function constant(n: number, value: number): Float32Array {
   return new Float32Array(n).fill(value);
 }
 
@@ -327,7 +327,7 @@ function buildModel(hp: Qwen2Hparams, quant: TestModelQuant, seed: number, tok: 
 // ---------------------------------------------------------------------------------------------
 
 /** Finds node-llama-cpp's llama.cpp source bundle (searching upwards for node_modules). */
-function findLlamaBundle(): string {
+export function findLlamaBundle(): string {
   for (let dir = repoRoot; ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
     if (existsSync(candidate)) return candidate;
@@ -392,7 +392,7 @@ async function lockIsStale(lockPath: string): Promise<boolean> {
  * were broken wrongly, the worst case is two processes producing identical files, each
  * renamed atomically into place.
  */
-async function produceOnce(target: string, produce: () => Promise<void>): Promise<void> {
+export async function produceOnce(target: string, produce: () => Promise<void>): Promise<void> {
   const lockPath = `${target}.lock`;
   for (;;) {
     if (existsSync(target)) return;

@@ -1,0 +1,370 @@
+/**
+ * The one place that maps OpenAI request fields to engine input and sampling options (like llama.cpp
+ * server's single params mapper), and the policy for every field OpenAI defines:
+ *
+ * - `implemented`: it does what OpenAI documents (`maps` says onto what);
+ * - `ignored`: accepted with any valid value and has no effect (`why` says why that is harmless);
+ * - `refused`: accepted only with its neutral value (`neutral`); anything else is a 400 that says the
+ *   field is not supported (`why`).
+ *
+ * `chatFieldPolicy` / `completionFieldPolicy` are typed over the request schemas' keys, so a field added to
+ * `service/http/schemas.ts` does not compile without a policy; the README's field table is checked against
+ * them, and each `example` is sent through the API by a test (ignored: 200; refused: 400).
+ */
+import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
+import { ApiError, badRequest } from '../errors.js';
+import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody } from '../schemas.js';
+import { grammarSchemaOrBadRequest } from './json-schema.js';
+
+export type FieldPolicy =
+  | { policy: 'implemented'; maps: string }
+  | { policy: 'ignored'; why: string; example: unknown }
+  | { policy: 'refused'; why: string; example: unknown; neutral: (value: unknown) => boolean; accepts: string };
+
+const isNull = (v: unknown) => v === null || v === undefined;
+const implemented = (maps: string): FieldPolicy => ({ policy: 'implemented', maps });
+const ignored = (why: string, example: unknown): FieldPolicy => ({ policy: 'ignored', why, example });
+const refused = (why: string, example: unknown, accepts: string, neutral: (v: unknown) => boolean = isNull): FieldPolicy => ({
+  policy: 'refused',
+  why,
+  example,
+  neutral,
+  accepts,
+});
+
+const shared = {
+  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`'),
+  max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_TOKENS_LIMIT`'),
+  temperature: implemented('sampling temperature; default `DEFAULT_TEMPERATURE` (1)'),
+  top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
+  stop: implemented('up to 4 stop strings; the answer ends before the first one'),
+  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"), others are a 400; without it every request gets a fresh random seed'),
+  n: refused('one choice per request; send several requests instead', 2, '1 or null', (v) => isNull(v) || v === 1),
+  stream: implemented('server-sent events ending with `data: [DONE]`'),
+  stream_options: implemented('`include_usage` adds the usage chunk; `include_obfuscation` is ignored (no padding is added to chunks)'),
+  frequency_penalty: implemented('node-llama-cpp `repeatPenalty.frequencyPenalty` over the generated tokens'),
+  presence_penalty: implemented('node-llama-cpp `repeatPenalty.presencePenalty` over the generated tokens'),
+  logit_bias: implemented('node-llama-cpp `TokenBias` (logit offsets; -100 bans the token); end-of-generation tokens cannot be biased'),
+  user: ignored('an end-user id for OpenAI abuse monitoring; nothing here is monitored per user', 'user-1234'),
+} as const satisfies Record<string, FieldPolicy>;
+
+export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
+  ...shared,
+  messages: implemented('system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model\'s own chat template; text content parts only'),
+  max_completion_tokens: implemented('same as `max_tokens`'),
+  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools or response_format'),
+  top_logprobs: implemented('0 to 20 most likely alternatives per token (with `logprobs: true`); alternatives the sampler removed are not listed'),
+  response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (grammar from the schema, always strict; a keyword the grammar cannot enforce is a 400 naming it)'),
+  tools: implemented('functions rendered by the chat template; arguments constrained by a grammar from `parameters`'),
+  tool_choice: implemented('`none`, `auto`, `required`, or a named function (the call is forced)'),
+  parallel_tool_calls: implemented('`false` allows one call per answer; default several'),
+  functions: refused('the deprecated functions API; send `tools`', [{ name: 'f' }], 'null'),
+  function_call: refused('the deprecated functions API; send `tool_choice`', 'auto', 'null'),
+  store: ignored('nothing is stored: there is no stored-completions API here', true),
+  metadata: ignored('tags for stored completions; nothing is stored', { project: 'x' }),
+  reasoning_effort: ignored('the model\'s chat template decides whether it reasons; there is no effort setting to map it to', 'low'),
+  service_tier: ignored('there is one tier', 'flex'),
+  modalities: refused('text is the only output', ['text', 'audio'], 'null or ["text"]', (v) => isNull(v) || (Array.isArray(v) && v.every((m) => m === 'text'))),
+  verbosity: ignored('a length hint of OpenAI\'s own models; the prompt and `max_tokens` control length here', 'low'),
+  prompt_cache_key: ignored('a cache-routing hint; every request is evaluated from its own prompt', 'key-1'),
+  prompt_cache_retention: ignored('a cache-routing hint; every request is evaluated from its own prompt', '24h'),
+  prompt_cache_options: ignored('a cache-routing hint; every request is evaluated from its own prompt', {}),
+  safety_identifier: ignored('an end-user id for OpenAI abuse monitoring; nothing here is monitored per user', 'safety-1'),
+  prediction: ignored('predicted output only speeds generation up, never changes it; no speculative decoding here', { type: 'content', content: 'x' }),
+  audio: refused('audio output is not supported', { voice: 'alloy', format: 'wav' }, 'null'),
+  web_search_options: refused('web search is not supported', {}, 'null'),
+  moderation: refused('moderation is not supported', {}, 'null'),
+};
+
+export const completionFieldPolicy: Record<keyof CompletionBody, FieldPolicy> = {
+  ...shared,
+  prompt: implemented('a string, an array of one string, or one prompt as token ids; several prompts are a 400'),
+  echo: refused('the prompt is not echoed', true, 'false or null', (v) => isNull(v) || v === false),
+  best_of: refused('one candidate per request', 2, '1 or null', (v) => isNull(v) || v === 1),
+  logprobs: implemented('0 to 5: the sampled token\'s log probability and that many alternatives per token (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), streamed too'),
+  suffix: refused('insertion (fill-in-the-middle) is not supported', 'end', 'null'),
+};
+
+export const embeddingFieldPolicy: Record<keyof EmbeddingBody, FieldPolicy> = {
+  input: implemented('a string, an array of strings, or token ids (one array or several); every input must fit the context; empty strings are a 400'),
+  model: shared.model,
+  encoding_format: implemented('`float` (default) or `base64` (little-endian float32, what the SDKs request and decode)'),
+  dimensions: implemented('only the model\'s own dimension: truncating a vector is meaningful only for models trained for it, which a GGUF file does not declare, so other values are a 400'),
+  user: shared.user,
+};
+
+/** Service settings the mapper applies. */
+export interface MapperSettings {
+  modelId: string;
+  /** MODEL_NAMES: 'served' (default) refuses a `model` naming another model. */
+  modelNames: 'served' | 'any';
+  maxTokensLimit: number;
+  defaults: { temperature: number; topP: number; topK: number; minP: number };
+}
+
+export type Endpoint = 'chat' | 'completion';
+
+/** What a route hands to the generation runner. */
+export interface Job {
+  endpoint: Endpoint;
+  input: GenerationInput;
+  sampling: SamplingOptions;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+function refuseUnsupported(body: Record<string, unknown>, policy: Record<string, FieldPolicy>): void {
+  for (const [field, p] of Object.entries(policy)) {
+    if (p.policy !== 'refused') continue;
+    const value = body[field];
+    if (!p.neutral(value)) {
+      throw badRequest(`${field} is not supported by this server (${p.why}); it accepts only ${p.accepts}.`, field, 'unsupported_parameter');
+    }
+  }
+}
+
+export function checkModel(model: string | undefined, settings: MapperSettings): void {
+  if (model === undefined || settings.modelNames === 'any' || model === settings.modelId) return;
+  throw modelNotFound(model, settings.modelId);
+}
+
+export function modelNotFound(model: string, served: string): ApiError {
+  return new ApiError(404, `The model '${model}' does not exist; this server serves '${served}'.`, 'invalid_request_error', 'model', 'model_not_found');
+}
+
+type SamplingFields = Pick<
+  ChatCompletionBody,
+  'max_tokens' | 'temperature' | 'top_p' | 'stop' | 'seed' | 'frequency_penalty' | 'presence_penalty' | 'logit_bias'
+> & { max_completion_tokens?: number | null };
+
+function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingOptions {
+  const limit = settings.maxTokensLimit;
+  const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  if (requested !== undefined && requested > limit) {
+    throw badRequest(
+      `${param} is too large: ${requested}. This server allows at most ${limit} completion tokens per request.`,
+      param,
+      'invalid_value',
+    );
+  }
+  if (body.seed != null && (body.seed < 0 || body.seed > maxSeed)) {
+    throw badRequest(
+      `seed ${body.seed} is out of range: this server's sampler keeps 32-bit seeds, so seed must be an integer from 0 to ${maxSeed} (distinct seeds in that range never collide).`,
+      'seed',
+      'invalid_value',
+    );
+  }
+  const stop = body.stop == null ? undefined : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s !== '');
+  const out: SamplingOptions = {
+    maxTokens: requested ?? limit,
+    temperature: body.temperature ?? settings.defaults.temperature,
+    topP: body.top_p ?? settings.defaults.topP,
+    topK: settings.defaults.topK,
+    minP: settings.defaults.minP,
+  };
+  if (body.seed != null) out.seed = body.seed;
+  if (stop && stop.length > 0) out.stop = stop;
+  if (body.presence_penalty != null && body.presence_penalty !== 0) out.presencePenalty = body.presence_penalty;
+  if (body.frequency_penalty != null && body.frequency_penalty !== 0) out.frequencyPenalty = body.frequency_penalty;
+  if (body.logit_bias != null) {
+    const bias = new Map<number, number | 'never'>();
+    for (const [token, value] of Object.entries(body.logit_bias)) bias.set(Number(token), value <= -100 ? 'never' : value);
+    if (bias.size > 0) out.logitBias = bias satisfies LogitBias;
+  }
+  return out;
+}
+
+function textOf(content: MessageBody['content'], where: string): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  return content
+    .map((part, j) => {
+      if (part.type === 'text' && typeof part.text === 'string') return part.text;
+      if (part.type === 'refusal' && typeof part.refusal === 'string') return part.refusal;
+      throw badRequest(
+        `Only text content parts are supported; ${where}.content[${j}] has type '${part.type}'.`,
+        `${where}.content[${j}].type`,
+        'unsupported_content',
+      );
+    })
+    .join('');
+}
+
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** messages[] -> engine messages: roles normalised, tool results attached to the calls they answer. */
+function chatMessages(messages: ChatCompletionBody['messages']): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  const openCalls = new Map<string, ToolCallRecord>();
+  messages.forEach((m, i) => {
+    const where = `messages[${i}]`;
+    if (m.role === 'function') {
+      throw badRequest(`${where}: the deprecated 'function' role is not supported; send 'tool' messages with tool_call_id.`, `${where}.role`, 'unsupported_value');
+    }
+    for (const field of ['audio', 'function_call'] as const) {
+      if (m[field] != null) throw badRequest(`${where}.${field} is not supported by this server.`, `${where}.${field}`, 'unsupported_parameter');
+    }
+    if (m.role !== 'assistant' && m.tool_calls != null) {
+      throw badRequest(`${where}: only assistant messages may carry tool_calls (this one is '${m.role}').`, `${where}.tool_calls`, 'invalid_value');
+    }
+    if (m.role !== 'tool' && m.tool_call_id != null) {
+      throw badRequest(`${where}: only tool messages carry tool_call_id (this one is '${m.role}').`, `${where}.tool_call_id`, 'invalid_value');
+    }
+    if (m.role === 'assistant') {
+      const calls = (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) }) satisfies ToolCallRecord);
+      if (m.content == null && calls.length === 0) {
+        throw badRequest(`Missing required parameter: '${where}.content' (an assistant message needs content or tool_calls).`, `${where}.content`, 'missing_required_parameter');
+      }
+      for (const c of calls) openCalls.set(c.id, c);
+      out.push({ role: 'assistant', content: textOf(m.content, where), ...(calls.length > 0 ? { toolCalls: calls } : {}) });
+      return;
+    }
+    if (m.content == null) throw badRequest(`Missing required parameter: '${where}.content'.`, `${where}.content`, 'missing_required_parameter');
+    const text = textOf(m.content, where);
+    if (m.role === 'tool') {
+      if (m.tool_call_id == null) throw badRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, 'missing_required_parameter');
+      const call = openCalls.get(m.tool_call_id);
+      if (call === undefined) {
+        throw badRequest(
+          `${where}: a 'tool' message must answer a tool call of an earlier assistant message; no call has id '${m.tool_call_id}'.`,
+          `${where}.tool_call_id`,
+          'invalid_value',
+        );
+      }
+      call.result = text;
+      openCalls.delete(m.tool_call_id);
+      return;
+    }
+    out.push({ role: m.role === 'developer' ? 'system' : m.role, content: text });
+  });
+  return out;
+}
+
+function toolsOption(body: ChatCompletionBody): ToolsOption | undefined {
+  const tools = body.tools ?? [];
+  const choice = body.tool_choice ?? (tools.length > 0 ? 'auto' : 'none');
+  if (typeof choice === 'object' && choice.type === 'allowed_tools') {
+    throw badRequest('tool_choice of type allowed_tools is not supported by this server; send the subset in tools.', 'tool_choice', 'unsupported_value');
+  }
+  if (choice === 'none') return undefined;
+  if (tools.length === 0) {
+    throw badRequest(`tool_choice '${typeof choice === 'string' ? choice : 'function'}' needs at least one entry in tools.`, 'tool_choice', 'invalid_value');
+  }
+  const names = new Set<string>();
+  const definitions = tools.map((t, i) => {
+    const f = t.function;
+    if (names.has(f.name)) throw badRequest(`tools[${i}]: the function name '${f.name}' is declared twice.`, `tools[${i}].function.name`, 'invalid_value');
+    names.add(f.name);
+    return {
+      name: f.name,
+      ...(f.description != null ? { description: f.description } : {}),
+      ...(f.parameters != null ? { parameters: grammarSchemaOrBadRequest(f.parameters, `tools[${i}].function.parameters`) } : {}),
+    };
+  });
+  // OpenAI sets no number on parallel calls; node-llama-cpp's default (no limit) leaves it to max_tokens.
+  const maxParallelCalls = body.parallel_tool_calls === false ? 1 : undefined;
+  if (typeof choice === 'object') {
+    const named = definitions.find((d) => d.name === (choice as { function: { name: string } }).function.name);
+    if (named === undefined) {
+      throw badRequest(`tool_choice names the function '${(choice as { function: { name: string } }).function.name}', which is not in tools.`, 'tool_choice.function.name', 'invalid_value');
+    }
+    return { tools: [named], mode: 'required', ...(maxParallelCalls !== undefined ? { maxParallelCalls } : {}) };
+  }
+  return { tools: definitions, mode: choice, ...(maxParallelCalls !== undefined ? { maxParallelCalls } : {}) };
+}
+
+function grammarOf(body: ChatCompletionBody): OutputGrammar | undefined {
+  const format = body.response_format;
+  if (format == null || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { kind: 'json' };
+  const schema = format.json_schema.schema;
+  if (schema == null) return { kind: 'json' };
+  return { kind: 'schema', schema: grammarSchemaOrBadRequest(schema, 'response_format.json_schema.schema') };
+}
+
+export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job {
+  checkModel(body.model, settings);
+  refuseUnsupported(body, chatFieldPolicy);
+  const messages = chatMessages(body.messages);
+  const tools = toolsOption(body);
+  const grammar = grammarOf(body);
+  if (tools !== undefined && grammar !== undefined) {
+    // node-llama-cpp cannot combine a grammar with function calling in one generation.
+    throw badRequest('response_format json_object/json_schema cannot be combined with tools on this server; send tool_choice "none" or drop response_format.', 'response_format', 'unsupported_value');
+  }
+  const sampling = samplingFrom(body, settings);
+  if (grammar !== undefined) sampling.grammar = grammar;
+  if (body.top_logprobs != null && body.top_logprobs > 0 && body.logprobs !== true) {
+    throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs', 'invalid_value');
+  }
+  if (body.logprobs === true) {
+    if (tools !== undefined || grammar !== undefined) {
+      throw badRequest('logprobs cannot be combined with tools or response_format json_object/json_schema on this server.', 'logprobs', 'unsupported_value');
+    }
+    sampling.logprobs = { top: body.top_logprobs ?? 0 };
+  }
+  return {
+    endpoint: 'chat',
+    input: { kind: 'chat', messages, ...(tools !== undefined ? { tools } : {}) },
+    sampling,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+  };
+}
+
+export function completionJob(body: CompletionBody, settings: MapperSettings): Job {
+  checkModel(body.model, settings);
+  refuseUnsupported(body, completionFieldPolicy);
+  const p = body.prompt;
+  let input: GenerationInput;
+  if (typeof p === 'string') input = { kind: 'completion', prompt: p };
+  else if (p.length > 1 && p.every((x) => typeof x !== 'number')) {
+    throw badRequest(`prompt holds ${p.length} prompts; this server completes one prompt per request.`, 'prompt', 'unsupported_value');
+  } else if (typeof p[0] === 'string') input = { kind: 'completion', prompt: p[0] };
+  else if (typeof p[0] === 'number') input = { kind: 'completion', prompt: '', tokens: p as number[] };
+  else input = { kind: 'completion', prompt: '', tokens: p[0] as number[] };
+  const sampling = samplingFrom(body, settings);
+  if (body.logprobs != null) sampling.logprobs = { top: body.logprobs };
+  return {
+    endpoint: 'completion',
+    input,
+    sampling,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+  };
+}
+
+/** What the embeddings route hands to the engine. */
+export interface EmbeddingJob {
+  inputs: EmbeddingInput[];
+  encoding: 'float' | 'base64';
+}
+
+export function embeddingJob(body: EmbeddingBody, settings: MapperSettings, dimensions: number): EmbeddingJob {
+  checkModel(body.model, settings);
+  if (body.dimensions != null && body.dimensions !== dimensions) {
+    throw badRequest(
+      `dimensions ${body.dimensions} is not supported: this model's embeddings have ${dimensions} dimensions, and shortening them is meaningful only for models trained for it.`,
+      'dimensions',
+      'unsupported_value',
+    );
+  }
+  const input = body.input;
+  let inputs: EmbeddingInput[];
+  if (typeof input === 'string') inputs = [input];
+  else if (input.every((x) => typeof x === 'number')) inputs = [input as number[]];
+  else inputs = input as Array<string | number[]>;
+  inputs.forEach((x, i) => {
+    if (x === '' || (typeof x === 'string' && x.trim() === '')) {
+      throw badRequest(`input[${i}] is empty; every input must contain text to embed.`, typeof input === 'string' ? 'input' : `input[${i}]`, 'invalid_value');
+    }
+  });
+  return { inputs, encoding: body.encoding_format ?? 'float' };
+}

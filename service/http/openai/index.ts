@@ -1,0 +1,71 @@
+/**
+ * OpenAI-compatible API, usable by the official `openai` package: `/v1/models`, `/v1/models/{id}`,
+ * `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` (paths from `contract.endpoints`). A service
+ * serves either generation or embeddings (SERVICE_KIND); the other kind's endpoints answer 404
+ * `unsupported_endpoint` saying so.
+ *
+ * One module per endpoint (models.ts, chat.ts, completions.ts, embeddings.ts); request fields are mapped to engine
+ * options in one place (fields.ts, which also holds the policy for every OpenAI field: see the README's
+ * field table); generation.ts runs a generation and decides status codes, streaming, timeouts and metrics.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../config.js';
+import { bearerAuth } from '../auth.js';
+import type { EnginePort } from '../engine-port.js';
+import type { Lifecycle } from '../lifecycle.js';
+import type { Metrics } from '../metrics.js';
+import { chatRoutes } from './chat.js';
+import { completionRoutes } from './completions.js';
+import { embeddingRoutes } from './embeddings.js';
+import type { MapperSettings } from './fields.js';
+import type { GenerationContext } from './generation.js';
+import { modelRoutes } from './models.js';
+
+export type { GenerationLog } from './generation.js';
+export type { Endpoint } from './fields.js';
+
+export interface OpenAiOptions {
+  engine: EnginePort;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  config: Pick<
+    Config,
+    | 'apiKey'
+    | 'maxTokensLimit'
+    | 'requestTimeoutMs'
+    | 'sseKeepAliveMs'
+    | 'defaultTemperature'
+    | 'defaultTopP'
+    | 'defaultTopK'
+    | 'defaultMinP'
+    | 'modelNames'
+  >;
+}
+
+/** Documented defaults of the optional sampling settings (service/config.ts). */
+export const samplingDefaults = { temperature: 1, topP: 1, topK: 0, minP: 0 } as const;
+
+export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): Promise<void> {
+  const { engine, lifecycle, metrics, config } = opts;
+  if (config.apiKey) app.addHook('onRequest', bearerAuth(config.apiKey));
+
+  const defaults = {
+    temperature: config.defaultTemperature ?? samplingDefaults.temperature,
+    topP: config.defaultTopP ?? samplingDefaults.topP,
+    topK: config.defaultTopK ?? samplingDefaults.topK,
+    minP: config.defaultMinP ?? samplingDefaults.minP,
+  };
+  // The model id is known only once the engine resolved its file (downloads): read it per request.
+  const settings = (): MapperSettings => ({
+    modelId: engine.modelId,
+    modelNames: config.modelNames ?? 'served',
+    maxTokensLimit: config.maxTokensLimit,
+    defaults,
+  });
+  const ctx: GenerationContext = { engine, lifecycle, metrics, config };
+
+  modelRoutes(app, engine);
+  chatRoutes(app, ctx, settings);
+  completionRoutes(app, ctx, settings);
+  embeddingRoutes(app, ctx, settings);
+}
