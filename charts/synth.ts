@@ -4,6 +4,7 @@ import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environ
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
 import { buildGitOps } from './gitops/argocd.js';
+import { checkCatalogue } from './models/catalogue.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
@@ -23,6 +24,8 @@ export interface SynthOutput {
  * Throws ChartConfigError for props that cannot be built and RuleViolationError when a synth rule fails.
  */
 export function synthesizeAll(environments: readonly Environment[] = allEnvironments): SynthOutput {
+  // Every registered model entry, used or not, must be possible before anything is sized from it.
+  checkCatalogue();
   const files = new Map<string, string>();
   const builds = environments.map(buildEnvironment);
   const report = checkRules(builds);

@@ -1,5 +1,7 @@
 import { defaultModelCacheDir } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
+import { catalogueFileOf } from '../models/catalogue.js';
+import { validateModelSpec } from '../models/validate.js';
 import type { ExposureProps, InferenceServiceProps } from '../constructs/props.js';
 import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
@@ -85,6 +87,9 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   };
 
   const model = props.model;
+  // An impossible catalogue figure would size every manifest below wrong: refuse it first, naming the entry's file.
+  const modelProblems = validateModelSpec(model, catalogueFileOf(model) ?? props.definedIn);
+  if (modelProblems.length > 0) throw new ChartConfigError(modelProblems);
   const replicas = props.replicas ?? 1;
   const contextSize = props.contextSize ?? Math.min(4096, model.trainedContext);
   const parallel = props.parallel ?? 2;
