@@ -207,3 +207,23 @@ export function ggufFacts(info: GgufFileInfo): GgufFacts {
     splitCount: num(split?.count) ?? 1,
   };
 }
+
+/**
+ * Checks that every tensor the header lists lies inside its part: a truncated file (an interrupted copy, a
+ * header-only download) parses without error but cannot hold its own tensors. `partBytes[i]` is the size of
+ * part i + 1. Returns a one-line reason, or undefined when the file is whole.
+ */
+export function truncationReason(info: GgufFileInfo, partBytes: readonly number[]): string | undefined {
+  const tensors = info.fullTensorInfo ?? info.tensorInfo ?? [];
+  const declared = Number(info.totalTensorCount);
+  if (tensors.length !== declared) return `the header declares ${declared} tensors but only ${tensors.length} could be read`;
+  for (const t of tensors) {
+    const type = GgmlType[t.ggmlType] as string | undefined;
+    const bytes = type === undefined ? undefined : ggmlTensorBytes(type, t.dimensions.reduce<number>((a, d) => a * Number(d), 1));
+    const size = partBytes[(t.filePart ?? 1) - 1];
+    if (bytes === undefined || size === undefined) continue;
+    const end = Number(t.fileOffset) + bytes;
+    if (end > size) return `tensor ${t.name} ends at byte ${end} but part ${t.filePart ?? 1} has ${size} bytes`;
+  }
+  return undefined;
+}
