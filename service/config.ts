@@ -28,10 +28,11 @@ export const ConfigSchema = Type.Object({
   }),
   modelSha256: Type.Optional(
     Type.String({
-      pattern: '^[0-9a-f]{64}$',
+      pattern: '^[0-9a-f]{64}(,[0-9a-f]{64})*$',
       description:
-        'MODEL_SHA256: expected SHA-256 (64 hex digits) of the GGUF file. Optional; when set, a ' +
-        'download or cached file that does not match is rejected (supply-chain and truncation guard).',
+        'MODEL_SHA256: expected SHA-256 (64 hex digits) of the GGUF file; for a split model one per part, ' +
+        'comma-separated in part order. Optional; when set, a download or cached file that does not match is ' +
+        'rejected (supply-chain and truncation guard).',
     }),
   ),
   modelCacheDir: Type.String({
@@ -183,8 +184,10 @@ function oneOf<const T extends string>(allowed: readonly T[]): Parser<T> {
 }
 
 const sha256: Parser<string> = (text) => {
-  const t = text.trim().toLowerCase();
-  return /^[0-9a-f]{64}$/.test(t) ? { ok: true, value: t } : { ok: false, expected: 'expected 64 hexadecimal digits (a SHA-256)' };
+  const t = text.trim().toLowerCase().split(',').map((h) => h.trim()).join(',');
+  return /^[0-9a-f]{64}(,[0-9a-f]{64})*$/.test(t)
+    ? { ok: true, value: t }
+    : { ok: false, expected: 'expected 64 hexadecimal digits (a SHA-256), or one per part of a split model, comma-separated' };
 };
 
 const gpuLayers: Parser<GpuLayers> = (text) => {
