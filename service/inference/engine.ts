@@ -190,6 +190,7 @@ export class InferenceEngine {
     const t0 = performance.now();
     try {
       await checkGgufFile(modelPath);
+      await this.opts.checkBeforeLoad?.(modelPath);
       this.llamaLease = await acquireLlama({
         gpu: gpuLayers === 0 ? false : 'auto',
         maxThreads: threads,

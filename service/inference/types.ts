@@ -30,6 +30,11 @@ export interface EngineOptions {
   gpuLayers: number | 'auto' | 'max';
   /** llama.cpp batch size; default min(contextSize * parallel, 512). */
   batchSize?: number;
+  /**
+   * Runs once the file is local and before llama.cpp allocates anything (the server's memory check,
+   * service/inference/memory-fit.ts); a ModelLoadError it throws fails the load with its message unchanged.
+   */
+  checkBeforeLoad?: (modelPath: string) => Promise<void>;
   log: Logger;
 }
 
