@@ -134,9 +134,12 @@ export function ggufFacts(info: GgufFileInfo): GgufFacts {
     throw new GgufFactsError(`${key('embedding_length')} ${embeddingLength} / ${key('attention.head_count')} ${headCount} is no head width, and ${key('attention.key_length')} is missing`);
   }
 
+  // llama.cpp applies a window only where the architecture's loader reads one (the archs of swaPatterns)
+  // or the file states its layer pattern; a stray sliding_window key on e.g. qwen2 changes nothing.
   const window = num(attention.sliding_window);
+  const usesWindow = architecture in swaPatterns || attention.sliding_window_pattern !== undefined;
   const slidingWindow =
-    window !== undefined && window > 0 && window < trainedContext
+    usesWindow && window !== undefined && window > 0 && window < trainedContext
       ? { size: window, layers: countSwaLayers(architecture, layers, attention.sliding_window_pattern) }
       : undefined;
 
