@@ -10,8 +10,8 @@
 export interface ModelPart {
   /** File name in the cache (and the last segment of its URL). */
   readonly fileName: string;
-  /** Exact size in bytes. */
-  readonly bytes: number;
+  /** Exact size in bytes; absent only in an unverified entry whose part sizes could not be sourced. */
+  readonly bytes?: number;
   /** sha256 of the part, when known. */
   readonly sha256?: string;
 }

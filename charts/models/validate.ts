@@ -152,9 +152,12 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
 
   // Parts: names, sizes and hashes.
   if (model.parts) {
-    const sum = model.parts.reduce((a, p) => a + p.bytes, 0);
-    if (model.parts.some((p) => !isPositiveInt(p.bytes))) problem('parts', 'a part has no positive byte count', rerun);
-    else if (sum !== model.fileBytes) problem('fileBytes', `${model.fileBytes} differs from the ${sum} bytes of its ${model.parts.length} parts`, 'set fileBytes to the sum of the parts');
+    const sized = model.parts.filter((p) => p.bytes !== undefined);
+    const sum = sized.reduce((a, p) => a + (p.bytes ?? 0), 0);
+    if (sized.some((p) => !isPositiveInt(p.bytes))) problem('parts', 'a part has no positive byte count', rerun);
+    else if (sized.length < model.parts.length) {
+      if (model.integrity?.status !== 'unverified') problem('parts', 'a part has no byte count', "add every part's exact size, or mark the entry unverified with the reason");
+    } else if (sum !== model.fileBytes) problem('fileBytes', `${model.fileBytes} differs from the ${sum} bytes of its ${model.parts.length} parts`, 'set fileBytes to the sum of the parts');
     if (model.parts.length > 1) {
       const first = parseSplitName(model.parts[0]!.fileName);
       model.parts.forEach((p, i) => {
