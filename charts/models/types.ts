@@ -22,6 +22,23 @@ export interface TensorTypeTotal {
   readonly bytes: number;
 }
 
+/** Fields of an entry that `header` records as read from the file. */
+export const headerCheckedFields = [
+  'architecture',
+  'quantization',
+  'layers',
+  'embeddingLength',
+  'headCount',
+  'kvHeads',
+  'headDim',
+  'valueLength',
+  'trainedContext',
+  'vocabSize',
+  'parameters',
+  'fileBytes',
+] as const;
+export type HeaderCheckedField = (typeof headerCheckedFields)[number];
+
 /** A GGUF model file (or split set of files) and the shape facts that sizing needs. */
 export interface ModelSpec {
   /** Short id, used in labels and the `model` field of API answers. */
@@ -77,6 +94,12 @@ export interface ModelSpec {
    * metadata; 'unverified' (synth warns) when they could not be sourced. @default 'verified' when sha256 is set
    */
   readonly integrity?: { readonly status: 'verified' } | { readonly status: 'unverified'; readonly reason: string };
+  /**
+   * The sizing facts exactly as `npm run model:add` read them from the GGUF header and the file listing.
+   * Synth compares every field above with this record, so a later hand edit (kvHeads 1 instead of 8,
+   * fileBytes missing a digit) fails naming the field and what the file says. @default none (hand-written entry)
+   */
+  readonly header?: Readonly<Partial<Record<HeaderCheckedField, number | string>>>;
   /** Where each figure came from (field name -> source), for the reviewer. */
   readonly provenance?: Readonly<Record<string, string>>;
   /** Where the numbers come from, for the reviewer. */

@@ -7,7 +7,7 @@ import { ggmlBitsPerWeight, ggmlBlocks } from '../../service/model/ggml-types.js
 import { parseSplitName, splitPartName } from '../../service/model/split-name.js';
 import type { ConfigProblem } from '../lib/config-error.js';
 import { MiB } from '../sizing/units.js';
-import type { ModelPart, ModelSpec } from './types.js';
+import { headerCheckedFields, type ModelPart, type ModelSpec } from './types.js';
 
 /**
  * Every quantization name llama.cpp writes into `general.file_type` (its `llama_ftype` enum, as
@@ -183,6 +183,18 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
     problem('integrity', "is 'verified' but a part has no sha256", "add every part's sha256, or mark the entry unverified with a reason");
   }
   if (model.integrity?.status === 'unverified' && model.integrity.reason.trim() === '') problem('integrity.reason', 'is empty', 'say why the sizes or hashes could not be sourced');
+
+  // Against what the file itself said when the entry was written.
+  if (model.header) {
+    for (const field of headerCheckedFields) {
+      const read = model.header[field];
+      if (read === undefined) continue;
+      const value = field === 'valueLength' ? (model.valueLength ?? model.headDim) : model[field];
+      if (value !== read) {
+        problem(field, `is ${String(value)} but the GGUF header ${field === 'fileBytes' ? 'and file listing say' : 'says'} ${String(read)}`, `set ${field} back to ${String(read)}, or run \`npm run model:add\` again if the file changed`);
+      }
+    }
+  }
 
   // Shape extras.
   if (model.slidingWindow) {

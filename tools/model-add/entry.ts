@@ -79,6 +79,20 @@ export function buildEntry(model: InspectedModel, opts: EntryOptions): ModelSpec
     ...(f.experts ? { experts: f.experts } : {}),
     ...(embedding ? { embedding } : {}),
     parts: model.parts.map((p) => ({ fileName: p.fileName, bytes: p.bytes, ...(p.sha256 ? { sha256: p.sha256 } : {}) })),
+    header: {
+      architecture: f.architecture,
+      quantization: f.quantization,
+      layers: f.layers,
+      embeddingLength: f.embeddingLength,
+      headCount: f.headCount,
+      kvHeads: f.kvHeads,
+      headDim: f.keyLength,
+      valueLength: f.valueLength,
+      trainedContext: f.trainedContext,
+      vocabSize: f.vocabSize,
+      parameters: f.parameters,
+      fileBytes: model.parts.reduce((a, p) => a + p.bytes, 0),
+    },
     integrity:
       missing.length === 0
         ? { status: 'verified' }
