@@ -56,6 +56,15 @@ export const envVars = {
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
 
+/**
+ * Hugging Face settings the model download reads (service/model/ref.ts, service/model/acquire.ts), named
+ * as the hub's own tools name them: a token for gated or private repositories, and a mirror endpoint.
+ */
+export const hubEnvVars = {
+  token: 'HF_TOKEN',
+  endpoint: 'HF_ENDPOINT',
+} as const;
+
 /** The commands the container image runs (see Dockerfile); the init container uses `fetchModel`. */
 export const containerCommands = {
   serve: ['node', 'build/service/main.js'],

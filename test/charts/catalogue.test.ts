@@ -105,3 +105,22 @@ describe('an entry written by model:add refuses later edits that contradict its 
     expect(fields).toContain('fileBytes');
   });
 });
+
+describe('Hugging Face access per service', () => {
+  it('puts HF_ENDPOINT and HF_TOKEN (from the Secret) on the init container and the server', () => {
+    const e = env(qwen25_3bInstructQ4KM);
+    const withHub: Environment = { ...e, services: { chat: { ...e.services.chat!, huggingFace: { endpoint: 'https://hf-mirror.internal', tokenSecret: { name: 'hf', key: 'token' } } } } };
+    const out = synthesizeAll([withHub]);
+    const deployment = [...out.files.entries()].find(([f, y]) => f.startsWith('dist/catalogue/') && y.includes('kind: Deployment'))![1];
+    // Once in the init container's env and once in the server's.
+    expect(deployment.match(/name: HF_ENDPOINT\s+value: https:\/\/hf-mirror\.internal/g)?.length).toBe(2);
+    expect(deployment.match(/name: HF_TOKEN\s+valueFrom:\s+secretKeyRef:\s+key: token\s+name: hf/g)?.length).toBe(2);
+  });
+
+  it('refuses an endpoint that is no URL, and hub settings on a model that is not an hf: source', () => {
+    const e = env(qwen25_3bInstructQ4KM);
+    const bad = (huggingFace: NonNullable<Environment['services'][string]['huggingFace']>, model: ModelSpec = qwen25_3bInstructQ4KM): Environment => ({ ...e, services: { chat: { ...e.services.chat!, model, huggingFace } } });
+    expect(() => synthesizeAll([bad({ endpoint: 'hf-mirror' })])).toThrow(/huggingFace\.endpoint: "hf-mirror" is not an http\(s\) URL/);
+    expect(() => synthesizeAll([bad({ endpoint: 'https://m' }, { ...qwen25_3bInstructQ4KM, source: 'https://mirror/x/qwen2.5-3b-instruct-q4_k_m.gguf' })])).toThrow(/huggingFace: is set but .* is not an hf: source/);
+  });
+});
