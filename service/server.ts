@@ -169,10 +169,11 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     maxQueue: config.maxQueue,
     gpuLayers: config.gpuLayers,
     log: log.child({ component: 'engine' }),
-    // Refuse, before llama.cpp allocates, a model that the container's memory limit cannot hold.
-    checkBeforeLoad: async (modelPath) => {
+    // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
+    checkBeforeContext: async (modelPath, fileInfo) => {
       await checkMemoryFit({
         modelPath,
+        fileInfo,
         contextSize: config.contextSize,
         parallel: config.parallel,
         batchSize: Math.min(config.contextSize * config.parallel, 512),

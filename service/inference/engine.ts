@@ -190,7 +190,6 @@ export class InferenceEngine {
     const t0 = performance.now();
     try {
       await checkGgufFile(modelPath);
-      await this.opts.checkBeforeLoad?.(modelPath);
       this.llamaLease = await acquireLlama({
         gpu: gpuLayers === 0 ? false : 'auto',
         maxThreads: threads,
@@ -215,6 +214,7 @@ export class InferenceEngine {
         },
       });
       if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      await this.opts.checkBeforeContext?.(modelPath, this.model.fileInfo);
       this.context = await this.model.createContext({
         contextSize,
         sequences: parallel,

@@ -1,6 +1,7 @@
 /**
- * The load-time check: before llama.cpp allocates anything, compare what this model needs with what the
- * container was given, and refuse with one line giving both figures and the fix, instead of an OOM kill
+ * The load-time check: once llama.cpp has mapped the weights and before it allocates the context (the KV
+ * cache and compute buffers, anonymous memory the kernel cannot reclaim), compare what this model needs with
+ * what the container was given, and refuse with one line giving both figures and the fix, instead of an OOM kill
  * in the middle of the load that restarts into the same kill (a crash loop that looks like a flaky pod).
  *
  *   need = weights + KV cache
@@ -9,12 +10,13 @@
  *   KV cache = service/model/kv-cache.ts for CONTEXT_SIZE x PARALLEL (the charts size memory with the same
  *              formula, plus output buffers and a runtime share, so a pod sized by them always passes)
  *
- * Facts come from the file's own header (service/model/gguf-facts.ts), the limit from the cgroup
- * (service/runtime/memory-limit.ts). A CONTEXT_SIZE above the model's trained context is refused too.
+ * Facts come from the file's own header as node-llama-cpp read it to load the model (`LlamaModel.fileInfo`,
+ * so the check adds no second read of the header), through service/model/gguf-facts.ts; the limit comes from
+ * the cgroup (service/runtime/memory-limit.ts). A CONTEXT_SIZE above the trained context is refused too.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { readGgufFileInfo } from 'node-llama-cpp';
+import type { GgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { envVars } from '../contract.js';
 import { ggufFacts, truncationReason } from '../model/gguf-facts.js';
@@ -26,6 +28,8 @@ import { ModelLoadError } from './errors.js';
 export interface MemoryFitInputs {
   /** The GGUF file (the first part of a split model). */
   readonly modelPath: string;
+  /** Its header, as node-llama-cpp read it (every part spliced). */
+  readonly fileInfo: GgufFileInfo;
   readonly contextSize: number;
   readonly parallel: number;
   /** llama.cpp batch size; sizes the sliding-window cache. */
@@ -54,19 +58,18 @@ const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 const suggest = (bytes: number): string => `${Math.ceil(bytes / 2 ** 27) * 128}Mi`;
 
 /**
- * Returns the figures when the model fits (or the header cannot be read: llama.cpp's own load then says
- * why); throws MemoryFitError with one line when it cannot.
+ * Returns the figures when the model fits (undefined when the header lacks what the check needs); throws
+ * MemoryFitError with one line when it cannot fit.
  */
 export async function checkMemoryFit(inputs: MemoryFitInputs): Promise<MemoryFit | undefined> {
   const { modelPath, contextSize, parallel, batchSize, gpuLayers, log } = inputs;
-  let info;
+  const info = inputs.fileInfo;
   const partPaths = allPartNames(path.basename(modelPath)).map((n) => path.join(path.dirname(modelPath), n));
   let partBytes: number[];
   try {
-    info = await readGgufFileInfo(modelPath, { sourceType: 'filesystem', logWarnings: false });
     partBytes = await Promise.all(partPaths.map(async (p) => (await stat(p)).size));
   } catch (err) {
-    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot read the GGUF header for the memory check; llama.cpp will report on load');
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot stat every part of the model for the memory check');
     return undefined;
   }
   // A truncated file is llama.cpp's to report (with its own words); its sizes would mislead here.

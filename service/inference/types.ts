@@ -1,6 +1,7 @@
 /**
  * Public types of the inference engine (re-exported by `engine.ts`, import them from there).
  */
+import type { GgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 
 export type EngineState = 'idle' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
@@ -31,10 +32,11 @@ export interface EngineOptions {
   /** llama.cpp batch size; default min(contextSize * parallel, 512). */
   batchSize?: number;
   /**
-   * Runs once the file is local and before llama.cpp allocates anything (the server's memory check,
-   * service/inference/memory-fit.ts); a ModelLoadError it throws fails the load with its message unchanged.
+   * Runs once the weights are mapped and before the context (KV cache, compute buffers) is allocated, with
+   * the header node-llama-cpp read (the server's memory check, service/inference/memory-fit.ts); a
+   * ModelLoadError it throws fails the load with its message unchanged.
    */
-  checkBeforeLoad?: (modelPath: string) => Promise<void>;
+  checkBeforeContext?: (modelPath: string, fileInfo: GgufFileInfo) => Promise<void>;
   log: Logger;
 }
 

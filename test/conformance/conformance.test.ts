@@ -22,6 +22,7 @@ import {
   wiring,
   type ModelFault,
 } from './scenarios.js';
+import { splitModel } from './split-model.js';
 import { TIME_SCALE } from './timescale.js';
 
 const deployments = findDeployments();
@@ -110,5 +111,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     it('rejects a checksum mismatch and leaves nothing in the cache', async () => {
       expectConformant(await fetchChecksumMismatch(d, fx));
     });
+  });
+
+  // CPU Deployments only: the GPU ones run the same init container and load path.
+  it.runIf(!wantsGpu(d))('split model: every part downloaded and verified by the init container, served from the cache', async () => {
+    expectConformant(await splitModel(d, fx));
   });
 });
