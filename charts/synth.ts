@@ -6,6 +6,7 @@ import type { Environment } from './environments/types.js';
 import { parseAllDocuments } from 'yaml';
 import { buildGitOps } from './gitops/argocd.js';
 import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
+import { checkCatalogue } from './models/catalogue.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
@@ -28,6 +29,8 @@ export interface SynthOutput {
  * Throws ChartConfigError for props that cannot be built and RuleViolationError when a synth rule fails.
  */
 export function synthesizeAll(environments: readonly Environment[] = allEnvironments): SynthOutput {
+  // Every registered model entry, used or not, must be possible before anything is sized from it.
+  checkCatalogue();
   const files = new Map<string, string>();
   const builds = environments.map(buildEnvironment);
   const report = checkRules(builds);

@@ -29,10 +29,11 @@ export const ConfigSchema = Type.Object({
   }),
   modelSha256: Type.Optional(
     Type.String({
-      pattern: '^[0-9a-f]{64}$',
+      pattern: '^[0-9a-f]{64}(,[0-9a-f]{64})*$',
       description:
         'MODEL_SHA256: expected SHA-256 of the GGUF file: 64 hex digits, any case, optionally prefixed ' +
-        'with "sha256:" (contract.parseModelSha256, shared with the init container). Optional; when set, a ' +
+        'with "sha256:"; for a split model one per part, comma-separated in part order ' +
+        '(contract.parseModelSha256, shared with the init container). Optional; when set, a ' +
         'download or cached file that does not match is rejected (supply-chain and truncation guard).',
     }),
   ),

@@ -71,6 +71,15 @@ export type ServiceKind = (typeof serviceKinds)[number];
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
 
+/**
+ * Hugging Face settings the model download reads (service/model/ref.ts, service/model/acquire.ts), named
+ * as the hub's own tools name them: a token for gated or private repositories, and a mirror endpoint.
+ */
+export const hubEnvVars = {
+  token: 'HF_TOKEN',
+  endpoint: 'HF_ENDPOINT',
+} as const;
+
 /** The commands the container image runs (see Dockerfile); the init container uses `fetchModel`. */
 export const containerCommands = {
   serve: ['node', 'build/service/main.js'],
@@ -103,15 +112,19 @@ export const defaultMemoryGuardFraction = 0.92;
  * The one parser of `MODEL_SHA256`, used by the init container (fetch-model) and the server alike, so a
  * value one accepts the other cannot refuse (a pod whose init container succeeded must not crash-loop).
  * Accepted: 64 hexadecimal digits, any case, optionally prefixed with `sha256:` (any case), surrounding
- * whitespace ignored. Returns the lower-case digits, `undefined` for an empty value (unset), or an error
- * text saying what is allowed.
+ * whitespace ignored; a split model lists one such value per part, comma-separated, in part order.
+ * Returns the lower-case digits (comma-joined for a list), `undefined` for an empty value (unset), or an
+ * error text saying what is allowed.
  */
 export function parseModelSha256(
   text: string | undefined,
 ): { ok: true; value: string | undefined } | { ok: false; expected: string } {
   const trimmed = (text ?? '').trim();
   if (trimmed === '') return { ok: true, value: undefined };
-  const digits = trimmed.replace(/^sha256:/i, '').toLowerCase();
-  if (/^[0-9a-f]{64}$/.test(digits)) return { ok: true, value: digits };
-  return { ok: false, expected: 'expected 64 hexadecimal digits, optionally prefixed with "sha256:"' };
+  const digests = trimmed.split(',').map((part) => part.trim().replace(/^sha256:/i, '').toLowerCase());
+  if (digests.every((d) => /^[0-9a-f]{64}$/.test(d))) return { ok: true, value: digests.join(',') };
+  return {
+    ok: false,
+    expected: 'expected 64 hexadecimal digits, optionally prefixed with "sha256:" (a split model: one per part, comma-separated)',
+  };
 }

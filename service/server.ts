@@ -32,6 +32,8 @@ import { acquireModel, ModelAcquireError, parseModelRef, type ModelSource } from
 import { MemoryGuard, type MemoryGuardTrip } from './runtime/memory-guard.js';
 import { readMemoryLimit } from './runtime/memory-limit.js';
 import { chooseThreads } from './runtime/threads.js';
+import { checkMemoryFit } from './inference/memory-fit.js';
+import type { MemoryLimit } from './runtime/memory-limit.js';
 
 /** How long aborted generations get to write their last chunk before the server closes anyway. */
 const abortSettleMs = 3_000;
@@ -45,6 +47,8 @@ export interface RunServerOptions {
   exit?: (code: number) => void;
   /** Install SIGTERM / SIGINT handlers; default true. */
   handleSignals?: boolean;
+  /** The container memory limit the load-time check compares with; default the cgroup's (tests pass a fake tree). */
+  readMemoryLimit?: () => Promise<MemoryLimit>;
 }
 
 export interface RunningServer {
@@ -172,6 +176,19 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     maxQueue: config.maxQueue,
     gpuLayers: config.gpuLayers,
     log: log.child({ component: 'engine' }),
+    // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
+    checkBeforeContext: async (modelPath, fileInfo) => {
+      await checkMemoryFit({
+        modelPath,
+        fileInfo,
+        contextSize: config.contextSize,
+        parallel: config.parallel,
+        batchSize: Math.min(config.contextSize * config.parallel, 512),
+        gpuLayers: config.gpuLayers,
+        log: modelLog,
+        ...(opts.readMemoryLimit ? { readLimit: opts.readMemoryLimit } : {}),
+      });
+    },
   });
   try {
     app = await buildApp(config, { engine, logger: log, threads });

@@ -1,7 +1,7 @@
 import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { containerCommands, defaultPort, envVars, serverRuntimeEnv } from '../../service/contract.js';
+import { containerCommands, defaultPort, envVars, hubEnvVars, serverRuntimeEnv } from '../../service/contract.js';
 import type { HttpProbeSpec } from '../sizing/probes.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 import { MiB } from '../sizing/units.js';
@@ -89,6 +89,12 @@ export class InferenceDeployment extends Construct {
       [envVars.logLevel]: kplus.EnvValue.fromValue('info'),
     };
     if (model.sha256) modelEnv[envVars.modelSha256] = kplus.EnvValue.fromValue(model.sha256);
+    const hub = plan.props.huggingFace;
+    if (hub?.endpoint) modelEnv[hubEnvVars.endpoint] = kplus.EnvValue.fromValue(hub.endpoint);
+    if (hub?.tokenSecret) {
+      const secret = kplus.Secret.fromSecretName(this, 'hf-token', hub.tokenSecret.name);
+      modelEnv[hubEnvVars.token] = kplus.EnvValue.fromSecretValue({ secret, key: hub.tokenSecret.key });
+    }
 
     this.deployment.addInitContainer({
       name: 'fetch-model',

@@ -124,6 +124,17 @@ export interface InferenceServiceProps {
   readonly monitoring?: boolean;
   /** Alert when the p90 time to first token exceeds this. @default 10 s on CPU, 2 s on GPU */
   readonly slowTimeToFirstTokenSeconds?: number;
+  /**
+   * Hugging Face access for an `hf:` model source: `tokenSecret` (HF_TOKEN, from a Secret) for gated or
+   * private repositories, `endpoint` (HF_ENDPOINT) for a mirror. Both reach the init container and the server.
+   * @default none — the public hub, anonymously.
+   */
+  readonly huggingFace?: {
+    /** Secret and key holding the token. @default none */
+    readonly tokenSecret?: { readonly name: string; readonly key: string };
+    /** Base URL of a hub mirror, e.g. `https://hf-mirror.internal`. @default https://huggingface.co (the service's default) */
+    readonly endpoint?: string;
+  };
   /** Secret holding the API key (Bearer token for /v1/*). @default none — the NetworkPolicy is the only gate. */
   readonly apiKeySecret?: { readonly name: string; readonly key: string };
   /** Namespaces (by name) whose pods may call the API, besides this namespace. @default [] */

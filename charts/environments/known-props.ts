@@ -84,6 +84,10 @@ export const serviceShape = shape<ServiceDeclaration>({
   autoscaling: shape<AutoscalingProps>({ minReplicas: 'value', maxReplicas: 'value', targetCpuUtilizationPercent: 'value' }),
   monitoring: 'value',
   slowTimeToFirstTokenSeconds: 'value',
+  huggingFace: shape<NonNullable<ServiceDeclaration['huggingFace']>>({
+    tokenSecret: shape<NonNullable<NonNullable<ServiceDeclaration['huggingFace']>['tokenSecret']>>({ name: 'value', key: 'value' }),
+    endpoint: 'value',
+  }),
   apiKeySecret: shape<NonNullable<ServiceDeclaration['apiKeySecret']>>({ name: 'value', key: 'value' }),
   allowedClientNamespaces: 'value',
   monitoringNamespace: 'value',

@@ -1,6 +1,7 @@
 import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
 import type { NodePool } from '../clusters/types.js';
 import { mutableImageReason } from '../lib/image.js';
+import { isUnverified } from '../models/validate.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
@@ -459,6 +460,19 @@ export const rules: readonly Rule[] = [
       const timeouts = pathIdleTimeouts(svc, env);
       const smallest = Math.min(...timeouts.map((t) => t.seconds), ...(svc.plan.props.pathIdleTimeoutsSeconds ?? [60]));
       return keepAlive >= smallest ? [{ message: `SSE keep-alive ${keepAlive}s >= smallest idle timeout ${smallest}s on the path` }] : [];
+    },
+  },
+  {
+    id: 'model-integrity-verified',
+    severity: 'warning',
+    checks: "The model's catalogue entry has a byte count and sha256 for every part, read from the file or the hub's file metadata.",
+    why: 'Without a sha256 the init container cannot tell a truncated or swapped file from the real one, and sizes typed from secondary sources have been wrong by a digit.',
+    fix: 'Run `npm run model:add` on the model (or pass --sha256 per part), or add the sizes and hashes from the Hugging Face file listing.',
+    check: (svc) => {
+      const model = svc.plan.props.model;
+      if (!isUnverified(model)) return [];
+      const reason = model.integrity?.status === 'unverified' ? model.integrity.reason : 'no sha256 for every part';
+      return [{ message: `catalogue entry ${model.id} is unverified: ${reason}` }];
     },
   },
 ];

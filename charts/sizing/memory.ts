@@ -1,18 +1,24 @@
-import type { ModelSpec } from '../models/catalogue.js';
+import { kvBytesPerCellPerLayer, kvCacheBytes, type AttentionShape } from '../../service/model/kv-cache.js';
+import type { ModelSpec } from '../models/types.js';
+import { averageBitsPerWeight } from '../models/validate.js';
 import { GiB, MiB, roundUpBytes } from './units.js';
 
 /**
  * Memory sizing for one inference pod.
  *
- *   request = weights + kvCache + logits + runtime            (memory limit = request)
+ *   request = weights + kvCache + outputs + runtime            (memory limit = request)
  *
- *   weights  = model file size on CPU (llama.cpp maps the whole file and touches every page);
+ *   weights  = model size on CPU, every part of a split model (llama.cpp maps the whole file and
+ *              touches every page; a mixture-of-experts model maps every expert, not just the active ones);
  *              on a GPU with every layer offloaded, only the token-embedding table stays in host
- *              memory (vocab x embedding x bits-per-weight / 8) plus a 1 GiB staging margin for
- *              the upload
- *   kvCache  = 2 (K and V) x layers x kvHeads x headDim x 2 bytes (f16) x contextSize x parallel
- *              (in GPU memory instead when every layer is offloaded)
- *   logits   = vocab x batchSize x 4 bytes (f32 output buffer of one batch)
+ *              memory (its bytes from the header, else vocab x embedding x the file's average bits per
+ *              weight / 8) plus a 1 GiB staging margin for the upload
+ *   kvCache  = per layer: kvHeads x (keyLength + valueLength) x 2 bytes (f16) x cells, where cells =
+ *              pad256(contextSize) x parallel, bounded by the window on sliding-window layers, and 0 for
+ *              encoder-only embedding models (service/model/kv-cache.ts, shared with the service's
+ *              load-time check); in GPU memory instead when every layer is offloaded
+ *   outputs  = vocab x batchSize x 4 bytes (f32 logits of one batch), or embeddingLength x batchSize x 4
+ *              for an embedding model
  *   runtime  = 512 MiB: Node.js, V8 heap, Fastify, llama.cpp scratch buffers
  *
  * Rounded up to a multiple of 128 MiB so small catalogue edits do not churn the manifests.
@@ -47,34 +53,45 @@ export const runtimeOverheadBytes = 512 * MiB;
 /** Host staging margin while a GPU pod uploads its weights. */
 export const gpuUploadStagingBytes = 1 * GiB;
 
-/** Average bits per weight of each quantization (llama.cpp's quantize tool reports these). */
-export const bitsPerWeight: Record<ModelSpec['quantization'], number> = {
-  Q4_K_M: 4.85,
-  Q5_K_M: 5.69,
-  Q8_0: 8.5,
-  F16: 16,
-};
+/** The attention facts of a catalogue entry, as the shared KV formula takes them. */
+export function attentionShape(model: ModelSpec): AttentionShape {
+  return {
+    layers: model.layers,
+    kvHeads: model.kvHeads,
+    keyLength: model.headDim,
+    valueLength: model.valueLength ?? model.headDim,
+    slidingWindow: model.slidingWindow,
+    kvCache: model.embedding?.kvCache ?? true,
+  };
+}
 
-/** KV cache bytes per token of context: K and V, every layer, f16. */
+/** KV cache bytes per token of context on a full-attention model: K and V, every layer, f16. */
 export function kvBytesPerToken(model: ModelSpec): number {
-  return 2 * model.layers * model.kvHeads * model.headDim * 2;
+  return model.layers * kvBytesPerCellPerLayer(attentionShape(model));
+}
+
+/** Bytes of the token-embedding table: from the header, else estimated from the file's average bits per weight. */
+export function tokenEmbeddingBytes(model: ModelSpec): number {
+  if (model.tokenEmbedding) return model.tokenEmbedding.bytes;
+  const bpw = averageBitsPerWeight(model);
+  if (bpw === undefined) throw new Error(`model ${model.id}: no parameters or tensorTypes to size its token embeddings from`);
+  return Math.ceil((model.vocabSize * model.embeddingLength * bpw) / 8);
 }
 
 export function estimateMemory(inputs: MemoryInputs): MemoryEstimate {
   const { model, contextSize, parallel, batchSize, gpuOffload } = inputs;
-  const kvCacheBytes = kvBytesPerToken(model) * contextSize * parallel;
-  const embeddingBytes = Math.ceil((model.vocabSize * model.embeddingLength * bitsPerWeight[model.quantization]) / 8);
-  const weightsBytes = gpuOffload ? embeddingBytes + gpuUploadStagingBytes : model.fileBytes;
-  const logitsBytes = model.vocabSize * batchSize * 4;
+  const kvCache = kvCacheBytes(attentionShape(model), { contextSize, parallel, batchSize });
+  const weightsBytes = gpuOffload ? tokenEmbeddingBytes(model) + gpuUploadStagingBytes : model.fileBytes;
+  const logitsBytes = (model.embedding ? model.embeddingLength : model.vocabSize) * batchSize * 4;
   // Offloaded layers keep their KV cache in GPU memory, not in the container's.
-  const hostKvBytes = gpuOffload ? 0 : kvCacheBytes;
+  const hostKvBytes = gpuOffload ? 0 : kvCache;
   const total = weightsBytes + hostKvBytes + logitsBytes + runtimeOverheadBytes;
   return {
     weightsBytes,
-    kvCacheBytes,
+    kvCacheBytes: kvCache,
     logitsBytes,
     runtimeBytes: runtimeOverheadBytes,
     requestBytes: roundUpBytes(total, 128 * MiB),
-    gpuBytes: gpuOffload ? model.fileBytes + kvCacheBytes : 0,
+    gpuBytes: gpuOffload ? model.fileBytes + kvCache : 0,
   };
 }

@@ -1,5 +1,7 @@
 import { defaultModelCacheDir } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
+import { catalogueFileOf } from '../models/catalogue.js';
+import { validateModelSpec } from '../models/validate.js';
 import type { ExposureProps, InferenceServiceProps } from '../constructs/props.js';
 import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
@@ -85,6 +87,9 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   };
 
   const model = props.model;
+  // An impossible catalogue figure would size every manifest below wrong: refuse it first, naming the entry's file.
+  const modelProblems = validateModelSpec(model, catalogueFileOf(model) ?? props.definedIn);
+  if (modelProblems.length > 0) throw new ChartConfigError(modelProblems);
   const replicas = props.replicas ?? 1;
   const contextSize = props.contextSize ?? Math.min(4096, model.trainedContext);
   const parallel = props.parallel ?? 2;
@@ -132,6 +137,16 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   if (props.gpu) {
     if (!isPositiveInt(props.gpu.count)) problem('gpu.count', `${props.gpu.count} is not a whole number of GPUs`, 'request 1 or more whole GPUs, or remove the gpu block for a CPU service');
     if (!(props.gpu.memoryGiB > 0)) problem('gpu.memoryGiB', `${props.gpu.memoryGiB} is not a positive size`, 'declare the memory of one GPU, e.g. 24 for an A10G');
+  }
+  const hub = props.huggingFace;
+  if (hub?.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(hub.endpoint)) {
+    problem('huggingFace.endpoint', `"${hub.endpoint}" is not an http(s) URL`, 'set the mirror\'s base URL, e.g. https://hf-mirror.internal, or remove it for the public hub');
+  }
+  if (hub?.tokenSecret && (hub.tokenSecret.name.trim() === '' || hub.tokenSecret.key.trim() === '')) {
+    problem('huggingFace.tokenSecret', 'has an empty name or key', 'name the Secret and the key that hold the Hugging Face token');
+  }
+  if ((hub?.endpoint !== undefined || hub?.tokenSecret !== undefined) && !/^hf:/i.test(model.source)) {
+    problem('huggingFace', `is set but ${model.id} is not an hf: source (${model.source})`, 'remove huggingFace, or use an hf: source: the token and endpoint apply to hf: references only');
   }
   for (const t of props.pathIdleTimeoutsSeconds ?? []) {
     if (!isPositiveInt(t)) problem('pathIdleTimeoutsSeconds', `${t} is not a positive number of seconds`, 'list idle timeouts in whole seconds, e.g. [60]');

@@ -1,5 +1,5 @@
 import { endpoints } from '../../service/contract.js';
-import type { ModelSpec } from '../models/catalogue.js';
+import type { ModelSpec } from '../models/types.js';
 import { MiB } from './units.js';
 
 /**

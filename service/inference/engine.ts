@@ -239,6 +239,7 @@ export class InferenceEngine {
         },
       });
       if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
+      await this.opts.checkBeforeContext?.(modelPath, this.model.fileInfo);
       if (this.opts.kind === 'embedding') {
         const embeddingContext = await this.model.createEmbeddingContext({
           contextSize,

@@ -1,6 +1,7 @@
 /**
  * Public types of the inference engine (re-exported by `engine.ts`, import them from there).
  */
+import type { GgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 
 export type EngineState = 'idle' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
@@ -35,6 +36,12 @@ export interface EngineOptions {
    * embedding context of `contextSize` tokens (no generation, no KV cache for parallel sequences).
    */
   kind?: 'chat' | 'embedding';
+  /**
+   * Runs once the weights are mapped and before the context (KV cache, compute buffers) is allocated, with
+   * the header node-llama-cpp read (the server's memory check, service/inference/memory-fit.ts); a
+   * ModelLoadError it throws fails the load with its message unchanged.
+   */
+  checkBeforeContext?: (modelPath: string, fileInfo: GgufFileInfo) => Promise<void>;
   log: Logger;
 }
 

@@ -13,6 +13,10 @@
  *   name only ever appears by an atomic rename of a complete, verified file;
  * - a cached file shorter than its own GGUF header says is never reported ready (gguf-extent.ts);
  * - symlinks where the cache keeps its files are refused, never followed (files.ts).
+ * - a split model (`<name>-00001-of-0000N.gguf`) is fetched whole: every part, each resumable and
+ *   checksum-verified on its own (MODEL_SHA256 lists one sha256 per part, comma-separated), after one
+ *   free-space check for all the parts still missing; the server then loads the first part and llama.cpp
+ *   opens the others from the same folder.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -23,8 +27,9 @@ import { parseModelSha256 } from '../contract.js';
 import { downloadModel, type DownloadOptions } from './download.js';
 import { ModelAcquireError } from './errors.js';
 import { checkGgufComplete } from './gguf-extent.js';
-import { describeHead, readHead, GGUF_MAGIC, lstatOwned, O_CREATE_EXCLUSIVE, sha256File, sidecarHashIfCurrent, writeSidecar } from './files.js';
+import { describeHead, freeBytes, GGUF_MAGIC, gib, lstatOwned, O_CREATE_EXCLUSIVE, readHead, sha256File, sidecarHashIfCurrent, sizeOrZero, writeSidecar } from './files.js';
 import { parseModelRef, redactUrl, type ModelSource } from './ref.js';
+import { allPartNames } from './split-name.js';
 
 export { ModelAcquireError, ModelRefError, type ModelAcquireErrorCode } from './errors.js';
 export { parseModelRef, redactModelRef, redactUrl, type ModelSource } from './ref.js';
@@ -53,8 +58,10 @@ export interface AcquireOptions {
 }
 
 export interface AcquiredModel {
-  /** Absolute path of the GGUF file to load. */
+  /** Absolute path of the GGUF file to load (the first part of a split model). */
   path: string;
+  /** Every part's path, in order (one entry for a single-file model). */
+  parts?: string[];
   source: ModelSource;
   /** True when this call transferred bytes over the network. */
   downloaded: boolean;
@@ -75,6 +82,22 @@ function normalizeSha256(raw: string | undefined): string | undefined {
 
 function truncated(file: string, reason: string, fix: string): ModelAcquireError {
   return new ModelAcquireError('TRUNCATED', `${file} is incomplete: ${reason}; ${fix}`);
+}
+
+/**
+ * One expected sha256 per part: MODEL_SHA256 for a split model lists them comma-separated, in part order.
+ * Undefined entries mean "not pinned".
+ */
+function expectedPerPart(raw: string | undefined, parts: number): (string | undefined)[] {
+  const list = raw === undefined || raw.trim() === '' ? [] : raw.split(',');
+  if (list.length === 0) return Array.from({ length: parts }, () => undefined);
+  if (list.length !== parts) {
+    throw new ModelAcquireError(
+      'REF',
+      `MODEL_SHA256 lists ${list.length} sha256 value(s) but the model has ${parts} part(s): give one per part, comma-separated, in part order`,
+    );
+  }
+  return list.map((v) => normalizeSha256(v));
 }
 
 function checksumMismatch(file: string, expected: string, actual: string): ModelAcquireError {
@@ -206,7 +229,9 @@ async function prepareCacheDir(dir: string): Promise<void> {
 export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel> {
   opts.signal?.throwIfAborted();
   const source = parseModelRef(opts.model, opts.hfEndpoint === undefined ? {} : { hfEndpoint: opts.hfEndpoint });
-  const expected = normalizeSha256(opts.sha256);
+  const partNames = allPartNames(source.kind === 'local' ? path.basename(source.path) : source.fileName);
+  if (partNames.length > 1) return acquireSplit(source, partNames, opts);
+  const expected = normalizeSha256(opts.sha256?.includes(',') ? expectedPerPart(opts.sha256, 1)[0] : opts.sha256);
 
   if (source.kind === 'local') return acquireLocal(source, expected, opts);
 
@@ -257,4 +282,122 @@ export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel>
     sha256: result.sha256,
     verified: expected !== undefined,
   };
+}
+
+/** The same URL with its last path segment replaced (keeps the query: signed mirrors put tokens there). */
+function siblingUrl(url: string, fileName: string): string {
+  const u = new URL(url);
+  u.pathname = u.pathname.slice(0, u.pathname.lastIndexOf('/') + 1) + encodeURIComponent(fileName);
+  return u.href;
+}
+
+/** Content-Length of a HEAD (redirects followed), or undefined when the server does not say. */
+async function remoteSize(url: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<number | undefined> {
+  try {
+    const res = await fetch(url, { method: 'HEAD', headers: { 'accept-encoding': 'identity', ...headers }, redirect: 'follow', signal: signal ?? null });
+    const len = res.ok ? res.headers.get('content-length') : null;
+    return len !== null && /^\d+$/.test(len) ? Number(len) : undefined;
+  } catch {
+    signal?.throwIfAborted();
+    return undefined;
+  }
+}
+
+/**
+ * Every part of a split model. The first part's name (MODEL) decides the others; parts already in the
+ * cache are checked like a single file (sidecar, sha256), the rest downloaded one after the other.
+ */
+async function acquireSplit(source: ModelSource, names: string[], opts: AcquireOptions): Promise<AcquiredModel> {
+  const first = source.kind === 'local' ? path.basename(source.path) : source.fileName;
+  if (names[0] !== first) {
+    throw new ModelAcquireError('REF', `MODEL names ${first}, part ${names.indexOf(first) + 1} of a split model: set it to the first part, ${names[0]}`);
+  }
+  const expected = expectedPerPart(opts.sha256, names.length);
+  const partOpts = (i: number): AcquireOptions => {
+    const { sha256: _all, ...rest } = opts;
+    return expected[i] === undefined ? rest : { ...rest, sha256: expected[i] };
+  };
+  const results: AcquiredModel[] = [];
+
+  if (source.kind === 'local') {
+    const dir = path.dirname(source.path);
+    for (const [i, name] of names.entries()) {
+      const part = { kind: 'local' as const, path: path.join(dir, name) };
+      results.push(await acquireLocal(part, expected[i], partOpts(i)));
+    }
+  } else {
+    const cacheDir = path.resolve(opts.cacheDir);
+    await prepareCacheDir(cacheDir);
+    const token = opts.hfToken ?? process.env.HF_TOKEN;
+    const isHf = /^hf:/i.test(opts.model.trim());
+    const headers: Record<string, string> = isHf && token ? { authorization: `Bearer ${token}` } : {};
+    const urls = names.map((n) => siblingUrl(source.url, n));
+
+    // Which parts are already usable; the others must fit on the volume together, checked before any byte.
+    const cached: (AcquiredModel | undefined)[] = [];
+    for (const [i, name] of names.entries()) {
+      cached.push(await useCached(path.join(cacheDir, name), { kind: 'remote', url: urls[i]!, fileName: name }, expected[i], partOpts(i)));
+    }
+    const missing = names.map((_, i) => i).filter((i) => cached[i] === undefined);
+    if (missing.length > 0) {
+      const sizes = await Promise.all(missing.map((i) => remoteSize(urls[i]!, headers, opts.signal)));
+      if (sizes.every((s) => s !== undefined)) {
+        let need = 32 * 2 ** 20;
+        for (const [k, i] of missing.entries()) need += sizes[k]! - (await sizeOrZero(path.join(cacheDir, `${names[i]}.partial`)));
+        const free = await freeBytes(cacheDir);
+        if (free < need) {
+          throw new ModelAcquireError(
+            'NO_SPACE',
+            `not enough disk space for the ${missing.length} missing part(s) of ${names.length} of ${first}: needs ${gib(need)} GiB, ${gib(free)} GiB free in ${cacheDir}; enlarge the volume mounted at MODEL_CACHE_DIR`,
+          );
+        }
+      } else {
+        opts.log.warn({ parts: names.length }, 'a part has no Content-Length: free space is checked per part instead of for the whole model');
+      }
+    }
+    for (const [i, name] of names.entries()) {
+      const done = cached[i];
+      if (done) {
+        results.push(done);
+        continue;
+      }
+      opts.log.info({ part: i + 1, parts: names.length, file: name }, 'downloading model part');
+      const dest = path.join(cacheDir, name);
+      const result = await downloadModel({
+        url: urls[i]!,
+        dest,
+        ...(expected[i] === undefined ? {} : { expectedSha256: expected[i] }),
+        log: opts.log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        progressIntervalMs: opts.progressIntervalMs ?? 5000,
+        maxAttempts: Math.max(1, opts.maxAttempts ?? 5),
+        retryDelayMs: opts.retryDelayMs ?? 1000,
+        ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      });
+      results.push({
+        path: dest,
+        source: { kind: 'remote', url: urls[i]!, fileName: name },
+        downloaded: true,
+        bytes: result.bytes,
+        sha256: result.sha256,
+        verified: expected[i] !== undefined,
+      });
+    }
+  }
+
+  const hashes = results.map((r) => r.sha256);
+  const all: AcquiredModel = {
+    path: results[0]!.path,
+    parts: results.map((r) => r.path),
+    source,
+    downloaded: results.some((r) => r.downloaded),
+    bytes: results.reduce((a, r) => a + r.bytes, 0),
+    ...(hashes.every((h) => h !== undefined) ? { sha256: hashes.join(',') } : {}),
+    verified: results.every((r) => r.verified),
+  };
+  opts.log.info(
+    { path: all.path, parts: names.length, bytes: all.bytes, verified: all.verified, downloaded: all.downloaded },
+    all.verified ? 'split model ready: every part present and verified' : 'split model ready: every part present (pin MODEL_SHA256 with one sha256 per part to verify them)',
+  );
+  return all;
 }

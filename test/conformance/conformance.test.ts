@@ -24,6 +24,7 @@ import {
 } from './scenarios.js';
 import { memoryGuardDrain } from './memory-guard.js';
 import { fetchSharedCache, sharedCachePods } from './shared-cache.js';
+import { splitModel } from './split-model.js';
 import { TIME_SCALE } from './timescale.js';
 
 const deployments = findDeployments();
@@ -120,5 +121,10 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     it(`${sharedCachePods} pods' init containers on one cache at once: one download, one verified file, the server loads it`, async () => {
       expectConformant(await fetchSharedCache(d, fx));
     });
+  });
+
+  // CPU Deployments only: the GPU ones run the same init container and load path.
+  it.runIf(!wantsGpu(d))('split model: every part downloaded and verified by the init container, served from the cache', async () => {
+    expectConformant(await splitModel(d, fx));
   });
 });

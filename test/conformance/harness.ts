@@ -119,6 +119,11 @@ export interface PodOptions {
   override?: Record<string, string>;
   /** Unscaled extra startup delay; default startupAllowanceMs(processStartSeconds) (see timescale.ts). */
   startupAllowanceMs?: number;
+  /**
+   * Serve a split model instead ('http' mode): these part files, beside each other under the manifest's
+   * folder; MODEL names the first part and MODEL_SHA256 lists every part's hash.
+   */
+  splitParts?: readonly { file: string; sha256: string }[];
 }
 
 export interface PodUnderTest {
@@ -161,12 +166,19 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
       timeline.add('server', `${r.method} ${r.path}${r.range ? ` (${r.range})` : ''} -> ${r.status}, ${mb} MB in ${secs}s${r.cut ? ', CUT by the server' : ''}`);
     };
     modelUrlPath = servedPath(manifestModel);
-    const url = modelServer.serve(modelUrlPath, {
-      file: fx.modelPath,
+    const throttle = {
       ...(o.bytesPerSecond === undefined ? {} : { bytesPerSecond: o.bytesPerSecond }),
       ...(o.cutAfterBytes === undefined ? {} : { cutAfterBytes: o.cutAfterBytes }),
-    });
-    model = { model: url, sha256: sha, cacheDir };
+    };
+    if (o.splitParts && o.splitParts.length > 0) {
+      const dir = path.posix.dirname(modelUrlPath);
+      const urls = o.splitParts.map((part) => modelServer!.serve(path.posix.join(dir, path.basename(part.file)), { file: part.file, ...throttle }));
+      modelUrlPath = path.posix.join(dir, path.basename(o.splitParts[0]!.file));
+      model = { model: urls[0]!, sha256: o.sha256 === null ? null : o.splitParts.map((part) => part.sha256).join(','), cacheDir };
+    } else {
+      const url = modelServer.serve(modelUrlPath, { file: fx.modelPath, ...throttle });
+      model = { model: url, sha256: sha, cacheDir };
+    }
   } else {
     model = { model: o.localModel ?? fx.modelPath, sha256: sha, cacheDir };
   }

@@ -845,3 +845,33 @@ export async function writeGguf(path: string, file: GgufToWrite): Promise<void> 
     await fh.close();
   }
 }
+
+/**
+ * Encodes a GGUF v3 header (magic, counts, metadata, tensor infos, padding to `alignment`) for tensors
+ * whose data the caller writes itself at the given offsets (relative to the data section), e.g. raw
+ * bytes copied from another file.
+ */
+export function encodeGgufHeader(
+  metadata: GgufMetadata,
+  tensors: readonly { name: string; dims: readonly number[]; type: GgmlType; offset: number }[],
+  alignment: number,
+): Buffer {
+  const w = new ByteWriter();
+  w.u32(GGUF_MAGIC);
+  w.u32(GGUF_VERSION);
+  w.u64(tensors.length);
+  w.u64(metadata.size);
+  for (const [key, value] of metadata) {
+    w.string(key);
+    writeValue(w, value);
+  }
+  for (const t of tensors) {
+    w.string(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(t.type);
+    w.u64(t.offset);
+  }
+  w.zeros(alignUp(w.length, alignment) - w.length);
+  return Buffer.from(w.bytes());
+}

@@ -48,7 +48,7 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-export type TestModelShape = 'tiny' | 'qwen2.5-0.5b';
+export type TestModelShape = 'tiny' | 'qwen2.5-0.5b' | 'kv-heavy';
 export type TestModelQuant = 'f32' | 'f16' | 'q8_0';
 
 export interface TestModelOptions {
@@ -125,6 +125,20 @@ const SHAPES: Readonly<Record<TestModelShape, Qwen2Hparams>> = {
     rmsEps: 1e-6,
     tiedEmbeddings: true,
     name: `${TEST_MODEL_NAME}, Qwen2.5-0.5B shape`,
+  },
+  // Small weights, a large KV cache per token (8 layers x 8 KV heads x 64 wide): the sizing tests use it
+  // so the KV term dominates the memory they measure.
+  'kv-heavy': {
+    nLayer: 8,
+    nEmbd: 512,
+    nHead: 8,
+    nHeadKv: 8,
+    nFf: 1024,
+    nCtx: 32768,
+    ropeFreqBase: 1_000_000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+    name: `${TEST_MODEL_NAME}, KV-heavy shape`,
   },
 };
 
