@@ -29,10 +29,6 @@ async function startMain(env: Record<string, string> = {}) {
     CONTEXT_SIZE: '2048',
     MAX_TOKENS_LIMIT: '2000',
     LOG_LEVEL: 'info',
-    // These tests time draining against SHUTDOWN_GRACE_MS with 1500-token streams: sample from the top 40
-    // tokens (llama.cpp server's default) instead of the whole 151k vocabulary, which on this tiny model
-    // costs more than the forward pass (README, DEFAULT_TOP_K).
-    DEFAULT_TOP_K: '40',
     ...env,
   });
   children.push(child);
