@@ -74,7 +74,7 @@ function normalizeSha256(raw: string | undefined): string | undefined {
 }
 
 function truncated(file: string, reason: string, fix: string): ModelAcquireError {
-  return new ModelAcquireError('TRUNCATED', `${file} is incomplete: ${reason}; ${fix}`);
+  return new ModelAcquireError('TRUNCATED', `${file} is truncated: ${reason}; ${fix}`);
 }
 
 function checksumMismatch(file: string, expected: string, actual: string): ModelAcquireError {
