@@ -350,7 +350,7 @@ export function renderFloodSection(runs: readonly FloodRun[]): string {
     return `| ${r.label} | ${r.baseline ? `${r.baseline.p50Ms} / ${r.baseline.p99Ms}` : '—'} | ${l.probes} | ${l.failures} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} | ${l.longestFailStreakMs} | ${r.eventLoopLagMs ? `${r.eventLoopLagMs.p99} / ${r.eventLoopLagMs.max}` : '—'} | ${mb(r.rss.idleBytes)} | ${mb(r.rss.peakBytes)} | ${mb(r.rss.afterBytes)} (${r.rss.deltaAfterBytes >= 0 ? '+' : ''}${mb(r.rss.deltaAfterBytes)}) | ${mb(r.held.rssWhileHeldBytes)} | ${r.held.closedByServer}/${r.held.connections}${r.held.closedWithinMs !== undefined ? ` in ${(r.held.closedWithinMs / 1000).toFixed(1)} s` : ''} | ${r.loadAverage.start.map((x) => x.toFixed(1)).join(' ')} |`;
   });
   const statuses = runs.map(
-    (r) => `- **${r.label}** (${r.at}, ${r.serviceRoot === '.' ? 'this checkout' : `service from ${r.serviceRoot}${r.serviceCommit ? ` at ${r.serviceCommit}` : ''}`}): ${Object.entries(r.requestsByKind)
+    (r) => `- **${r.label}** (${r.at}, ${r.serviceCommit ? `the service as of commit ${r.serviceCommit} (FLOOD_SERVICE_ROOT, a checkout of it)` : r.serviceRoot === '.' ? 'this checkout' : `the service in ${r.serviceRoot}`}): ${Object.entries(r.requestsByKind)
       .map(([k, v]) => `${k}: ${Object.entries(v).map(([s, n]) => `${n}× ${s}`).join(', ')}`)
       .join('; ')}. Targets: p99 ${yes(r.targetsMet.livenessP99)}, no liveness failure ${yes(r.targetsMet.noLivenessFailure)}, RSS back within 20 MB ${yes(r.targetsMet.rssReturns)}.`,
   );

@@ -81,7 +81,7 @@ function normalizeSha256(raw: string | undefined): string | undefined {
 }
 
 function truncated(file: string, reason: string, fix: string): ModelAcquireError {
-  return new ModelAcquireError('TRUNCATED', `${file} is incomplete: ${reason}; ${fix}`);
+  return new ModelAcquireError('TRUNCATED', `${file} is truncated: ${reason}; ${fix}`);
 }
 
 /**

@@ -479,8 +479,9 @@ export type ModelFault = 'missing' | 'checksum-mismatch' | 'truncated';
 
 const faultExpectations: Record<ModelFault, { what: string; message: RegExp }> = {
   missing: { what: 'MODEL points at a file that does not exist', message: /does not exist/ },
-  'checksum-mismatch': { what: 'the file is truncated and MODEL_SHA256 is the real one', message: /sha256 mismatch/ },
-  truncated: { what: 'the file is truncated and MODEL_SHA256 pins the truncated bytes (a corrupt source)', message: /truncated or corrupt|model load failed/i },
+  // A truncated file is named as such before any hashing (its GGUF header says how long it must be).
+  'checksum-mismatch': { what: 'the file is truncated and MODEL_SHA256 is the real one', message: /sha256 mismatch|is truncated: its header places tensor data/ },
+  truncated: { what: 'the file is truncated and MODEL_SHA256 pins the truncated bytes (a corrupt source)', message: /truncated or corrupt|model load failed|is truncated: its header places tensor data/i },
 };
 
 /**
