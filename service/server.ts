@@ -123,13 +123,17 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
   };
 
   if (opts.handleSignals !== false) {
+    // A drain the memory guard started is not a first signal: the kubelet's SIGTERM (a rollout at the same
+    // moment) joins that drain; only a second *signal* exits at once.
+    let signalled = false;
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       process.on(sig, () => {
-        if (shuttingDown) {
+        if (signalled) {
           log.warn({ signal: sig }, 'second signal during shutdown: exiting immediately');
           exit(signalExitCodes[sig] ?? 1);
           return;
         }
+        signalled = true;
         void shutdown(sig);
       });
     }
