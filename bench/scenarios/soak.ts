@@ -130,8 +130,8 @@ function summarise(r: SoakStackResult): void {
 // ------------------------------------------------------------------------------------------------
 
 function body(stack: 'service' | 'llamaServer', i: number): Record<string, unknown> {
+  // No `model`: this service serves a request without one, and llama-server ignores it.
   const b: Record<string, unknown> = {
-    model: 'soak',
     messages: [{ role: 'user', content: soakPrompt(i, PROMPT_WORDS) }],
     max_tokens: soakMaxTokens(i, MAX_TOKENS),
     temperature: 0.8,

@@ -46,7 +46,7 @@ export async function splitModel(d: DeploymentFile, fx: Fixture): Promise<Scenar
       const res = await fetch(new URL(`/v1/chat/completions`, k.baseUrl), {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(p.apiKey ? { authorization: `Bearer ${p.apiKey}` } : {}) },
-        body: JSON.stringify({ model: 'split', max_tokens: 8, messages: [{ role: 'user', content: 'Hello' }] }),
+        body: JSON.stringify({ max_tokens: 8, messages: [{ role: 'user', content: 'Hello' }] }),
       });
       const body = (await res.json()) as { usage?: { completion_tokens?: number } };
       c.must('the split model answers a chat completion', res.status === 200 && (body.usage?.completion_tokens ?? 0) > 0, `HTTP ${res.status}, ${body.usage?.completion_tokens ?? 0} token(s)`);

@@ -193,7 +193,9 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 /** Size of the partial file being written now (the writer's own `<name>.partial-<owner>`), or 0. */
 async function writingSize(dir: string, name = 'model.gguf'): Promise<number> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  const own = names.find((n) => n.startsWith(`${name}.partial-`) && !n.endsWith('.json'));
+  // The private data file is `<name>.partial-<owner>`; its metadata (`.json`) and that file's temp copy
+  // (`.json.<suffix>.tmp`) share the prefix and are not the download.
+  const own = names.find((n) => /^[0-9a-f]+$/.test(n.slice(`${name}.partial-`.length)) && n.startsWith(`${name}.partial-`));
   return own === undefined ? 0 : (await stat(path.join(dir, own)).catch(() => ({ size: 0 }))).size;
 }
 

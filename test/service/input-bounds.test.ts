@@ -139,7 +139,7 @@ describe('over HTTP (CONTEXT_SIZE 1024)', () => {
   });
 
   it('a prompt that fits still runs', async () => {
-    const r = await t.client.completions.create({ model: 'x', prompt: textOfTokens(english, 900), max_tokens: 2 });
+    const r = await t.client.completions.create({ model: t.app.llm.engine.modelId, prompt: textOfTokens(english, 900), max_tokens: 2 });
     expect(r.usage?.prompt_tokens).toBeGreaterThan(850);
   });
 
