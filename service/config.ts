@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, serviceKinds, type EnvVarName } from './contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, serviceKinds, type EnvVarName } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -202,15 +202,15 @@ export const ConfigSchema = Type.Object({
         'are logged only at debug.',
     },
   ),
-  memoryGuardFraction: Type.Number({
+  memoryGuardHeadroomMiB: Type.Integer({
     minimum: 0,
-    maximum: 0.99,
-    default: defaultMemoryGuardFraction,
+    maximum: 1_048_576,
+    default: defaultMemoryGuardHeadroomMiB,
     description:
-      'MEMORY_GUARD_FRACTION: when resident memory reaches this fraction of the cgroup memory limit, the ' +
-      'service stops taking new work (readiness 503), lets in-flight requests finish within SHUTDOWN_GRACE_MS ' +
-      'and exits 0, so the kubelet restarts it instead of the OOM killer cutting every answer. Default 0.92: ' +
-      'above the 0.85 of the LlmMemoryNearLimit alert, which fires first. 0 disables the guard.',
+      'MEMORY_GUARD_HEADROOM_MIB: when resident memory comes within this many MiB of the cgroup memory ' +
+      'limit, the service stops taking new work (readiness 503), lets in-flight requests finish within ' +
+      'SHUTDOWN_GRACE_MS and exits 0, so the kubelet restarts it instead of the OOM killer cutting every ' +
+      'answer. Default 64; the LlmMemoryNearLimit alert fires at twice that. 0 disables the guard.',
   }),
   memoryLimitCgroupRoot: Type.Optional(
     Type.String({
@@ -272,16 +272,6 @@ const sha256: Parser<string> = (text) => {
   const r = parseModelSha256(text);
   return r.ok && r.value !== undefined ? { ok: true, value: r.value } : { ok: false, expected: r.ok ? 'expected a SHA-256' : r.expected };
 };
-
-/** A decimal number in [min, max], e.g. "0.92" or "0". */
-function fraction(min: number, max: number): Parser<number> {
-  return (text) => {
-    const t = text.trim();
-    const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : Number.NaN;
-    if (n >= min && n <= max) return { ok: true, value: n };
-    return { ok: false, expected: `expected a number from ${min} to ${max} (0 disables)` };
-  };
-}
 
 /**
  * API_KEY is trimmed like every other variable (a secret created with `kubectl create secret --from-file`
@@ -356,7 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
     gpuLayers: read(envVars.gpuLayers, gpuLayers, 0),
     apiKey: readApiKey(env, issues),
     logLevel: read(envVars.logLevel, oneOf(logLevels), 'info'),
-    memoryGuardFraction: read(envVars.memoryGuardFraction, fraction(0, 0.99), defaultMemoryGuardFraction),
+    memoryGuardHeadroomMiB: read(envVars.memoryGuardHeadroomMiB, integer(0, 1_048_576), defaultMemoryGuardHeadroomMiB),
     memoryLimitCgroupRoot: read(envVars.memoryLimitCgroupRoot, nonEmpty('expected a directory path')),
     defaultTemperature: read(envVars.defaultTemperature, decimal(0, 2)),
     defaultTopP: read(envVars.defaultTopP, decimal(0, 1)),

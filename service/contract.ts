@@ -53,7 +53,7 @@ export const envVars = {
   gpuLayers: 'GPU_LAYERS',
   apiKey: 'API_KEY',
   logLevel: 'LOG_LEVEL',
-  memoryGuardFraction: 'MEMORY_GUARD_FRACTION',
+  memoryGuardHeadroomMiB: 'MEMORY_GUARD_HEADROOM_MIB',
   memoryLimitCgroupRoot: 'MEMORY_LIMIT_CGROUP_ROOT',
   // OpenAI API behaviour (service/http/openai/): sampling defaults for requests that leave a field out,
   // and what a request's `model` may name.
@@ -102,11 +102,16 @@ export const serverRuntimeEnv = {
 } as const;
 
 /**
- * The memory guard's default trip point: RSS at 92 % of the cgroup memory limit. Above the
- * `LlmMemoryNearLimit` alert's 85 % (so the alert fires first) and below 100 %, where the kernel
- * kills the container mid-answer.
+ * The memory guard's default trip point: RSS within 64 MiB of the cgroup memory limit.
+ *
+ * Headroom in bytes, not a fraction of the limit: the pod's limit is sized as weights + KV cache + logits
+ * + a fixed 512 MiB runtime share (charts/sizing/memory.ts), and the weights are resident (mapped and
+ * touched), so a healthy pod's RSS sits a roughly constant amount below the limit (the unused part of the
+ * runtime share and of the logits reserve, a few hundred MiB), whatever the model's size. Any fixed fraction
+ * would either trip a healthy large-model pod at rest (7B on the CPU rests near 90 % of its limit) or leave
+ * a small one no room. The `LlmMemoryNearLimit` alert fires at twice this headroom, before the guard.
  */
-export const defaultMemoryGuardFraction = 0.92;
+export const defaultMemoryGuardHeadroomMiB = 64;
 
 /**
  * The one parser of `MODEL_SHA256`, used by the init container (fetch-model) and the server alike, so a

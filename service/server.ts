@@ -17,7 +17,7 @@
  *  - a second signal exits immediately with 128 + signal number (130 SIGINT, 143 SIGTERM),
  *    the shell convention for "killed by a signal".
  * The memory guard (runtime/memory-guard.ts) runs the same sequence, exit 0 included, when resident
- * memory reaches MEMORY_GUARD_FRACTION of the cgroup limit: the kubelet restarts the container
+ * memory comes within MEMORY_GUARD_HEADROOM_MIB of the cgroup limit: the kubelet restarts the container
  * instead of the OOM killer cutting every answer in flight.
  * SHUTDOWN_GRACE_MS must stay below the pod's terminationGracePeriodSeconds (the manifests ensure it).
  */
@@ -230,18 +230,18 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
 
 const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 
-/** Starts the memory guard unless MEMORY_GUARD_FRACTION is 0 (see runtime/memory-guard.ts). */
+/** Starts the memory guard unless MEMORY_GUARD_HEADROOM_MIB is 0 (see runtime/memory-guard.ts). */
 function startMemoryGuard(app: FastifyInstance, config: Config, log: Logger, shutdown: (reason: string) => Promise<void>): MemoryGuard | undefined {
-  const fraction = config.memoryGuardFraction;
+  const headroomBytes = config.memoryGuardHeadroomMiB * 2 ** 20;
   const atStart = app.llm.memoryLimit;
-  if (fraction === 0) {
-    log.info({ memoryGuardFraction: fraction }, 'memory guard disabled (MEMORY_GUARD_FRACTION=0)');
+  if (headroomBytes === 0) {
+    log.info({ memoryGuardHeadroomMiB: 0 }, 'memory guard disabled (MEMORY_GUARD_HEADROOM_MIB=0)');
     return undefined;
   }
   const readOptions = config.memoryLimitCgroupRoot !== undefined ? { cgroupRoot: config.memoryLimitCgroupRoot } : {};
   let limitFile = atStart.file;
   const guard = new MemoryGuard({
-    fraction,
+    headroomBytes,
     readLimit: async () => {
       const limit = await readMemoryLimit(readOptions);
       limitFile = limit.file;
@@ -253,21 +253,21 @@ function startMemoryGuard(app: FastifyInstance, config: Config, log: Logger, shu
           rssBytes: trip.rssBytes,
           limitBytes: trip.limitBytes,
           thresholdBytes: trip.thresholdBytes,
-          fraction: trip.fraction,
+          headroomBytes: trip.headroomBytes,
           limitFile,
           inFlight: app.llm.lifecycle.inFlight,
         },
-        `memory guard: RSS ${mib(trip.rssBytes)} MiB reached ${trip.fraction} of the ${mib(trip.limitBytes)} MiB memory limit ` +
+        `memory guard: RSS ${mib(trip.rssBytes)} MiB came within ${mib(trip.headroomBytes)} MiB of the ${mib(trip.limitBytes)} MiB memory limit ` +
           `(${limitFile ?? 'cgroup'}); draining and exiting 0 so the container restarts before the OOM killer takes it`,
       );
       void shutdown('memory-guard');
     },
   });
   log.info(
-    { memoryLimitBytes: atStart.bytes, memoryLimitFile: atStart.file, memoryGuardFraction: fraction },
+    { memoryLimitBytes: atStart.bytes, memoryLimitFile: atStart.file, memoryGuardHeadroomMiB: config.memoryGuardHeadroomMiB },
     atStart.bytes === undefined
       ? `memory guard on, idle while the container has no memory limit (${atStart.source})`
-      : `memory guard on: drains at RSS >= ${mib(Math.floor(atStart.bytes * fraction))} MiB (${fraction} of ${mib(atStart.bytes)} MiB)`,
+      : `memory guard on: drains at RSS >= ${mib(Math.max(0, atStart.bytes - headroomBytes))} MiB (${mib(headroomBytes)} MiB below the ${mib(atStart.bytes)} MiB limit)`,
   );
   guard.start();
   return guard;

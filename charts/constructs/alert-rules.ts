@@ -8,14 +8,17 @@
  * Every expression keeps `namespace` (and `pod` where one pod is at fault), so a page says where.
  */
 
+import { defaultMemoryGuardHeadroomMiB } from '../../service/contract.js';
+
 /** Queue depth, as a fraction of MAX_QUEUE, above which clients are about to get 429. */
 export const queueSaturationFraction = 0.8;
 
 /**
- * Resident memory, as a fraction of the container's memory limit, that pages before the server's
- * own guard drains it (0.92 by default) and well before the kernel's OOM killer.
+ * Headroom left below the container's memory limit (bytes) under which the memory alert fires: twice the
+ * server's own guard headroom (MEMORY_GUARD_HEADROOM_MIB), so it pages before the guard drains the pod
+ * and well before the kernel's OOM killer. Headroom, not a fraction: see `defaultMemoryGuardHeadroomMiB`.
  */
-export const memoryNearLimitFraction = 0.85;
+export const memoryNearLimitHeadroomBytes = 2 * defaultMemoryGuardHeadroomMiB * 2 ** 20;
 
 export type AlertSeverity = 'warning' | 'critical';
 
@@ -97,10 +100,10 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
     {
       alert: 'LlmMemoryNearLimit',
       // llm_memory_limit_bytes is the cgroup limit the server reads; a pod without a limit exports 0 or nothing.
-      expr: `max by (namespace, pod) (process_resident_memory_bytes{${scraped}}) / max by (namespace, pod) (llm_memory_limit_bytes{${scraped}} > 0) > ${memoryNearLimitFraction}`,
+      expr: `max by (namespace, pod) (llm_memory_limit_bytes{${scraped}} > 0) - max by (namespace, pod) (process_resident_memory_bytes{${scraped}}) < ${memoryNearLimitHeadroomBytes}`,
       for: '5m',
       severity: 'warning',
-      summary: `${p.name}: resident memory above ${Math.round(memoryNearLimitFraction * 100)}% of the container limit`,
+      summary: `${p.name}: resident memory within ${memoryNearLimitHeadroomBytes / 2 ** 20} MiB of the container limit`,
       description:
         'The server drains and exits before the kernel OOM-kills it, but either way the model reloads. Raise the memory request (charts/sizing/memory.ts derives it), lower contextSize or parallel.',
     },

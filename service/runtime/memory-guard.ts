@@ -1,11 +1,13 @@
 /**
  * The last line of defence against the OOM killer: watch resident memory against the cgroup limit and,
- * once it crosses a set fraction, hand over to a graceful drain instead of being killed mid-answer.
+ * once it comes within a set headroom of it, hand over to a graceful drain instead of being killed
+ * mid-answer.
  *
  * Why: the kernel kills a container the moment its cgroup reaches `memory.max`; every stream in flight is
- * cut, and the process logs nothing. Draining at, say, 92 % lets the answers in flight finish, takes the
+ * cut, and the process logs nothing. Draining just before that lets the answers in flight finish, takes the
  * pod out of the Service (readiness 503) and exits 0, so the kubelet restarts the container cleanly. The
- * `LlmMemoryNearLimit` alert (RSS / `llm_memory_limit_bytes` > 0.85 for 5 m) fires first.
+ * `LlmMemoryNearLimit` alert (limit - RSS below twice the headroom for 5 m) fires first. Why headroom in
+ * bytes and not a fraction of the limit: `defaultMemoryGuardHeadroomMiB` in service/contract.ts.
  *
  * The limit is read again on every sample: an in-place pod resize (Kubernetes InPlacePodVerticalScaling)
  * rewrites `memory.max` of a running container, and the guard must compare with the limit that the kernel
@@ -20,18 +22,18 @@ export interface MemoryGuardTrip {
   rssBytes: number;
   /** The cgroup memory limit at that moment, bytes. */
   limitBytes: number;
-  /** The configured fraction (MEMORY_GUARD_FRACTION). */
-  fraction: number;
-  /** `fraction x limitBytes`, rounded down: the RSS at which the guard trips. */
+  /** The configured headroom (MEMORY_GUARD_HEADROOM_MIB), bytes. */
+  headroomBytes: number;
+  /** `limitBytes - headroomBytes`: the RSS at which the guard trips. */
   thresholdBytes: number;
 }
 
 export interface MemoryGuardOptions {
-  /** Trip when RSS >= fraction x limit; must be in (0, 1). */
-  fraction: number;
+  /** Trip when RSS >= limit - headroomBytes; must be a positive number of bytes. */
+  headroomBytes: number;
   /** The current limit in bytes, undefined when there is none (then nothing can trip). */
   readLimit: () => Promise<number | undefined>;
-  /** How often to sample. Default 1000 ms: at ~1 MB per request a leak cannot cross 8 % of a limit in a second. */
+  /** How often to sample. Default 1000 ms: at ~1 MB per request a leak cannot cross 64 MiB in a second. */
   intervalMs?: number;
   /** Reads RSS in bytes. Default `process.memoryUsage.rss`. */
   readRss?: () => number;
@@ -46,7 +48,9 @@ export class MemoryGuard {
   #checking: Promise<boolean> | undefined;
 
   constructor(opts: MemoryGuardOptions) {
-    if (!(opts.fraction > 0 && opts.fraction < 1)) throw new RangeError(`MemoryGuard fraction must be in (0, 1), got ${opts.fraction}`);
+    if (!(opts.headroomBytes > 0 && Number.isFinite(opts.headroomBytes))) {
+      throw new RangeError(`MemoryGuard headroomBytes must be a positive number, got ${opts.headroomBytes}`);
+    }
     this.#opts = opts;
   }
 
@@ -80,12 +84,12 @@ export class MemoryGuard {
     const limitBytes = await this.#opts.readLimit();
     if (this.#tripped) return true;
     if (limitBytes === undefined || !(limitBytes > 0)) return false;
-    const thresholdBytes = Math.floor(limitBytes * this.#opts.fraction);
+    const thresholdBytes = Math.max(0, limitBytes - this.#opts.headroomBytes);
     const rssBytes = (this.#opts.readRss ?? process.memoryUsage.rss)();
     if (rssBytes < thresholdBytes) return false;
     this.#tripped = true;
     this.stop();
-    this.#opts.onTrip({ rssBytes, limitBytes, fraction: this.#opts.fraction, thresholdBytes });
+    this.#opts.onTrip({ rssBytes, limitBytes, headroomBytes: this.#opts.headroomBytes, thresholdBytes });
     return true;
   }
 }

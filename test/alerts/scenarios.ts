@@ -6,7 +6,7 @@
  * (docs/pod-metrics.md: namespace, pod, condition/phase/container) and a prometheus-operator
  * ServiceMonitor scrape of the server (namespace, service, pod, container, endpoint, job, instance).
  */
-import { memoryNearLimitFraction, queueSaturationFraction } from '../../charts/constructs/alert-rules.js';
+import { memoryNearLimitHeadroomBytes, queueSaturationFraction } from '../../charts/constructs/alert-rules.js';
 
 export interface RuleUnderTest {
   readonly alert: string;
@@ -220,13 +220,14 @@ export function scenarioFor(rule: RuleUnderTest, facts: ServiceFacts): PromtoolT
         { series: selector('process_resident_memory_bytes', scrape(ns, svc, pod)), values: flat(rss, horizon) },
         { series: selector('llm_memory_limit_bytes', scrape(ns, svc, pod)), values: flat(lim, horizon) },
       ];
-      const above = Math.round(limit * (memoryNearLimitFraction + (1 - memoryNearLimitFraction) / 2));
+      // Within the alert's headroom of the limit (half of it left); a healthy pod at rest: four times it left.
+      const above = limit - Math.round(memoryNearLimitHeadroomBytes / 2);
       return [
         {
           interval: '1m',
           input_series: [
             ...memory(namespace, service, near, above, limit),
-            ...memory(namespace, service, fine, Math.round(limit * memoryNearLimitFraction * 0.8), limit),
+            ...memory(namespace, service, fine, limit - 4 * memoryNearLimitHeadroomBytes, limit),
             // No cgroup limit: the gauge reads 0, and no ratio is computed.
             ...memory(namespace, service, unlimited, limit * 4, 0),
             ...memory(namespace, neighbour, podOf(neighbour, 'n8b2q'), above, limit),

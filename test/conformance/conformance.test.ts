@@ -93,7 +93,7 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     });
   });
 
-  it('memory guard: RSS over MEMORY_GUARD_FRACTION of the limit: NotReady, streams complete, exit 0 by itself, restarted', async () => {
+  it('memory guard: RSS within MEMORY_GUARD_HEADROOM_MIB of the limit: NotReady, streams complete, exit 0 by itself, restarted', async () => {
     expectConformant(await memoryGuardDrain(d, fx));
   });
 

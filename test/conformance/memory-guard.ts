@@ -5,7 +5,7 @@
  * setting of the service; docs/memory.md): first a generous `memory.max`, then, with PARALLEL streams in
  * flight, one far below the process's resident memory, as if a leak had brought RSS up to the limit. The
  * guard samples every second and compares with the limit that holds now. Expect, with every figure from the
- * manifest (MEMORY_GUARD_FRACTION, SHUTDOWN_GRACE_MS, probes, grace period, PARALLEL):
+ * manifest (MEMORY_GUARD_HEADROOM_MIB, SHUTDOWN_GRACE_MS, probes, grace period, PARALLEL):
  *  - `llm_memory_limit_bytes` on /metrics equals the limit the container is under;
  *  - readiness answers 503 within the guard's sampling interval plus one readiness period;
  *  - every stream in flight completes ([DONE], all its tokens); a new request is refused with 503;
@@ -15,7 +15,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultMemoryGuardFraction, endpoints, envVars } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB, endpoints, envVars } from '../../service/contract.js';
 import { measureTokensPerSecond, streamChat, type StreamHandle, type StreamResult } from './client.js';
 import type { DeploymentFile } from './deployment.js';
 import { Checks, createPod, fmtS, startupWindowMs, type Fixture, type ScenarioResult } from './harness.js';
@@ -39,7 +39,7 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
   const cgroupRoot = await fx.tempDir('cgroup');
   const memoryMax = path.join(cgroupRoot, 'memory.max');
   await writeFile(memoryMax, `${generousLimitBytes}\n`);
-  const p = await createPod(d, fx, 'memory guard: RSS crosses MEMORY_GUARD_FRACTION of a scaled-down limit', {
+  const p = await createPod(d, fx, 'memory guard: RSS within MEMORY_GUARD_HEADROOM_MIB of a scaled-down limit', {
     model: 'local',
     skipInit: true,
     // One restart is the guard's; the others allow for a start-up killed by a loaded machine's probe timeouts.
@@ -52,12 +52,12 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
   const now = (): number => p.timeline.now();
   const auth = p.apiKey ? { apiKey: p.apiKey } : {};
   const env = p.local.get(p.server.name)?.env ?? {};
-  const fraction = Number(env[envVars.memoryGuardFraction] ?? defaultMemoryGuardFraction);
+  const headroomMiB = Number(env[envVars.memoryGuardHeadroomMiB] ?? defaultMemoryGuardHeadroomMiB);
   const shutdownGraceMs = Number(env[envVars.shutdownGraceMs] ?? 20_000);
   const readyPeriod = k.ms(p.server.readinessProbe?.periodSeconds ?? 10);
   const handles: StreamHandle[] = [];
   try {
-    if (!c.must('the manifest leaves the memory guard on', fraction > 0, `MEMORY_GUARD_FRACTION=${env[envVars.memoryGuardFraction] ?? `(unset: ${defaultMemoryGuardFraction})`}`)) {
+    if (!c.must('the manifest leaves the memory guard on', headroomMiB > 0, `MEMORY_GUARD_HEADROOM_MIB=${env[envVars.memoryGuardHeadroomMiB] ?? `(unset: ${defaultMemoryGuardHeadroomMiB})`}`)) {
       return done();
     }
     await k.start();
@@ -138,11 +138,11 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
       `exit ${String(run?.exitCode ?? run?.signal)} ${fmtS(exitMs)} after the drop (SHUTDOWN_GRACE_MS ${shutdownGraceMs}); SIGTERM ${k.sigtermAt === undefined || k.sigtermAt < droppedAt ? 'not sent after the drop' : `sent t=+${fmtS(k.sigtermAt)}`}`,
     );
     const guardLines = (run?.logs ?? []).filter((l) => /memory guard: RSS/.test(l));
-    const line = guardLines[0] ? (JSON.parse(guardLines[0]) as { rssBytes?: number; limitBytes?: number; fraction?: number; thresholdBytes?: number }) : undefined;
+    const line = guardLines[0] ? (JSON.parse(guardLines[0]) as { rssBytes?: number; limitBytes?: number; headroomBytes?: number; thresholdBytes?: number }) : undefined;
     c.must(
       'one log line with the figures',
-      guardLines.length === 1 && line?.limitBytes === scaledDownLimitBytes && line.fraction === fraction && (line.rssBytes ?? 0) >= (line.thresholdBytes ?? Infinity),
-      guardLines.length === 1 ? `rss ${line?.rssBytes}, limit ${line?.limitBytes}, fraction ${line?.fraction}, threshold ${line?.thresholdBytes}` : `${guardLines.length} guard lines`,
+      guardLines.length === 1 && line?.limitBytes === scaledDownLimitBytes && line.headroomBytes === headroomMiB * 2 ** 20 && (line.rssBytes ?? 0) >= (line.thresholdBytes ?? Infinity),
+      guardLines.length === 1 ? `rss ${line?.rssBytes}, limit ${line?.limitBytes}, headroom ${line?.headroomBytes}, threshold ${line?.thresholdBytes}` : `${guardLines.length} guard lines`,
     );
     // An exit under restartPolicy Always is a restart (the first one without back-off), not a crash loop yet.
     const restarted = await k.waitFor(() => k.restarts === restartsBefore + 1 && k.runs.length === restartsBefore + 2, 5_000);

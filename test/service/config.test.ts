@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConfigSchema, loadConfig } from '../../service/config.js';
-import { defaultMemoryGuardFraction, defaultModel, defaultModelCacheDir, defaultPort, envVars } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, defaultPort, envVars } from '../../service/contract.js';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 import { freePort, spawnMain } from './helpers.js';
 
@@ -41,7 +41,7 @@ describe('loadConfig', () => {
       sseKeepAliveMs: 15_000,
       gpuLayers: 0,
       logLevel: 'info',
-      memoryGuardFraction: defaultMemoryGuardFraction,
+      memoryGuardHeadroomMiB: defaultMemoryGuardHeadroomMiB,
     });
   });
 

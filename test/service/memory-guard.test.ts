@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config.js';
-import { defaultMemoryGuardFraction } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB } from '../../service/contract.js';
 import { MemoryGuard, type MemoryGuardTrip } from '../../service/runtime/memory-guard.js';
 import { parseRssAnon, readProcessMemory } from '../../service/runtime/memory-usage.js';
 import { startTestApp, type TestApp } from './helpers.js';
@@ -16,13 +16,13 @@ import { startTestApp, type TestApp } from './helpers.js';
 const MiB = 2 ** 20;
 
 describe('MemoryGuard', () => {
-  function guard(rss: () => number, limit: () => number | undefined, fraction = 0.9) {
+  function guard(rss: () => number, limit: () => number | undefined, headroomBytes = 10 * MiB) {
     const trips: MemoryGuardTrip[] = [];
-    const g = new MemoryGuard({ fraction, readRss: rss, readLimit: async () => limit(), onTrip: (t) => trips.push(t), intervalMs: 5 });
+    const g = new MemoryGuard({ headroomBytes, readRss: rss, readLimit: async () => limit(), onTrip: (t) => trips.push(t), intervalMs: 5 });
     return { g, trips };
   }
 
-  it('trips once, at the first sample at or above fraction x limit, with the figures', async () => {
+  it('trips once, at the first sample within the headroom of the limit, with the figures', async () => {
     let rss = 80 * MiB;
     const { g, trips } = guard(() => rss, () => 100 * MiB);
     expect(await g.check()).toBe(false);
@@ -32,13 +32,13 @@ describe('MemoryGuard', () => {
     expect(await g.check()).toBe(true);
     rss = 99 * MiB;
     expect(await g.check()).toBe(true);
-    expect(trips).toEqual([{ rssBytes: 90 * MiB, limitBytes: 100 * MiB, fraction: 0.9, thresholdBytes: Math.floor(100 * MiB * 0.9) }]);
+    expect(trips).toEqual([{ rssBytes: 90 * MiB, limitBytes: 100 * MiB, headroomBytes: 10 * MiB, thresholdBytes: 90 * MiB }]);
     expect(g.tripped).toBe(true);
   });
 
   it('compares with the limit that holds now (a resized pod), and never trips without one', async () => {
     let limit: number | undefined;
-    const { g, trips } = guard(() => 500 * MiB, () => limit);
+    const { g, trips } = guard(() => 505 * MiB, () => limit);
     expect(await g.check()).toBe(false);
     limit = 1024 * MiB;
     expect(await g.check()).toBe(false);
@@ -63,25 +63,25 @@ describe('MemoryGuard', () => {
     g.stop();
   });
 
-  it('refuses a fraction outside (0, 1)', () => {
-    for (const fraction of [0, 1, -0.1, 1.5, Number.NaN]) {
-      expect(() => new MemoryGuard({ fraction, readLimit: async () => 1, onTrip: () => undefined })).toThrow(RangeError);
+  it('refuses a headroom that is not a positive number of bytes', () => {
+    for (const headroomBytes of [0, -1, Number.NaN, Infinity]) {
+      expect(() => new MemoryGuard({ headroomBytes, readLimit: async () => 1, onTrip: () => undefined })).toThrow(RangeError);
     }
   });
 });
 
 describe('memory settings', () => {
-  it('MEMORY_GUARD_FRACTION: default 0.92, 0 disables, a number up to 0.99', () => {
-    expect(defaultMemoryGuardFraction).toBe(0.92);
-    expect(loadConfig({}).memoryGuardFraction).toBe(defaultMemoryGuardFraction);
-    expect(loadConfig({ MEMORY_GUARD_FRACTION: '0' }).memoryGuardFraction).toBe(0);
-    expect(loadConfig({ MEMORY_GUARD_FRACTION: '0.8' }).memoryGuardFraction).toBe(0.8);
-    for (const bad of ['1', '0.995', '-0.5', 'ninety', '92%']) {
-      expect(() => loadConfig({ MEMORY_GUARD_FRACTION: bad })).toThrow(ConfigError);
+  it('MEMORY_GUARD_HEADROOM_MIB: default 64, 0 disables, whole MiB', () => {
+    expect(defaultMemoryGuardHeadroomMiB).toBe(64);
+    expect(loadConfig({}).memoryGuardHeadroomMiB).toBe(defaultMemoryGuardHeadroomMiB);
+    expect(loadConfig({ MEMORY_GUARD_HEADROOM_MIB: '0' }).memoryGuardHeadroomMiB).toBe(0);
+    expect(loadConfig({ MEMORY_GUARD_HEADROOM_MIB: '256' }).memoryGuardHeadroomMiB).toBe(256);
+    for (const bad of ['-1', '0.5', 'lots', '64Mi']) {
+      expect(() => loadConfig({ MEMORY_GUARD_HEADROOM_MIB: bad })).toThrow(ConfigError);
       try {
-        loadConfig({ MEMORY_GUARD_FRACTION: bad });
+        loadConfig({ MEMORY_GUARD_HEADROOM_MIB: bad });
       } catch (err) {
-        expect((err as Error).message).toMatch(/MEMORY_GUARD_FRACTION=.* is invalid: expected a number from 0 to 0.99/);
+        expect((err as Error).message).toMatch(/MEMORY_GUARD_HEADROOM_MIB=.* is invalid/);
       }
     }
   });
