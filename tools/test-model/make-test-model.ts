@@ -48,7 +48,7 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-export type TestModelShape = 'tiny' | 'qwen2.5-0.5b' | 'kv-heavy';
+export type TestModelShape = 'tiny' | 'tiny-32k' | 'qwen2.5-0.5b' | 'kv-heavy';
 export type TestModelQuant = 'f32' | 'f16' | 'q8_0';
 
 export interface TestModelOptions {
@@ -112,6 +112,20 @@ const SHAPES: Readonly<Record<TestModelShape, Qwen2Hparams>> = {
     rmsEps: 1e-6,
     tiedEmbeddings: false,
     name: TEST_MODEL_NAME,
+  },
+  // The tiny shape with the 32768-token trained context of the Qwen2.5 models it stands in for: the service
+  // refuses a CONTEXT_SIZE beyond the trained context, so a stand-in for a manifest must train at least as long.
+  'tiny-32k': {
+    nLayer: 2,
+    nEmbd: 64,
+    nHead: 4,
+    nHeadKv: 2,
+    nFf: 128,
+    nCtx: 32768,
+    ropeFreqBase: 1_000_000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: false,
+    name: `${TEST_MODEL_NAME}, 32k trained context`,
   },
   // Qwen2.5-0.5B-Instruct's config.json.
   'qwen2.5-0.5b': {
