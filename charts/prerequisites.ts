@@ -1,5 +1,6 @@
 import type { Environment } from './environments/types.js';
 import { prometheusOf } from './clusters/prometheus.js';
+import { minimumKubernetesMinor } from './clusters/versions.js';
 
 /**
  * What a cluster must offer before the first sync, derived from the synthesized objects and the
@@ -202,6 +203,8 @@ export function renderPrerequisites(p: Prerequisites): string {
     '| since | field |',
     '| --- | --- |',
     ...p.versionedFields.map((f) => `| ${f.version} | \`${f.field}\` |`),
+    '',
+    `That is what the committed manifests ask of the newest of their clusters. Synth writes each environment for its cluster profile's \`kubernetesVersion\` and leaves out fields that version does not serve, down to the repository's floor, **Kubernetes 1.${minimumKubernetesMinor}** (\`minimumKubernetesMinor\` in charts/clusters/versions.ts, enforced by the \`kubernetes-version-supported\` rule in docs/rules.md).`,
     '',
     '**Clusters registered in Argo CD** under these names (`argocd cluster add <context> --name <name>`):',
     '',
