@@ -146,7 +146,7 @@ export const rules: readonly Rule[] = [
     severity: 'error',
     checks: "The cache PVC's storage class exists in the cluster profile, its CSI driver is installed, and it offers the requested access mode.",
     why: 'A PVC on a class with no provisioner (gp2 on a cluster with only the EFS CSI driver) stays Pending and so does the pod.',
-    fix: 'Name a storage class the cluster provisions (see charts/clusters/), or install its CSI driver and mark it in the profile.',
+    fix: 'Name a storage class the cluster provisions (see charts/clusters/), or install its CSI driver and capture the profile again (npm run cluster:capture).',
     check: (svc, env) => {
       if (!svc.pvc) return [];
       const name = svc.pvc.spec.storageClassName;
