@@ -38,6 +38,9 @@ export class ServiceChart extends Chart {
     // The cache volume's read rate comes from the cluster profile unless the service declares it.
     const cache = declaration.modelCache;
     const storageClass = cache.kind === 'persistentVolumeClaim' ? env.cluster.storageClasses.find((c) => c.name === cache.storageClassName) : undefined;
+    // The ingress controller's namespace comes from the profile (captured from the IngressClass's Helm release).
+    const exposure = declaration.exposure;
+    const ingressNamespace = exposure?.kind === 'ingress' ? env.cluster.ingressControllerNamespaces?.[exposure.className ?? 'nginx'] : undefined;
     this.service = new GgufInferenceService(this, name, {
       ...declaration,
       modelCache: storageClass && cache.readMiBps === undefined ? { ...cache, readMiBps: storageClass.readMiBps } : cache,
@@ -45,6 +48,8 @@ export class ServiceChart extends Chart {
       definedIn: env.definedIn,
       image: declaration.image ?? env.image,
       prometheus: prometheusOf(env.cluster),
+      ...(env.cluster.kubernetesVersion !== undefined ? { kubernetesVersion: env.cluster.kubernetesVersion } : {}),
+      ...(ingressNamespace !== undefined ? { ingressControllerNamespace: ingressNamespace } : {}),
     });
   }
 }

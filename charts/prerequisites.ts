@@ -1,5 +1,6 @@
 import type { Environment } from './environments/types.js';
 import { prometheusOf } from './clusters/prometheus.js';
+import { minimumKubernetesMinor } from './clusters/versions.js';
 
 /**
  * What a cluster must offer before the first sync, derived from the synthesized objects and the
@@ -9,7 +10,7 @@ import { prometheusOf } from './clusters/prometheus.js';
  */
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any };
+export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any };
 
 export interface ObjectSource {
   /** Repository-relative file, e.g. dist/staging/chat.yaml. */
@@ -18,7 +19,7 @@ export interface ObjectSource {
 }
 
 /** API groups every Kubernetes API server serves; any other group is a CRD. */
-const builtInGroups = new Set(['', 'apps', 'batch', 'policy', 'autoscaling', 'networking.k8s.io', 'discovery.k8s.io', 'storage.k8s.io', 'rbac.authorization.k8s.io', 'events.k8s.io']);
+export const builtInGroups = new Set(['', 'apps', 'batch', 'policy', 'autoscaling', 'networking.k8s.io', 'discovery.k8s.io', 'storage.k8s.io', 'rbac.authorization.k8s.io', 'events.k8s.io']);
 
 const groupOf = (o: Obj): string => (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '');
 
@@ -26,7 +27,7 @@ const groupOf = (o: Obj): string => (o.apiVersion.includes('/') ? o.apiVersion.s
  * The Kubernetes version that first serves each field or API these manifests use, on by default.
  * Sources: the Kubernetes changelogs and KEPs named per entry.
  */
-const versionedFeatures: ReadonlyArray<{ readonly minor: number; readonly field: string; readonly why: string; readonly uses: (o: Obj) => boolean }> = [
+export const versionedFeatures: ReadonlyArray<{ readonly minor: number; readonly field: string; readonly why: string; readonly uses: (o: Obj) => boolean }> = [
   {
     minor: 27,
     field: 'PodDisruptionBudget spec.unhealthyPodEvictionPolicy',
@@ -34,9 +35,9 @@ const versionedFeatures: ReadonlyArray<{ readonly minor: number; readonly field:
     uses: (o) => o.kind === 'PodDisruptionBudget' && o.spec?.unhealthyPodEvictionPolicy !== undefined,
   },
   {
-    minor: 25,
+    minor: 23,
     field: 'Namespace label pod-security.kubernetes.io/enforce',
-    why: 'Pod Security Admission GA in 1.25 (KEP-2579); before it the label enforces nothing',
+    why: 'Pod Security Admission beta and on by default in 1.23, GA in 1.25 (KEP-2579); before it the label enforces nothing',
     uses: (o) => o.kind === 'Namespace' && o.metadata.labels?.['pod-security.kubernetes.io/enforce'] !== undefined,
   },
   {
@@ -209,6 +210,8 @@ export function renderPrerequisites(p: Prerequisites): string {
     '| since | field |',
     '| --- | --- |',
     ...p.versionedFields.map((f) => `| ${f.version} | \`${f.field}\` |`),
+    '',
+    `That is what the committed manifests ask of the newest of their clusters. Synth writes each environment for its cluster profile's \`kubernetesVersion\` and leaves out fields that version does not serve, down to the repository's floor, **Kubernetes 1.${minimumKubernetesMinor}** (\`minimumKubernetesMinor\` in charts/clusters/versions.ts, enforced by the \`kubernetes-version-supported\` rule in docs/rules.md).`,
     '',
     '**Clusters registered in Argo CD** under these names (`argocd cluster add <context> --name <name>`):',
     '',

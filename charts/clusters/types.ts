@@ -112,4 +112,25 @@ export interface ClusterProfile {
    * address Argo CD waits for before it calls an Ingress Healthy). Default none.
    */
   readonly ingressClassNames?: readonly string[];
+  /**
+   * The API server's version (`serverVersion.gitVersion`, e.g. `v1.29.3-eks-adc7111`). Synth leaves out
+   * fields this version does not serve and fails on ones it cannot do without (docs/rules.md,
+   * `kubernetes-version-supported`). Default: the newest minor this repository is tested against
+   * (`testedKubernetesMinor` in charts/clusters/versions.ts), as a profile typed without one assumes.
+   */
+  readonly kubernetesVersion?: string;
+  /**
+   * Namespace each IngressClass's controller runs in, by class name; the ingress NetworkPolicy admits
+   * traffic from there. Default `ingress-nginx` (the ingress-nginx chart's documented namespace) for
+   * any class not listed.
+   */
+  readonly ingressControllerNamespaces?: Readonly<Record<string, string>>;
+  /**
+   * PodSecurityPolicy admission is enabled (Tanzu TKG 1.24 and older turn it on by default). Pods are
+   * then refused unless a PodSecurityPolicy admits them, which this repository does not ship.
+   * Default false: upstream Kubernetes never enabled it by default, and 1.25 removed it.
+   */
+  readonly podSecurityPolicyAdmission?: boolean;
+  /** Where the facts came from when the profile is a capture (`npm run cluster:capture`). Default: typed by hand. */
+  readonly capturedFrom?: string;
 }

@@ -1,12 +1,14 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { kubernetesMinorOf, pdbUnhealthyPodEvictionPolicyMinor } from '../clusters/versions.js';
 import type { ServiceOverrides } from './props.js';
 
 /** The budget the PodDisruptionBudget states. */
 export interface DisruptionBudget {
   readonly minAvailable?: number;
   readonly maxUnavailable?: number;
-  readonly unhealthyPodEvictionPolicy: 'AlwaysAllow' | 'IfHealthyBudget';
+  /** Left out on clusters older than 1.27, whose API servers drop the field. */
+  readonly unhealthyPodEvictionPolicy?: 'AlwaysAllow' | 'IfHealthyBudget';
 }
 
 /**
@@ -17,14 +19,20 @@ export interface DisruptionBudget {
  */
 export const defaultDisruptionBudget: DisruptionBudget = { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' };
 
-/** The budget a service gets: its explicit override, or the default. */
-export function disruptionBudgetFor(override: ServiceOverrides['disruptionBudget']): DisruptionBudget {
-  if (override === undefined) return defaultDisruptionBudget;
-  return {
+/**
+ * The budget a service gets: its explicit override, or the default. On a cluster older than 1.27
+ * `unhealthyPodEvictionPolicy` is left out (KEP-3017: beta and on by default in 1.27); an override
+ * that sets it there is reported by the `kubernetes-version-supported` rule instead of being emitted.
+ */
+export function disruptionBudgetFor(override: ServiceOverrides['disruptionBudget'], kubernetesVersion?: string): DisruptionBudget {
+  const served = kubernetesMinorOf(kubernetesVersion) >= pdbUnhealthyPodEvictionPolicyMinor;
+  const base = override === undefined ? defaultDisruptionBudget : {
     minAvailable: override.minAvailable,
     maxUnavailable: override.maxUnavailable,
     unhealthyPodEvictionPolicy: override.unhealthyPodEvictionPolicy ?? defaultDisruptionBudget.unhealthyPodEvictionPolicy,
   };
+  if (served || override?.unhealthyPodEvictionPolicy !== undefined) return base;
+  return { minAvailable: base.minAvailable, maxUnavailable: base.maxUnavailable };
 }
 
 export interface InferenceDisruptionBudgetProps {

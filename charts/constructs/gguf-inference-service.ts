@@ -52,7 +52,7 @@ export class GgufInferenceService extends Construct {
 
     new InferenceDisruptionBudget(this, 'disruption-budget', {
       name,
-      budget: disruptionBudgetFor(props.overrides?.disruptionBudget),
+      budget: disruptionBudgetFor(props.overrides?.disruptionBudget, props.kubernetesVersion),
       labels: labels.all,
       selector: labels.selector,
     });
@@ -60,7 +60,7 @@ export class GgufInferenceService extends Construct {
       name,
       labels: labels.all,
       selector: labels.selector,
-      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' ? ['ingress-nginx'] : [])],
+      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : [])],
       monitoringNamespace: props.monitoringNamespace ?? prometheus.namespace,
       allowFromAnywhere: plan.exposure.kind === 'load-balancer',
     });

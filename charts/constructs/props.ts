@@ -146,6 +146,17 @@ export interface InferenceServiceProps {
    * Environments fill it from the cluster profile. @default kube-prometheus-stack released as `kube-prometheus-stack` in `monitoring`
    */
   readonly prometheus?: PrometheusProfile;
+  /**
+   * The target cluster's Kubernetes version (gitVersion or `1.NN`); fields it does not serve are left out
+   * (PodDisruptionBudget `unhealthyPodEvictionPolicy` below 1.27). Environments fill it from the cluster profile.
+   * @default the newest minor the repository is tested against (`testedKubernetesMinor`), so every field is emitted
+   */
+  readonly kubernetesVersion?: string;
+  /**
+   * Namespace the ingress controller of `exposure.className` runs in; the NetworkPolicy admits it. Environments fill
+   * it from the cluster profile. @default `ingress-nginx` — the ingress-nginx chart's documented namespace
+   */
+  readonly ingressControllerNamespace?: string;
   /** Seconds preStop waits before SIGTERM reaches the service. @default 5 */
   readonly preStopSeconds?: number;
   /** @default 3 — enough to roll back; more only clutters `kubectl get rs`. */

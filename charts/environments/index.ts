@@ -1,11 +1,12 @@
 import type { GitOpsSettings } from '../gitops/argocd.js';
 import { site } from '../site.js';
+import { onprem } from './onprem.js';
 import { production } from './production.js';
 import { staging } from './staging.js';
 import type { Environment } from './types.js';
 
 /** Every environment `npm run synth` writes to dist/<name>/. */
-export const environments: readonly Environment[] = [staging, production];
+export const environments: readonly Environment[] = [staging, production, onprem];
 
 /** Where Argo CD finds this repository: set in charts/site.ts. */
 export const gitops: GitOpsSettings = {

@@ -1,5 +1,7 @@
 import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
 import type { NodePool } from '../clusters/types.js';
+import { clusterMinor, minimumKubernetesMinor, pdbUnhealthyPodEvictionPolicyMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
+import { builtInGroups, versionedFeatures, type Obj } from '../prerequisites.js';
 import { mutableImageReason } from '../lib/image.js';
 import { isUnverified } from '../models/validate.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
@@ -78,7 +80,8 @@ function cacheReadMiBps(svc: ServiceContext, env: EnvironmentContext): number {
 function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): Array<{ what: string; seconds: number }> {
   const out = env.cluster.fixedPathIdleTimeoutsSeconds.map((s) => ({ what: 'fixed path timeout', seconds: s }));
   const svcAnn = svc.service?.metadata.annotations ?? {};
-  if (svc.service?.spec.type === 'LoadBalancer') {
+  // A cluster without a load balancer has no idle timeout to meet: exposure-supported reports the Service instead.
+  if (svc.service?.spec.type === 'LoadBalancer' && env.cluster.loadBalancer.kind !== 'none') {
     const lb = env.cluster.loadBalancer;
     let seconds = lb.idleTimeoutSeconds;
     if (lb.idleTimeoutFromAnnotations) {
@@ -144,7 +147,7 @@ export const rules: readonly Rule[] = [
     severity: 'error',
     checks: "The cache PVC's storage class exists in the cluster profile, its CSI driver is installed, and it offers the requested access mode.",
     why: 'A PVC on a class with no provisioner (gp2 on a cluster with only the EFS CSI driver) stays Pending and so does the pod.',
-    fix: 'Name a storage class the cluster provisions (see charts/clusters/), or install its CSI driver and mark it in the profile.',
+    fix: 'Name a storage class the cluster provisions (see charts/clusters/), or install its CSI driver and capture the profile again (npm run cluster:capture).',
     check: (svc, env) => {
       if (!svc.pvc) return [];
       const name = svc.pvc.spec.storageClassName;
@@ -314,14 +317,17 @@ export const rules: readonly Rule[] = [
     checks: 'The PodDisruptionBudget lets at least one pod go (no minAvailable >= replicas, no maxUnavailable 0); without unhealthyPodEvictionPolicy AlwaysAllow it is a warning.',
     why: 'Node drains blocked for hours by a PDB with minAvailable 1 on a single replica, or by a pod stuck loading.',
     fix: 'Remove overrides.disruptionBudget: the default never blocks a drain.',
-    check: (svc) => {
+    check: (svc, env) => {
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
       const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : (svc.deployment.spec.replicas ?? 1);
-      const out: { message: string; severity?: 'warning' }[] = [];
+      const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
       if (spec.minAvailable !== undefined && Number(spec.minAvailable) >= minReplicas) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${minReplicas}: no voluntary disruption is ever allowed` });
       if (spec.maxUnavailable !== undefined && Number(spec.maxUnavailable) === 0) out.push({ message: 'maxUnavailable 0: no voluntary disruption is ever allowed' });
-      if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') out.push({ message: `unhealthyPodEvictionPolicy ${spec.unhealthyPodEvictionPolicy ?? 'unset'}: a pod stuck loading blocks drains`, severity: 'warning' });
+      const minor = clusterMinor(env.cluster);
+      if (spec.unhealthyPodEvictionPolicy === undefined && minor < pdbUnhealthyPodEvictionPolicyMinor)
+        out.push({ message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, which does not serve unhealthyPodEvictionPolicy (1.${pdbUnhealthyPodEvictionPolicyMinor}+), so it is left out: a pod stuck loading blocks drains`, severity: 'warning', fix: `Upgrade the cluster to 1.${pdbUnhealthyPodEvictionPolicyMinor} or later, or delete a stuck pod by hand before draining its node.` });
+      else if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') out.push({ message: `unhealthyPodEvictionPolicy ${spec.unhealthyPodEvictionPolicy ?? 'unset'}: a pod stuck loading blocks drains`, severity: 'warning' });
       return out;
     },
   },
@@ -387,17 +393,30 @@ export const rules: readonly Rule[] = [
     why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
     fix: 'Raise the quota in the cluster profile (and the cluster), or lower requests or replicas.',
     check: (svc, env) => {
-      // Reported once per environment, on its first service.
-      if (env.services[0] !== svc) return [];
       const quota = env.cluster.namespaceQuotas[env.environment.namespace];
       if (!quota) return [];
-      const total = env.services.reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas + s.surgePods)), noRequests);
-      const over: string[] = [];
-      if (total.cpuMillis > quota.cpuMillis) over.push(`cpu ${cores(total.cpuMillis)} > ${cores(quota.cpuMillis)}`);
-      if (total.memoryBytes > quota.memoryBytes) over.push(`memory ${gib(total.memoryBytes)} > ${gib(quota.memoryBytes)}`);
-      if (total.gpus > quota.gpus) over.push(`gpus ${total.gpus} > ${quota.gpus}`);
-      if (total.ephemeralStorageBytes > quota.ephemeralStorageBytes) over.push(`ephemeral ${gib(total.ephemeralStorageBytes)} > ${gib(quota.ephemeralStorageBytes)}`);
-      return over.length > 0 ? [{ message: `namespace ${env.environment.namespace} quota exceeded at full scale with surge: ${over.join(', ')}` }] : [];
+      const share = (s: ServiceContext) => scale(s.requests, s.replicas + s.surgePods);
+      const overOf = (total: PodRequests): string[] => {
+        const over: string[] = [];
+        if (total.cpuMillis > quota.cpuMillis) over.push(`cpu ${cores(total.cpuMillis)} > ${cores(quota.cpuMillis)}`);
+        if (total.memoryBytes > quota.memoryBytes) over.push(`memory ${gib(total.memoryBytes)} > ${gib(quota.memoryBytes)}`);
+        if (total.gpus > quota.gpus) over.push(`gpus ${total.gpus} > ${quota.gpus}`);
+        if (total.ephemeralStorageBytes > quota.ephemeralStorageBytes) over.push(`ephemeral ${gib(total.ephemeralStorageBytes)} > ${gib(quota.ephemeralStorageBytes)}`);
+        return over;
+      };
+      // Reported once, on the service whose pods (in declaration order) no longer fit: the one that would be refused.
+      let before = noRequests;
+      for (const s of env.services) {
+        const after = addRequests(before, share(s));
+        if (overOf(after).length > 0 && overOf(before).length === 0) {
+          if (s !== svc) return [];
+          const total = env.services.reduce((acc, x) => addRequests(acc, share(x)), noRequests);
+          const shares = env.services.map((x) => `${x.name} ${cores(share(x).cpuMillis)}/${gib(share(x).memoryBytes)}/${share(x).gpus} GPU`).join(', ');
+          return [{ message: `namespace ${env.environment.namespace} quota exceeded at full scale with surge once ${svc.name} is added: ${overOf(total).join(', ')} (per service: ${shares})` }];
+        }
+        before = after;
+      }
+      return [];
     },
   },
   {
@@ -473,6 +492,106 @@ export const rules: readonly Rule[] = [
       if (!isUnverified(model)) return [];
       const reason = model.integrity?.status === 'unverified' ? model.integrity.reason : 'no sha256 for every part';
       return [{ message: `catalogue entry ${model.id} is unverified: ${reason}` }];
+    },
+  },
+  {
+    id: 'kubernetes-version-supported',
+    severity: 'error',
+    checks: `The cluster runs at least Kubernetes 1.${minimumKubernetesMinor} (the repository's minimum), and no object sets a field or API its version does not serve (charts/prerequisites.ts lists each field's first version).`,
+    why: 'A 1.23 Tanzu cluster passed every rule while its API server silently dropped the PodDisruptionBudget unhealthyPodEvictionPolicy, so loading pods blocked drains again.',
+    fix: 'Set the cluster profile\'s kubernetesVersion to what the cluster runs (capture it), remove the override that sets the field, or upgrade the cluster.',
+    check: (svc, env) => {
+      const minor = clusterMinor(env.cluster);
+      const out: { message: string; fix?: string }[] = [];
+      if (minor < minimumKubernetesMinor) out.push({ message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, older than the minimum 1.${minimumKubernetesMinor}`, fix: `Upgrade the cluster to 1.${minimumKubernetesMinor} or later.` });
+      for (const o of svc.objects) {
+        for (const f of versionedFeatures) {
+          if (f.minor > minor && f.uses(o as Obj)) out.push({ message: `${o.kind} ${o.metadata.name} sets ${f.field}, which Kubernetes 1.${minor} on cluster ${env.cluster.name} does not serve (needs 1.${f.minor}: ${f.why})` });
+        }
+      }
+      return out;
+    },
+  },
+  {
+    id: 'cluster-fits-all-pods',
+    severity: 'error',
+    checks: 'All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service\'s pods packed per node.',
+    why: 'Two GPU services on a cluster with one GPU passed, because only the surge pod was checked; the second service stayed Pending for good.',
+    fix: 'Add nodes (or GPUs) to the pool, lower replicas or requests, or move a service to another pool.',
+    check: (svc, env) => {
+      const pools = fittingPools(svc, env);
+      if (pools.length === 0) return []; // pod-fits-node-pool reports it
+      // Every service that can only go to these pools competes for them.
+      const confined = env.services.filter((s) => {
+        const own = fittingPools(s, env);
+        return own.length > 0 && own.every((p) => pools.includes(p));
+      });
+      const demand = confined.reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas)), noRequests);
+      const free = (p: NodePool) => ({ cpu: p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0), mem: p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0) });
+      const capacity = pools.reduce((acc, p) => addRequests(acc, { cpuMillis: p.count * free(p).cpu, memoryBytes: p.count * free(p).mem, ephemeralStorageBytes: p.count * p.allocatable.ephemeralStorageBytes, gpus: p.count * (p.gpus?.count ?? 0) }), noRequests);
+      const who = confined.map((s) => `${s.name} x${s.replicas}`).join(', ');
+      const where = pools.map((p) => `${p.name} (${p.count} node${p.count === 1 ? '' : 's'})`).join(', ');
+      const short: string[] = [];
+      if (demand.gpus > capacity.gpus) short.push(`GPUs ${demand.gpus} > ${capacity.gpus}`);
+      if (demand.cpuMillis > capacity.cpuMillis) short.push(`CPU ${cores(demand.cpuMillis)} > ${cores(capacity.cpuMillis)}`);
+      if (demand.memoryBytes > capacity.memoryBytes) short.push(`memory ${gib(demand.memoryBytes)} > ${gib(capacity.memoryBytes)}`);
+      if (demand.ephemeralStorageBytes > capacity.ephemeralStorageBytes) short.push(`ephemeral ${gib(demand.ephemeralStorageBytes)} > ${gib(capacity.ephemeralStorageBytes)}`);
+      // Pods are placed whole: how many of this service's pods one node holds, over the pools.
+      const r = svc.requests;
+      const perNode = (p: NodePool) => Math.min(r.cpuMillis > 0 ? Math.floor(free(p).cpu / r.cpuMillis) : Infinity, r.memoryBytes > 0 ? Math.floor(free(p).mem / r.memoryBytes) : Infinity, r.gpus > 0 ? Math.floor((p.gpus?.count ?? 0) / r.gpus) : Infinity);
+      const slots = pools.reduce((acc, p) => acc + p.count * perNode(p), 0);
+      if (slots < svc.replicas) short.push(`${svc.name}'s ${svc.replicas} pods need ${svc.replicas} node slots, the pools hold ${slots}`);
+      return short.length > 0 ? [{ message: `${who} do not fit at once in ${where} of cluster ${env.cluster.name}: ${short.join('; ')}` }] : [];
+    },
+  },
+  {
+    id: 'exposure-supported',
+    severity: 'error',
+    checks: "A load-balancer Service only on a cluster whose profile has that load balancer (provider matching), and an Ingress only with an IngressClass the cluster has.",
+    why: 'A load-balancer service on an on-prem cluster without one stayed <pending> with AWS annotations nobody read, and synth blamed the SSE keep-alive instead.',
+    fix: 'Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, or install a load balancer (e.g. MetalLB) and declare it in the profile.',
+    check: (svc, env) => {
+      const out: { message: string }[] = [];
+      const exposure = svc.plan.props.exposure;
+      const lb = env.cluster.loadBalancer;
+      if (svc.service?.spec.type === 'LoadBalancer') {
+        if (lb.kind === 'none') out.push({ message: `Service ${svc.service.metadata.name} is type LoadBalancer but cluster ${env.cluster.name} has no load balancer (profile ${env.cluster.definedIn}: loadBalancer.kind none)` });
+        else if (exposure?.kind === 'load-balancer' && exposure.provider !== lb.kind) out.push({ message: `exposure.provider ${exposure.provider} but cluster ${env.cluster.name} has a ${lb.kind} load balancer: its annotations would be ignored` });
+      }
+      if (svc.ingress) {
+        const cls = svc.ingress.spec.ingressClassName;
+        const have = env.cluster.ingressClassNames ?? [];
+        if (!have.includes(cls)) out.push({ message: `Ingress ${svc.ingress.metadata.name} uses IngressClass "${cls}", which cluster ${env.cluster.name} does not have (has: ${have.join(', ') || 'none'})` });
+      }
+      return out;
+    },
+  },
+  {
+    id: 'crd-installed',
+    severity: 'error',
+    checks: 'Every object of a non-built-in API group has its CustomResourceDefinition installed on the cluster (the profile\'s customResourceTypes).',
+    why: "Argo CD's dry run fails the whole sync on one unknown kind (a ServiceMonitor on a cluster without prometheus-operator), so nothing deploys.",
+    fix: 'Install the operator that owns the CRD (capture the profile again), or turn the feature off (monitoring: false).',
+    check: (svc, env) => {
+      const installed = env.cluster.customResourceTypes ?? [];
+      return svc.objects.flatMap((o) => {
+        const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '';
+        if (builtInGroups.has(group) || installed.some((c) => c.group === group && c.kind === o.kind)) return [];
+        return [{ message: `${o.kind} ${o.metadata.name} (${group}) has no CRD on cluster ${env.cluster.name}` }];
+      });
+    },
+  },
+  {
+    id: 'pod-security-admission-matches',
+    severity: 'error',
+    checks: `Pods are admitted by what the cluster enforces: Pod Security Admission labels (served from 1.${minimumKubernetesMinor}), and no PodSecurityPolicy admission, which this repository ships no policy for (removed in 1.${podSecurityPolicyRemovedMinor}).`,
+    why: 'On TKG 1.24 and older PodSecurityPolicy admission is on by default: every pod was refused for want of a policy, and the Deployment showed no pods at all.',
+    fix: 'Disable PodSecurityPolicy admission on the cluster (or bind a restricted PodSecurityPolicy to the namespace\'s service accounts) and record it in the profile.',
+    check: (_svc, env) => {
+      if (!env.cluster.podSecurityPolicyAdmission) return [];
+      const minor = clusterMinor(env.cluster);
+      if (minor >= podSecurityPolicyRemovedMinor) return [{ message: `profile ${env.cluster.definedIn} says PodSecurityPolicy admission is on, but Kubernetes 1.${minor} has no PodSecurityPolicy`, fix: 'Set podSecurityPolicyAdmission false in the profile.' }];
+      return [{ message: `cluster ${env.cluster.name} (Kubernetes 1.${minor}) enforces PodSecurityPolicy and no policy admits these pods` }];
     },
   },
 ];

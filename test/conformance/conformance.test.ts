@@ -53,17 +53,15 @@ function expectConformant(r: ScenarioResult): void {
 }
 
 describe('dist/', () => {
-  it('holds a CPU and a GPU Deployment for every environment', () => {
+  it('holds at least one Deployment for every environment', () => {
     const byEnv = new Map<string, string[]>();
     for (const d of deployments) {
       const env = d.file.split('/')[1] ?? '?';
       byEnv.set(env, [...(byEnv.get(env) ?? []), d.label]);
     }
     expect(byEnv.size).toBeGreaterThan(0);
-    for (const [env, labels] of byEnv) {
-      expect(labels.some((l) => l.endsWith('-gpu')), `${env}: ${labels.join(', ')}`).toBe(true);
-      expect(labels.some((l) => !l.endsWith('-gpu')), `${env}: ${labels.join(', ')}`).toBe(true);
-    }
+    // Whatever environments exist (CPU-only ones included), each synthesizes at least one Deployment to exercise.
+    for (const [env, labels] of byEnv) expect(labels.length, `${env}: ${labels.join(', ')}`).toBeGreaterThan(0);
     console.log(`conformance: ${deployments.length} Deployments, time scale ${TIME_SCALE}: ${deployments.map((d) => d.file).join(', ')}`);
   });
 });

@@ -1,0 +1,102 @@
+/**
+ * `npm run cluster:capture -- --context NAME --out charts/clusters/NAME.ts`
+ * `npm run cluster:capture -- --from DIR --out charts/clusters/NAME.ts` (air-gapped: DIR holds
+ *   version.json from `kubectl version -o json` and resources.json from
+ *   `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`)
+ * Writes a typed ClusterFacts file (charts/clusters/facts.ts) through a temporary file and a rename,
+ * so a failed capture never leaves a half-written profile. Any failure: exit 1 with one line.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CaptureError, factsFromKubectl, factsIdentifier, kubectlGetArgs, kubectlVersionArgs, renderFactsFile } from '../../charts/clusters/capture.js';
+
+const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/NAME.ts';
+
+function parseArgs(argv: readonly string[]): { context?: string; from?: string; out: string } {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (!['--context', '--from', '--out'].includes(flag)) throw new CaptureError(`unknown argument "${flag}". ${usage}`);
+    const value = argv[i + 1];
+    if (value === undefined || value.startsWith('--')) throw new CaptureError(`${flag} needs a value. ${usage}`);
+    out[flag.slice(2)] = value;
+    i++;
+  }
+  if (!out.out) throw new CaptureError(`--out is required. ${usage}`);
+  if (!out.out.endsWith('.ts')) throw new CaptureError(`--out ${out.out}: the profile is a TypeScript file; name it NAME.ts`);
+  if ((out.context === undefined) === (out.from === undefined)) throw new CaptureError(`give exactly one of --context and --from. ${usage}`);
+  return { ...(out.context ? { context: out.context } : {}), ...(out.from ? { from: out.from } : {}), out: out.out };
+}
+
+function readJson(file: string): unknown {
+  if (!existsSync(file)) throw new CaptureError(`${file}: not found. Fix: write it with kubectl (${usage})`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CaptureError(`${file}: not JSON (${(err as Error).message}). Fix: write it with kubectl's -o json, unmodified`);
+  }
+}
+
+function kubectl(context: string, args: readonly string[]): unknown {
+  const full = ['--context', context, ...args];
+  const command = `kubectl ${full.join(' ')}`;
+  const r = spawnSync('kubectl', full, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+  if (r.error) throw new CaptureError(`${command}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'kubectl is not on PATH' : r.error.message}. Fix: install kubectl, or capture elsewhere and use --from DIR`);
+  if (r.status !== 0) {
+    const line = (r.stderr || r.stdout).trim().split('\n').find((l) => l.trim() !== '') ?? `exit ${r.status}`;
+    throw new CaptureError(`${command}: ${line}. Fix: check the context exists (kubectl config get-contexts) and that its user may list these kinds`);
+  }
+  try {
+    return JSON.parse(r.stdout);
+  } catch (err) {
+    throw new CaptureError(`${command}: output is not JSON (${(err as Error).message}). Fix: run it by hand and check what it prints`);
+  }
+}
+
+/** Capture and write; returns the written file's text. `now` is injectable so a test can pin it. */
+export function capture(argv: readonly string[], now = new Date()): { out: string; text: string } {
+  const args = parseArgs(argv);
+  const capturedAt = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let facts;
+  if (args.from) {
+    const versionFrom = resolve(args.from, 'version.json');
+    const listFrom = resolve(args.from, 'resources.json');
+    const version = readJson(versionFrom);
+    const list = readJson(listFrom);
+    facts = factsFromKubectl({ version, versionFrom: relative(process.cwd(), versionFrom), list, listFrom: relative(process.cwd(), listFrom), capturedFrom: `files in ${args.from}`, capturedAt });
+  } else {
+    const context = args.context!;
+    const version = kubectl(context, kubectlVersionArgs);
+    const list = kubectl(context, kubectlGetArgs);
+    facts = factsFromKubectl({ version, versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`, list, listFrom: `kubectl --context ${context} ${kubectlGetArgs.join(' ')}`, capturedFrom: `kube context ${context}`, capturedAt });
+  }
+  const out = resolve(args.out);
+  const factsModule = fileURLToPath(new URL('../../charts/clusters/facts.js', import.meta.url));
+  let importPath = relative(dirname(out), factsModule).replace(/\\/g, '/');
+  if (!importPath.startsWith('.')) importPath = `./${importPath}`;
+  const command = `npm run cluster:capture -- ${argv.join(' ')}`;
+  const text = renderFactsFile(facts, factsIdentifier(basename(out)), importPath, command);
+  if (!existsSync(dirname(out))) throw new CaptureError(`--out ${args.out}: directory ${dirname(args.out)} does not exist. Fix: create it or choose another path`);
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, out);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new CaptureError(`--out ${args.out}: cannot write (${(err as Error).message}). Fix: choose a writable path`);
+  }
+  return { out: args.out, text };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const { out, text } = capture(process.argv.slice(2));
+    const summary = /Kubernetes .*/.exec(text)?.[0] ?? '';
+    process.stdout.write(`wrote ${out}: ${summary}\n`);
+  } catch (err) {
+    process.stderr.write(`cluster:capture: ${err instanceof CaptureError ? err.message : (err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
