@@ -168,7 +168,8 @@ describe('Retry-After covers the admitted work (PARALLEL=1, MAX_QUEUE=1)', () =>
 
   it('a client that waits Retry-After finds room; the SDK with its default retries gets through', async () => {
     const model = t.app.llm.engine.modelId;
-    const body = { model, messages: [{ role: 'user' as const, content: 'Tell me everything' }], max_tokens: 100, temperature: 1 };
+    // Long enough that the running request still runs when the third one arrives (300 ms later) at top-k 40.
+    const body = { model, messages: [{ role: 'user' as const, content: 'Tell me everything' }], max_tokens: 300, temperature: 1 };
     // One measured generation, so the estimate is the service's own rate.
     await t.client.chat.completions.create(body);
     const running = t.client.chat.completions.create(body);

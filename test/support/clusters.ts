@@ -1,7 +1,10 @@
-import { efs, g5_2xlarge, gp3, r5_2xlarge } from '../../charts/clusters/eks.js';
+import { efs, g5_2xlarge, gp3, prometheusOperatorCrds, r5_2xlarge } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 
-/** A cluster with room for any single test service: CPU and GPU pools, gp3 and EFS, no quotas. */
+/**
+ * A cluster with room for any single test service: CPU and GPU pools, gp3 and EFS, no quotas, the
+ * prometheus-operator CRDs and an nginx ingress class (what the monitoring and exposure rules look for).
+ */
 export function roomyTestCluster(over: Partial<ClusterProfile> = {}): ClusterProfile {
   return {
     name: 'test-cluster',
@@ -12,6 +15,8 @@ export function roomyTestCluster(over: Partial<ClusterProfile> = {}): ClusterPro
     ingressIdleTimeoutSeconds: 60,
     fixedPathIdleTimeoutsSeconds: [],
     namespaceQuotas: {},
+    customResourceTypes: prometheusOperatorCrds,
+    ingressClassNames: ['nginx'],
     ...over,
   };
 }
