@@ -79,6 +79,7 @@ export interface Prerequisites {
 const crdInstaller: Record<string, string> = {
   'monitoring.coreos.com': 'prometheus-operator (kube-prometheus-stack)',
   'argoproj.io': 'Argo CD',
+  'keda.sh': 'KEDA (kedacore/keda Helm chart)',
 };
 
 function addTo<K>(map: Map<K, Set<string>>, key: K, value: string): void {
@@ -147,6 +148,10 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     }
     if (object.kind === 'HorizontalPodAutoscaler' && (object.spec.metrics ?? []).some((m: any) => m.type === 'Resource')) {
       need('metrics-server', 'serves the CPU metrics the HorizontalPodAutoscalers scale on', envName);
+    }
+    if (object.kind === 'ScaledObject' && groupOf(object) === 'keda.sh') {
+      const trigger = (object.spec.triggers ?? []).find((t: any) => t.type === 'prometheus');
+      need('KEDA', `reads the ScaledObjects and runs an HPA (\`keda-hpa-<name>\`) for each${trigger ? `, querying Prometheus at \`${trigger.metadata.serverAddress}\`` : ''}`, envName);
     }
     if (object.kind === 'PersistentVolumeClaim' && env) {
       const cls = env.cluster.storageClasses.find((c) => c.name === object.spec.storageClassName);

@@ -10,7 +10,7 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     write(`${build.environment.name} (namespace ${build.environment.namespace}, cluster ${build.environment.clusterName})`);
     const rows = build.services.map(({ service: { plan } }) => [
       plan.name,
-      plan.props.autoscaling ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (HPA)` : String(plan.replicas),
+      plan.props.autoscaling ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? 'KEDA queue' : 'HPA cpu'})` : String(plan.replicas),
       `${plan.cpuCores}`,
       formatGiB(plan.memory.requestBytes),
       String(plan.gpuCount),

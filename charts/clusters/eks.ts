@@ -76,3 +76,9 @@ export const prometheusOperatorCrds: readonly CustomResourceType[] = [
   { group: 'monitoring.coreos.com', kind: 'ServiceMonitor', installedBy: 'kube-prometheus-stack (prometheus-operator CRDs)' },
   { group: 'monitoring.coreos.com', kind: 'PrometheusRule', installedBy: 'kube-prometheus-stack (prometheus-operator CRDs)' },
 ];
+
+/** KEDA's Helm chart: ScaledObject (with its own HPA per object), ScaledJob and the trigger authentications. */
+export const kedaCrds: readonly CustomResourceType[] = [
+  { group: 'keda.sh', kind: 'ScaledObject', installedBy: 'KEDA (kedacore/keda Helm chart)' },
+  { group: 'keda.sh', kind: 'TriggerAuthentication', installedBy: 'KEDA (kedacore/keda Helm chart)' },
+];

@@ -65,7 +65,7 @@ export class GgufInferenceService extends Construct {
       allowFromAnywhere: plan.exposure.kind === 'load-balancer',
     });
     if (props.autoscaling) {
-      new InferenceAutoscaling(this, 'autoscaling', { name, labels: labels.all, target: this.deployment, autoscaling: props.autoscaling });
+      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus });
     }
     if (props.monitoring ?? true) {
       new InferenceMonitoring(this, 'monitoring', {

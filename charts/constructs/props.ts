@@ -68,9 +68,29 @@ export type ExposureProps =
     };
 
 export interface AutoscalingProps {
+  /**
+   * Fewest pods. Required: no default fits both a one-pod dev service and a fleet. 0 (scale to zero) is
+   * refused unless the cluster has a component that holds requests while a pod loads (rule `scale-to-zero-held`).
+   */
   readonly minReplicas: number;
+  /** Most pods; the quota and node-capacity rules are checked at this count. Required. */
   readonly maxReplicas: number;
-  /** @default 70 — inference pins its threads while generating, so sustained CPU use tracks busy sequences. */
+  /**
+   * What the autoscaler scales on. Required to be chosen explicitly (rule `autoscaling-signal-chosen`):
+   * - `queue`: a KEDA ScaledObject on the service's own load, busy sequences plus queued requests
+   *   (`llm_busy_sequences` + `llm_queue_depth`) against the pod's capacity (PARALLEL + MAX_QUEUE);
+   *   needs KEDA on the cluster (rule `queue-autoscaling-needs-keda`).
+   * - `cpu`: an autoscaling/v2 HPA on CPU utilisation, reported as a warning: one generating request already
+   *   pins every thread, so CPU reads near 100 % at any load above zero and says nothing about the queue.
+   * @default none — an autoscaler without a chosen signal is refused rather than guessed.
+   */
+  readonly signal?: 'queue' | 'cpu';
+  /**
+   * `queue` only: the share of one pod's capacity (PARALLEL + MAX_QUEUE) the autoscaler keeps each pod at.
+   * @default 0.5 — half the queue stays free to absorb arrivals while a new pod loads its model.
+   */
+  readonly targetCapacityFraction?: number;
+  /** `cpu` only. @default 70 — inference pins its threads while generating, so sustained CPU use tracks busy sequences. */
   readonly targetCpuUtilizationPercent?: number;
 }
 

@@ -81,7 +81,7 @@ export const serviceShape = shape<ServiceDeclaration>({
   maxTokensLimit: 'value',
   exposure,
   pathIdleTimeoutsSeconds: 'value',
-  autoscaling: shape<AutoscalingProps>({ minReplicas: 'value', maxReplicas: 'value', targetCpuUtilizationPercent: 'value' }),
+  autoscaling: shape<AutoscalingProps>({ minReplicas: 'value', maxReplicas: 'value', signal: 'value', targetCapacityFraction: 'value', targetCpuUtilizationPercent: 'value' }),
   monitoring: 'value',
   slowTimeToFirstTokenSeconds: 'value',
   huggingFace: shape<NonNullable<ServiceDeclaration['huggingFace']>>({

@@ -4,7 +4,7 @@ import { inferenceImage, inferenceImageCuda } from './image.js';
 import type { Environment } from './types.js';
 
 /**
- * Production: the CPU chat service autoscales on a shared ReadWriteMany (EFS) cache, so it can
+ * Production: the CPU chat service autoscales on its queue (KEDA) on a shared ReadWriteMany (EFS) cache, so it can
  * roll pods one at a time; the GPU service sits behind an internal NLB with a ReadWriteOnce cache
  * and is replaced with Recreate (no spare GPU for a surge pod).
  */
@@ -20,7 +20,8 @@ export const production: Environment = {
       model: qwen25_3bInstructQ4KM,
       cpu: 4,
       parallel: 4,
-      autoscaling: { minReplicas: 2, maxReplicas: 4 },
+      // Scales on busy plus queued requests (KEDA): CPU reads near 100 % as soon as one request generates.
+      autoscaling: { minReplicas: 2, maxReplicas: 4, signal: 'queue' },
       // EFS: shared by every replica; reads slower than a local gp3 volume, so the startup window grows.
       modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
       exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls' },

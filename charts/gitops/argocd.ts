@@ -36,6 +36,7 @@ export const deployedKinds = [
   { group: 'networking.k8s.io', kind: 'NetworkPolicy' },
   { group: 'networking.k8s.io', kind: 'Ingress' },
   { group: 'autoscaling', kind: 'HorizontalPodAutoscaler' },
+  { group: 'keda.sh', kind: 'ScaledObject' },
   { group: 'monitoring.coreos.com', kind: 'ServiceMonitor' },
   { group: 'monitoring.coreos.com', kind: 'PrometheusRule' },
 ] as const;

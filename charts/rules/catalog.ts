@@ -8,6 +8,7 @@ import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
 import { GiB, formatGiB } from '../sizing/units.js';
+import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { addRequests, noRequests, scale } from './context.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
@@ -320,7 +321,7 @@ export const rules: readonly Rule[] = [
     check: (svc, env) => {
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
-      const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : (svc.deployment.spec.replicas ?? 1);
+      const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : svc.scaledObject ? svc.scaledObject.spec.minReplicaCount : (svc.deployment.spec.replicas ?? 1);
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
       if (spec.minAvailable !== undefined && Number(spec.minAvailable) >= minReplicas) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${minReplicas}: no voluntary disruption is ever allowed` });
       if (spec.maxUnavailable !== undefined && Number(spec.maxUnavailable) === 0) out.push({ message: 'maxUnavailable 0: no voluntary disruption is ever allowed' });
@@ -379,7 +380,7 @@ export const rules: readonly Rule[] = [
     fix: 'Remove replicas when autoscaling is set; keep minReplicas <= maxReplicas.',
     check: (svc) => {
       const a = svc.plan.props.autoscaling;
-      if (!a && !svc.hpa) return [];
+      if (!a && !svc.hpa && !svc.scaledObject) return [];
       const out: { message: string }[] = [];
       if (svc.plan.props.replicas !== undefined || svc.deployment.spec.replicas !== undefined) out.push({ message: `replicas ${svc.plan.props.replicas ?? svc.deployment.spec.replicas} is fixed while an HPA scales the Deployment` });
       if (a && a.minReplicas > a.maxReplicas) out.push({ message: `minReplicas ${a.minReplicas} > maxReplicas ${a.maxReplicas}` });
@@ -577,6 +578,8 @@ export const rules: readonly Rule[] = [
       return svc.objects.flatMap((o) => {
         const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '';
         if (builtInGroups.has(group) || installed.some((c) => c.group === group && c.kind === o.kind)) return [];
+        // A ScaledObject without KEDA is reported by queue-autoscaling-needs-keda, with what it costs besides the sync.
+        if (group === scaledObjectType.group && o.kind === scaledObjectType.kind) return [];
         return [{ message: `${o.kind} ${o.metadata.name} (${group}) has no CRD on cluster ${env.cluster.name}` }];
       });
     },
@@ -592,6 +595,47 @@ export const rules: readonly Rule[] = [
       const minor = clusterMinor(env.cluster);
       if (minor >= podSecurityPolicyRemovedMinor) return [{ message: `profile ${env.cluster.definedIn} says PodSecurityPolicy admission is on, but Kubernetes 1.${minor} has no PodSecurityPolicy`, fix: 'Set podSecurityPolicyAdmission false in the profile.' }];
       return [{ message: `cluster ${env.cluster.name} (Kubernetes 1.${minor}) enforces PodSecurityPolicy and no policy admits these pods` }];
+    },
+  },
+  {
+    id: 'cpu-autoscaling-explicit',
+    severity: 'error',
+    checks: "An HPA on CPU utilisation only when the service chose it (autoscaling.signal 'cpu'); even then a warning.",
+    why: 'One generating request pins every inference thread, so CPU reads near 100 % at any load above zero: the HPA went to maxReplicas on the first request and never came back, while the queue it should have watched was empty (and on a GPU service CPU says nothing at all).',
+    fix: "Set autoscaling.signal 'queue' (KEDA on busy and queued requests) on a cluster with KEDA; keep 'cpu' only where nothing better runs, knowing it scales on any load.",
+    check: (svc) => {
+      const cpuMetric = (svc.hpa?.spec.metrics ?? []).some((m: any) => m.type === 'Resource' && m.resource?.name === 'cpu');
+      if (!cpuMetric) return [];
+      const target = svc.hpa.spec.metrics.find((m: any) => m.resource?.name === 'cpu')?.resource?.target?.averageUtilization;
+      if (svc.plan.props.autoscaling?.signal === 'cpu')
+        return [{ message: `HPA ${svc.hpa.metadata.name} scales on CPU at ${target} %: with PARALLEL ${svc.plan.parallel} one request already keeps the threads near 100 %, so it scales up on any load and not on the queue (MAX_QUEUE ${svc.plan.maxQueue})`, severity: 'warning' }];
+      return [{ message: `HPA ${svc.hpa.metadata.name} scales on CPU at ${target} % but autoscaling.signal is not set: CPU is a poor signal for inference and is never assumed` }];
+    },
+  },
+  {
+    id: 'queue-autoscaling-needs-keda',
+    severity: 'error',
+    checks: "Queue autoscaling (autoscaling.signal 'queue', a keda.sh ScaledObject) only on a cluster whose profile lists KEDA's ScaledObject type.",
+    why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind.',
+    fix: "Install KEDA (its Helm chart) and capture the profile again, or use signal 'cpu' on this cluster.",
+    check: (svc, env) => {
+      if (!svc.scaledObject && svc.plan.props.autoscaling?.signal !== 'queue') return [];
+      const installed = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
+      return installed ? [] : [{ message: `autoscaling.signal 'queue' needs KEDA, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type` }];
+    },
+  },
+  {
+    id: 'scale-to-zero-held',
+    severity: 'error',
+    checks: 'minReplicas 0 only where something holds requests while the first pod loads its model (the KEDA HTTP add-on\'s interceptor, with the service routed through it).',
+    why: 'At zero pods the Service has no endpoints: the first client after a quiet spell got connection refused for the whole model load (minutes on CPU), and a ScaledObject woke only after Prometheus had seen load that never arrived.',
+    fix: 'Set minReplicas 1 or more.',
+    check: (svc, env) => {
+      const min = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.plan.props.autoscaling?.minReplicas;
+      if (min !== 0) return [];
+      const holder = (env.cluster.customResourceTypes ?? []).some((c) => c.group === httpScaledObjectType.group && c.kind === httpScaledObjectType.kind);
+      if (!holder) return [{ message: `minReplicas 0, and cluster ${env.cluster.name} has no request holder (no ${httpScaledObjectType.kind}.${httpScaledObjectType.group} type, the KEDA HTTP add-on): clients get connection refused for a whole model load (startup window ${svc.plan.startup.windowSeconds} s)` }];
+      return [{ message: `minReplicas 0: cluster ${env.cluster.name} has the KEDA HTTP add-on, but this service is not routed through its interceptor (no ${httpScaledObjectType.kind} is synthesized), so nothing holds its requests at zero pods` }];
     },
   },
 ];

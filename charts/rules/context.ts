@@ -49,7 +49,8 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
     const pod = deployment?.spec.template.spec;
     const server = pod?.containers.find((c: any) => c.name === 'server') ?? pod?.containers[0];
     const hpa = find('HorizontalPodAutoscaler');
-    const replicas = hpa ? hpa.spec.maxReplicas : (deployment?.spec.replicas ?? 1);
+    const scaledObject = objects.find((o) => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
+    const replicas = hpa ? hpa.spec.maxReplicas : scaledObject ? scaledObject.spec.maxReplicaCount : (deployment?.spec.replicas ?? 1);
     const surge = deployment?.spec.strategy?.type === 'RollingUpdate' ? Number(deployment.spec.strategy.rollingUpdate?.maxSurge ?? 1) : 0;
     return {
       name: chart.service.plan.name,
@@ -61,6 +62,7 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
       pvc: find('PersistentVolumeClaim'),
       pdb: find('PodDisruptionBudget'),
       hpa,
+      scaledObject,
       service: find('Service'),
       ingress: find('Ingress'),
       requests: podRequests(pod),

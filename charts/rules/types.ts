@@ -24,6 +24,8 @@ export interface ServiceContext {
   readonly pvc: any | undefined;
   readonly pdb: any | undefined;
   readonly hpa: any | undefined;
+  /** The KEDA ScaledObject (keda.sh), when the service scales on its queue; KEDA runs its own HPA for it. */
+  readonly scaledObject: any | undefined;
   readonly service: any | undefined;
   readonly ingress: any | undefined;
   readonly requests: PodRequests;

@@ -153,8 +153,18 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   }
 
   if (!isPositiveInt(revisionHistoryLimit)) problem('revisionHistoryLimit', `${revisionHistoryLimit} is not a positive integer`, 'keep 1 to 5 old ReplicaSets (default 3)');
-  if (props.autoscaling && (!isPositiveInt(props.autoscaling.minReplicas) || !isPositiveInt(props.autoscaling.maxReplicas))) {
-    problem('autoscaling', `minReplicas ${props.autoscaling.minReplicas} / maxReplicas ${props.autoscaling.maxReplicas} are not positive integers`, 'set whole numbers of replicas, 1 or more');
+  const scaling = props.autoscaling;
+  // 0 is a whole number of pods a queue autoscaler can reach; whether the cluster can serve it is a rule (scale-to-zero-held).
+  const minFloor = scaling?.signal === 'queue' ? 0 : 1;
+  if (scaling && (!Number.isInteger(scaling.minReplicas) || scaling.minReplicas < minFloor || !isPositiveInt(scaling.maxReplicas))) {
+    problem('autoscaling', `minReplicas ${scaling.minReplicas} / maxReplicas ${scaling.maxReplicas} are not whole numbers of pods`, `set minReplicas ${minFloor} or more (0 only with signal 'queue') and maxReplicas 1 or more`);
+  }
+  if (scaling?.signal !== undefined && !['queue', 'cpu'].includes(scaling.signal)) {
+    problem('autoscaling.signal', `"${String(scaling.signal)}" is not a signal`, "set 'queue' (KEDA, on busy and queued requests) or 'cpu' (an HPA on CPU utilisation)");
+  }
+  const fraction = scaling?.targetCapacityFraction;
+  if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) {
+    problem('autoscaling.targetCapacityFraction', `${fraction} is not a share of a pod's capacity`, 'set a number above 0 and at most 1, e.g. 0.5');
   }
   if (problems.length > 0) throw new ChartConfigError(problems);
 

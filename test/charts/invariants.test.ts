@@ -161,14 +161,19 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     if (hpa) expect(pdb?.spec.minAvailable).toBeUndefined();
   });
 
-  it('omits spec.replicas when an HPA scales it, and Argo CD ignores the field', () => {
+  it('omits spec.replicas when an HPA or a KEDA ScaledObject scales it, and Argo CD ignores the field', () => {
     const hpa = sibling('HorizontalPodAutoscaler', dep);
-    if (!hpa) {
+    const scaledObject = sibling('ScaledObject', dep);
+    if (!hpa && !scaledObject) {
       expect(dep.spec.replicas).toBeGreaterThanOrEqual(1);
       return;
     }
     expect(dep.spec.replicas).toBeUndefined();
-    expect(hpa.spec.minReplicas).toBeLessThanOrEqual(hpa.spec.maxReplicas);
+    if (hpa) expect(hpa.spec.minReplicas).toBeLessThanOrEqual(hpa.spec.maxReplicas);
+    if (scaledObject) {
+      expect(scaledObject.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: dep.metadata.name });
+      expect(scaledObject.spec.minReplicaCount).toBeLessThanOrEqual(scaledObject.spec.maxReplicaCount);
+    }
     const app = docs.find((d) => d.object.kind === 'Application' && d.object.spec.destination.namespace === dep.metadata.namespace)?.object;
     expect(app?.spec.ignoreDifferences).toContainEqual(expect.objectContaining({ kind: 'Deployment', name: dep.metadata.name, jsonPointers: ['/spec/replicas'] }));
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { efs, g5_2xlarge, gp3, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import { efs, g5_2xlarge, gp3, kedaCrds, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
@@ -73,6 +73,21 @@ function synthError(e: Environment): RuleViolationError {
 
 /** For each rule: a config that violates exactly it, and one that passes. */
 const cases: Record<string, { violates: Environment; passes: Environment }> = {
+  'cpu-autoscaling-explicit': {
+    // Incident: an HPA on CPU went to maxReplicas on the first request, with an empty queue.
+    violates: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
+    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+  },
+  'queue-autoscaling-needs-keda': {
+    // Incident: a ScaledObject on a cluster without KEDA: one pod under any load, and the sync failed on the kind.
+    violates: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }),
+    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+  },
+  'scale-to-zero-held': {
+    // Incident: scaled to zero with nothing holding requests: connection refused for a whole model load.
+    violates: env({ chat: { ...chat, autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+  },
   'kubernetes-version-supported': {
     // Incident: a 1.22 cluster, older than the oldest Kubernetes the manifests are written for.
     violates: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.22.17' })),
@@ -185,8 +200,8 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     passes: env({ chat }),
   },
   'hpa-consistent': {
-    violates: env({ chat: { ...chat, replicas: 2, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
-    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
+    violates: env({ chat: { ...chat, replicas: 2, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'cpu' }, modelCache: { kind: 'emptyDir' } } }),
+    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'cpu' }, modelCache: { kind: 'emptyDir' } } }),
   },
   'namespace-quota-fits': {
     violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),

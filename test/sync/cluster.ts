@@ -257,6 +257,7 @@ export class SimCluster {
   tick(): void {
     this.o.timeline.now += 1;
     this.finalizeDeletions();
+    this.kedaOperator();
     this.hpaController();
     this.deploymentController();
     this.replicaSetController();
@@ -639,6 +640,47 @@ export class SimCluster {
         ing.status = { loadBalancer: { ingress: [{ hostname: `ingress-${cls}.example` }] } };
         this.log(`Ingress ${ing.metadata.name} (class ${cls}): address ingress-${cls}.example`);
       }
+    }
+  }
+
+  /**
+   * KEDA's operator, as far as Argo CD sees it: for each ScaledObject it creates the HPA `keda-hpa-<name>`
+   * (owned by the ScaledObject, so untracked by Argo CD; KEDA's HPA minimum is at least 1, scaledobject_types.go
+   * GetHPAMinReplicas) and writes the Ready condition health.lua reads; a missing scale target is Ready False.
+   * The metric itself is not simulated: the HPA holds the replica count inside its bounds.
+   */
+  private kedaOperator(): void {
+    for (const so of this.list('ScaledObject')) {
+      if (this.discover(so) !== undefined || so.metadata.deletionTimestamp !== undefined) continue;
+      const ref = so.spec.scaleTargetRef as { name: string };
+      const ns = so.metadata.namespace as string;
+      if (!this.get(`apps/Deployment/${ns}/${ref.name}`)) {
+        so.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'ScaledObjectCheckFailed', message: `Deployment.apps "${ref.name}" not found` }] };
+        continue;
+      }
+      const hpaName = `keda-hpa-${so.metadata.name}`;
+      if (!this.get(`autoscaling/HorizontalPodAutoscaler/${ns}/${hpaName}`)) {
+        this.apply({
+          apiVersion: 'autoscaling/v2',
+          kind: 'HorizontalPodAutoscaler',
+          metadata: { name: hpaName, namespace: ns, ownerReferences: [{ kind: 'ScaledObject', name: so.metadata.name, uid: so.metadata.uid as string }] },
+          spec: {
+            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: ref.name },
+            minReplicas: Math.max(1, (so.spec.minReplicaCount ?? 0) as number),
+            maxReplicas: (so.spec.maxReplicaCount ?? 100) as number,
+            behavior: so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior,
+          },
+        });
+        this.log(`KEDA: ScaledObject ${so.metadata.name} created HPA ${hpaName}`);
+      }
+      so.status = {
+        hpaName,
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'ScaledObjectReady', message: 'ScaledObject is defined correctly and is ready for scaling' },
+          { type: 'Active', status: 'False', reason: 'ScalerNotActive', message: 'Scaling is not performed because triggers are not active' },
+          { type: 'Fallback', status: 'False', reason: 'NoFallbackFound', message: 'No fallbacks are active on this scaled object' },
+        ],
+      };
     }
   }
 

@@ -60,6 +60,17 @@ describe('health per kind', () => {
     expect(health(hpa([{ type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric' }, { type: 'AbleToScale', status: 'True' }]))).toBe('Degraded');
   });
 
+  it('KEDA ScaledObject: no status Progressing; Ready True Healthy, with Paused Suspended; Ready False or Fallback True Degraded', () => {
+    const so = (conditions?: object[]): Obj => obj('keda.sh/v1alpha1', 'ScaledObject', {}, conditions === undefined ? undefined : { conditions });
+    expect(getResourceHealth(so())).toEqual({ status: 'Progressing', message: 'Creating HorizontalPodAutoscaler Object' });
+    expect(getResourceHealth(so([{ type: 'Ready', status: 'True', message: 'ready' }, { type: 'Active', status: 'False' }]))).toEqual({ status: 'Healthy', message: 'ready' });
+    expect(health(so([{ type: 'Ready', status: 'True' }, { type: 'Paused', status: 'True' }]))).toBe('Suspended');
+    expect(getResourceHealth(so([{ type: 'Ready', status: 'False', message: 'no target' }]))).toEqual({ status: 'Degraded', message: 'no target' });
+    expect(health(so([{ type: 'Ready', status: 'True' }, { type: 'Fallback', status: 'True' }]))).toBe('Degraded');
+    expect(health(so([{ type: 'Ready', status: 'Unknown' }]))).toBe('Progressing');
+    expect(healthSource(so())).toContain('resource_customizations/keda.sh/ScaledObject/health.lua');
+  });
+
   it('PodDisruptionBudget: waiting for status, InsufficientPods is Healthy, other False conditions Degraded', () => {
     expect(health(obj('policy/v1', 'PodDisruptionBudget', {}, {}))).toBe('Progressing');
     expect(health(obj('policy/v1', 'PodDisruptionBudget', {}, { conditions: [{ type: 'DisruptionAllowed', status: 'False', reason: 'InsufficientPods' }] }))).toBe('Healthy');

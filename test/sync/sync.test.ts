@@ -3,7 +3,8 @@
  * its timeline with SYNC_VERBOSE=1 and carries it in its assertion message.
  */
 import { describe, expect, it } from 'vitest';
-import { addressed, crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, noAddressControllers, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles } from './scenarios.js';
+import { getResourceHealth } from './health/health.js';
+import { addressed, crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, noAddressControllers, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles, syncedSim } from './scenarios.js';
 import { withBindingMode } from './sim.js';
 import { findApplications, resolveTarget } from './source.js';
 import { formatSyncResult, type SyncScenarioResult } from './timeline.js';
@@ -83,5 +84,24 @@ describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (
 
   it.each(secrets)('a missing Secret %s keeps its pods from ever becoming Ready', (secret) => {
     expectPass(missingSecret(target, secret));
+  });
+});
+
+describe.each(applications.map((a) => [a.name, a] as const))('Application %s with KEDA ScaledObjects', (_name, app) => {
+  const target = resolveTarget(app);
+  const scaledObjects = crdTyped(target).filter((o) => o.kind === 'ScaledObject');
+
+  it.runIf(scaledObjects.length > 0)("KEDA's HPA holds each Deployment inside its bounds and the ScaledObject reads Healthy", () => {
+    const sim = syncedSim(target, 'first sync with queue autoscaling');
+    for (const so of scaledObjects) {
+      const ns = so.metadata.namespace as string;
+      const live = sim.cluster.get(`keda.sh/ScaledObject/${ns}/${so.metadata.name}`)!;
+      expect(getResourceHealth(live)?.status, sim.timeline.format()).toBe('Healthy');
+      const hpa = sim.cluster.get(`autoscaling/HorizontalPodAutoscaler/${ns}/keda-hpa-${so.metadata.name}`);
+      expect(hpa?.metadata.ownerReferences?.[0]?.uid).toBe(live.metadata.uid);
+      const deployment = sim.cluster.get(`apps/Deployment/${ns}/${so.spec.scaleTargetRef.name}`)!;
+      expect(deployment.spec.replicas).toBeGreaterThanOrEqual(Math.max(1, so.spec.minReplicaCount));
+      expect(deployment.spec.replicas).toBeLessThanOrEqual(so.spec.maxReplicaCount);
+    }
   });
 });

@@ -6,7 +6,7 @@
  * A kind with no check has no health (`undefined`): the sync treats it as succeeded once applied
  * (gitops-engine pkg/sync/sync_context.go: "some objects (e.g. secret) do not have health, and they
  * automatically success"). That covers Namespace, ServiceAccount, NetworkPolicy, and CRD-typed objects
- * such as ServiceMonitor and PrometheusRule (argo-cd ships no health.lua for them).
+ * such as ServiceMonitor and PrometheusRule (argo-cd ships no health.lua for them); KEDA's ScaledObject has one.
  */
 import { group, type Obj } from '../objects.js';
 import { getDeploymentHealth } from './health_deployment.js';
@@ -16,6 +16,7 @@ import { getPDBHealth } from './health_pdb.js';
 import { getPodHealth } from './health_pod.js';
 import { getPVCHealth } from './health_pvc.js';
 import { getReplicaSetHealth } from './health_replicaset.js';
+import { getScaledObjectHealth } from './health_scaledobject.js';
 import { getServiceHealth } from './health_service.js';
 
 export type HealthStatusCode = 'Healthy' | 'Suspended' | 'Progressing' | 'Missing' | 'Degraded' | 'Unknown';
@@ -45,6 +46,7 @@ export function getHealthCheckFunc(o: Obj): { check: HealthCheck; source: string
   if (g === '' && k === 'PersistentVolumeClaim') return { check: getPVCHealth, source: 'gitops-engine pkg/health/health_pvc.go' };
   if (g === '' && k === 'Pod') return { check: getPodHealth, source: 'gitops-engine pkg/health/health_pod.go' };
   if (g === 'autoscaling' && k === 'HorizontalPodAutoscaler') return { check: getHPAHealth, source: 'gitops-engine pkg/health/health_hpa.go' };
+  if (g === 'keda.sh' && k === 'ScaledObject') return { check: getScaledObjectHealth, source: 'argo-cd resource_customizations/keda.sh/ScaledObject/health.lua' };
   if (g === 'policy' && k === 'PodDisruptionBudget') return { check: getPDBHealth, source: 'argo-cd resource_customizations/policy/PodDisruptionBudget/health.lua' };
   return undefined;
 }
