@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { roomyTestCluster } from '../support/clusters.js';
 import { envVars } from '../../service/contract.js';
 import { createMetrics } from '../../service/http/metrics.js';
-import { efs, g5_2xlarge, gp3, kedaCrds, prometheusOperatorCrds, r5_2xlarge } from '../../charts/clusters/eks.js';
+import { g5_2xlarge, kedaCrds, prometheusOperatorCrds, r5_2xlarge } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { defaultTargetCapacityFraction } from '../../charts/constructs/autoscaling.js';
 import { httpScaledObjectType, queueMetrics } from '../../charts/constructs/queue-autoscaling.js';
@@ -105,18 +106,12 @@ describe('ScaledObject offline schema', () => {
 });
 
 describe('autoscaling rules', () => {
-  const kedaCluster: ClusterProfile = {
+  const kedaCluster: ClusterProfile = roomyTestCluster({
     name: 'keda-cluster',
     definedIn: 'test/charts/queue-autoscaling.test.ts',
     nodePools: [r5_2xlarge(6), g5_2xlarge(2)],
-    storageClasses: [gp3, efs],
-    loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
-    ingressIdleTimeoutSeconds: 60,
-    fixedPathIdleTimeoutsSeconds: [],
-    namespaceQuotas: {},
     customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds],
-    ingressClassNames: ['nginx'],
-  };
+  });
   const chat = (autoscaling: ServiceDeclaration['autoscaling']): ServiceDeclaration => ({ model: qwen25_3bInstructQ4KM, cpu: 2, modelCache: { kind: 'emptyDir' }, autoscaling });
   const env = (svc: ServiceDeclaration, cluster = kedaCluster): Environment => ({
     name: 'scaling',

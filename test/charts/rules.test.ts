@@ -8,22 +8,11 @@ import { rules } from '../../charts/rules/catalog.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
 import { synthesizeAll } from '../../charts/synth.js';
+import { roomyTestCluster } from '../support/clusters.js';
 
 /** A cluster with room for anything the cases below do not restrict on purpose. */
 function roomyCluster(over: Partial<ClusterProfile> = {}): ClusterProfile {
-  return {
-    name: 'test-cluster',
-    definedIn: 'test/charts/rules.test.ts',
-    nodePools: [r5_2xlarge(6), g5_2xlarge(6)],
-    storageClasses: [gp3, efs],
-    loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
-    ingressIdleTimeoutSeconds: 60,
-    fixedPathIdleTimeoutsSeconds: [],
-    namespaceQuotas: {},
-    customResourceTypes: prometheusOperatorCrds,
-    ingressClassNames: ['nginx'],
-    ...over,
-  };
+  return roomyTestCluster({ definedIn: 'test/charts/rules.test.ts', ...over });
 }
 
 const chat: ServiceDeclaration = {
