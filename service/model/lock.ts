@@ -91,6 +91,14 @@ export class HeldLock {
   private readonly timer: NodeJS.Timeout;
   private readonly lostController = new AbortController();
   private released = false;
+  /**
+   * Every read and rewrite of the lock file by this holder runs in this chain, one after the other. A
+   * heartbeat truncates the file before it writes the next beat; a check that read the file in between
+   * (an overlapping beat when one fsync outlasts the interval, or the check before publishing) would see
+   * it empty and conclude the lock was lost, stop heartbeating, and leave a live download to be taken over.
+   */
+  private chain: Promise<unknown> = Promise.resolve();
+  private beating = false;
 
   constructor(
     readonly file: string,
@@ -118,26 +126,43 @@ export class HeldLock {
     return err;
   }
 
+  /** Runs `fn` after every earlier lock-file operation of this holder has finished. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   private async heartbeat(): Promise<void> {
-    if (this.released || this.lostController.signal.aborted) return;
+    // A beat still in flight (a slow fsync) is not overtaken: the next tick beats again.
+    if (this.released || this.beating || this.lostController.signal.aborted) return;
+    this.beating = true;
     try {
-      await this.assertHeld();
-      this.beat++;
-      const text = JSON.stringify({ ...this.owner, beat: this.beat });
-      await this.fh.truncate(0);
-      await this.fh.write(text, 0, 'utf8');
-      await this.fh.sync();
+      await this.serial(async () => {
+        if (this.released) return;
+        await this.checkHeld();
+        this.beat++;
+        const text = JSON.stringify({ ...this.owner, beat: this.beat });
+        await this.fh.truncate(0);
+        await this.fh.write(text, 0, 'utf8');
+        await this.fh.sync();
+      });
     } catch (err) {
-      if (err instanceof ModelAcquireError) return;
-      this.log.warn({ lock: this.file, err: String(err) }, 'could not refresh the download lock');
+      if (!(err instanceof ModelAcquireError)) this.log.warn({ lock: this.file, err: String(err) }, 'could not refresh the download lock');
+    } finally {
+      this.beating = false;
     }
   }
 
-  /** Throws LOCK_LOST unless the lock file still names this holder. */
-  async assertHeld(): Promise<void> {
+  private async checkHeld(): Promise<void> {
     if (this.lostController.signal.aborted) throw this.lostController.signal.reason;
     const owner = parseOwner(await readLock(this.file));
     if (owner?.id !== this.owner.id) throw this.lost(owner ? `now held by ${owner.host} pid ${owner.pid}` : 'the lock file is gone');
+  }
+
+  /** Throws LOCK_LOST unless the lock file still names this holder. */
+  assertHeld(): Promise<void> {
+    return this.serial(() => this.checkHeld());
   }
 
   /** Stops the heartbeat and removes the lock file if it is still ours. Idempotent, never throws. */
@@ -146,8 +171,10 @@ export class HeldLock {
     this.released = true;
     clearInterval(this.timer);
     try {
-      const owner = parseOwner(await readLock(this.file));
-      if (owner?.id === this.owner.id) await rm(this.file, { force: true });
+      await this.serial(async () => {
+        const owner = parseOwner(await readLock(this.file));
+        if (owner?.id === this.owner.id) await rm(this.file, { force: true });
+      });
     } catch {
       // nothing useful to do: a stale lock is taken over by the next writer
     } finally {

@@ -273,8 +273,11 @@ describe('concurrent fetch-model processes on one cache directory', () => {
   it('a live lock (heartbeating) is waited for, never taken over, and its verified file is used', async () => {
     const { log } = captureLog();
     const holder = await acquireLock({ file: path.join(cacheDir, 'model.gguf.lock'), log, heartbeatMs: 50 });
-    const waiting = acquireModel({ model: server.url('/changing/model.gguf'), sha256: SHA_A, cacheDir, log, lock: { staleMs: 400, pollMs: 25 } });
-    await new Promise((r) => setTimeout(r, 1200)); // three stale periods: a live holder keeps its lock
+    // Heartbeats every 50 ms, each with an fsync; 1.5 s without a change is a margin for a loaded CI disk.
+    // Before the holder serialised its own lock-file reads and rewrites, an overlapping beat read the file
+    // truncated, believed the lock lost and stopped beating, and this test saw the live lock taken over.
+    const waiting = acquireModel({ model: server.url('/changing/model.gguf'), sha256: SHA_A, cacheDir, log, lock: { staleMs: 1500, pollMs: 25 } });
+    await new Promise((r) => setTimeout(r, 3200)); // over two stale periods: a live holder keeps its lock
     expect(server.requests).toHaveLength(0);
     // The holder (standing in for another pod) publishes a verified file with its sidecar, then releases.
     await writeFile(path.join(cacheDir, 'model.gguf'), VERSION_A);
