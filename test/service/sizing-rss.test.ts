@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { readGgufFileInfo } from 'node-llama-cpp';
 import { describe, expect, it } from 'vitest';
 import { estimateMemory, runtimeOverheadBytes } from '../../charts/sizing/memory.js';
 import type { ModelSpec } from '../../charts/models/types.js';
-import { ggufFacts } from '../../service/model/gguf-facts.js';
+import { buildEntry } from '../../tools/model-add/entry.js';
+import { inspectModel } from '../../tools/model-add/inspect.js';
 import { ensureTestModel, type TestModelShape } from '../../tools/test-model/make-test-model.js';
 import { repoRoot } from './helpers.js';
 
@@ -45,26 +44,9 @@ const batchSize = 512;
 const MiB = 2 ** 20;
 const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
 
-/** The catalogue entry model:add would write for a generated model (facts from its header). */
+/** The catalogue entry model:add writes for a generated model (its own inspection of the local file). */
 async function specOf(file: string): Promise<ModelSpec> {
-  const f = ggufFacts(await readGgufFileInfo(file, { logWarnings: false }));
-  return {
-    id: 'generated',
-    source: `hf:test/repo/${path.basename(file)}`,
-    fileBytes: statSync(file).size,
-    architecture: f.architecture,
-    quantization: f.quantization,
-    layers: f.layers,
-    embeddingLength: f.embeddingLength,
-    headCount: f.headCount,
-    kvHeads: f.kvHeads,
-    headDim: f.keyLength,
-    trainedContext: f.trainedContext,
-    vocabSize: f.vocabSize,
-    parameters: f.parameters,
-    tensorTypes: f.tensorTypes,
-    reference: file,
-  };
+  return buildEntry(await inspectModel({ ref: file }), { id: 'generated', source: `hf:test/repo/${path.basename(file)}`, reference: file });
 }
 
 describe('measured RSS after load against the estimate', () => {
