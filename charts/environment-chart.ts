@@ -50,6 +50,8 @@ export class ServiceChart extends Chart {
       prometheus: prometheusOf(env.cluster),
       ...(env.cluster.kubernetesVersion !== undefined ? { kubernetesVersion: env.cluster.kubernetesVersion } : {}),
       ...(ingressNamespace !== undefined ? { ingressControllerNamespace: ingressNamespace } : {}),
+      // A capacity-type preference is built from the labels the profile's pools carry.
+      nodePools: env.cluster.nodePools,
     });
   }
 }

@@ -137,6 +137,11 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
       for (const label of Object.keys(pod.nodeSelector ?? {})) {
         if (label.startsWith('nvidia.com/')) need('NVIDIA GPU feature discovery', `labels GPU nodes \`${label}\`, the GPU pods' node selector`, envName);
       }
+      // The two system PriorityClasses exist on every cluster (the API server creates them); any other must be created.
+      if (pod.priorityClassName && !['system-cluster-critical', 'system-node-critical'].includes(pod.priorityClassName)) {
+        need(`PriorityClass \`${pod.priorityClassName}\``, 'the pods\' priority; admission refuses a pod that names a PriorityClass the cluster lacks', envName);
+      }
+      if (pod.runtimeClassName) need(`RuntimeClass \`${pod.runtimeClassName}\``, 'the pods\' container runtime (the NVIDIA GPU Operator creates `nvidia`); admission refuses a pod that names a RuntimeClass the cluster lacks', envName);
     }
     if (object.kind === 'Ingress') {
       for (const t of object.spec.tls ?? []) if (t.secretName) secret(t.secretName, 'tls.crt', `Ingress ${object.metadata.name}, TLS`);

@@ -82,3 +82,50 @@ export const kedaCrds: readonly CustomResourceType[] = [
   { group: 'keda.sh', kind: 'ScaledObject', installedBy: 'KEDA (kedacore/keda Helm chart)' },
   { group: 'keda.sh', kind: 'TriggerAuthentication', installedBy: 'KEDA (kedacore/keda Helm chart)' },
 ];
+
+/**
+ * Allocatable memory of an EKS node assuming 110 pods per node: the nominal size less ~3.2 % the kernel and OS
+ * keep, 255 MiB + 11 MiB x 110 kube-reserved and the 100 MiB eviction threshold (about 60.4 GiB of a 64 GiB
+ * m6i.4xlarge). Typed profiles only: a capture (`npm run cluster:capture`) reads each node's status.allocatable.
+ */
+function eksAllocatableMemoryGiB(nominalGiB: number): number {
+  const kubeReservedGiB = (255 + 11 * 110) / 1024;
+  return Math.floor((nominalGiB * (1 - 0.032) - kubeReservedGiB - 100 / 1024) * 10) / 10;
+}
+
+/**
+ * An EKS managed node group of m6i.4xlarge (16 vCPU, 64 GiB), on-demand or spot. Managed node groups label every
+ * node `eks.amazonaws.com/capacityType` (`ON_DEMAND` | `SPOT`) and `eks.amazonaws.com/nodegroup`; the spot group
+ * is tainted so only services that opt in to reclaimable capacity land there.
+ */
+export function m6i_4xlargeNodeGroup(name: string, capacityType: 'on-demand' | 'spot', autoscaling: { minCount: number; maxCount: number }): NodePool {
+  const base = ec2Pool('m6i.4xlarge', 16, eksAllocatableMemoryGiB(64), autoscaling.maxCount);
+  return {
+    ...base,
+    name,
+    labels: { ...base.labels, 'eks.amazonaws.com/nodegroup': name, 'eks.amazonaws.com/capacityType': capacityType === 'spot' ? 'SPOT' : 'ON_DEMAND' },
+    taints: capacityType === 'spot' ? [{ key: 'capacity-type', value: 'spot', effect: 'NoSchedule' }] : [],
+    capacityType,
+    autoscaling,
+  };
+}
+
+/**
+ * An EKS managed node group of g6e.12xlarge (48 vCPU, 384 GiB, four NVIDIA L40S of 48 GB; 46068 MiB each as
+ * nvidia-smi and GPU feature discovery's `nvidia.com/gpu.memory` report it, 44.9 GiB), on-demand, in one zone
+ * (GPU capacity is usually reserved in one availability zone). Tainted like every GPU pool here.
+ */
+export function g6e_12xlargeNodeGroup(name: string, zone: string, autoscaling: { minCount: number; maxCount: number }): NodePool {
+  const base = ec2Pool('g6e.12xlarge', 48, eksAllocatableMemoryGiB(384), autoscaling.maxCount, {
+    gpus: { count: 4, memoryGiB: Math.floor((46068 / 1024) * 10) / 10, model: 'NVIDIA L40S' },
+    labels: { 'nvidia.com/gpu.present': 'true' },
+    taints: [{ key: 'nvidia.com/gpu', value: 'true', effect: 'NoSchedule' }],
+  });
+  return {
+    ...base,
+    name,
+    labels: { ...base.labels, 'eks.amazonaws.com/nodegroup': name, 'eks.amazonaws.com/capacityType': 'ON_DEMAND', 'topology.kubernetes.io/zone': zone },
+    capacityType: 'on-demand',
+    autoscaling,
+  };
+}

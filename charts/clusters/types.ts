@@ -27,6 +27,14 @@ export interface NodePool {
   readonly taints: readonly Taint[];
   /** Requests already placed on each node by other workloads (DaemonSets, other teams' services). */
   readonly reservedPerNode?: { readonly cpuMillis: number; readonly memoryBytes: number };
+  /**
+   * Whether the pool's nodes are spot (reclaimable at short notice) or on-demand, as the cloud's capacity-type
+   * label on the nodes says (charts/clusters/capacity-type.ts lists the labels). Default unknown: no capacity-type
+   * preference can target the pool.
+   */
+  readonly capacityType?: 'on-demand' | 'spot';
+  /** Node-count bounds of an autoscaled pool (`count` is then the maximum). Default: a fixed pool of `count` nodes. */
+  readonly autoscaling?: { readonly minCount: number; readonly maxCount: number };
 }
 
 export interface StorageClass {
@@ -133,4 +141,15 @@ export interface ClusterProfile {
   readonly podSecurityPolicyAdmission?: boolean;
   /** Where the facts came from when the profile is a capture (`npm run cluster:capture`). Default: typed by hand. */
   readonly capturedFrom?: string;
+  /**
+   * PriorityClass names that exist on the cluster (`kubectl get priorityclasses`). A pod naming any other is
+   * refused by admission (`no PriorityClass with name ... was found`), so the ReplicaSet creates no pods.
+   * Default unknown: `priorityClassName` is not checked.
+   */
+  readonly priorityClassNames?: readonly string[];
+  /**
+   * RuntimeClass names that exist on the cluster (`kubectl get runtimeclasses`, e.g. `nvidia` from the GPU
+   * Operator). A pod naming any other is refused by admission. Default unknown: `runtimeClassName` is not checked.
+   */
+  readonly runtimeClassNames?: readonly string[];
 }

@@ -8,6 +8,7 @@ import { MiB } from '../sizing/units.js';
 import { syncWave, waves } from '../lib/argocd.js';
 import type { ServiceLabels } from '../lib/labels.js';
 import { patchDeployment } from './patches.js';
+import { podScheduling } from './scheduling.js';
 
 /** UID/GID of the image's non-root user (see Dockerfile). */
 export const runAsUser = 10001;
@@ -165,13 +166,10 @@ export class InferenceDeployment extends Construct {
       ],
     });
 
-    const gpu = plan.props.gpu;
-    const taintKey = gpu?.taintKey ?? 'nvidia.com/gpu';
     patchDeployment(this.deployment, {
       revisionHistoryLimit: plan.revisionHistoryLimit,
       gpuCount: plan.gpuCount,
-      nodeSelector: gpu ? (gpu.nodeSelector ?? { 'nvidia.com/gpu.present': 'true' }) : undefined,
-      tolerations: gpu ? [{ key: taintKey, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
+      scheduling: podScheduling(plan.props, labels.selector),
     });
   }
 }

@@ -1,9 +1,11 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import type { PodScheduling } from './scheduling.js';
 
 /**
  * The one place where the Deployment is patched for what cdk8s-plus-28 cannot express:
- * `revisionHistoryLimit`, `nvidia.com/gpu`, a plain `nodeSelector`, tolerations, and dropping the
+ * `revisionHistoryLimit`, `nvidia.com/gpu`, the pod's scheduling fields (a plain `nodeSelector`, tolerations,
+ * node affinity, topology spread, priority and runtime class: charts/constructs/scheduling.ts), and dropping the
  * construct-address pod label.
  *
  * Trap: generated Kube* objects re-serialise after patches, so unknown keys vanish and a
@@ -14,8 +16,8 @@ export interface DeploymentPatches {
   readonly revisionHistoryLimit: number;
   /** Whole GPUs for container 0; 0 for none. */
   readonly gpuCount: number;
-  readonly nodeSelector?: Readonly<Record<string, string>>;
-  readonly tolerations?: ReadonlyArray<{ key: string; operator: 'Exists'; effect: 'NoSchedule' }>;
+  /** Pod-spec scheduling fields, each written only when set. */
+  readonly scheduling: PodScheduling;
 }
 
 export function patchDeployment(deployment: kplus.Deployment, patches: DeploymentPatches): void {
@@ -29,10 +31,8 @@ export function patchDeployment(deployment: kplus.Deployment, patches: Deploymen
       JsonPatch.add('/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu', kplus.k8s.Quantity.fromNumber(patches.gpuCount)),
     );
   }
-  if (patches.nodeSelector && Object.keys(patches.nodeSelector).length > 0) {
-    api.addJsonPatch(JsonPatch.add('/spec/template/spec/nodeSelector', { ...patches.nodeSelector }));
-  }
-  if (patches.tolerations && patches.tolerations.length > 0) {
-    api.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', patches.tolerations.map((t) => ({ ...t }))));
+  // A JSON copy: the patch must not share objects with the props it came from.
+  for (const [field, value] of Object.entries(patches.scheduling)) {
+    if (value !== undefined) api.addJsonPatch(JsonPatch.add(`/spec/template/spec/${field}`, JSON.parse(JSON.stringify(value))));
   }
 }

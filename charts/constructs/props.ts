@@ -1,4 +1,4 @@
-import type { PrometheusProfile } from '../clusters/types.js';
+import type { NodePool, PrometheusProfile } from '../clusters/types.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
 /** NVIDIA GPUs for a service. Without this block the service runs on CPU only. */
@@ -188,6 +188,19 @@ export interface InferenceServiceProps {
    * synth output repeats. @default none
    */
   readonly waivers?: Readonly<Record<string, string>>;
+  /**
+   * Where the pods may and should run: tolerations, node selector and affinity, a capacity-type preference,
+   * priority, runtime class and topology spread (charts/constructs/scheduling.ts). GPU services keep the GPU
+   * node selector and toleration from `gpu`; these add to them. @default none beyond what `gpu` implies, and a
+   * zone and node spread once the service can run more than one pod
+   */
+  readonly scheduling?: SchedulingProps;
+  /**
+   * The target cluster's node pools: a capacity-type preference is built from the labels they carry, never from a
+   * cloud's label typed here. Environments fill it from the cluster profile. @default none (then `scheduling.capacityType`
+   * adds no affinity and the rule `capacity-type-available` says so)
+   */
+  readonly nodePools?: readonly NodePool[];
 }
 
 /** A probe's timing, as the kubelet takes it. */
@@ -240,4 +253,69 @@ export interface ServiceOverrides {
     readonly allowPrivilegeEscalation?: boolean;
     readonly dropAllCapabilities?: boolean;
   };
+}
+
+/** A toleration as the pod spec takes it. */
+export interface TolerationProps {
+  /** Taint key; omitted with operator `Exists` it tolerates every taint. @default none */
+  readonly key?: string;
+  /** @default 'Equal' when a value is given, else 'Exists' — a key-only toleration matches any value of the taint. */
+  readonly operator?: 'Exists' | 'Equal';
+  /** Taint value, with operator `Equal`. @default none */
+  readonly value?: string;
+  /** @default every effect — a toleration without an effect matches NoSchedule, PreferNoSchedule and NoExecute. */
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+/** One node-selector requirement (`matchExpressions` entry). */
+export interface NodeSelectorRequirementProps {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+  /** Required for In/NotIn (one or more) and Gt/Lt (exactly one integer); absent for Exists/DoesNotExist. @default none */
+  readonly values?: readonly string[];
+}
+
+/** Node affinity: hard requirements and weighted preferences. */
+export interface NodeAffinityProps {
+  /**
+   * Terms ORed together, expressions within a term ANDed (`requiredDuringSchedulingIgnoredDuringExecution`).
+   * The rule `pod-fits-node-pool` counts only pools whose labels satisfy them. @default none
+   */
+  readonly required?: ReadonlyArray<{ readonly matchExpressions: readonly NodeSelectorRequirementProps[] }>;
+  /** Weighted preferences (weight 1-100), summed per node by the scheduler. @default none */
+  readonly preferred?: ReadonlyArray<{ readonly weight: number; readonly matchExpressions: readonly NodeSelectorRequirementProps[] }>;
+}
+
+/** How strictly replicas are spread over one topology domain. */
+export type SpreadPolicy = 'ScheduleAnyway' | 'DoNotSchedule' | 'off';
+
+/** Scheduling props of one service (charts/constructs/scheduling.ts renders them). */
+export interface SchedulingProps {
+  /** Tolerations added to the GPU toleration (`gpu.taintKey`). @default none — the pod lands only on untainted pools */
+  readonly tolerations?: readonly TolerationProps[];
+  /** Node labels the pod requires, merged with `gpu.nodeSelector`. @default none */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** @default none */
+  readonly nodeAffinity?: NodeAffinityProps;
+  /**
+   * Capacity type to prefer: a preferred node-affinity term (weight 100) on the capacity-type labels of the
+   * cluster's pools of that type, plus tolerations for those pools' taints. A preference, so the other type is
+   * the fallback when no preferred node has room: `spot` runs on spot nodes and falls back to on-demand.
+   * @default none — no preference; the scheduler places pods by its own scoring
+   */
+  readonly capacityType?: 'spot' | 'on-demand';
+  /** PriorityClass of the pods; checked against the profile's `priorityClassNames` when it lists them. @default none (the cluster's global default, usually priority 0) */
+  readonly priorityClassName?: string;
+  /**
+   * RuntimeClass of the pods, e.g. `nvidia` for GPU pods where the NVIDIA container runtime is not containerd's
+   * default (the GPU Operator creates that class); checked against the profile's `runtimeClassNames`.
+   * @default none — the node's default runtime
+   */
+  readonly runtimeClassName?: string;
+  /**
+   * Topology spread of the service's pods once it can run more than one (replicas or autoscaling.maxReplicas > 1),
+   * maxSkew 1 in each domain. @default { zones: 'ScheduleAnyway', nodes: 'ScheduleAnyway' } — spread across
+   * `topology.kubernetes.io/zone` and `kubernetes.io/hostname` when possible, never left Pending for it
+   */
+  readonly topologySpread?: { readonly zones?: SpreadPolicy; readonly nodes?: SpreadPolicy };
 }

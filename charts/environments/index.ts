@@ -1,12 +1,13 @@
 import type { GitOpsSettings } from '../gitops/argocd.js';
 import { site } from '../site.js';
+import { fleet } from './fleet.js';
 import { onprem } from './onprem.js';
 import { production } from './production.js';
 import { staging } from './staging.js';
 import type { Environment } from './types.js';
 
 /** Every environment `npm run synth` writes to dist/<name>/. */
-export const environments: readonly Environment[] = [staging, production, onprem];
+export const environments: readonly Environment[] = [staging, production, onprem, fleet];
 
 /** Where Argo CD finds this repository: set in charts/site.ts. */
 export const gitops: GitOpsSettings = {

@@ -1,4 +1,4 @@
-import type { AutoscalingProps, ExposureProps, GpuProps, ModelCacheProps, ProbeTimingOverride, ServiceOverrides } from '../constructs/props.js';
+import type { AutoscalingProps, ExposureProps, GpuProps, ModelCacheProps, NodeAffinityProps, ProbeTimingOverride, SchedulingProps, ServiceOverrides } from '../constructs/props.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { Environment, ServiceDeclaration } from './types.js';
 
@@ -95,6 +95,15 @@ export const serviceShape = shape<ServiceDeclaration>({
   revisionHistoryLimit: 'value',
   overrides,
   waivers: 'map',
+  scheduling: shape<SchedulingProps>({
+    tolerations: 'value',
+    nodeSelector: 'map',
+    nodeAffinity: shape<NodeAffinityProps>({ required: 'value', preferred: 'value' }),
+    capacityType: 'value',
+    priorityClassName: 'value',
+    runtimeClassName: 'value',
+    topologySpread: shape<NonNullable<SchedulingProps['topologySpread']>>({ zones: 'value', nodes: 'value' }),
+  }),
 });
 
 /** The keys an environment may have (`services` is checked per service). */

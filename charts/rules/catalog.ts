@@ -7,8 +7,11 @@ import { isUnverified } from '../models/validate.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
+import { gpuLayerSplit } from '../sizing/gpu-split.js';
 import { GiB, formatGiB } from '../sizing/units.js';
 import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
+import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
+import { topologyKeys } from '../constructs/scheduling.js';
 import { addRequests, noRequests, scale } from './context.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
@@ -37,14 +40,52 @@ function tolerates(pod: any, pool: NodePool): boolean {
     );
 }
 
+/** One node-selector requirement against a pool's labels (the labels every node of the pool carries). */
+function requirementHolds(r: any, labels: Readonly<Record<string, string>>): boolean {
+  const v = labels[r.key];
+  const values: string[] = r.values ?? [];
+  switch (r.operator) {
+    case 'In':
+      return v !== undefined && values.includes(v);
+    case 'NotIn':
+      return v === undefined || !values.includes(v);
+    case 'Exists':
+      return v !== undefined;
+    case 'DoesNotExist':
+      return v === undefined;
+    case 'Gt':
+      return v !== undefined && /^-?\d+$/.test(v) && Number(v) > Number(values[0]);
+    case 'Lt':
+      return v !== undefined && /^-?\d+$/.test(v) && Number(v) < Number(values[0]);
+    default:
+      return false;
+  }
+}
+
+/**
+ * The pod's node selector and required node affinity hold for the pool's labels: terms ORed, expressions ANDed
+ * (k8s.io/component-helpers/scheduling/corev1/nodeaffinity). A label only some of the pool's nodes carry is not in
+ * the profile, so a requirement on it is not counted as met.
+ */
 function selects(pod: any, pool: NodePool): boolean {
-  return Object.entries(pod.nodeSelector ?? {}).every(([k, v]) => pool.labels[k] === v);
+  if (!Object.entries(pod.nodeSelector ?? {}).every(([k, v]) => pool.labels[k] === v)) return false;
+  const terms: any[] = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  return terms.length === 0 || terms.some((t) => (t.matchExpressions ?? []).every((r: any) => requirementHolds(r, pool.labels)));
+}
+
+const taintText = (t: NodePool['taints'][number]) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`;
+
+/** The taints of a pool the pod does not tolerate, each with the toleration that would. */
+function untoleratedTaints(pod: any, pool: NodePool): string[] {
+  return pool.taints
+    .filter((t) => t.effect !== 'PreferNoSchedule' && !tolerates({ tolerations: pod.tolerations }, { ...pool, taints: [t] }))
+    .map((t) => `${taintText(t)} (tolerate with scheduling.tolerations: [{ key: '${t.key}', ${t.value !== undefined ? `value: '${t.value}', ` : ''}effect: '${t.effect}' }])`);
 }
 
 /** Why a pod with these requests cannot run on a node of the pool, or undefined when it can. */
 function unfitReason(pod: any, req: PodRequests, pool: NodePool): string | undefined {
-  if (!tolerates(pod, pool)) return `${pool.name}: taints ${pool.taints.map((t) => t.key).join(', ')} not tolerated`;
-  if (!selects(pod, pool)) return `${pool.name}: labels do not match the node selector`;
+  if (!tolerates(pod, pool)) return `${pool.name}: taint ${untoleratedTaints(pod, pool).join(', ')} not tolerated`;
+  if (!selects(pod, pool)) return `${pool.name}: labels ${JSON.stringify(pool.labels)} do not match the node selector or required node affinity`;
   const free = {
     cpu: pool.allocatable.cpuMillis - (pool.reservedPerNode?.cpuMillis ?? 0),
     mem: pool.allocatable.memoryBytes - (pool.reservedPerNode?.memoryBytes ?? 0),
@@ -104,9 +145,9 @@ export const rules: readonly Rule[] = [
   {
     id: 'pod-fits-node-pool',
     severity: 'error',
-    checks: 'Pod requests (CPU, memory, ephemeral storage, GPUs; init containers counted as the scheduler does) fit the free allocatable of some node pool whose taints the pod tolerates and whose labels match its node selector.',
-    why: 'A pod that fits no node stays Pending forever (e.g. a 9 GiB request on 14.6 GiB nodes already running other services).',
-    fix: 'Lower the requests (contextSize, parallel, cpu) or add a node pool that fits.',
+    checks: 'Pod requests (CPU, memory, ephemeral storage, GPUs; init containers counted as the scheduler does) fit the free allocatable of some node pool whose taints the pod tolerates and whose labels match its node selector and required node affinity.',
+    why: 'A pod that fits no node stays Pending forever (e.g. a 9 GiB request on 14.6 GiB nodes already running other services, or a pod that tolerates none of the tainted pools that have room).',
+    fix: 'Lower the requests (contextSize, parallel, cpu), add the toleration the message names (scheduling.tolerations) or relax scheduling.nodeSelector / nodeAffinity, or add a node pool that fits.',
     check: (svc, env) => {
       if (fittingPools(svc, env).length > 0) return [];
       const r = svc.requests;
@@ -636,6 +677,91 @@ export const rules: readonly Rule[] = [
       const holder = (env.cluster.customResourceTypes ?? []).some((c) => c.group === httpScaledObjectType.group && c.kind === httpScaledObjectType.kind);
       if (!holder) return [{ message: `minReplicas 0, and cluster ${env.cluster.name} has no request holder (no ${httpScaledObjectType.kind}.${httpScaledObjectType.group} type, the KEDA HTTP add-on): clients get connection refused for a whole model load (startup window ${svc.plan.startup.windowSeconds} s)` }];
       return [{ message: `minReplicas 0: cluster ${env.cluster.name} has the KEDA HTTP add-on, but this service is not routed through its interceptor (no ${httpScaledObjectType.kind} is synthesized), so nothing holds its requests at zero pods` }];
+    },
+  },
+  {
+    id: 'priority-class-exists',
+    severity: 'error',
+    checks: "The pods' priorityClassName is one the cluster profile lists (priorityClassNames), or one of the two the API server creates on every cluster (system-cluster-critical, system-node-critical); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose PriorityClass does not exist ("no PriorityClass with name ... was found"): the ReplicaSet creates no pods and the Deployment shows only a FailedCreate event.',
+    fix: 'Use a PriorityClass the cluster has (kubectl get priorityclasses) and record it in the profile, or create it first.',
+    check: (svc, env) => {
+      const name: string | undefined = svc.pod.priorityClassName;
+      const known = env.cluster.priorityClassNames;
+      if (name === undefined || known === undefined) return [];
+      const builtIn = ['system-cluster-critical', 'system-node-critical'];
+      if (known.includes(name) || builtIn.includes(name)) return [];
+      return [{ message: `priorityClassName "${name}" is not a PriorityClass of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${[...known, ...builtIn].join(', ')})` }];
+    },
+  },
+  {
+    id: 'runtime-class-exists',
+    severity: 'error',
+    checks: "The pods' runtimeClassName is one the cluster profile lists (runtimeClassNames); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose RuntimeClass does not exist (`pod rejected: RuntimeClass "nvidia" not found`), so a GPU service written for a GPU Operator cluster creates no pods on a cluster without it.',
+    fix: 'Drop scheduling.runtimeClassName where the NVIDIA runtime is the default, or install the runtime (GPU Operator) and record its RuntimeClass in the profile.',
+    check: (svc, env) => {
+      const name: string | undefined = svc.pod.runtimeClassName;
+      const known = env.cluster.runtimeClassNames;
+      if (name === undefined || known === undefined || known.includes(name)) return [];
+      return [{ message: `runtimeClassName "${name}" is not a RuntimeClass of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${known.join(', ') || 'none'})` }];
+    },
+  },
+  {
+    id: 'topology-spread-zones-exist',
+    severity: 'warning',
+    checks: `A topology spread across zones (${topologyKeys.zones}) only where the pools the pod can use span more than one zone: a warning when every one of them is labelled with the same single zone.`,
+    why: 'Replicas declared as zone-redundant all ran in one availability zone, because the only pool that fitted them was single-zone; the spread constraint was satisfied trivially and the zone outage took every pod.',
+    fix: "Add a pool in another zone (or make the pool multi-zone), or set scheduling.topologySpread.zones 'off' to say the service is single-zone.",
+    check: (svc, env) => {
+      const spread: any[] = svc.pod.topologySpreadConstraints ?? [];
+      if (!spread.some((c) => c.topologyKey === topologyKeys.zones)) return [];
+      const pools = fittingPools(svc, env);
+      if (pools.length === 0) return []; // pod-fits-node-pool reports it
+      const zones = pools.map((p) => p.labels[topologyKeys.zones]);
+      if (zones.some((z) => z === undefined)) return []; // a pool without a common zone label spans zones
+      const distinct = [...new Set(zones)];
+      if (distinct.length > 1) return [];
+      return [{ message: `${svc.name} spreads up to ${svc.replicas} pods across zones, but every pool it can use (${pools.map((p) => p.name).join(', ')}) is in zone ${distinct[0]}: all of them share one zone's failures` }];
+    },
+  },
+  {
+    id: 'capacity-type-available',
+    severity: 'warning',
+    checks: "A capacity-type preference (scheduling.capacityType) has pools of that type on the cluster, labelled with a capacity-type label the preference can match, that the pod can use; and a spot preference leaves more than one pod, since a spot node can be reclaimed at two minutes' notice.",
+    why: 'A service declared to run on spot ran entirely on on-demand nodes for months because the preferred label was another cloud\'s; another ran its only replica on spot and went dark at every reclaim, for a whole model load each time.',
+    fix: 'Record the pools\' capacityType and capacity-type labels in the profile (capture it), drop the preference, or keep at least two pods (autoscaling.minReplicas 2) on spot.',
+    check: (svc, env) => {
+      const wanted = svc.plan.props.scheduling?.capacityType;
+      if (wanted === undefined) return [];
+      const out: { message: string }[] = [];
+      const labels = capacityTypeLabelsOf(env.cluster.nodePools, wanted);
+      const usable = fittingPools(svc, env).filter((p) => p.capacityType === wanted);
+      if (labels.length === 0) out.push({ message: `prefers ${wanted} capacity, but no node pool of cluster ${env.cluster.name} has capacityType '${wanted}' with a capacity-type label (charts/clusters/capacity-type.ts): the preference matches nothing` });
+      else if (usable.length === 0) out.push({ message: `prefers ${wanted} capacity, but none of the ${wanted} pools (${env.cluster.nodePools.filter((p) => p.capacityType === wanted).map((p) => p.name).join(', ')}) can take the pod: it always runs on the fallback` });
+      const minPods = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.deployment.spec.replicas ?? 1;
+      if (wanted === 'spot' && minPods < 2) out.push({ message: `prefers spot with at most ${minPods} pod at the low end: one reclaimed node takes the whole service down for a model load (startup window ${svc.plan.startup.windowSeconds} s)` });
+      return out;
+    },
+  },
+  {
+    id: 'gpu-layer-split-fits',
+    severity: 'error',
+    checks: "A model split over several GPUs fits on each of them: llama.cpp's default layer split (LLAMA_SPLIT_MODE_LAYER, even split points on identical GPUs, the output layer on the last) places whole layers with their KV cache per GPU (charts/sizing/gpu-split.ts), and the fullest GPU must hold its share.",
+    why: "A 2-GPU pod passed a check on the two GPUs' total, then failed to allocate on the GPU that got the output layer on top of its half of the layers.",
+    fix: 'Lower contextSize or parallel (the KV cache), use GPUs with more memory, or request one more GPU.',
+    check: (svc, env) => {
+      const gpus = svc.plan.gpuCount;
+      if (gpus < 2) return [];
+      const gpuPools = fittingPools(svc, env).filter((p) => (p.gpus?.count ?? 0) >= gpus);
+      const poolMemory = Math.max(0, ...gpuPools.map((p) => p.gpus?.memoryGiB ?? 0));
+      const declared = svc.plan.props.gpu?.memoryGiB ?? poolMemory;
+      const perGpu = Math.min(declared, poolMemory || declared) * GiB;
+      const shares = gpuLayerSplit(svc.plan.props.model, svc.plan.memory.kvCacheBytes, gpus);
+      const fullest = shares.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+      if (fullest.bytes <= perGpu) return [];
+      const layout = shares.map((g) => `GPU ${g.device}: ${g.layers ? `layers ${g.layers.first}-${g.layers.last}` : 'no layers'}${g.output ? ' + output' : ''} ${gib(g.bytes)}`).join(', ');
+      return [{ message: `${svc.plan.props.model.id} split over ${gpus} GPUs by layer (${layout}): GPU ${fullest.device} needs ${gib(fullest.bytes)} > ${gib(perGpu)} per GPU` }];
     },
   },
 ];

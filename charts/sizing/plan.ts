@@ -3,6 +3,7 @@ import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import { catalogueFileOf } from '../models/catalogue.js';
 import { validateModelSpec } from '../models/validate.js';
 import type { ExposureProps, InferenceServiceProps } from '../constructs/props.js';
+import { schedulingProblems } from '../constructs/scheduling.js';
 import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
 import { defaultPreStopSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
@@ -166,6 +167,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) {
     problem('autoscaling.targetCapacityFraction', `${fraction} is not a share of a pod's capacity`, 'set a number above 0 and at most 1, e.g. 0.5');
   }
+  problems.push(...schedulingProblems(props, object));
   if (problems.length > 0) throw new ChartConfigError(problems);
 
   const memory = estimateMemory({ model, contextSize, parallel, batchSize, gpuOffload: gpuCount > 0 });

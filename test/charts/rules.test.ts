@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { efs, g5_2xlarge, gp3, kedaCrds, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import { efs, g5_2xlarge, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import type { NodePool } from '../../charts/clusters/types.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
+import { qwen25_72bInstructQ4KM } from '../../charts/models/entries/qwen2.5-72b-instruct-q4_k_m.js';
+import { isUnverified } from '../../charts/models/validate.js';
 import { rules } from '../../charts/rules/catalog.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
@@ -26,6 +29,11 @@ const gpuChat: ServiceDeclaration = {
   gpu: { count: 1, memoryGiB: 24 },
   modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' },
 };
+
+/** A pool whose every node is in one zone (the capture keeps the zone label only then). */
+function inZone(pool: NodePool, zone: string): NodePool {
+  return { ...pool, labels: { ...pool.labels, 'topology.kubernetes.io/zone': zone } };
+}
 
 function env(services: Record<string, ServiceDeclaration>, cluster: ClusterProfile = roomyCluster()): Environment {
   return {
@@ -217,6 +225,31 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, model: { ...qwen25_3bInstructQ4KM, sha256: undefined, integrity: { status: 'unverified', reason: 'sha256 not published by the mirror' } } } }),
     passes: env({ chat }),
   },
+  'priority-class-exists': {
+    // Incident: a PriorityClass the cluster does not have: admission refused every pod, the ReplicaSet stayed at 0.
+    violates: env({ chat: { ...chat, scheduling: { priorityClassName: 'llm-critical' } } }, roomyCluster({ priorityClassNames: ['llm-serving'] })),
+    passes: env({ chat: { ...chat, scheduling: { priorityClassName: 'llm-serving' } } }, roomyCluster({ priorityClassNames: ['llm-serving'] })),
+  },
+  'runtime-class-exists': {
+    // Incident: a GPU service written for a GPU Operator cluster, on a cluster without the `nvidia` RuntimeClass.
+    violates: env({ gpu: { ...gpuChat, scheduling: { runtimeClassName: 'nvidia' } } }, roomyCluster({ runtimeClassNames: [] })),
+    passes: env({ gpu: { ...gpuChat, scheduling: { runtimeClassName: 'nvidia' } } }, roomyCluster({ runtimeClassNames: ['nvidia'] })),
+  },
+  'topology-spread-zones-exist': {
+    // A warning rule: "zone-redundant" replicas whose only usable pool sits in one zone.
+    violates: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), g5_2xlarge(1)] })),
+    passes: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), { ...inZone(r5_2xlarge(4), 'us-east-1b'), name: 'cpu-b' }, g5_2xlarge(1)] })),
+  },
+  'capacity-type-available': {
+    // A warning rule: a spot preference on a cluster whose pools say nothing about capacity type matches nothing.
+    violates: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }),
+    passes: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }, roomyCluster({ nodePools: [m6i_4xlargeNodeGroup('cpu-spot', 'spot', { minCount: 0, maxCount: 4 }), g5_2xlarge(1)] })),
+  },
+  'gpu-layer-split-fits': {
+    // Incident: the two GPUs' total had room, the GPU holding the output layer on top of its half did not.
+    violates: env({ big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 23.2 } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] })),
+    passes: env({ big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 24 } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] })),
+  },
 };
 
 /** Ids of the synth warnings for an environment that synthesizes. */
@@ -279,10 +312,14 @@ describe('synth rules', () => {
     expect(out.report.warnings.map((w) => w.ruleId)).toEqual(['pdb-allows-drain']);
   });
 
-  it('the committed environments pass with no errors and no warnings but what their Kubernetes version forces', () => {
+  it('the committed environments pass with no errors and no warnings but what their Kubernetes version or an unverified catalogue entry forces', () => {
     const out = synthesizeAll();
     // A cluster below 1.27 cannot serve unhealthyPodEvictionPolicy; that warning is the only one an environment may carry.
-    const forced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'pdb-allows-drain' && clusterMinor(out.builds.find((b) => b.environment.name === w.environment)!.environment.cluster) < pdbUnhealthyPodEvictionPolicyMinor;
+    const build = (w: (typeof out.report.warnings)[number]) => out.builds.find((b) => b.environment.name === w.environment)!;
+    const versionForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'pdb-allows-drain' && clusterMinor(build(w).environment.cluster) < pdbUnhealthyPodEvictionPolicyMinor;
+    // A catalogue entry that says itself it is unverified (with its reason) is the only other warning a committed environment carries.
+    const catalogueForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'model-integrity-verified' && isUnverified(build(w).environment.services[w.service]!.model);
+    const forced = (w: (typeof out.report.warnings)[number]) => versionForced(w) || catalogueForced(w);
     expect(out.report.warnings.filter((w) => !forced(w))).toEqual([]);
     expect(out.report.waived).toEqual([]);
   });

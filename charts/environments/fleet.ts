@@ -1,0 +1,67 @@
+import { fleetCluster } from '../clusters/fleet.js';
+import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
+import { c4aiCommandRV01Q4KM } from '../models/entries/c4ai-command-r-v01-q4_k_m.js';
+import { llama31_8bInstructQ4KM } from '../models/entries/llama-3.1-8b-instruct-q4_k_m.js';
+import { qwen25_1_5bInstructQ4KM } from '../models/entries/qwen2.5-1.5b-instruct-q4_k_m.js';
+import { qwen25_32bInstructQ4KM } from '../models/entries/qwen2.5-32b-instruct-q4_k_m.js';
+import { qwen25_72bInstructQ4KM } from '../models/entries/qwen2.5-72b-instruct-q4_k_m.js';
+import { inferenceImage, inferenceImageCuda } from './image.js';
+import type { Environment, ServiceDeclaration } from './types.js';
+
+/** Memory of one GPU of the cluster's GPU pool: the figure the GPU memory rules check against. */
+const gpuMemoryGiB = Math.min(...fleetCluster.nodePools.flatMap((p) => (p.gpus ? [p.gpus.memoryGiB] : [])));
+
+/** A large model on the GPU pool: its own gp3 volume (so Recreate), the NVIDIA runtime, the serving priority. */
+function gpuService(model: ServiceDeclaration['model'], gpus: number, host: string): ServiceDeclaration {
+  return {
+    model,
+    image: inferenceImageCuda,
+    cpu: 4,
+    parallel: 2,
+    gpu: { count: gpus, memoryGiB: gpuMemoryGiB },
+    modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' },
+    scheduling: { runtimeClassName: 'nvidia', priorityClassName: 'llm-serving' },
+    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls` },
+    allowedClientNamespaces: ['apps'],
+  };
+}
+
+/**
+ * A small model on CPU: spot nodes first, on-demand when spot has no room, two to `maxReplicas` pods on its queue
+ * (KEDA), one shared EFS cache for every replica.
+ */
+function cpuService(model: ServiceDeclaration['model'], cpu: number, maxReplicas: number, host: string): ServiceDeclaration {
+  return {
+    model,
+    cpu,
+    parallel: 2,
+    autoscaling: { minReplicas: 2, maxReplicas, signal: 'queue' },
+    modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
+    scheduling: { capacityType: 'spot' },
+    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls` },
+    allowedClientNamespaces: ['apps'],
+  };
+}
+
+/**
+ * Fleet: seven models in one namespace. Three large ones on GPUs (the 72B split over two L40S, the 32B and the
+ * 35B on one each) and four small ones on CPU that prefer spot capacity and scale on their queue; every service
+ * behind a TLS ingress.
+ */
+export const fleet: Environment = {
+  name: 'fleet',
+  definedIn: 'charts/environments/fleet.ts',
+  namespace: 'llm-fleet',
+  clusterName: 'fleet',
+  cluster: fleetCluster,
+  image: inferenceImage,
+  services: {
+    'chat-72b': gpuService(qwen25_72bInstructQ4KM, 2, 'chat-72b.llm.fleet.internal'),
+    'chat-32b': gpuService(qwen25_32bInstructQ4KM, 1, 'chat-32b.llm.fleet.internal'),
+    'command-r-35b': gpuService(c4aiCommandRV01Q4KM, 1, 'command-r-35b.llm.fleet.internal'),
+    'chat-1-5b': cpuService(qwen25_1_5bInstructQ4KM, 4, 6, 'chat-1-5b.llm.fleet.internal'),
+    'chat-3b': cpuService(qwen25_3bInstructQ4KM, 4, 6, 'chat-3b.llm.fleet.internal'),
+    'chat-7b': cpuService(qwen25_7bInstructQ4KM, 8, 4, 'chat-7b.llm.fleet.internal'),
+    'llama-8b': cpuService(llama31_8bInstructQ4KM, 8, 4, 'llama-8b.llm.fleet.internal'),
+  },
+};
