@@ -3,7 +3,6 @@ import { capacityTypeLabels } from '../../charts/clusters/capacity-type.js';
 import { g5_2xlarge, m6i_4xlargeNodeGroup, r5_2xlarge } from '../../charts/clusters/eks.js';
 import type { ClusterProfile, NodePool } from '../../charts/clusters/types.js';
 import { topologyKeys } from '../../charts/constructs/scheduling.js';
-import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
@@ -140,8 +139,8 @@ describe('scheduling props reach the pod spec', () => {
   });
 
   it('an unknown scheduling key fails synth with a suggestion', () => {
-    const typo = env({ chat: { ...chat, scheduling: { tolerations: [], priorityClass: 'x' } as never } });
-    expect(() => synthesizeAll([typo])).toThrow(/scheduling\.priorityClass: unknown prop "priorityClass".*did you mean "priorityClassName"/);
+    const typo = env({ chat: { ...chat, scheduling: { tolerations: [], priorityClassname: 'x' } as never } });
+    expect(() => synthesizeAll([typo])).toThrow(/scheduling\.priorityClassname: unknown prop "priorityClassname".*did you mean "priorityClassName"/);
   });
 });
 
@@ -167,7 +166,7 @@ describe('pod-fits-node-pool reads the pools\' taints and labels', () => {
   it('cluster-fits-all-pods counts a service only on the pools it tolerates', () => {
     // Room for both services' CPU in total, but only the one that tolerates the dedicated pool may use it.
     const cluster = roomyTestCluster({ nodePools: [r5_2xlarge(1), { ...r5_2xlarge(4), name: 'dedicated', taints: [{ key: 'dedicated', value: 'llm', effect: 'NoSchedule' }] }] });
-    const big = { ...chat, cpu: 7, replicas: 2 };
+    const big: ServiceDeclaration = { ...chat, cpu: 7, replicas: 2, overrides: { strategy: 'Recreate' } };
     expect(synthError(env({ chat: big }, cluster)).report.errors.map((f) => f.ruleId)).toEqual(['cluster-fits-all-pods']);
     expect(() => synthesizeAll([env({ chat: { ...big, scheduling: { tolerations: [{ key: 'dedicated', operator: 'Exists' }] } } }, cluster)])).not.toThrow();
   });
