@@ -193,7 +193,9 @@ export function imageBump(target: Target): SyncScenarioResult {
       if (fresh.length > 0 && old.length > 0) s.coexist++;
       const h = getResourceHealth(live);
       const progressing = condition(live, 'Progressing') as { lastUpdateTime?: number } | undefined;
-      if (s.healthyAt === undefined) s.maxGap = Math.max(s.maxGap, sim.timeline.now - (progressing?.lastUpdateTime ?? sim.timeline.now));
+      // The controller refreshes Progressing when the new template arrives: a lastUpdateTime older than the rollout is the
+      // previous rollout's (sampled before the controller's first pass), and the deadline counts from the rollout's start.
+      if (s.healthyAt === undefined) s.maxGap = Math.max(s.maxGap, sim.timeline.now - Math.max(progressing?.lastUpdateTime ?? sim.timeline.now, s.rolloutStarted));
       if (h?.status === 'Degraded') s.degraded = true;
       if (s.healthyAt === undefined && h?.status === 'Healthy' && fresh.length === live.spec.replicas && old.length === 0) s.healthyAt = sim.timeline.now;
     }
