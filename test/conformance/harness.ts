@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { envVars } from '../../service/contract.js';
+import { parseSplitName } from '../../service/model/split-name.js';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 import { adaptContainer, type LocalContainer, type ModelSubstitute } from './adapt.js';
 import { envValue, resolvePod, type DeploymentFile, type ResolvedContainer, type ResolvedPod } from './deployment.js';
@@ -178,6 +179,10 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
       modelUrlPath = path.posix.join(dir, path.basename(o.splitParts[0]!.file));
       model = { model: urls[0]!, sha256: o.sha256 === null ? null : o.splitParts.map((part) => part.sha256).join(','), cacheDir };
     } else {
+      // The single-file test model stands in for a split manifest model under the split's base name: served under
+      // the part name, the service would look for the other parts (and one sha256 would not cover them).
+      const split = parseSplitName(path.posix.basename(modelUrlPath));
+      if (split) modelUrlPath = path.posix.join(path.posix.dirname(modelUrlPath), `${split.prefix}.gguf`);
       const url = modelServer.serve(modelUrlPath, { file: fx.modelPath, ...throttle });
       model = { model: url, sha256: sha, cacheDir };
     }
