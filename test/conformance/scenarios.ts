@@ -7,6 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { containerCommands, endpoints, envVars, inferencePaths, serverRuntimeEnv } from '../../service/contract.js';
+import { parseSplitName } from '../../service/model/split-name.js';
 import { measureTokensPerSecond, streamChat, type StreamHandle, type StreamResult } from './client.js';
 import { envValue, parseQuantity, resolvePod, type DeploymentFile, type ResolvedContainer } from './deployment.js';
 import {
@@ -490,7 +491,10 @@ const faultExpectations: Record<ModelFault, { what: string; message: RegExp }> =
  */
 export async function modelFault(d: DeploymentFile, fx: Fixture, fault: ModelFault): Promise<ScenarioResult> {
   const exp = faultExpectations[fault];
-  const fileName = path.basename(envValue(resolvePod(d).containers[0] as ResolvedContainer, envVars.model) ?? 'model.gguf');
+  const manifestName = path.basename(envValue(resolvePod(d).containers[0] as ResolvedContainer, envVars.model) ?? 'model.gguf');
+  // A split manifest model stands for the single-file test model under its base name (as createPod serves it).
+  const split = parseSplitName(manifestName);
+  const fileName = split ? `${split.prefix}.gguf` : manifestName;
   const local = fault === 'missing' ? path.join(fx.tmpRoot, 'no-such-dir', fileName) : fx.truncatedPath;
   const sha = fault === 'truncated' ? fx.truncatedSha256 : fx.modelSha256;
   const p = await createPod(d, fx, `model ${fault}: ${exp.what}`, { model: 'local', localModel: local, sha256: sha, skipInit: true, maxRestarts: 0 });
