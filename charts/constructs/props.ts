@@ -1,4 +1,5 @@
 import type { PrometheusProfile } from '../clusters/types.js';
+import type { ServiceKind } from '../../service/contract.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
 /** NVIDIA GPUs for a service. Without this block the service runs on CPU only. */
@@ -188,6 +189,15 @@ export interface InferenceServiceProps {
    * synth output repeats. @default none
    */
   readonly waivers?: Readonly<Record<string, string>>;
+  /**
+   * What the service serves (SERVICE_KIND): `chat` (generation: /v1/chat/completions, /v1/completions) or
+   * `embedding` (/v1/embeddings through one embedding context: no generation KV, one input per batch, no
+   * streams, so PARALLEL, MAX_TOKENS_LIMIT and SSE keep-alive do not apply and are refused).
+   * @default derived from the model: `embedding` when its catalogue entry has an `embedding` block, else
+   * `chat` — what a model can serve is a fact of the model; a value that contradicts it fails synth
+   * (rule `service-kind-matches-model`).
+   */
+  readonly serviceKind?: ServiceKind;
 }
 
 /** A probe's timing, as the kubelet takes it. */

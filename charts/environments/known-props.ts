@@ -95,6 +95,7 @@ export const serviceShape = shape<ServiceDeclaration>({
   revisionHistoryLimit: 'value',
   overrides,
   waivers: 'map',
+  serviceKind: 'value',
 });
 
 /** The keys an environment may have (`services` is checked per service). */
