@@ -142,7 +142,8 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     }
   } else if (maxTokensLimit !== undefined && !isPositiveInt(maxTokensLimit)) {
     problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
-  } else if (maxTokensLimit !== undefined && maxTokensLimit >= contextSize) {
+  } else if (maxTokensLimit !== undefined && maxTokensLimit >= contextSize && model.embedding === undefined) {
+    // (An embedding model asked to serve chat generates nothing worth room: rule service-kind-matches-model says so.)
     problem('maxTokensLimit', `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`, `set maxTokensLimit below contextSize (${contextSize})`);
   }
   if (!isPositiveInt(requestTimeoutSeconds)) problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
