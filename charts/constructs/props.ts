@@ -109,9 +109,12 @@ export interface InferenceServiceProps {
   readonly replicas?: number;
   /** Tokens of context per sequence (CONTEXT_SIZE). @default min(4096, model.trainedContext) — enough for chat, cheap in KV cache. */
   readonly contextSize?: number;
-  /** Sequences decoded in parallel in one context (PARALLEL). @default 2 — two users share a pod with little per-token slowdown on CPU. */
+  /** Sequences decoded in parallel in one context (PARALLEL). @default 2 — two users share a pod with little per-token slowdown on CPU. Chat only: an embedding context has one sequence. */
   readonly parallel?: number;
-  /** Tokens per evaluation batch. @default 512 — llama.cpp's default; sizes the logits buffer. */
+  /**
+   * Tokens per evaluation batch (BATCH_SIZE). @default 512 — llama.cpp's default; sizes the logits buffer. An
+   * embedding service: contextSize — its encoder evaluates a whole input in one batch (rule `embedding-batch-holds-input`).
+   */
   readonly batchSize?: number;
   /**
    * CPU cores requested; also the inference thread count (THREADS, via the downward API).
@@ -125,7 +128,10 @@ export interface InferenceServiceProps {
   readonly modelCache: ModelCacheProps;
   /** Download rate assumed for the first model fetch, MiB/s; sizes `progressDeadlineSeconds`. @default 25 */
   readonly downloadMiBps?: number;
-  /** Longest request the service allows (REQUEST_TIMEOUT_MS). @default 300 on CPU, 120 on GPU — long CPU answers take minutes. */
+  /**
+   * Longest request the service allows (REQUEST_TIMEOUT_MS). @default 300 on CPU, 120 on GPU — long CPU answers take
+   * minutes; an embedding service: the smallest of `pathIdleTimeoutsSeconds` and 60 — its answer is one body nothing keeps alive.
+   */
   readonly requestTimeoutSeconds?: number;
   /** Requests waiting beyond the busy sequences before 429 (MAX_QUEUE). @default 4 x parallel */
   readonly maxQueue?: number;
