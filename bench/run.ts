@@ -38,6 +38,7 @@ import { WorkerClient } from './lib/worker-client.js';
 import { renderMarkdown } from './report.js';
 import { runSoak, withSoakSection } from './scenarios/soak.js';
 import { floodCli, withFloodSection } from './scenarios/flood.js';
+import { embeddingsCli, withEmbeddingsSection } from './scenarios/embeddings.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -49,8 +50,8 @@ const QUICK = process.env.BENCH_QUICK === '1';
 /** `--only soak|flood` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
 const onlyScenario = onlyArg?.replace(/^--only=/, '');
-if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood') {
-  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood)\n`);
+if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood' && onlyScenario !== 'embeddings') {
+  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood, embeddings)\n`);
   process.exit(2);
 }
 const THREADS = 2;
@@ -1037,7 +1038,7 @@ async function writeOutputs(): Promise<void> {
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
-  await writeFile(docsPath, await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined))));
+  await writeFile(docsPath, await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))));
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
 }
 
@@ -1074,6 +1075,7 @@ async function main(): Promise<void> {
   await phase('thread sizing', () => measureThreads(modelPath));
   await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   await phase('flood', () => floodCli(log, logDir, docsPath));
+  await phase('embeddings', () => embeddingsCli(log, logDir, docsPath, 'npm run bench'));
   results.partial = results.errors.length > 0;
 }
 
@@ -1108,6 +1110,9 @@ async function runOnly(): Promise<void> {
   if (onlyScenario === 'soak') {
     const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
     if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
+  } else if (onlyScenario === 'embeddings') {
+    const ok = await embeddingsCli(log, logDir, docsPath, 'npm run bench -- --only embeddings');
+    if (!ok) results.errors.push({ phase: 'embeddings', error: 'not every input length was measured' });
   } else {
     const ok = await floodCli(log, logDir, docsPath);
     if (!ok) results.errors.push({ phase: 'flood', error: 'targets not met (see docs/benchmarks.md)' });

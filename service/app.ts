@@ -11,7 +11,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { pino, type Logger } from 'pino';
-import type { Config } from './config.js';
+import { engineKindOptions, type Config } from './config.js';
 import { installRequestTracking } from './http/access-log.js';
 import type { EnginePort } from './http/engine-port.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
@@ -136,7 +136,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       parallel: config.parallel,
       maxQueue: config.maxQueue,
       gpuLayers: config.gpuLayers,
-      ...(config.serviceKind !== undefined ? { kind: config.serviceKind } : {}),
+      ...engineKindOptions(config),
       log: logger.child({ component: 'engine' }),
     });
     deps = { ...deps, threads };

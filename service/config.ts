@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, defaultPort, envVars, parseModelSha256, serviceKinds, type EnvVarName } from './contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -212,6 +212,18 @@ export const ConfigSchema = Type.Object({
       'SHUTDOWN_GRACE_MS and exits 0, so the kubelet restarts it instead of the OOM killer cutting every ' +
       'answer. Default 64; the LlmMemoryNearLimit alert fires at twice that. 0 disables the guard.',
   }),
+  batchSize: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1_048_576,
+      description:
+        'BATCH_SIZE: tokens llama.cpp evaluates in one batch (n_batch = n_ubatch). Optional; unset means ' +
+        'node-llama-cpp\'s own default for a chat service, min(CONTEXT_SIZE x PARALLEL, 512), and CONTEXT_SIZE for ' +
+        'an embedding service, whose encoder evaluates each input in one batch (contract.embeddingBatchSize); ' +
+        'an embedding service with a BATCH_SIZE below CONTEXT_SIZE is refused, because longer inputs would be ' +
+        'embedded from their last BATCH_SIZE tokens alone.',
+    }),
+  ),
   memoryLimitCgroupRoot: Type.Optional(
     Type.String({
       minLength: 1,
@@ -354,9 +366,16 @@ export function loadConfig(env: Env = process.env): Config {
     defaultMinP: read(envVars.defaultMinP, decimal(0, 1)),
     modelNames: read(envVars.modelNames, oneOf(['served', 'any'] as const)),
     serviceKind: read(envVars.serviceKind, oneOf(serviceKinds)),
+    batchSize: read(envVars.batchSize, integer(1, 1_048_576)),
   };
+  const embeddingBatch = embeddingBatchSize(config.contextSize);
+  if (config.serviceKind === 'embedding' && config.batchSize !== undefined && config.batchSize < embeddingBatch) {
+    issues.push(
+      `${envVars.batchSize}=${config.batchSize} is invalid for ${envVars.serviceKind}=embedding: an input may have up to ${envVars.contextSize} - 1 tokens and the encoder evaluates it in one batch, so set ${envVars.batchSize} to at least ${embeddingBatch} (or unset it)`,
+    );
+  }
   // Optional settings stay absent when unset (their documented default applies where they are used).
-  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind'] as const) {
+  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize'] as const) {
     if (config[key] === undefined) delete config[key];
   }
   if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;
@@ -376,4 +395,21 @@ export function loadConfig(env: Env = process.env): Config {
 /** The configuration with secrets masked, for the start-up log line. */
 export function describeConfig(config: Config): Record<string, unknown> {
   return { ...config, model: redactModelRef(config.model), apiKey: config.apiKey === undefined ? undefined : '<set>' };
+}
+
+/** The batch the service evaluates with: BATCH_SIZE, else the default for its kind (see the schema). */
+export function effectiveBatchSize(config: Pick<Config, 'batchSize' | 'contextSize' | 'parallel' | 'serviceKind'>): number {
+  if (config.batchSize !== undefined) return config.batchSize;
+  return config.serviceKind === 'embedding' ? embeddingBatchSize(config.contextSize) : chatBatchSize(config.contextSize, config.parallel);
+}
+
+/**
+ * The engine options that follow from SERVICE_KIND and BATCH_SIZE: the kind when set, and the batch when
+ * BATCH_SIZE is set or the service embeds (a chat service without BATCH_SIZE keeps node-llama-cpp's default).
+ */
+export function engineKindOptions(config: Pick<Config, 'batchSize' | 'contextSize' | 'parallel' | 'serviceKind'>): { kind?: ServiceKind; batchSize?: number } {
+  return {
+    ...(config.serviceKind !== undefined ? { kind: config.serviceKind } : {}),
+    ...(config.batchSize !== undefined || config.serviceKind === 'embedding' ? { batchSize: effectiveBatchSize(config) } : {}),
+  };
 }

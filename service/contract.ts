@@ -63,11 +63,36 @@ export const envVars = {
   defaultMinP: 'DEFAULT_MIN_P',
   modelNames: 'MODEL_NAMES',
   serviceKind: 'SERVICE_KIND',
+  batchSize: 'BATCH_SIZE',
 } as const;
 
 /** What one service serves: text generation (chat and completions) or embeddings. */
 export const serviceKinds = ['chat', 'embedding'] as const;
 export type ServiceKind = (typeof serviceKinds)[number];
+
+/**
+ * Variables only a chat service reads: an embedding service has one embedding context of one sequence
+ * (PARALLEL unused), generates nothing (MAX_TOKENS_LIMIT unused) and answers in one JSON body, never a
+ * stream (SSE_KEEPALIVE_MS unused). The manifests leave them out of an embedding service's pod.
+ */
+export const chatOnlyEnvVars: readonly EnvVarName[] = [envVars.parallel, envVars.maxTokensLimit, envVars.sseKeepAliveMs];
+
+/**
+ * The batch an embedding context needs: llama.cpp evaluates an encoder (non-causal) input in a single
+ * ubatch (llama-context.cpp: "non-causal attention requires n_ubatch >= n_tokens") and node-llama-cpp sets
+ * n_ubatch = n_batch = batchSize (addon/AddonContext.cpp) and splits a longer evaluation into batchSize
+ * chunks, so an input longer than the batch is embedded from its last chunk alone. The largest input an
+ * embedding context accepts is CONTEXT_SIZE - 1 tokens (LlamaEmbeddingContext.getEmbeddingFor), so the
+ * batch must hold CONTEXT_SIZE tokens.
+ */
+export function embeddingBatchSize(contextSize: number): number {
+  return contextSize;
+}
+
+/** node-llama-cpp's own default batch of a generation context (getDefaultContextBatchSize). */
+export function chatBatchSize(contextSize: number, parallel: number): number {
+  return Math.min(contextSize * parallel, 512);
+}
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
 

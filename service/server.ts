@@ -25,7 +25,7 @@ import type { FastifyInstance } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { buildApp, createLogger } from './app.js';
-import { describeConfig, type Config } from './config.js';
+import { describeConfig, effectiveBatchSize, engineKindOptions, type Config } from './config.js';
 import { InferenceEngine } from './inference/engine.js';
 import { join } from 'node:path';
 import { acquireModel, ModelAcquireError, parseModelRef, type ModelSource } from './model/acquire.js';
@@ -179,6 +179,9 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     parallel: config.parallel,
     maxQueue: config.maxQueue,
     gpuLayers: config.gpuLayers,
+    // SERVICE_KIND and BATCH_SIZE reach the engine here too: an embedding service gets an embedding
+    // context whose batch holds a whole input (config.effectiveBatchSize).
+    ...engineKindOptions(config),
     log: log.child({ component: 'engine' }),
     // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
     checkBeforeContext: async (modelPath, fileInfo) => {
@@ -186,8 +189,9 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
         modelPath,
         fileInfo,
         contextSize: config.contextSize,
-        parallel: config.parallel,
-        batchSize: Math.min(config.contextSize * config.parallel, 512),
+        // An embedding context has one sequence (PARALLEL is unused there).
+        parallel: config.serviceKind === 'embedding' ? 1 : config.parallel,
+        batchSize: effectiveBatchSize(config),
         gpuLayers: config.gpuLayers,
         log: modelLog,
         ...(opts.readMemoryLimit ? { readLimit: opts.readMemoryLimit } : {}),

@@ -8,7 +8,7 @@
  * Every expression keeps `namespace` (and `pod` where one pod is at fault), so a page says where.
  */
 
-import { defaultMemoryGuardHeadroomMiB } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB, endpoints } from '../../service/contract.js';
 
 /** Queue depth, as a fraction of MAX_QUEUE, above which clients are about to get 429. */
 export const queueSaturationFraction = 0.8;
@@ -36,8 +36,13 @@ export interface AlertRuleParams {
   /** Service (and Deployment) name; its pods are `<name>-<template hash>-<suffix>`. */
   readonly name: string;
   readonly namespace: string;
-  /** p90 time to first token above which the service is too slow. */
-  readonly slowTimeToFirstTokenSeconds: number;
+  /** Chat services: p90 time to first token above which the service is too slow. Undefined for an embedding service (no alert). */
+  readonly slowTimeToFirstTokenSeconds: number | undefined;
+  /**
+   * Embedding services: p90 duration of /v1/embeddings requests above which they are about to hit the
+   * request timeout (504). Undefined for a chat service (no alert).
+   */
+  readonly slowEmbeddingRequestSeconds?: number | undefined;
   /**
    * The Deployment's progressDeadlineSeconds (pod start + download + startup window): a pod not
    * Ready for longer is stuck, not loading.
@@ -55,7 +60,7 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
   const scraped = `namespace="${p.namespace}", service="${p.name}"`;
   // kube-state-metrics series carry the pod's namespace and name; the Deployment names its pods.
   const pods = `namespace="${p.namespace}", pod=~"${p.name}-[a-z0-9]+-[a-z0-9]+"`;
-  return [
+  const rules: Array<AlertRule | undefined> = [
     {
       alert: 'LlmInferencePodRestarting',
       expr: `increase(kube_pod_container_status_restarts_total{${pods}, container="server"}[30m]) > 0`,
@@ -89,13 +94,22 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
       summary: `${p.name}: request queue above ${Math.round(queueSaturationFraction * 100)}% for 10 minutes`,
       description: 'Clients are about to receive 429. Add replicas (or raise autoscaling.maxReplicas), or lower max_tokens.',
     },
-    {
+    p.slowTimeToFirstTokenSeconds === undefined ? undefined : {
       alert: 'LlmInferenceSlowTimeToFirstToken',
       expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(llm_time_to_first_token_seconds_bucket{${scraped}}[10m]))) > ${p.slowTimeToFirstTokenSeconds}`,
       for: '15m',
       severity: 'warning',
       summary: `${p.name}: p90 time to first token above ${p.slowTimeToFirstTokenSeconds}s`,
       description: 'Requests wait in the queue or prefill slowly: check CPU throttling (no CPU limit should be set), the THREADS metric, and queue depth.',
+    },
+    p.slowEmbeddingRequestSeconds === undefined ? undefined : {
+      alert: 'LlmEmbeddingRequestsSlow',
+      // The server's own request histogram (service/http/metrics.ts), successful embeddings only: a 429 or 504 is fast or capped.
+      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(llm_request_duration_seconds_bucket{${scraped}, route="${endpoints.embeddings}", status="200"}[10m]))) > ${p.slowEmbeddingRequestSeconds}`,
+      for: '15m',
+      severity: 'warning',
+      summary: `${p.name}: p90 embeddings request above ${p.slowEmbeddingRequestSeconds}s, half the request timeout`,
+      description: 'Embedding requests wait in the queue or carry many long inputs; past the request timeout they fail with 504. Add replicas, or have clients send fewer inputs per request.',
     },
     {
       alert: 'LlmMemoryNearLimit',
@@ -108,4 +122,5 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
         'The server drains and exits before the kernel OOM-kills it, but either way the model reloads. Raise the memory request (charts/sizing/memory.ts derives it), lower contextSize or parallel.',
     },
   ];
+  return rules.filter((r): r is AlertRule => r !== undefined);
 }

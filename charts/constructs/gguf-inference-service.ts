@@ -74,6 +74,7 @@ export class GgufInferenceService extends Construct {
         labels: labels.all,
         serviceSelector: labels.selector,
         slowTimeToFirstTokenSeconds: plan.slowTimeToFirstTokenSeconds,
+        slowEmbeddingRequestSeconds: plan.slowEmbeddingRequestSeconds,
         progressDeadlineSeconds: plan.progressDeadlineSeconds,
         prometheus,
       });

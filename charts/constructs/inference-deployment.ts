@@ -115,6 +115,8 @@ export class InferenceDeployment extends Construct {
       ],
     });
 
+    const chatOnly = (vars: Record<string, string>): Record<string, kplus.EnvValue> =>
+      plan.kind === 'chat' ? Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])) : {};
     const serverEnv: Record<string, kplus.EnvValue> = {
       ...modelEnv,
       [envVars.host]: kplus.EnvValue.fromValue('0.0.0.0'),
@@ -124,13 +126,18 @@ export class InferenceDeployment extends Construct {
         plan.fixedThreads !== undefined
           ? kplus.EnvValue.fromValue(String(plan.fixedThreads))
           : kplus.EnvValue.fromResource(kplus.ResourceFieldPaths.CPU_REQUEST, { divisor: '1' }),
+      [envVars.serviceKind]: kplus.EnvValue.fromValue(plan.kind),
       [envVars.contextSize]: kplus.EnvValue.fromValue(String(plan.contextSize)),
-      [envVars.parallel]: kplus.EnvValue.fromValue(String(plan.parallel)),
+      // The batch the memory request was sized for (an embedding batch holds a whole input).
+      [envVars.batchSize]: kplus.EnvValue.fromValue(String(plan.batchSize)),
+      // PARALLEL, MAX_TOKENS_LIMIT and SSE_KEEPALIVE_MS are chat only (contract.chatOnlyEnvVars): an embedding
+      // service has one sequence, generates nothing and never streams.
+      ...chatOnly({ [envVars.parallel]: String(plan.parallel) }),
       [envVars.maxQueue]: kplus.EnvValue.fromValue(String(plan.maxQueue)),
-      [envVars.maxTokensLimit]: kplus.EnvValue.fromValue(String(plan.maxTokensLimit)),
+      ...chatOnly({ [envVars.maxTokensLimit]: String(plan.maxTokensLimit) }),
       [envVars.requestTimeoutMs]: kplus.EnvValue.fromValue(String(plan.timeouts.requestTimeoutSeconds * 1000)),
       [envVars.shutdownGraceMs]: kplus.EnvValue.fromValue(String(plan.timeouts.shutdownGraceSeconds * 1000)),
-      [envVars.sseKeepAliveMs]: kplus.EnvValue.fromValue(String(plan.timeouts.sseKeepAliveSeconds * 1000)),
+      ...chatOnly({ [envVars.sseKeepAliveMs]: String(plan.timeouts.sseKeepAliveSeconds * 1000) }),
       [envVars.gpuLayers]: kplus.EnvValue.fromValue(plan.gpuCount > 0 ? 'max' : '0'),
       ...Object.fromEntries(Object.entries(serverRuntimeEnv).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
     };

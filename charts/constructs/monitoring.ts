@@ -15,8 +15,10 @@ export interface InferenceMonitoringProps {
   readonly labels: Record<string, string>;
   /** Labels of the Service to scrape. */
   readonly serviceSelector: Record<string, string>;
-  /** Alert when the p90 time to first token stays above this many seconds. */
-  readonly slowTimeToFirstTokenSeconds: number;
+  /** Chat: alert when the p90 time to first token stays above this many seconds. @default none (an embedding service) */
+  readonly slowTimeToFirstTokenSeconds: number | undefined;
+  /** Embedding: alert when the p90 embeddings request stays above this many seconds. @default none (a chat service) */
+  readonly slowEmbeddingRequestSeconds?: number | undefined;
   /** The Deployment's progress deadline: a pod not Ready for longer is stuck, not loading. */
   readonly progressDeadlineSeconds: number;
   /** The cluster's Prometheus: its selector labels are added so it loads both objects. */
@@ -43,6 +45,7 @@ export class InferenceMonitoring extends Construct {
       name: props.name,
       namespace: props.namespace,
       slowTimeToFirstTokenSeconds: props.slowTimeToFirstTokenSeconds,
+      slowEmbeddingRequestSeconds: props.slowEmbeddingRequestSeconds,
       progressDeadlineSeconds: props.progressDeadlineSeconds,
     });
     new PrometheusRule(this, 'rules', {

@@ -1,4 +1,5 @@
 import type { NodePool, PrometheusProfile } from '../clusters/types.js';
+import type { ServiceKind } from '../../service/contract.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
 /** NVIDIA GPUs for a service. Without this block the service runs on CPU only. */
@@ -108,9 +109,12 @@ export interface InferenceServiceProps {
   readonly replicas?: number;
   /** Tokens of context per sequence (CONTEXT_SIZE). @default min(4096, model.trainedContext) — enough for chat, cheap in KV cache. */
   readonly contextSize?: number;
-  /** Sequences decoded in parallel in one context (PARALLEL). @default 2 — two users share a pod with little per-token slowdown on CPU. */
+  /** Sequences decoded in parallel in one context (PARALLEL). @default 2 — two users share a pod with little per-token slowdown on CPU. Chat only: an embedding context has one sequence. */
   readonly parallel?: number;
-  /** Tokens per evaluation batch. @default 512 — llama.cpp's default; sizes the logits buffer. */
+  /**
+   * Tokens per evaluation batch (BATCH_SIZE). @default 512 — llama.cpp's default; sizes the logits buffer. An
+   * embedding service: contextSize — its encoder evaluates a whole input in one batch (rule `embedding-batch-holds-input`).
+   */
   readonly batchSize?: number;
   /**
    * CPU cores requested; also the inference thread count (THREADS, via the downward API).
@@ -124,7 +128,10 @@ export interface InferenceServiceProps {
   readonly modelCache: ModelCacheProps;
   /** Download rate assumed for the first model fetch, MiB/s; sizes `progressDeadlineSeconds`. @default 25 */
   readonly downloadMiBps?: number;
-  /** Longest request the service allows (REQUEST_TIMEOUT_MS). @default 300 on CPU, 120 on GPU — long CPU answers take minutes. */
+  /**
+   * Longest request the service allows (REQUEST_TIMEOUT_MS). @default 300 on CPU, 120 on GPU — long CPU answers take
+   * minutes; an embedding service: the smallest of `pathIdleTimeoutsSeconds` and 60 — its answer is one body nothing keeps alive.
+   */
   readonly requestTimeoutSeconds?: number;
   /** Requests waiting beyond the busy sequences before 429 (MAX_QUEUE). @default 4 x parallel */
   readonly maxQueue?: number;
@@ -201,6 +208,15 @@ export interface InferenceServiceProps {
    * adds no affinity and the rule `capacity-type-available` says so)
    */
   readonly nodePools?: readonly NodePool[];
+  /**
+   * What the service serves (SERVICE_KIND): `chat` (generation: /v1/chat/completions, /v1/completions) or
+   * `embedding` (/v1/embeddings through one embedding context: no generation KV, one input per batch, no
+   * streams, so PARALLEL, MAX_TOKENS_LIMIT and SSE keep-alive do not apply and are refused).
+   * @default derived from the model: `embedding` when its catalogue entry has an `embedding` block, else
+   * `chat` — what a model can serve is a fact of the model; a value that contradicts it fails synth
+   * (rule `service-kind-matches-model`).
+   */
+  readonly serviceKind?: ServiceKind;
 }
 
 /** A probe's timing, as the kubelet takes it. */

@@ -104,6 +104,7 @@ export const serviceShape = shape<ServiceDeclaration>({
     runtimeClassName: 'value',
     topologySpread: shape<NonNullable<SchedulingProps['topologySpread']>>({ zones: 'value', nodes: 'value' }),
   }),
+  serviceKind: 'value',
 });
 
 /** The keys an environment may have (`services` is checked per service). */

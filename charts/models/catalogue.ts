@@ -14,6 +14,7 @@ import { validateModelSpec } from './validate.js';
 export type { ModelPart, ModelSpec, TensorTypeTotal } from './types.js';
 export { qwen25_3bInstructQ4KM } from './entries/qwen2.5-3b-instruct-q4_k_m.js';
 export { qwen25_7bInstructQ4KM } from './entries/qwen2.5-7b-instruct-q4_k_m.js';
+export { nomicEmbedTextV15Q4KM } from './entries/nomic-embed-text-v1.5-q4_k_m.js';
 export { catalogueEntries } from './entries/index.js';
 
 /** Every model the environments may use, by id. */

@@ -764,4 +764,32 @@ export const rules: readonly Rule[] = [
       return [{ message: `${svc.plan.props.model.id} split over ${gpus} GPUs by layer (${layout}): GPU ${fullest.device} needs ${gib(fullest.bytes)} > ${gib(perGpu)} per GPU` }];
     },
   },
+  {
+    id: 'service-kind-matches-model',
+    severity: 'error',
+    checks: "SERVICE_KIND is what the model can serve: `embedding` for a catalogue entry with an `embedding` block, `chat` for every other (the server's default when unset).",
+    why: 'An embedding model served as chat answers every completion with noise from a model that was never trained to generate, and is sized for a KV cache it does not have; a chat model served as embeddings returns vectors from a decoder that was never trained to pool, and every chat client gets 404.',
+    fix: 'Remove serviceKind (it is derived from the model), or serve a model of that kind: an embedding entry (`embedding` block, from `npm run model:add`) for embeddings, a generative one for chat.',
+    check: (svc) => {
+      const kind = envValue(svc.server, envVars.serviceKind) ?? 'chat';
+      const model = svc.plan.props.model;
+      const modelKind = model.embedding ? 'embedding' : 'chat';
+      if (kind === modelKind) return [];
+      const what = model.embedding ? `an embedding model (${model.architecture}, ${model.embedding.pooling} pooling)` : `a generative model (${model.architecture}), not an embedding model`;
+      return [{ message: `serviceKind / ${envVars.serviceKind} is '${kind}', but ${model.id} is ${what}: it serves '${modelKind}'` }];
+    },
+  },
+  {
+    id: 'embedding-batch-holds-input',
+    severity: 'error',
+    checks: 'An embedding service evaluates a whole input in one batch: BATCH_SIZE >= CONTEXT_SIZE (an input may have CONTEXT_SIZE - 1 tokens).',
+    why: "llama.cpp evaluates an encoder input in one ubatch and node-llama-cpp splits a longer one into BATCH_SIZE chunks, so an input longer than the batch is embedded from its last chunk alone: two documents that differ only before their last BATCH_SIZE tokens got the same vector, with no error.",
+    fix: 'Remove batchSize (an embedding service derives it from contextSize), or lower contextSize to the batch.',
+    check: (svc) => {
+      if ((envValue(svc.server, envVars.serviceKind) ?? 'chat') !== 'embedding') return [];
+      const context = Number(envValue(svc.server, envVars.contextSize));
+      const batch = Number(envValue(svc.server, envVars.batchSize) ?? svc.plan.batchSize);
+      return batch >= context ? [] : [{ message: `${envVars.batchSize} ${batch} < ${envVars.contextSize} ${context}: inputs of ${batch + 1} to ${context - 1} tokens are embedded from their last ${batch} tokens only` }];
+    },
+  },
 ];

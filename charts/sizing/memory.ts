@@ -6,7 +6,7 @@ import { GiB, MiB, roundUpBytes } from './units.js';
 /**
  * Memory sizing for one inference pod.
  *
- *   request = weights + kvCache + outputs + runtime            (memory limit = request)
+ *   request = weights + kvCache + outputs + scratch + runtime  (memory limit = request)
  *
  *   weights  = model size on CPU, every part of a split model (llama.cpp maps the whole file and
  *              touches every page; a mixture-of-experts model maps every expert, not just the active ones);
@@ -19,6 +19,11 @@ import { GiB, MiB, roundUpBytes } from './units.js';
  *              load-time check); in GPU memory instead when every layer is offloaded
  *   outputs  = vocab x batchSize x 4 bytes (f32 logits of one batch), or embeddingLength x batchSize x 4
  *              for an embedding model
+ *   scratch  = embedding models only: headCount x batchSize^2 x 4 bytes, the f32 attention scores of one
+ *              non-causal batch (llama.cpp builds KQ = [batch, batch, heads] per layer without flash
+ *              attention, which node-llama-cpp leaves off by default; ggml's allocator reuses it across
+ *              layers). A chat batch attends to its KV cells and stays inside the runtime share; an
+ *              embedding batch holds a whole input (batch = context), so this term grows with its square
  *   runtime  = 512 MiB: Node.js, V8 heap, Fastify, llama.cpp scratch buffers
  *
  * Rounded up to a multiple of 128 MiB so small catalogue edits do not churn the manifests.
@@ -41,6 +46,8 @@ export interface MemoryEstimate {
   readonly weightsBytes: number;
   readonly kvCacheBytes: number;
   readonly logitsBytes: number;
+  /** Attention scores of one non-causal batch (embedding models), else 0. */
+  readonly attentionScratchBytes: number;
   readonly runtimeBytes: number;
   /** Sum, rounded up to 128 MiB: the container's memory request and limit. */
   readonly requestBytes: number;
@@ -78,6 +85,11 @@ export function tokenEmbeddingBytes(model: ModelSpec): number {
   return Math.ceil((model.vocabSize * model.embeddingLength * bpw) / 8);
 }
 
+/** f32 attention scores of one batch of an embedding model: heads x batch x batch x 4 bytes (see above). */
+export function embeddingAttentionScratchBytes(model: ModelSpec, batchSize: number): number {
+  return model.embedding ? model.headCount * batchSize * batchSize * 4 : 0;
+}
+
 export function estimateMemory(inputs: MemoryInputs): MemoryEstimate {
   const { model, contextSize, parallel, batchSize, gpuOffload } = inputs;
   const kvCache = kvCacheBytes(attentionShape(model), { contextSize, parallel, batchSize });
@@ -85,11 +97,13 @@ export function estimateMemory(inputs: MemoryInputs): MemoryEstimate {
   const logitsBytes = (model.embedding ? model.embeddingLength : model.vocabSize) * batchSize * 4;
   // Offloaded layers keep their KV cache in GPU memory, not in the container's.
   const hostKvBytes = gpuOffload ? 0 : kvCache;
-  const total = weightsBytes + hostKvBytes + logitsBytes + runtimeOverheadBytes;
+  const attentionScratchBytes = embeddingAttentionScratchBytes(model, batchSize);
+  const total = weightsBytes + hostKvBytes + logitsBytes + attentionScratchBytes + runtimeOverheadBytes;
   return {
     weightsBytes,
     kvCacheBytes: kvCache,
     logitsBytes,
+    attentionScratchBytes,
     runtimeBytes: runtimeOverheadBytes,
     requestBytes: roundUpBytes(total, 128 * MiB),
     gpuBytes: gpuOffload ? model.fileBytes + kvCache : 0,

@@ -1,4 +1,4 @@
-import { defaultModelCacheDir } from '../../service/contract.js';
+import { defaultModelCacheDir, embeddingBatchSize, type ServiceKind } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import { catalogueFileOf } from '../models/catalogue.js';
 import { validateModelSpec } from '../models/validate.js';
@@ -6,7 +6,7 @@ import type { ExposureProps, InferenceServiceProps } from '../constructs/props.j
 import { schedulingProblems } from '../constructs/scheduling.js';
 import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
-import { defaultPreStopSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
+import { defaultPreStopSeconds, embeddingRequestTimeoutSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
 import { GiB, MiB } from './units.js';
 
 /**
@@ -16,6 +16,8 @@ import { GiB, MiB } from './units.js';
 export interface InferenceServicePlan {
   readonly name: string;
   readonly props: InferenceServiceProps;
+  /** What it serves: the prop, else derived from the model (an entry with `embedding` is an embedding model). */
+  readonly kind: ServiceKind;
   readonly replicas: number;
   readonly contextSize: number;
   readonly parallel: number;
@@ -23,7 +25,8 @@ export interface InferenceServicePlan {
   readonly cpuCores: number;
   readonly gpuCount: number;
   readonly maxQueue: number;
-  readonly maxTokensLimit: number;
+  /** MAX_TOKENS_LIMIT; undefined for an embedding service, which generates nothing. */
+  readonly maxTokensLimit: number | undefined;
   readonly memory: MemoryEstimate;
   /** Container memory request and limit in bytes (the estimate unless overridden). */
   readonly memoryRequestBytes: number;
@@ -58,7 +61,10 @@ export interface InferenceServicePlan {
   readonly progressDeadlineSeconds: number;
   readonly revisionHistoryLimit: number;
   readonly exposure: ExposureProps;
-  readonly slowTimeToFirstTokenSeconds: number;
+  /** Chat only: the p90 time to first token that alerts; undefined for an embedding service (no tokens are generated). */
+  readonly slowTimeToFirstTokenSeconds: number | undefined;
+  /** Embedding only: the p90 request duration that alerts (half the request timeout: requests are about to be cut); undefined for chat. */
+  readonly slowEmbeddingRequestSeconds: number | undefined;
 }
 
 const defaultCpuReadMiBps = { persistentVolumeClaim: 125, emptyDir: 200 } as const;
@@ -92,14 +98,18 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   const modelProblems = validateModelSpec(model, catalogueFileOf(model) ?? props.definedIn);
   if (modelProblems.length > 0) throw new ChartConfigError(modelProblems);
   const replicas = props.replicas ?? 1;
+  const kind: ServiceKind = props.serviceKind ?? (model.embedding ? 'embedding' : 'chat');
+  const embedding = kind === 'embedding';
   const contextSize = props.contextSize ?? Math.min(4096, model.trainedContext);
-  const parallel = props.parallel ?? 2;
-  const batchSize = props.batchSize ?? 512;
+  // An embedding context has one sequence (node-llama-cpp's LlamaEmbeddingContext) whose batch holds a whole input.
+  const parallel = embedding ? 1 : (props.parallel ?? 2);
+  const batchSize = props.batchSize ?? (embedding ? embeddingBatchSize(contextSize) : 512);
   const cpuCores = props.cpu ?? 2;
   const gpuCount = props.gpu?.count ?? 0;
   const maxQueue = props.maxQueue ?? 4 * parallel;
-  const maxTokensLimit = props.maxTokensLimit ?? 2048;
-  const requestTimeoutSeconds = props.requestTimeoutSeconds ?? (gpuCount > 0 ? 120 : 300);
+  const maxTokensLimit = embedding ? undefined : (props.maxTokensLimit ?? 2048);
+  const requestTimeoutSeconds =
+    props.requestTimeoutSeconds ?? (embedding ? embeddingRequestTimeoutSeconds(props.pathIdleTimeoutsSeconds ?? []) : gpuCount > 0 ? 120 : 300);
   const preStopSeconds = props.preStopSeconds ?? defaultPreStopSeconds;
   const revisionHistoryLimit = props.revisionHistoryLimit ?? 3;
   const exposure = props.exposure ?? { kind: 'cluster-ip' };
@@ -120,8 +130,21 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     problem('cpu', `${cpuCores} is not a positive number of cores`, 'set cpu to the cores to request, e.g. 2 (it is also the inference thread count)');
   }
   if (!Number.isInteger(maxQueue) || maxQueue < 0) problem('maxQueue', `${maxQueue} is not a non-negative integer`, 'set maxQueue to 0 or more');
-  if (!isPositiveInt(maxTokensLimit)) problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
-  if (maxTokensLimit >= contextSize) {
+  if (embedding) {
+    // Chat-only settings on an embedding service would be silently ignored by the server: refuse them instead.
+    const chatOnly: Array<[string, unknown, string]> = [
+      ['parallel', props.parallel, 'an embedding context has one sequence and embeds one input at a time'],
+      ['maxTokensLimit', props.maxTokensLimit, 'an embedding service generates no tokens'],
+      ['slowTimeToFirstTokenSeconds', props.slowTimeToFirstTokenSeconds, 'an embedding service has no first token; its alert watches the request duration'],
+      ['overrides.sseKeepAliveSeconds', props.overrides?.sseKeepAliveSeconds, 'an embedding answer is one JSON body, never a stream'],
+    ];
+    for (const [field, value, why] of chatOnly) {
+      if (value !== undefined) problem(field, `is set on an embedding service (${model.id}), where it does not apply: ${why}`, `remove ${field}`);
+    }
+  } else if (maxTokensLimit !== undefined && !isPositiveInt(maxTokensLimit)) {
+    problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
+  } else if (maxTokensLimit !== undefined && maxTokensLimit >= contextSize && model.embedding === undefined) {
+    // (An embedding model asked to serve chat generates nothing worth room: rule service-kind-matches-model says so.)
     problem('maxTokensLimit', `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`, `set maxTokensLimit below contextSize (${contextSize})`);
   }
   if (!isPositiveInt(requestTimeoutSeconds)) problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
@@ -207,7 +230,8 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   const timeoutPlan: TimeoutPlan = {
     ...timeouts,
     terminationGracePeriodSeconds: o.terminationGracePeriodSeconds ?? timeouts.terminationGracePeriodSeconds,
-    sseKeepAliveSeconds: o.sseKeepAliveSeconds ?? timeouts.sseKeepAliveSeconds,
+    // No stream, no keep-alive comments: an embedding service leaves SSE_KEEPALIVE_MS out.
+    sseKeepAliveSeconds: embedding ? 0 : (o.sseKeepAliveSeconds ?? timeouts.sseKeepAliveSeconds),
   };
 
   const tmpSizeMiB = 512;
@@ -216,6 +240,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   return {
     name,
     props,
+    kind,
     replicas,
     contextSize,
     parallel,
@@ -255,6 +280,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     progressDeadlineSeconds: o.progressDeadlineSeconds ?? podStartAllowanceSeconds + downloadSeconds + startup.windowSeconds,
     revisionHistoryLimit,
     exposure,
-    slowTimeToFirstTokenSeconds: props.slowTimeToFirstTokenSeconds ?? (gpuCount > 0 ? 2 : 10),
+    slowTimeToFirstTokenSeconds: embedding ? undefined : (props.slowTimeToFirstTokenSeconds ?? (gpuCount > 0 ? 2 : 10)),
+    slowEmbeddingRequestSeconds: embedding ? requestTimeoutSeconds / 2 : undefined,
   };
 }

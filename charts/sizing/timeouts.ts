@@ -44,3 +44,13 @@ export function planTimeouts(requestTimeoutSeconds: number, preStopSeconds: numb
     sseKeepAliveSeconds,
   };
 }
+
+/**
+ * Default request timeout of an embedding service: the smallest idle timeout on the client's path, at most
+ * the common 60 s. An embedding answer is one JSON body written at the end, and nothing is sent while it is
+ * computed (no stream, no keep-alive comments), so a request may run only as long as the quietest hop waits;
+ * a longer one would be cut by the path, not stopped by the server with a 504 that says why.
+ */
+export function embeddingRequestTimeoutSeconds(pathIdleTimeoutsSeconds: readonly number[]): number {
+  return Math.min(commonIdleTimeoutSeconds, ...pathIdleTimeoutsSeconds.filter((t) => Number.isInteger(t) && t > 0));
+}

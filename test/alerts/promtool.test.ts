@@ -54,6 +54,7 @@ function facts(object: K8sObject) {
     service: object.metadata.name,
     memoryLimitBytes: parseQuantity(server.resources.limits.memory)!,
     slowTimeToFirstTokenSeconds: plan.slowTimeToFirstTokenSeconds,
+    slowEmbeddingRequestSeconds: plan.slowEmbeddingRequestSeconds,
   };
 }
 

@@ -22,8 +22,10 @@ export interface ServiceFacts {
   readonly service: string;
   /** The server container's memory limit, bytes. */
   readonly memoryLimitBytes: number;
-  /** The p90 time to first token the service promises. */
-  readonly slowTimeToFirstTokenSeconds: number;
+  /** The p90 time to first token a chat service promises (undefined for an embedding service). */
+  readonly slowTimeToFirstTokenSeconds: number | undefined;
+  /** The p90 embeddings request duration an embedding service alerts above (undefined for a chat service). */
+  readonly slowEmbeddingRequestSeconds: number | undefined;
 }
 
 interface Series {
@@ -184,8 +186,36 @@ export function scenarioFor(rule: RuleUnderTest, facts: ServiceFacts): PromtoolT
         },
       ];
     }
+    case 'LlmEmbeddingRequestsSlow': {
+      const t = facts.slowEmbeddingRequestSeconds;
+      if (t === undefined) throw new Error(`${service}: ${rule.alert} on a service without an embeddings threshold`);
+      const pod = podOf(service, 'emb3d');
+      // The server's llm_request_duration_seconds (route, method, status); observations land in (le_low, le_high].
+      const buckets = (ns: string, svc: string, slow: boolean, status = '200'): Series[] => {
+        const rate = 10;
+        return [
+          { le: String(t / 2), values: slow ? flat(0, horizon) : `0+${rate}x${horizon}` },
+          { le: String(t * 2), values: `0+${rate}x${horizon}` },
+          { le: '+Inf', values: `0+${rate}x${horizon}` },
+        ].map((b) => ({
+          series: selector('llm_request_duration_seconds_bucket', { ...scrape(ns, svc, pod), route: '/v1/embeddings', method: 'POST', status, le: b.le }),
+          values: b.values,
+        }));
+      };
+      return [
+        // p90 = t/2 + 0.9 x 1.5t = 1.85t: above the threshold.
+        { interval: '1m', input_series: buckets(namespace, service, true), alert_rule_test: [...early, firing([{ namespace }])] },
+        // Fast for this service; slow neighbours, the same name in another namespace, and slow refusals (429) do not count.
+        {
+          interval: '1m',
+          input_series: [...buckets(namespace, service, false), ...buckets(namespace, service, true, '429'), ...buckets(namespace, neighbour, true), ...buckets(otherNamespace, service, true)],
+          alert_rule_test: [{ eval_time: fireAt, alertname: rule.alert, exp_alerts: [] }],
+        },
+      ];
+    }
     case 'LlmInferenceSlowTimeToFirstToken': {
       const t = facts.slowTimeToFirstTokenSeconds;
+      if (t === undefined) throw new Error(`${service}: ${rule.alert} on a service without a time-to-first-token threshold`);
       const pod = podOf(service, 'tt1ft');
       // Observations all land in (le_low, le_high]: histogram_quantile interpolates p90 there.
       const buckets = (ns: string, svc: string, slow: boolean): Series[] => {

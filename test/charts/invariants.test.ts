@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import { chatOnlyEnvVars, endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import { embeddingAttentionScratchBytes } from '../../charts/sizing/memory.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { environments } from '../../charts/environments/index.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
 import { modelCatalogue } from '../../charts/models/catalogue.js';
 import { isUnverified } from '../../charts/models/validate.js';
-import { drainMarginSeconds } from '../../charts/sizing/timeouts.js';
+import { commonIdleTimeoutSeconds, drainMarginSeconds } from '../../charts/sizing/timeouts.js';
 import { GiB } from '../../charts/sizing/units.js';
 import { committedManifests, type K8sObject } from '../support/manifests.js';
 
@@ -191,17 +192,46 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     expect(app?.spec.ignoreDifferences).toContainEqual(expect.objectContaining({ kind: 'Deployment', name: dep.metadata.name, jsonPointers: ['/spec/replicas'] }));
   });
 
-  it('keeps the SSE keep-alive below the smallest idle timeout on the path', () => {
+  // What the service serves, as the manifest tells the server (unset: chat, the server's default).
+  const kind = env(server, envVars.serviceKind) ?? 'chat';
+
+  it('serves what its model can: SERVICE_KIND embedding exactly for an embedding model', () => {
+    expect(kind).toBe(plan!.props.model.embedding ? 'embedding' : 'chat');
+  });
+
+  it.runIf(kind === 'chat')('chat: keeps the SSE keep-alive below the smallest idle timeout on the path', () => {
     const keepAliveSeconds = Number(env(server, envVars.sseKeepAliveMs)) / 1000;
     expect(keepAliveSeconds).toBeLessThan(Math.min(60, ...(plan!.props.pathIdleTimeoutsSeconds ?? [])));
     const ingress = sibling('Ingress', dep);
     if (ingress) expect(Number(ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(Number(env(server, envVars.requestTimeoutMs)) / 1000);
   });
 
-  it('is watched by a ServiceMonitor and alerting rules', () => {
+  it.runIf(kind === 'embedding')('embedding: one batch holds a whole input, no chat-only settings, no generation KV', () => {
+    const context = Number(env(server, envVars.contextSize));
+    // An input may have CONTEXT_SIZE - 1 tokens and the encoder evaluates it in one batch.
+    expect(Number(env(server, envVars.batchSize))).toBeGreaterThanOrEqual(context);
+    for (const name of chatOnlyEnvVars) expect(env(server, name), name).toBeUndefined();
+    const model = plan!.props.model;
+    if (model.embedding?.kvCache === false) expect(plan!.memory.kvCacheBytes).toBe(0);
+    // The memory request holds what an embedding batch of that size allocates.
+    const m = plan!.memory;
+    expect(quantityBytes(server.resources.requests.memory)).toBeGreaterThanOrEqual(m.weightsBytes + m.kvCacheBytes + m.logitsBytes + embeddingAttentionScratchBytes(model, Number(env(server, envVars.batchSize))) + m.runtimeBytes);
+  });
+
+  it.runIf(kind === 'embedding')('embedding: a whole request fits every idle timeout on the path (nothing keeps an embedding answer alive)', () => {
+    const requestSeconds = Number(env(server, envVars.requestTimeoutMs)) / 1000;
+    expect(requestSeconds).toBeLessThanOrEqual(Math.min(...(plan!.props.pathIdleTimeoutsSeconds ?? [commonIdleTimeoutSeconds])));
+    const ingress = sibling('Ingress', dep);
+    if (ingress) expect(Number(ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(requestSeconds);
+  });
+
+  it('is watched by a ServiceMonitor and alerting rules for what it serves', () => {
     expect(sibling('ServiceMonitor', dep)?.spec.endpoints[0].path).toBe(endpoints.metrics);
-    const alerts = sibling('PrometheusRule', dep)?.spec.groups.flatMap((g: { rules: { alert: string }[] }) => g.rules.map((r) => r.alert));
-    expect(alerts).toEqual(expect.arrayContaining(['LlmInferencePodRestarting', 'LlmInferencePodNotReady', 'LlmInferenceQueueSaturated', 'LlmInferenceSlowTimeToFirstToken']));
+    const alerts: string[] = sibling('PrometheusRule', dep)?.spec.groups.flatMap((g: { rules: { alert: string }[] }) => g.rules.map((r) => r.alert));
+    expect(alerts).toEqual(expect.arrayContaining(['LlmInferencePodRestarting', 'LlmInferencePodNotReady', 'LlmInferenceQueueSaturated']));
+    // A chat service is slow by its first token; an embedding service generates none and is slow by its whole request.
+    if (kind === 'chat') expect(alerts).toContain('LlmInferenceSlowTimeToFirstToken');
+    else expect(alerts.filter((a) => a === 'LlmInferenceSlowTimeToFirstToken' || a === 'LlmEmbeddingRequestsSlow')).toEqual(['LlmEmbeddingRequestsSlow']);
   });
 });
 

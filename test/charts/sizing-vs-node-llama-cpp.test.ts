@@ -5,6 +5,7 @@ import type { ModelSpec } from '../../charts/models/types.js';
 import { attentionShape, estimateMemory } from '../../charts/sizing/memory.js';
 import { ggmlBlocks } from '../../service/model/ggml-types.js';
 import { kvCacheBytes } from '../../service/model/kv-cache.js';
+import { embeddingBatchSize } from '../../service/contract.js';
 import { ggmlTensorBytes as writerTensorBytes, GgmlType as WriterGgmlType } from '../../tools/test-model/gguf.js';
 
 /**
@@ -164,6 +165,29 @@ describe('our memory estimate against node-llama-cpp (GgufInsights)', () => {
       }
     }
   });
+});
+
+describe('an embedding service at its own batch (BATCH_SIZE = CONTEXT_SIZE)', () => {
+  // The batch the plan gives an embedding service holds a whole input, so llama.cpp's compute graph holds the
+  // attention scores of a full batch; node-llama-cpp's estimate with its graph term (flash attention off, its
+  // default for a context the service creates) is what the memory request must cover beside the weights.
+  const embeddingModels = catalogueEntries.map((e) => e.model).filter((m) => m.embedding !== undefined);
+  it('the catalogue has an embedding model to check', () => {
+    expect(embeddingModels.length).toBeGreaterThan(0);
+  });
+  for (const model of embeddingModels) {
+    it(`${model.id}: outputs + attention scratch close to node-llama-cpp's context estimate with its graph`, async () => {
+      const insights = await GgufInsights.from(headerOf(model), llama);
+      const contextSize = Math.min(4096, model.trainedContext);
+      const batchSize = embeddingBatchSize(contextSize);
+      const theirs = insights.estimateContextResourceRequirements({ contextSize, sequences: 1, batchSize, modelGpuLayers: 0, includeGraphOverhead: true, isEmbeddingContext: true, flashAttention: false });
+      const ours = estimateMemory({ model, contextSize, parallel: 1, batchSize, gpuOffload: false });
+      const phantomKv = isCacheless(model) ? kvCacheBytes(theirKvShape(model), { contextSize, parallel: 1, batchSize }) : 0;
+      const oursContext = ours.kvCacheBytes + ours.logitsBytes + ours.attentionScratchBytes + phantomKv;
+      expect(ours.attentionScratchBytes).toBeGreaterThan(0);
+      expect(Math.abs(oursContext - theirs.cpuRam), `ours ${oursContext} vs node-llama-cpp ${theirs.cpuRam}`).toBeLessThanOrEqual(64 * 2 ** 20 + 0.02 * theirs.cpuRam);
+    });
+  }
 });
 
 describe('ggml storage sizes', () => {

@@ -26,16 +26,25 @@ import { memoryGuardDrain } from './memory-guard.js';
 import { fetchSharedCache, sharedCachePods } from './shared-cache.js';
 import { splitModel } from './split-model.js';
 import { TIME_SCALE } from './timescale.js';
+import { embeddingServing, embeddingWiring, servesEmbeddings } from './embedding.js';
+import { ensureBertTestModel } from '../../tools/test-model/bert.js';
+import { resolvePod, envValue } from './deployment.js';
+import { envVars } from '../../service/contract.js';
 
 const deployments = findDeployments();
 const verbose = process.env.CONFORMANCE_VERBOSE === '1';
-let fx: Fixture;
+let chatFx: Fixture;
+/** Embedding Deployments run on the BERT test model, trained for the largest CONTEXT_SIZE they ask for. */
+let embeddingFx: Fixture | undefined;
+const embeddingContext = Math.max(0, ...deployments.filter(servesEmbeddings).map((d) => Number(envValue(resolvePod(d).containers[0]!, envVars.contextSize) ?? 0)));
 
 beforeAll(async () => {
-  fx = await createFixture();
+  chatFx = await createFixture();
+  if (embeddingContext > 0) embeddingFx = await createFixture(TIME_SCALE, { modelPath: await ensureBertTestModel({ contextLength: embeddingContext }) });
 });
 afterAll(async () => {
-  await fx?.close();
+  await chatFx?.close();
+  await embeddingFx?.close();
 });
 
 /** Prints the timeline (env substitution notes only when verbose) and fails with the full one. */
@@ -69,6 +78,13 @@ describe('dist/', () => {
 const faults: ModelFault[] = ['missing', 'checksum-mismatch', 'truncated'];
 
 describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s', (_file, d) => {
+  const embedding = servesEmbeddings(d);
+  // The fixture of the model kind the manifest serves (the getter: fixtures exist once beforeAll ran).
+  let fx: Fixture;
+  beforeAll(() => {
+    fx = embedding ? embeddingFx! : chatFx;
+  });
+
   it('wiring: commands, env names, probe paths and ports, shutdown budget agree with the service contract', () => {
     expectConformant(wiring(d));
   });
@@ -77,7 +93,24 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     expectConformant(await slowLoad(d, fx));
   });
 
-  describe('serving pod (init container, then the server)', () => {
+  it.runIf(embedding)('embedding wiring: SERVICE_KIND embedding, a batch that holds a whole input, no chat-only settings', () => {
+    expectConformant(embeddingWiring(d));
+  });
+
+  describe.runIf(embedding)('embedding pod (init container, then the server)', () => {
+    let run: ReturnType<typeof embeddingServing> | undefined;
+    const pod = (): ReturnType<typeof embeddingServing> => (run ??= embeddingServing(d, fx));
+
+    it('long batches of embeddings through the openai client for several liveness periods: no liveness failure, no restart, Ready', async () => {
+      expectConformant((await pod()).busy);
+    });
+
+    it('rollout: SIGTERM with a batch in flight: the batch completes, exit 0 within the grace period', async () => {
+      expectConformant((await pod()).rollout);
+    });
+  });
+
+  describe.runIf(!embedding)('serving pod (init container, then the server)', () => {
     let run: Promise<Awaited<ReturnType<typeof busyThenRollout>>> | undefined;
     // One pod for both: Ready, every sequence busy, then the rollout (the second test awaits the same run).
     const pod = (): Promise<Awaited<ReturnType<typeof busyThenRollout>>> => (run ??= busyThenRollout(d, fx));
@@ -91,7 +124,7 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
     });
   });
 
-  it('memory guard: RSS within MEMORY_GUARD_HEADROOM_MIB of the limit: NotReady, streams complete, exit 0 by itself, restarted', async () => {
+  it.runIf(!embedding)('memory guard: RSS within MEMORY_GUARD_HEADROOM_MIB of the limit: NotReady, streams complete, exit 0 by itself, restarted', async () => {
     expectConformant(await memoryGuardDrain(d, fx));
   });
 
@@ -122,7 +155,7 @@ describe.each(deployments.map((d): [string, DeploymentFile] => [d.file, d]))('%s
   });
 
   // CPU Deployments only: the GPU ones run the same init container and load path.
-  it.runIf(!wantsGpu(d))('split model: every part downloaded and verified by the init container, served from the cache', async () => {
+  it.runIf(!wantsGpu(d) && !embedding)('split model: every part downloaded and verified by the init container, served from the cache', async () => {
     expectConformant(await splitModel(d, fx));
   });
 });

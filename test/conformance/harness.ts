@@ -44,10 +44,10 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function createFixture(scale: number = TIME_SCALE): Promise<Fixture> {
+export async function createFixture(scale: number = TIME_SCALE, opts: { modelPath?: string } = {}): Promise<Fixture> {
   // Trained for 32768 tokens like the Qwen2.5 models the manifests name: the service refuses a CONTEXT_SIZE
-  // beyond the trained context, and the GPU manifests ask for 8192.
-  const modelPath = await ensureTestModel({ shape: 'tiny-32k' });
+  // beyond the trained context, and the GPU manifests ask for 8192. Embedding Deployments pass the BERT model.
+  const modelPath = opts.modelPath ?? (await ensureTestModel({ shape: 'tiny-32k' }));
   const tmpRoot = await mkdtemp(path.join(os.tmpdir(), 'conformance-'));
   const modelBytes = (await stat(modelPath)).size;
   const truncatedPath = path.join(tmpRoot, 'truncated.gguf');

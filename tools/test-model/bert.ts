@@ -42,12 +42,21 @@ export interface BertModelOptions {
   seed?: number;
   /** Directory holding generated models and the extracted vocabulary; default `<repo>/.cache/test-models`. */
   cacheDir?: string;
+  /**
+   * Trained context (`bert.context_length`, the position-embedding rows); default BERT_TINY.nCtx. The
+   * conformance harness runs embedding manifests with the CONTEXT_SIZE of the real model they name (2048
+   * for nomic-embed-text), which the service refuses beyond the trained context.
+   */
+  contextLength?: number;
 }
 
 export function bertTestModelPath(opts: BertModelOptions = {}): string {
   const seed = opts.seed ?? 1;
   if (!Number.isSafeInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
-  return join(resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR), `bert-tiny-f32-seed${seed}-v${BERT_GENERATOR_VERSION}.gguf`);
+  const ctx = opts.contextLength ?? BERT_TINY.nCtx;
+  if (!Number.isSafeInteger(ctx) || ctx < 8) throw new Error(`contextLength must be an integer of at least 8, got ${ctx}`);
+  const ctxPart = ctx === BERT_TINY.nCtx ? '' : `-ctx${ctx}`;
+  return join(resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR), `bert-tiny-f32-seed${seed}${ctxPart}-v${BERT_GENERATOR_VERSION}.gguf`);
 }
 
 async function ensureBertVocab(cacheDir: string): Promise<string> {
@@ -68,7 +77,7 @@ async function ensureBertVocab(cacheDir: string): Promise<string> {
   }
 }
 
-function buildBert(vocabPath: string, seed: number): { metadata: GgufMetadata; tensors: GgufTensorToWrite[] } {
+function buildBert(vocabPath: string, seed: number, contextLength: number): { metadata: GgufMetadata; tensors: GgufTensorToWrite[] } {
   const vocab = readGguf(vocabPath);
   const tokenizer: GgufMetadata = new Map();
   for (const [key, value] of vocab.metadata) if (key.startsWith('tokenizer.')) tokenizer.set(key, value);
@@ -77,7 +86,7 @@ function buildBert(vocabPath: string, seed: number): { metadata: GgufMetadata; t
   const typeCount = tokenizer.get('tokenizer.ggml.token_type_count');
   const nTokenTypes = typeCount !== undefined && typeof typeCount.value === 'number' ? typeCount.value : 2;
   const nVocab = tokens.items.length;
-  const hp = BERT_TINY;
+  const hp = { ...BERT_TINY, nCtx: contextLength };
   const arch = 'bert';
 
   const metadata: GgufMetadata = new Map([
@@ -145,7 +154,7 @@ export async function ensureBertTestModel(opts: BertModelOptions = {}): Promise<
     pending = (async () => {
       await mkdir(dirname(target), { recursive: true });
       await produceOnce(target, async () => {
-        const model = buildBert(await ensureBertVocab(dirname(target)), opts.seed ?? 1);
+        const model = buildBert(await ensureBertVocab(dirname(target)), opts.seed ?? 1, opts.contextLength ?? BERT_TINY.nCtx);
         const tmp = `${target}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
         try {
           await writeGguf(tmp, model);

@@ -20,7 +20,7 @@ export function toBase64(vector: Float32Array): string {
 }
 
 export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, settings: () => MapperSettings): void {
-  const { engine, metrics, lifecycle } = ctx;
+  const { engine, metrics, lifecycle, config } = ctx;
   app.withTypeProvider<TypeBoxTypeProvider>().post(endpoints.embeddings, { schema: { body: EmbeddingBody } }, async (request, reply) => {
     if (engine.kind !== 'embedding' || engine.embed === undefined) {
       throw new ApiError(404, 'This service serves chat and completions, not embeddings (an embedding model runs as a service with SERVICE_KIND=embedding).', 'invalid_request_error', null, 'unsupported_endpoint');
@@ -32,6 +32,9 @@ export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, se
     const job = embeddingJob(request.body, settings(), engine.embeddingDimensions ?? 0);
     const ac = new AbortController();
     const untrack = lifecycle.track(ac);
+    // REQUEST_TIMEOUT_MS bounds an embedding request too (queue wait included): the manifests size the
+    // grace period and the idle timeouts on the path from it. The runner stops between inputs.
+    const timer = setTimeout(() => ac.abort('timeout'), config.requestTimeoutMs);
     const onClose = (): void => {
       if (!reply.raw.writableFinished) ac.abort('client_disconnect');
     };
@@ -59,9 +62,14 @@ export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, se
         metrics.rejected.inc({ reason: lifecycle.draining ? 'draining' : 'not_ready' });
         throw unavailable(`The model is not ready (state: ${engine.state}).`, lifecycle.draining ? 'draining' : 'model_not_ready');
       }
+      if (ac.signal.aborted && ac.signal.reason === 'timeout') {
+        throw new ApiError(504, `The request timed out after ${config.requestTimeoutMs} ms (queue wait included); send fewer or shorter inputs per request.`, 'timeout_error', null, 'timeout');
+      }
+      if (ac.signal.aborted && ac.signal.reason === 'shutdown') throw unavailable('The server shut down before the request could finish.', 'draining');
       if (ac.signal.aborted) return reply.code(499).send();
       throw err;
     } finally {
+      clearTimeout(timer);
       reply.raw.off('close', onClose);
       untrack();
     }
