@@ -74,7 +74,7 @@ export interface VariantRun {
   aggregateTokPerS: number;
   perStreamTokPerS: number[];
   generatedTokens: number;
-  /** Steady-state steps only: those with one token per stream (the decode phase, not prefill). */
+  /** Decode steps only (at most one token per stream), not prompt batches. */
   steps: StepRecord[];
   /** Decode calls by tokens in the batch (`{"4": 120, "1": 3}`), prefill included. */
   batchSizes: Record<string, number>;
@@ -97,7 +97,7 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Per-step split of a call log (see the file comment); only steps with exactly `streams` tokens. */
+/** Per-step split of a call log (see the file comment); only decode steps (at most one token per stream). */
 function steps(calls: NativeCall[], streams: number): StepRecord[] {
   const decodes = calls.filter((c) => c.kind === 'decode').sort((a, b) => a.calledAt - b.calledAt);
   const samples = calls.filter((c) => c.kind === 'sample');
@@ -105,7 +105,8 @@ function steps(calls: NativeCall[], streams: number): StepRecord[] {
   for (let i = 0; i + 1 < decodes.length; i++) {
     const d = decodes[i] as NativeCall;
     const next = decodes[i + 1] as NativeCall;
-    if (d.tokens !== streams || next.tokens !== streams) continue;
+    // Prefill batches (more tokens than streams) are not decode steps.
+    if (d.tokens > streams || next.tokens > streams) continue;
     const inStep = samples.filter((s) => s.calledAt >= d.settledAt && s.calledAt < next.calledAt);
     const lastSample = inStep.reduce((t, s) => Math.max(t, s.settledAt), d.settledAt);
     out.push({
