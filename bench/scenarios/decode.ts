@@ -121,6 +121,8 @@ export function renderDecodeSection(r: DecodeResults): string {
       `Variants of one configuration run interleaved in one process, so their ratio holds under load; the absolute rates are noisy on a shared machine ` +
       `(${r.machine.cpus} CPUs, load average ${r.machine.loadAverageStart.map((x) => x.toFixed(1)).join(' ')} at start).`,
     '',
+    'What the split means, what was found and what was tried: [decode-loop.md](decode-loop.md).',
+    '',
     'A step is one llama_decode of all queued tokens: *decode* is decodeBatch() called to settled, *sample* from there to the last sampleToken() of the step, *JS* from there to the next decodeBatch() call (the generations\' own per-token work). "ungathered" is node-llama-cpp 3.21.1 as published (the batching fix of patches/node-llama-cpp+3.21.1.patch off).',
     '',
     '| configuration | variant | aggregate tok/s (median) | vs chat | tokens per step (steps) | decode ms | sample ms | JS ms | CPU ms per token | main-thread utilisation | load avg start / end |',
