@@ -76,7 +76,14 @@ async function runWorker(config: DecodeConfig, modelPath: string, logFile: strin
   return { ...base, runs: reply.runs };
 }
 
-export async function runDecode(o: { quick: boolean; log: (line: string) => void; logDir: string; command: string }): Promise<DecodeResults> {
+/** Runs every configuration (default: `decodeConfigs(quick)`) and saves bench/decode-results.json. */
+export async function runDecode(o: {
+  quick: boolean;
+  log: (line: string) => void;
+  logDir: string;
+  command: string;
+  configs?: DecodeConfig[];
+}): Promise<DecodeResults> {
   const modelPath = await ensureTestModel({ shape: 'qwen2.5-0.5b', quant: 'q8_0' });
   const results: DecodeResults = {
     startedAt: new Date().toISOString(),
@@ -86,7 +93,7 @@ export async function runDecode(o: { quick: boolean; log: (line: string) => void
     configs: [],
   };
   await mkdir(o.logDir, { recursive: true });
-  for (const [i, config] of decodeConfigs(o.quick).entries()) {
+  for (const [i, config] of (o.configs ?? decodeConfigs(o.quick)).entries()) {
     o.log(`decode: ${config.name} (load average ${os.loadavg()[0]?.toFixed(2)})`);
     const r = await runWorker(config, modelPath, join(o.logDir, `decode-worker-${i}.log`), 15 * 60_000);
     if (r.error !== undefined) o.log(`decode: ${config.name} failed: ${r.error}`);
