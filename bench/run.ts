@@ -39,6 +39,7 @@ import { renderMarkdown } from './report.js';
 import { runSoak, withSoakSection } from './scenarios/soak.js';
 import { floodCli, withFloodSection } from './scenarios/flood.js';
 import { embeddingsCli, withEmbeddingsSection } from './scenarios/embeddings.js';
+import { runDecode, withDecodeSection } from './scenarios/decode.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,11 +48,12 @@ const execFileAsync = promisify(execFile);
 // ------------------------------------------------------------------------------------------------
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `--only soak|flood` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
+/** `--only soak|flood|decode` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
 const onlyScenario = onlyArg?.replace(/^--only=/, '');
-if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood' && onlyScenario !== 'embeddings') {
-  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood, embeddings)\n`);
+const knownOnly = ['soak', 'flood', 'embeddings', 'decode'] as const;
+if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onlyScenario)) {
+  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: ${knownOnly.join(', ')})\n`);
   process.exit(2);
 }
 const THREADS = 2;
@@ -1038,7 +1040,13 @@ async function writeOutputs(): Promise<void> {
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
-  await writeFile(docsPath, await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))));
+  await writeFile(
+    docsPath,
+    await withDecodeSection(
+      await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))),
+      QUICK,
+    ),
+  );
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
 }
 
@@ -1073,6 +1081,7 @@ async function main(): Promise<void> {
   await phase('start-up time', () => measureStartup(build, modelPath, compiledEntry));
   await phase('decode, TTFT, health, memory', () => measureMain(build, modelPath));
   await phase('thread sizing', () => measureThreads(modelPath));
+  await phase('decode loop', () => runDecode({ quick: QUICK, log, logDir, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   await phase('flood', () => floodCli(log, logDir, docsPath));
   await phase('embeddings', () => embeddingsCli(log, logDir, docsPath, 'npm run bench'));
@@ -1107,7 +1116,14 @@ deadline.unref();
 /** `npm run bench -- --only soak|flood`: one scenario alone (bench/scenarios/), which writes its own outputs. */
 async function runOnly(): Promise<void> {
   await mkdir(logDir, { recursive: true });
-  if (onlyScenario === 'soak') {
+  if (onlyScenario === 'decode') {
+    const command = `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only decode`;
+    const decode = await runDecode({ quick: QUICK, log, logDir, command });
+    await writeFile(docsPath, await withDecodeSection(await readFile(docsPath, 'utf8').catch(() => '# Benchmarks\n'), QUICK));
+    log(`decode: wrote the decode section of ${docsPath}`);
+    const failed = decode.configs.filter((c) => c.error !== undefined);
+    if (failed.length > 0) results.errors.push({ phase: 'decode', error: failed.map((c) => `${c.name}: ${c.error}`).join('; ') });
+  } else if (onlyScenario === 'soak') {
     const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
     if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
   } else if (onlyScenario === 'embeddings') {

@@ -1,0 +1,99 @@
+/**
+ * Concurrent generations share every decode step: with N sequences generating, each llama_decode of the
+ * steady state carries N tokens, one per generation.
+ *
+ * node-llama-cpp 3.21.1 as published decodes the next batch as soon as the previous one has delivered its
+ * results (`dispatchPendingBatch` loops while anything is queued), before the sequences that got those results
+ * have queued their next token: with 4 generations every step carried 3 tokens and one generation waited a
+ * step in turn, so a step of nearly the same cost did three quarters of the work (docs/benchmarks.md, "Decode
+ * loop"). patches/node-llama-cpp+3.21.1.patch waits one event-loop turn so they join the batch.
+ *
+ * Measured through the engine the service runs (LlamaChat for chat, LlamaCompletion for completions), every
+ * native decode timed by bench/lib/batch-trace.ts. The second case switches the fix off to show that the
+ * check detects the defect.
+ */
+import pino from 'pino';
+import type { LlamaContext } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchSizeHistogram, traceBatches, type NativeCall } from '../../bench/lib/batch-trace.js';
+import { InferenceEngine, type GenerationInput } from '../../service/inference/engine.js';
+import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
+
+const parallel = 4;
+const maxTokens = 24;
+
+function input(i: number): GenerationInput {
+  const text = `request ${i}: ${'tell me about the sea and the lighthouse '.repeat(1 + i)}`;
+  return i % 2 === 0 ? { kind: 'chat', messages: [{ role: 'user', content: text }] } : { kind: 'completion', prompt: text };
+}
+
+describe('decode batching across concurrent generations', () => {
+  let engine: InferenceEngine;
+  let context: LlamaContext;
+  let calls: ReturnType<typeof traceBatches>;
+
+  beforeAll(async () => {
+    engine = new InferenceEngine({
+      modelPath: await ensureTestModel(),
+      threads: 1,
+      contextSize: 512,
+      parallel,
+      maxQueue: parallel,
+      gpuLayers: 0,
+      log: pino({ level: 'silent' }),
+    });
+    await engine.load();
+    // The engine's one context (private): the tracer wraps its native calls.
+    context = (engine as unknown as { context: LlamaContext }).context;
+    calls = traceBatches(context);
+  });
+
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  /** Runs `parallel` greedy generations at once; returns the decode calls and the tokens generated. */
+  async function round(): Promise<{ decodes: NativeCall[]; generated: number }> {
+    calls.length = 0;
+    const counts = await Promise.all(
+      Array.from({ length: parallel }, async (_, i) => {
+        let completionTokens = 0;
+        for await (const event of engine.generate(input(i), { maxTokens, temperature: 0 }, new AbortController().signal)) {
+          if (event.type === 'done') completionTokens = event.completionTokens;
+        }
+        return completionTokens;
+      }),
+    );
+    return { decodes: calls.filter((c) => c.kind === 'decode'), generated: counts.reduce((a, b) => a + b, 0) };
+  }
+
+  /** Decode steps of the steady state (one token per generation or fewer): prompt batches are larger. */
+  const tokenSteps = (decodes: NativeCall[]) => decodes.filter((d) => d.tokens <= parallel);
+
+  it(`puts one token of each of ${parallel} generations into every steady-state decode`, async () => {
+    await round(); // warm-up
+    const { decodes, generated } = await round();
+    expect(generated).toBe(parallel * maxTokens);
+    const steps = tokenSteps(decodes);
+    const full = steps.filter((d) => d.tokens === parallel).length;
+    // The generations start and end within a step or two of each other (prompts differ in length, chat and
+    // completion prefill differently): allow those few short steps, nothing more.
+    expect(full, JSON.stringify(batchSizeHistogram(decodes))).toBeGreaterThanOrEqual(maxTokens - 4);
+    expect(steps.length - full, JSON.stringify(batchSizeHistogram(decodes))).toBeLessThanOrEqual(4);
+  });
+
+  it('detects the defect when the fix is switched off (node-llama-cpp 3.21.1 as published)', async () => {
+    const flag = context as unknown as { _gatherReturningSequences: boolean };
+    expect(flag._gatherReturningSequences).toBe(true);
+    flag._gatherReturningSequences = false;
+    try {
+      const { decodes, generated } = await round();
+      expect(generated).toBe(parallel * maxTokens);
+      const steps = tokenSteps(decodes);
+      const short = steps.filter((d) => d.tokens < parallel).length;
+      expect(short, JSON.stringify(batchSizeHistogram(decodes))).toBeGreaterThan(steps.length / 2);
+    } finally {
+      flag._gatherReturningSequences = true;
+    }
+  });
+});
