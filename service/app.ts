@@ -137,6 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       maxQueue: config.maxQueue,
       gpuLayers: config.gpuLayers,
       ...(config.serviceKind !== undefined ? { kind: config.serviceKind } : {}),
+      promptReuse: config.promptCache !== 'off',
       log: logger.child({ component: 'engine' }),
     });
     deps = { ...deps, threads };
