@@ -38,6 +38,7 @@ import { WorkerClient } from './lib/worker-client.js';
 import { renderMarkdown } from './report.js';
 import { runSoak, withSoakSection } from './scenarios/soak.js';
 import { floodCli, withFloodSection } from './scenarios/flood.js';
+import { conversationCli, withConversationSection, type ConversationRun } from './scenarios/conversation.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -46,11 +47,11 @@ const execFileAsync = promisify(execFile);
 // ------------------------------------------------------------------------------------------------
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `--only soak|flood` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
+/** `--only soak|flood|conversation` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
 const onlyScenario = onlyArg?.replace(/^--only=/, '');
-if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood') {
-  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood)\n`);
+if (onlyScenario !== undefined && onlyScenario !== 'soak' && onlyScenario !== 'flood' && onlyScenario !== 'conversation') {
+  process.stderr.write(`bench: unknown --only ${onlyScenario} (known: soak, flood, conversation)\n`);
   process.exit(2);
 }
 const THREADS = 2;
@@ -1021,8 +1022,13 @@ function evaluateTargets(): void {
   const idle = results.memory?.service?.idleSteadyBytes;
   const over = model !== undefined && idle !== undefined ? (idle - model) / 2 ** 20 : Number.NaN;
   t.push({ name: 'Idle RSS (model loaded, after warm-up)', target: '<= model size + 200 MB', value: `model + ${fmt(over, 0)} MiB`, met: met(over, (v) => v <= 200 * 1e6 / 2 ** 20) });
+  // Prompt reuse (bench/scenarios/conversation.ts), when it ran in this process.
+  if (conversationRun !== undefined) t.push(...conversationRun.targets);
   results.targets = t;
 }
+
+/** The conversation scenario's run in this process (its targets join the table). */
+let conversationRun: ConversationRun | undefined;
 
 // ------------------------------------------------------------------------------------------------
 // Main
@@ -1037,7 +1043,10 @@ async function writeOutputs(): Promise<void> {
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
-  await writeFile(docsPath, await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined))));
+  await writeFile(
+    docsPath,
+    await withConversationSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))),
+  );
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
 }
 
@@ -1074,6 +1083,7 @@ async function main(): Promise<void> {
   await phase('thread sizing', () => measureThreads(modelPath));
   await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   await phase('flood', () => floodCli(log, logDir, docsPath));
+  conversationRun = await phase('conversation and shared prompt', () => conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench`));
   results.partial = results.errors.length > 0;
 }
 
@@ -1108,6 +1118,10 @@ async function runOnly(): Promise<void> {
   if (onlyScenario === 'soak') {
     const soak = await runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only soak` });
     if (soak.target?.met !== true) results.errors.push({ phase: 'memory soak', error: `target not met: ${soak.target?.value ?? 'n/a'}` });
+  } else if (onlyScenario === 'conversation') {
+    const run = await conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only conversation`);
+    const missed = run.targets.filter((t) => t.met !== true);
+    if (missed.length > 0) results.errors.push({ phase: 'conversation', error: `targets not met: ${missed.map((t) => `${t.name} ${t.value}`).join('; ')}` });
   } else {
     const ok = await floodCli(log, logDir, docsPath);
     if (!ok) results.errors.push({ phase: 'flood', error: 'targets not met (see docs/benchmarks.md)' });
