@@ -185,6 +185,7 @@ async function runStack(stack: ReuseStack, modelPath: string, log: (line: string
         conversation.push(s);
         log(`conversation ${stack} rep ${rep + 1} turn ${turn}: ttft ${s.ttftMs} ms, prompt ${s.promptTokens}, cached ${s.cachedTokens}${s.error ? ` ERROR ${s.error}` : ''}`);
         messages.push({ role: 'assistant', content: s.text });
+        if (s.error !== undefined) throw new Error(`${stack}: conversation turn ${turn} failed: ${s.error}`);
       }
     }
     for (let i = 0; i < SHARED_REQUESTS; i++) {
@@ -195,6 +196,7 @@ async function runStack(stack: ReuseStack, modelPath: string, log: (line: string
       const s = toTurn(0, i + 1, await streamRequest(url, body(stack, messages), REQUEST_TIMEOUT_MS));
       shared.push(s);
       log(`shared ${stack} #${i + 1}: ttft ${s.ttftMs} ms, prompt ${s.promptTokens}, cached ${s.cachedTokens}${s.error ? ` ERROR ${s.error}` : ''}`);
+      if (s.error !== undefined) throw new Error(`${stack}: shared-prompt request ${i + 1} failed: ${s.error}`);
     }
   } finally {
     await stop(server.proc);
