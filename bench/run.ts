@@ -338,6 +338,9 @@ async function startService(o: ServiceOptions): Promise<Server> {
     PARALLEL: String(o.parallel ?? PARALLEL),
     MAX_QUEUE: '16',
     LOG_LEVEL: 'info',
+    // The decode and TTFT figures compare evaluation without a prompt cache on both sides (llama-server gets
+    // cache_prompt: false below); prompt reuse is measured by bench/scenarios/conversation.ts.
+    PROMPT_CACHE: 'off',
     // As the container image and the manifests run it (service/contract.ts serverRuntimeEnv).
     ...serverRuntimeEnv,
   };
@@ -408,7 +411,7 @@ function httpBody(stack: 'service' | 'llamaServer', promptIndex: number, maxToke
   };
   if (stack === 'llamaServer') {
     // Random weights never pick EOS anyway; ignore_eos makes sure. No prompt cache reuse across
-    // requests (the service clears each sequence after a request, so it never reuses a prefix).
+    // requests on either stack (the service runs with PROMPT_CACHE=off here).
     body.ignore_eos = true;
     body.cache_prompt = false;
   }

@@ -13,6 +13,7 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config.js';
+import { SlotPool } from '../../service/inference/queue.js';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 import { metricValue, scrape, startTestApp, type TestApp } from './helpers.js';
 
@@ -238,5 +239,23 @@ describe('PROMPT_CACHE', () => {
     expect(loadConfig({ PROMPT_CACHE: 'on' }).promptCache).toBe('on');
     expect(() => loadConfig({ PROMPT_CACHE: 'maybe' })).toThrow(ConfigError);
     expect(() => loadConfig({ PROMPT_CACHE: 'maybe' })).toThrow('PROMPT_CACHE="maybe" is invalid: expected one of on, off');
+  });
+});
+
+describe('SlotPool.tryAcquire(pick)', () => {
+  it('takes the free item pick names; a waiter keeps its place and gets the next released item', () => {
+    const pool = new SlotPool(['a', 'b', 'c'], 2);
+    expect(pool.tryAcquire((free) => free.indexOf('a'))).toBe('a');
+    // An index outside the free list falls back to the most recently freed item instead of failing.
+    expect(pool.tryAcquire(() => 99)).toBe('c');
+    expect(pool.tryAcquire((free) => free.indexOf('b'))).toBe('b');
+    expect(pool.tryAcquire(() => 0)).toBeUndefined();
+    const ticket = pool.enqueue();
+    // The released item goes straight to the oldest waiter: a later request never picks it ahead of the queue.
+    pool.release('c');
+    expect(pool.busy).toBe(3);
+    expect(pool.queueDepth).toBe(0);
+    expect(pool.tryAcquire(() => 0)).toBeUndefined();
+    return expect(ticket.promise).resolves.toBe('c');
   });
 });
