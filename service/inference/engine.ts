@@ -10,11 +10,12 @@
  * emit `started`, generate with LlamaChat / LlamaCompletion while token chunks flow through an
  * EventChannel, emit `done` and hand the sequence to the oldest waiter.
  *
- * Prompt reuse (`promptReuse`, default on): a sequence keeps what it evaluated after a request. A request
- * admitted while sequences are free takes the one whose kept tokens share the longest prefix with its
- * prompt (ties and no match: the least recently used), erases that sequence's tokens after the shared
- * prefix, and evaluates only the rest. A queued request takes the sequence released next, as before, so
- * the queue stays FIFO. A sequence whose request failed is cleared.
+ * Prompt reuse (`promptReuse`, default on): a sequence keeps the prompt it evaluated after a request (not
+ * the answer it generated). A request admitted while sequences are free takes the one whose kept tokens
+ * share the longest prefix with its prompt, when that prefix is more than a tenth of the prompt (else, and
+ * on ties, the least recently used), erases that sequence's tokens after the shared prefix, and evaluates
+ * only the rest. A queued request takes the sequence released next, as before, so the queue stays FIFO. A
+ * sequence whose request failed is cleared.
  *
  * Stopping: the caller's AbortSignal (client disconnect, timeout) or the consumer leaving its
  * `for await` loop aborts the generation within one token (node-llama-cpp `stopOnAbortSignal`).
@@ -116,8 +117,10 @@ interface Job {
  * many to evaluate. ggml's CPU matrix multiply takes a different path for a batch of one token (llamafile_sgemm
  * declines n < 2, ggml/src/ggml-cpu/llamafile/sgemm.cpp, and the row-by-row vec_dot runs instead), and the two
  * round differently: a token evaluated alone gets KV cells a batch would not give it, which is enough to change
- * a greedy answer. Batches of two or more give every token the same cells whatever the batch, so a prompt
- * evaluated in pieces (reused prefix + rest) decodes exactly as one evaluated whole.
+ * a greedy answer. With F16/F32 weights, batches of two or more give every token the same cells whatever the
+ * batch, so a prompt evaluated in pieces (reused prefix + rest) decodes exactly as one evaluated whole
+ * (test/service/prompt-reuse.test.ts); with Q8_0 weights a conversation was measured to diverge after a few
+ * turns all the same (README, "Prompt reuse").
  */
 const minFreshTokens = 2;
 
