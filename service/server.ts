@@ -179,6 +179,7 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     parallel: config.parallel,
     maxQueue: config.maxQueue,
     gpuLayers: config.gpuLayers,
+    promptReuse: config.promptCache !== 'off',
     log: log.child({ component: 'engine' }),
     // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
     checkBeforeContext: async (modelPath, fileInfo) => {

@@ -47,7 +47,7 @@ const sectionStart = '<!-- conversation:start -->';
 const sectionEnd = '<!-- conversation:end -->';
 
 export type ReuseStack = 'serviceReuse' | 'serviceNoReuse' | 'llamaServer';
-const stackNames: readonly ReuseStack[] = ['serviceReuse', 'serviceNoReuse', 'llamaServer'];
+const stackNames: readonly ReuseStack[] = ['serviceNoReuse', 'llamaServer', 'serviceReuse'];
 
 interface TurnSample {
   rep: number;

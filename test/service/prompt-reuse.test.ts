@@ -15,10 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config.js';
 import { SlotPool } from '../../service/inference/queue.js';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
-import { metricValue, scrape, startTestApp, type TestApp } from './helpers.js';
+import { freePort, metricValue, postJson, scrape, spawnMain, startTestApp, waitFor, type TestApp } from './helpers.js';
 
 type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 type ChatParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
+
+const cachedOf = (usage: OpenAI.CompletionUsage | undefined | null) => usage?.prompt_tokens_details?.cached_tokens;
 
 const contextSize = 512;
 
@@ -41,7 +43,6 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
   const chat = (t: TestApp, messages: Message[], extra: Partial<ChatParams> = {}) =>
     t.client.chat.completions.create({ model, messages, max_tokens: 12, temperature: 0, ...extra });
   const textOf = (r: OpenAI.Chat.Completions.ChatCompletion) => r.choices[0]?.message.content ?? '';
-  const cachedOf = (usage: OpenAI.CompletionUsage | undefined | null) => usage?.prompt_tokens_details?.cached_tokens;
 
   /** One greedy chat request on both services: the answers must be equal; returns the reuse service's response. */
   async function both(messages: Message[], extra: Partial<ChatParams> = {}) {
@@ -257,5 +258,33 @@ describe('SlotPool.tryAcquire(pick)', () => {
     expect(pool.queueDepth).toBe(0);
     expect(pool.tryAcquire(() => 0)).toBeUndefined();
     return expect(ticket.promise).resolves.toBe('c');
+  });
+});
+
+describe('PROMPT_CACHE through the production entry (service/main.ts)', () => {
+  // One child process (a start-up costs seconds): the off switch, which the entry once dropped; the
+  // default (on) is the same expression, `config.promptCache !== 'off'`, and every in-process test runs it.
+  it('PROMPT_CACHE=off turns reuse off in the process the container runs', async () => {
+    const model = await ensureTestModel();
+    for (const [mode, expectReuse] of [['off', false]] as const) {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const child = spawnMain({ MODEL: model, HOST: '127.0.0.1', PORT: String(port), THREADS: '1', PARALLEL: '1', CONTEXT_SIZE: '512', LOG_LEVEL: 'warn', ...(mode !== undefined ? { PROMPT_CACHE: mode } : {}) });
+      try {
+        await waitFor('the server to become ready', async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.status === 200, 60_000, 50);
+        const ask = async () => {
+          const res = await postJson(base, '/v1/chat/completions', { messages: [{ role: 'user', content: 'The same question twice.' }], max_tokens: 2, temperature: 0 });
+          return ((await res.json()) as { usage: OpenAI.CompletionUsage }).usage;
+        };
+        const first = await ask();
+        const second = await ask();
+        expect(cachedOf(first)).toBe(0);
+        // The same prompt again: all but the last two tokens are reused (engine.ts, minFreshTokens).
+        expect(cachedOf(second), `PROMPT_CACHE=${mode}`).toBe(expectReuse ? second.prompt_tokens - 2 : 0);
+      } finally {
+        child.proc.kill('SIGTERM');
+        await child.exited;
+      }
+    }
   });
 });
