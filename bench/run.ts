@@ -40,6 +40,7 @@ import { runSoak, withSoakSection } from './scenarios/soak.js';
 import { floodCli, withFloodSection } from './scenarios/flood.js';
 import { embeddingsCli, withEmbeddingsSection } from './scenarios/embeddings.js';
 import { runDecode, withDecodeSection } from './scenarios/decode.js';
+import { conversationCli, withConversationSection, type ConversationRun } from './scenarios/conversation.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -48,10 +49,10 @@ const execFileAsync = promisify(execFile);
 // ------------------------------------------------------------------------------------------------
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `--only soak|flood|decode` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
+/** `--only soak|flood|embeddings|decode|conversation` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
 const onlyScenario = onlyArg?.replace(/^--only=/, '');
-const knownOnly = ['soak', 'flood', 'embeddings', 'decode'] as const;
+const knownOnly = ['soak', 'flood', 'embeddings', 'decode', 'conversation'] as const;
 if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onlyScenario)) {
   process.stderr.write(`bench: unknown --only ${onlyScenario} (known: ${knownOnly.join(', ')})\n`);
   process.exit(2);
@@ -340,6 +341,9 @@ async function startService(o: ServiceOptions): Promise<Server> {
     PARALLEL: String(o.parallel ?? PARALLEL),
     MAX_QUEUE: '16',
     LOG_LEVEL: 'info',
+    // The decode and TTFT figures compare evaluation without a prompt cache on both sides (llama-server gets
+    // cache_prompt: false below); prompt reuse is measured by bench/scenarios/conversation.ts.
+    PROMPT_CACHE: 'off',
     // As the container image and the manifests run it (service/contract.ts serverRuntimeEnv).
     ...serverRuntimeEnv,
   };
@@ -410,7 +414,7 @@ function httpBody(stack: 'service' | 'llamaServer', promptIndex: number, maxToke
   };
   if (stack === 'llamaServer') {
     // Random weights never pick EOS anyway; ignore_eos makes sure. No prompt cache reuse across
-    // requests (the service clears each sequence after a request, so it never reuses a prefix).
+    // requests on either stack (the service runs with PROMPT_CACHE=off here).
     body.ignore_eos = true;
     body.cache_prompt = false;
   }
@@ -1024,8 +1028,13 @@ function evaluateTargets(): void {
   const idle = results.memory?.service?.idleSteadyBytes;
   const over = model !== undefined && idle !== undefined ? (idle - model) / 2 ** 20 : Number.NaN;
   t.push({ name: 'Idle RSS (model loaded, after warm-up)', target: '<= model size + 200 MB', value: `model + ${fmt(over, 0)} MiB`, met: met(over, (v) => v <= 200 * 1e6 / 2 ** 20) });
+  // Prompt reuse (bench/scenarios/conversation.ts), when it ran in this process.
+  if (conversationRun !== undefined) t.push(...conversationRun.targets);
   results.targets = t;
 }
+
+/** The conversation scenario's run in this process (its targets join the table). */
+let conversationRun: ConversationRun | undefined;
 
 // ------------------------------------------------------------------------------------------------
 // Main
@@ -1042,9 +1051,11 @@ async function writeOutputs(): Promise<void> {
   // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
   await writeFile(
     docsPath,
-    await withDecodeSection(
-      await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))),
-      QUICK,
+    await withConversationSection(
+      await withDecodeSection(
+        await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))),
+        QUICK,
+      ),
     ),
   );
   log(`wrote ${join(outDir, 'results.json')} and ${docsPath}`);
@@ -1085,6 +1096,7 @@ async function main(): Promise<void> {
   await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
   await phase('flood', () => floodCli(log, logDir, docsPath));
   await phase('embeddings', () => embeddingsCli(log, logDir, docsPath, 'npm run bench'));
+  conversationRun = await phase('conversation and shared prompt', () => conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench`));
   results.partial = results.errors.length > 0;
 }
 
@@ -1129,6 +1141,10 @@ async function runOnly(): Promise<void> {
   } else if (onlyScenario === 'embeddings') {
     const ok = await embeddingsCli(log, logDir, docsPath, 'npm run bench -- --only embeddings');
     if (!ok) results.errors.push({ phase: 'embeddings', error: 'not every input length was measured' });
+  } else if (onlyScenario === 'conversation') {
+    const run = await conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only conversation`);
+    const missed = run.targets.filter((t) => t.met !== true);
+    if (missed.length > 0) results.errors.push({ phase: 'conversation', error: `targets not met: ${missed.map((t) => `${t.name} ${t.value}`).join('; ')}` });
   } else {
     const ok = await floodCli(log, logDir, docsPath);
     if (!ok) results.errors.push({ phase: 'flood', error: 'targets not met (see docs/benchmarks.md)' });

@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -193,6 +193,19 @@ export const ConfigSchema = Type.Object({
       },
     ),
   ),
+  promptCache: Type.Optional(
+    Type.Union(
+      promptCacheModes.map((m) => Type.Literal(m)),
+      {
+        description:
+          'PROMPT_CACHE: "on" keeps each sequence\'s evaluated tokens after a request and sends the next request ' +
+          'to the free sequence sharing the longest prompt prefix, so a chat turn evaluates only the new messages ' +
+          '(reported as usage.prompt_tokens_details.cached_tokens); "off" clears every sequence after each request. ' +
+          'Unset means on, what llama.cpp\'s server does by default (cache_prompt); the KV cache is sized for ' +
+          'every sequence\'s whole context either way.',
+      },
+    ),
+  ),
   logLevel: Type.Union(
     logLevels.map((l) => Type.Literal(l)),
     {
@@ -367,6 +380,7 @@ export function loadConfig(env: Env = process.env): Config {
     modelNames: read(envVars.modelNames, oneOf(['served', 'any'] as const)),
     serviceKind: read(envVars.serviceKind, oneOf(serviceKinds)),
     batchSize: read(envVars.batchSize, integer(1, 1_048_576)),
+    promptCache: read(envVars.promptCache, oneOf(promptCacheModes)),
   };
   const embeddingBatch = embeddingBatchSize(config.contextSize);
   if (config.serviceKind === 'embedding' && config.batchSize !== undefined && config.batchSize < embeddingBatch) {
@@ -375,7 +389,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   // Optional settings stay absent when unset (their documented default applies where they are used).
-  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize'] as const) {
+  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize', 'promptCache'] as const) {
     if (config[key] === undefined) delete config[key];
   }
   if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;

@@ -64,7 +64,13 @@ export const envVars = {
   modelNames: 'MODEL_NAMES',
   serviceKind: 'SERVICE_KIND',
   batchSize: 'BATCH_SIZE',
+  // Prompt reuse across requests (service/inference/engine.ts): on unless set to off.
+  promptCache: 'PROMPT_CACHE',
 } as const;
+
+/** PROMPT_CACHE values: `on` keeps each sequence's evaluated prompt for the next request, `off` clears it. */
+export const promptCacheModes = ['on', 'off'] as const;
+export type PromptCacheMode = (typeof promptCacheModes)[number];
 
 /** What one service serves: text generation (chat and completions) or embeddings. */
 export const serviceKinds = ['chat', 'embedding'] as const;

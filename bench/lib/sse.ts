@@ -21,6 +21,8 @@ export interface StreamSample {
   /** usage.completion_tokens (or timings.predicted_n when usage is absent). */
   completionTokens: number;
   promptTokens: number;
+  /** usage.prompt_tokens_details.cached_tokens (or llama-server's timings.cache_n); NaN when neither is sent. */
+  cachedTokens: number;
   finishReason: string | null;
   /** llama-server's own `timings` object, when it sends one. */
   serverTimings?: Record<string, number>;
@@ -31,7 +33,7 @@ export interface StreamSample {
 
 interface ChunkJson {
   choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
-  usage?: { completion_tokens?: number; prompt_tokens?: number } | null;
+  usage?: { completion_tokens?: number; prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } | null;
   timings?: Record<string, number>;
   error?: unknown;
 }
@@ -50,6 +52,7 @@ export function streamRequest(url: string, body: unknown, timeoutMs: number): Pr
       contentChunks: 0,
       completionTokens: Number.NaN,
       promptTokens: Number.NaN,
+      cachedTokens: Number.NaN,
       finishReason: null,
       text: '',
       status: 0,
@@ -108,6 +111,7 @@ export function streamRequest(url: string, body: unknown, timeoutMs: number): Pr
               if (json.usage) {
                 if (json.usage.completion_tokens !== undefined) s.completionTokens = json.usage.completion_tokens;
                 if (json.usage.prompt_tokens !== undefined) s.promptTokens = json.usage.prompt_tokens;
+                if (json.usage.prompt_tokens_details?.cached_tokens !== undefined) s.cachedTokens = json.usage.prompt_tokens_details.cached_tokens;
               }
               if (json.timings) s.serverTimings = json.timings;
             }
@@ -120,6 +124,7 @@ export function streamRequest(url: string, body: unknown, timeoutMs: number): Pr
           if (!Number.isFinite(s.promptTokens) && s.serverTimings?.prompt_n !== undefined) {
             s.promptTokens = s.serverTimings.prompt_n;
           }
+          if (!Number.isFinite(s.cachedTokens) && s.serverTimings?.cache_n !== undefined) s.cachedTokens = s.serverTimings.cache_n;
           done(s.status === 200 ? undefined : `HTTP ${s.status}: ${buf.slice(0, 300)}`);
         });
         res.on('error', (err) => done(err.message));

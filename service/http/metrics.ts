@@ -40,8 +40,10 @@ export function createMetrics(engine: EnginePort) {
     }),
     promptTokens: new Counter({
       name: 'llm_prompt_tokens_total',
-      help: 'Prompt tokens processed, by endpoint.',
-      labelNames: ['endpoint'] as const,
+      help:
+        'Prompt tokens processed, by endpoint and source: cached (reused from a sequence\'s kept tokens, PROMPT_CACHE) ' +
+        'or evaluated; the sum over source is every prompt token.',
+      labelNames: ['endpoint', 'source'] as const,
       registers,
     }),
     generatedTokens: new Counter({

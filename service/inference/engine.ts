@@ -8,7 +8,14 @@
  * HTTP layer can answer 503/400/429 before it commits to a status code. It then runs in the background:
  * wait for a sequence (FIFO), evaluate the prompt in batch-sized chunks (abortable between chunks),
  * emit `started`, generate with LlamaChat / LlamaCompletion while token chunks flow through an
- * EventChannel, emit `done`, clear the sequence and hand it to the oldest waiter.
+ * EventChannel, emit `done` and hand the sequence to the oldest waiter.
+ *
+ * Prompt reuse (`promptReuse`, default on): a sequence keeps the prompt it evaluated after a request (not
+ * the answer it generated). A request admitted while sequences are free takes the one whose kept tokens
+ * share the longest prefix with its prompt, when that prefix is more than a tenth of the prompt (else, and
+ * on ties, the least recently used), erases that sequence's tokens after the shared prefix, and evaluates
+ * only the rest. A queued request takes the sequence released next, as before, so the queue stays FIFO. A
+ * sequence whose request failed is cleared.
  *
  * Stopping: the caller's AbortSignal (client disconnect, timeout) or the consumer leaving its
  * `for await` loop aborts the generation within one token (node-llama-cpp `stopOnAbortSignal`).
@@ -101,8 +108,30 @@ interface Job {
   ticket: QueueTicket<LlamaContextSequence> | undefined;
   /** performance.now() when the job got its sequence (undefined while it waits). */
   startedAt?: number;
+  /** Prompt tokens reused from the sequence's cache (known once the job has its sequence). */
+  cachedTokens: number;
   finished?: Promise<void>;
 }
+/**
+ * Prompt tokens are always evaluated in batches of at least this many, and prompt reuse leaves at least this
+ * many to evaluate. ggml's CPU matrix multiply takes a different path for a batch of one token (llamafile_sgemm
+ * declines n < 2, ggml/src/ggml-cpu/llamafile/sgemm.cpp, and the row-by-row vec_dot runs instead), and the two
+ * round differently: a token evaluated alone gets KV cells a batch would not give it, which is enough to change
+ * a greedy answer. With F16/F32 weights, batches of two or more give every token the same cells whatever the
+ * batch, so a prompt evaluated in pieces (reused prefix + rest) decodes exactly as one evaluated whole
+ * (test/service/prompt-reuse.test.ts); with Q8_0 weights a conversation was measured to diverge after a few
+ * turns all the same (README, "Prompt reuse").
+ */
+const minFreshTokens = 2;
+
+/**
+ * A request takes the sequence sharing the longest prefix with it only when that prefix is more than this
+ * fraction of its prompt, else the least recently used sequence: llama.cpp's server does the same with its
+ * default `--slot-prompt-similarity 0.1` (common/common.h `slot_prompt_similarity`, tools/server/
+ * server-context.cpp `get_available_slot`).
+ */
+const minSharedFraction = 0.1;
+
 /** Keep the last native (llama.cpp) warnings/errors of a load attempt to explain a failure. */
 const maxLoadLogLines = 8;
 
@@ -128,6 +157,10 @@ export class InferenceEngine {
   private readonly work = new WorkEstimate();
   /** The GGUF file; replaced by `resolveModelPath`'s answer when that is set. */
   private modelPath: string;
+  private readonly promptReuse: boolean;
+  /** When each sequence was last released (a counter, not a clock): least recently used goes first. */
+  private readonly lastReleased = new Map<LlamaContextSequence, number>();
+  private releases = 0;
 
   constructor(opts: EngineOptions) {
     for (const [name, value] of [
@@ -143,6 +176,7 @@ export class InferenceEngine {
     this.opts = opts;
     this.log = opts.log;
     this.modelPath = opts.modelPath;
+    this.promptReuse = opts.promptReuse ?? true;
   }
 
   get state(): EngineState {
@@ -399,7 +433,7 @@ export class InferenceEngine {
     const requested = Number.isFinite(sampling.maxTokens) ? Math.floor(sampling.maxTokens) : limit;
     const maxTokens = Math.max(1, Math.min(requested, limit - promptTokens));
 
-    const sequence = pool.tryAcquire();
+    const sequence = pool.tryAcquire(this.promptReuse ? (free) => this.pickSequence(free, prepared.tokens) : undefined);
     let ticket: QueueTicket<LlamaContextSequence> | undefined;
     if (sequence === undefined) {
       if (pool.queueFull) throw new QueueFullError(this.retryAfterSeconds(pool), pool.queueDepth);
@@ -409,7 +443,7 @@ export class InferenceEngine {
     const channel = new EventChannel(() => {
       controller.abort(new GenerationAbortedError('The consumer stopped reading the generation'));
     });
-    const job: Job = { prepared, maxTokens, sampling, external: signal, controller, channel, arrival, sequence, ticket };
+    const job: Job = { prepared, maxTokens, sampling, external: signal, controller, channel, arrival, sequence, ticket, cachedTokens: 0 };
     if (ticket !== undefined) channel.push({ type: 'queued', position: ticket.position });
     this.jobs.add(job);
     job.finished = this.run(job)
@@ -488,7 +522,7 @@ export class InferenceEngine {
     this.log.info({ model: this.modelId }, 'inference engine closed');
   }
 
-  /** Test hook: tokens held in the KV cache by each idle sequence (all 0 = every idle sequence is clean). */
+  /** Test hook: tokens held in the KV cache by each idle sequence (all 0 = every idle sequence is clean; with prompt reuse they keep what they evaluated). */
   idleSequenceTokenCounts(): number[] {
     return this.pool?.idleItems().map((sequence) => sequence.nextTokenIndex) ?? [];
   }
@@ -533,7 +567,7 @@ export class InferenceEngine {
   private retryAfterSeconds(pool: SlotPool<LlamaContextSequence>): number {
     const now = performance.now();
     const pending = [...this.jobs].map((job) => ({
-      promptTokens: job.prepared.tokens.length,
+      promptTokens: job.prepared.tokens.length - job.cachedTokens,
       maxTokens: job.maxTokens,
       elapsedMs: job.startedAt === undefined ? 0 : now - job.startedAt,
     }));
@@ -559,12 +593,15 @@ export class InferenceEngine {
         finishReason,
         promptTokens,
         completionTokens,
+        cachedTokens: job.cachedTokens,
         text,
         ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}),
         ...(logprobs !== undefined ? { logprobs } : {}),
       };
     };
 
+    // A sequence whose generation failed is cleared: nothing guarantees its kept tokens match its KV cells.
+    let keepTokens = this.promptReuse;
     try {
       if (job.sequence === undefined) {
         const ticket = job.ticket as QueueTicket<LlamaContextSequence>;
@@ -583,6 +620,7 @@ export class InferenceEngine {
       const sequence = job.sequence;
       const started = performance.now();
       job.startedAt = started;
+      if (this.promptReuse) job.cachedTokens = await this.keepSharedPrefix(sequence, prepared.tokens);
       await this.prefill(sequence, prepared.tokens, signal);
       if (signal.aborted) {
         finish(abortReason(signal), 0, '');
@@ -612,6 +650,7 @@ export class InferenceEngine {
       try {
         outcome = await this.generateOn(sequence, job, onTokens, onText);
       } catch (err) {
+        keepTokens = false;
         if (!signal.aborted) throw err;
         outcome = { stopReason: 'abort' };
       }
@@ -630,7 +669,8 @@ export class InferenceEngine {
       const serviceMs = ended - started;
       if (finishReason !== 'abort' && finishReason !== 'timeout') {
         this.work.observe({
-          promptTokens,
+          // The prefill rate is per evaluated token: reused ones cost nothing.
+          promptTokens: promptTokens - job.cachedTokens,
           completionTokens,
           maxTokens: job.maxTokens,
           prefillMs: (firstTokenAt ?? ended) - started,
@@ -638,13 +678,16 @@ export class InferenceEngine {
         });
       }
       this.log.debug(
-        { promptTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
+        { promptTokens, cachedTokens: job.cachedTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
         'generation finished',
       );
       finish(finishReason, completionTokens, text, toolCalls);
+    } catch (err) {
+      keepTokens = false;
+      throw err;
     } finally {
       external.removeEventListener('abort', onExternalAbort);
-      if (job.sequence !== undefined) await this.recycle(job.sequence);
+      if (job.sequence !== undefined) await this.recycle(job.sequence, keepTokens ? prepared.tokens : undefined);
       if (done !== undefined) {
         channel.push(done);
         channel.end();
@@ -653,14 +696,77 @@ export class InferenceEngine {
   }
 
   /**
-   * Evaluate long prompts in abortable chunks, leaving the last batch (at least one token) to the
-   * generator: a prompt that fits one batch then costs one decode, not two (measured 234 -> 220 ms
-   * time to first token on a 54-token prompt), and a long one still stops at the next chunk on abort.
+   * The free sequence to serve `tokens`: the one whose kept tokens share the longest prefix with them
+   * (counted up to what reuse may keep, see `minFreshTokens`; ties broken by least recent use), provided
+   * that prefix is more than `minSharedFraction` of the prompt; otherwise the least recently used one, so
+   * a new conversation does not evict a kept one for the sake of a common template header.
+   * `compareContextTokens` stops at the first difference, so this costs the shared length per free sequence.
+   */
+  private pickSequence(free: readonly LlamaContextSequence[], tokens: readonly Token[]): number {
+    const usable = Math.max(0, tokens.length - minFreshTokens);
+    let best = -1;
+    let bestShared = -1;
+    let bestReleased = Number.POSITIVE_INFINITY;
+    let oldest = -1;
+    let oldestReleased = Number.POSITIVE_INFINITY;
+    free.forEach((sequence, i) => {
+      const shared = Math.min(usable, sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex);
+      const released = this.lastReleased.get(sequence) ?? -1;
+      if (shared > bestShared || (shared === bestShared && released < bestReleased)) {
+        best = i;
+        bestShared = shared;
+        bestReleased = released;
+      }
+      if (released < oldestReleased) {
+        oldest = i;
+        oldestReleased = released;
+      }
+    });
+    return bestShared > minSharedFraction * tokens.length ? best : oldest;
+  }
+
+  /**
+   * Erase what the sequence holds after its longest common prefix with `tokens` (at most all but the last
+   * token: the generator must evaluate one token to sample from) and return how many prompt tokens were
+   * kept without being evaluated again.
+   *
+   * node-llama-cpp (3.21, `LlamaContextSequence` in dist/evaluator/LlamaContext/LlamaContext.js):
+   * `compareContextTokens` gives the first index where the sequence's tokens and `tokens` differ;
+   * `eraseContextTokenRanges` removes those KV cells (`removeTokenCellsFromSequence`). When the cells
+   * cannot be removed (a sliding-window or recurrent model whose cache no longer holds that position) it
+   * re-evaluates what remains itself; the token meter counts that, and those tokens are not reported as
+   * cached. LlamaChat and LlamaCompletion then align with the kept state the same way
+   * (`alignCurrentSequenceStateWithCurrentTokens` / `adaptStateToTokens(tokens, false)`: evaluation
+   * continues from the first difference), so the prompt is never evaluated twice.
+   */
+  private async keepSharedPrefix(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<number> {
+    const shared = Math.min(Math.max(0, tokens.length - minFreshTokens), sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex);
+    if (sequence.nextTokenIndex > shared) {
+      const evaluatedBefore = sequence.tokenMeter.usedInputTokens;
+      await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
+      const reEvaluated = sequence.tokenMeter.usedInputTokens - evaluatedBefore;
+      return Math.max(0, Math.min(shared, sequence.nextTokenIndex) - reEvaluated);
+    }
+    return sequence.nextTokenIndex;
+  }
+
+  /**
+   * Evaluate long prompts in abortable chunks from where the sequence's kept tokens end, leaving the last
+   * batch (at least one token) to the generator: a prompt that fits one batch then costs one decode, not
+   * two (measured 234 -> 220 ms time to first token on a 54-token prompt), and a long one still stops at
+   * the next chunk on abort.
    */
   private async prefill(sequence: LlamaContextSequence, tokens: Token[], signal: AbortSignal): Promise<void> {
-    const step = Math.max(1, this.context?.batchSize ?? 512);
+    const step = Math.max(minFreshTokens, this.context?.batchSize ?? 512);
     const end = Math.max(0, tokens.length - step);
-    for (let i = 0; i < end; i += step) {
+    let i = sequence.nextTokenIndex;
+    // Never a one-token chunk (see `minFreshTokens`): when the last chunk would hold one token, the first is one shorter.
+    if (end > i && (end - i) % step === 1) {
+      if (signal.aborted) return;
+      await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(i, i + step - 1));
+      i += step - 1;
+    }
+    for (; i < end; i += step) {
       if (signal.aborted) return;
       await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(i, Math.min(end, i + step)));
     }
@@ -804,13 +910,28 @@ export class InferenceEngine {
     return llama.createGrammarForJsonSchema(grammar.schema as Readonly<GbnfJsonSchema> as never);
   }
 
-  /** Clear the sequence's KV cache and token history, then give it to the oldest waiter. */
-  private async recycle(sequence: LlamaContextSequence): Promise<void> {
+  /**
+   * Give the sequence to the oldest waiter (or back to the free list). Without prompt reuse, or after a
+   * failed generation, its KV cache and token history are cleared first; with reuse they stay for the next
+   * request that shares a prefix with them. Either way the sequence's cells are its own (llama.cpp gives
+   * every sequence of a non-unified KV cache its own `contextSize` cells, `kv_unified` defaults to false in
+   * src/llama-context.cpp and node-llama-cpp does not set it), so kept tokens never take room from another
+   * sequence, and the next request erases them past the shared prefix before it evaluates: the context
+   * check in generate() (prompt + max_tokens within one sequence's context) holds as before.
+   */
+  private async recycle(sequence: LlamaContextSequence, prompt: readonly Token[] | undefined): Promise<void> {
     try {
-      await sequence.clearHistory();
+      if (prompt === undefined) await sequence.clearHistory();
+      else {
+        // Keep the prompt, drop what was generated: a generated token's KV cells were computed in a decode
+        // step of its own, whose arithmetic differs from a prompt batch's (see `keepSharedPrefix`).
+        const kept = sequence.compareContextTokens(prompt as Token[]).firstDifferentIndex;
+        if (sequence.nextTokenIndex > kept) await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
+      }
     } catch (err) {
       if (this._state !== 'closed' && this.context !== undefined) this.log.warn({ err }, 'could not clear a sequence');
     }
+    this.lastReleased.set(sequence, ++this.releases);
     this.pool?.release(sequence);
   }
 }

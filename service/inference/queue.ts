@@ -49,10 +49,18 @@ export class SlotPool<T> {
     return this.waiters.size >= this.maxQueue;
   }
 
-  /** A free item, or undefined when all are busy (waiters always go first: FIFO). */
-  tryAcquire(): T | undefined {
-    if (this.waiters.size > 0) return undefined;
-    return this.free.pop();
+  /**
+   * A free item, or undefined when all are busy (waiters always go first: FIFO). `pick` chooses among the
+   * free items (it returns an index into the array it is given); without it, the most recently freed one.
+   * A waiter is never offered a choice: it waits only while nothing is free, so the item released next is
+   * the only candidate.
+   */
+  tryAcquire(pick?: (free: readonly T[]) => number): T | undefined {
+    if (this.waiters.size > 0 || this.free.length === 0) return undefined;
+    if (pick === undefined) return this.free.pop();
+    const index = pick(this.free);
+    const at = Number.isInteger(index) && index >= 0 && index < this.free.length ? index : this.free.length - 1;
+    return this.free.splice(at, 1)[0];
   }
 
   /** The items not in use (a copy). */

@@ -42,6 +42,13 @@ export interface EngineOptions {
    * ModelLoadError it throws fails the load with its message unchanged.
    */
   checkBeforeContext?: (modelPath: string, fileInfo: GgufFileInfo) => Promise<void>;
+  /**
+   * Prompt reuse (PROMPT_CACHE): a sequence keeps the tokens it evaluated after a request, and a new request
+   * goes to the free sequence whose kept tokens share the longest prefix with its prompt, so only the rest
+   * is evaluated (a chat turn re-reads only the new messages). Default true; false clears every sequence
+   * after each request (each prompt is evaluated in full).
+   */
+  promptReuse?: boolean;
   log: Logger;
 }
 
@@ -150,6 +157,11 @@ export type GenerationEvent =
       finishReason: FinishReason;
       promptTokens: number;
       completionTokens: number;
+      /**
+       * Prompt tokens whose evaluation was reused from the sequence's cache (a prefix of the prompt; 0 when
+       * nothing was reused). Absent from engines that do not reuse prompts; counts as 0.
+       */
+      cachedTokens?: number;
       text: string;
       /** Every generated token's log probabilities, when the request asked for them. */
       logprobs?: TokenLogprob[];

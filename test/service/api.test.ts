@@ -251,7 +251,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
     expect(metricValue(text, 'llm_requests_total', { route: endpoints.chatCompletions, status: '400' })).toBeGreaterThan(10);
     expect(metricValue(text, 'llm_requests_total', { route: 'unmatched', method: 'GET', status: '404' })).toBeGreaterThanOrEqual(2);
     expect(metricValue(text, 'llm_requests_total', { route: 'unmatched', method: 'DELETE', status: '404' })).toBe(1);
-    expect(metricValue(text, 'llm_prompt_tokens_total', { endpoint: 'chat' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'llm_prompt_tokens_total', { endpoint: 'chat', source: 'evaluated' })).toBeGreaterThan(0);
     expect(metricValue(text, 'llm_generated_tokens_total', { endpoint: 'completion' })).toBeGreaterThan(0);
     expect(metricValue(text, 'llm_max_queue')).toBe(8);
     expect(metricValue(text, 'llm_busy_sequences')).toBe(0);

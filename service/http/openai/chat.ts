@@ -63,7 +63,7 @@ class ChatRenderer implements Renderer {
           finish_reason: toOpenAiFinish(done.finishReason),
         },
       ],
-      usage: usageOf(done.promptTokens, done.completionTokens),
+      usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens),
     };
   }
 
@@ -100,7 +100,7 @@ class ChatRenderer implements Renderer {
   }
 
   streamUsage(done: Done): unknown {
-    return { ...this.chunk({}, null), choices: [], usage: usageOf(done.promptTokens, done.completionTokens) };
+    return { ...this.chunk({}, null), choices: [], usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens) };
   }
 }
 

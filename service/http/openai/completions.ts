@@ -45,7 +45,7 @@ class CompletionRenderer implements Renderer {
   }
 
   body(done: Done, text: string): unknown {
-    return { ...this.chunk(text, toOpenAiFinish(done.finishReason), done.logprobs), usage: usageOf(done.promptTokens, done.completionTokens) };
+    return { ...this.chunk(text, toOpenAiFinish(done.finishReason), done.logprobs), usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens) };
   }
 
   streamStart(): unknown[] {
@@ -65,7 +65,7 @@ class CompletionRenderer implements Renderer {
   }
 
   streamUsage(done: Done): unknown {
-    return { ...this.chunk('', null), choices: [], usage: usageOf(done.promptTokens, done.completionTokens) };
+    return { ...this.chunk('', null), choices: [], usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens) };
   }
 }
 

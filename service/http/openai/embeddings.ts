@@ -41,7 +41,7 @@ export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, se
     reply.raw.on('close', onClose);
     try {
       const result = await engine.embed(job.inputs, ac.signal);
-      metrics.promptTokens.inc({ endpoint: 'embedding' }, result.promptTokens);
+      metrics.promptTokens.inc({ endpoint: 'embedding', source: 'evaluated' }, result.promptTokens);
       return {
         object: 'list',
         data: result.vectors.map((vector, index) => ({

@@ -63,12 +63,16 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** OpenAI's `CompletionUsage.PromptTokensDetails` (openai-node resources/completions.ts). */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
-export const usageOf = (promptTokens: number, completionTokens: number): Usage => ({
+/** Usage as OpenAI reports it: `cached_tokens` are the prompt tokens reused from the prompt cache (0 when none). */
+export const usageOf = (promptTokens: number, completionTokens: number, cachedTokens = 0): Usage => ({
   prompt_tokens: promptTokens,
   completion_tokens: completionTokens,
   total_tokens: promptTokens + completionTokens,
+  prompt_tokens_details: { cached_tokens: cachedTokens },
 });
 
 /** OpenAI has no finish reason for "cut short"; `length` (truncated) is the honest one. */
@@ -202,7 +206,9 @@ export async function runGeneration(
     log.completionTokens = d.completionTokens;
     log.finishReason = d.finishReason;
     if (reason && d.finishReason !== 'stop' && d.finishReason !== 'length' && d.finishReason !== 'tool_calls') log.abortReason = reason;
-    metrics.promptTokens.inc({ endpoint: job.endpoint }, d.promptTokens);
+    const cached = Math.min(d.promptTokens, d.cachedTokens ?? 0);
+    metrics.promptTokens.inc({ endpoint: job.endpoint, source: 'cached' }, cached);
+    metrics.promptTokens.inc({ endpoint: job.endpoint, source: 'evaluated' }, d.promptTokens - cached);
     metrics.generatedTokens.inc({ endpoint: job.endpoint }, d.completionTokens);
     metrics.generations.inc({ endpoint: job.endpoint, finish_reason: d.finishReason });
     if (firstTokenAt !== undefined && lastTokenAt !== undefined && d.completionTokens >= 2 && lastTokenAt > firstTokenAt) {
