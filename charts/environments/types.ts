@@ -2,7 +2,7 @@ import type { ClusterProfile } from '../clusters/types.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
 /** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version and ingress controller namespace. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace'> & {
+export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController'> & {
   /** @default the environment's image */
   readonly image?: string;
 };
