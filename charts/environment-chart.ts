@@ -6,6 +6,7 @@ import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
+import { namespacePodSecurityLevel } from './rules/admission.js';
 import type { Environment } from './environments/types.js';
 
 /** The namespace of an environment, enforcing the `restricted` Pod Security Standard. */
@@ -18,8 +19,8 @@ export class NamespaceChart extends Chart {
         labels: {
           'app.kubernetes.io/part-of': partOf,
           'app.kubernetes.io/managed-by': 'cdk8s',
-          'pod-security.kubernetes.io/enforce': 'restricted',
-          'pod-security.kubernetes.io/warn': 'restricted',
+          'pod-security.kubernetes.io/enforce': namespacePodSecurityLevel,
+          'pod-security.kubernetes.io/warn': namespacePodSecurityLevel,
         },
         annotations: syncWave(waves.namespace),
       },
@@ -40,7 +41,9 @@ export class ServiceChart extends Chart {
     const storageClass = cache.kind === 'persistentVolumeClaim' ? env.cluster.storageClasses.find((c) => c.name === cache.storageClassName) : undefined;
     // The ingress controller's namespace comes from the profile (captured from the IngressClass's Helm release).
     const exposure = declaration.exposure;
-    const ingressNamespace = exposure?.kind === 'ingress' ? env.cluster.ingressControllerNamespaces?.[exposure.className ?? 'nginx'] : undefined;
+    const ingressClass = exposure?.kind === 'ingress' ? (exposure.className ?? 'nginx') : undefined;
+    const ingressNamespace = ingressClass !== undefined ? env.cluster.ingressControllerNamespaces?.[ingressClass] : undefined;
+    const ingressController = ingressClass !== undefined ? env.cluster.ingressControllers?.[ingressClass] : undefined;
     this.service = new GgufInferenceService(this, name, {
       ...declaration,
       modelCache: storageClass && cache.readMiBps === undefined ? { ...cache, readMiBps: storageClass.readMiBps } : cache,
@@ -52,6 +55,7 @@ export class ServiceChart extends Chart {
       ...(ingressNamespace !== undefined ? { ingressControllerNamespace: ingressNamespace } : {}),
       // A capacity-type preference is built from the labels the profile's pools carry.
       nodePools: env.cluster.nodePools,
+      ...(ingressController !== undefined ? { ingressController } : {}),
     });
   }
 }

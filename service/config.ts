@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, retiredEnvVars, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -95,7 +95,7 @@ export const ConfigSchema = Type.Object({
     maximum: 1_048_576,
     default: 2048,
     description:
-      'MAX_TOKENS_LIMIT: largest max_tokens a request may ask for (400 beyond it) and the value used ' +
+      'MAX_COMPLETION_LENGTH: largest max_tokens a request may ask for (400 beyond it) and the value used ' +
       'when a request gives none. Default 2048: half the default context, so long answers fit.',
   }),
   requestTimeoutMs: Type.Integer({
@@ -342,6 +342,9 @@ function show(name: EnvVarName, text: string): string {
  */
 export function loadConfig(env: Env = process.env): Config {
   const issues: string[] = [];
+  for (const [retired, now] of Object.entries(retiredEnvVars)) {
+    if (env[retired] !== undefined) issues.push(`${retired} is no longer read: it was renamed ${now}; set ${now} instead`);
+  }
 
   function read<T>(name: EnvVarName, parse: Parser<T>, fallback: T): T;
   function read<T>(name: EnvVarName, parse: Parser<T>): T | undefined;

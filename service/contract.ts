@@ -46,7 +46,9 @@ export const envVars = {
   contextSize: 'CONTEXT_SIZE',
   parallel: 'PARALLEL',
   maxQueue: 'MAX_QUEUE',
-  maxTokensLimit: 'MAX_TOKENS_LIMIT',
+  // Not MAX_TOKENS_LIMIT: Polaris's danger-level sensitiveContainerEnvVar check refuses any env var with a
+  // literal value whose name contains "token" (see retiredEnvVars).
+  maxTokensLimit: 'MAX_COMPLETION_LENGTH',
   requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
   sseKeepAliveMs: 'SSE_KEEPALIVE_MS',
@@ -101,6 +103,19 @@ export function chatBatchSize(contextSize: number, parallel: number): number {
 }
 
 export type EnvVarName = (typeof envVars)[keyof typeof envVars];
+
+/**
+ * Names the service once read and no longer does, with the name that replaced each. The service refuses to
+ * start when one is set, so a renamed setting is never silently ignored.
+ *
+ * MAX_TOKENS_LIMIT: Polaris's `sensitiveContainerEnvVar` check (FairwindsOps/polaris
+ * pkg/config/checks/sensitiveContainerEnvVar.yaml, danger by default) fails a container whose env has a
+ * literal `value` under a name matching `(?i)token`, `password`, `secret` or `bearer`; its admission webhook
+ * denies danger-level failures, so every Deployment carrying MAX_TOKENS_LIMIT was refused.
+ */
+export const retiredEnvVars: Readonly<Record<string, EnvVarName>> = {
+  MAX_TOKENS_LIMIT: envVars.maxTokensLimit,
+};
 
 /**
  * Hugging Face settings the model download reads (service/model/ref.ts, service/model/acquire.ts), named

@@ -220,7 +220,7 @@ async function runService(modelPath: string, r: SoakStackResult, log: SoakOption
     CONTEXT_SIZE: String(CONTEXT),
     PARALLEL: String(SEQUENCES),
     MAX_QUEUE: String(CLIENTS),
-    MAX_TOKENS_LIMIT: String(MAX_TOKENS[1]),
+    MAX_COMPLETION_LENGTH: String(MAX_TOKENS[1]),
     LOG_LEVEL: 'warn',
     ...serverRuntimeEnv,
   };

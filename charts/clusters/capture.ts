@@ -112,6 +112,7 @@ function nodePools(nodes: any[], where: string): CapturedNodePool[] {
         ((n.spec?.taints ?? []) as any[]).map((t) => ({ key: t.key, ...(t.value !== undefined && t.value !== '' ? { value: t.value } : {}), effect: t.effect })),
       );
       const taints = taintSets[0]!.filter((t) => taintSets.every((s) => s.some((u) => taintKey(u) === taintKey(t))));
+      const zones = [...new Set(labelSets.map((l) => l['topology.kubernetes.io/zone'] ?? l['failure-domain.beta.kubernetes.io/zone']).filter((z): z is string => z !== undefined))].sort();
       const product = common['nvidia.com/gpu.product'];
       const gpuMemory = common['nvidia.com/gpu.memory'];
       const pool: CapturedNodePool = {
@@ -124,6 +125,7 @@ function nodePools(nodes: any[], where: string): CapturedNodePool[] {
         ...(product && gpuMemory ? { gpu: { product, memoryMiB: Number(gpuMemory) } } : {}),
         labels: common,
         taints,
+        zones,
       };
       return pool;
     })
@@ -143,8 +145,42 @@ export function serverVersion(json: unknown, where: string): string {
   return v;
 }
 
+/** Autoscaling bounds by pool name, as `--pool-bounds` gives them. */
+export type PoolBounds = Readonly<Record<string, { readonly minCount: number; readonly maxCount: number }>>;
+
+/**
+ * Parses `--pool-bounds cpu=2:6,gpu=1:2` (pool name = node group, min:max nodes). The bounds come from
+ * where the cloud keeps them (`aws eks describe-nodegroup --query nodegroup.scalingConfig`, the GKE node
+ * pool's autoscaling, the cluster-autoscaler's `--nodes=MIN:MAX:NAME`); kubectl sees only the nodes.
+ */
+export function parsePoolBounds(text: string): PoolBounds {
+  const out: Record<string, { minCount: number; maxCount: number }> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([^=\s]+)=(\d+):(\d+)$/.exec(part);
+    if (!m) throw new CaptureError(`--pool-bounds "${part}": expected NAME=MIN:MAX (e.g. cpu=2:6). Fix: give each autoscaled pool as node-group=min:max, comma-separated`);
+    const [, name, min, max] = m;
+    if (Number(min) > Number(max) || Number(max) === 0) throw new CaptureError(`--pool-bounds "${part}": min ${min} > max ${max} (or max 0). Fix: copy minSize and maxSize from the node group's scaling configuration`);
+    if (out[name!]) throw new CaptureError(`--pool-bounds: pool ${name} given twice. Fix: give each pool once`);
+    out[name!] = { minCount: Number(min), maxCount: Number(max) };
+  }
+  return out;
+}
+
+/** The pools with their bounds; fails on a bound for a pool that was not captured, or one the registered nodes break. */
+function withBounds(pools: CapturedNodePool[], bounds: PoolBounds): CapturedNodePool[] {
+  for (const name of Object.keys(bounds)) {
+    if (!pools.some((p) => p.name === name)) fail(`--pool-bounds ${name}`, 'no node pool of that name was captured', `use one of ${pools.map((p) => p.name).join(', ')} (node pools are named by ${poolLabels[0]} and the other pool labels)`);
+  }
+  return pools.map((p) => {
+    const b = bounds[p.name];
+    if (!b) return p;
+    if (p.count > b.maxCount) fail(`--pool-bounds ${p.name}=${b.minCount}:${b.maxCount}`, `${p.count} nodes are registered, more than the maximum`, 'copy the bounds from the node group again; they are out of date');
+    return { ...p, autoscaling: { minCount: b.minCount, maxCount: b.maxCount } };
+  });
+}
+
 /** ClusterFacts from the two kubectl outputs. `where` names each input in errors. */
-export function factsFromKubectl(input: { version: unknown; versionFrom: string; list: unknown; listFrom: string; capturedFrom: string; capturedAt: string }): ClusterFacts {
+export function factsFromKubectl(input: { version: unknown; versionFrom: string; list: unknown; listFrom: string; capturedFrom: string; capturedAt: string; poolBounds?: PoolBounds }): ClusterFacts {
   const kubernetesVersion = serverVersion(input.version, input.versionFrom);
   const list = input.list as any;
   const where = input.listFrom;
@@ -172,7 +208,7 @@ export function factsFromKubectl(input: { version: unknown; versionFrom: string;
     .map((c) => ({ group: String(c.spec?.group), kind: String(c.spec?.names?.kind) }))
     .sort((a, b) => `${a.group}/${a.kind}`.localeCompare(`${b.group}/${b.kind}`));
   const groups = new Set(customResourceTypes.map((c) => c.group));
-  const pools = nodePools(nodes, where);
+  const pools = withBounds(nodePools(nodes, where), input.poolBounds ?? {});
   const operators = operatorSignatures
     .filter((s) => (s.crdGroup !== undefined && groups.has(s.crdGroup)) || (s.nodeLabel !== undefined && pools.some((p) => p.labels[s.nodeLabel!] !== undefined)))
     .map((s) => s.operator);
@@ -209,7 +245,9 @@ export function factsIdentifier(baseName: string): string {
 
 /** The reviewable TypeScript file a capture writes. `importPath` reaches charts/clusters/facts.ts from it. */
 export function renderFactsFile(facts: ClusterFacts, identifier: string, importPath: string, command: string): string {
-  const pools = facts.nodePools.map((p) => `${p.name} (${p.count} x ${p.instanceType}${p.allocatable.gpus ? `, ${p.allocatable.gpus} GPU` : ''})`).join(', ');
+  const pools = facts.nodePools
+    .map((p) => `${p.name} (${p.count} x ${p.instanceType}${p.allocatable.gpus ? `, ${p.allocatable.gpus} GPU` : ''}${p.capacityType !== 'unknown' ? `, ${p.capacityType}` : ''}${p.autoscaling ? `, autoscaled ${p.autoscaling.minCount}-${p.autoscaling.maxCount}` : ''})`)
+    .join(', ');
   return [
     '/**',
     ` * Captured ${facts.capturedAt} from ${facts.capturedFrom} by:`,

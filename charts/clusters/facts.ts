@@ -35,6 +35,15 @@ export interface CapturedNodePool {
   readonly labels: Readonly<Record<string, string>>;
   /** Taints every node of the pool carries. */
   readonly taints: readonly CapturedTaint[];
+  /** Availability zones the pool's nodes are in (`topology.kubernetes.io/zone`), sorted; empty when no node says. */
+  readonly zones: readonly string[];
+  /**
+   * Autoscaling bounds of the pool. No Kubernetes object holds them (they live in the cloud's node group,
+   * e.g. `aws eks describe-nodegroup` `scalingConfig`, or in the cluster-autoscaler's flags), so the capture
+   * records them only from `--pool-bounds NAME=MIN:MAX`, checked against the nodes registered now. Absent: a
+   * fixed pool of `count` nodes.
+   */
+  readonly autoscaling?: { readonly minCount: number; readonly maxCount: number };
 }
 
 export interface CapturedStorageClass {

@@ -1,7 +1,7 @@
 import { parseQuantity } from '../lib/quantity.js';
 import type { ClusterFacts } from './facts.js';
 import { kubernetesMinor } from './facts.js';
-import type { ClusterProfile, CustomResourceType, LoadBalancerProfile, NodePool, PrometheusProfile, ResourceQuota, StorageClass } from './types.js';
+import type { AdmissionPolicies, ClusterProfile, CustomResourceType, LoadBalancerProfile, NodePool, PrometheusProfile, ResourceQuota, StorageClass } from './types.js';
 
 /** Access modes a CSI driver offers for dynamically provisioned volumes (each driver's documentation). */
 export const driverAccessModes: Readonly<Record<string, ReadonlyArray<'ReadWriteOnce' | 'ReadWriteMany'>>> = {
@@ -70,6 +70,23 @@ export interface ProfileDecisions {
   readonly prometheus?: PrometheusProfile;
   /** PodSecurityPolicy admission enabled. Default false. */
   readonly podSecurityPolicyAdmission?: boolean;
+  /**
+   * Namespace of an IngressClass's controller where the IngressClass does not say (no
+   * `meta.helm.sh/release-namespace` annotation), by class name. Default: the annotation; `ingress-nginx` for
+   * an nginx class without one (the ingress-nginx chart's documented namespace).
+   */
+  readonly ingressControllerNamespaces?: Readonly<Record<string, string>>;
+  /**
+   * Idle timeout per IngressClass whose controller takes no timeout from Ingress annotations (Traefik sets it
+   * in its entry points' `respondingTimeouts` and ServersTransports, HAProxy in its ConfigMap), by class name.
+   * Default `ingressIdleTimeoutSeconds`.
+   */
+  readonly ingressIdleTimeoutsSeconds?: Readonly<Record<string, number>>;
+  /**
+   * Admission policies the platform enforces (Polaris webhook, Kyverno ClusterPolicies). The capture sees
+   * whether Kyverno is installed (its CRDs) but not which policies enforce. Default none.
+   */
+  readonly admission?: AdmissionPolicies;
 }
 
 /** Default read rate for a class the decisions do not describe. */
@@ -95,6 +112,19 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
   for (const name of Object.keys(d.storage ?? {})) {
     if (!facts.storageClasses.some((c) => c.name === name)) throw problem(`storage.${name}`, 'no such storage class was captured', `use one of ${facts.storageClasses.map((c) => c.name).join(', ')}`);
   }
+  for (const [field, byPool] of [['reservedPerNode', d.reservedPerNode], ['gpus', d.gpus]] as const) {
+    for (const name of Object.keys(byPool ?? {})) {
+      if (!facts.nodePools.some((p) => p.name === name)) throw problem(`${field}.${name}`, 'no such node pool was captured', `use one of ${facts.nodePools.map((p) => p.name).join(', ')}`);
+    }
+  }
+  for (const [field, byClass] of [['ingressControllerNamespaces', d.ingressControllerNamespaces], ['ingressIdleTimeoutsSeconds', d.ingressIdleTimeoutsSeconds]] as const) {
+    for (const name of Object.keys(byClass ?? {})) {
+      if (!facts.ingressClasses.some((c) => c.name === name)) throw problem(`${field}.${name}`, 'no such IngressClass was captured', `use one of ${facts.ingressClasses.map((c) => c.name).join(', ') || '(none captured)'}`);
+    }
+  }
+  if ((d.admission?.kyverno ?? []).length > 0 && !facts.operators.includes('Kyverno')) {
+    throw problem('admission.kyverno', 'Kyverno policies are named but the capture found no kyverno.io CRDs', 'install Kyverno and capture again, or remove admission.kyverno');
+  }
   const nodePools: NodePool[] = facts.nodePools.map((p) => {
     const reserved = d.reservedPerNode?.[p.name];
     let gpus: NodePool['gpus'];
@@ -113,6 +143,9 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
       labels: p.labels,
       taints: p.taints,
       ...(reserved ? { reservedPerNode: reserved } : {}),
+      ...(p.capacityType !== 'unknown' ? { capacityType: p.capacityType } : {}),
+      ...(p.autoscaling ? { autoscaling: p.autoscaling } : {}),
+      ...(p.zones.length > 0 ? { zones: p.zones } : {}),
     };
   });
   const storageClasses: StorageClass[] = facts.storageClasses.map((c) => {
@@ -148,7 +181,13 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
       : next;
   }
   const customResourceTypes: CustomResourceType[] = facts.customResourceTypes.map((c) => ({ ...c, installedBy: crdInstallers[c.group] ?? `the operator serving ${c.group}` }));
-  const ingressControllerNamespaces = Object.fromEntries(facts.ingressClasses.flatMap((c) => (c.controllerNamespace ? [[c.name, c.controllerNamespace]] : [])));
+  const ingressControllerNamespaces = Object.fromEntries(
+    facts.ingressClasses.flatMap((c) => {
+      const ns = d.ingressControllerNamespaces?.[c.name] ?? c.controllerNamespace;
+      return ns ? [[c.name, ns]] : [];
+    }),
+  );
+  const ingressControllers = Object.fromEntries(facts.ingressClasses.map((c) => [c.name, c.controller]));
   return {
     name: d.name,
     definedIn: d.definedIn,
@@ -163,6 +202,9 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     customResourceTypes,
     ingressClassNames: facts.ingressClasses.map((c) => c.name),
     ingressControllerNamespaces,
+    ingressControllers,
+    ...(d.ingressIdleTimeoutsSeconds ? { ingressIdleTimeoutsSeconds: d.ingressIdleTimeoutsSeconds } : {}),
+    ...(d.admission ? { admission: d.admission } : {}),
     ...(d.prometheus ? { prometheus: d.prometheus } : {}),
     ...(d.podSecurityPolicyAdmission !== undefined ? { podSecurityPolicyAdmission: d.podSecurityPolicyAdmission } : {}),
   };

@@ -13,7 +13,11 @@ export interface Taint {
 export interface NodePool {
   readonly name: string;
   readonly instanceType: string;
-  /** Nodes in the pool (the maximum, for autoscaled pools). */
+  /**
+   * Nodes in the pool: the nodes registered when captured, or the fixed size of a pool typed by hand. Rules
+   * that size against the pool use `autoscaling.maxCount` instead when the pool autoscales
+   * (`poolNodeCount` in charts/clusters/pools.ts).
+   */
   readonly count: number;
   /** Allocatable per node. */
   readonly allocatable: {
@@ -28,13 +32,17 @@ export interface NodePool {
   /** Requests already placed on each node by other workloads (DaemonSets, other teams' services). */
   readonly reservedPerNode?: { readonly cpuMillis: number; readonly memoryBytes: number };
   /**
-   * Whether the pool's nodes are spot (reclaimable at short notice) or on-demand, as the cloud's capacity-type
-   * label on the nodes says (charts/clusters/capacity-type.ts lists the labels). Default unknown: no capacity-type
-   * preference can target the pool.
+   * On-demand or spot capacity, from the nodes' `eks.amazonaws.com/capacityType` or `karpenter.sh/capacity-type`
+   * label (GKE and AKS spot labels too). Default unknown: nothing said, so nothing is assumed either way.
    */
   readonly capacityType?: 'on-demand' | 'spot';
-  /** Node-count bounds of an autoscaled pool (`count` is then the maximum). Default: a fixed pool of `count` nodes. */
+  /**
+   * Autoscaling bounds when the pool autoscales (cluster-autoscaler, a managed node group's scaling config):
+   * the rules size against `maxCount`, the most nodes the pool can reach. Default none: a fixed pool of `count`.
+   */
   readonly autoscaling?: { readonly minCount: number; readonly maxCount: number };
+  /** Availability zones the pool's nodes run in (`topology.kubernetes.io/zone`). Default unknown. */
+  readonly zones?: readonly string[];
 }
 
 export interface StorageClass {
@@ -152,4 +160,41 @@ export interface ClusterProfile {
    * Operator). A pod naming any other is refused by admission. Default unknown: `runtimeClassName` is not checked.
    */
   readonly runtimeClassNames?: readonly string[];
+  /**
+   * The controller of each IngressClass (its `spec.controller`, e.g. `k8s.io/ingress-nginx`, `ingress.k8s.aws/alb`,
+   * `traefik.io/ingress-controller`), by class name. It decides which annotations set the Ingress's timeouts
+   * (charts/constructs/exposure.ts `ingressControllers`). Default `k8s.io/ingress-nginx` for a class not listed,
+   * as profiles typed before this field meant.
+   */
+  readonly ingressControllers?: Readonly<Record<string, string>>;
+  /**
+   * Idle timeout per IngressClass where its controller's timeouts cannot be set from the Ingress (Traefik,
+   * HAProxy: set in the controller's own configuration), in seconds, by class name. Default
+   * `ingressIdleTimeoutSeconds` for every class.
+   */
+  readonly ingressIdleTimeoutsSeconds?: Readonly<Record<string, number>>;
+  /** Admission policies the cluster enforces on the environment's namespace besides Pod Security. Default none. */
+  readonly admission?: AdmissionPolicies;
+}
+
+/** Severity Polaris gives a check (its config's `checks:` map); only `danger` makes its webhook deny. */
+export type PolarisSeverity = 'danger' | 'warning' | 'ignore';
+
+/**
+ * Admission policies a cluster runs, as its platform team configured them (kubectl cannot list a webhook's
+ * configuration, so the profile states them). charts/rules/admission.ts models each one.
+ */
+export interface AdmissionPolicies {
+  /**
+   * Polaris's validating webhook (FairwindsOps/polaris, `webhook.enable=true`): it denies any object failing a
+   * `danger` check. `checks` overrides the severities of Polaris's default configuration
+   * (pkg/config/default.yaml) by check id. Default: no Polaris webhook.
+   */
+  readonly polaris?: { readonly checks?: Readonly<Record<string, PolarisSeverity>> };
+  /**
+   * Kyverno ClusterPolicies by name, with their failure action; only `Enforce` denies admission. The names
+   * are those of kyverno/policies (`disallow-latest-tag`, `require-requests-limits`, `require-pod-probes`);
+   * charts/rules/admission.ts models those. Default: no Kyverno policies.
+   */
+  readonly kyverno?: ReadonlyArray<{ readonly name: string; readonly failureAction: 'Enforce' | 'Audit' }>;
 }

@@ -42,6 +42,60 @@ export function nginxIngressAnnotations(idleTimeoutSeconds: number): Record<stri
   };
 }
 
+/**
+ * AWS Load Balancer Controller annotations for an ALB Ingress (kubernetes-sigs/aws-load-balancer-controller,
+ * docs/guide/ingress/annotations.md): the ALB's idle timeout is a load-balancer attribute (default 60 s, at
+ * most 4000 s); `target-type: ip` sends traffic straight to the pods, so the NetworkPolicy must admit the
+ * ALB's VPC addresses, not a controller namespace.
+ */
+export function albIngressAnnotations(idleTimeoutSeconds: number, internal: boolean): Record<string, string> {
+  return {
+    'alb.ingress.kubernetes.io/scheme': internal ? 'internal' : 'internet-facing',
+    'alb.ingress.kubernetes.io/target-type': 'ip',
+    'alb.ingress.kubernetes.io/load-balancer-attributes': `idle_timeout.timeout_seconds=${Math.min(4000, Math.max(60, idleTimeoutSeconds))}`,
+  };
+}
+
+/**
+ * What this repository knows of each ingress controller, by the IngressClass `spec.controller` it answers to:
+ * whether the Ingress's own annotations can set the idle timeout on the client path, and whether the
+ * controller proxies from pods in its namespace or sends traffic from outside the cluster straight to the pods.
+ * Traefik (`traefik.io/ingress-controller`) reads its timeouts from its entry points' `respondingTimeouts`
+ * and from ServersTransport objects (doc.traefik.io/traefik/routing/entrypoints/#transport), HAProxy
+ * (`haproxy.org/ingress-controller`) from its ConfigMap: no Ingress annotation reaches them, so the
+ * profile must declare what they are set to (`ingressIdleTimeoutsSeconds`).
+ */
+export const ingressControllers: Readonly<Record<string, { readonly name: string; readonly timeoutFromAnnotations: boolean; readonly trafficFrom: 'controller-namespace' | 'load-balancer' }>> = {
+  'k8s.io/ingress-nginx': { name: 'ingress-nginx', timeoutFromAnnotations: true, trafficFrom: 'controller-namespace' },
+  'ingress.k8s.aws/alb': { name: 'AWS Load Balancer Controller (ALB)', timeoutFromAnnotations: true, trafficFrom: 'load-balancer' },
+  'traefik.io/ingress-controller': { name: 'Traefik', timeoutFromAnnotations: false, trafficFrom: 'controller-namespace' },
+  'haproxy.org/ingress-controller': { name: 'HAProxy Kubernetes Ingress', timeoutFromAnnotations: false, trafficFrom: 'controller-namespace' },
+};
+
+/** The controller an IngressClass without a recorded controller is taken to have (profiles typed by hand). */
+export const defaultIngressController = 'k8s.io/ingress-nginx';
+
+/** The Ingress annotations for a controller: its timeout annotations where it has them, none otherwise. */
+export function ingressAnnotations(controller: string, idleTimeoutSeconds: number, internal: boolean): Record<string, string> {
+  if (controller === 'k8s.io/ingress-nginx') return nginxIngressAnnotations(idleTimeoutSeconds);
+  if (controller === 'ingress.k8s.aws/alb') return albIngressAnnotations(idleTimeoutSeconds, internal);
+  return {};
+}
+
+/** The idle timeout an Ingress's annotations set for its controller, or undefined when they set none. */
+export function ingressIdleTimeoutFromAnnotations(controller: string, annotations: Readonly<Record<string, string>>): number | undefined {
+  if (controller === 'k8s.io/ingress-nginx') {
+    const read = annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'];
+    return read === undefined ? undefined : Number(read);
+  }
+  if (controller === 'ingress.k8s.aws/alb') {
+    const attrs = annotations['alb.ingress.kubernetes.io/load-balancer-attributes'];
+    const m = attrs === undefined ? null : /idle_timeout\.timeout_seconds=(\d+)/.exec(attrs);
+    return m ? Number(m[1]) : undefined;
+  }
+  return undefined;
+}
+
 export interface InferenceExposureProps {
   readonly name: string;
   readonly labels: Record<string, string>;
@@ -49,6 +103,11 @@ export interface InferenceExposureProps {
   readonly selector: Record<string, string>;
   readonly exposure: ExposureProps;
   readonly idleTimeoutSeconds: number;
+  /**
+   * `spec.controller` of the Ingress's class, which decides its annotations (`ingressAnnotations`).
+   * @default `k8s.io/ingress-nginx` — ingress-nginx, the controller of the default `nginx` class
+   */
+  readonly ingressController?: string;
 }
 
 /** The Service (ClusterIP unless a load balancer is asked for) and an optional Ingress. */
@@ -72,7 +131,7 @@ export class InferenceExposure extends Construct {
 
     if (exposure.kind === 'ingress') {
       const ingress = new kplus.Ingress(this, 'ingress', {
-        metadata: { name: props.name, labels: props.labels, annotations: nginxIngressAnnotations(props.idleTimeoutSeconds) },
+        metadata: { name: props.name, labels: props.labels, annotations: ingressAnnotations(props.ingressController ?? defaultIngressController, props.idleTimeoutSeconds, exposure.internal ?? true) },
         className: exposure.className ?? 'nginx',
         tls: exposure.tlsSecretName
           ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }]

@@ -8,7 +8,7 @@ import { serviceLabels } from '../lib/labels.js';
 import { InferenceAutoscaling } from './autoscaling.js';
 import { InferenceDeployment } from './inference-deployment.js';
 import { disruptionBudgetFor, InferenceDisruptionBudget } from './disruption-budget.js';
-import { InferenceExposure } from './exposure.js';
+import { defaultIngressController, InferenceExposure, ingressControllers } from './exposure.js';
 import { ModelCache } from './model-cache.js';
 import { InferenceMonitoring } from './monitoring.js';
 import { InferenceNetworkPolicy } from './network-policy.js';
@@ -47,6 +47,7 @@ export class GgufInferenceService extends Construct {
       selector: labels.selector,
       exposure: plan.exposure,
       idleTimeoutSeconds: plan.timeouts.idleTimeoutSeconds,
+      ...(props.ingressController !== undefined ? { ingressController: props.ingressController } : {}),
     });
     this.service = exposure.service;
 
@@ -56,13 +57,16 @@ export class GgufInferenceService extends Construct {
       labels: labels.all,
       selector: labels.selector,
     });
+    const ingressFromLoadBalancer = plan.exposure.kind === 'ingress' && ingressControllers[props.ingressController ?? defaultIngressController]?.trafficFrom === 'load-balancer';
     new InferenceNetworkPolicy(this, 'network-policy', {
       name,
       labels: labels.all,
       selector: labels.selector,
-      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : [])],
+      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' && !ingressFromLoadBalancer ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : [])],
       monitoringNamespace: props.monitoringNamespace ?? prometheus.namespace,
-      allowFromAnywhere: plan.exposure.kind === 'load-balancer',
+      // A cloud load balancer (a load-balancer Service, or an ALB Ingress in IP mode) sends client traffic
+      // straight to the pods from its own addresses, not from a pod in the cluster.
+      allowFromAnywhere: plan.exposure.kind === 'load-balancer' || ingressFromLoadBalancer,
     });
     if (props.autoscaling) {
       new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus });

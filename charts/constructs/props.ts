@@ -62,10 +62,20 @@ export type ExposureProps =
       readonly kind: 'ingress';
       /** Host name served by the ingress. */
       readonly host: string;
-      /** @default 'nginx' — ingress-nginx; its proxy timeouts and buffering are set from the request timeout. */
-      readonly className?: 'nginx';
+      /**
+       * IngressClass name; any class the cluster profile has (`exposure-supported`). Its controller decides the
+       * timeout annotations: ingress-nginx proxy timeouts, an ALB's idle-timeout attribute, none for controllers
+       * configured elsewhere (Traefik, HAProxy; `ingress-controller-supported`).
+       * @default 'nginx' — ingress-nginx; its proxy timeouts and buffering are set from the request timeout.
+       */
+      readonly className?: string;
       /** TLS secret for the host. @default none (TLS terminated elsewhere) */
       readonly tlsSecretName?: string;
+      /**
+       * For a controller that provisions a cloud load balancer per Ingress (ALB): an internal one.
+       * @default true — an internal load balancer, as for `load-balancer` exposure.
+       */
+      readonly internal?: boolean;
     };
 
 export interface AutoscalingProps {
@@ -135,7 +145,7 @@ export interface InferenceServiceProps {
   readonly requestTimeoutSeconds?: number;
   /** Requests waiting beyond the busy sequences before 429 (MAX_QUEUE). @default 4 x parallel */
   readonly maxQueue?: number;
-  /** Largest `max_tokens` a request may ask for (MAX_TOKENS_LIMIT). @default 2048 */
+  /** Largest `max_tokens` a request may ask for (MAX_COMPLETION_LENGTH). @default 2048 */
   readonly maxTokensLimit?: number;
   /** @default { kind: 'cluster-ip' } — in-cluster clients only. */
   readonly exposure?: ExposureProps;
@@ -184,6 +194,12 @@ export interface InferenceServiceProps {
    * it from the cluster profile. @default `ingress-nginx` — the ingress-nginx chart's documented namespace
    */
   readonly ingressControllerNamespace?: string;
+  /**
+   * `spec.controller` of the IngressClass `exposure.className` names; decides the Ingress's timeout annotations
+   * and whether the NetworkPolicy admits a controller namespace or the load balancer's addresses. Environments
+   * fill it from the cluster profile. @default `k8s.io/ingress-nginx`
+   */
+  readonly ingressController?: string;
   /** Seconds preStop waits before SIGTERM reaches the service. @default 5 */
   readonly preStopSeconds?: number;
   /** @default 3 — enough to roll back; more only clutters `kubectl get rs`. */

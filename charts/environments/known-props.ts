@@ -60,7 +60,7 @@ const exposure: UnionShape = {
   variants: {
     'cluster-ip': shape<Variant<ExposureProps, 'cluster-ip'>>({ kind: 'value' }),
     'load-balancer': shape<Variant<ExposureProps, 'load-balancer'>>({ kind: 'value', provider: 'value', internal: 'value' }),
-    ingress: shape<Variant<ExposureProps, 'ingress'>>({ kind: 'value', host: 'value', className: 'value', tlsSecretName: 'value' }),
+    ingress: shape<Variant<ExposureProps, 'ingress'>>({ kind: 'value', host: 'value', className: 'value', tlsSecretName: 'value', internal: 'value' }),
   },
 };
 

@@ -1,8 +1,8 @@
 import type { ClusterProfile } from '../clusters/types.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
-/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller namespace and node pools. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'nodePools'> & {
+/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, and node pools. */
+export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools'> & {
   /** @default the environment's image */
   readonly image?: string;
 };

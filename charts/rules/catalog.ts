@@ -1,4 +1,5 @@
 import { endpoints, envVars, inferencePaths } from '../../service/contract.js';
+import { describePoolNodes, poolNodeCount } from '../clusters/pools.js';
 import type { NodePool } from '../clusters/types.js';
 import { clusterMinor, minimumKubernetesMinor, pdbUnhealthyPodEvictionPolicyMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
 import { builtInGroups, versionedFeatures, type Obj } from '../prerequisites.js';
@@ -12,6 +13,8 @@ import { GiB, formatGiB } from '../sizing/units.js';
 import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
 import { topologyKeys } from '../constructs/scheduling.js';
+import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
+import { admissionRules } from './admission.js';
 import { addRequests, noRequests, scale } from './context.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
@@ -135,10 +138,18 @@ function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): Array<{
     out.push({ what: `${lb.kind} load balancer`, seconds });
   }
   if (svc.ingress) {
-    const read = svc.ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'];
-    out.push({ what: 'ingress proxy read timeout', seconds: read ? Number(read) : env.cluster.ingressIdleTimeoutSeconds });
+    const cls: string = svc.ingress.spec.ingressClassName;
+    const controller = ingressControllerOf(env, cls);
+    const fromAnnotations = ingressIdleTimeoutFromAnnotations(controller, svc.ingress.metadata.annotations ?? {});
+    const seconds = fromAnnotations ?? env.cluster.ingressIdleTimeoutsSeconds?.[cls] ?? env.cluster.ingressIdleTimeoutSeconds;
+    out.push({ what: `ingress ${cls} (${controller}) idle timeout`, seconds });
   }
   return out;
+}
+
+/** The `spec.controller` of an IngressClass on the cluster (ingress-nginx where the profile does not say). */
+function ingressControllerOf(env: EnvironmentContext, cls: string): string {
+  return env.cluster.ingressControllers?.[cls] ?? defaultIngressController;
 }
 
 export const rules: readonly Rule[] = [
@@ -158,7 +169,7 @@ export const rules: readonly Rule[] = [
   {
     id: 'rollout-surge-fits',
     severity: 'error',
-    checks: 'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all); otherwise the strategy must be Recreate.',
+    checks: 'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all), an autoscaled pool counted at its maxCount; otherwise the strategy must be Recreate.',
     why: 'Rolling updates of GPU services stuck Pending: the surge pod waits for a GPU the old pod holds, and the rollout never finishes.',
     fix: "Use strategy Recreate (the default with GPUs), or add capacity for one extra pod.",
     check: (svc, env) => {
@@ -168,12 +179,13 @@ export const rules: readonly Rule[] = [
       const inPools = (other: ServiceContext) => fittingPools(other, env).some((p) => pools.includes(p));
       const demand = env.services.filter(inPools).reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas)), noRequests);
       const withSurge = addRequests(demand, scale(svc.requests, svc.surgePods));
+      // An autoscaled pool grows to its maxCount for the surge pod (poolNodeCount).
       const capacity = pools.reduce(
         (acc, p) => ({
-          cpuMillis: acc.cpuMillis + p.count * (p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0)),
-          memoryBytes: acc.memoryBytes + p.count * (p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0)),
-          ephemeralStorageBytes: acc.ephemeralStorageBytes + p.count * p.allocatable.ephemeralStorageBytes,
-          gpus: acc.gpus + p.count * (p.gpus?.count ?? 0),
+          cpuMillis: acc.cpuMillis + poolNodeCount(p) * (p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0)),
+          memoryBytes: acc.memoryBytes + poolNodeCount(p) * (p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0)),
+          ephemeralStorageBytes: acc.ephemeralStorageBytes + poolNodeCount(p) * p.allocatable.ephemeralStorageBytes,
+          gpus: acc.gpus + poolNodeCount(p) * (p.gpus?.count ?? 0),
         }),
         noRequests,
       );
@@ -557,7 +569,7 @@ export const rules: readonly Rule[] = [
   {
     id: 'cluster-fits-all-pods',
     severity: 'error',
-    checks: 'All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service\'s pods packed per node.',
+    checks: 'All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service\'s pods packed per node; an autoscaled pool counts at its autoscaling.maxCount (the most nodes it can reach), a fixed one at its count.',
     why: 'Two GPU services on a cluster with one GPU passed, because only the surge pod was checked; the second service stayed Pending for good.',
     fix: 'Add nodes (or GPUs) to the pool, lower replicas or requests, or move a service to another pool.',
     check: (svc, env) => {
@@ -570,9 +582,10 @@ export const rules: readonly Rule[] = [
       });
       const demand = confined.reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas)), noRequests);
       const free = (p: NodePool) => ({ cpu: p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0), mem: p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0) });
-      const capacity = pools.reduce((acc, p) => addRequests(acc, { cpuMillis: p.count * free(p).cpu, memoryBytes: p.count * free(p).mem, ephemeralStorageBytes: p.count * p.allocatable.ephemeralStorageBytes, gpus: p.count * (p.gpus?.count ?? 0) }), noRequests);
+      const nodes = poolNodeCount;
+      const capacity = pools.reduce((acc, p) => addRequests(acc, { cpuMillis: nodes(p) * free(p).cpu, memoryBytes: nodes(p) * free(p).mem, ephemeralStorageBytes: nodes(p) * p.allocatable.ephemeralStorageBytes, gpus: nodes(p) * (p.gpus?.count ?? 0) }), noRequests);
       const who = confined.map((s) => `${s.name} x${s.replicas}`).join(', ');
-      const where = pools.map((p) => `${p.name} (${p.count} node${p.count === 1 ? '' : 's'})`).join(', ');
+      const where = pools.map((p) => `${p.name} (${describePoolNodes(p)})`).join(', ');
       const short: string[] = [];
       if (demand.gpus > capacity.gpus) short.push(`GPUs ${demand.gpus} > ${capacity.gpus}`);
       if (demand.cpuMillis > capacity.cpuMillis) short.push(`CPU ${cores(demand.cpuMillis)} > ${cores(capacity.cpuMillis)}`);
@@ -581,7 +594,7 @@ export const rules: readonly Rule[] = [
       // Pods are placed whole: how many of this service's pods one node holds, over the pools.
       const r = svc.requests;
       const perNode = (p: NodePool) => Math.min(r.cpuMillis > 0 ? Math.floor(free(p).cpu / r.cpuMillis) : Infinity, r.memoryBytes > 0 ? Math.floor(free(p).mem / r.memoryBytes) : Infinity, r.gpus > 0 ? Math.floor((p.gpus?.count ?? 0) / r.gpus) : Infinity);
-      const slots = pools.reduce((acc, p) => acc + p.count * perNode(p), 0);
+      const slots = pools.reduce((acc, p) => acc + nodes(p) * perNode(p), 0);
       if (slots < svc.replicas) short.push(`${svc.name}'s ${svc.replicas} pods need ${svc.replicas} node slots, the pools hold ${slots}`);
       return short.length > 0 ? [{ message: `${who} do not fit at once in ${where} of cluster ${env.cluster.name}: ${short.join('; ')}` }] : [];
     },
@@ -792,4 +805,28 @@ export const rules: readonly Rule[] = [
       return batch >= context ? [] : [{ message: `${envVars.batchSize} ${batch} < ${envVars.contextSize} ${context}: inputs of ${batch + 1} to ${context - 1} tokens are embedded from their last ${batch} tokens only` }];
     },
   },
+  {
+    id: 'ingress-controller-supported',
+    severity: 'error',
+    checks: "An Ingress's class has a controller whose idle timeout the Ingress sets (ingress-nginx, the AWS Load Balancer Controller's ALB) or whose timeout the profile declares (ingressIdleTimeoutsSeconds: Traefik, HAProxy and others read theirs from their own configuration), and the NetworkPolicy admits where that controller's traffic comes from (its namespace, recorded in the profile, or the load balancer's addresses).",
+    why: "The ingress class could only be nginx and the NetworkPolicy admitted `ingress-nginx` whatever ran the class; on any other controller nginx annotations are silently ignored, so the path rules would check a timeout the controller never applies while its own cuts long answers.",
+    fix: "Use a class whose controller this repository configures (nginx, alb), or set the controller's timeouts in its own configuration and declare them in the profile (ingressIdleTimeoutsSeconds), with its namespace (ingressControllerNamespaces) where the IngressClass does not record it.",
+    check: (svc, env) => {
+      if (!svc.ingress) return [];
+      const cls: string = svc.ingress.spec.ingressClassName;
+      if (!(env.cluster.ingressClassNames ?? []).includes(cls)) return []; // exposure-supported reports it
+      const controller = ingressControllerOf(env, cls);
+      const known = ingressControllers[controller];
+      const out: { message: string }[] = [];
+      const declared = env.cluster.ingressIdleTimeoutsSeconds?.[cls];
+      if (!known?.timeoutFromAnnotations && declared === undefined) {
+        out.push({ message: `IngressClass ${cls} is served by ${known?.name ?? controller}, whose idle timeout no Ingress annotation sets (it lives in the controller's own configuration), and profile ${env.cluster.definedIn} does not declare it (ingressIdleTimeoutsSeconds.${cls})` });
+      }
+      if ((known?.trafficFrom ?? 'controller-namespace') === 'controller-namespace' && controller !== defaultIngressController && env.cluster.ingressControllerNamespaces?.[cls] === undefined) {
+        out.push({ message: `IngressClass ${cls} (${controller}): profile ${env.cluster.definedIn} does not say which namespace its controller runs in, so the NetworkPolicy admits ingress-nginx instead` });
+      }
+      return out;
+    },
+  },
+  ...admissionRules,
 ];

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { factsFromKubectl } from '../../charts/clusters/capture.js';
+import { factsFromKubectl, parsePoolBounds, type PoolBounds } from '../../charts/clusters/capture.js';
 import { onpremTanzuFacts } from '../../charts/clusters/captured/onprem-tanzu.js';
 import type { ClusterFacts } from '../../charts/clusters/facts.js';
 import { profileFromFacts } from '../../charts/clusters/from-facts.js';
@@ -21,9 +21,10 @@ import { capture } from '../../tools/cluster-capture/main.js';
 const fixtures = 'test/fixtures/kubectl';
 const fixtureDirs = readdirSync(fixtures);
 
-function captureFixture(name: string): ClusterFacts {
+function captureFixture(name: string, poolBounds: PoolBounds = {}): ClusterFacts {
   const dir = join(fixtures, name);
   return factsFromKubectl({
+    poolBounds,
     version: JSON.parse(readFileSync(join(dir, 'version.json'), 'utf8')),
     versionFrom: join(dir, 'version.json'),
     list: JSON.parse(readFileSync(join(dir, 'resources.json'), 'utf8')),
@@ -77,8 +78,10 @@ describe('cluster capture', () => {
       expect(from, `${file} names the folder it was captured from`).toBeDefined();
       const name = from!.split('/').at(-1)!;
       expect(fixtureDirs).toContain(name);
+      // The pool bounds the capture was given are in the command the header records.
+      const bounds = parsePoolBounds(/--pool-bounds (\S+)/.exec(text.split('\n').slice(0, 4).join(' '))?.[1] ?? '');
       const json = text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1);
-      expect(withoutTime(JSON.parse(json) as ClusterFacts)).toEqual({ ...withoutTime(captureFixture(name)), capturedFrom: `files in ${from}` });
+      expect(withoutTime(JSON.parse(json) as ClusterFacts)).toEqual({ ...withoutTime(captureFixture(name, bounds)), capturedFrom: `files in ${from}` });
     }
     expect(withoutTime(onpremTanzuFacts).kubernetesVersion).toBe('v1.23.8+vmware.3');
   });

@@ -4,6 +4,7 @@ import { embeddingAttentionScratchBytes } from '../../charts/sizing/memory.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { environments } from '../../charts/environments/index.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
+import { defaultIngressController, ingressIdleTimeoutFromAnnotations } from '../../charts/constructs/exposure.js';
 import { modelCatalogue } from '../../charts/models/catalogue.js';
 import { isUnverified } from '../../charts/models/validate.js';
 import { commonIdleTimeoutSeconds, drainMarginSeconds } from '../../charts/sizing/timeouts.js';
@@ -203,7 +204,15 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     const keepAliveSeconds = Number(env(server, envVars.sseKeepAliveMs)) / 1000;
     expect(keepAliveSeconds).toBeLessThan(Math.min(60, ...(plan!.props.pathIdleTimeoutsSeconds ?? [])));
     const ingress = sibling('Ingress', dep);
-    if (ingress) expect(Number(ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(Number(env(server, envVars.requestTimeoutMs)) / 1000);
+    if (ingress) {
+      // The idle timeout the Ingress sets for its class's controller, or the one the profile declares for a
+      // controller configured elsewhere (Traefik, HAProxy).
+      const cluster = environments.find((e) => e.namespace === dep.metadata.namespace)!.cluster;
+      const cls = ingress.spec.ingressClassName;
+      const controller = cluster.ingressControllers?.[cls] ?? defaultIngressController;
+      const idle = ingressIdleTimeoutFromAnnotations(controller, ingress.metadata.annotations ?? {}) ?? cluster.ingressIdleTimeoutsSeconds?.[cls];
+      expect(idle, `${cls} (${controller})`).toBeGreaterThan(Number(env(server, envVars.requestTimeoutMs)) / 1000);
+    }
   });
 
   it.runIf(kind === 'embedding')('embedding: one batch holds a whole input, no chat-only settings, no generation KV', () => {

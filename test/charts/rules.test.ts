@@ -73,6 +73,11 @@ function synthError(e: Environment): RuleViolationError {
   throw new Error('expected synth to fail');
 }
 
+/** A Traefik IngressClass whose controller namespace is recorded (its timeout is not). */
+const traefikClass: Partial<ClusterProfile> = { ingressClassNames: ['nginx', 'traefik'], ingressControllers: { traefik: 'traefik.io/ingress-controller' }, ingressControllerNamespaces: { traefik: 'traefik' } };
+/** A :latest image with our own image rule waived, so only the admission policies see it. */
+const latestImageChat: ServiceDeclaration = { ...chat, image: 'ghcr.io/gguf-on-k8s/inference:latest', waivers: { 'image-immutable': 'checking what the admission policies do with it' } };
+
 /** For each rule: a config that violates exactly it, and one that passes. */
 const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'cpu-autoscaling-explicit': {
@@ -224,6 +229,26 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'sse-keepalive-below-idle': {
     violates: env({ chat: { ...chat, overrides: { sseKeepAliveSeconds: 90 } } }),
     passes: env({ chat: { ...chat, overrides: { sseKeepAliveSeconds: 30 } } }),
+  },
+  'ingress-controller-supported': {
+    // Incident: an Ingress on a Traefik class, whose timeout no Ingress annotation sets and nothing declared.
+    violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example.test', className: 'traefik' } } }, roomyCluster(traefikClass)),
+    passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example.test', className: 'traefik' } } }, roomyCluster({ ...traefikClass, ingressIdleTimeoutsSeconds: { traefik: 3600 } })),
+  },
+  'pod-security-standard-met': {
+    // Incident: a loosened securityContext, with our own rule waived, that Pod Security Admission refuses.
+    violates: env({ chat: { ...chat, overrides: { securityContext: { allowPrivilegeEscalation: true } }, waivers: { 'security-context-restricted': 'checking that admission still refuses the pod' } } }),
+    passes: env({ chat }),
+  },
+  'polaris-admits': {
+    // Incident: Polaris's webhook denying a Deployment (here tagNotSpecified on :latest, our own image rule waived).
+    violates: env({ chat: latestImageChat }, roomyCluster({ admission: { polaris: {} } })),
+    passes: env({ chat }, roomyCluster({ admission: { polaris: {} } })),
+  },
+  'kyverno-admits': {
+    // Incident: an enforced Kyverno ClusterPolicy (disallow-latest-tag) refusing the pod.
+    violates: env({ chat: latestImageChat }, roomyCluster({ admission: { kyverno: [{ name: 'disallow-latest-tag', failureAction: 'Enforce' }] } })),
+    passes: env({ chat: latestImageChat }, roomyCluster({ admission: { kyverno: [{ name: 'disallow-latest-tag', failureAction: 'Audit' }] } })),
   },
   'model-integrity-verified': {
     // A warning rule: the violating config synthesizes, with the finding among the warnings.

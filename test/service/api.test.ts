@@ -40,7 +40,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
       },
     });
     const logger = pino({ level: 'debug' }, sink);
-    t = await startTestApp({ PARALLEL: '2', MAX_TOKENS_LIMIT: '256', CONTEXT_SIZE: '512' }, { logger });
+    t = await startTestApp({ PARALLEL: '2', MAX_COMPLETION_LENGTH: '256', CONTEXT_SIZE: '512' }, { logger });
   });
   afterAll(async () => {
     await t?.close();
@@ -161,7 +161,7 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
     });
   });
 
-  it('max_tokens above MAX_TOKENS_LIMIT and n != 1 are 400s', async () => {
+  it('max_tokens above MAX_COMPLETION_LENGTH and n != 1 are 400s', async () => {
     await expect(t.client.chat.completions.create(chatBody({ max_tokens: 257 }) as never)).rejects.toMatchObject({ status: 400, param: 'max_tokens' });
     await expect(t.client.chat.completions.create({ ...chatBody(), max_completion_tokens: 1000 } as never)).rejects.toMatchObject({
       status: 400,

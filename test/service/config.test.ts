@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConfigSchema, loadConfig } from '../../service/config.js';
-import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, defaultPort, envVars } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, defaultPort, envVars, retiredEnvVars } from '../../service/contract.js';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 import { freePort, spawnMain } from './helpers.js';
 
@@ -106,6 +106,15 @@ describe('loadConfig', () => {
     const err = configError({ PORT: 'abc' });
     expect(err.message).toBe('Invalid configuration: PORT="abc" is invalid: expected an integer from 1 to 65535');
     expect(err.message).not.toContain('\n');
+  });
+
+  it('refuses a retired variable name, naming the one that replaced it, in one line', () => {
+    for (const [retired, now] of Object.entries(retiredEnvVars)) {
+      const err = configError({ [retired]: '256' });
+      expect(err.message).toBe(`Invalid configuration: ${retired} is no longer read: it was renamed ${now}; set ${now} instead`);
+    }
+    expect(retiredEnvVars.MAX_TOKENS_LIMIT).toBe(envVars.maxTokensLimit);
+    expect(loadConfig({ [envVars.maxTokensLimit]: '256' }).maxTokensLimit).toBe(256);
   });
 
   it('collects every error at once', () => {

@@ -10,7 +10,7 @@ const getJson = async (url: string) => {
 describe('health probes', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ PARALLEL: '2', MAX_QUEUE: '4', CONTEXT_SIZE: '2048', MAX_TOKENS_LIMIT: '2000' }, { load: false });
+    t = await startTestApp({ PARALLEL: '2', MAX_QUEUE: '4', CONTEXT_SIZE: '2048', MAX_COMPLETION_LENGTH: '2000' }, { load: false });
   });
   afterAll(async () => {
     await t?.close();

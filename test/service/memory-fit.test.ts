@@ -94,7 +94,7 @@ describe('the load-time memory check', () => {
 
   it('refuses CONTEXT_SIZE beyond the trained context before loading', async () => {
     const trained = ggufFacts(await readGgufFileInfo(model)).trainedContext;
-    const { exits, lines } = await start(model, 'max', { CONTEXT_SIZE: String(trained * 2), MAX_TOKENS_LIMIT: '256' });
+    const { exits, lines } = await start(model, 'max', { CONTEXT_SIZE: String(trained * 2), MAX_COMPLETION_LENGTH: '256' });
     expect(exits).toEqual([1]);
     expect(String(lines.find((l) => l.level === 60)?.msg)).toContain(`CONTEXT_SIZE=${trained * 2} exceeds the ${trained}-token context`);
   }, 60_000);

@@ -14,7 +14,7 @@ describe('sampling (PARALLEL=2)', () => {
   let t: TestApp;
   let model: string;
   beforeAll(async () => {
-    t = await startTestApp({ PARALLEL: '2', MAX_TOKENS_LIMIT: '256', CONTEXT_SIZE: '512' });
+    t = await startTestApp({ PARALLEL: '2', MAX_COMPLETION_LENGTH: '256', CONTEXT_SIZE: '512' });
     model = t.app.llm.engine.modelId;
   });
   afterAll(async () => {
@@ -160,7 +160,7 @@ describe('service-level sampling defaults and lenient model names (DEFAULT_TOP_K
 describe('Retry-After covers the admitted work (PARALLEL=1, MAX_QUEUE=1)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ PARALLEL: '1', MAX_QUEUE: '1', CONTEXT_SIZE: '1024', MAX_TOKENS_LIMIT: '400' });
+    t = await startTestApp({ PARALLEL: '1', MAX_QUEUE: '1', CONTEXT_SIZE: '1024', MAX_COMPLETION_LENGTH: '400' });
   });
   afterAll(async () => {
     await t?.close();

@@ -40,7 +40,7 @@ describe('tools and structured output (PARALLEL=2)', () => {
   let t: TestApp;
   let model: string;
   beforeAll(async () => {
-    t = await startTestApp({ PARALLEL: '2', CONTEXT_SIZE: '2048', MAX_TOKENS_LIMIT: '400' });
+    t = await startTestApp({ PARALLEL: '2', CONTEXT_SIZE: '2048', MAX_COMPLETION_LENGTH: '400' });
     model = t.app.llm.engine.modelId;
   });
   afterAll(async () => {

@@ -32,7 +32,7 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
 
   beforeAll(async () => {
     modelPath = await ensureTestModel({ quant: 'f16' });
-    const env = { MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: String(contextSize), MAX_TOKENS_LIMIT: '1024' };
+    const env = { MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: String(contextSize), MAX_COMPLETION_LENGTH: '1024' };
     [reuse, plain] = await Promise.all([startTestApp(env), startTestApp({ ...env, PROMPT_CACHE: 'off' })]);
     model = reuse.app.llm.engine.modelId;
   });
@@ -126,7 +126,7 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
 
   it('after a request that timed out, and after a context-full completion, answers are unchanged and the prefix is reused', async () => {
     // REQUEST_TIMEOUT_MS 1 s against a 4,000-token answer: the answer is cut by the timeout ('length').
-    const timed = await startTestApp({ MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: '4096', MAX_TOKENS_LIMIT: '4000', REQUEST_TIMEOUT_MS: '1000' });
+    const timed = await startTestApp({ MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: '4096', MAX_COMPLETION_LENGTH: '4000', REQUEST_TIMEOUT_MS: '1000' });
     try {
       const messages = [...conversation('timeouts'), { role: 'user' as const, content: 'Write a very long essay.' }];
       const cut = await chat(timed, messages, { max_tokens: 4000 });

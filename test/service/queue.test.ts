@@ -17,7 +17,7 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
       SSE_KEEPALIVE_MS: '150',
       REQUEST_TIMEOUT_MS: String(timeoutMs),
       CONTEXT_SIZE: '2048',
-      MAX_TOKENS_LIMIT: '2000',
+      MAX_COMPLETION_LENGTH: '2000',
     });
   });
   afterAll(async () => {

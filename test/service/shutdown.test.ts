@@ -27,7 +27,7 @@ async function startMain(env: Record<string, string> = {}) {
     THREADS: '1',
     PARALLEL: '2',
     CONTEXT_SIZE: '2048',
-    MAX_TOKENS_LIMIT: '2000',
+    MAX_COMPLETION_LENGTH: '2000',
     LOG_LEVEL: 'info',
     ...env,
   });

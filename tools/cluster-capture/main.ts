@@ -3,6 +3,8 @@
  * `npm run cluster:capture -- --from DIR --out charts/clusters/NAME.ts` (air-gapped: DIR holds
  *   version.json from `kubectl version -o json` and resources.json from
  *   `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`)
+ * Either form takes `--pool-bounds NAME=MIN:MAX,...` for autoscaled pools: their bounds live in the cloud's
+ *   node group (`aws eks describe-nodegroup --query nodegroup.scalingConfig`), which kubectl cannot see.
  * Writes a typed ClusterFacts file (charts/clusters/facts.ts) through a temporary file and a rename,
  * so a failed capture never leaves a half-written profile. Any failure: exit 1 with one line.
  */
@@ -10,15 +12,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CaptureError, factsFromKubectl, factsIdentifier, kubectlGetArgs, kubectlVersionArgs, renderFactsFile } from '../../charts/clusters/capture.js';
+import { CaptureError, factsFromKubectl, factsIdentifier, kubectlGetArgs, kubectlVersionArgs, parsePoolBounds, renderFactsFile, type PoolBounds } from '../../charts/clusters/capture.js';
 
-const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/NAME.ts';
+const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/NAME.ts [--pool-bounds POOL=MIN:MAX,...]';
 
-function parseArgs(argv: readonly string[]): { context?: string; from?: string; out: string } {
+function parseArgs(argv: readonly string[]): { context?: string; from?: string; out: string; poolBounds: PoolBounds } {
   const out: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (!['--context', '--from', '--out'].includes(flag)) throw new CaptureError(`unknown argument "${flag}". ${usage}`);
+    if (!['--context', '--from', '--out', '--pool-bounds'].includes(flag)) throw new CaptureError(`unknown argument "${flag}". ${usage}`);
     const value = argv[i + 1];
     if (value === undefined || value.startsWith('--')) throw new CaptureError(`${flag} needs a value. ${usage}`);
     out[flag.slice(2)] = value;
@@ -27,7 +29,7 @@ function parseArgs(argv: readonly string[]): { context?: string; from?: string; 
   if (!out.out) throw new CaptureError(`--out is required. ${usage}`);
   if (!out.out.endsWith('.ts')) throw new CaptureError(`--out ${out.out}: the profile is a TypeScript file; name it NAME.ts`);
   if ((out.context === undefined) === (out.from === undefined)) throw new CaptureError(`give exactly one of --context and --from. ${usage}`);
-  return { ...(out.context ? { context: out.context } : {}), ...(out.from ? { from: out.from } : {}), out: out.out };
+  return { ...(out.context ? { context: out.context } : {}), ...(out.from ? { from: out.from } : {}), out: out.out, poolBounds: parsePoolBounds(out['pool-bounds'] ?? '') };
 }
 
 function readJson(file: string): unknown {
@@ -65,12 +67,12 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
     const listFrom = resolve(args.from, 'resources.json');
     const version = readJson(versionFrom);
     const list = readJson(listFrom);
-    facts = factsFromKubectl({ version, versionFrom: relative(process.cwd(), versionFrom), list, listFrom: relative(process.cwd(), listFrom), capturedFrom: `files in ${args.from}`, capturedAt });
+    facts = factsFromKubectl({ version, versionFrom: relative(process.cwd(), versionFrom), list, listFrom: relative(process.cwd(), listFrom), capturedFrom: `files in ${args.from}`, capturedAt, poolBounds: args.poolBounds });
   } else {
     const context = args.context!;
     const version = kubectl(context, kubectlVersionArgs);
     const list = kubectl(context, kubectlGetArgs);
-    facts = factsFromKubectl({ version, versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`, list, listFrom: `kubectl --context ${context} ${kubectlGetArgs.join(' ')}`, capturedFrom: `kube context ${context}`, capturedAt });
+    facts = factsFromKubectl({ version, versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`, list, listFrom: `kubectl --context ${context} ${kubectlGetArgs.join(' ')}`, capturedFrom: `kube context ${context}`, capturedAt, poolBounds: args.poolBounds });
   }
   const out = resolve(args.out);
   const factsModule = fileURLToPath(new URL('../../charts/clusters/facts.js', import.meta.url));

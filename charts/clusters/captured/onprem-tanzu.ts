@@ -1,5 +1,5 @@
 /**
- * Captured 2026-12-01T23:19:58Z from files in test/fixtures/kubectl/onprem-tanzu by:
+ * Captured 2026-12-02T01:23:18Z from files in test/fixtures/kubectl/onprem-tanzu by:
  *   npm run cluster:capture -- --from test/fixtures/kubectl/onprem-tanzu --out charts/clusters/captured/onprem-tanzu.ts
  * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
  * Kubernetes v1.23.8+vmware.3; node pools: vsphere-vm.cpu-16.mem-64gb.os-photon (3 x vsphere-vm.cpu-16.mem-64gb.os-photon), vsphere-vm.cpu-2.mem-8gb.os-photon (3 x vsphere-vm.cpu-2.mem-8gb.os-photon).
@@ -8,7 +8,7 @@
 import type { ClusterFacts } from '../facts.js';
 
 export const onpremTanzuFacts: ClusterFacts = {
-  "capturedAt": "2026-12-01T23:19:58Z",
+  "capturedAt": "2026-12-02T01:23:18Z",
   "capturedFrom": "files in test/fixtures/kubectl/onprem-tanzu",
   "kubernetesVersion": "v1.23.8+vmware.3",
   "nodePools": [
@@ -34,7 +34,8 @@ export const onpremTanzuFacts: ClusterFacts = {
         "run.tanzu.vmware.com/kubernetesDistributionVersion": "v1.23.8---vmware.3-tkg.1",
         "run.tanzu.vmware.com/tkr": "v1.23.8---vmware.3-tkg.1"
       },
-      "taints": []
+      "taints": [],
+      "zones": []
     },
     {
       "name": "vsphere-vm.cpu-2.mem-8gb.os-photon",
@@ -66,7 +67,8 @@ export const onpremTanzuFacts: ClusterFacts = {
           "key": "node-role.kubernetes.io/master",
           "effect": "NoSchedule"
         }
-      ]
+      ],
+      "zones": []
     }
   ],
   "storageClasses": [

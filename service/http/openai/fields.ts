@@ -34,7 +34,7 @@ const refused = (why: string, example: unknown, accepts: string, neutral: (v: un
 
 const shared = {
   model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`'),
-  max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_TOKENS_LIMIT`'),
+  max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_COMPLETION_LENGTH`'),
   temperature: implemented('sampling temperature; default `DEFAULT_TEMPERATURE` (1)'),
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   stop: implemented('up to 4 stop strings; the answer ends before the first one'),
