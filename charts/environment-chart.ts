@@ -3,12 +3,13 @@ import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { prometheusOf } from './clusters/prometheus.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
+import { NamespaceBudget } from './constructs/namespace-budget.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
 import type { Environment } from './environments/types.js';
 
-/** The namespace of an environment, enforcing the `restricted` Pod Security Standard. */
+/** The namespace of an environment, enforcing the `restricted` Pod Security Standard, with its declared ResourceQuota and LimitRange. */
 export class NamespaceChart extends Chart {
   constructor(scope: Construct, env: Environment) {
     super(scope, 'namespace', { disableResourceNameHashes: true });
@@ -24,6 +25,16 @@ export class NamespaceChart extends Chart {
         annotations: syncWave(waves.namespace),
       },
     });
+    if (env.quota !== undefined || env.limitRange !== undefined) {
+      new NamespaceBudget(this, 'budget', {
+        namespace: env.namespace,
+        labels: { 'app.kubernetes.io/part-of': partOf, 'app.kubernetes.io/managed-by': 'cdk8s' },
+        annotations: syncWave(waves.namespaceBudget),
+        ...(env.quota !== undefined ? { quota: env.quota } : {}),
+        ...(env.limitRange !== undefined ? { limitRange: env.limitRange } : {}),
+        where: { file: env.definedIn, object: env.name },
+      });
+    }
   }
 }
 

@@ -82,3 +82,10 @@ export const kedaCrds: readonly CustomResourceType[] = [
   { group: 'keda.sh', kind: 'ScaledObject', installedBy: 'KEDA (kedacore/keda Helm chart)' },
   { group: 'keda.sh', kind: 'TriggerAuthentication', installedBy: 'KEDA (kedacore/keda Helm chart)' },
 ];
+
+/** cert-manager's Helm chart with `crds.enabled`: the issuers its ingress-shim reads and the Certificates it creates. */
+export const certManagerCrds: readonly CustomResourceType[] = [
+  { group: 'cert-manager.io', kind: 'Certificate', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+  { group: 'cert-manager.io', kind: 'Issuer', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+  { group: 'cert-manager.io', kind: 'ClusterIssuer', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+];

@@ -1,6 +1,7 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { defaultPort } from '../../service/contract.js';
+import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { ExposureProps } from './props.js';
 
 /** Port the Service exposes in the cluster. */
@@ -42,6 +43,31 @@ export function nginxIngressAnnotations(idleTimeoutSeconds: number): Record<stri
   };
 }
 
+/** Why each annotation the construct sets on an Ingress must not be replaced, and what to change instead. */
+export const managedIngressAnnotations: Readonly<Record<string, { readonly why: string; readonly fix: string }>> = {
+  'nginx.ingress.kubernetes.io/proxy-read-timeout': { why: 'it is derived from the request timeout, so a long non-streamed answer is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
+  'nginx.ingress.kubernetes.io/proxy-send-timeout': { why: 'it is derived from the request timeout, so a long upload or slow client is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
+  'nginx.ingress.kubernetes.io/proxy-buffering': { why: 'buffering must stay off: a buffering proxy holds streamed tokens and SSE keep-alive comments until its buffer fills', fix: 'remove it; streaming needs an unbuffered proxy' },
+  'nginx.ingress.kubernetes.io/proxy-body-size': { why: 'the construct bounds request bodies at the ingress; the service itself answers larger bodies with a JSON 413', fix: 'remove it' },
+};
+
+/**
+ * The Ingress's annotations: the construct's own, plus the service's extra ones. An extra annotation that would
+ * replace a construct-managed one is refused (the message says why), as is a value that is not a string.
+ */
+export function ingressAnnotations(idleTimeoutSeconds: number, extra: Readonly<Record<string, string>> | undefined, where: { readonly file: string; readonly object: string }): Record<string, string> {
+  const managed = nginxIngressAnnotations(idleTimeoutSeconds);
+  const problems: ConfigProblem[] = [];
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    const field = `exposure.annotations['${key}']`;
+    const reason = managedIngressAnnotations[key];
+    if (key in managed && reason) problems.push({ ...where, field, problem: `would replace the construct's ${key}: "${managed[key]}"; ${reason.why}`, fix: reason.fix });
+    else if (typeof value !== 'string') problems.push({ ...where, field, problem: `${JSON.stringify(value)} is not a string (annotation values are strings)`, fix: `quote it: '${String(value)}'` });
+  }
+  if (problems.length > 0) throw new ChartConfigError(problems);
+  return { ...extra, ...managed };
+}
+
 export interface InferenceExposureProps {
   readonly name: string;
   readonly labels: Record<string, string>;
@@ -49,6 +75,8 @@ export interface InferenceExposureProps {
   readonly selector: Record<string, string>;
   readonly exposure: ExposureProps;
   readonly idleTimeoutSeconds: number;
+  /** File and `<environment>/<service>` named when an extra annotation is refused. */
+  readonly where: { readonly file: string; readonly object: string };
 }
 
 /** The Service (ClusterIP unless a load balancer is asked for) and an optional Ingress. */
@@ -72,7 +100,7 @@ export class InferenceExposure extends Construct {
 
     if (exposure.kind === 'ingress') {
       const ingress = new kplus.Ingress(this, 'ingress', {
-        metadata: { name: props.name, labels: props.labels, annotations: nginxIngressAnnotations(props.idleTimeoutSeconds) },
+        metadata: { name: props.name, labels: props.labels, annotations: ingressAnnotations(props.idleTimeoutSeconds, exposure.annotations, props.where) },
         className: exposure.className ?? 'nginx',
         tls: exposure.tlsSecretName
           ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }]

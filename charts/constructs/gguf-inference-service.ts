@@ -47,6 +47,7 @@ export class GgufInferenceService extends Construct {
       selector: labels.selector,
       exposure: plan.exposure,
       idleTimeoutSeconds: plan.timeouts.idleTimeoutSeconds,
+      where: { file: props.definedIn, object: `${props.environment}/${name}` },
     });
     this.service = exposure.service;
 

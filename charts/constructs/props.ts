@@ -65,6 +65,14 @@ export type ExposureProps =
       readonly className?: 'nginx';
       /** TLS secret for the host. @default none (TLS terminated elsewhere) */
       readonly tlsSecretName?: string;
+      /**
+       * Extra annotations on the Ingress, merged with the ones the construct sets (e.g. cert-manager's
+       * `cert-manager.io/cluster-issuer`). One that would replace a construct-managed annotation (the
+       * ingress-nginx proxy timeouts, buffering and body size derived from the request timeout) fails synth,
+       * and a cert-manager annotation needs cert-manager on the cluster and `tlsSecretName` (rule
+       * `ingress-annotations-served`). @default none
+       */
+      readonly annotations?: Readonly<Record<string, string>>;
     };
 
 export interface AutoscalingProps {

@@ -10,6 +10,8 @@ import { drainMarginSeconds } from '../sizing/timeouts.js';
 import { GiB, formatGiB } from '../sizing/units.js';
 import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { addRequests, noRequests, scale } from './context.js';
+import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
+import { ingressAnnotationRules } from './ingress-annotations.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -390,35 +392,10 @@ export const rules: readonly Rule[] = [
   {
     id: 'namespace-quota-fits',
     severity: 'error',
-    checks: "The namespace ResourceQuota holds the sum of the environment's requests at full scale (HPA maxReplicas), rollout surge pods included.",
+    checks: "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
     why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
-    fix: 'Raise the quota in the cluster profile (and the cluster), or lower requests or replicas.',
-    check: (svc, env) => {
-      const quota = env.cluster.namespaceQuotas[env.environment.namespace];
-      if (!quota) return [];
-      const share = (s: ServiceContext) => scale(s.requests, s.replicas + s.surgePods);
-      const overOf = (total: PodRequests): string[] => {
-        const over: string[] = [];
-        if (total.cpuMillis > quota.cpuMillis) over.push(`cpu ${cores(total.cpuMillis)} > ${cores(quota.cpuMillis)}`);
-        if (total.memoryBytes > quota.memoryBytes) over.push(`memory ${gib(total.memoryBytes)} > ${gib(quota.memoryBytes)}`);
-        if (total.gpus > quota.gpus) over.push(`gpus ${total.gpus} > ${quota.gpus}`);
-        if (total.ephemeralStorageBytes > quota.ephemeralStorageBytes) over.push(`ephemeral ${gib(total.ephemeralStorageBytes)} > ${gib(quota.ephemeralStorageBytes)}`);
-        return over;
-      };
-      // Reported once, on the service whose pods (in declaration order) no longer fit: the one that would be refused.
-      let before = noRequests;
-      for (const s of env.services) {
-        const after = addRequests(before, share(s));
-        if (overOf(after).length > 0 && overOf(before).length === 0) {
-          if (s !== svc) return [];
-          const total = env.services.reduce((acc, x) => addRequests(acc, share(x)), noRequests);
-          const shares = env.services.map((x) => `${x.name} ${cores(share(x).cpuMillis)}/${gib(share(x).memoryBytes)}/${share(x).gpus} GPU`).join(', ');
-          return [{ message: `namespace ${env.environment.namespace} quota exceeded at full scale with surge once ${svc.name} is added: ${overOf(total).join(', ')} (per service: ${shares})` }];
-        }
-        before = after;
-      }
-      return [];
-    },
+    fix: 'Raise the quota (the environment\'s quota, or the cluster profile\'s namespaceQuotas and the cluster), or lower requests or replicas.',
+    check: (svc, env) => checkNamespaceQuotas(svc, env),
   },
   {
     id: 'gpu-scheduling',
@@ -638,4 +615,6 @@ export const rules: readonly Rule[] = [
       return [{ message: `minReplicas 0: cluster ${env.cluster.name} has the KEDA HTTP add-on, but this service is not routed through its interceptor (no ${httpScaledObjectType.kind} is synthesized), so nothing holds its requests at zero pods` }];
     },
   },
+  ...namespaceBudgetRules,
+  ...ingressAnnotationRules,
 ];

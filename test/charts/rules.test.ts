@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { efs, g5_2xlarge, gp3, kedaCrds, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import { certManagerCrds, efs, g5_2xlarge, gp3, kedaCrds, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
@@ -195,6 +195,14 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'namespace-quota-fits': {
     violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
     passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
+  },
+  'limit-range-admits': {
+    violates: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 2048 } } },
+    passes: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 8192 } } },
+  },
+  'ingress-annotations-served': {
+    violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }),
+    passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...certManagerCrds] })),
   },
   'gpu-scheduling': {
     violates: env({ big: { ...gpuChat, contextSize: 32_768, parallel: 8, gpu: { count: 1, memoryGiB: 16 } } }),
