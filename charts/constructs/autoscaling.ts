@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import type { PrometheusProfile } from '../clusters/types.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 import type { AutoscalingProps } from './props.js';
-import { QueueAutoscaling } from './queue-autoscaling.js';
+import { Duration } from 'cdk8s';
+import { QueueAutoscaling, scaleUpPolicyPeriodSeconds } from './queue-autoscaling.js';
 
 /** Share of one pod's capacity (PARALLEL + MAX_QUEUE) a queue autoscaler keeps each pod at, unless the service sets it. */
 export const defaultTargetCapacityFraction = 0.5;
@@ -48,6 +49,7 @@ export class InferenceAutoscaling extends Construct {
         targetCapacityFraction: a.targetCapacityFraction ?? defaultTargetCapacityFraction,
         loadSeconds: props.plan.progressDeadlineSeconds,
         prometheus: props.prometheus,
+        startupWindowSeconds: props.plan.startup.windowSeconds,
       });
       return;
     }
@@ -57,6 +59,8 @@ export class InferenceAutoscaling extends Construct {
       minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(a.targetCpuUtilizationPercent ?? 70))],
+      // As for the queue signal: at most double per startup window (charts/constructs/queue-autoscaling.ts).
+      scaleUp: { stabilizationWindow: Duration.seconds(0), policies: [{ replicas: kplus.Replicas.percent(100), duration: Duration.seconds(scaleUpPolicyPeriodSeconds(props.plan.startup.windowSeconds)) }] },
     });
   }
 }

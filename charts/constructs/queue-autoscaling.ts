@@ -11,6 +11,19 @@ export const httpScaledObjectType = { group: 'http.keda.sh', kind: 'HTTPScaledOb
 /** autoscaling/v2's default `behavior.scaleDown.stabilizationWindowSeconds` (HorizontalPodAutoscalerBehavior docs). */
 export const defaultHpaScaleDownWindowSeconds = 300;
 
+/** autoscaling/v2's largest allowed `HPAScalingPolicy.periodSeconds` (API validation: 0 < period <= 1800). */
+export const maxHpaPolicyPeriodSeconds = 1800;
+
+/**
+ * Scale-up pacing for a pod that is Ready only after a model load: at most double the pods per startup window
+ * (Percent 100 per period), so the autoscaler never adds another batch before the batch it just added could
+ * load; no stabilisation, so the first step is immediate. The HPA default (100 % or 4 pods every 15 s) keeps
+ * adding pods while the first new ones are still loading, and reaches maxReplicas within one load.
+ */
+export function scaleUpPolicyPeriodSeconds(startupWindowSeconds: number): number {
+  return Math.min(maxHpaPolicyPeriodSeconds, Math.max(15, Math.ceil(startupWindowSeconds)));
+}
+
 /** The service metrics the trigger reads (service/http/metrics.ts); a test checks the server exports them. */
 export const queueMetrics = { busy: 'llm_busy_sequences', queued: 'llm_queue_depth' } as const;
 
@@ -54,6 +67,8 @@ export interface QueueAutoscalingProps {
   readonly loadSeconds: number;
   /** The cluster's Prometheus, queried by KEDA's prometheus scaler. */
   readonly prometheus: PrometheusProfile;
+  /** The startup probe's window (the longest a model load may take before the pod is Ready); paces scale-up. */
+  readonly startupWindowSeconds: number;
 }
 
 /**
@@ -85,6 +100,7 @@ export class QueueAutoscaling extends Construct {
         advanced: {
           horizontalPodAutoscalerConfig: {
             behavior: {
+              scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: scaleUpPolicyPeriodSeconds(props.startupWindowSeconds) }] },
               scaleDown: { stabilizationWindowSeconds: stabilisationSeconds, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
             },
           },

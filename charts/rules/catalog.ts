@@ -12,6 +12,7 @@ import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-auto
 import { addRequests, noRequests, scale } from './context.js';
 import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
+import { scaleUpRules } from './scale-up.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -324,9 +325,20 @@ export const rules: readonly Rule[] = [
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
       const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : svc.scaledObject ? svc.scaledObject.spec.minReplicaCount : (svc.deployment.spec.replicas ?? 1);
+      const maxReplicas = svc.hpa ? svc.hpa.spec.maxReplicas : svc.scaledObject ? svc.scaledObject.spec.maxReplicaCount : minReplicas;
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
-      if (spec.minAvailable !== undefined && Number(spec.minAvailable) >= minReplicas) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${minReplicas}: no voluntary disruption is ever allowed` });
-      if (spec.maxUnavailable !== undefined && Number(spec.maxUnavailable) === 0) out.push({ message: 'maxUnavailable 0: no voluntary disruption is ever allowed' });
+      // Disruptions allowed with n healthy pods, as kubernetes pkg/controller/disruption/disruption.go computes
+      // them: percentages scale against the expected pod count, rounded up, for minAvailable and maxUnavailable alike.
+      const scaled = (v: unknown, n: number): number => (typeof v === 'string' && v.endsWith('%') ? Math.ceil((Number(v.slice(0, -1)) * n) / 100) : Number(v));
+      const allowed = (n: number): number => (spec.minAvailable !== undefined ? n - scaled(spec.minAvailable, n) : spec.maxUnavailable !== undefined ? Math.min(n, scaled(spec.maxUnavailable, n)) : n);
+      // The autoscaler moves the replica count between its bounds: the budget must let a pod go at both.
+      const counts = [...new Set([minReplicas, maxReplicas])].filter((n) => n >= 1);
+      for (const n of counts) {
+        if (allowed(n) >= 1) continue;
+        const at = counts.length > 1 ? ` at ${n === minReplicas ? 'minReplicas' : 'maxReplicas'} ${n}` : '';
+        if (spec.minAvailable !== undefined) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${n}${at}: no voluntary disruption is ever allowed` });
+        else out.push({ message: `maxUnavailable ${spec.maxUnavailable}${at}: no voluntary disruption is ever allowed` });
+      }
       const minor = clusterMinor(env.cluster);
       if (spec.unhealthyPodEvictionPolicy === undefined && minor < pdbUnhealthyPodEvictionPolicyMinor)
         out.push({ message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, which does not serve unhealthyPodEvictionPolicy (1.${pdbUnhealthyPodEvictionPolicyMinor}+), so it is left out: a pod stuck loading blocks drains`, severity: 'warning', fix: `Upgrade the cluster to 1.${pdbUnhealthyPodEvictionPolicyMinor} or later, or delete a stuck pod by hand before draining its node.` });
@@ -617,4 +629,5 @@ export const rules: readonly Rule[] = [
   },
   ...namespaceBudgetRules,
   ...ingressAnnotationRules,
+  ...scaleUpRules,
 ];

@@ -204,6 +204,10 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }),
     passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...certManagerCrds] })),
   },
+  'scale-up-waits-for-startup': {
+    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue', targetCapacityFraction: 0.9 } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+  },
   'gpu-scheduling': {
     violates: env({ big: { ...gpuChat, contextSize: 32_768, parallel: 8, gpu: { count: 1, memoryGiB: 16 } } }),
     passes: env({ big: { ...gpuChat, contextSize: 8192, parallel: 4, gpu: { count: 1, memoryGiB: 16 } } }),
