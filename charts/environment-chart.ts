@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { prometheusOf } from './clusters/prometheus.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { NamespaceBudget } from './constructs/namespace-budget.js';
+import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
@@ -61,6 +62,7 @@ export class ServiceChart extends Chart {
       prometheus: prometheusOf(env.cluster),
       ...(env.cluster.kubernetesVersion !== undefined ? { kubernetesVersion: env.cluster.kubernetesVersion } : {}),
       ...(ingressNamespace !== undefined ? { ingressControllerNamespace: ingressNamespace } : {}),
+      queueMetricsVia: queueMetricsViaOf(env.cluster),
     });
   }
 }

@@ -66,7 +66,7 @@ export class GgufInferenceService extends Construct {
       allowFromAnywhere: plan.exposure.kind === 'load-balancer',
     });
     if (props.autoscaling) {
-      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus });
+      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus, ...(props.queueMetricsVia !== undefined ? { queueMetricsVia: props.queueMetricsVia } : {}) });
     }
     if (props.monitoring ?? true) {
       new InferenceMonitoring(this, 'monitoring', {

@@ -196,6 +196,13 @@ export interface InferenceServiceProps {
    * synth output repeats. @default none
    */
   readonly waivers?: Readonly<Record<string, string>>;
+  /**
+   * What reads the queue signal (`autoscaling.signal: 'queue'`): a KEDA ScaledObject, or an autoscaling/v2 HPA on
+   * the per-pod metric prometheus-adapter serves (docs/autoscaling.md has the adapter rule). Environments fill it
+   * from the cluster profile: KEDA when it lists KEDA's ScaledObject, else prometheus-adapter when it lists an
+   * adapter for `custom.metrics.k8s.io`. @default 'keda'
+   */
+  readonly queueMetricsVia?: 'keda' | 'prometheus-adapter';
 }
 
 /** A probe's timing, as the kubelet takes it. */

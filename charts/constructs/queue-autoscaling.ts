@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import type { PrometheusProfile } from '../clusters/types.js';
+import type { ClusterProfile, PrometheusProfile } from '../clusters/types.js';
 
 /** The KEDA type this construct emits; the cluster profile must list it in `customResourceTypes`. */
 export const scaledObjectType = { apiVersion: 'keda.sh/v1alpha1', group: 'keda.sh', kind: 'ScaledObject' } as const;
@@ -22,6 +22,40 @@ export const maxHpaPolicyPeriodSeconds = 1800;
  */
 export function scaleUpPolicyPeriodSeconds(startupWindowSeconds: number): number {
   return Math.min(maxHpaPolicyPeriodSeconds, Math.max(15, Math.ceil(startupWindowSeconds)));
+}
+
+/** The aggregated API an HPA reads Pods metrics from. */
+export const customMetricsApi = 'custom.metrics.k8s.io';
+
+/** Which component reads the queue signal on a cluster: KEDA when installed, else a custom-metrics adapter, else KEDA (refused by rule). */
+export function queueMetricsViaOf(cluster: ClusterProfile): 'keda' | 'prometheus-adapter' {
+  const keda = (cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
+  const adapter = (cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
+  return !keda && adapter ? 'prometheus-adapter' : 'keda';
+}
+
+/**
+ * The per-pod metric prometheus-adapter serves for the queue signal: busy plus queued requests of one pod.
+ * The HPA asks `custom.metrics.k8s.io` for it on the Deployment's pods and wants
+ * ceil(sum over pods / averageValue) replicas, the same arithmetic as KEDA's AverageValue trigger.
+ */
+export const inFlightPodMetric = 'llm_requests_in_flight';
+
+/**
+ * The prometheus-adapter discovery rule that serves `inFlightPodMetric`, in the adapter's config format
+ * (kubernetes-sigs/prometheus-adapter docs/config.md): discovery by `seriesQuery`, association of the
+ * `namespace` and `pod` labels (which the ServiceMonitor's scrape adds) with those resources, naming by
+ * `name.matches`/`as`, and a `metricsQuery` template in which the adapter fills `<<.LabelMatchers>>` with the
+ * requested pods and namespace and `<<.GroupBy>>` with `pod`. Both gauges come from the same target with the
+ * same labels, so `+` matches them one to one.
+ */
+export function prometheusAdapterRule(): Record<string, unknown> {
+  return {
+    seriesQuery: `${queueMetrics.busy}{namespace!="",pod!=""}`,
+    resources: { overrides: { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } } },
+    name: { matches: `^${queueMetrics.busy}$`, as: inFlightPodMetric },
+    metricsQuery: `sum(${queueMetrics.busy}{<<.LabelMatchers>>} + ${queueMetrics.queued}{<<.LabelMatchers>>}) by (<<.GroupBy>>)`,
+  };
 }
 
 /** The service metrics the trigger reads (service/http/metrics.ts); a test checks the server exports them. */

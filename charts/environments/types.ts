@@ -2,8 +2,8 @@ import type { ClusterProfile } from '../clusters/types.js';
 import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
-/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version and ingress controller namespace. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace'> & {
+/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller namespace and queue metrics path. */
+export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'queueMetricsVia'> & {
   /** @default the environment's image */
   readonly image?: string;
 };

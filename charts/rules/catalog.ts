@@ -8,7 +8,7 @@ import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
 import { GiB, formatGiB } from '../sizing/units.js';
-import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
+import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { addRequests, noRequests, scale } from './context.js';
 import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
@@ -604,13 +604,17 @@ export const rules: readonly Rule[] = [
   {
     id: 'queue-autoscaling-needs-keda',
     severity: 'error',
-    checks: "Queue autoscaling (autoscaling.signal 'queue', a keda.sh ScaledObject) only on a cluster whose profile lists KEDA's ScaledObject type.",
-    why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind.',
-    fix: "Install KEDA (its Helm chart) and capture the profile again, or use signal 'cpu' on this cluster.",
+    checks: "Queue autoscaling (autoscaling.signal 'queue') only on a cluster whose profile lists KEDA's ScaledObject type (a keda.sh ScaledObject is synthesized) or, without KEDA, an adapter serving custom.metrics.k8s.io (an autoscaling/v2 HPA on the per-pod in-flight metric is synthesized; docs/autoscaling.md has the prometheus-adapter rule it reads).",
+    why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind. An HPA on a Pods metric with no custom-metrics adapter reports FailedGetPodsMetric, which Argo CD does not count as Degraded, and never scales.',
+    fix: "Install KEDA (its Helm chart), or prometheus-adapter with the rule in docs/autoscaling.md, and capture the profile again; or use signal 'cpu' on this cluster.",
     check: (svc, env) => {
       if (!svc.scaledObject && svc.plan.props.autoscaling?.signal !== 'queue') return [];
-      const installed = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
-      return installed ? [] : [{ message: `autoscaling.signal 'queue' needs KEDA, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type` }];
+      const keda = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
+      const adapter = (env.cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
+      if (svc.scaledObject) return keda ? [] : [{ message: `autoscaling.signal 'queue' synthesized a KEDA ScaledObject, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type${adapter ? '' : ' and no adapter serving custom.metrics.k8s.io'}` }];
+      const podsMetric = (svc.hpa?.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric);
+      if (podsMetric && !adapter) return [{ message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales` }];
+      return [];
     },
   },
   {

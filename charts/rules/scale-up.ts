@@ -1,5 +1,5 @@
 import { envVars } from '../../service/contract.js';
-import { maxHpaPolicyPeriodSeconds } from '../constructs/queue-autoscaling.js';
+import { inFlightPodMetric, maxHpaPolicyPeriodSeconds } from '../constructs/queue-autoscaling.js';
 import type { Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -49,11 +49,12 @@ export const scaleUpRules: readonly Rule[] = [
         for (const p of policies) if (p.periodSeconds < needed) out.push({ message: `scale-up policy ${p.type} ${p.value} every ${p.periodSeconds}s adds pods again before the startup window of ${window}s (need a period >= ${needed}s)` });
         if (window > maxHpaPolicyPeriodSeconds) out.push({ message: `startup window ${window}s is longer than the longest scale-up period the API allows (${maxHpaPolicyPeriodSeconds}s): a second scale-up step may come before the first new pod is Ready`, severity: 'warning', fix: 'Speed up the load (a faster cache volume) or accept the overshoot.' });
       }
-      if (svc.scaledObject) {
-        const trigger = (svc.scaledObject.spec.triggers ?? [])[0];
-        const threshold = Number(trigger?.metadata?.threshold);
+      // The queue signal's per-pod target: the ScaledObject trigger's threshold, or the adapter HPA's averageValue.
+      const podsMetric = (svc.hpa?.spec.metrics ?? []).find((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric);
+      if (svc.scaledObject || podsMetric) {
+        const threshold = svc.scaledObject ? Number((svc.scaledObject.spec.triggers ?? [])[0]?.metadata?.threshold) : Number(podsMetric.pods.target.averageValue);
         const capacity = envNumber(svc, envVars.parallel) + envNumber(svc, envVars.maxQueue);
-        const min = Number(svc.scaledObject.spec.minReplicaCount ?? 0);
+        const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa.spec.minReplicas ?? 1));
         // Scale to zero: nothing runs to absorb anything (scale-to-zero-held reports it).
         if (min >= 1 && Number.isFinite(threshold) && Number.isFinite(capacity) && min * (capacity - threshold) < threshold) {
           out.push({ message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)` });
