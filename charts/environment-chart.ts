@@ -3,13 +3,15 @@ import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { prometheusOf } from './clusters/prometheus.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
+import { NamespaceBudget } from './constructs/namespace-budget.js';
+import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
 import { namespacePodSecurityLevel } from './rules/admission.js';
 import type { Environment } from './environments/types.js';
 
-/** The namespace of an environment, enforcing the `restricted` Pod Security Standard. */
+/** The namespace of an environment, enforcing the `restricted` Pod Security Standard, with its declared ResourceQuota and LimitRange. */
 export class NamespaceChart extends Chart {
   constructor(scope: Construct, env: Environment) {
     super(scope, 'namespace', { disableResourceNameHashes: true });
@@ -25,6 +27,16 @@ export class NamespaceChart extends Chart {
         annotations: syncWave(waves.namespace),
       },
     });
+    if (env.quota !== undefined || env.limitRange !== undefined) {
+      new NamespaceBudget(this, 'budget', {
+        namespace: env.namespace,
+        labels: { 'app.kubernetes.io/part-of': partOf, 'app.kubernetes.io/managed-by': 'cdk8s' },
+        annotations: syncWave(waves.namespaceBudget),
+        ...(env.quota !== undefined ? { quota: env.quota } : {}),
+        ...(env.limitRange !== undefined ? { limitRange: env.limitRange } : {}),
+        where: { file: env.definedIn, object: env.name },
+      });
+    }
   }
 }
 
@@ -56,6 +68,7 @@ export class ServiceChart extends Chart {
       // A capacity-type preference is built from the labels the profile's pools carry.
       nodePools: env.cluster.nodePools,
       ...(ingressController !== undefined ? { ingressController } : {}),
+      queueMetricsVia: queueMetricsViaOf(env.cluster),
     });
   }
 }

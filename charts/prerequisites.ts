@@ -1,4 +1,6 @@
 import type { Environment } from './environments/types.js';
+import { inFlightPodMetric } from './constructs/queue-autoscaling.js';
+import { certManagerIssuerAnnotations } from './rules/ingress-annotations.js';
 import { prometheusOf } from './clusters/prometheus.js';
 import { minimumKubernetesMinor } from './clusters/versions.js';
 
@@ -144,8 +146,15 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
       if (pod.runtimeClassName) need(`RuntimeClass \`${pod.runtimeClassName}\``, 'the pods\' container runtime (the NVIDIA GPU Operator creates `nvidia`); admission refuses a pod that names a RuntimeClass the cluster lacks', envName);
     }
     if (object.kind === 'Ingress') {
-      for (const t of object.spec.tls ?? []) if (t.secretName) secret(t.secretName, 'tls.crt', `Ingress ${object.metadata.name}, TLS`);
-      for (const t of object.spec.tls ?? []) if (t.secretName) addTo(secretKeys, `${ns}/${t.secretName}`, 'tls.key');
+      // With a cert-manager issuer annotation cert-manager writes the TLS Secret; otherwise someone must create it.
+      const issuer = Object.entries(certManagerIssuerAnnotations).find(([key]) => object.metadata.annotations?.[key] !== undefined);
+      const tlsSecrets = (object.spec.tls ?? []).filter((t: any) => t.secretName).map((t: any) => t.secretName as string);
+      if (issuer) {
+        for (const name of tlsSecrets) need(`cert-manager with ${issuer[1]} \`${object.metadata.annotations?.[issuer[0]]}\``, `issues the TLS certificate of Ingress ${object.metadata.name} into Secret \`${name}\``, envName);
+      } else {
+        for (const name of tlsSecrets) secret(name, 'tls.crt', `Ingress ${object.metadata.name}, TLS`);
+        for (const name of tlsSecrets) addTo(secretKeys, `${ns}/${name}`, 'tls.key');
+      }
       if (object.spec.ingressClassName === 'nginx') need('ingress-nginx', 'serves the Ingresses (class `nginx`) and reads their proxy-timeout annotations', envName);
     }
     if (object.kind === 'Service' && object.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external') {
@@ -153,6 +162,9 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     }
     if (object.kind === 'HorizontalPodAutoscaler' && (object.spec.metrics ?? []).some((m: any) => m.type === 'Resource')) {
       need('metrics-server', 'serves the CPU metrics the HorizontalPodAutoscalers scale on', envName);
+    }
+    if (object.kind === 'HorizontalPodAutoscaler' && (object.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric)) {
+      need('prometheus-adapter', `serves \`${inFlightPodMetric}\` on custom.metrics.k8s.io for the queue HPAs, with the rule in docs/autoscaling.md`, envName);
     }
     if (object.kind === 'ScaledObject' && groupOf(object) === 'keda.sh') {
       const trigger = (object.spec.triggers ?? []).find((t: any) => t.type === 'prometheus');

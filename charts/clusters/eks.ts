@@ -129,3 +129,10 @@ export function g6e_12xlargeNodeGroup(name: string, zone: string, autoscaling: {
     autoscaling,
   };
 }
+
+/** cert-manager's Helm chart with `crds.enabled`: the issuers its ingress-shim reads and the Certificates it creates. */
+export const certManagerCrds: readonly CustomResourceType[] = [
+  { group: 'cert-manager.io', kind: 'Certificate', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+  { group: 'cert-manager.io', kind: 'Issuer', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+  { group: 'cert-manager.io', kind: 'ClusterIssuer', installedBy: 'cert-manager (jetstack/cert-manager Helm chart, crds.enabled)' },
+];

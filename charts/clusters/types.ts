@@ -70,6 +70,19 @@ export interface CustomResourceType {
   readonly installedBy: string;
 }
 
+/**
+ * An aggregated metrics API served on the cluster (an APIService such as `v1beta1.custom.metrics.k8s.io`) and
+ * the adapter behind it. An HPA on a Pods or Object metric reads `custom.metrics.k8s.io`; without it the HPA
+ * reports FailedGetPodsMetric and never scales.
+ */
+export interface MetricsAdapter {
+  readonly api: 'custom.metrics.k8s.io' | 'external.metrics.k8s.io';
+  /** The adapter serving it, e.g. `prometheus-adapter`. */
+  readonly name: string;
+  /** What installs it (a Helm chart), written into the rule and docs that need it. */
+  readonly installedBy: string;
+}
+
 export interface LoadBalancerProfile {
   readonly kind: 'aws-nlb' | 'aws-elb' | 'gcp' | 'none';
   /** Idle timeout in seconds of a load balancer created for a Service. */
@@ -175,6 +188,12 @@ export interface ClusterProfile {
   readonly ingressIdleTimeoutsSeconds?: Readonly<Record<string, number>>;
   /** Admission policies the cluster enforces on the environment's namespace besides Pod Security. Default none. */
   readonly admission?: AdmissionPolicies;
+  /**
+   * Aggregated metrics APIs and their adapters (prometheus-adapter serving `custom.metrics.k8s.io`). Queue
+   * autoscaling uses KEDA where the profile has it, else an HPA on a Pods metric from such an adapter.
+   * Default none.
+   */
+  readonly metricsAdapters?: readonly MetricsAdapter[];
 }
 
 /** Severity Polaris gives a check (its config's `checks:` map); only `danger` makes its webhook deny. */

@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import type { PrometheusProfile } from '../clusters/types.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 import type { AutoscalingProps } from './props.js';
-import { QueueAutoscaling } from './queue-autoscaling.js';
+import { Duration } from 'cdk8s';
+import { defaultHpaScaleDownWindowSeconds, inFlightPodMetric, QueueAutoscaling, scaleUpPolicyPeriodSeconds } from './queue-autoscaling.js';
 
 /** Share of one pod's capacity (PARALLEL + MAX_QUEUE) a queue autoscaler keeps each pod at, unless the service sets it. */
 export const defaultTargetCapacityFraction = 0.5;
@@ -23,6 +24,8 @@ export interface InferenceAutoscalingProps {
   readonly autoscaling: AutoscalingProps;
   /** The cluster's Prometheus, which a queue trigger queries. */
   readonly prometheus: PrometheusProfile;
+  /** What reads the queue signal. @default 'keda' */
+  readonly queueMetricsVia?: 'keda' | 'prometheus-adapter';
 }
 
 /**
@@ -35,6 +38,23 @@ export class InferenceAutoscaling extends Construct {
   constructor(scope: Construct, id: string, props: InferenceAutoscalingProps) {
     super(scope, id);
     const a = props.autoscaling;
+    const scaleUp = { stabilizationWindow: Duration.seconds(0), policies: [{ replicas: kplus.Replicas.percent(100), duration: Duration.seconds(scaleUpPolicyPeriodSeconds(props.plan.startup.windowSeconds)) }] };
+    if (a.signal === 'queue' && props.queueMetricsVia === 'prometheus-adapter') {
+      // The same signal and target as the ScaledObject, as a Pods metric from prometheus-adapter (docs/autoscaling.md).
+      const threshold = (props.plan.parallel + props.plan.maxQueue) * (a.targetCapacityFraction ?? defaultTargetCapacityFraction);
+      const stabilisation = defaultHpaScaleDownWindowSeconds + props.plan.progressDeadlineSeconds;
+      new kplus.HorizontalPodAutoscaler(this, 'hpa', {
+        metadata: { name: props.name, labels: props.labels },
+        target: props.target,
+        minReplicas: a.minReplicas,
+        maxReplicas: a.maxReplicas,
+        metrics: [kplus.Metric.pods({ name: inFlightPodMetric, target: kplus.MetricTarget.averageValue(threshold) })],
+        scaleUp,
+        // As the ScaledObject: a pause shorter than one model load never costs the pod that would load again.
+        scaleDown: { stabilizationWindow: Duration.seconds(stabilisation), policies: [{ replicas: kplus.Replicas.absolute(1), duration: Duration.seconds(60) }] },
+      });
+      return;
+    }
     if (a.signal === 'queue') {
       // KEDA's HPA owns the replica count: the Deployment must not state one (cdk8s-plus omits it once marked).
       props.target.markHasAutoscaler();
@@ -48,6 +68,7 @@ export class InferenceAutoscaling extends Construct {
         targetCapacityFraction: a.targetCapacityFraction ?? defaultTargetCapacityFraction,
         loadSeconds: props.plan.progressDeadlineSeconds,
         prometheus: props.prometheus,
+        startupWindowSeconds: props.plan.startup.windowSeconds,
       });
       return;
     }
@@ -57,6 +78,8 @@ export class InferenceAutoscaling extends Construct {
       minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(a.targetCpuUtilizationPercent ?? 70))],
+      // As for the queue signal: at most double per startup window (charts/constructs/queue-autoscaling.ts).
+      scaleUp,
     });
   }
 }

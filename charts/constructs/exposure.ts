@@ -1,6 +1,7 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { defaultPort } from '../../service/contract.js';
+import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { ExposureProps } from './props.js';
 
 /** Port the Service exposes in the cluster. */
@@ -75,8 +76,8 @@ export const ingressControllers: Readonly<Record<string, { readonly name: string
 /** The controller an IngressClass without a recorded controller is taken to have (profiles typed by hand). */
 export const defaultIngressController = 'k8s.io/ingress-nginx';
 
-/** The Ingress annotations for a controller: its timeout annotations where it has them, none otherwise. */
-export function ingressAnnotations(controller: string, idleTimeoutSeconds: number, internal: boolean): Record<string, string> {
+/** The annotations the construct sets for a controller: its timeout annotations where it has them, none otherwise. */
+export function controllerIngressAnnotations(controller: string, idleTimeoutSeconds: number, internal: boolean): Record<string, string> {
   if (controller === 'k8s.io/ingress-nginx') return nginxIngressAnnotations(idleTimeoutSeconds);
   if (controller === 'ingress.k8s.aws/alb') return albIngressAnnotations(idleTimeoutSeconds, internal);
   return {};
@@ -96,6 +97,48 @@ export function ingressIdleTimeoutFromAnnotations(controller: string, annotation
   return undefined;
 }
 
+/** Why each annotation the construct sets on an Ingress must not be replaced, and what to change instead. */
+export const managedIngressAnnotations: Readonly<Record<string, { readonly why: string; readonly fix: string }>> = {
+  'nginx.ingress.kubernetes.io/proxy-read-timeout': { why: 'it is derived from the request timeout, so a long non-streamed answer is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
+  'nginx.ingress.kubernetes.io/proxy-send-timeout': { why: 'it is derived from the request timeout, so a long upload or slow client is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
+  'nginx.ingress.kubernetes.io/proxy-buffering': { why: 'buffering must stay off: a buffering proxy holds streamed tokens and SSE keep-alive comments until its buffer fills', fix: 'remove it; streaming needs an unbuffered proxy' },
+  'nginx.ingress.kubernetes.io/proxy-body-size': { why: 'the construct bounds request bodies at the ingress; the service itself answers larger bodies with a JSON 413', fix: 'remove it' },
+  'alb.ingress.kubernetes.io/load-balancer-attributes': { why: "it carries the ALB's idle timeout, derived from the request timeout, so a long non-streamed answer is never cut by the load balancer", fix: 'set requestTimeoutSeconds on the service instead' },
+  'alb.ingress.kubernetes.io/target-type': { why: 'the NetworkPolicy admits the load balancer\'s addresses because the ALB sends traffic straight to the pods (target type ip)', fix: 'remove it' },
+  'alb.ingress.kubernetes.io/scheme': { why: 'it follows exposure.internal', fix: 'set exposure.internal instead' },
+};
+
+/**
+ * The Ingress's annotations: the construct's own for its controller, plus the service's extra ones. An extra
+ * annotation that would replace a construct-managed one is refused (the message says why), as is a value that
+ * is not a string.
+ */
+export function ingressAnnotations(
+  controller: string,
+  idleTimeoutSeconds: number,
+  internal: boolean,
+  extra: Readonly<Record<string, string>> | undefined,
+  where: { readonly file: string; readonly object: string },
+): Record<string, string> {
+  const managed = controllerIngressAnnotations(controller, idleTimeoutSeconds, internal);
+  const problems: ConfigProblem[] = [];
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    const field = `exposure.annotations['${key}']`;
+    const reason = managedIngressAnnotations[key];
+    if (key in managed) {
+      problems.push({
+        ...where,
+        field,
+        problem: `would replace the construct's ${key}: "${managed[key]}"; ${reason?.why ?? 'the construct derives it for this ingress controller'}`,
+        fix: reason?.fix ?? 'remove it',
+      });
+    }
+    else if (typeof value !== 'string') problems.push({ ...where, field, problem: `${JSON.stringify(value)} is not a string (annotation values are strings)`, fix: `quote it: '${String(value)}'` });
+  }
+  if (problems.length > 0) throw new ChartConfigError(problems);
+  return { ...extra, ...managed };
+}
+
 export interface InferenceExposureProps {
   readonly name: string;
   readonly labels: Record<string, string>;
@@ -108,6 +151,8 @@ export interface InferenceExposureProps {
    * @default `k8s.io/ingress-nginx` — ingress-nginx, the controller of the default `nginx` class
    */
   readonly ingressController?: string;
+  /** File and `<environment>/<service>` named when an extra annotation is refused. */
+  readonly where: { readonly file: string; readonly object: string };
 }
 
 /** The Service (ClusterIP unless a load balancer is asked for) and an optional Ingress. */
@@ -131,7 +176,11 @@ export class InferenceExposure extends Construct {
 
     if (exposure.kind === 'ingress') {
       const ingress = new kplus.Ingress(this, 'ingress', {
-        metadata: { name: props.name, labels: props.labels, annotations: ingressAnnotations(props.ingressController ?? defaultIngressController, props.idleTimeoutSeconds, exposure.internal ?? true) },
+        metadata: {
+          name: props.name,
+          labels: props.labels,
+          annotations: ingressAnnotations(props.ingressController ?? defaultIngressController, props.idleTimeoutSeconds, exposure.internal ?? true, exposure.annotations, props.where),
+        },
         className: exposure.className ?? 'nginx',
         tls: exposure.tlsSecretName
           ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }]

@@ -48,6 +48,7 @@ export class GgufInferenceService extends Construct {
       exposure: plan.exposure,
       idleTimeoutSeconds: plan.timeouts.idleTimeoutSeconds,
       ...(props.ingressController !== undefined ? { ingressController: props.ingressController } : {}),
+      where: { file: props.definedIn, object: `${props.environment}/${name}` },
     });
     this.service = exposure.service;
 
@@ -69,7 +70,7 @@ export class GgufInferenceService extends Construct {
       allowFromAnywhere: plan.exposure.kind === 'load-balancer' || ingressFromLoadBalancer,
     });
     if (props.autoscaling) {
-      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus });
+      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus, ...(props.queueMetricsVia !== undefined ? { queueMetricsVia: props.queueMetricsVia } : {}) });
     }
     if (props.monitoring ?? true) {
       new InferenceMonitoring(this, 'monitoring', {

@@ -76,6 +76,14 @@ export type ExposureProps =
        * @default true — an internal load balancer, as for `load-balancer` exposure.
        */
       readonly internal?: boolean;
+      /**
+       * Extra annotations on the Ingress, merged with the ones the construct sets (e.g. cert-manager's
+       * `cert-manager.io/cluster-issuer`). One that would replace a construct-managed annotation (the
+       * ingress-nginx proxy timeouts, buffering and body size derived from the request timeout) fails synth,
+       * and a cert-manager annotation needs cert-manager on the cluster and `tlsSecretName` (rule
+       * `ingress-annotations-served`). @default none
+       */
+      readonly annotations?: Readonly<Record<string, string>>;
     };
 
 export interface AutoscalingProps {
@@ -233,6 +241,13 @@ export interface InferenceServiceProps {
    * (rule `service-kind-matches-model`).
    */
   readonly serviceKind?: ServiceKind;
+  /**
+   * What reads the queue signal (`autoscaling.signal: 'queue'`): a KEDA ScaledObject, or an autoscaling/v2 HPA on
+   * the per-pod metric prometheus-adapter serves (docs/autoscaling.md has the adapter rule). Environments fill it
+   * from the cluster profile: KEDA when it lists KEDA's ScaledObject, else prometheus-adapter when it lists an
+   * adapter for `custom.metrics.k8s.io`. @default 'keda'
+   */
+  readonly queueMetricsVia?: 'keda' | 'prometheus-adapter';
 }
 
 /** A probe's timing, as the kubelet takes it. */

@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import type { PrometheusProfile } from '../clusters/types.js';
+import type { ClusterProfile, PrometheusProfile } from '../clusters/types.js';
 
 /** The KEDA type this construct emits; the cluster profile must list it in `customResourceTypes`. */
 export const scaledObjectType = { apiVersion: 'keda.sh/v1alpha1', group: 'keda.sh', kind: 'ScaledObject' } as const;
@@ -10,6 +10,53 @@ export const httpScaledObjectType = { group: 'http.keda.sh', kind: 'HTTPScaledOb
 
 /** autoscaling/v2's default `behavior.scaleDown.stabilizationWindowSeconds` (HorizontalPodAutoscalerBehavior docs). */
 export const defaultHpaScaleDownWindowSeconds = 300;
+
+/** autoscaling/v2's largest allowed `HPAScalingPolicy.periodSeconds` (API validation: 0 < period <= 1800). */
+export const maxHpaPolicyPeriodSeconds = 1800;
+
+/**
+ * Scale-up pacing for a pod that is Ready only after a model load: at most double the pods per startup window
+ * (Percent 100 per period), so the autoscaler never adds another batch before the batch it just added could
+ * load; no stabilisation, so the first step is immediate. The HPA default (100 % or 4 pods every 15 s) keeps
+ * adding pods while the first new ones are still loading, and reaches maxReplicas within one load.
+ */
+export function scaleUpPolicyPeriodSeconds(startupWindowSeconds: number): number {
+  return Math.min(maxHpaPolicyPeriodSeconds, Math.max(15, Math.ceil(startupWindowSeconds)));
+}
+
+/** The aggregated API an HPA reads Pods metrics from. */
+export const customMetricsApi = 'custom.metrics.k8s.io';
+
+/** Which component reads the queue signal on a cluster: KEDA when installed, else a custom-metrics adapter, else KEDA (refused by rule). */
+export function queueMetricsViaOf(cluster: ClusterProfile): 'keda' | 'prometheus-adapter' {
+  const keda = (cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
+  const adapter = (cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
+  return !keda && adapter ? 'prometheus-adapter' : 'keda';
+}
+
+/**
+ * The per-pod metric prometheus-adapter serves for the queue signal: busy plus queued requests of one pod.
+ * The HPA asks `custom.metrics.k8s.io` for it on the Deployment's pods and wants
+ * ceil(sum over pods / averageValue) replicas, the same arithmetic as KEDA's AverageValue trigger.
+ */
+export const inFlightPodMetric = 'llm_requests_in_flight';
+
+/**
+ * The prometheus-adapter discovery rule that serves `inFlightPodMetric`, in the adapter's config format
+ * (kubernetes-sigs/prometheus-adapter docs/config.md): discovery by `seriesQuery`, association of the
+ * `namespace` and `pod` labels (which the ServiceMonitor's scrape adds) with those resources, naming by
+ * `name.matches`/`as`, and a `metricsQuery` template in which the adapter fills `<<.LabelMatchers>>` with the
+ * requested pods and namespace and `<<.GroupBy>>` with `pod`. Both gauges come from the same target with the
+ * same labels, so `+` matches them one to one.
+ */
+export function prometheusAdapterRule(): Record<string, unknown> {
+  return {
+    seriesQuery: `${queueMetrics.busy}{namespace!="",pod!=""}`,
+    resources: { overrides: { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } } },
+    name: { matches: `^${queueMetrics.busy}$`, as: inFlightPodMetric },
+    metricsQuery: `sum(${queueMetrics.busy}{<<.LabelMatchers>>} + ${queueMetrics.queued}{<<.LabelMatchers>>}) by (<<.GroupBy>>)`,
+  };
+}
 
 /** The service metrics the trigger reads (service/http/metrics.ts); a test checks the server exports them. */
 export const queueMetrics = { busy: 'llm_busy_sequences', queued: 'llm_queue_depth' } as const;
@@ -54,6 +101,8 @@ export interface QueueAutoscalingProps {
   readonly loadSeconds: number;
   /** The cluster's Prometheus, queried by KEDA's prometheus scaler. */
   readonly prometheus: PrometheusProfile;
+  /** The startup probe's window (the longest a model load may take before the pod is Ready); paces scale-up. */
+  readonly startupWindowSeconds: number;
 }
 
 /**
@@ -85,6 +134,7 @@ export class QueueAutoscaling extends Construct {
         advanced: {
           horizontalPodAutoscalerConfig: {
             behavior: {
+              scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: scaleUpPolicyPeriodSeconds(props.startupWindowSeconds) }] },
               scaleDown: { stabilizationWindowSeconds: stabilisationSeconds, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
             },
           },

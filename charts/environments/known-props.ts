@@ -1,4 +1,5 @@
 import type { AutoscalingProps, ExposureProps, GpuProps, ModelCacheProps, NodeAffinityProps, ProbeTimingOverride, SchedulingProps, ServiceOverrides } from '../constructs/props.js';
+import type { ContainerResourceFigures, LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { Environment, ServiceDeclaration } from './types.js';
 
@@ -60,7 +61,7 @@ const exposure: UnionShape = {
   variants: {
     'cluster-ip': shape<Variant<ExposureProps, 'cluster-ip'>>({ kind: 'value' }),
     'load-balancer': shape<Variant<ExposureProps, 'load-balancer'>>({ kind: 'value', provider: 'value', internal: 'value' }),
-    ingress: shape<Variant<ExposureProps, 'ingress'>>({ kind: 'value', host: 'value', className: 'value', tlsSecretName: 'value', internal: 'value' }),
+    ingress: shape<Variant<ExposureProps, 'ingress'>>({ kind: 'value', host: 'value', className: 'value', tlsSecretName: 'value', internal: 'value', annotations: 'map' }),
   },
 };
 
@@ -107,6 +108,8 @@ export const serviceShape = shape<ServiceDeclaration>({
   serviceKind: 'value',
 });
 
+const containerFigures = shape<ContainerResourceFigures>({ cpu: 'value', memoryMiB: 'value', ephemeralStorageMiB: 'value' });
+
 /** The keys an environment may have (`services` is checked per service). */
 export const environmentShape = shape<Environment>({
   name: 'value',
@@ -116,6 +119,13 @@ export const environmentShape = shape<Environment>({
   cluster: 'value',
   image: 'value',
   services: 'map',
+  quota: shape<NamespaceQuotaProps>({ cpu: 'value', memoryGiB: 'value', gpus: 'value', ephemeralStorageGiB: 'value', pods: 'value', storageGiB: 'value', persistentVolumeClaims: 'value' }),
+  limitRange: shape<LimitRangeProps>({
+    maxPerContainer: containerFigures,
+    minPerContainer: containerFigures,
+    defaultRequest: containerFigures,
+    defaultLimit: shape<NonNullable<LimitRangeProps['defaultLimit']>>({ memoryMiB: 'value', ephemeralStorageMiB: 'value' }),
+  }),
 });
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

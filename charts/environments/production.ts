@@ -24,7 +24,8 @@ export const production: Environment = {
       autoscaling: { minReplicas: 2, maxReplicas: 4, signal: 'queue' },
       // EFS: shared by every replica; reads slower than a local gp3 volume, so the startup window grows.
       modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
-      exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls' },
+      // cert-manager issues the certificate into chat-llm-internal-tls from the cluster's internal CA.
+      exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls', annotations: { 'cert-manager.io/cluster-issuer': 'internal-ca' } },
       allowedClientNamespaces: ['apps'],
     },
     'chat-gpu': {
@@ -39,5 +40,15 @@ export const production: Environment = {
       apiKeySecret: { name: 'chat-gpu-api-key', key: 'api-key' },
       allowedClientNamespaces: ['apps'],
     },
+  },
+  // The namespace's budget: room for chat at its autoscaler maximum plus its surge pod (5 x 4 CPU) and one
+  // chat-gpu pod, with headroom for a debug pod; checked by namespace-quota-fits, under the cluster's own quota.
+  quota: { cpu: 28, memoryGiB: 32, gpus: 2, ephemeralStorageGiB: 12, pods: 10, storageGiB: 20, persistentVolumeClaims: 4 },
+  // No CPU bound per container: Kubernetes would make it the inference server's CPU limit (limit-range-admits).
+  // The defaults give a container that states nothing (kubectl run) what the quota needs it to state.
+  limitRange: {
+    maxPerContainer: { memoryMiB: 16 * 1024, ephemeralStorageMiB: 8 * 1024 },
+    defaultRequest: { cpu: 0.25, memoryMiB: 256, ephemeralStorageMiB: 256 },
+    defaultLimit: { memoryMiB: 256, ephemeralStorageMiB: 256 },
   },
 };

@@ -1,8 +1,9 @@
 import type { ClusterProfile } from '../clusters/types.js';
+import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
-/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, and node pools. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools'> & {
+/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, node pools and queue metrics path. */
+export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools' | 'queueMetricsVia'> & {
   /** @default the environment's image */
   readonly image?: string;
 };
@@ -22,4 +23,15 @@ export interface Environment {
   readonly image: string;
   /** Services by name; the name becomes the Deployment, Service and label name. */
   readonly services: Readonly<Record<string, ServiceDeclaration>>;
+  /**
+   * The namespace's budget, synthesized as a ResourceQuota beside the Namespace and checked against every
+   * service at its largest (rule `namespace-quota-fits`). @default none — no ResourceQuota (a quota the cluster's
+   * administrators set is still checked from the profile's `namespaceQuotas`)
+   */
+  readonly quota?: NamespaceQuotaProps;
+  /**
+   * Per-container bounds and defaults, synthesized as a LimitRange beside the Namespace; every container is
+   * checked as the API server would admit it (rule `limit-range-admits`). @default none — no LimitRange
+   */
+  readonly limitRange?: LimitRangeProps;
 }

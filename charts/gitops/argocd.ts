@@ -39,6 +39,9 @@ export const deployedKinds = [
   { group: 'keda.sh', kind: 'ScaledObject' },
   { group: 'monitoring.coreos.com', kind: 'ServiceMonitor' },
   { group: 'monitoring.coreos.com', kind: 'PrometheusRule' },
+  // The namespace budget (charts/constructs/namespace-budget.ts), when an environment declares one.
+  { group: '', kind: 'ResourceQuota' },
+  { group: '', kind: 'LimitRange' },
 ] as const;
 
 /**

@@ -7,11 +7,15 @@
  * - the Namespace comes first;
  * - ServiceAccount, NetworkPolicy and the monitoring objects (ServiceMonitor, PrometheusRule) come
  *   next: none of them waits for anything, and alerts must exist while a rollout is stuck;
+ * - the namespace's ResourceQuota and LimitRange come in that same wave, after the Namespace that holds
+ *   them and before any pod: both are enforced when a pod is created (admission), never afterwards, so a
+ *   pod created before them would escape the budget. Neither has a health check in gitops-engine
+ *   (pkg/health/health.go), so they never hold the wave;
  * - the Deployment and everything it needs to become Healthy, the model-cache PVC included, share
  *   the last wave. A claim is never in an earlier wave than the pod that binds it, whatever the
  *   class's binding mode, so the first sync can never wait for a volume that waits for the sync.
  */
-export const waves = { namespace: -2, prerequisites: -1, monitoring: -1, workload: 0 } as const;
+export const waves = { namespace: -2, prerequisites: -1, monitoring: -1, workload: 0, namespaceBudget: -1 } as const;
 
 export function syncWave(wave: number): Record<string, string> {
   return { 'argocd.argoproj.io/sync-wave': String(wave) };

@@ -10,12 +10,15 @@ import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
 import { gpuLayerSplit } from '../sizing/gpu-split.js';
 import { GiB, formatGiB } from '../sizing/units.js';
-import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
+import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
 import { topologyKeys } from '../constructs/scheduling.js';
 import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
 import { admissionRules } from './admission.js';
 import { addRequests, noRequests, scale } from './context.js';
+import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
+import { ingressAnnotationRules } from './ingress-annotations.js';
+import { scaleUpRules } from './scale-up.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -375,9 +378,20 @@ export const rules: readonly Rule[] = [
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
       const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : svc.scaledObject ? svc.scaledObject.spec.minReplicaCount : (svc.deployment.spec.replicas ?? 1);
+      const maxReplicas = svc.hpa ? svc.hpa.spec.maxReplicas : svc.scaledObject ? svc.scaledObject.spec.maxReplicaCount : minReplicas;
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
-      if (spec.minAvailable !== undefined && Number(spec.minAvailable) >= minReplicas) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${minReplicas}: no voluntary disruption is ever allowed` });
-      if (spec.maxUnavailable !== undefined && Number(spec.maxUnavailable) === 0) out.push({ message: 'maxUnavailable 0: no voluntary disruption is ever allowed' });
+      // Disruptions allowed with n healthy pods, as kubernetes pkg/controller/disruption/disruption.go computes
+      // them: percentages scale against the expected pod count, rounded up, for minAvailable and maxUnavailable alike.
+      const scaled = (v: unknown, n: number): number => (typeof v === 'string' && v.endsWith('%') ? Math.ceil((Number(v.slice(0, -1)) * n) / 100) : Number(v));
+      const allowed = (n: number): number => (spec.minAvailable !== undefined ? n - scaled(spec.minAvailable, n) : spec.maxUnavailable !== undefined ? Math.min(n, scaled(spec.maxUnavailable, n)) : n);
+      // The autoscaler moves the replica count between its bounds: the budget must let a pod go at both.
+      const counts = [...new Set([minReplicas, maxReplicas])].filter((n) => n >= 1);
+      for (const n of counts) {
+        if (allowed(n) >= 1) continue;
+        const at = counts.length > 1 ? ` at ${n === minReplicas ? 'minReplicas' : 'maxReplicas'} ${n}` : '';
+        if (spec.minAvailable !== undefined) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${n}${at}: no voluntary disruption is ever allowed` });
+        else out.push({ message: `maxUnavailable ${spec.maxUnavailable}${at}: no voluntary disruption is ever allowed` });
+      }
       const minor = clusterMinor(env.cluster);
       if (spec.unhealthyPodEvictionPolicy === undefined && minor < pdbUnhealthyPodEvictionPolicyMinor)
         out.push({ message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, which does not serve unhealthyPodEvictionPolicy (1.${pdbUnhealthyPodEvictionPolicyMinor}+), so it is left out: a pod stuck loading blocks drains`, severity: 'warning', fix: `Upgrade the cluster to 1.${pdbUnhealthyPodEvictionPolicyMinor} or later, or delete a stuck pod by hand before draining its node.` });
@@ -443,35 +457,10 @@ export const rules: readonly Rule[] = [
   {
     id: 'namespace-quota-fits',
     severity: 'error',
-    checks: "The namespace ResourceQuota holds the sum of the environment's requests at full scale (HPA maxReplicas), rollout surge pods included.",
+    checks: "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
     why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
-    fix: 'Raise the quota in the cluster profile (and the cluster), or lower requests or replicas.',
-    check: (svc, env) => {
-      const quota = env.cluster.namespaceQuotas[env.environment.namespace];
-      if (!quota) return [];
-      const share = (s: ServiceContext) => scale(s.requests, s.replicas + s.surgePods);
-      const overOf = (total: PodRequests): string[] => {
-        const over: string[] = [];
-        if (total.cpuMillis > quota.cpuMillis) over.push(`cpu ${cores(total.cpuMillis)} > ${cores(quota.cpuMillis)}`);
-        if (total.memoryBytes > quota.memoryBytes) over.push(`memory ${gib(total.memoryBytes)} > ${gib(quota.memoryBytes)}`);
-        if (total.gpus > quota.gpus) over.push(`gpus ${total.gpus} > ${quota.gpus}`);
-        if (total.ephemeralStorageBytes > quota.ephemeralStorageBytes) over.push(`ephemeral ${gib(total.ephemeralStorageBytes)} > ${gib(quota.ephemeralStorageBytes)}`);
-        return over;
-      };
-      // Reported once, on the service whose pods (in declaration order) no longer fit: the one that would be refused.
-      let before = noRequests;
-      for (const s of env.services) {
-        const after = addRequests(before, share(s));
-        if (overOf(after).length > 0 && overOf(before).length === 0) {
-          if (s !== svc) return [];
-          const total = env.services.reduce((acc, x) => addRequests(acc, share(x)), noRequests);
-          const shares = env.services.map((x) => `${x.name} ${cores(share(x).cpuMillis)}/${gib(share(x).memoryBytes)}/${share(x).gpus} GPU`).join(', ');
-          return [{ message: `namespace ${env.environment.namespace} quota exceeded at full scale with surge once ${svc.name} is added: ${overOf(total).join(', ')} (per service: ${shares})` }];
-        }
-        before = after;
-      }
-      return [];
-    },
+    fix: 'Raise the quota (the environment\'s quota, or the cluster profile\'s namespaceQuotas and the cluster), or lower requests or replicas.',
+    check: (svc, env) => checkNamespaceQuotas(svc, env),
   },
   {
     id: 'gpu-scheduling',
@@ -669,13 +658,17 @@ export const rules: readonly Rule[] = [
   {
     id: 'queue-autoscaling-needs-keda',
     severity: 'error',
-    checks: "Queue autoscaling (autoscaling.signal 'queue', a keda.sh ScaledObject) only on a cluster whose profile lists KEDA's ScaledObject type.",
-    why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind.',
-    fix: "Install KEDA (its Helm chart) and capture the profile again, or use signal 'cpu' on this cluster.",
+    checks: "Queue autoscaling (autoscaling.signal 'queue') only on a cluster whose profile lists KEDA's ScaledObject type (a keda.sh ScaledObject is synthesized) or, without KEDA, an adapter serving custom.metrics.k8s.io (an autoscaling/v2 HPA on the per-pod in-flight metric is synthesized; docs/autoscaling.md has the prometheus-adapter rule it reads).",
+    why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind. An HPA on a Pods metric with no custom-metrics adapter reports FailedGetPodsMetric, which Argo CD does not count as Degraded, and never scales.',
+    fix: "Install KEDA (its Helm chart), or prometheus-adapter with the rule in docs/autoscaling.md, and capture the profile again; or use signal 'cpu' on this cluster.",
     check: (svc, env) => {
       if (!svc.scaledObject && svc.plan.props.autoscaling?.signal !== 'queue') return [];
-      const installed = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
-      return installed ? [] : [{ message: `autoscaling.signal 'queue' needs KEDA, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type` }];
+      const keda = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
+      const adapter = (env.cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
+      if (svc.scaledObject) return keda ? [] : [{ message: `autoscaling.signal 'queue' synthesized a KEDA ScaledObject, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type${adapter ? '' : ' and no adapter serving custom.metrics.k8s.io'}` }];
+      const podsMetric = (svc.hpa?.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric);
+      if (podsMetric && !adapter) return [{ message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales` }];
+      return [];
     },
   },
   {
@@ -829,4 +822,7 @@ export const rules: readonly Rule[] = [
     },
   },
   ...admissionRules,
+  ...namespaceBudgetRules,
+  ...ingressAnnotationRules,
+  ...scaleUpRules,
 ];

@@ -70,5 +70,5 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
       surgePods: surge,
     };
   });
-  return { environment: build.environment, cluster, services };
+  return { environment: build.environment, cluster, services, namespaceObjects: build.namespace.toJson() as Manifest[] };
 }

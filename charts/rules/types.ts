@@ -38,6 +38,8 @@ export interface EnvironmentContext {
   readonly environment: Environment;
   readonly cluster: ClusterProfile;
   readonly services: readonly ServiceContext[];
+  /** The environment's own namespace-level objects (Namespace, and the ResourceQuota and LimitRange it declares). */
+  readonly namespaceObjects: readonly Manifest[];
 }
 
 export type Severity = 'error' | 'warning';

@@ -214,6 +214,6 @@ describe('rules from captured facts', () => {
     const big = (cpu: number): ServiceDeclaration => ({ ...cpuChat('vsphere-gold'), cpu });
     const found = errors([envOn(onprem, { a: big(8), b: big(8), c: big(16) }, 'llm-onprem')]).filter((f) => f.ruleId === 'namespace-quota-fits');
     expect(found.map((f) => f.service)).toEqual(['c']);
-    expect(found[0]!.message).toMatch(/once c is added: cpu 32 CPU > 24 CPU/);
+    expect(found[0]!.message).toMatch(/once c is added: requests\.cpu 32 CPU > 24 CPU/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { efs, g5_2xlarge, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import { certManagerCrds, efs, g5_2xlarge, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
 import type { NodePool } from '../../charts/clusters/types.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
@@ -213,6 +213,18 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'namespace-quota-fits': {
     violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
     passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
+  },
+  'limit-range-admits': {
+    violates: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 2048 } } },
+    passes: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 8192 } } },
+  },
+  'ingress-annotations-served': {
+    violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }),
+    passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...certManagerCrds] })),
+  },
+  'scale-up-waits-for-startup': {
+    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue', targetCapacityFraction: 0.9 } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
   },
   'gpu-scheduling': {
     violates: env({ big: { ...gpuChat, contextSize: 32_768, parallel: 8, gpu: { count: 1, memoryGiB: 16 } } }),

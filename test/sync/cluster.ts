@@ -71,7 +71,7 @@ export interface SimClusterOptions {
 
 /** Built-in API types of the simulated API server, by group (the kinds these manifests and their controllers use). */
 const builtinKinds: Record<string, readonly string[]> = {
-  '': ['Namespace', 'ServiceAccount', 'PersistentVolumeClaim', 'Service', 'Secret', 'ConfigMap', 'Pod', 'Endpoints'],
+  '': ['Namespace', 'ServiceAccount', 'PersistentVolumeClaim', 'Service', 'Secret', 'ConfigMap', 'Pod', 'Endpoints', 'ResourceQuota', 'LimitRange'],
   apps: ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet'],
   policy: ['PodDisruptionBudget'],
   'networking.k8s.io': ['NetworkPolicy', 'Ingress', 'IngressClass'],

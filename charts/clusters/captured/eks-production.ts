@@ -1,5 +1,5 @@
 /**
- * Captured 2026-12-02T01:23:22Z from files in test/fixtures/kubectl/eks-production by:
+ * Captured 2026-12-02T02:44:01Z from files in test/fixtures/kubectl/eks-production by:
  *   npm run cluster:capture -- --from test/fixtures/kubectl/eks-production --out charts/clusters/captured/eks-production.ts --pool-bounds cpu-r5-2xlarge=3:6,gpu-g5-2xlarge=1:2
  * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
  * Kubernetes v1.30.8-eks-2d5f260; node pools: cpu-r5-2xlarge (4 x r5.2xlarge, on-demand, autoscaled 3-6), gpu-g5-2xlarge (2 x g5.2xlarge, 1 GPU, on-demand, autoscaled 1-2).
@@ -8,7 +8,7 @@
 import type { ClusterFacts } from '../facts.js';
 
 export const eksProductionFacts: ClusterFacts = {
-  "capturedAt": "2026-12-02T01:23:22Z",
+  "capturedAt": "2026-12-02T02:44:01Z",
   "capturedFrom": "files in test/fixtures/kubectl/eks-production",
   "kubernetesVersion": "v1.30.8-eks-2d5f260",
   "nodePools": [
@@ -131,6 +131,30 @@ export const eksProductionFacts: ClusterFacts = {
   ],
   "customResourceTypes": [
     {
+      "group": "acme.cert-manager.io",
+      "kind": "Challenge"
+    },
+    {
+      "group": "acme.cert-manager.io",
+      "kind": "Order"
+    },
+    {
+      "group": "cert-manager.io",
+      "kind": "Certificate"
+    },
+    {
+      "group": "cert-manager.io",
+      "kind": "CertificateRequest"
+    },
+    {
+      "group": "cert-manager.io",
+      "kind": "ClusterIssuer"
+    },
+    {
+      "group": "cert-manager.io",
+      "kind": "Issuer"
+    },
+    {
       "group": "crd.k8s.amazonaws.com",
       "kind": "ENIConfig"
     },
@@ -218,6 +242,7 @@ export const eksProductionFacts: ClusterFacts = {
   "operators": [
     "prometheus-operator",
     "KEDA",
+    "cert-manager",
     "AWS Load Balancer Controller",
     "Kyverno",
     "NVIDIA GPU Operator",
