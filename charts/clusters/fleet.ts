@@ -1,4 +1,4 @@
-import { efs, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds } from './eks.js';
+import { certManagerCrds, efs, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds } from './eks.js';
 import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
@@ -21,7 +21,7 @@ export const fleetCluster: ClusterProfile = {
   loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
   ingressIdleTimeoutSeconds: 60,
   fixedPathIdleTimeoutsSeconds: [],
-  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds],
+  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...certManagerCrds],
   ingressClassNames: ['nginx'],
   ingressControllerNamespaces: { nginx: 'ingress-nginx' },
   namespaceQuotas: {},

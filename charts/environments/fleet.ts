@@ -8,6 +8,9 @@ import { qwen25_72bInstructQ4KM } from '../models/entries/qwen2.5-72b-instruct-q
 import { inferenceImage, inferenceImageCuda } from './image.js';
 import type { Environment, ServiceDeclaration } from './types.js';
 
+/** cert-manager issues every ingress's certificate into its tlsSecretName (ingress-shim). */
+const certificateIssuer = { 'cert-manager.io/cluster-issuer': 'internal-ca' };
+
 /** Memory of one GPU of the cluster's GPU pool: the figure the GPU memory rules check against. */
 const gpuMemoryGiB = Math.min(...fleetCluster.nodePools.flatMap((p) => (p.gpus ? [p.gpus.memoryGiB] : [])));
 
@@ -21,7 +24,7 @@ function gpuService(model: ServiceDeclaration['model'], gpus: number, host: stri
     gpu: { count: gpus, memoryGiB: gpuMemoryGiB },
     modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' },
     scheduling: { runtimeClassName: 'nvidia', priorityClassName: 'llm-serving' },
-    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls` },
+    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls`, annotations: certificateIssuer },
     allowedClientNamespaces: ['apps'],
   };
 }
@@ -38,7 +41,7 @@ function cpuService(model: ServiceDeclaration['model'], cpu: number, maxReplicas
     autoscaling: { minReplicas: 2, maxReplicas, signal: 'queue' },
     modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
     scheduling: { capacityType: 'spot' },
-    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls` },
+    exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls`, annotations: certificateIssuer },
     allowedClientNamespaces: ['apps'],
   };
 }
@@ -46,7 +49,7 @@ function cpuService(model: ServiceDeclaration['model'], cpu: number, maxReplicas
 /**
  * Fleet: seven models in one namespace. Three large ones on GPUs (the 72B split over two L40S, the 32B and the
  * 35B on one each) and four small ones on CPU that prefer spot capacity and scale on their queue; every service
- * behind a TLS ingress.
+ * behind a TLS ingress whose certificate cert-manager issues; a namespace quota sized to all of it at full scale.
  */
 export const fleet: Environment = {
   name: 'fleet',
@@ -63,5 +66,16 @@ export const fleet: Environment = {
     'chat-3b': cpuService(qwen25_3bInstructQ4KM, 4, 6, 'chat-3b.llm.fleet.internal'),
     'chat-7b': cpuService(qwen25_7bInstructQ4KM, 8, 4, 'chat-7b.llm.fleet.internal'),
     'llama-8b': cpuService(llama31_8bInstructQ4KM, 8, 4, 'llama-8b.llm.fleet.internal'),
+  },
+  // At full scale (every autoscaler at its maximum plus each rollout's surge pod) the seven services ask for
+  // 148 CPU, 104.9 GiB, 4 GPUs, 27 GiB of ephemeral storage, 27 pods and 7 claims of 118 GiB (namespace-quota-fits
+  // prints the sums); the budget leaves room for a debug pod and one more small service's surge.
+  quota: { cpu: 160, memoryGiB: 128, gpus: 4, ephemeralStorageGiB: 32, pods: 32, storageGiB: 128, persistentVolumeClaims: 8 },
+  // No CPU bound per container (it would become the inference server's CPU limit); the defaults give a container
+  // that states nothing what the quota needs it to state.
+  limitRange: {
+    maxPerContainer: { memoryMiB: 8 * 1024, ephemeralStorageMiB: 8 * 1024 },
+    defaultRequest: { cpu: 0.25, memoryMiB: 256, ephemeralStorageMiB: 256 },
+    defaultLimit: { memoryMiB: 256, ephemeralStorageMiB: 256 },
   },
 };
