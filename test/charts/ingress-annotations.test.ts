@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { certManagerCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
-import { managedIngressAnnotations, nginxIngressAnnotations } from '../../charts/constructs/exposure.js';
+import { controllerIngressAnnotations, defaultIngressController, managedIngressAnnotations, nginxIngressAnnotations } from '../../charts/constructs/exposure.js';
 import type { ExposureProps } from '../../charts/constructs/props.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment } from '../../charts/environments/types.js';
@@ -48,7 +48,9 @@ describe('ingress annotations', () => {
     for (const { e, name, extra } of declared) {
       const ingress = docs.find((o) => o.kind === 'Ingress' && o.metadata.namespace === e.namespace && o.metadata.name === name)!;
       expect(ingress.metadata.annotations).toMatchObject(extra);
-      for (const key of Object.keys(managedIngressAnnotations)) expect(ingress.metadata.annotations, key).toHaveProperty([key]);
+      const controller = e.cluster.ingressControllers?.[ingress.spec.ingressClassName] ?? defaultIngressController;
+      const managed = Object.keys(controllerIngressAnnotations(controller, 60, true));
+      for (const key of managed) expect(ingress.metadata.annotations, key).toHaveProperty([key]);
     }
   });
 
@@ -63,10 +65,17 @@ describe('ingress annotations', () => {
   });
 
   it('refuses an annotation that would replace a construct-managed one, saying why and naming file, service and field', () => {
-    for (const key of Object.keys(managedIngressAnnotations)) {
+    // Each controller's managed annotations, on a cluster whose class is served by that controller.
+    const alb = roomyTestCluster({ definedIn, ingressClassNames: ['alb'], ingressControllers: { alb: 'ingress.k8s.aws/alb' } });
+    const cases = [
+      ...Object.keys(nginxIngressAnnotations(1)).map((key) => ({ key, className: 'nginx', cluster: withCertManager })),
+      ...Object.keys(controllerIngressAnnotations('ingress.k8s.aws/alb', 60, true)).map((key) => ({ key, className: 'alb', cluster: alb })),
+    ];
+    expect(cases.map((c) => c.key).sort()).toEqual(Object.keys(managedIngressAnnotations).sort());
+    for (const { key, className, cluster } of cases) {
       let message = '';
       try {
-        synthesizeAll([env({ kind: 'ingress', host: 'chat.example', annotations: { [key]: '30' } })]);
+        synthesizeAll([env({ kind: 'ingress', host: 'chat.example', className, annotations: { [key]: '30' } }, cluster)]);
       } catch (err) {
         if (!(err instanceof ChartConfigError)) throw err;
         message = err.message;
