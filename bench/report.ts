@@ -57,7 +57,7 @@ export function renderMarkdown(r: Results): string {
     table(
       ['', ''],
       [
-        ['Command', '`npm run bench`'],
+        ['Command', `\`${typeof r.commands.bench === 'string' ? r.commands.bench : 'npm run bench'}\``],
         ['Date', `${r.startedAt} (total ${f(r.totalSeconds, 0)} s, llama.cpp build included: ${r.llamaBuild?.built ? `built in this run, ${f(r.llamaBuild.buildSeconds, 0)} s` : 'cached build reused'})`],
         ['CPU', `${m.cpuModel ?? 'n/a'}, ${m.logicalCpus ?? 'n/a'} logical CPUs (${(m.simd ?? []).join(', ')})`],
         ['Memory', `${m.memoryGiB ?? 'n/a'} GiB`],

@@ -57,6 +57,19 @@ if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onl
   process.stderr.write(`bench: unknown --only ${onlyScenario} (known: ${knownOnly.join(', ')})\n`);
   process.exit(2);
 }
+/**
+ * `BENCH_SKIP=soak,flood` leaves those scenarios out of a full run; their committed results and docs sections stay
+ * as their own last run wrote them (each can be rerun alone with `--only`). The run's command records the list.
+ */
+const skippable = ['decode', 'soak', 'flood', 'embeddings', 'conversation'] as const;
+const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
+for (const name of SKIP) {
+  if (!(skippable as readonly string[]).includes(name)) {
+    process.stderr.write(`bench: unknown BENCH_SKIP entry ${name} (known: ${skippable.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const fullRunCommand = `${QUICK ? 'BENCH_QUICK=1 ' : ''}${SKIP.size > 0 ? `BENCH_SKIP=${[...SKIP].join(',')} ` : ''}npm run bench`;
 const THREADS = 2;
 /** Tokens of context per sequence on every stack. */
 const CTX_PER_SEQ = 4096;
@@ -200,7 +213,7 @@ const results: Results = {
     healthProbeIntervalMs: HEALTH_INTERVAL_MS,
     threadSweep: { repetitions: THREAD_REPS, maxTokens: THREAD_TOKENS, budgetMs: THREAD_BUDGET_MS },
   },
-  commands: {},
+  commands: { bench: fullRunCommand },
   loadAverage: { start: os.loadavg(), phases: [] },
 };
 
@@ -1092,11 +1105,18 @@ async function main(): Promise<void> {
   await phase('start-up time', () => measureStartup(build, modelPath, compiledEntry));
   await phase('decode, TTFT, health, memory', () => measureMain(build, modelPath));
   await phase('thread sizing', () => measureThreads(modelPath));
-  await phase('decode loop', () => runDecode({ quick: QUICK, log, logDir, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
-  await phase('memory soak', () => runSoak({ quick: QUICK, log, command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench` }));
-  await phase('flood', () => floodCli(log, logDir, docsPath));
-  await phase('embeddings', () => embeddingsCli(log, logDir, docsPath, 'npm run bench'));
-  conversationRun = await phase('conversation and shared prompt', () => conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench`));
+  const scenario = async <T>(name: (typeof skippable)[number], title: string, run: () => Promise<T>): Promise<T | undefined> => {
+    if (SKIP.has(name)) {
+      log(`${title}: skipped (BENCH_SKIP)`);
+      return undefined;
+    }
+    return phase(title, run);
+  };
+  await scenario('decode', 'decode loop', () => runDecode({ quick: QUICK, log, logDir, command: fullRunCommand }));
+  await scenario('soak', 'memory soak', () => runSoak({ quick: QUICK, log, command: fullRunCommand }));
+  await scenario('flood', 'flood', () => floodCli(log, logDir, docsPath));
+  await scenario('embeddings', 'embeddings', () => embeddingsCli(log, logDir, docsPath, fullRunCommand));
+  conversationRun = await scenario('conversation', 'conversation and shared prompt', () => conversationCli(log, logDir, docsPath, fullRunCommand));
   results.partial = results.errors.length > 0;
 }
 
