@@ -8,6 +8,7 @@
  */
 import OpenAI from 'openai';
 import { chatOnlyEnvVars, envVars } from '../../service/contract.js';
+import { bodyLimitFor } from '../../service/inference/input-bounds.js';
 import { readGguf } from '../../tools/test-model/gguf.js';
 import { envValue, resolvePod, type DeploymentFile } from './deployment.js';
 import { Checks, createPod, fmtS, startupWindowMs, type Fixture, type PodUnderTest, type ScenarioResult } from './harness.js';
@@ -126,14 +127,25 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     const preStopMs = p.server.preStop?.[0] === 'sleep' ? k.ms(Number(p.server.preStop[1])) : 0;
     const shutdownGraceMs = Number(p.local.get(p.server.name)?.env[envVars.shutdownGraceMs] ?? 20_000);
     const targetMs = Math.min(shutdownGraceMs * 0.5, (preStopMs + k.ms(p.server.readinessProbe?.periodSeconds ?? 5) + 500) * 1.5);
-    const rolloutBatch = Math.max(4, Math.min(2048, Math.round(targetMs / msPerInput)));
-    p.timeline.add('client', `rollout batch: ${rolloutBatch} inputs ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`);
-    const inFlight = embedBatch(client, model, inputs(rolloutBatch, inputTokens, 'rollout'));
+    const wanted = Math.max(4, Math.min(2048, Math.round(targetMs / msPerInput)));
+    // One request carries only what the service's body limit admits (bodyLimitFor(CONTEXT_SIZE), a 413 beyond
+    // it); a longer batch goes as several requests at once (one runs, the rest wait in the queue, within MAX_QUEUE).
+    const env = p.local.get(p.server.name)?.env ?? {};
+    const bodyLimit = bodyLimitFor(Number(env[envVars.contextSize] ?? 512));
+    const bytesPerInput = Buffer.byteLength(JSON.stringify(inputs(1, inputTokens, 'rollout-0')[0])) + 1;
+    const perRequest = Math.max(1, Math.floor((bodyLimit - 1024) / bytesPerInput));
+    const requests = Math.max(1, Math.min(1 + Number(env[envVars.maxQueue] ?? 0), Math.ceil(wanted / perRequest)));
+    const sizes = Array.from({ length: requests }, (_, i) => Math.min(perRequest, wanted - i * perRequest)).filter((n) => n > 0);
+    const rolloutBatch = sizes.reduce((a, b) => a + b, 0);
+    p.timeline.add('client', `rollout batch: ${rolloutBatch} inputs in ${sizes.length} request(s) of at most ${perRequest} (body limit ${bodyLimit} bytes) ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`);
+    const inFlight = Promise.all(sizes.map((n, r) => embedBatch(client, model, inputs(n, inputTokens, `rollout-${r}`))));
     await sleep(Math.min(200, targetMs / 4));
     const term = await k.terminate();
-    const last = await inFlight;
-    p.timeline.add('client', `in-flight batch ended: ${last.ok ? `${last.vectors} vectors` : last.error} after ${fmtS(last.ms)}`);
-    cr.must('the in-flight batch completed (200, every vector)', last.ok && last.vectors === rolloutBatch, last.ok ? `${last.vectors} of ${rolloutBatch}` : (last.error ?? 'failed'));
+    const rolloutOutcomes = await inFlight;
+    const rolloutVectors = rolloutOutcomes.reduce((a, o) => a + o.vectors, 0);
+    const rolloutFailed = rolloutOutcomes.find((o) => !o.ok);
+    p.timeline.add('client', `in-flight batch ended: ${rolloutFailed ? rolloutFailed.error : `${rolloutVectors} vectors`} after ${fmtS(Math.max(...rolloutOutcomes.map((o) => o.ms)))}`);
+    cr.must('the in-flight batch completed (200, every vector)', !rolloutFailed && rolloutVectors === rolloutBatch, rolloutFailed ? (rolloutFailed.error ?? 'failed') : `${rolloutVectors} of ${rolloutBatch}`);
     cr.must(
       'exit 0 before the grace period ends',
       term !== undefined && term.exitCode === 0 && term.exitedBeforeDeadline && !term.sigkilled,
