@@ -96,7 +96,10 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     const probe = await embedBatch(client, model, inputs(4, inputTokens, 'probe'));
     const msPerInput = Math.max(1, probe.ms / 4);
     const livePeriod = k.ms(p.server.livenessProbe?.periodSeconds ?? 10);
-    const perBatch = Math.max(4, Math.min(2048, Math.round(livePeriod / msPerInput)));
+    // At most what one request may carry under the service's body limit (bodyLimitFor(CONTEXT_SIZE), 413 beyond it).
+    const bodyLimit = bodyLimitFor(p.contextSize);
+    const maxPerRequest = Math.max(1, Math.floor((bodyLimit - 1024) / (Buffer.byteLength(JSON.stringify(inputs(1, inputTokens, 'w0b0')[0])) + 1)));
+    const perBatch = Math.max(1, Math.min(maxPerRequest, Math.max(4, Math.min(2048, Math.round(livePeriod / msPerInput)))));
     const periods = opts.periods ?? 4;
     const phaseMs = periods * livePeriod;
     p.timeline.add('client', `load phase: 2 clients × batches of ${perBatch} inputs of ~${inputTokens} tokens (≈${fmtS(perBatch * msPerInput)} each at ${msPerInput.toFixed(1)} ms/input), for ${periods} liveness periods (${fmtS(phaseMs)})`);
@@ -131,13 +134,13 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     // One request carries only what the service's body limit admits (bodyLimitFor(CONTEXT_SIZE), a 413 beyond
     // it); a longer batch goes as several requests at once (one runs, the rest wait in the queue, within MAX_QUEUE).
     const env = p.local.get(p.server.name)?.env ?? {};
-    const bodyLimit = bodyLimitFor(Number(env[envVars.contextSize] ?? 512));
+    const rolloutBodyLimit = bodyLimitFor(Number(env[envVars.contextSize] ?? 512));
     const bytesPerInput = Buffer.byteLength(JSON.stringify(inputs(1, inputTokens, 'rollout-0')[0])) + 1;
-    const perRequest = Math.max(1, Math.floor((bodyLimit - 1024) / bytesPerInput));
+    const perRequest = Math.max(1, Math.floor((rolloutBodyLimit - 1024) / bytesPerInput));
     const requests = Math.max(1, Math.min(1 + Number(env[envVars.maxQueue] ?? 0), Math.ceil(wanted / perRequest)));
     const sizes = Array.from({ length: requests }, (_, i) => Math.min(perRequest, wanted - i * perRequest)).filter((n) => n > 0);
     const rolloutBatch = sizes.reduce((a, b) => a + b, 0);
-    p.timeline.add('client', `rollout batch: ${rolloutBatch} inputs in ${sizes.length} request(s) of at most ${perRequest} (body limit ${bodyLimit} bytes) ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`);
+    p.timeline.add('client', `rollout batch: ${rolloutBatch} inputs in ${sizes.length} request(s) of at most ${perRequest} (body limit ${rolloutBodyLimit} bytes) ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`);
     const inFlight = Promise.all(sizes.map((n, r) => embedBatch(client, model, inputs(n, inputTokens, `rollout-${r}`))));
     await sleep(Math.min(200, targetMs / 4));
     const term = await k.terminate();
