@@ -137,7 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       maxQueue: config.maxQueue,
       gpuLayers: config.gpuLayers,
       ...engineKindOptions(config),
-      promptReuse: config.promptCache === 'on',
+      promptReuse: config.promptCache !== 'off',
       log: logger.child({ component: 'engine' }),
     });
     deps = { ...deps, threads };

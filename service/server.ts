@@ -182,7 +182,7 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
     // SERVICE_KIND and BATCH_SIZE reach the engine here too: an embedding service gets an embedding
     // context whose batch holds a whole input (config.effectiveBatchSize).
     ...engineKindOptions(config),
-    promptReuse: config.promptCache === 'on',
+    promptReuse: config.promptCache !== 'off',
     log: log.child({ component: 'engine' }),
     // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
     checkBeforeContext: async (modelPath, fileInfo) => {

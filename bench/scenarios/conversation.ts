@@ -1,6 +1,6 @@
 /**
  * Prompt reuse: a growing conversation and a shared system prompt, on this service with prompt reuse
- * (PROMPT_CACHE=on, opt-in), this service without it (PROMPT_CACHE=off), and llama.cpp's llama-server
+ * (PROMPT_CACHE=on, the default), this service without it (PROMPT_CACHE=off), and llama.cpp's llama-server
  * with its default prompt cache (`cache_prompt` left unset: true by default, tools/server/README.md).
  *
  * (a) Conversation: CONVERSATION_REPS conversations of 6 turns; every turn sends the whole history (system

@@ -33,7 +33,7 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
   beforeAll(async () => {
     modelPath = await ensureTestModel({ quant: 'f16' });
     const env = { MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: String(contextSize), MAX_COMPLETION_LENGTH: '1024' };
-    [reuse, plain] = await Promise.all([startTestApp({ ...env, PROMPT_CACHE: 'on' }), startTestApp({ ...env, PROMPT_CACHE: 'off' })]);
+    [reuse, plain] = await Promise.all([startTestApp(env), startTestApp({ ...env, PROMPT_CACHE: 'off' })]);
     model = reuse.app.llm.engine.modelId;
   });
   afterAll(async () => {
@@ -126,7 +126,7 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
 
   it('after a request that timed out, and after a context-full completion, answers are unchanged and the prefix is reused', async () => {
     // REQUEST_TIMEOUT_MS 1 s against a 4,000-token answer: the answer is cut by the timeout ('length').
-    const timed = await startTestApp({ MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: '4096', MAX_COMPLETION_LENGTH: '4000', REQUEST_TIMEOUT_MS: '1000', PROMPT_CACHE: 'on' });
+    const timed = await startTestApp({ MODEL: modelPath, PARALLEL: '2', CONTEXT_SIZE: '4096', MAX_COMPLETION_LENGTH: '4000', REQUEST_TIMEOUT_MS: '1000' });
     try {
       const messages = [...conversation('timeouts'), { role: 'user' as const, content: 'Write a very long essay.' }];
       const cut = await chat(timed, messages, { max_tokens: 4000 });
@@ -263,7 +263,7 @@ describe('SlotPool.tryAcquire(pick)', () => {
 
 describe('PROMPT_CACHE through the production entry (service/main.ts)', () => {
   // One child process (a start-up costs seconds): the off switch, which the entry once dropped; the
-  // default (off) is the same expression, `config.promptCache === 'on'`, and every in-process test runs it.
+  // default (on) is the same expression, `config.promptCache !== 'off'`, and every in-process test runs it.
   it('PROMPT_CACHE=off turns reuse off in the process the container runs', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
