@@ -567,7 +567,8 @@ async function runSynth(): Promise<void> {
   const dir = join(repoRoot, '.cache/bench/synth-copy');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  for (const entry of ['charts', 'imports', 'service', 'package.json', 'tsconfig.json', 'cdk8s.yaml']) {
+  // README.md and docs/: synth regenerates the README's prerequisites and docs/rules.md (charts/synth.ts).
+  for (const entry of ['charts', 'imports', 'service', 'package.json', 'tsconfig.json', 'cdk8s.yaml', 'README.md', 'docs']) {
     if (existsSync(join(repoRoot, entry))) await cp(join(repoRoot, entry), join(dir, entry), { recursive: true });
   }
   await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));

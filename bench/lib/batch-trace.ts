@@ -1,13 +1,13 @@
 /**
- * Times node-llama-cpp's batch calls from JS: every `initBatch` (tokens in the batch), `decodeBatch` and
- * `sampleToken` of one context, with performance.now() at the call and when its promise settled. Used by the
+ * Times node-llama-cpp's batch calls from JS: every `initBatch` (tokens in the batch), `addToBatch` (which
+ * sequences, in which order), `decodeBatch` and `sampleToken` of one context, with performance.now() at the call and when its promise settled. Used by the
  * decode profiler (bench/scenarios/decode-worker.ts) and by the batching test (test/service/batching.test.ts).
  *
  * node-llama-cpp 3.21.1 keeps the native context in the plain field `LlamaContext._ctx`
  * (dist/evaluator/LlamaContext/LlamaContext.js) and calls `this._ctx.initBatch/addToBatch/decodeBatch/
  * sampleToken` on it for every batch (`dispatchPendingBatch`, `LlamaContextSequence._evaluate`). The addon's
- * methods are read-only, so the field is replaced by a proxy that hands out bound natives and timed wrappers
- * for those three calls; the cost is two performance.now() calls per native call.
+ * methods are read-only, so the field is replaced by a proxy that hands out bound natives and wrappers
+ * for those four calls; the cost is two performance.now() calls per native call.
  */
 import { performance } from 'node:perf_hooks';
 import type { LlamaContext } from 'node-llama-cpp';
@@ -18,10 +18,13 @@ export interface NativeCall {
   settledAt: number;
   /** decode: tokens in the batch (`initBatch`'s argument); sample: 1. */
   tokens: number;
+  /** decode: the sequence id of every `addToBatch` call of the batch, in the order they were added. */
+  sequences?: number[];
 }
 
 interface AddonContextLike {
   initBatch(n: number): void;
+  addToBatch(sequenceId: number, ...rest: unknown[]): unknown;
   decodeBatch(): Promise<void>;
   sampleToken(...args: unknown[]): Promise<unknown>;
 }
@@ -35,16 +38,23 @@ export function traceBatches(context: LlamaContext): NativeCall[] {
     throw new Error('traceBatches: this node-llama-cpp has no LlamaContext._ctx.decodeBatch (the tracer models 3.21.1)');
   }
   let batchTokens = 0;
+  let batchSequences: number[] = [];
   const initBatch = addon.initBatch.bind(addon);
+  const addToBatch = addon.addToBatch.bind(addon);
   const decodeBatch = addon.decodeBatch.bind(addon);
   const sampleToken = addon.sampleToken.bind(addon);
   const wrapped: Record<string, unknown> = {
     initBatch: (n: number) => {
       batchTokens = n;
+      batchSequences = [];
       initBatch(n);
     },
+    addToBatch: (sequenceId: number, ...rest: unknown[]) => {
+      batchSequences.push(sequenceId);
+      return addToBatch(sequenceId, ...rest);
+    },
     decodeBatch: async () => {
-      const call: NativeCall = { kind: 'decode', calledAt: performance.now(), settledAt: 0, tokens: batchTokens };
+      const call: NativeCall = { kind: 'decode', calledAt: performance.now(), settledAt: 0, tokens: batchTokens, sequences: batchSequences };
       try {
         await decodeBatch();
       } finally {

@@ -716,7 +716,7 @@ export const rules: readonly Rule[] = [
   {
     id: 'topology-spread-zones-exist',
     severity: 'warning',
-    checks: `A topology spread across zones (${topologyKeys.zones}) only where the pools the pod can use span more than one zone: a warning when every one of them is labelled with the same single zone.`,
+    checks: `A topology spread across zones (${topologyKeys.zones}) only where the pools the pod can use span more than one zone: a warning when all of them are in the same single zone, by the zones a capture recorded for each pool (its nodes' ${topologyKeys.zones} labels) or else by the pool's own zone label.`,
     why: 'Replicas declared as zone-redundant all ran in one availability zone, because the only pool that fitted them was single-zone; the spread constraint was satisfied trivially and the zone outage took every pod.',
     fix: "Add a pool in another zone (or make the pool multi-zone), or set scheduling.topologySpread.zones 'off' to say the service is single-zone.",
     check: (svc, env) => {
@@ -724,9 +724,15 @@ export const rules: readonly Rule[] = [
       if (!spread.some((c) => c.topologyKey === topologyKeys.zones)) return [];
       const pools = fittingPools(svc, env);
       if (pools.length === 0) return []; // pod-fits-node-pool reports it
-      const zones = pools.map((p) => p.labels[topologyKeys.zones]);
-      if (zones.some((z) => z === undefined)) return []; // a pool without a common zone label spans zones
-      const distinct = [...new Set(zones)];
+      // The zones a capture saw the pool's nodes in; else the zone label the profile gives the whole pool.
+      const zonesOf = (p: (typeof pools)[number]): readonly string[] | undefined => {
+        if (p.zones !== undefined && p.zones.length > 0) return p.zones;
+        const label = p.labels[topologyKeys.zones];
+        return label === undefined ? undefined : [label];
+      };
+      const perPool = pools.map(zonesOf);
+      if (perPool.some((z) => z === undefined)) return []; // a pool whose zones are unknown may span several
+      const distinct = [...new Set(perPool.flatMap((z) => z ?? []))];
       if (distinct.length > 1) return [];
       return [{ message: `${svc.name} spreads up to ${svc.replicas} pods across zones, but every pool it can use (${pools.map((p) => p.name).join(', ')}) is in zone ${distinct[0]}: all of them share one zone's failures` }];
     },

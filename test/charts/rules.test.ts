@@ -364,6 +364,16 @@ describe('synth rules', () => {
     expect(out.report.warnings.map((w) => w.ruleId)).toEqual(['pdb-allows-drain']);
   });
 
+  it('topology-spread-zones-exist reads the zones a capture recorded for a pool before its zone label', () => {
+    const spread = (pool: NodePool) =>
+      warningIds(env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [pool, g5_2xlarge(1)] })));
+    // One pool whose nodes a capture saw in two zones (no single zone label on the pool): the spread is real.
+    expect(spread({ ...r5_2xlarge(4), zones: ['us-east-1a', 'us-east-1b'] })).not.toContain('topology-spread-zones-exist');
+    // The captured zones win over the pool's single zone label.
+    expect(spread({ ...inZone(r5_2xlarge(4), 'us-east-1a'), zones: ['us-east-1a', 'us-east-1c'] })).not.toContain('topology-spread-zones-exist');
+    expect(spread({ ...r5_2xlarge(4), zones: ['us-east-1a'] })).toContain('topology-spread-zones-exist');
+  });
+
   it('the committed environments pass with no errors and no warnings but what their Kubernetes version or an unverified catalogue entry forces', () => {
     const out = synthesizeAll();
     // A cluster below 1.27 cannot serve unhealthyPodEvictionPolicy; that warning is the only one an environment may carry.

@@ -13,7 +13,7 @@
  * check detects the defect.
  */
 import pino from 'pino';
-import type { LlamaContext } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSizeHistogram, traceBatches, type NativeCall } from '../../bench/lib/batch-trace.js';
 import { InferenceEngine, type GenerationInput } from '../../service/inference/engine.js';
@@ -94,6 +94,73 @@ describe('decode batching across concurrent generations', () => {
       expect(short, JSON.stringify(batchSizeHistogram(decodes))).toBeGreaterThan(steps.length / 2);
     } finally {
       flag._gatherReturningSequences = true;
+    }
+  });
+});
+
+/**
+ * With a KV cache per sequence (node-llama-cpp always creates the context so) llama.cpp computes a batch as one
+ * graph only over sequences of consecutive, increasing ids in batch order (`split_equal(n_ubatch, sequential)`,
+ * src/llama-batch.cpp); node-llama-cpp 3.21.1 adds a batch's items in the order they were queued, so four
+ * generations that happened to queue as sequences 3, 2, 1, 0 were computed as four one-token graphs: every decode
+ * step read the weights four times (measured on the bench model: 98-105 ms per 4-token step vs 55-60 ms, in every
+ * other repetition; docs/decode-loop.md). patches/node-llama-cpp+3.21.1.patch adds them in sequence id order
+ * (`_orderBatchBySequence`), and without prompt reuse the engine gives out the lowest free sequence so the busy
+ * ones stay consecutive.
+ */
+describe('decode batches in sequence id order', () => {
+  let model: LlamaModel;
+  let context: LlamaContext;
+  let calls: ReturnType<typeof traceBatches>;
+
+  beforeAll(async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+    model = await llama.loadModel({ modelPath: await ensureTestModel(), gpuLayers: 0 });
+    context = await model.createContext({ contextSize: 256, sequences: parallel, threads: 1 });
+    calls = traceBatches(context);
+  });
+  afterAll(async () => {
+    await context?.dispose();
+    await model?.dispose();
+  });
+
+  /** Greedy generations on every sequence, started from the highest sequence to the lowest: the published queue order is 3, 2, 1, 0. */
+  async function generateInReverse(): Promise<number[][]> {
+    calls.length = 0;
+    const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    try {
+      await Promise.all(
+        sequences.reverse().map(async (sequence, i) => {
+          const prompt = model.tokenize(`story ${i}: the sea and the lighthouse`);
+          let n = 0;
+          for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+            void token;
+            if (++n >= 12) break;
+          }
+        }),
+      );
+    } finally {
+      for (const sequence of sequences) sequence.dispose();
+    }
+    return calls.filter((c) => c.kind === 'decode' && (c.sequences?.length ?? 0) > 1).map((c) => c.sequences ?? []);
+  }
+  const ascending = (ids: number[]) => ids.every((id, i) => i === 0 || id > (ids[i - 1] as number));
+
+  it('adds every batch of several sequences in increasing sequence id order', async () => {
+    const batches = await generateInReverse();
+    expect(batches.length).toBeGreaterThan(8);
+    expect(batches.filter((ids) => !ascending(ids)), JSON.stringify(batches.slice(0, 4))).toEqual([]);
+  });
+
+  it('detects the defect when the fix is switched off (node-llama-cpp 3.21.1 as published)', async () => {
+    const flag = context as unknown as { _orderBatchBySequence: boolean };
+    expect(flag._orderBatchBySequence).toBe(true);
+    flag._orderBatchBySequence = false;
+    try {
+      const batches = await generateInReverse();
+      expect(batches.filter((ids) => !ascending(ids)).length, JSON.stringify(batches.slice(0, 4))).toBeGreaterThan(batches.length / 2);
+    } finally {
+      flag._orderBatchBySequence = true;
     }
   });
 });
