@@ -27,6 +27,10 @@
  *               switched off (`LlamaContext._gatherReturningSequences = false`), i.e. node-llama-cpp as published:
  *               the next batch is decoded as soon as the previous one has delivered its results, before the
  *               sequences that got them have queued their next token.
+ *  - chat-reversed, chat-reversed-unordered: chat with the generations started from the highest sequence to the
+ *               lowest (so they queue as 3, 2, 1, 0), with the ordering fix of the same patch on, and off
+ *               (`LlamaContext._orderBatchBySequence = false`): published node-llama-cpp adds a batch in queue
+ *               order, and llama.cpp then computes one graph per sequence (docs/decode-loop.md, finding 1c).
  *
  * Protocol: argv[2] is a JSON `DecodeWorkerJob`; one JSON line `@@{...}` on stdout at the end.
  */
@@ -42,7 +46,7 @@ import {
 } from 'node-llama-cpp';
 import { batchSizeHistogram, traceBatches, type NativeCall } from '../lib/batch-trace.js';
 
-export type DecodeVariant = 'chat' | 'evaluate' | 'chat-ungathered' | 'evaluate-ungathered';
+export type DecodeVariant = 'chat' | 'evaluate' | 'chat-ungathered' | 'evaluate-ungathered' | 'chat-reversed' | 'chat-reversed-unordered';
 
 export interface DecodeWorkerJob {
   modelPath: string;
@@ -146,7 +150,10 @@ async function main(): Promise<void> {
 
   const runOnce = async (variant: DecodeVariant, rep: number): Promise<VariantRun> => {
     calls.length = 0;
-    (context as unknown as { _gatherReturningSequences: boolean })._gatherReturningSequences = !variant.endsWith('-ungathered');
+    const flags = context as unknown as { _gatherReturningSequences: boolean; _orderBatchBySequence: boolean };
+    flags._gatherReturningSequences = !variant.endsWith('-ungathered');
+    flags._orderBatchBySequence = !variant.endsWith('-unordered');
+    const reversed = variant.startsWith('chat-reversed');
     const texts = prompts(job.streams).map((p) => `${variant}-${rep}: ${p}`);
     const tokenTimes: number[][] = texts.map(() => []);
     const out: string[] = texts.map(() => '');
@@ -156,7 +163,7 @@ async function main(): Promise<void> {
     delay.enable();
     await Promise.all(
       texts.map(async (userText, i) => {
-        const sequence = sequences[i] as NonNullable<(typeof sequences)[number]>;
+        const sequence = sequences[reversed ? texts.length - 1 - i : i] as NonNullable<(typeof sequences)[number]>;
         const history: ChatHistoryItem[] = [
           { type: 'system', text: 'You are a helpful assistant.' },
           { type: 'user', text: userText },

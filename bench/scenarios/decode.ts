@@ -49,7 +49,7 @@ export function decodeConfigs(quick: boolean): DecodeConfig[] {
   const common = { threads: 2, contextSize: 4096, sequences: 4, maxTokens: quick ? 24 : 64, repetitions: quick ? 1 : 3 };
   const all: DecodeVariant[] = ['chat', 'chat-ungathered', 'evaluate', 'evaluate-ungathered'];
   return [
-    { name: '4 streams', job: { ...common, streams: 4, variants: all }, env: baseEnv },
+    { name: '4 streams', job: { ...common, streams: 4, variants: [...all, 'chat-reversed', 'chat-reversed-unordered'] }, env: baseEnv },
     { name: '1 stream', job: { ...common, streams: 1, variants: ['chat', 'evaluate'] }, env: baseEnv },
     { name: '4 streams, UV_THREADPOOL_SIZE=4', job: { ...common, streams: 4, variants: ['chat', 'evaluate'] }, env: { ...baseEnv, UV_THREADPOOL_SIZE: '4' } },
   ];
@@ -130,7 +130,7 @@ export function renderDecodeSection(r: DecodeResults): string {
     '',
     'What the split means, what was found and what was tried: [decode-loop.md](decode-loop.md).',
     '',
-    'A step is one llama_decode of all queued tokens: *decode* is decodeBatch() called to settled, *sample* from there to the last sampleToken() of the step, *JS* from there to the next decodeBatch() call (the generations\' own per-token work). "ungathered" is node-llama-cpp 3.21.1 as published (the batching fix of patches/node-llama-cpp+3.21.1.patch off).',
+    'A step is one llama_decode of all queued tokens: *decode* is decodeBatch() called to settled, *sample* from there to the last sampleToken() of the step, *JS* from there to the next decodeBatch() call (the generations\' own per-token work). "ungathered" is node-llama-cpp 3.21.1 as published (the batching fix of patches/node-llama-cpp+3.21.1.patch off); "reversed" starts the generations from the highest sequence to the lowest, and "unordered" switches the patch\'s batch ordering off, so a batch goes to llama.cpp in queue order as published.',
     '',
     '| configuration | variant | aggregate tok/s (median) | vs chat | tokens per step (steps) | decode ms | sample ms | JS ms | CPU ms per token | main-thread utilisation | load avg start / end |',
     '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
