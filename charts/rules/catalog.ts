@@ -155,6 +155,16 @@ function ingressControllerOf(env: EnvironmentContext, cls: string): string {
   return env.cluster.ingressControllers?.[cls] ?? defaultIngressController;
 }
 
+/**
+ * A pod field naming a cluster-scoped class (PriorityClass, RuntimeClass) that admission must find: a finding when
+ * the name is neither in the profile's list nor one the API server creates itself. Not checked when the profile
+ * lists none (unknown is not absent).
+ */
+function namedClassMissing(field: string, kind: string, name: string | undefined, known: readonly string[] | undefined, builtIn: readonly string[], env: EnvironmentContext): { message: string }[] {
+  if (name === undefined || known === undefined || known.includes(name) || builtIn.includes(name)) return [];
+  return [{ message: `${field} "${name}" is not a ${kind} of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${[...known, ...builtIn].join(', ') || 'none'})` }];
+}
+
 export const rules: readonly Rule[] = [
   {
     id: 'pod-fits-node-pool',
@@ -691,14 +701,7 @@ export const rules: readonly Rule[] = [
     checks: "The pods' priorityClassName is one the cluster profile lists (priorityClassNames), or one of the two the API server creates on every cluster (system-cluster-critical, system-node-critical); not checked when the profile lists none.",
     why: 'Admission refuses a pod whose PriorityClass does not exist ("no PriorityClass with name ... was found"): the ReplicaSet creates no pods and the Deployment shows only a FailedCreate event.',
     fix: 'Use a PriorityClass the cluster has (kubectl get priorityclasses) and record it in the profile, or create it first.',
-    check: (svc, env) => {
-      const name: string | undefined = svc.pod.priorityClassName;
-      const known = env.cluster.priorityClassNames;
-      if (name === undefined || known === undefined) return [];
-      const builtIn = ['system-cluster-critical', 'system-node-critical'];
-      if (known.includes(name) || builtIn.includes(name)) return [];
-      return [{ message: `priorityClassName "${name}" is not a PriorityClass of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${[...known, ...builtIn].join(', ')})` }];
-    },
+    check: (svc, env) => namedClassMissing('priorityClassName', 'PriorityClass', svc.pod.priorityClassName, env.cluster.priorityClassNames, ['system-cluster-critical', 'system-node-critical'], env),
   },
   {
     id: 'runtime-class-exists',
@@ -706,12 +709,7 @@ export const rules: readonly Rule[] = [
     checks: "The pods' runtimeClassName is one the cluster profile lists (runtimeClassNames); not checked when the profile lists none.",
     why: 'Admission refuses a pod whose RuntimeClass does not exist (`pod rejected: RuntimeClass "nvidia" not found`), so a GPU service written for a GPU Operator cluster creates no pods on a cluster without it.',
     fix: 'Drop scheduling.runtimeClassName where the NVIDIA runtime is the default, or install the runtime (GPU Operator) and record its RuntimeClass in the profile.',
-    check: (svc, env) => {
-      const name: string | undefined = svc.pod.runtimeClassName;
-      const known = env.cluster.runtimeClassNames;
-      if (name === undefined || known === undefined || known.includes(name)) return [];
-      return [{ message: `runtimeClassName "${name}" is not a RuntimeClass of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${known.join(', ') || 'none'})` }];
-    },
+    check: (svc, env) => namedClassMissing('runtimeClassName', 'RuntimeClass', svc.pod.runtimeClassName, env.cluster.runtimeClassNames, [], env),
   },
   {
     id: 'topology-spread-zones-exist',
