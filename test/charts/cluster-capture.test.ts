@@ -13,10 +13,9 @@ import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { versionedFeatures, type Obj } from '../../charts/prerequisites.js';
-import { RuleViolationError } from '../../charts/rules/engine.js';
-import type { Finding } from '../../charts/rules/types.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { capture } from '../../tools/cluster-capture/main.js';
+import { synthErrorIds as ids, synthErrors as errors } from '../support/synth.js';
 
 const fixtures = 'test/fixtures/kubectl';
 const fixtureDirs = readdirSync(fixtures);
@@ -36,17 +35,6 @@ function captureFixture(name: string, poolBounds: PoolBounds = {}): ClusterFacts
 
 const withoutTime = (f: ClusterFacts) => ({ ...f, capturedAt: undefined });
 
-/** Error findings of a synth of these environments; [] when it passes. */
-function errors(envs: Environment[]): Finding[] {
-  try {
-    synthesizeAll(envs);
-    return [];
-  } catch (err) {
-    if (err instanceof RuleViolationError) return [...err.report.errors];
-    throw err;
-  }
-}
-const ids = (envs: Environment[]) => [...new Set(errors(envs).map((f) => f.ruleId))].sort();
 
 function envOn(cluster: ClusterProfile, services: Record<string, ServiceDeclaration>, namespace = 'llm-test'): Environment {
   return { name: 'test', definedIn: 'test/charts/cluster-capture.test.ts', namespace, clusterName: cluster.name, cluster, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3', services };

@@ -13,10 +13,9 @@ import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { kyvernoPolicies, podSecurityViolations, polarisDenials } from '../../charts/rules/admission.js';
-import { RuleViolationError } from '../../charts/rules/engine.js';
-import type { Finding } from '../../charts/rules/types.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { capture } from '../../tools/cluster-capture/main.js';
+import { synthErrorIds as ids, synthErrors as errors } from '../support/synth.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- kubectl fixtures and manifests are read as plain JSON */
 
@@ -43,16 +42,6 @@ function envOn(cluster: ClusterProfile, services: Record<string, ServiceDeclarat
   return { name: 'test', definedIn: 'test/charts/cluster-facts.test.ts', namespace: 'llm-test', clusterName: cluster.name, cluster, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3', services };
 }
 
-function errors(envs: Environment[]): Finding[] {
-  try {
-    synthesizeAll(envs);
-    return [];
-  } catch (err) {
-    if (err instanceof RuleViolationError) return [...err.report.errors];
-    throw err;
-  }
-}
-const ids = (envs: Environment[]) => [...new Set(errors(envs).map((f) => f.ruleId))].sort();
 
 /** The parsed objects of one synthesized service file. */
 function objectsOf(env: Environment, service: string): any[] {

@@ -9,9 +9,9 @@ import { httpScaledObjectType, queueMetrics } from '../../charts/constructs/queu
 import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
-import { RuleViolationError } from '../../charts/rules/engine.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { committedManifests, validateSchema, type K8sObject } from '../support/manifests.js';
+import { synthError } from '../support/synth.js';
 
 const docs = committedManifests().map((d) => d.object);
 const find = (kind: string, namespace: string | undefined, name: string): K8sObject | undefined =>
@@ -122,15 +122,7 @@ describe('autoscaling rules', () => {
     image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
     services: { chat: svc },
   });
-  const failure = (e: Environment): RuleViolationError => {
-    try {
-      synthesizeAll([e]);
-    } catch (err) {
-      if (err instanceof RuleViolationError) return err;
-      throw err;
-    }
-    throw new Error('expected synth to fail');
-  };
+  const failure = synthError;
 
   it("a chosen CPU signal synthesizes with a warning that says why CPU is a poor signal", () => {
     const out = synthesizeAll([env(chat({ minReplicas: 1, maxReplicas: 3, signal: 'cpu' }))]);

@@ -12,6 +12,7 @@ import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
+import { synthError } from '../support/synth.js';
 
 /** A cluster with room for anything the cases below do not restrict on purpose. */
 function roomyCluster(over: Partial<ClusterProfile> = {}): ClusterProfile {
@@ -63,15 +64,6 @@ function errorIds(e: Environment): string[] {
   }
 }
 
-function synthError(e: Environment): RuleViolationError {
-  try {
-    synthesizeAll([e]);
-  } catch (err) {
-    if (err instanceof RuleViolationError) return err;
-    throw err;
-  }
-  throw new Error('expected synth to fail');
-}
 
 /** A Traefik IngressClass whose controller namespace is recorded (its timeout is not). */
 const traefikClass: Partial<ClusterProfile> = { ingressClassNames: ['nginx', 'traefik'], ingressControllers: { traefik: 'traefik.io/ingress-controller' }, ingressControllerNamespaces: { traefik: 'traefik' } };

@@ -7,10 +7,10 @@ import type { Environment, ServiceDeclaration } from '../../charts/environments/
 import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { qwen25_72bInstructQ4KM } from '../../charts/models/entries/qwen2.5-72b-instruct-q4_k_m.js';
-import { RuleViolationError } from '../../charts/rules/engine.js';
 import { gpuLayerSplit, layerDevices } from '../../charts/sizing/gpu-split.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
+import { synthError } from '../support/synth.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
@@ -29,15 +29,6 @@ function podSpec(e: Environment, name = 'chat'): any {
   return (chart.toJson() as any[]).find((o) => o.kind === 'Deployment').spec.template.spec;
 }
 
-function synthError(e: Environment): RuleViolationError {
-  try {
-    synthesizeAll([e]);
-  } catch (err) {
-    if (err instanceof RuleViolationError) return err;
-    throw err;
-  }
-  throw new Error('expected synth to fail');
-}
 
 /** A Karpenter-provisioned spot pool: a different cloud label than EKS managed node groups use. */
 function karpenterSpot(): NodePool {
