@@ -24,12 +24,13 @@ import { ensureBertTestModel } from '../../tools/test-model/bert.js';
 import { repoRoot } from '../llama-build.js';
 import { freePort, memoryOf, start, stop, waitReady } from '../lib/proc.js';
 import { round } from '../lib/stats.js';
+import { bodyBytesPerToken } from '../../service/inference/input-bounds.js';
 
 const CONTEXT = 2048;
 const THREADS = Math.max(1, Math.min(2, os.availableParallelism() - 1));
 const MAX_INPUTS_PER_REQUEST = 32;
-/** Inputs per request: 32, or fewer so a request of long inputs stays inside the body limit at CONTEXT (CONTEXT x 16 B + 64 KiB). */
-const inputsPerRequest = (words: number): number => Math.max(1, Math.min(MAX_INPUTS_PER_REQUEST, Math.floor((CONTEXT * 16) / (words * 6))));
+/** Inputs per request: 32, or fewer so a request of long inputs stays inside the service's body limit at CONTEXT (bodyLimitFor; its JSON overhead left as margin). */
+const inputsPerRequest = (words: number): number => Math.max(1, Math.min(MAX_INPUTS_PER_REQUEST, Math.floor((CONTEXT * bodyBytesPerToken) / (words * 6))));
 const REQUESTS = Number(process.env.EMBED_REQUESTS ?? 8);
 /** Words per input; each is one WordPiece token of the bge vocabulary (plus [CLS]/[SEP]). */
 const LENGTHS = [16, 256, 1024] as const;
