@@ -158,8 +158,6 @@ export class InferenceEngine {
   /** The GGUF file; replaced by `resolveModelPath`'s answer when that is set. */
   private modelPath: string;
   private readonly promptReuse: boolean;
-  /** Each sequence's place in creation order, which is its llama.cpp sequence id on a new context (0, 1, ...). */
-  private sequenceOrder = new Map<LlamaContextSequence, number>();
   /** When each sequence was last released (a counter, not a clock): least recently used goes first. */
   private readonly lastReleased = new Map<LlamaContextSequence, number>();
   private releases = 0;
@@ -314,7 +312,6 @@ export class InferenceEngine {
       this.chatWrapper = resolveChatWrapper(this.model);
       const sequences: LlamaContextSequence[] = [];
       for (let i = 0; i < parallel; i++) sequences.push(this.context.getSequence());
-      this.sequenceOrder = new Map(sequences.map((sequence, i) => [sequence, i]));
       this.pool = new SlotPool(sequences, this.opts.maxQueue);
       if (this.loadAbort.signal.aborted) throw new ModelLoadError('Model load aborted: the engine is closing');
       this._progress = 1;
@@ -436,7 +433,7 @@ export class InferenceEngine {
     const requested = Number.isFinite(sampling.maxTokens) ? Math.floor(sampling.maxTokens) : limit;
     const maxTokens = Math.max(1, Math.min(requested, limit - promptTokens));
 
-    const sequence = pool.tryAcquire(this.promptReuse ? (free) => this.pickSequence(free, prepared.tokens) : this.firstSequence);
+    const sequence = pool.tryAcquire(this.promptReuse ? (free) => this.pickSequence(free, prepared.tokens) : undefined);
     let ticket: QueueTicket<LlamaContextSequence> | undefined;
     if (sequence === undefined) {
       if (pool.queueFull) throw new QueueFullError(this.retryAfterSeconds(pool), pool.queueDepth);
@@ -697,20 +694,6 @@ export class InferenceEngine {
       }
     }
   }
-
-  /**
-   * Without prompt reuse, the free sequence created first. Busy sequences then have consecutive ids from 0,
-   * which lets llama.cpp compute one decode step of all of them as one graph: with a KV cache per sequence it
-   * splits a batch wherever the sequence ids stop being consecutive (`split_equal(n_ubatch, sequential)`,
-   * src/llama-batch.cpp), and each piece reads every weight again.
-   */
-  private readonly firstSequence = (free: readonly LlamaContextSequence[]): number => {
-    let best = 0;
-    free.forEach((sequence, i) => {
-      if ((this.sequenceOrder.get(sequence) ?? i) < (this.sequenceOrder.get(free[best] as LlamaContextSequence) ?? best)) best = i;
-    });
-    return best;
-  };
 
   /**
    * The free sequence to serve `tokens`: the one whose kept tokens share the longest prefix with them

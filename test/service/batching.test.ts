@@ -104,9 +104,8 @@ describe('decode batching across concurrent generations', () => {
  * src/llama-batch.cpp); node-llama-cpp 3.21.1 adds a batch's items in the order they were queued, so four
  * generations that happened to queue as sequences 3, 2, 1, 0 were computed as four one-token graphs: every decode
  * step read the weights four times (bench decode scenario, variants `chat-reversed-unordered` vs `chat-reversed`:
- * 101 vs 58 ms per 4-token step on the bench model; docs/decode-loop.md). patches/node-llama-cpp+3.21.1.patch adds them in sequence id order
- * (`_orderBatchBySequence`), and without prompt reuse the engine gives out the lowest free sequence so the busy
- * ones stay consecutive.
+ * 101 vs 58 ms per 4-token step on the bench model; docs/decode-loop.md). patches/node-llama-cpp+3.21.1.patch
+ * adds them in sequence id order (`_orderBatchBySequence`).
  */
 describe('decode batches in sequence id order', () => {
   let model: LlamaModel;
