@@ -12,6 +12,20 @@ import { synthesizeAll, writeCliOutput, writeOutput } from './synth.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+    [
+      'usage: npm run synth',
+      '',
+      'Synthesizes every environment of charts/environments/ into dist/<environment>/, the Argo CD objects into',
+      'argocd/ and the generated docs, after checking every synth rule against each cluster profile. Everything is',
+      'built in memory first: on any failure nothing is written. Prints a summary per environment.',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
 try {
   const output = synthesizeAll();
   writeOutput(root, output);
