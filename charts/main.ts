@@ -7,8 +7,6 @@
 import { fileURLToPath } from 'node:url';
 import { ChartConfigError } from './lib/config-error.js';
 import { RuleViolationError } from './rules/engine.js';
-import { printSummary } from './summary.js';
-import { synthesizeAll, writeCliOutput, writeOutput } from './synth.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -27,6 +25,10 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 }
 
 try {
+  // Imported here, inside the try: environments and cluster profiles are evaluated on import, so a mistake in
+  // one (a misspelt storage class in a profile's decisions) is a "synth failed" line, not a stack trace.
+  const { synthesizeAll, writeCliOutput, writeOutput } = await import('./synth.js');
+  const { printSummary } = await import('./summary.js');
   const output = synthesizeAll();
   writeOutput(root, output);
   const cliOutdir = process.env.CDK8S_OUTDIR;

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { factsFromKubectl, parsePoolBounds, type PoolBounds } from '../../charts/clusters/capture.js';
 import { onpremTanzuFacts } from '../../charts/clusters/captured/onprem-tanzu.js';
 import type { ClusterFacts } from '../../charts/clusters/facts.js';
-import { profileFromFacts } from '../../charts/clusters/from-facts.js';
+import { profileFromFacts, unknownClassReadMiBps } from '../../charts/clusters/from-facts.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { minimumKubernetesMinor } from '../../charts/clusters/versions.js';
 import { environments } from '../../charts/environments/index.js';
@@ -136,6 +136,17 @@ describe('cluster capture', () => {
       failsWith(['--from', bad], /no Node items \(the nodes kind is missing\)/);
       failsWith(['--context', 'no-such-context-for-capture'], /kubectl --context no-such-context-for-capture version -o json: .*Fix:/);
     });
+  });
+});
+
+describe('storage read rates', () => {
+  it('a captured class without a declared read rate is marked assumed; a declared one is not', () => {
+    const declared = eks.storageClasses.find((c) => c.name === 'efs-sc');
+    expect(declared?.readMiBps).toBe(60);
+    expect(declared?.readMiBpsAssumed).toBeUndefined();
+    const undeclared = eks.storageClasses.filter((c) => c.name !== 'efs-sc');
+    expect(undeclared.length).toBeGreaterThan(0);
+    for (const c of undeclared) expect(c, c.name).toMatchObject({ readMiBps: unknownClassReadMiBps, readMiBpsAssumed: true });
   });
 });
 

@@ -108,6 +108,24 @@ describe('synth never empties or half-writes the committed output', () => {
     expectUnchanged(dir, before);
   });
 
+  it('npm run synth: a misspelt storage class in a cluster profile is one "synth failed" line, not a stack trace', () => {
+    const dir = freshCopy('tsx-profile');
+    // Whatever profile declares storage decisions: misspell its first class name.
+    const profile = readdirSync(join(dir, 'charts/clusters'))
+      .map((f) => `charts/clusters/${f}`)
+      .find((f) => f.endsWith('.ts') && /profileFromFacts\([\s\S]*storage: \{ '?[\w-]+'?:/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(profile, 'a cluster profile built from captured facts with storage decisions').toBeDefined();
+    const source = readFileSync(join(dir, profile!), 'utf8');
+    writeFileSync(join(dir, profile!), source.replace(/storage: \{ '?([\w-]+)'?:/, "storage: { 'no-such-class':"));
+    const before = snapshot(dir);
+    const { status, output } = run(dir, bin('tsx'), ['charts/main.ts']);
+    expect(status, output).toBe(1);
+    expect(output).toMatch(/^synth failed: /m);
+    expect(output).toContain('storage.no-such-class: no such storage class was captured');
+    expect(output).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    expectUnchanged(dir, before);
+  });
+
   it('writeOutput swaps in exactly the synthesized files, drops stale ones, and leaves no staging behind', () => {
     const dir = join(work, 'swap');
     mkdirSync(join(dir, 'dist', 'gone'), { recursive: true });
