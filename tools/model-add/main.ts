@@ -110,7 +110,8 @@ export async function modelAdd(args: ModelAddArgs): Promise<ModelAddResult> {
 
   let typesImport = path.relative(args.catalogueDir, typesFile).split(path.sep).join('/');
   if (!typesImport.startsWith('.')) typesImport = `./${typesImport}`;
-  const command = `npm run model:add -- ${args.ref}`;
+  // Recorded in the committed entry: a local file by name and the source it stands for, not this machine's path.
+  const command = remote ? `npm run model:add -- ${args.ref}` : `npm run model:add -- ${path.basename(args.ref)} --source ${args.source}`;
   const entryText = renderEntryFile(entry, typesImport, command);
   const registryText = renderRegistry(scanEntries(args.catalogueDir, [{ fileName: `${entry.id}.ts`, text: entryText }]), repoRelativeDir, typesImport);
 
