@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { environments } from '../../charts/environments/index.js';
-import { listFiles, rulesDocPath, stagingParent, synthesizeAll, writeOutput } from '../../charts/synth.js';
+import { generatedDocPaths, listFiles, stagingParent, synthesizeAll, writeOutput } from '../../charts/synth.js';
 import { repoRoot } from '../support/manifests.js';
 
 /**
@@ -33,7 +33,7 @@ function freshCopy(name: string): string {
 
 /** Every committed output file: path -> bytes and mtime. */
 function snapshot(dir: string): Map<string, { bytes: Buffer; mtimeMs: number }> {
-  const files = [...listFiles(dir, 'dist'), ...listFiles(dir, 'argocd'), rulesDocPath, 'README.md'];
+  const files = [...listFiles(dir, 'dist'), ...listFiles(dir, 'argocd'), ...generatedDocPaths];
   return new Map(files.map((f) => [f, { bytes: readFileSync(join(dir, f)), mtimeMs: statSync(join(dir, f)).mtimeMs }]));
 }
 
