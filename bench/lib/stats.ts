@@ -17,11 +17,6 @@ export function percentile(xs: readonly number[], p: number): number {
 
 export const median = (xs: readonly number[]): number => percentile(xs, 50);
 
-export function mean(xs: readonly number[]): number {
-  const f = finite(xs);
-  return f.length === 0 ? Number.NaN : f.reduce((a, b) => a + b, 0) / f.length;
-}
-
 export const max = (xs: readonly number[]): number => {
   const f = finite(xs);
   return f.length === 0 ? Number.NaN : Math.max(...f);

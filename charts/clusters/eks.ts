@@ -37,8 +37,6 @@ function ec2Pool(instanceType: string, vcpus: number, allocatableMemoryGiB: numb
 
 /** r5.large: 2 vCPU, 16 GiB; 1930m and ~14.6 GiB allocatable. */
 export const r5Large = (count: number): NodePool => ec2Pool('r5.large', 2, 14.6, count);
-/** r5.xlarge: 4 vCPU, 32 GiB. */
-export const r5Xlarge = (count: number): NodePool => ec2Pool('r5.xlarge', 4, 29.8, count);
 /** r5.2xlarge: 8 vCPU, 64 GiB. */
 export const r5_2xlarge = (count: number): NodePool => ec2Pool('r5.2xlarge', 8, 60.9, count);
 /** g5.2xlarge: 8 vCPU, 32 GiB, one NVIDIA A10G with 24 GiB; tainted so only GPU pods land there. */

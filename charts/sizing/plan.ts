@@ -70,12 +70,6 @@ export interface InferenceServicePlan {
 const defaultCpuReadMiBps = { persistentVolumeClaim: 125, emptyDir: 200 } as const;
 /** Scheduling, image pull and container start before the model load begins. */
 export const podStartAllowanceSeconds = 300;
-/** Model file name inside the cache: the last path segment of its source. */
-export function modelFileName(source: string): string {
-  const last = source.split('/').pop() ?? source;
-  return last.split('?')[0] ?? last;
-}
-
 function withoutExec<T extends { exec?: unknown }>(probe: T | undefined): Omit<T, 'exec'> {
   if (!probe) return {} as Omit<T, 'exec'>;
   const { exec: _exec, ...rest } = probe;

@@ -7,16 +7,6 @@ export function roundUpBytes(bytes: number, step: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
-/** A byte count as a Kubernetes quantity in whole mebibytes, e.g. `3328Mi`. */
-export function toMiQuantity(bytes: number): string {
-  return `${Math.ceil(bytes / MiB)}Mi`;
-}
-
-/** A byte count as a Kubernetes quantity in whole gibibytes, e.g. `3Gi`. */
-export function toGiQuantity(bytes: number): string {
-  return `${Math.ceil(bytes / GiB)}Gi`;
-}
-
 /** Human-readable GiB with two decimals, for summaries and error messages. */
 export function formatGiB(bytes: number): string {
   return `${(bytes / GiB).toFixed(2)} GiB`;

@@ -31,8 +31,8 @@ import { describeHead, freeBytes, GGUF_MAGIC, gib, lstatOwned, O_CREATE_EXCLUSIV
 import { parseModelRef, redactUrl, type ModelSource } from './ref.js';
 import { allPartNames } from './split-name.js';
 
-export { ModelAcquireError, ModelRefError, type ModelAcquireErrorCode } from './errors.js';
-export { parseModelRef, redactModelRef, redactUrl, type ModelSource } from './ref.js';
+export { ModelAcquireError, ModelRefError } from './errors.js';
+export { parseModelRef, redactModelRef, type ModelSource } from './ref.js';
 
 export interface AcquireOptions {
   /** The MODEL reference. */

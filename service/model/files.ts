@@ -8,7 +8,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, rename, rm, statfs, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { ModelAcquireError } from './errors.js';
 
 /** Read-only, never through a symlink (ELOOP instead). */
@@ -68,10 +67,6 @@ export async function readHead(file: string, length = 4): Promise<Buffer> {
   } finally {
     await fh.close();
   }
-}
-
-export async function hasGgufMagic(file: string): Promise<boolean> {
-  return (await readHead(file, 4)).equals(GGUF_MAGIC);
 }
 
 /** Printable description of a file's first bytes, e.g. `"<!DO" (3c21444f)`. */
@@ -193,10 +188,6 @@ export async function writeSidecar(
   }
 }
 
-export async function removeSidecar(file: string): Promise<void> {
-  await rm(sidecarPath(file), { force: true });
-}
-
 /** Bytes available to an unprivileged user on the filesystem holding `dir`. */
 export async function freeBytes(dir: string): Promise<number> {
   const s = await statfs(dir);
@@ -230,9 +221,6 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function sizeOrZero(file: string): Promise<number> {
   return (await lstatOwned(file))?.size ?? 0;
 }
-
-/** The directory a cache file lives in (for fsync after a rename). */
-export const dirOf = (file: string): string => path.dirname(file);
 
 export const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(2);
 export const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);

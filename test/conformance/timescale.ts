@@ -51,11 +51,6 @@ export function startupAllowanceMs(windowSeconds: number, processStartSeconds: n
   return Math.round(Math.min(windowSeconds, processStartSeconds) * 1000 * (1 - scale));
 }
 
-/** Manifest seconds -> harness milliseconds. */
-export function scaledMs(seconds: number, scale: number = TIME_SCALE): number {
-  return Math.round(seconds * 1000 * scale);
-}
-
 /** A millisecond duration the manifest passes to the service (REQUEST_TIMEOUT_MS...), scaled. */
 export function scaleMsValue(ms: number, scale: number = TIME_SCALE): number {
   return Math.max(1, Math.round(ms * scale));
