@@ -9,17 +9,17 @@ import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { startupBudget } from '../sizing/probes.js';
 import { drainMarginSeconds } from '../sizing/timeouts.js';
 import { gpuLayerSplit } from '../sizing/gpu-split.js';
-import { GiB, formatGiB } from '../sizing/units.js';
+import { GiB, formatCores, formatGiB } from '../sizing/units.js';
+import { addRequests, noRequests, scale, selects, tolerates, unfitReason } from '../placement/index.js';
 import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
 import { topologyKeys } from '../constructs/scheduling.js';
 import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
 import { admissionRules } from './admission.js';
-import { addRequests, noRequests, scale } from './context.js';
 import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { scaleUpRules } from './scale-up.js';
-import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
+import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
@@ -27,81 +27,10 @@ import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './ty
 export const startupRuleMargin = 1.5;
 
 const gib = (bytes: number): string => formatGiB(bytes);
-const cores = (millis: number): string => `${(millis / 1000).toFixed(2).replace(/\.?0+$/, '')} CPU`;
+const cores = formatCores;
 
 function envValue(container: any, name: string): string | undefined {
   return container?.env?.find((e: any) => e.name === name)?.value;
-}
-
-function tolerates(pod: any, pool: NodePool): boolean {
-  const tolerations: any[] = pod.tolerations ?? [];
-  return pool.taints
-    .filter((t) => t.effect !== 'PreferNoSchedule')
-    .every((t) =>
-      tolerations.some(
-        (tol) =>
-          (tol.key === undefined && tol.operator === 'Exists') ||
-          (tol.key === t.key && (tol.operator === 'Exists' || tol.value === t.value) && (tol.effect === undefined || tol.effect === t.effect)),
-      ),
-    );
-}
-
-/** One node-selector requirement against a pool's labels (the labels every node of the pool carries). */
-function requirementHolds(r: any, labels: Readonly<Record<string, string>>): boolean {
-  const v = labels[r.key];
-  const values: string[] = r.values ?? [];
-  switch (r.operator) {
-    case 'In':
-      return v !== undefined && values.includes(v);
-    case 'NotIn':
-      return v === undefined || !values.includes(v);
-    case 'Exists':
-      return v !== undefined;
-    case 'DoesNotExist':
-      return v === undefined;
-    case 'Gt':
-      return v !== undefined && /^-?\d+$/.test(v) && Number(v) > Number(values[0]);
-    case 'Lt':
-      return v !== undefined && /^-?\d+$/.test(v) && Number(v) < Number(values[0]);
-    default:
-      return false;
-  }
-}
-
-/**
- * The pod's node selector and required node affinity hold for the pool's labels: terms ORed, expressions ANDed
- * (k8s.io/component-helpers/scheduling/corev1/nodeaffinity). A label only some of the pool's nodes carry is not in
- * the profile, so a requirement on it is not counted as met.
- */
-function selects(pod: any, pool: NodePool): boolean {
-  if (!Object.entries(pod.nodeSelector ?? {}).every(([k, v]) => pool.labels[k] === v)) return false;
-  const terms: any[] = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  return terms.length === 0 || terms.some((t) => (t.matchExpressions ?? []).every((r: any) => requirementHolds(r, pool.labels)));
-}
-
-const taintText = (t: NodePool['taints'][number]) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`;
-
-/** The taints of a pool the pod does not tolerate, each with the toleration that would. */
-function untoleratedTaints(pod: any, pool: NodePool): string[] {
-  return pool.taints
-    .filter((t) => t.effect !== 'PreferNoSchedule' && !tolerates({ tolerations: pod.tolerations }, { ...pool, taints: [t] }))
-    .map((t) => `${taintText(t)} (tolerate with scheduling.tolerations: [{ key: '${t.key}', ${t.value !== undefined ? `value: '${t.value}', ` : ''}effect: '${t.effect}' }])`);
-}
-
-/** Why a pod with these requests cannot run on a node of the pool, or undefined when it can. */
-function unfitReason(pod: any, req: PodRequests, pool: NodePool): string | undefined {
-  if (!tolerates(pod, pool)) return `${pool.name}: taint ${untoleratedTaints(pod, pool).join(', ')} not tolerated`;
-  if (!selects(pod, pool)) return `${pool.name}: labels ${JSON.stringify(pool.labels)} do not match the node selector or required node affinity`;
-  const free = {
-    cpu: pool.allocatable.cpuMillis - (pool.reservedPerNode?.cpuMillis ?? 0),
-    mem: pool.allocatable.memoryBytes - (pool.reservedPerNode?.memoryBytes ?? 0),
-  };
-  const over: string[] = [];
-  if (req.cpuMillis > free.cpu) over.push(`cpu ${cores(req.cpuMillis)} > ${cores(free.cpu)} free`);
-  if (req.memoryBytes > free.mem) over.push(`memory ${gib(req.memoryBytes)} > ${gib(free.mem)} free of ${gib(pool.allocatable.memoryBytes)} allocatable`);
-  if (req.ephemeralStorageBytes > pool.allocatable.ephemeralStorageBytes) over.push(`ephemeral ${gib(req.ephemeralStorageBytes)} > ${gib(pool.allocatable.ephemeralStorageBytes)}`);
-  if (req.gpus > (pool.gpus?.count ?? 0)) over.push(`gpus ${req.gpus} > ${pool.gpus?.count ?? 0}`);
-  return over.length > 0 ? `${pool.name} (${pool.instanceType}): ${over.join(', ')}` : undefined;
 }
 
 function fittingPools(svc: ServiceContext, env: EnvironmentContext): NodePool[] {

@@ -1,17 +1,10 @@
 import type { ClusterProfile } from '../clusters/types.js';
 import type { Environment } from '../environments/types.js';
+import type { PodRequests } from '../placement/index.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: any };
-
-/** Effective pod requests as the scheduler sees them: max(largest init container, sum of containers). */
-export interface PodRequests {
-  readonly cpuMillis: number;
-  readonly memoryBytes: number;
-  readonly ephemeralStorageBytes: number;
-  readonly gpus: number;
-}
 
 /** Everything a rule may look at for one service: its plan and its synthesized objects. */
 export interface ServiceContext {
