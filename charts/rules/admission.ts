@@ -1,5 +1,6 @@
 import type { PolarisSeverity } from '../clusters/types.js';
-import type { Rule, ServiceContext } from './types.js';
+import { clusterMinor, minimumKubernetesMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
+import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
@@ -146,7 +147,46 @@ export const kyvernoPolicies: Readonly<Record<string, (pod: any) => string[]>> =
   'require-pod-probes': (pod) => (pod.containers ?? []).flatMap((c: any) => (c.livenessProbe || c.readinessProbe || c.startupProbe ? [] : [`container ${c.name}: no liveness, readiness or startup probe`])),
 };
 
+/**
+ * A pod field naming a cluster-scoped class (PriorityClass, RuntimeClass) that admission must find: a finding when
+ * the name is neither in the profile's list nor one the API server creates itself. Not checked when the profile
+ * lists none (unknown is not absent).
+ */
+function namedClassMissing(field: string, kind: string, name: string | undefined, known: readonly string[] | undefined, builtIn: readonly string[], env: EnvironmentContext): { message: string }[] {
+  if (name === undefined || known === undefined || known.includes(name) || builtIn.includes(name)) return [];
+  return [{ message: `${field} "${name}" is not a ${kind} of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${[...known, ...builtIn].join(', ') || 'none'})` }];
+}
+
 export const admissionRules: readonly Rule[] = [
+  {
+    id: 'pod-security-admission-matches',
+    severity: 'error',
+    checks: `Pods are admitted by what the cluster enforces: Pod Security Admission labels (served from 1.${minimumKubernetesMinor}), and no PodSecurityPolicy admission, which this repository ships no policy for (removed in 1.${podSecurityPolicyRemovedMinor}).`,
+    why: 'On TKG 1.24 and older PodSecurityPolicy admission is on by default: every pod was refused for want of a policy, and the Deployment showed no pods at all.',
+    fix: 'Disable PodSecurityPolicy admission on the cluster (or bind a restricted PodSecurityPolicy to the namespace\'s service accounts) and record it in the profile.',
+    check: (_svc, env) => {
+      if (!env.cluster.podSecurityPolicyAdmission) return [];
+      const minor = clusterMinor(env.cluster);
+      if (minor >= podSecurityPolicyRemovedMinor) return [{ message: `profile ${env.cluster.definedIn} says PodSecurityPolicy admission is on, but Kubernetes 1.${minor} has no PodSecurityPolicy`, fix: 'Set podSecurityPolicyAdmission false in the profile.' }];
+      return [{ message: `cluster ${env.cluster.name} (Kubernetes 1.${minor}) enforces PodSecurityPolicy and no policy admits these pods` }];
+    },
+  },
+  {
+    id: 'priority-class-exists',
+    severity: 'error',
+    checks: "The pods' priorityClassName is one the cluster profile lists (priorityClassNames), or one of the two the API server creates on every cluster (system-cluster-critical, system-node-critical); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose PriorityClass does not exist ("no PriorityClass with name ... was found"): the ReplicaSet creates no pods and the Deployment shows only a FailedCreate event.',
+    fix: 'Use a PriorityClass the cluster has (kubectl get priorityclasses) and record it in the profile, or create it first.',
+    check: (svc, env) => namedClassMissing('priorityClassName', 'PriorityClass', svc.pod.priorityClassName, env.cluster.priorityClassNames, ['system-cluster-critical', 'system-node-critical'], env),
+  },
+  {
+    id: 'runtime-class-exists',
+    severity: 'error',
+    checks: "The pods' runtimeClassName is one the cluster profile lists (runtimeClassNames); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose RuntimeClass does not exist (`pod rejected: RuntimeClass "nvidia" not found`), so a GPU service written for a GPU Operator cluster creates no pods on a cluster without it.',
+    fix: 'Drop scheduling.runtimeClassName where the NVIDIA runtime is the default, or install the runtime (GPU Operator) and record its RuntimeClass in the profile.',
+    check: (svc, env) => namedClassMissing('runtimeClassName', 'RuntimeClass', svc.pod.runtimeClassName, env.cluster.runtimeClassNames, [], env),
+  },
   {
     id: 'pod-security-standard-met',
     severity: 'error',

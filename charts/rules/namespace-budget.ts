@@ -232,6 +232,14 @@ function showResource(k: string, n: number): string {
 /** Rules this module adds to the catalogue (appended at its end). */
 export const namespaceBudgetRules: readonly Rule[] = [
   {
+    id: 'namespace-quota-fits',
+    severity: 'error',
+    checks: "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
+    why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
+    fix: 'Raise the quota (the environment\'s quota, or the cluster profile\'s namespaceQuotas and the cluster), or lower requests or replicas.',
+    check: (svc, env) => checkNamespaceQuotas(svc, env),
+  },
+  {
     id: 'limit-range-admits',
     severity: 'error',
     checks: `Every container, as the API server admits it under the namespace's LimitRange (${namespaceBudgetName}: defaults filled in for what the container leaves unset, as kubernetes' LimitRanger does), has requests at least the per-container min and requests and limits at most the max; a CPU limit the LimitRange hands the inference server (which states none) is a warning, or an error below its request rounded up.`,

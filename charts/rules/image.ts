@@ -1,0 +1,20 @@
+import { mutableImageReason } from '../lib/image.js';
+import type { Rule } from './types.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
+
+/** Rules on container images. */
+export const imageRules: readonly Rule[] = [
+  {
+    id: 'image-immutable',
+    severity: 'error',
+    checks: 'Every container image has an immutable reference: a version tag or (better) a digest; `latest` or no tag fails.',
+    why: 'A `:latest` image: two pods of one ReplicaSet running different code, and no way to roll back.',
+    fix: 'Pin a version tag (image:1.2.3) or a digest (image@sha256:...).',
+    check: (svc) =>
+      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c: any) => {
+        const reason = mutableImageReason(c.image);
+        return reason ? [{ message: `container ${c.name}: image "${c.image}" ${reason}` }] : [];
+      }),
+  },
+];
