@@ -1,8 +1,7 @@
+import type { IContainer, IPodSecurityContext, IPodSpec, ISecurityContext } from 'kubernetes-models/v1';
 import type { PolarisSeverity } from '../clusters/types.js';
 import { clusterMinor, minimumKubernetesMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
 /**
  * Admission as the cluster performs it: Pod Security Admission on the namespace's level, Polaris's
@@ -17,7 +16,7 @@ export const namespacePodSecurityLevel = 'restricted' as const;
 type Level = 'baseline' | 'restricted';
 
 /** Every container of the pod template, init containers included (admission checks them all). */
-function containersOf(pod: any): any[] {
+function containersOf(pod: IPodSpec): IContainer[] {
   return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
 }
 
@@ -33,7 +32,7 @@ const restrictedVolumeSources = new Set(['configMap', 'csi', 'downwardAPI', 'emp
  * check_seccompProfile_baseline; restricted adds check_restrictedVolumes, check_allowPrivilegeEscalation,
  * check_runAsNonRoot, check_runAsUser, check_seccompProfile_restricted, check_capabilities_restricted).
  */
-export function podSecurityViolations(pod: any, level: Level): string[] {
+export function podSecurityViolations(pod: IPodSpec, level: Level): string[] {
   const out: string[] = [];
   const podSc = pod.securityContext ?? {};
   for (const ns of ['hostNetwork', 'hostPID', 'hostIPC'] as const) if (pod[ns] === true) out.push(`${ns}: true`);
@@ -90,22 +89,22 @@ const privateKeyValue = /\s*-BEGIN\s+.*PRIVATE KEY-\s*/i;
  * Polaris checks our pods could trip, each the JSON schema of pkg/config/checks/<id>.yaml read as code:
  * which containers (init containers too, as schema.go applies container checks to both) fail it, and why.
  */
-const polarisChecks: Readonly<Record<string, (pod: any) => string[]>> = {
+const polarisChecks: Readonly<Record<string, (pod: IPodSpec) => string[]>> = {
   // Fails an env entry that has a literal value and a sensitive name (or a private key as its value);
   // valueFrom (a secretKeyRef) passes whatever its name.
   sensitiveContainerEnvVar: (pod) =>
     containersOf(pod).flatMap((c) =>
-      (c.env ?? []).filter((e: any) => e.value !== undefined && (sensitiveEnvNames.some((re) => re.test(e.name)) || privateKeyValue.test(String(e.value)))).map((e: any) => `container ${c.name}: env ${e.name} has a literal value and a name Polaris takes for a credential`),
+      (c.env ?? []).filter((e) => e.value !== undefined && (sensitiveEnvNames.some((re) => re.test(e.name)) || privateKeyValue.test(String(e.value)))).map((e) => `container ${c.name}: env ${e.name} has a literal value and a name Polaris takes for a credential`),
     ),
-  tagNotSpecified: (pod) => containersOf(pod).flatMap((c) => (!/^.+:.+$/.test(c.image ?? '') || /^.+:latest$/.test(c.image) ? [`container ${c.name}: image ${c.image} has no tag or is :latest`] : [])),
+  tagNotSpecified: (pod) => containersOf(pod).flatMap((c) => (!/^.+:.+$/.test(c.image ?? '') || /^.+:latest$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag or is :latest`] : [])),
   // Passes when the pod says non-root (runAsNonRoot true or runAsUser >= 1) and the container does not undo it, or the container says so itself.
   runAsRootAllowed: (pod) => {
-    const good = (sc: any) => sc !== undefined && ((sc.runAsUser !== undefined && sc.runAsUser >= 1) || sc.runAsNonRoot === true);
-    const notBad = (sc: any) => sc === undefined || ((sc.runAsUser === undefined || sc.runAsUser >= 1) && (sc.runAsNonRoot === undefined || sc.runAsNonRoot === true));
+    const good = (sc: ISecurityContext | IPodSecurityContext | undefined) => sc !== undefined && ((sc.runAsUser !== undefined && sc.runAsUser >= 1) || sc.runAsNonRoot === true);
+    const notBad = (sc: ISecurityContext | undefined) => sc === undefined || ((sc.runAsUser === undefined || sc.runAsUser >= 1) && (sc.runAsNonRoot === undefined || sc.runAsNonRoot === true));
     return containersOf(pod).flatMap((c) => ((good(pod.securityContext) && notBad(c.securityContext)) || good(c.securityContext) ? [] : [`container ${c.name}: may run as root`]));
   },
   privilegeEscalationAllowed: (pod) => containersOf(pod).flatMap((c) => (c.securityContext?.allowPrivilegeEscalation === true ? [`container ${c.name}: allowPrivilegeEscalation true`] : [])),
-  runAsPrivileged: (pod) => (pod.securityContext?.privileged === true ? ['pod: privileged'] : []).concat(containersOf(pod).flatMap((c) => (c.securityContext?.privileged === true ? [`container ${c.name}: privileged`] : []))),
+  runAsPrivileged: (pod) => ((pod.securityContext as { privileged?: boolean } | undefined)?.privileged === true ? ['pod: privileged'] : []).concat(containersOf(pod).flatMap((c) => (c.securityContext?.privileged === true ? [`container ${c.name}: privileged`] : []))),
   dangerousCapabilities: (pod) => containersOf(pod).flatMap((c) => ((c.securityContext?.capabilities?.add ?? []).some((a: string) => /^(ALL|SYS_ADMIN|NET_ADMIN)$/i.test(a)) ? [`container ${c.name}: adds ALL, SYS_ADMIN or NET_ADMIN`] : [])),
   hostNetworkSet: (pod) => (pod.hostNetwork === true ? ['pod: hostNetwork'] : []),
   hostPIDSet: (pod) => (pod.hostPID === true ? ['pod: hostPID'] : []),
@@ -113,8 +112,8 @@ const polarisChecks: Readonly<Record<string, (pod: any) => string[]>> = {
 };
 
 /** Polaris's exemption annotations on the controller (pkg/validator/schema.go hasExemptionAnnotation). */
-function polarisExempt(deployment: any, checkId: string): boolean {
-  const a = deployment?.metadata?.annotations ?? {};
+function polarisExempt(deployment: ServiceContext['deployment'], checkId: string): boolean {
+  const a = deployment.metadata.annotations ?? {};
   return String(a['polaris.fairwinds.com/exempt'] ?? '').toLowerCase() === 'true' || String(a[`polaris.fairwinds.com/${checkId}-exempt`] ?? '').toLowerCase() === 'true';
 }
 
@@ -131,9 +130,9 @@ export function polarisDenials(svc: Pick<ServiceContext, 'deployment' | 'pod'>, 
  * The kyverno/policies best-practice ClusterPolicies this repository models, by policy name: what each
  * validates on a pod (auto-generated for Deployments by Kyverno's autogen).
  */
-export const kyvernoPolicies: Readonly<Record<string, (pod: any) => string[]>> = {
+export const kyvernoPolicies: Readonly<Record<string, (pod: IPodSpec) => string[]>> = {
   // best-practices/disallow-latest-tag: every container, init and ephemeral container has a tag, not `latest`.
-  'disallow-latest-tag': (pod) => [...containersOf(pod), ...(pod.ephemeralContainers ?? [])].flatMap((c) => (!/^.*:.*$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag`] : /:latest$/.test(c.image) ? [`container ${c.name}: image ${c.image} is :latest`] : [])),
+  'disallow-latest-tag': (pod) => [...containersOf(pod), ...(pod.ephemeralContainers ?? [])].flatMap((c) => (!/^.*:.*$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag`] : /:latest$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} is :latest`] : [])),
   // best-practices/require-pod-requests-limits (policy name require-requests-limits): containers and init
   // containers request memory and CPU and limit memory.
   'require-requests-limits': (pod) =>
@@ -144,7 +143,7 @@ export const kyvernoPolicies: Readonly<Record<string, (pod: any) => string[]>> =
     }),
   // best-practices/require-probes (policy name require-pod-probes): every app container (not init) has a
   // liveness, readiness or startup probe.
-  'require-pod-probes': (pod) => (pod.containers ?? []).flatMap((c: any) => (c.livenessProbe || c.readinessProbe || c.startupProbe ? [] : [`container ${c.name}: no liveness, readiness or startup probe`])),
+  'require-pod-probes': (pod) => pod.containers.flatMap((c) => (c.livenessProbe || c.readinessProbe || c.startupProbe ? [] : [`container ${c.name}: no liveness, readiness or startup probe`])),
 };
 
 /**

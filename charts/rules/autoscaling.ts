@@ -1,23 +1,26 @@
+import type { IHPAScalingRules } from 'kubernetes-models/autoscaling/v2';
 import { envVars } from '../../service/contract.js';
 import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, maxHpaPolicyPeriodSeconds, scaledObjectType } from '../constructs/queue-autoscaling.js';
+import { probeWindowSeconds } from '../sizing/probes.js';
+import { envValue } from './lib.js';
 import type { Rule, ServiceContext } from './types.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
 /** The startup probe's window in the manifest: the longest a load may take before the pod turns Ready. */
 function startupWindowSeconds(svc: ServiceContext): number | undefined {
-  const p = svc.server?.startupProbe;
-  if (!p) return undefined;
-  return (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
+  const p = svc.server.startupProbe;
+  return p ? probeWindowSeconds(p) : undefined;
 }
 
 /** The scale-up rules the autoscaler's HPA runs with: KEDA passes `advanced.horizontalPodAutoscalerConfig.behavior` through. */
-function scaleUpBehavior(svc: ServiceContext): any | undefined {
+function scaleUpBehavior(svc: ServiceContext): IHPAScalingRules | undefined {
   if (svc.scaledObject) return svc.scaledObject.spec.advanced?.horizontalPodAutoscalerConfig?.behavior?.scaleUp;
   return svc.hpa?.spec.behavior?.scaleUp;
 }
 
-const envNumber = (svc: ServiceContext, name: string): number => Number(svc.server?.env?.find((e: any) => e.name === name)?.value);
+const envNumber = (svc: ServiceContext, name: string): number => Number(envValue(svc.server, name));
+
+/** The HPA's metric on the in-flight requests per pod (the queue signal through a custom-metrics adapter). */
+const inFlightMetricOf = (hpa: ServiceContext['hpa']) => hpa?.spec.metrics?.find((m) => m.type === 'Pods' && m.pods?.metric.name === inFlightPodMetric)?.pods;
 
 /**
  * The scale-up rule (scale-up-waits-for-startup) checks autoscaling against the model load. The criterion, in full:
@@ -52,12 +55,13 @@ export const autoscalingRules: readonly Rule[] = [
     why: 'One generating request pins every inference thread, so CPU reads near 100 % at any load above zero: the HPA went to maxReplicas on the first request and never came back, while the queue it should have watched was empty (and on a GPU service CPU says nothing at all).',
     fix: "Set autoscaling.signal 'queue' (KEDA on busy and queued requests) on a cluster with KEDA; keep 'cpu' only where nothing better runs, knowing it scales on any load.",
     check: (svc) => {
-      const cpuMetric = (svc.hpa?.spec.metrics ?? []).some((m: any) => m.type === 'Resource' && m.resource?.name === 'cpu');
-      if (!cpuMetric) return [];
-      const target = svc.hpa.spec.metrics.find((m: any) => m.resource?.name === 'cpu')?.resource?.target?.averageUtilization;
+      const hpa = svc.hpa;
+      const cpuMetric = hpa?.spec.metrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu');
+      if (!hpa || !cpuMetric) return [];
+      const target = cpuMetric.resource?.target.averageUtilization;
       if (svc.plan.props.autoscaling?.signal === 'cpu')
-        return [{ message: `HPA ${svc.hpa.metadata.name} scales on CPU at ${target} %: with PARALLEL ${svc.plan.parallel} one request already keeps the threads near 100 %, so it scales up on any load and not on the queue (MAX_QUEUE ${svc.plan.maxQueue})`, severity: 'warning' }];
-      return [{ message: `HPA ${svc.hpa.metadata.name} scales on CPU at ${target} % but autoscaling.signal is not set: CPU is a poor signal for inference and is never assumed` }];
+        return [{ message: `HPA ${hpa.metadata.name} scales on CPU at ${target} %: with PARALLEL ${svc.plan.parallel} one request already keeps the threads near 100 %, so it scales up on any load and not on the queue (MAX_QUEUE ${svc.plan.maxQueue})`, severity: 'warning' }];
+      return [{ message: `HPA ${hpa.metadata.name} scales on CPU at ${target} % but autoscaling.signal is not set: CPU is a poor signal for inference and is never assumed` }];
     },
   },
   {
@@ -71,8 +75,7 @@ export const autoscalingRules: readonly Rule[] = [
       const keda = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
       const adapter = (env.cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
       if (svc.scaledObject) return keda ? [] : [{ message: `autoscaling.signal 'queue' synthesized a KEDA ScaledObject, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type${adapter ? '' : ' and no adapter serving custom.metrics.k8s.io'}` }];
-      const podsMetric = (svc.hpa?.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric);
-      if (podsMetric && !adapter) return [{ message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales` }];
+      if (inFlightMetricOf(svc.hpa) && !adapter) return [{ message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales` }];
       return [];
     },
   },
@@ -102,7 +105,7 @@ export const autoscalingRules: readonly Rule[] = [
       if (window === undefined) return []; // startup-window-covers-load reports a missing startup probe
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
       const scaleUp = scaleUpBehavior(svc);
-      const policies: any[] = scaleUp?.policies ?? [];
+      const policies = scaleUp?.policies ?? [];
       const needed = Math.min(window, maxHpaPolicyPeriodSeconds);
       if (scaleUp?.selectPolicy !== 'Disabled') {
         if (policies.length === 0) out.push({ message: `no scale-up policy: the HPA default (100 % or 4 pods every 15 s) adds pods again long before the startup window of ${window}s lets the first ones become Ready` });
@@ -110,11 +113,11 @@ export const autoscalingRules: readonly Rule[] = [
         if (window > maxHpaPolicyPeriodSeconds) out.push({ message: `startup window ${window}s is longer than the longest scale-up period the API allows (${maxHpaPolicyPeriodSeconds}s): a second scale-up step may come before the first new pod is Ready`, severity: 'warning', fix: 'Speed up the load (a faster cache volume) or accept the overshoot.' });
       }
       // The queue signal's per-pod target: the ScaledObject trigger's threshold, or the adapter HPA's averageValue.
-      const podsMetric = (svc.hpa?.spec.metrics ?? []).find((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric);
+      const podsMetric = inFlightMetricOf(svc.hpa);
       if (svc.scaledObject || podsMetric) {
-        const threshold = svc.scaledObject ? Number((svc.scaledObject.spec.triggers ?? [])[0]?.metadata?.threshold) : Number(podsMetric.pods.target.averageValue);
+        const threshold = svc.scaledObject ? Number((svc.scaledObject.spec.triggers ?? [])[0]?.metadata?.threshold) : Number(podsMetric?.target.averageValue);
         const capacity = envNumber(svc, envVars.parallel) + envNumber(svc, envVars.maxQueue);
-        const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa.spec.minReplicas ?? 1));
+        const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
         // Scale to zero: nothing runs to absorb anything (scale-to-zero-held reports it).
         if (min >= 1 && Number.isFinite(threshold) && Number.isFinite(capacity) && min * (capacity - threshold) < threshold) {
           out.push({ message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)` });

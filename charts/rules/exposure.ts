@@ -1,6 +1,14 @@
 import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
+/**
+ * The IngressClass an Ingress names. The exposure construct always sets one; an Ingress without it would get the
+ * cluster's default class, which no profile records, so it reads as a class the cluster does not have.
+ */
+function ingressClassOf(ingress: NonNullable<ServiceContext['ingress']>): string {
+  return ingress.spec.ingressClassName ?? '(unset)';
+}
+
 /** Idle timeouts on the client's path: load balancer, ingress, and what the profile says cannot change. */
 export function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): Array<{ what: string; seconds: number }> {
   const out = env.cluster.fixedPathIdleTimeoutsSeconds.map((s) => ({ what: 'fixed path timeout', seconds: s }));
@@ -18,7 +26,7 @@ export function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): 
     out.push({ what: `${lb.kind} load balancer`, seconds });
   }
   if (svc.ingress) {
-    const cls: string = svc.ingress.spec.ingressClassName;
+    const cls = ingressClassOf(svc.ingress);
     const controller = ingressControllerOf(env, cls);
     const fromAnnotations = ingressIdleTimeoutFromAnnotations(controller, svc.ingress.metadata.annotations ?? {});
     const seconds = fromAnnotations ?? env.cluster.ingressIdleTimeoutsSeconds?.[cls] ?? env.cluster.ingressIdleTimeoutSeconds;
@@ -49,7 +57,7 @@ export const exposureRules: readonly Rule[] = [
         else if (exposure?.kind === 'load-balancer' && exposure.provider !== lb.kind) out.push({ message: `exposure.provider ${exposure.provider} but cluster ${env.cluster.name} has a ${lb.kind} load balancer: its annotations would be ignored` });
       }
       if (svc.ingress) {
-        const cls = svc.ingress.spec.ingressClassName;
+        const cls = ingressClassOf(svc.ingress);
         const have = env.cluster.ingressClassNames ?? [];
         if (!have.includes(cls)) out.push({ message: `Ingress ${svc.ingress.metadata.name} uses IngressClass "${cls}", which cluster ${env.cluster.name} does not have (has: ${have.join(', ') || 'none'})` });
       }
@@ -64,7 +72,7 @@ export const exposureRules: readonly Rule[] = [
     fix: "Use a class whose controller this repository configures (nginx, alb), or set the controller's timeouts in its own configuration and declare them in the profile (ingressIdleTimeoutsSeconds), with its namespace (ingressControllerNamespaces) where the IngressClass does not record it.",
     check: (svc, env) => {
       if (!svc.ingress) return [];
-      const cls: string = svc.ingress.spec.ingressClassName;
+      const cls = ingressClassOf(svc.ingress);
       if (!(env.cluster.ingressClassNames ?? []).includes(cls)) return []; // exposure-supported reports it
       const controller = ingressControllerOf(env, cls);
       const known = ingressControllers[controller];

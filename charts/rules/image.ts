@@ -1,8 +1,6 @@
 import { mutableImageReason } from '../lib/image.js';
 import type { Rule } from './types.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-
 /** Rules on container images. */
 export const imageRules: readonly Rule[] = [
   {
@@ -12,8 +10,8 @@ export const imageRules: readonly Rule[] = [
     why: 'A `:latest` image: two pods of one ReplicaSet running different code, and no way to roll back.',
     fix: 'Pin a version tag (image:1.2.3) or a digest (image@sha256:...).',
     check: (svc) =>
-      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c: any) => {
-        const reason = mutableImageReason(c.image);
+      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c) => {
+        const reason = mutableImageReason(c.image ?? '');
         return reason ? [{ message: `container ${c.name}: image "${c.image}" ${reason}` }] : [];
       }),
   },

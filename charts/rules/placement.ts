@@ -9,8 +9,6 @@ import { formatCores as cores, formatGiB as gib } from '../sizing/units.js';
 import { envValue, fittingPools } from './lib.js';
 import type { Rule } from './types.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-
 /** Rules on where the pods run and whether they fit: node pools, the cluster at full scale, memory and CPU, zones and capacity types. */
 export const placementRules: readonly Rule[] = [
   {
@@ -98,7 +96,7 @@ export const placementRules: readonly Rule[] = [
     why: 'Replicas declared as zone-redundant all ran in one availability zone, because the only pool that fitted them was single-zone; the spread constraint was satisfied trivially and the zone outage took every pod.',
     fix: "Add a pool in another zone (or make the pool multi-zone), or set scheduling.topologySpread.zones 'off' to say the service is single-zone.",
     check: (svc, env) => {
-      const spread: any[] = svc.pod.topologySpreadConstraints ?? [];
+      const spread = svc.pod.topologySpreadConstraints ?? [];
       if (!spread.some((c) => c.topologyKey === topologyKeys.zones)) return [];
       const pools = fittingPools(svc, env);
       if (pools.length === 0) return []; // pod-fits-node-pool reports it

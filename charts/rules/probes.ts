@@ -7,8 +7,9 @@ import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 export const startupRuleMargin = 1.5;
 
 function cacheReadMiBps(svc: ServiceContext, env: EnvironmentContext): number {
-  if (svc.pvc) {
-    const cls = env.cluster.storageClasses.find((c) => c.name === svc.pvc.spec.storageClassName);
+  const pvc = svc.pvc;
+  if (pvc) {
+    const cls = env.cluster.storageClasses.find((c) => c.name === pvc.spec.storageClassName);
     if (cls) return cls.readMiBps;
   }
   return svc.plan.cache.readMiBps;

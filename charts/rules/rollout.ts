@@ -46,8 +46,9 @@ export const rolloutRules: readonly Rule[] = [
     check: (svc, env) => {
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
-      const minReplicas = svc.hpa ? svc.hpa.spec.minReplicas : svc.scaledObject ? svc.scaledObject.spec.minReplicaCount : (svc.deployment.spec.replicas ?? 1);
-      const maxReplicas = svc.hpa ? svc.hpa.spec.maxReplicas : svc.scaledObject ? svc.scaledObject.spec.maxReplicaCount : minReplicas;
+      // Unset bounds at their defaults: HPA minReplicas 1 (autoscaling/v2), ScaledObject 0 and 100 (KEDA scaledobject_types.go).
+      const minReplicas = svc.hpa ? (svc.hpa.spec.minReplicas ?? 1) : svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.deployment.spec.replicas ?? 1);
+      const maxReplicas = svc.hpa ? svc.hpa.spec.maxReplicas : svc.scaledObject ? (svc.scaledObject.spec.maxReplicaCount ?? 100) : minReplicas;
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
       // Disruptions allowed with n healthy pods, as kubernetes pkg/controller/disruption/disruption.go computes
       // them: percentages scale against the expected pod count, rounded up, for minAvailable and maxUnavailable alike.

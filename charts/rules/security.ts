@@ -1,7 +1,5 @@
 import type { Rule } from './types.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-
 /** Rules on the containers' security context. */
 export const securityRules: readonly Rule[] = [
   {
@@ -11,7 +9,7 @@ export const securityRules: readonly Rule[] = [
     why: 'A compromised model server (it parses untrusted prompts and downloads files) must not own the node.',
     fix: 'Remove overrides.securityContext; the service writes only to /tmp and the model cache.',
     check: (svc) =>
-      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c: any) => {
+      [...svc.pod.containers, ...(svc.pod.initContainers ?? [])].flatMap((c) => {
         const sc = c.securityContext ?? {};
         const bad: string[] = [];
         if (sc.runAsNonRoot !== true && svc.pod.securityContext?.runAsNonRoot !== true) bad.push('runAsNonRoot not true');

@@ -2,8 +2,6 @@ import { parseQuantity } from '../lib/quantity.js';
 import { formatGiB as gib } from '../sizing/units.js';
 import type { Rule } from './types.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-
 /** Rules on the model cache volume: its storage class, access mode and size. */
 export const storageRules: readonly Rule[] = [
   {
@@ -44,7 +42,7 @@ export const storageRules: readonly Rule[] = [
     why: 'A pod evicted for ephemeral storage while downloading a 3 GB model, over and over.',
     fix: 'Use a PVC cache, or give the emptyDir a sizeLimit and request matching ephemeral storage (the construct does both by default).',
     check: (svc) => {
-      const volume = (svc.pod.volumes ?? []).find((v: any) => v.name === 'model-cache');
+      const volume = (svc.pod.volumes ?? []).find((v) => v.name === 'model-cache');
       const fileBytes = svc.plan.props.model.fileBytes;
       if (!volume) return [{ message: 'no model-cache volume: the model would be written to the container filesystem' }];
       if (!volume.emptyDir) return [];
