@@ -1,7 +1,7 @@
+import type { IContainer, IPodSecurityContext, IPodSpec, ISecurityContext } from 'kubernetes-models/v1';
 import type { PolarisSeverity } from '../clusters/types.js';
-import type { Rule, ServiceContext } from './types.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
+import { clusterMinor, minimumKubernetesMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
+import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
 /**
  * Admission as the cluster performs it: Pod Security Admission on the namespace's level, Polaris's
@@ -16,7 +16,7 @@ export const namespacePodSecurityLevel = 'restricted' as const;
 type Level = 'baseline' | 'restricted';
 
 /** Every container of the pod template, init containers included (admission checks them all). */
-function containersOf(pod: any): any[] {
+function containersOf(pod: IPodSpec): IContainer[] {
   return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
 }
 
@@ -32,7 +32,7 @@ const restrictedVolumeSources = new Set(['configMap', 'csi', 'downwardAPI', 'emp
  * check_seccompProfile_baseline; restricted adds check_restrictedVolumes, check_allowPrivilegeEscalation,
  * check_runAsNonRoot, check_runAsUser, check_seccompProfile_restricted, check_capabilities_restricted).
  */
-export function podSecurityViolations(pod: any, level: Level): string[] {
+export function podSecurityViolations(pod: IPodSpec, level: Level): string[] {
   const out: string[] = [];
   const podSc = pod.securityContext ?? {};
   for (const ns of ['hostNetwork', 'hostPID', 'hostIPC'] as const) if (pod[ns] === true) out.push(`${ns}: true`);
@@ -89,22 +89,22 @@ const privateKeyValue = /\s*-BEGIN\s+.*PRIVATE KEY-\s*/i;
  * Polaris checks our pods could trip, each the JSON schema of pkg/config/checks/<id>.yaml read as code:
  * which containers (init containers too, as schema.go applies container checks to both) fail it, and why.
  */
-const polarisChecks: Readonly<Record<string, (pod: any) => string[]>> = {
+const polarisChecks: Readonly<Record<string, (pod: IPodSpec) => string[]>> = {
   // Fails an env entry that has a literal value and a sensitive name (or a private key as its value);
   // valueFrom (a secretKeyRef) passes whatever its name.
   sensitiveContainerEnvVar: (pod) =>
     containersOf(pod).flatMap((c) =>
-      (c.env ?? []).filter((e: any) => e.value !== undefined && (sensitiveEnvNames.some((re) => re.test(e.name)) || privateKeyValue.test(String(e.value)))).map((e: any) => `container ${c.name}: env ${e.name} has a literal value and a name Polaris takes for a credential`),
+      (c.env ?? []).filter((e) => e.value !== undefined && (sensitiveEnvNames.some((re) => re.test(e.name)) || privateKeyValue.test(String(e.value)))).map((e) => `container ${c.name}: env ${e.name} has a literal value and a name Polaris takes for a credential`),
     ),
-  tagNotSpecified: (pod) => containersOf(pod).flatMap((c) => (!/^.+:.+$/.test(c.image ?? '') || /^.+:latest$/.test(c.image) ? [`container ${c.name}: image ${c.image} has no tag or is :latest`] : [])),
+  tagNotSpecified: (pod) => containersOf(pod).flatMap((c) => (!/^.+:.+$/.test(c.image ?? '') || /^.+:latest$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag or is :latest`] : [])),
   // Passes when the pod says non-root (runAsNonRoot true or runAsUser >= 1) and the container does not undo it, or the container says so itself.
   runAsRootAllowed: (pod) => {
-    const good = (sc: any) => sc !== undefined && ((sc.runAsUser !== undefined && sc.runAsUser >= 1) || sc.runAsNonRoot === true);
-    const notBad = (sc: any) => sc === undefined || ((sc.runAsUser === undefined || sc.runAsUser >= 1) && (sc.runAsNonRoot === undefined || sc.runAsNonRoot === true));
+    const good = (sc: ISecurityContext | IPodSecurityContext | undefined) => sc !== undefined && ((sc.runAsUser !== undefined && sc.runAsUser >= 1) || sc.runAsNonRoot === true);
+    const notBad = (sc: ISecurityContext | undefined) => sc === undefined || ((sc.runAsUser === undefined || sc.runAsUser >= 1) && (sc.runAsNonRoot === undefined || sc.runAsNonRoot === true));
     return containersOf(pod).flatMap((c) => ((good(pod.securityContext) && notBad(c.securityContext)) || good(c.securityContext) ? [] : [`container ${c.name}: may run as root`]));
   },
   privilegeEscalationAllowed: (pod) => containersOf(pod).flatMap((c) => (c.securityContext?.allowPrivilegeEscalation === true ? [`container ${c.name}: allowPrivilegeEscalation true`] : [])),
-  runAsPrivileged: (pod) => (pod.securityContext?.privileged === true ? ['pod: privileged'] : []).concat(containersOf(pod).flatMap((c) => (c.securityContext?.privileged === true ? [`container ${c.name}: privileged`] : []))),
+  runAsPrivileged: (pod) => ((pod.securityContext as { privileged?: boolean } | undefined)?.privileged === true ? ['pod: privileged'] : []).concat(containersOf(pod).flatMap((c) => (c.securityContext?.privileged === true ? [`container ${c.name}: privileged`] : []))),
   dangerousCapabilities: (pod) => containersOf(pod).flatMap((c) => ((c.securityContext?.capabilities?.add ?? []).some((a: string) => /^(ALL|SYS_ADMIN|NET_ADMIN)$/i.test(a)) ? [`container ${c.name}: adds ALL, SYS_ADMIN or NET_ADMIN`] : [])),
   hostNetworkSet: (pod) => (pod.hostNetwork === true ? ['pod: hostNetwork'] : []),
   hostPIDSet: (pod) => (pod.hostPID === true ? ['pod: hostPID'] : []),
@@ -112,8 +112,8 @@ const polarisChecks: Readonly<Record<string, (pod: any) => string[]>> = {
 };
 
 /** Polaris's exemption annotations on the controller (pkg/validator/schema.go hasExemptionAnnotation). */
-function polarisExempt(deployment: any, checkId: string): boolean {
-  const a = deployment?.metadata?.annotations ?? {};
+function polarisExempt(deployment: ServiceContext['deployment'], checkId: string): boolean {
+  const a = deployment.metadata.annotations ?? {};
   return String(a['polaris.fairwinds.com/exempt'] ?? '').toLowerCase() === 'true' || String(a[`polaris.fairwinds.com/${checkId}-exempt`] ?? '').toLowerCase() === 'true';
 }
 
@@ -130,9 +130,9 @@ export function polarisDenials(svc: Pick<ServiceContext, 'deployment' | 'pod'>, 
  * The kyverno/policies best-practice ClusterPolicies this repository models, by policy name: what each
  * validates on a pod (auto-generated for Deployments by Kyverno's autogen).
  */
-export const kyvernoPolicies: Readonly<Record<string, (pod: any) => string[]>> = {
+export const kyvernoPolicies: Readonly<Record<string, (pod: IPodSpec) => string[]>> = {
   // best-practices/disallow-latest-tag: every container, init and ephemeral container has a tag, not `latest`.
-  'disallow-latest-tag': (pod) => [...containersOf(pod), ...(pod.ephemeralContainers ?? [])].flatMap((c) => (!/^.*:.*$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag`] : /:latest$/.test(c.image) ? [`container ${c.name}: image ${c.image} is :latest`] : [])),
+  'disallow-latest-tag': (pod) => [...containersOf(pod), ...(pod.ephemeralContainers ?? [])].flatMap((c) => (!/^.*:.*$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} has no tag`] : /:latest$/.test(c.image ?? '') ? [`container ${c.name}: image ${c.image} is :latest`] : [])),
   // best-practices/require-pod-requests-limits (policy name require-requests-limits): containers and init
   // containers request memory and CPU and limit memory.
   'require-requests-limits': (pod) =>
@@ -143,10 +143,49 @@ export const kyvernoPolicies: Readonly<Record<string, (pod: any) => string[]>> =
     }),
   // best-practices/require-probes (policy name require-pod-probes): every app container (not init) has a
   // liveness, readiness or startup probe.
-  'require-pod-probes': (pod) => (pod.containers ?? []).flatMap((c: any) => (c.livenessProbe || c.readinessProbe || c.startupProbe ? [] : [`container ${c.name}: no liveness, readiness or startup probe`])),
+  'require-pod-probes': (pod) => pod.containers.flatMap((c) => (c.livenessProbe || c.readinessProbe || c.startupProbe ? [] : [`container ${c.name}: no liveness, readiness or startup probe`])),
 };
 
+/**
+ * A pod field naming a cluster-scoped class (PriorityClass, RuntimeClass) that admission must find: a finding when
+ * the name is neither in the profile's list nor one the API server creates itself. Not checked when the profile
+ * lists none (unknown is not absent).
+ */
+function namedClassMissing(field: string, kind: string, name: string | undefined, known: readonly string[] | undefined, builtIn: readonly string[], env: EnvironmentContext): { message: string }[] {
+  if (name === undefined || known === undefined || known.includes(name) || builtIn.includes(name)) return [];
+  return [{ message: `${field} "${name}" is not a ${kind} of cluster ${env.cluster.name} (profile ${env.cluster.definedIn} lists: ${[...known, ...builtIn].join(', ') || 'none'})` }];
+}
+
 export const admissionRules: readonly Rule[] = [
+  {
+    id: 'pod-security-admission-matches',
+    severity: 'error',
+    checks: `Pods are admitted by what the cluster enforces: Pod Security Admission labels (served from 1.${minimumKubernetesMinor}), and no PodSecurityPolicy admission, which this repository ships no policy for (removed in 1.${podSecurityPolicyRemovedMinor}).`,
+    why: 'On TKG 1.24 and older PodSecurityPolicy admission is on by default: every pod was refused for want of a policy, and the Deployment showed no pods at all.',
+    fix: 'Disable PodSecurityPolicy admission on the cluster (or bind a restricted PodSecurityPolicy to the namespace\'s service accounts) and record it in the profile.',
+    check: (_svc, env) => {
+      if (!env.cluster.podSecurityPolicyAdmission) return [];
+      const minor = clusterMinor(env.cluster);
+      if (minor >= podSecurityPolicyRemovedMinor) return [{ message: `profile ${env.cluster.definedIn} says PodSecurityPolicy admission is on, but Kubernetes 1.${minor} has no PodSecurityPolicy`, fix: 'Set podSecurityPolicyAdmission false in the profile.' }];
+      return [{ message: `cluster ${env.cluster.name} (Kubernetes 1.${minor}) enforces PodSecurityPolicy and no policy admits these pods` }];
+    },
+  },
+  {
+    id: 'priority-class-exists',
+    severity: 'error',
+    checks: "The pods' priorityClassName is one the cluster profile lists (priorityClassNames), or one of the two the API server creates on every cluster (system-cluster-critical, system-node-critical); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose PriorityClass does not exist ("no PriorityClass with name ... was found"): the ReplicaSet creates no pods and the Deployment shows only a FailedCreate event.',
+    fix: 'Use a PriorityClass the cluster has (kubectl get priorityclasses) and record it in the profile, or create it first.',
+    check: (svc, env) => namedClassMissing('priorityClassName', 'PriorityClass', svc.pod.priorityClassName, env.cluster.priorityClassNames, ['system-cluster-critical', 'system-node-critical'], env),
+  },
+  {
+    id: 'runtime-class-exists',
+    severity: 'error',
+    checks: "The pods' runtimeClassName is one the cluster profile lists (runtimeClassNames); not checked when the profile lists none.",
+    why: 'Admission refuses a pod whose RuntimeClass does not exist (`pod rejected: RuntimeClass "nvidia" not found`), so a GPU service written for a GPU Operator cluster creates no pods on a cluster without it.',
+    fix: 'Drop scheduling.runtimeClassName where the NVIDIA runtime is the default, or install the runtime (GPU Operator) and record its RuntimeClass in the profile.',
+    check: (svc, env) => namedClassMissing('runtimeClassName', 'RuntimeClass', svc.pod.runtimeClassName, env.cluster.runtimeClassNames, [], env),
+  },
   {
     id: 'pod-security-standard-met',
     severity: 'error',

@@ -1,57 +1,22 @@
 import type { ClusterProfile } from '../clusters/types.js';
 import type { EnvironmentBuild } from '../environment-chart.js';
-import { cpuMillis, parseQuantity } from '../lib/quantity.js';
-import type { EnvironmentContext, Manifest, PodRequests, ServiceContext } from './types.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-function containerRequests(c: any): PodRequests {
-  const req = c.resources?.requests ?? {};
-  const lim = c.resources?.limits ?? {};
-  return {
-    cpuMillis: cpuMillis(req.cpu),
-    memoryBytes: parseQuantity(req.memory) ?? 0,
-    ephemeralStorageBytes: parseQuantity(req['ephemeral-storage']) ?? 0,
-    gpus: parseQuantity(lim['nvidia.com/gpu'] ?? req['nvidia.com/gpu']) ?? 0,
-  };
-}
-
-const zero: PodRequests = { cpuMillis: 0, memoryBytes: 0, ephemeralStorageBytes: 0, gpus: 0 };
-const add = (a: PodRequests, b: PodRequests): PodRequests => ({
-  cpuMillis: a.cpuMillis + b.cpuMillis,
-  memoryBytes: a.memoryBytes + b.memoryBytes,
-  ephemeralStorageBytes: a.ephemeralStorageBytes + b.ephemeralStorageBytes,
-  gpus: a.gpus + b.gpus,
-});
-const max = (a: PodRequests, b: PodRequests): PodRequests => ({
-  cpuMillis: Math.max(a.cpuMillis, b.cpuMillis),
-  memoryBytes: Math.max(a.memoryBytes, b.memoryBytes),
-  ephemeralStorageBytes: Math.max(a.ephemeralStorageBytes, b.ephemeralStorageBytes),
-  gpus: Math.max(a.gpus, b.gpus),
-});
-
-/** The scheduler's view of a pod: the larger of the biggest init container and the sum of the app containers. */
-export function podRequests(pod: any): PodRequests {
-  const app = (pod.containers ?? []).map(containerRequests).reduce(add, zero);
-  const init = (pod.initContainers ?? []).map(containerRequests).reduce(max, zero);
-  return max(app, init);
-}
-
-export function scale(r: PodRequests, n: number): PodRequests {
-  return { cpuMillis: r.cpuMillis * n, memoryBytes: r.memoryBytes * n, ephemeralStorageBytes: r.ephemeralStorageBytes * n, gpus: r.gpus * n };
-}
-export { add as addRequests, zero as noRequests };
+import { podRequests } from '../placement/index.js';
+import type { EnvironmentContext, Manifest, ScaledObject, ServiceContext } from './types.js';
 
 export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfile): EnvironmentContext {
   const services: ServiceContext[] = build.services.map((chart) => {
     const objects = chart.toJson() as Manifest[];
-    const find = (kind: string) => objects.find((o) => o.kind === kind);
-    const deployment = find('Deployment');
+    // The objects of a service chart, by kind: cdk8s writes each with its metadata and spec.
+    const find = <T>(kind: string): T | undefined => objects.find((o) => o.kind === kind) as T | undefined;
+    const deployment = find<ServiceContext['deployment']>('Deployment');
     const pod = deployment?.spec.template.spec;
-    const server = pod?.containers.find((c: any) => c.name === 'server') ?? pod?.containers[0];
-    const hpa = find('HorizontalPodAutoscaler');
-    const scaledObject = objects.find((o) => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
-    const replicas = hpa ? hpa.spec.maxReplicas : scaledObject ? scaledObject.spec.maxReplicaCount : (deployment?.spec.replicas ?? 1);
-    const surge = deployment?.spec.strategy?.type === 'RollingUpdate' ? Number(deployment.spec.strategy.rollingUpdate?.maxSurge ?? 1) : 0;
+    const server = pod?.containers.find((c) => c.name === 'server') ?? pod?.containers[0];
+    if (deployment === undefined || pod === undefined || server === undefined) throw new Error(`${chart.service.plan.name}: the service chart synthesized no Deployment with a container; the rules have nothing to check`);
+    const hpa = find<ServiceContext['hpa']>('HorizontalPodAutoscaler');
+    const scaledObject = objects.find((o): o is Manifest & ScaledObject => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
+    // KEDA's HPA defaults maxReplicaCount to 100 (kedacore/keda apis/keda/v1alpha1/scaledobject_types.go defaultHPAMaxReplicas).
+    const replicas = hpa ? hpa.spec.maxReplicas : scaledObject ? (scaledObject.spec.maxReplicaCount ?? 100) : (deployment.spec.replicas ?? 1);
+    const surge = deployment.spec.strategy?.type === 'RollingUpdate' ? Number(deployment.spec.strategy.rollingUpdate?.maxSurge ?? 1) : 0;
     return {
       name: chart.service.plan.name,
       plan: chart.service.plan,

@@ -1,5 +1,5 @@
 import type { EnvironmentBuild } from '../environment-chart.js';
-import { rules } from './catalog.js';
+import { rules } from './index.js';
 import { buildRuleContext } from './context.js';
 import type { Finding } from './types.js';
 

@@ -21,19 +21,21 @@ export const ingressAnnotationRules: readonly Rule[] = [
     why: 'An Ingress annotated for cert-manager on a cluster without it served the ingress controller\'s self-signed default certificate for months, and one without tls.secretName never got a certificate at all: no error anywhere but an event on the Ingress.',
     fix: "Install cert-manager (its Helm chart, with its CRDs) and capture the profile again (npm run cluster:capture), or remove the annotation; set exposure.tlsSecretName so cert-manager has a Secret to write.",
     check: (svc, env) => {
-      const annotations: Record<string, string> = svc.ingress?.metadata.annotations ?? {};
+      const ingress = svc.ingress;
+      if (!ingress) return [];
+      const annotations = ingress.metadata.annotations ?? {};
       const installed = env.cluster.customResourceTypes ?? [];
       const out: { message: string; fix?: string }[] = [];
       for (const [key, kind] of Object.entries(certManagerIssuerAnnotations)) {
         const issuer = annotations[key];
         if (issuer === undefined) continue;
         const missing = [kind, 'Certificate'].filter((k) => !installed.some((c) => c.group === certManagerGroup && c.kind === k));
-        if (missing.length > 0) out.push({ message: `Ingress ${svc.ingress.metadata.name} asks cert-manager for a certificate (${key}: ${issuer}), but cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${missing.map((k) => `${k}.${certManagerGroup}`).join(' or ')} type: nothing issues it` });
+        if (missing.length > 0) out.push({ message: `Ingress ${ingress.metadata.name} asks cert-manager for a certificate (${key}: ${issuer}), but cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${missing.map((k) => `${k}.${certManagerGroup}`).join(' or ')} type: nothing issues it` });
         // cert-manager pkg/controller/certificate-shim/sync.go buildCertificates: one Certificate per spec.tls entry with a secretName.
-        const hosts: string[] = (svc.ingress.spec.rules ?? []).map((r: { host?: string }) => r.host).filter((h: string | undefined): h is string => h !== undefined);
-        const covered = (svc.ingress.spec.tls ?? []).filter((t: { secretName?: string }) => t.secretName).flatMap((t: { hosts?: string[] }) => t.hosts ?? []);
+        const hosts = (ingress.spec.rules ?? []).map((r) => r.host).filter((h): h is string => h !== undefined);
+        const covered = (ingress.spec.tls ?? []).filter((t) => t.secretName).flatMap((t) => t.hosts ?? []);
         const bare = hosts.filter((h) => !covered.includes(h));
-        if (bare.length > 0) out.push({ message: `Ingress ${svc.ingress.metadata.name} has ${key}: ${issuer} but no TLS secret for ${bare.join(', ')}: cert-manager creates a Certificate only for a spec.tls entry with a secretName`, fix: `Set exposure.tlsSecretName in ${env.environment.definedIn} (cert-manager writes the certificate into that Secret).` });
+        if (bare.length > 0) out.push({ message: `Ingress ${ingress.metadata.name} has ${key}: ${issuer} but no TLS secret for ${bare.join(', ')}: cert-manager creates a Certificate only for a spec.tls entry with a secretName`, fix: `Set exposure.tlsSecretName in ${env.environment.definedIn} (cert-manager writes the certificate into that Secret).` });
       }
       return out;
     },

@@ -1,9 +1,8 @@
+import type { IContainer, ILimitRangeItem, ILimitRangeSpec, IPodSpec, IResourceQuotaSpec } from 'kubernetes-models/v1';
 import { namespaceBudgetName } from '../constructs/namespace-budget.js';
 import { parseQuantity } from '../lib/quantity.js';
 import { formatGiB } from '../sizing/units.js';
 import type { EnvironmentContext, Manifest, Rule, ServiceContext } from './types.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
 /** The quota resources this repository's pods and claims consume, as ResourceQuota `spec.hard` keys. */
 export const quotaResources = [
@@ -66,7 +65,7 @@ interface ContainerLimits {
  * kubernetes pkg/apis/core/v1/defaults.go SetDefaults_LimitRangeItem, for type Container: an unset `default`
  * (limit) is the `max`, an unset `defaultRequest` is the `default`, then the `min`.
  */
-function defaultedItem(item: any): ContainerLimits {
+function defaultedItem(item: ILimitRangeItem): ContainerLimits {
   const max = numbers(item.max);
   const min = numbers(item.min);
   const def = { ...max, ...numbers(item.default) };
@@ -77,7 +76,7 @@ function defaultedItem(item: any): ContainerLimits {
 export function limitRangeItems(objects: readonly Manifest[]): Array<ContainerLimits & { readonly name: string }> {
   return objects
     .filter((o) => o.kind === 'LimitRange')
-    .flatMap((o) => (o.spec?.limits ?? []).filter((i: any) => i.type === 'Container').map((i: any) => ({ name: o.metadata.name, ...defaultedItem(i) })));
+    .flatMap((o) => ((o.spec as ILimitRangeSpec | undefined)?.limits ?? []).filter((i) => i.type === 'Container').map((i) => ({ name: o.metadata.name, ...defaultedItem(i) })));
 }
 
 /** A container as the API server admits it: its own requests and limits, gaps filled from the LimitRanges. */
@@ -94,7 +93,7 @@ export interface AdmittedContainer {
  * mergeContainerResources: every Container item's `default` becomes a limit and `defaultRequest` a request
  * wherever the container states none for that resource; what the container states is kept.
  */
-export function admitContainer(container: any, items: readonly ContainerLimits[]): AdmittedContainer {
+export function admitContainer(container: Pick<IContainer, 'name' | 'resources'>, items: readonly ContainerLimits[]): AdmittedContainer {
   const requests = numbers(container.resources?.requests);
   const limits = numbers(container.resources?.limits);
   const defaultedLimits: string[] = [];
@@ -110,8 +109,8 @@ export function admitContainer(container: any, items: readonly ContainerLimits[]
   return { name: container.name, requests, limits, defaultedLimits };
 }
 
-function admittedPod(pod: any, items: readonly ContainerLimits[]): { app: AdmittedContainer[]; init: AdmittedContainer[] } {
-  return { app: (pod?.containers ?? []).map((c: any) => admitContainer(c, items)), init: (pod?.initContainers ?? []).map((c: any) => admitContainer(c, items)) };
+function admittedPod(pod: IPodSpec, items: readonly ContainerLimits[]): { app: AdmittedContainer[]; init: AdmittedContainer[] } {
+  return { app: pod.containers.map((c) => admitContainer(c, items)), init: (pod.initContainers ?? []).map((c) => admitContainer(c, items)) };
 }
 
 /**
@@ -119,7 +118,7 @@ function admittedPod(pod: any, items: readonly ContainerLimits[]): { app: Admitt
  * per resource, as the scheduler and the quota evaluator compute it (kubernetes pkg/quota/v1/evaluator/core/pods.go
  * PodUsageFunc over component-helpers resource.PodRequests / PodLimits).
  */
-function podQuotaUsage(pod: any, items: readonly ContainerLimits[]): Partial<Usage> {
+function podQuotaUsage(pod: IPodSpec, items: readonly ContainerLimits[]): Partial<Usage> {
   const { app, init } = admittedPod(pod, items);
   const effective = (side: 'requests' | 'limits', key: string): number =>
     Math.max(
@@ -154,7 +153,7 @@ function quotaSources(env: EnvironmentContext): QuotaSource[] {
   const definedIn = env.environment.definedIn;
   for (const q of env.namespaceObjects.filter((o) => o.kind === 'ResourceQuota')) {
     const hard: Partial<Usage> = {};
-    for (const [k, v] of Object.entries(numbers(q.spec?.hard))) {
+    for (const [k, v] of Object.entries(numbers((q.spec as IResourceQuotaSpec | undefined)?.hard))) {
       const key = (shortForms[k] ?? k) as QuotaResource;
       if ((quotaResources as readonly string[]).includes(key)) hard[key] = Math.min(v, hard[key] ?? Infinity);
     }
@@ -231,6 +230,14 @@ function showResource(k: string, n: number): string {
 
 /** Rules this module adds to the catalogue (appended at its end). */
 export const namespaceBudgetRules: readonly Rule[] = [
+  {
+    id: 'namespace-quota-fits',
+    severity: 'error',
+    checks: "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
+    why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
+    fix: 'Raise the quota (the environment\'s quota, or the cluster profile\'s namespaceQuotas and the cluster), or lower requests or replicas.',
+    check: (svc, env) => checkNamespaceQuotas(svc, env),
+  },
   {
     id: 'limit-range-admits',
     severity: 'error',

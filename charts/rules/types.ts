@@ -1,16 +1,42 @@
+import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
+import type { IDeployment } from 'kubernetes-models/apps/v1';
+import type { IHorizontalPodAutoscaler, IHorizontalPodAutoscalerBehavior } from 'kubernetes-models/autoscaling/v2';
+import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import type { IContainer, IPersistentVolumeClaim, IPodSpec, IService } from 'kubernetes-models/v1';
 import type { ClusterProfile } from '../clusters/types.js';
 import type { Environment } from '../environments/types.js';
+import type { PodRequests } from '../placement/index.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: any };
+/** A synthesized object as cdk8s writes it: always named; its spec typed by the kind where a rule reads it. */
+export interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: IObjectMeta & { readonly name: string };
+  readonly spec?: unknown;
+}
 
-/** Effective pod requests as the scheduler sees them: max(largest init container, sum of containers). */
-export interface PodRequests {
-  readonly cpuMillis: number;
-  readonly memoryBytes: number;
-  readonly ephemeralStorageBytes: number;
-  readonly gpus: number;
+/** A kubernetes-models type as synthesized: metadata with a name, and the spec present. */
+export type Synthesized<T extends { metadata?: IObjectMeta; spec?: unknown }> = Omit<T, 'metadata' | 'spec'> & {
+  readonly metadata: IObjectMeta & { readonly name: string };
+  readonly spec: NonNullable<T['spec']>;
+};
+
+/**
+ * The fields of a KEDA ScaledObject (keda.sh/v1alpha1) the rules read, after kedacore/keda
+ * apis/keda/v1alpha1/scaledobject_types.go (`@kubernetes-models/keda` needs kubernetes-models 5, which needs Node 22).
+ */
+export interface ScaledObject {
+  readonly apiVersion: string;
+  readonly kind: 'ScaledObject';
+  readonly metadata: IObjectMeta & { readonly name: string };
+  readonly spec: {
+    readonly minReplicaCount?: number;
+    readonly maxReplicaCount?: number;
+    readonly triggers?: ReadonlyArray<{ readonly type: string; readonly metadata?: Readonly<Record<string, string>> }>;
+    readonly advanced?: { readonly horizontalPodAutoscalerConfig?: { readonly behavior?: IHorizontalPodAutoscalerBehavior } };
+  };
 }
 
 /** Everything a rule may look at for one service: its plan and its synthesized objects. */
@@ -18,16 +44,18 @@ export interface ServiceContext {
   readonly name: string;
   readonly plan: InferenceServicePlan;
   readonly objects: readonly Manifest[];
-  readonly deployment: any;
-  readonly pod: any;
-  readonly server: any;
-  readonly pvc: any | undefined;
-  readonly pdb: any | undefined;
-  readonly hpa: any | undefined;
+  readonly deployment: Synthesized<IDeployment>;
+  /** The Deployment's pod template spec. */
+  readonly pod: IPodSpec;
+  /** The serving container (named `server`, else the first). */
+  readonly server: IContainer;
+  readonly pvc: Synthesized<IPersistentVolumeClaim> | undefined;
+  readonly pdb: Synthesized<IPodDisruptionBudget> | undefined;
+  readonly hpa: Synthesized<IHorizontalPodAutoscaler> | undefined;
   /** The KEDA ScaledObject (keda.sh), when the service scales on its queue; KEDA runs its own HPA for it. */
-  readonly scaledObject: any | undefined;
-  readonly service: any | undefined;
-  readonly ingress: any | undefined;
+  readonly scaledObject: ScaledObject | undefined;
+  readonly service: Synthesized<IService> | undefined;
+  readonly ingress: Synthesized<IIngress> | undefined;
   readonly requests: PodRequests;
   /** Pods the rollout may run at once at the most (replicas or HPA max, plus the surge pod). */
   readonly replicas: number;

@@ -115,3 +115,19 @@ export function planProbes(budget: StartupBudget): ProbePlan {
     },
   };
 }
+
+/** The probe fields that decide how long it lets a container fail. */
+export interface ProbeTiming {
+  readonly initialDelaySeconds?: number;
+  readonly periodSeconds?: number;
+  readonly failureThreshold?: number;
+}
+
+/**
+ * Seconds a probe in a manifest gives a container before the kubelet acts on it: initialDelaySeconds +
+ * periodSeconds x failureThreshold, with the API defaults for unset fields (0, 10, 3: kubernetes/kubernetes
+ * pkg/apis/core/v1/defaults.go SetDefaults_Probe). For a startup probe, the longest a model load may take.
+ */
+export function probeWindowSeconds(p: ProbeTiming): number {
+  return (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
+}

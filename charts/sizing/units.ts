@@ -11,3 +11,8 @@ export function roundUpBytes(bytes: number, step: number): number {
 export function formatGiB(bytes: number): string {
   return `${(bytes / GiB).toFixed(2)} GiB`;
 }
+
+/** Millicores as cores for messages, trailing zeros dropped: `1.5 CPU`, `2 CPU`. */
+export function formatCores(millis: number): string {
+  return `${(millis / 1000).toFixed(2).replace(/\.?0+$/, '')} CPU`;
+}

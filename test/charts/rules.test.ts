@@ -7,7 +7,7 @@ import type { Environment, ServiceDeclaration } from '../../charts/environments/
 import { qwen25_72bInstructQ4KM } from '../../charts/models/entries/qwen2.5-72b-instruct-q4_k_m.js';
 import { isUnverified } from '../../charts/models/validate.js';
 import { nomicEmbedTextV15Q4KM, qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
-import { rules } from '../../charts/rules/catalog.js';
+import { rules } from '../../charts/rules/index.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
 import { synthesizeAll } from '../../charts/synth.js';

@@ -9,9 +9,10 @@
  *   pod that mounts it (the `volume.kubernetes.io/selected-node` annotation); event "waiting for first
  *   consumer to be created before binding" meanwhile. A class that is missing or whose CSI driver is not
  *   installed leaves the claim Pending.
- * - Scheduler (volume binding + node selector + taints + GPU capacity): a pod waits for every claim it
+ * - Scheduler (volume binding + node affinity + taints + GPU capacity): a pod waits for every claim it
  *   mounts; a pod whose claim binds on first consumer triggers the binding; a node pool must match its
- *   nodeSelector, tolerate its taints and have a free GPU when it asks for one.
+ *   nodeSelector and required node affinity, tolerate its taints (charts/placement/, the rules' predicates)
+ *   and have a free GPU when it asks for one.
  * - Kubelet: image pull and pod start, init containers, then the serving container; a container whose
  *   env references a Secret that does not exist waits in CreateContainerConfigError (re-checked every sync
  *   loop); Ready after the load; deletion runs the preStop hook, then the pod is gone.
@@ -29,7 +30,9 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- objects are unstructured JSON */
 import { createHash } from 'node:crypto';
+import type { IPodSpec } from 'kubernetes-models/v1';
 import type { ClusterProfile, NodePool } from '../../charts/clusters/types.js';
+import { gpuResource, podRequests, selects, tolerates } from '../../charts/placement/index.js';
 import { claimNames, clone, condition, containerSecretRefs, group, resourceKey, shortName, type Obj } from './objects.js';
 import type { SyncTimeline } from './timeline.js';
 
@@ -493,20 +496,21 @@ export class SimCluster {
     this.log(`Pod ${pod.metadata.name} ${text}`);
   }
 
-  /** A node pool the pod fits: nodeSelector labels, tolerated taints, a free GPU when it requests one. */
+  /**
+   * A node pool the pod fits: node selector and required node affinity, tolerated taints, a free GPU when it
+   * requests one. The predicates are the synth rules' own (charts/placement/), so the simulated scheduler and
+   * the rules cannot disagree on where a pod may run.
+   */
   private pickPool(pod: Obj, reasons: string[]): NodePool | undefined {
-    const selector = (pod.spec.nodeSelector ?? {}) as Record<string, string>;
-    const tolerations = (pod.spec.tolerations ?? []) as { key?: string; operator?: string; value?: string; effect?: string }[];
-    const gpus = Number(pod.spec.containers?.[0]?.resources?.limits?.['nvidia.com/gpu'] ?? 0);
+    const spec = pod.spec as IPodSpec;
+    const gpus = podRequests(spec).gpus;
     const pools = this.o.profile.nodePools;
-    const fits = pools.filter((p) => Object.entries(selector).every(([k, v]) => p.labels[k] === v));
+    const fits = pools.filter((p) => selects(spec, p));
     if (fits.length === 0) {
-      reasons.push(`0/${pools.length} node pools match the Pod's node selector ${JSON.stringify(selector)}`);
+      reasons.push(`0/${pools.length} node pools match the Pod's node selector ${JSON.stringify(spec.nodeSelector ?? {})} or required node affinity`);
       return undefined;
     }
-    const tolerated = fits.filter((p) =>
-      p.taints.every((t) => t.effect === 'PreferNoSchedule' || tolerations.some((tol) => tol.key === t.key && (tol.operator === 'Exists' || tol.value === t.value) && (!tol.effect || tol.effect === t.effect))),
-    );
+    const tolerated = fits.filter((p) => tolerates(spec, p));
     if (tolerated.length === 0) {
       reasons.push(`the matching node pools have taints the Pod does not tolerate`);
       return undefined;
@@ -516,10 +520,10 @@ export class SimCluster {
       const capacity = (p.gpus?.count ?? 0) * p.count;
       const used = this.list('Pod')
         .filter((q) => this.pods.get(resourceKey(q))?.pool === p.name)
-        .reduce((s, q) => s + Number(q.spec.containers?.[0]?.resources?.limits?.['nvidia.com/gpu'] ?? 0), 0);
+        .reduce((s, q) => s + podRequests(q.spec as IPodSpec).gpus, 0);
       return capacity - used >= gpus;
     });
-    if (!free) reasons.push(`Insufficient nvidia.com/gpu (every GPU of the matching pools is allocated)`);
+    if (!free) reasons.push(`Insufficient ${gpuResource} (every GPU of the matching pools is allocated)`);
     return free;
   }
 
