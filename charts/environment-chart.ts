@@ -1,7 +1,9 @@
 import { App, Chart, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+import { grafanaOf } from './clusters/grafana.js';
 import { prometheusOf } from './clusters/prometheus.js';
+import { InferenceDashboard } from './constructs/grafana-dashboard.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { NamespaceBudget } from './constructs/namespace-budget.js';
 import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
@@ -73,11 +75,26 @@ export class ServiceChart extends Chart {
   }
 }
 
+/** The environment's Grafana dashboard, in its own file (`grafana-dashboard.yaml`). */
+export class DashboardChart extends Chart {
+  constructor(scope: Construct, env: Environment, services: readonly ServiceChart[]) {
+    super(scope, 'grafana-dashboard', { namespace: env.namespace, disableResourceNameHashes: true });
+    new InferenceDashboard(this, 'dashboard', {
+      environment: env.name,
+      namespace: env.namespace,
+      kinds: new Set(services.map((s) => s.service.plan.kind)),
+      grafana: grafanaOf(env.cluster),
+      labels: { 'app.kubernetes.io/part-of': partOf, 'app.kubernetes.io/managed-by': 'cdk8s' },
+    });
+  }
+}
+
 export interface EnvironmentBuild {
   readonly app: App;
   readonly environment: Environment;
   readonly namespace: NamespaceChart;
   readonly services: readonly ServiceChart[];
+  readonly dashboard: DashboardChart;
 }
 
 /** Build (but do not write) every chart of an environment. Throws ChartConfigError on unknown or bad props. */
@@ -88,7 +105,7 @@ export function buildEnvironment(env: Environment): EnvironmentBuild {
   const services = Object.keys(env.services)
     .sort()
     .map((name) => new ServiceChart(app, env, name));
-  return { app, environment: env, namespace, services };
+  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services) };
 }
 
 /** Render charts to YAML documents after running every construct validation. */

@@ -35,7 +35,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const builds = environments.map(buildEnvironment);
   const report = checkRules(builds);
   for (const b of builds) {
-    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services])) files.set(`dist/${b.environment.name}/${file}`, yaml);
+    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
   }
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
