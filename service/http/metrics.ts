@@ -144,6 +144,20 @@ export function createMetrics(engine: EnginePort) {
       registers,
     }),
   };
+  if (engine.kind !== 'embedding') {
+    // An encoder-only embedding model has no KV cache: no series rather than a constant 0.
+    new Gauge({
+      name: metricNames.kvCacheUsage,
+      help:
+        'KV cache cells held by running generations over all cells, 0..1 (Gateway API Inference Extension ' +
+        'KVCacheUtilization); a kept prompt of an idle sequence is reusable and not counted.',
+      registers,
+      collect() {
+        const kv = engine.stats().kvCache;
+        this.set(kv !== undefined && kv.cells > 0 ? kv.usedCells / kv.cells : 0);
+      },
+    });
+  }
   return metrics;
 }
 
