@@ -8,6 +8,7 @@ import { buildGitOps } from './gitops/argocd.js';
 import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
 import { checkCatalogue } from './models/catalogue.js';
 import { renderRulesDoc } from './rules/docs.js';
+import { dashboardDocPath, replacePanelTable } from './dashboard/docs.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
@@ -40,6 +41,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());
+  files.set(dashboardDocPath, replacePanelTable(readFileSync(new URL(`../${dashboardDocPath}`, import.meta.url), 'utf8')));
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
   files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));

@@ -18,6 +18,7 @@ import { environments } from '../../charts/environments/index.js';
 import { InferenceDashboard } from '../../charts/constructs/grafana-dashboard.js';
 import { panelDescription, panelSpecsFor } from '../../charts/dashboard/grafana.js';
 import { alertNames, panelRows } from '../../charts/dashboard/panels.js';
+import { dashboardDocPath, replacePanelTable } from '../../charts/dashboard/docs.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { repoRoot } from '../support/manifests.js';
 import { committedDashboards } from './dashboards.js';
@@ -116,5 +117,15 @@ describe('the synthesized dashboards', () => {
     expect([...alertNames].filter((a) => !all.some((p) => p.alerts.includes(a)))).toEqual([]);
     const keys = all.map((p) => p.key);
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('are listed in docs/dashboard.md, one line per panel with its queries; a page without the markers is refused', () => {
+    const page = readFileSync(`${repoRoot}/${dashboardDocPath}`, 'utf8');
+    for (const spec of panelRows.flatMap((r) => r.panels)) {
+      const line = page.split('\n').find((l) => l.includes(`| ${spec.title.replace(/\|/g, '\\|')} |`));
+      expect(line, spec.title).toBeDefined();
+      for (const q of spec.queries) expect(line).toContain(q.expr.replace(/\|/g, '\\|'));
+    }
+    expect(() => replacePanelTable('# no markers')).toThrow(/docs\/dashboard\.md: the panel table markers are missing\. Fix:/);
   });
 });
