@@ -187,6 +187,29 @@ export function registerMemoryLimit(
 ): void {
   if (limit.bytes === undefined) return;
   let lastBytes = limit.bytes;
+  // One read per scrape, shared by both gauges: prom-client starts every collect() of a scrape at once, so
+  // the trip point must wait for the same read as the limit, not show the previous scrape's.
+  let reading: Promise<number> | undefined;
+  const currentBytes = (): Promise<number> => {
+    if (readLimit === undefined) return Promise.resolve(lastBytes);
+    reading ??= readLimit()
+      .then((current) => {
+        if (current.bytes !== undefined) lastBytes = current.bytes;
+        return lastBytes;
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
+  };
+  new Gauge({
+    name: metricNames.memoryLimit,
+    help: 'Memory limit of the container (cgroup memory.max or memory.limit_in_bytes), bytes; absent when unlimited.',
+    registers: [metrics.registry],
+    async collect() {
+      this.set(await currentBytes());
+    },
+  });
   if (guardHeadroomBytes > 0) {
     // The memory guard's trip point (service/runtime/memory-guard.ts: RSS >= limit - headroom), beside the
     // limit, so a dashboard draws RSS against both lines. Absent when MEMORY_GUARD_HEADROOM_MIB is 0 (no guard).
@@ -194,21 +217,9 @@ export function registerMemoryLimit(
       name: metricNames.memoryGuardTrip,
       help: 'Resident memory at which the memory guard drains the pod: the memory limit minus MEMORY_GUARD_HEADROOM_MIB, bytes.',
       registers: [metrics.registry],
-      collect() {
-        this.set(Math.max(0, lastBytes - guardHeadroomBytes));
+      async collect() {
+        this.set(Math.max(0, (await currentBytes()) - guardHeadroomBytes));
       },
     });
   }
-  new Gauge({
-    name: metricNames.memoryLimit,
-    help: 'Memory limit of the container (cgroup memory.max or memory.limit_in_bytes), bytes; absent when unlimited.',
-    registers: [metrics.registry],
-    async collect() {
-      if (readLimit !== undefined) {
-        const current = await readLimit();
-        if (current.bytes !== undefined) lastBytes = current.bytes;
-      }
-      this.set(lastBytes);
-    },
-  });
 }
