@@ -88,7 +88,7 @@ interface QueryResult {
   data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
 }
 
-describe('promethus server', () => {
+describe('prometheus server', () => {
   it('is installed wherever CI runs', () => {
     if (!available) {
       if (inCi) throw new Error(`${missing} (CI=true)`);
@@ -167,19 +167,22 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
 
     // Two rounds of traffic with a scrape between them, so every counter and histogram has increased
     // inside the rate window (a series first seen at its final value has a rate of 0).
-    for (let round = 0; round < 2; round++) {
-      await sendTraffic();
-      const seen = await waitFor(
-        `round ${round}: embeddings counted by Prometheus`,
+    // Each target is waited for on its own counter: a scrape of a busy target can time out and be missed.
+    const counted = async (what: string, route: string, service: string, atLeast: number) =>
+      waitFor(
+        what,
         async () => {
-          const r = await query(`sum(${metricNames.requests}{namespace="${namespace}", route="${endpoints.embeddings}"})`);
+          const r = await query(`sum(${metricNames.requests}{namespace="${namespace}", service="${service}", route="${route}"})`);
           const v = Number(r.data?.result[0]?.value[1] ?? 0);
-          return v >= 2 * (round + 1) ? v : undefined;
+          return v >= atLeast ? v : undefined;
         },
-        30_000,
+        60_000,
         200,
       );
-      expect(seen).toBeGreaterThanOrEqual(2);
+    for (let round = 1; round <= 2; round++) {
+      await sendTraffic();
+      await counted(`round ${round}: chat requests scraped`, endpoints.chatCompletions, targets.chat.service, chatRequestsPerRound * round);
+      await counted(`round ${round}: embedding requests scraped`, endpoints.embeddings, targets.embed.service, embeddingRequestsPerRound * round);
     }
     // One more scrape of every target after the last request.
     await new Promise((r) => setTimeout(r, 2_500));
@@ -193,6 +196,10 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
     rmSync(work, { recursive: true, force: true });
     console.log(`dashboard Prometheus proof: ${((performance.now() - startedAt) / 1000).toFixed(1)} s from start to teardown`);
   });
+
+  /** Requests per round of sendTraffic() on each route the rounds are counted by. */
+  const chatRequestsPerRound = 4;
+  const embeddingRequestsPerRound = 2;
 
   /** Chat (twice the same prompt: the second reuses it), a stream, embeddings, a refused prompt, the probes. */
   async function sendTraffic(): Promise<void> {
@@ -250,6 +257,18 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
     expect(renamed.data?.result).toEqual([]);
     const broken = await query('sum by (pod (llm_queue_depth)');
     expect(broken.status).toBe('error');
+  });
+
+  it('finds both services for the `service` variable, as Grafana asks for label_values (/api/v1/label/<name>/values)', async () => {
+    for (const d of dashboards) {
+      const variable = d.dashboard.templating?.list?.find((v) => v.name === 'service');
+      const m = /^label_values\((.+), (\w+)\)$/.exec(String(variable?.query));
+      expect(m, d.file).not.toBeNull();
+      const params = new URLSearchParams({ 'match[]': substitute(m![1]!) });
+      const res = (await (await fetch(`${promUrl}/api/v1/label/${m![2]}/values?${params}`)).json()) as { status: string; data: string[] };
+      expect(res.status).toBe('success');
+      expect(res.data.sort()).toEqual([targets.chat.service, targets.embed.service]);
+    }
   });
 
   it('exports no KV cache gauge for the embedding service (an encoder has no KV cache)', async () => {
