@@ -99,7 +99,8 @@ describe('prometheus server', () => {
 });
 
 describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping the real service', () => {
-  const work = mkdtempSync(join(tmpdir(), 'dashboard-prometheus-'));
+  // Created in beforeAll, so a skipped suite leaves no directory behind.
+  let work = '';
   let chat: TestApp;
   let embed: TestApp;
   let exporter: Server;
@@ -115,6 +116,7 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
   };
 
   beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'dashboard-prometheus-'));
     // A memory limit the service reads as its cgroup's (MEMORY_LIMIT_CGROUP_ROOT), so the limit and the
     // guard's trip point are exported as in a pod.
     writeFileSync(join(work, 'memory.max'), `${8 * 2 ** 30}\n`);
@@ -193,7 +195,7 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
     await new Promise((r) => (prometheus?.exitCode !== null ? r(undefined) : prometheus.once('exit', r)));
     await new Promise((r) => exporter?.close(r));
     await Promise.all([chat?.close(), embed?.close()]);
-    rmSync(work, { recursive: true, force: true });
+    if (work !== '') rmSync(work, { recursive: true, force: true });
     console.log(`dashboard Prometheus proof: ${((performance.now() - startedAt) / 1000).toFixed(1)} s from start to teardown`);
   });
 
