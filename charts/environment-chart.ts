@@ -2,6 +2,7 @@ import { App, Chart, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { grafanaOf } from './clusters/grafana.js';
+import { ChartConfigError } from './lib/config-error.js';
 import { prometheusOf } from './clusters/prometheus.js';
 import { InferenceDashboard } from './constructs/grafana-dashboard.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
@@ -77,8 +78,22 @@ export class ServiceChart extends Chart {
 
 /** The environment's Grafana dashboard, in its own file (`grafana-dashboard.yaml`). */
 export class DashboardChart extends Chart {
+  /** The chart's id, hence its file name: no service may take it. */
+  static readonly id = 'grafana-dashboard';
+
   constructor(scope: Construct, env: Environment, services: readonly ServiceChart[]) {
-    super(scope, 'grafana-dashboard', { namespace: env.namespace, disableResourceNameHashes: true });
+    if (env.services[DashboardChart.id] !== undefined) {
+      throw new ChartConfigError([
+        {
+          file: env.definedIn,
+          object: `${env.name}/${DashboardChart.id}`,
+          field: 'services',
+          problem: `the service name "${DashboardChart.id}" is the file of the environment's Grafana dashboard (dist/${env.name}/${DashboardChart.id}.yaml)`,
+          fix: 'rename the service',
+        },
+      ]);
+    }
+    super(scope, DashboardChart.id, { namespace: env.namespace, disableResourceNameHashes: true });
     new InferenceDashboard(this, 'dashboard', {
       environment: env.name,
       namespace: env.namespace,

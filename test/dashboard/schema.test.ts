@@ -20,6 +20,7 @@ import { panelDescription, panelSpecsFor } from '../../charts/dashboard/grafana.
 import { alertNames, panelRows } from '../../charts/dashboard/panels.js';
 import { dashboardDocPath, replacePanelTable } from '../../charts/dashboard/docs.js';
 import { synthesizeAll } from '../../charts/synth.js';
+import { buildEnvironment } from '../../charts/environment-chart.js';
 import { repoRoot } from '../support/manifests.js';
 import { committedDashboards } from './dashboards.js';
 
@@ -127,5 +128,13 @@ describe('the synthesized dashboards', () => {
       for (const q of spec.queries) expect(line).toContain(q.expr.replace(/\|/g, '\\|'));
     }
     expect(() => replacePanelTable('# no markers')).toThrow(/docs\/dashboard\.md: the panel table markers are missing\. Fix:/);
+  });
+
+  it('refuse a service named like the dashboard file, naming the file, the object, the field and the fix', () => {
+    const env = environments[0]!;
+    const [first] = Object.values(env.services);
+    expect(() => buildEnvironment({ ...env, services: { ...env.services, 'grafana-dashboard': first! } })).toThrow(
+      new RegExp(`${env.definedIn}: ${env.name}/grafana-dashboard: services: .*dist/${env.name}/grafana-dashboard\\.yaml.*Fix: rename the service`),
+    );
   });
 });
