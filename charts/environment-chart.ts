@@ -1,7 +1,10 @@
 import { App, Chart, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+import { grafanaOf } from './clusters/grafana.js';
+import { ChartConfigError } from './lib/config-error.js';
 import { prometheusOf } from './clusters/prometheus.js';
+import { InferenceDashboard } from './constructs/grafana-dashboard.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { NamespaceBudget } from './constructs/namespace-budget.js';
 import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
@@ -73,11 +76,40 @@ export class ServiceChart extends Chart {
   }
 }
 
+/** The environment's Grafana dashboard, in its own file (`grafana-dashboard.yaml`). */
+export class DashboardChart extends Chart {
+  /** The chart's id, hence its file name: no service may take it. */
+  static readonly id = 'grafana-dashboard';
+
+  constructor(scope: Construct, env: Environment, services: readonly ServiceChart[]) {
+    if (env.services[DashboardChart.id] !== undefined) {
+      throw new ChartConfigError([
+        {
+          file: env.definedIn,
+          object: `${env.name}/${DashboardChart.id}`,
+          field: 'services',
+          problem: `the service name "${DashboardChart.id}" is the file of the environment's Grafana dashboard (dist/${env.name}/${DashboardChart.id}.yaml)`,
+          fix: 'rename the service',
+        },
+      ]);
+    }
+    super(scope, DashboardChart.id, { namespace: env.namespace, disableResourceNameHashes: true });
+    new InferenceDashboard(this, 'dashboard', {
+      environment: env.name,
+      namespace: env.namespace,
+      kinds: new Set(services.map((s) => s.service.plan.kind)),
+      grafana: grafanaOf(env.cluster),
+      labels: { 'app.kubernetes.io/part-of': partOf, 'app.kubernetes.io/managed-by': 'cdk8s' },
+    });
+  }
+}
+
 export interface EnvironmentBuild {
   readonly app: App;
   readonly environment: Environment;
   readonly namespace: NamespaceChart;
   readonly services: readonly ServiceChart[];
+  readonly dashboard: DashboardChart;
 }
 
 /** Build (but do not write) every chart of an environment. Throws ChartConfigError on unknown or bad props. */
@@ -88,7 +120,7 @@ export function buildEnvironment(env: Environment): EnvironmentBuild {
   const services = Object.keys(env.services)
     .sort()
     .map((name) => new ServiceChart(app, env, name));
-  return { app, environment: env, namespace, services };
+  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services) };
 }
 
 /** Render charts to YAML documents after running every construct validation. */

@@ -9,6 +9,7 @@ import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type Ob
 import { checkCatalogue } from './models/catalogue.js';
 import { configurationDocPath, renderConfigurationDoc } from './docs/configuration.js';
 import { renderRulesDoc } from './rules/docs.js';
+import { dashboardDocPath, replacePanelTable } from './dashboard/docs.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
@@ -17,7 +18,7 @@ export const rulesDocPath = 'docs/rules.md';
 /** README.md: its Prerequisites section is regenerated with the manifests (charts/prerequisites.ts). */
 export const readmePath = 'README.md';
 /** Every file outside dist/ and argocd/ that synth writes (CI and the committed-output test check them all). */
-export const generatedDocPaths: readonly string[] = [rulesDocPath, configurationDocPath, readmePath];
+export const generatedDocPaths: readonly string[] = [rulesDocPath, configurationDocPath, dashboardDocPath, readmePath];
 
 /** Everything `npm run synth` produces, as repository-relative path -> file text. */
 export interface SynthOutput {
@@ -38,12 +39,13 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const builds = environments.map(buildEnvironment);
   const report = checkRules(builds);
   for (const b of builds) {
-    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services])) files.set(`dist/${b.environment.name}/${file}`, yaml);
+    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
   }
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());
   files.set(configurationDocPath, renderConfigurationDoc());
+  files.set(dashboardDocPath, replacePanelTable(readFileSync(new URL(`../${dashboardDocPath}`, import.meta.url), 'utf8')));
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
   files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));

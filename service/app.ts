@@ -172,7 +172,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   if (deps.threads) metrics.threads.set({ source: deps.threads.source }, deps.threads.threads);
   const readLimit = () => readMemoryLimit(config.memoryLimitCgroupRoot !== undefined ? { cgroupRoot: config.memoryLimitCgroupRoot } : {});
   const memoryLimit = deps.memoryLimit ?? (await readLimit());
-  registerMemoryLimit(metrics, memoryLimit, deps.memoryLimit === undefined ? readLimit : undefined);
+  registerMemoryLimit(metrics, memoryLimit, deps.memoryLimit === undefined ? readLimit : undefined, config.memoryGuardHeadroomMiB * 2 ** 20);
   app.decorate('llm', { engine, lifecycle, metrics, config, memoryLimit } satisfies LlmContext);
 
   // Only JSON bodies: without this, text/plain would be parsed to a string and fail validation vaguely.

@@ -20,6 +20,54 @@ export const endpoints = {
   embeddings: '/v1/embeddings',
 } as const;
 
+/**
+ * Prometheus metric names the service exports on `/metrics` (service/http/metrics.ts registers them) and the
+ * manifests read: alert rules, the autoscaler's queue trigger and the Grafana dashboard
+ * (charts/constructs/dashboard.ts). One home, so a renamed metric renames every reader with it, and the
+ * dashboard's Prometheus test (test/dashboard/) fails when a metric the dashboard queries is not exported.
+ */
+export const metricNames = {
+  requests: 'llm_requests_total',
+  requestDuration: 'llm_request_duration_seconds',
+  promptTokens: 'llm_prompt_tokens_total',
+  generatedTokens: 'llm_generated_tokens_total',
+  generations: 'llm_generations_total',
+  rejected: 'llm_requests_rejected_total',
+  timeToFirstToken: 'llm_time_to_first_token_seconds',
+  queueWait: 'llm_queue_wait_seconds',
+  tokensPerSecond: 'llm_tokens_per_second',
+  /** Requests waiting for a free sequence: the Gateway API Inference Extension's TotalQueuedRequests. */
+  queueDepth: 'llm_queue_depth',
+  maxQueue: 'llm_max_queue',
+  /** Requests holding a sequence: the Gateway API Inference Extension's TotalRunningRequests. */
+  busySequences: 'llm_busy_sequences',
+  parallelSequences: 'llm_parallel_sequences',
+  /** KV cells held by running requests over all cells, 0..1: the Gateway API Inference Extension's KVCacheUtilization. */
+  kvCacheUsage: 'llm_kv_cache_usage_ratio',
+  modelReady: 'llm_model_ready',
+  modelLoadProgress: 'llm_model_load_progress',
+  modelLoadSeconds: 'llm_model_load_seconds',
+  threads: 'llm_threads',
+  memoryLimit: 'llm_memory_limit_bytes',
+  /** Resident memory at which the memory guard drains the pod: the limit minus MEMORY_GUARD_HEADROOM_MIB. */
+  memoryGuardTrip: 'llm_memory_guard_trip_bytes',
+  /** prom-client's default process metric; the memory guard compares the same figure (service/runtime/memory-usage.ts). */
+  residentMemory: 'process_resident_memory_bytes',
+} as const;
+
+/**
+ * The gauges an inference-aware gateway reads to pick a replica, by the Gateway API Inference Extension's
+ * model-server protocol (kubernetes-sigs/gateway-api-inference-extension,
+ * docs/proposals/003-model-server-protocol/README.md): names are free, type and semantics are fixed. Its
+ * endpoint picker takes them as `--total-queued-requests-metric`, `--total-running-requests-metric` and
+ * `--kv-cache-usage-percentage-metric` (docs/dashboard.md shows the configuration).
+ */
+export const gatewayProtocolMetrics = {
+  totalQueuedRequests: metricNames.queueDepth,
+  totalRunningRequests: metricNames.busySequences,
+  kvCacheUtilization: metricNames.kvCacheUsage,
+} as const;
+
 /** Paths that run the model; no probe may ever point at one of these. */
 export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings];
 

@@ -120,6 +120,22 @@ export interface PrometheusProfile {
   readonly ruleSelector: Readonly<Record<string, string>>;
 }
 
+/**
+ * The cluster's Grafana, as its dashboard sidecar finds dashboards: ConfigMaps carrying a label, in any
+ * namespace (kube-prometheus-stack's values: `grafana.sidecar.dashboards.label` / `labelValue`,
+ * `searchNamespace: ALL`). See charts/clusters/grafana.ts.
+ */
+export interface GrafanaProfile {
+  /** Labels the sidecar selects dashboard ConfigMaps by (`label: labelValue`), put on every dashboard ConfigMap. */
+  readonly dashboardLabels: Readonly<Record<string, string>>;
+  /**
+   * The folder to file the dashboards in: the annotation the sidecar reads it from
+   * (`sidecar.dashboards.folderAnnotation`, which also needs `provider.foldersFromFilesStructure: true`)
+   * and the folder's name. Undefined: the sidecar's default folder.
+   */
+  readonly folder?: { readonly annotation: string; readonly name: string };
+}
+
 export interface ClusterProfile {
   readonly name: string;
   readonly definedIn: string;
@@ -137,6 +153,11 @@ export interface ClusterProfile {
    * @default kube-prometheus-stack released as `kube-prometheus-stack` in `monitoring` (charts/clusters/prometheus.ts)
    */
   readonly prometheus?: PrometheusProfile;
+  /**
+   * The cluster's Grafana: the labels (and folder annotation) its dashboard sidecar reads.
+   * @default kube-prometheus-stack's: label `grafana_dashboard: "1"`, no folder (charts/clusters/grafana.ts)
+   */
+  readonly grafana?: GrafanaProfile;
   /**
    * API types from CRDs installed on the cluster. An object of any other non-built-in type fails Argo CD's
    * dry run, and with it the whole sync. Default none: a cluster has no CRDs until something installs them.

@@ -8,7 +8,7 @@
  * Every expression keeps `namespace` (and `pod` where one pod is at fault), so a page says where.
  */
 
-import { defaultMemoryGuardHeadroomMiB, endpoints } from '../../service/contract.js';
+import { defaultMemoryGuardHeadroomMiB, endpoints, metricNames } from '../../service/contract.js';
 
 /** Queue depth, as a fraction of MAX_QUEUE, above which clients are about to get 429. */
 export const queueSaturationFraction = 0.8;
@@ -88,7 +88,7 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
     },
     {
       alert: 'LlmInferenceQueueSaturated',
-      expr: `max by (namespace, pod) (avg_over_time(llm_queue_depth{${scraped}}[5m])) >= ${queueSaturationFraction} * max by (namespace, pod) (llm_max_queue{${scraped}})`,
+      expr: `max by (namespace, pod) (avg_over_time(${metricNames.queueDepth}{${scraped}}[5m])) >= ${queueSaturationFraction} * max by (namespace, pod) (${metricNames.maxQueue}{${scraped}})`,
       for: '10m',
       severity: 'warning',
       summary: `${p.name}: request queue above ${Math.round(queueSaturationFraction * 100)}% for 10 minutes`,
@@ -96,7 +96,7 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
     },
     p.slowTimeToFirstTokenSeconds === undefined ? undefined : {
       alert: 'LlmInferenceSlowTimeToFirstToken',
-      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(llm_time_to_first_token_seconds_bucket{${scraped}}[10m]))) > ${p.slowTimeToFirstTokenSeconds}`,
+      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.timeToFirstToken}_bucket{${scraped}}[10m]))) > ${p.slowTimeToFirstTokenSeconds}`,
       for: '15m',
       severity: 'warning',
       summary: `${p.name}: p90 time to first token above ${p.slowTimeToFirstTokenSeconds}s`,
@@ -105,7 +105,7 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
     p.slowEmbeddingRequestSeconds === undefined ? undefined : {
       alert: 'LlmEmbeddingRequestsSlow',
       // The server's own request histogram (service/http/metrics.ts), successful embeddings only: a 429 or 504 is fast or capped.
-      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(llm_request_duration_seconds_bucket{${scraped}, route="${endpoints.embeddings}", status="200"}[10m]))) > ${p.slowEmbeddingRequestSeconds}`,
+      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.requestDuration}_bucket{${scraped}, route="${endpoints.embeddings}", status="200"}[10m]))) > ${p.slowEmbeddingRequestSeconds}`,
       for: '15m',
       severity: 'warning',
       summary: `${p.name}: p90 embeddings request above ${p.slowEmbeddingRequestSeconds}s, half the request timeout`,
@@ -114,7 +114,7 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
     {
       alert: 'LlmMemoryNearLimit',
       // llm_memory_limit_bytes is the cgroup limit the server reads; a pod without a limit exports 0 or nothing.
-      expr: `max by (namespace, pod) (llm_memory_limit_bytes{${scraped}} > 0) - max by (namespace, pod) (process_resident_memory_bytes{${scraped}}) < ${memoryNearLimitHeadroomBytes}`,
+      expr: `max by (namespace, pod) (${metricNames.memoryLimit}{${scraped}} > 0) - max by (namespace, pod) (${metricNames.residentMemory}{${scraped}}) < ${memoryNearLimitHeadroomBytes}`,
       for: '5m',
       severity: 'warning',
       summary: `${p.name}: resident memory within ${memoryNearLimitHeadroomBytes / 2 ** 20} MiB of the container limit`,

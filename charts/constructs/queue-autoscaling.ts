@@ -1,5 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
+import { metricNames } from '../../service/contract.js';
 import type { ClusterProfile, PrometheusProfile } from '../clusters/types.js';
 
 /** The KEDA type this construct emits; the cluster profile must list it in `customResourceTypes`. */
@@ -59,7 +60,7 @@ export function prometheusAdapterRule(): Record<string, unknown> {
 }
 
 /** The service metrics the trigger reads (service/http/metrics.ts); a test checks the server exports them. */
-export const queueMetrics = { busy: 'llm_busy_sequences', queued: 'llm_queue_depth' } as const;
+export const queueMetrics = { busy: metricNames.busySequences, queued: metricNames.queueDepth } as const;
 
 /**
  * The Service prometheus-operator creates in front of every Prometheus it runs (`prometheus-operated`,

@@ -42,6 +42,8 @@ export const deployedKinds = [
   // The namespace budget (charts/constructs/namespace-budget.ts), when an environment declares one.
   { group: '', kind: 'ResourceQuota' },
   { group: '', kind: 'LimitRange' },
+  // The Grafana dashboard of each environment (charts/constructs/grafana-dashboard.ts).
+  { group: '', kind: 'ConfigMap' },
 ] as const;
 
 /**

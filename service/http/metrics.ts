@@ -1,15 +1,15 @@
 /**
  * Prometheus metrics, one `Registry` per app instance (tests build several apps in one process).
  *
- * Names are prefixed `llm_`; the alert rules in the manifests rely on `llm_queue_depth`,
- * `llm_max_queue`, `llm_time_to_first_token_seconds_bucket` and `llm_requests_total`.
+ * Names are prefixed `llm_` and live in service/contract.ts (`metricNames`), which the alert rules, the
+ * autoscaler trigger and the Grafana dashboard read too.
  * Engine gauges are read at scrape time (`collect()` calls `engine.stats()`), so they
  * are never stale. Node's default metrics (event loop lag, GC, heap) come unprefixed,
  * under their usual names.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { endpoints } from '../contract.js';
+import { endpoints, metricNames } from '../contract.js';
 import type { MemoryLimit } from '../runtime/memory-limit.js';
 import type { EnginePort } from './engine-port.js';
 
@@ -26,20 +26,20 @@ export function createMetrics(engine: EnginePort) {
   const metrics = {
     registry,
     requests: new Counter({
-      name: 'llm_requests_total',
+      name: metricNames.requests,
       help: 'HTTP requests answered, by route, method and status code.',
       labelNames: ['route', 'method', 'status'] as const,
       registers,
     }),
     requestDuration: new Histogram({
-      name: 'llm_request_duration_seconds',
+      name: metricNames.requestDuration,
       help: 'HTTP request duration from arrival to the last byte (streams: to [DONE]), by route, method and status.',
       labelNames: ['route', 'method', 'status'] as const,
       buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320],
       registers,
     }),
     promptTokens: new Counter({
-      name: 'llm_prompt_tokens_total',
+      name: metricNames.promptTokens,
       help:
         'Prompt tokens processed, by endpoint and source: cached (reused from a sequence\'s kept tokens, PROMPT_CACHE) ' +
         'or evaluated; the sum over source is every prompt token.',
@@ -47,45 +47,45 @@ export function createMetrics(engine: EnginePort) {
       registers,
     }),
     generatedTokens: new Counter({
-      name: 'llm_generated_tokens_total',
+      name: metricNames.generatedTokens,
       help: 'Completion tokens generated, by endpoint.',
       labelNames: ['endpoint'] as const,
       registers,
     }),
     generations: new Counter({
-      name: 'llm_generations_total',
+      name: metricNames.generations,
       help: 'Generations finished, by endpoint and engine finish reason (stop, length, abort, timeout).',
       labelNames: ['endpoint', 'finish_reason'] as const,
       registers,
     }),
     rejected: new Counter({
-      name: 'llm_requests_rejected_total',
+      name: metricNames.rejected,
       help: 'Generation requests refused before running, by reason (queue_full, prompt_too_long, not_ready, draining).',
       labelNames: ['reason'] as const,
       registers,
     }),
     timeToFirstToken: new Histogram({
-      name: 'llm_time_to_first_token_seconds',
+      name: metricNames.timeToFirstToken,
       help: 'From request arrival to the first generated text, including queueing and prompt prefill.',
       labelNames: ['endpoint'] as const,
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120],
       registers,
     }),
     queueWait: new Histogram({
-      name: 'llm_queue_wait_seconds',
+      name: metricNames.queueWait,
       help: 'Time a generation waited for a free sequence.',
       buckets: [0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
       registers,
     }),
     tokensPerSecond: new Histogram({
-      name: 'llm_tokens_per_second',
+      name: metricNames.tokensPerSecond,
       help: 'Decode speed of one generation: (completion tokens - 1) / (last token time - first token time).',
       labelNames: ['endpoint'] as const,
       buckets: [0.5, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256],
       registers,
     }),
     queueDepth: new Gauge({
-      name: 'llm_queue_depth',
+      name: metricNames.queueDepth,
       help: 'Generations waiting for a free sequence.',
       registers,
       collect() {
@@ -93,7 +93,7 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     maxQueue: new Gauge({
-      name: 'llm_max_queue',
+      name: metricNames.maxQueue,
       help: 'Queue capacity (MAX_QUEUE); beyond it requests get 429.',
       registers,
       collect() {
@@ -101,7 +101,7 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     busySequences: new Gauge({
-      name: 'llm_busy_sequences',
+      name: metricNames.busySequences,
       help: 'Sequences currently generating.',
       registers,
       collect() {
@@ -109,7 +109,7 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     parallelSequences: new Gauge({
-      name: 'llm_parallel_sequences',
+      name: metricNames.parallelSequences,
       help: 'Sequences the context decodes in parallel (PARALLEL).',
       registers,
       collect() {
@@ -117,7 +117,7 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     modelReady: new Gauge({
-      name: 'llm_model_ready',
+      name: metricNames.modelReady,
       help: '1 when the engine state is ready, else 0.',
       registers,
       collect() {
@@ -125,7 +125,7 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     modelLoadProgress: new Gauge({
-      name: 'llm_model_load_progress',
+      name: metricNames.modelLoadProgress,
       help: 'Model load progress, 0..1.',
       registers,
       collect() {
@@ -133,17 +133,31 @@ export function createMetrics(engine: EnginePort) {
       },
     }),
     modelLoadSeconds: new Gauge({
-      name: 'llm_model_load_seconds',
+      name: metricNames.modelLoadSeconds,
       help: 'Seconds the last model load took (set once the model is loaded).',
       registers,
     }),
     threads: new Gauge({
-      name: 'llm_threads',
+      name: metricNames.threads,
       help: 'Inference threads, labelled with where the number came from (THREADS, cgroup-v2, cgroup-v1, available-parallelism).',
       labelNames: ['source'] as const,
       registers,
     }),
   };
+  if (engine.kind !== 'embedding') {
+    // An encoder-only embedding model has no KV cache: no series rather than a constant 0.
+    new Gauge({
+      name: metricNames.kvCacheUsage,
+      help:
+        'KV cache cells held by running generations over all cells, 0..1 (Gateway API Inference Extension ' +
+        'KVCacheUtilization); a kept prompt of an idle sequence is reusable and not counted.',
+      registers,
+      collect() {
+        const kv = engine.stats().kvCache;
+        this.set(kv !== undefined && kv.cells > 0 ? kv.usedCells / kv.cells : 0);
+      },
+    });
+  }
   return metrics;
 }
 
@@ -165,19 +179,47 @@ export async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metri
  * exports a sample, and a 0 would turn that ratio into +Inf. Each scrape reads the limit again
  * (`readLimit`), so an in-place resize of the pod shows at once.
  */
-export function registerMemoryLimit(metrics: Metrics, limit: MemoryLimit, readLimit?: () => Promise<MemoryLimit>): void {
+export function registerMemoryLimit(
+  metrics: Metrics,
+  limit: MemoryLimit,
+  readLimit?: () => Promise<MemoryLimit>,
+  guardHeadroomBytes = 0,
+): void {
   if (limit.bytes === undefined) return;
   let lastBytes = limit.bytes;
+  // One read per scrape, shared by both gauges: prom-client starts every collect() of a scrape at once, so
+  // the trip point must wait for the same read as the limit, not show the previous scrape's.
+  let reading: Promise<number> | undefined;
+  const currentBytes = (): Promise<number> => {
+    if (readLimit === undefined) return Promise.resolve(lastBytes);
+    reading ??= readLimit()
+      .then((current) => {
+        if (current.bytes !== undefined) lastBytes = current.bytes;
+        return lastBytes;
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
+  };
   new Gauge({
-    name: 'llm_memory_limit_bytes',
+    name: metricNames.memoryLimit,
     help: 'Memory limit of the container (cgroup memory.max or memory.limit_in_bytes), bytes; absent when unlimited.',
     registers: [metrics.registry],
     async collect() {
-      if (readLimit !== undefined) {
-        const current = await readLimit();
-        if (current.bytes !== undefined) lastBytes = current.bytes;
-      }
-      this.set(lastBytes);
+      this.set(await currentBytes());
     },
   });
+  if (guardHeadroomBytes > 0) {
+    // The memory guard's trip point (service/runtime/memory-guard.ts: RSS >= limit - headroom), beside the
+    // limit, so a dashboard draws RSS against both lines. Absent when MEMORY_GUARD_HEADROOM_MIB is 0 (no guard).
+    new Gauge({
+      name: metricNames.memoryGuardTrip,
+      help: 'Resident memory at which the memory guard drains the pod: the memory limit minus MEMORY_GUARD_HEADROOM_MIB, bytes.',
+      registers: [metrics.registry],
+      async collect() {
+        this.set(Math.max(0, (await currentBytes()) - guardHeadroomBytes));
+      },
+    });
+  }
 }

@@ -71,6 +71,7 @@ import type {
   TokenLogprob,
 } from './types.js';
 import { maxSeed } from './types.js';
+import { kvCacheUse } from './kv-cache-use.js';
 
 export type {
   ChatMessage,
@@ -217,6 +218,7 @@ export class InferenceEngine {
       busySequences: pool?.busy ?? 0,
       queueDepth: pool?.queueDepth ?? 0,
       maxQueue: this.opts.maxQueue,
+      ...(pool !== undefined ? { kvCache: kvCacheUse(pool) } : {}),
     };
   }
 

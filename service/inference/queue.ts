@@ -28,7 +28,7 @@ export class SlotPool<T> {
   private readonly waiters = new Set<Waiter<T>>();
 
   constructor(
-    items: readonly T[],
+    private readonly items: readonly T[],
     readonly maxQueue: number,
   ) {
     this.free = items.slice();
@@ -66,6 +66,11 @@ export class SlotPool<T> {
   /** The items not in use (a copy). */
   idleItems(): T[] {
     return this.free.slice();
+  }
+
+  /** The items in use (a copy, in construction order). */
+  busyItems(): T[] {
+    return this.items.filter((item) => !this.free.includes(item));
   }
 
   /** Join the queue; the caller checks `queueFull` first. */

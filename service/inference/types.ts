@@ -174,4 +174,9 @@ export interface EngineStats {
   busySequences: number;
   queueDepth: number;
   maxQueue: number;
+  /**
+   * KV cache cells held by running generations and the cells of every sequence (chat engines, once loaded).
+   * A kept prompt on an idle sequence (PROMPT_CACHE) is not counted: the next request reuses or clears it.
+   */
+  kvCache?: { usedCells: number; cells: number };
 }

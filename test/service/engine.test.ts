@@ -175,7 +175,7 @@ describe('load', () => {
     expect(engine.modelId).toBe(path.basename(modelPath, '.gguf'));
     expect(engine.trainedContextSize).toBe(4096);
     expect(engine.sequenceContextSize).toBe(contextSize);
-    expect(engine.stats()).toEqual({ parallel: 2, busySequences: 0, queueDepth: 0, maxQueue: 1 });
+    expect(engine.stats()).toEqual({ parallel: 2, busySequences: 0, queueDepth: 0, maxQueue: 1, kvCache: { usedCells: 0, cells: 2 * engine.sequenceContextSize } });
   });
 
   it('rejects a truncated copy of the model with ModelLoadError, quickly', async () => {

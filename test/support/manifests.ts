@@ -8,7 +8,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { listFiles } from '../../charts/synth.js';
 import { ScaledObjectModel } from './keda-schema.js';
 
@@ -47,6 +47,7 @@ const schemas: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ResourceQuota': ResourceQuota,
   'v1/LimitRange': LimitRange,
+  'v1/ConfigMap': ConfigMap,
   'v1/ServiceAccount': ServiceAccount,
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Service': Service,
