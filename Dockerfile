@@ -21,9 +21,10 @@ ENV NODE_LLAMA_CPP_POSTINSTALL=skip \
 COPY package.json package-lock.json ./
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.service.json ./
+# The service layer compiles on its own (service/tsconfig.json has no project references): build/service/.
+COPY tsconfig.json ./
 COPY service ./service
-RUN npx tsc -p tsconfig.service.json
+RUN npx tsc -b service
 
 # ---- runtime ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
