@@ -4,9 +4,13 @@
  * pattern matcher (moby/patternmatcher: `!` exceptions, last match wins, a pattern that matches a
  * directory excludes or admits everything under it, paths cleaned like Go's filepath.Clean).
  */
-import ignore from '@balena/dockerignore';
+import dockerignore from '@balena/dockerignore';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
+// A CommonJS module whose typings declare `export default`: under NodeNext the default import is the
+// whole module, and the package sets `factory.default = factory` for exactly this case.
+const ignore = dockerignore.default;
 
 export const dockerignoreFile = '.dockerignore';
 
