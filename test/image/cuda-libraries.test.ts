@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/manifests.js';
 import { cudaImageRequirement } from '../../charts/rules/cuda-driver.js';
 import { cudaBaseImage } from './cuda-base-libraries.js';
-import { parseDockerfile, runScript, stageNamed } from './dockerfile.js';
+import { lastOf, parseDockerfile, runScript, stageEnv, stageNamed } from './dockerfile.js';
 
 const target = 'runtime-cuda';
 const dockerfile = parseDockerfile(join(repoRoot, 'Dockerfile'));
@@ -79,6 +79,25 @@ function unresolved(objects: readonly SharedObject[], provided: ReadonlySet<stri
 let work = '';
 let kept: SharedObject[] = [];
 let keptPackages: string[] = [];
+
+describe('runtime-cuda runs like runtime', () => {
+  // The manifests set one command, uid and set of writable paths for both images (only the tag differs).
+  it('has the same user, working directory, entry point, volume, port and environment as the CPU target', () => {
+    const cpu = stageNamed(dockerfile, 'runtime');
+    const cuda = stageNamed(dockerfile, target);
+    for (const keyword of ['USER', 'WORKDIR', 'CMD', 'VOLUME', 'EXPOSE', 'ENTRYPOINT']) {
+      expect(lastOf(cuda, keyword)?.getArgumentsContent(), keyword).toBe(lastOf(cpu, keyword)?.getArgumentsContent());
+    }
+    expect(Object.fromEntries(stageEnv(dockerfile, target))).toEqual(Object.fromEntries(stageEnv(dockerfile, 'runtime')));
+    // The same user and /models ownership, created the same way.
+    const userRun = (name: string): string | undefined => {
+      const run = stageNamed(dockerfile, name).instructions.find((i) => i.getKeyword() === 'RUN' && /\buseradd\b/.test(runScript(i)));
+      return run && runScript(run);
+    };
+    expect(userRun(target)).toBe(userRun('runtime'));
+    expect(userRun(target)).toBeDefined();
+  });
+});
 
 describe.skipIf(!applicable || (!readelf && !inCi))('runtime-cuda: every library its binaries need is in the image', () => {
   beforeAll(() => {
