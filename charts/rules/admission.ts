@@ -1,4 +1,5 @@
 import type { PolarisSeverity } from '../clusters/types.js';
+import { namespacePodSecurityLevel } from '../lib/pod-security.js';
 import type { Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -9,9 +10,6 @@ import type { Rule, ServiceContext } from './types.js';
  * check); a rule fails when the admission controller would refuse the pods, so a sync that would leave a
  * Deployment with no pods fails synth instead.
  */
-
-/** The Pod Security Standard level every environment namespace enforces (charts/environment-chart.ts). */
-export const namespacePodSecurityLevel = 'restricted' as const;
 
 type Level = 'baseline' | 'restricted';
 
