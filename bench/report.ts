@@ -197,7 +197,7 @@ export function renderMarkdown(r: Results): string {
     out.push(
       'From spawning the process to the first 200 of its readiness endpoint (service `/health/ready`, llama-server `/health`), polled every 10 ms; ' +
         'the model file is in the page cache (warm start). The service runs with `node --import tsx service/main.ts` (as in development) ' +
-        'and compiled with tsconfig.service.json (as in the container: `node build/service/main.js`).',
+        'and compiled with service/tsconfig.json (as in the container: `node build/service/main.js`).',
     );
     out.push('');
     const label: Record<string, string> = {

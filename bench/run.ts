@@ -614,14 +614,14 @@ async function runSynth(): Promise<void> {
   results.synth = { samplesSeconds: samples.map((x) => round(x, 2) ?? Number.NaN), medianSeconds: round(median(samples), 2) ?? Number.NaN };
 }
 
-/** Compiles the service with its own tsconfig (as the container does) into .cache/bench/service-build. */
+/** Compiles the service layer with its own tsconfig (as the container does) into .cache/bench/service-build. */
 async function compileService(): Promise<string | undefined> {
   const out = join(repoRoot, '.cache/bench/service-build');
   await rm(out, { recursive: true, force: true });
   const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
-  results.commands.compileService = `node node_modules/typescript/bin/tsc -p tsconfig.service.json --outDir .cache/bench/service-build`;
+  results.commands.compileService = `node node_modules/typescript/bin/tsc -p service/tsconfig.json --outDir .cache/bench/service-build/service`;
   try {
-    await execFileAsync(process.execPath, [tsc, '-p', 'tsconfig.service.json', '--outDir', out], { cwd: repoRoot, timeout: 10 * 60_000 });
+    await execFileAsync(process.execPath, [tsc, '-p', 'service/tsconfig.json', '--outDir', join(out, 'service')], { cwd: repoRoot, timeout: 10 * 60_000 });
   } catch (err) {
     // tsc emits despite type errors (noEmitOnError is off); only a missing entry is fatal here.
     log(`tsc reported problems (the service is being edited?): ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);

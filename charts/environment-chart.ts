@@ -11,7 +11,7 @@ import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
 import { syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
-import { namespacePodSecurityLevel } from './rules/admission.js';
+import { namespacePodSecurityLevel } from './lib/pod-security.js';
 import type { Environment } from './environments/types.js';
 
 /** The namespace of an environment, enforcing the `restricted` Pod Security Standard, with its declared ResourceQuota and LimitRange. */

@@ -2,6 +2,7 @@ import type { IContainer, IPodSecurityContext, IPodSpec, ISecurityContext } from
 import type { PolarisSeverity } from '../clusters/types.js';
 import { clusterMinor, minimumKubernetesMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
+import { namespacePodSecurityLevel } from '../lib/pod-security.js';
 
 /**
  * Admission as the cluster performs it: Pod Security Admission on the namespace's level, Polaris's
@@ -9,9 +10,6 @@ import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
  * check); a rule fails when the admission controller would refuse the pods, so a sync that would leave a
  * Deployment with no pods fails synth instead.
  */
-
-/** The Pod Security Standard level every environment namespace enforces (charts/environment-chart.ts). */
-export const namespacePodSecurityLevel = 'restricted' as const;
 
 type Level = 'baseline' | 'restricted';
 

@@ -2,6 +2,7 @@ import { admissionRules } from './admission.js';
 import { autoscalingRules } from './autoscaling.js';
 import { clusterApiRules } from './cluster-apis.js';
 import { exposureRules } from './exposure.js';
+import { cudaDriverRules } from './cuda-driver.js';
 import { gpuRules } from './gpu.js';
 import { imageRules } from './image.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
@@ -23,6 +24,7 @@ import type { Rule } from './types.js';
 export const rules: readonly Rule[] = [
   ...placementRules,
   ...gpuRules,
+  ...cudaDriverRules,
   ...rolloutRules,
   ...storageRules,
   ...probeRules,

@@ -8,6 +8,7 @@ import { qwen25_72bInstructQ4KM } from '../../charts/models/entries/qwen2.5-72b-
 import { isUnverified } from '../../charts/models/validate.js';
 import { nomicEmbedTextV15Q4KM, qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { rules } from '../../charts/rules/index.js';
+import { driverMajorLabel } from '../../charts/rules/cuda-driver.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
 import { synthesizeAll } from '../../charts/synth.js';
@@ -69,6 +70,9 @@ function errorIds(e: Environment): string[] {
 const traefikClass: Partial<ClusterProfile> = { ingressClassNames: ['nginx', 'traefik'], ingressControllers: { traefik: 'traefik.io/ingress-controller' }, ingressControllerNamespaces: { traefik: 'traefik' } };
 /** A :latest image with our own image rule waived, so only the admission policies see it. */
 const latestImageChat: ServiceDeclaration = { ...chat, image: 'ghcr.io/gguf-on-k8s/inference:latest', waivers: { 'image-immutable': 'checking what the admission policies do with it' } };
+
+/** A g5.2xlarge pool whose nodes GPU feature discovery labels with this NVIDIA driver major version. */
+const gpuPoolWithDriver = (major: string): NodePool => ({ ...g5_2xlarge(2), labels: { ...g5_2xlarge(2).labels, [driverMajorLabel]: major } });
 
 /** For each rule: a config that violates exactly it, and one that passes. */
 const cases: Record<string, { violates: Environment; passes: Environment }> = {
@@ -279,6 +283,11 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }),
     passes: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }, roomyCluster({ nodePools: [m6i_4xlargeNodeGroup('cpu-spot', 'spot', { minCount: 0, maxCount: 4 }), g5_2xlarge(1)] })),
   },
+  'cuda-driver-supports-image': {
+    // The CUDA 13.1 image on nodes with driver 550: refused by the NVIDIA container runtime, every GPU pod crash-loops.
+    violates: env({ gpu: gpuChat }, roomyCluster({ nodePools: [r5_2xlarge(2), gpuPoolWithDriver('550')] })),
+    passes: env({ gpu: gpuChat }, roomyCluster({ nodePools: [r5_2xlarge(2), gpuPoolWithDriver('590')] })),
+  },
   'gpu-layer-split-fits': {
     // Incident: the two GPUs' total had room, the GPU holding the output layer on top of its half did not.
     violates: env({ big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 23.2 } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] })),
@@ -371,14 +380,17 @@ describe('synth rules', () => {
     expect(spread({ ...r5_2xlarge(4), zones: ['us-east-1a'] })).toContain('topology-spread-zones-exist');
   });
 
-  it('the committed environments pass with no errors and no warnings but what their Kubernetes version or an unverified catalogue entry forces', () => {
+  it('the committed environments pass with no errors and no warnings but what their Kubernetes version, an unverified catalogue entry or a captured GPU driver forces', () => {
     const out = synthesizeAll();
     // A cluster below 1.27 cannot serve unhealthyPodEvictionPolicy; that warning is the only one an environment may carry.
     const build = (w: (typeof out.report.warnings)[number]) => out.builds.find((b) => b.environment.name === w.environment)!;
     const versionForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'pdb-allows-drain' && clusterMinor(build(w).environment.cluster) < pdbUnhealthyPodEvictionPolicyMinor;
     // A catalogue entry that says itself it is unverified (with its reason) is the only other warning a committed environment carries.
     const catalogueForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'model-integrity-verified' && isUnverified(build(w).environment.services[w.service]!.model);
-    const forced = (w: (typeof out.report.warnings)[number]) => versionForced(w) || catalogueForced(w);
+    // A cluster profile whose captured GPU nodes run an NVIDIA driver older than the CUDA image needs: forced by
+    // the capture (the nodes need a driver upgrade), so it is reported until the profile is captured again.
+    const driverForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'cuda-driver-supports-image';
+    const forced = (w: (typeof out.report.warnings)[number]) => versionForced(w) || catalogueForced(w) || driverForced(w);
     expect(out.report.warnings.filter((w) => !forced(w))).toEqual([]);
     // The one waiver a committed service may carry: an integrity warning on a catalogue entry whose sizes and
     // hash were not read from the hub here (the init container still checks MODEL_SHA256), with its reason.

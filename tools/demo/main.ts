@@ -5,10 +5,15 @@
  * and ChatML template, then runs exactly the production path (`main`) with MODEL pointing at it,
  * on 127.0.0.1:8080 unless HOST / PORT say otherwise. The output is gibberish by design: the point
  * is the API, streaming, probes, metrics and shutdown, not the text.
+ *
+ * It lives in tools/, not service/: it needs the test-model generator, and the service layer (what the
+ * image compiles) may import nothing outside service/ (service/tsconfig.json).
  */
-import { envVars } from './contract.js';
-import { main } from './main.js';
-import { ensureTestModel } from '../tools/test-model/make-test-model.js';
+import { envVars } from '../../service/contract.js';
+import { main } from '../../service/main.js';
+// Type only: app.ts declares the `app.llm` decoration (a module augmentation the compiled main.d.ts drops).
+import type {} from '../../service/app.js';
+import { ensureTestModel } from '../test-model/make-test-model.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(
