@@ -7,12 +7,14 @@
 import { fileURLToPath } from 'node:url';
 import { ChartConfigError } from './lib/config-error.js';
 import { RuleViolationError } from './rules/engine.js';
-import { printSummary } from './summary.js';
-import { synthesizeAll, writeCliOutput, writeOutput } from './synth.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 try {
+  // Imported here, inside the try: the environments read charts/images.json when they load, and a broken file
+  // must end in the one-line message below, not a stack trace.
+  const { synthesizeAll, writeCliOutput, writeOutput } = await import('./synth.js');
+  const { printSummary } = await import('./summary.js');
   const output = synthesizeAll();
   writeOutput(root, output);
   const cliOutdir = process.env.CDK8S_OUTDIR;

@@ -8,6 +8,7 @@ import { buildGitOps } from './gitops/argocd.js';
 import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
 import { checkCatalogue } from './models/catalogue.js';
 import { renderRulesDoc } from './rules/docs.js';
+import { unpublishedImageWarnings } from './rules/image-pinning.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
@@ -48,7 +49,9 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
 
 /** Run the synth rules; throw with every error (and unknown waiver) at once. */
 export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
-  const report = runRules(builds);
+  const ruled = runRules(builds);
+  // Images awaiting their first publish: one warning per image, not per service (charts/rules/image-pinning.ts).
+  const report: RuleReport = { ...ruled, warnings: [...ruled.warnings, ...unpublishedImageWarnings(builds)] };
   const fileOf = (env: string): string | undefined => builds.find((b) => b.environment.name === env)?.environment.definedIn;
   const badWaivers = invalidWaivers(builds);
   if (report.errors.length > 0 || badWaivers.length > 0) {

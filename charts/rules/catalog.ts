@@ -19,6 +19,7 @@ import { addRequests, noRequests, scale } from './context.js';
 import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { scaleUpRules } from './scale-up.js';
+import { imagePinningRules } from './image-pinning.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -829,4 +830,5 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...ingressAnnotationRules,
   ...scaleUpRules,
+  ...imagePinningRules,
 ];
