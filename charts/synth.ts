@@ -9,6 +9,7 @@ import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type Ob
 import { checkCatalogue } from './models/catalogue.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { unpublishedImageWarnings } from './rules/image-pinning.js';
+import type { Finding } from './rules/types.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
@@ -23,6 +24,11 @@ export interface SynthOutput {
   readonly builds: readonly EnvironmentBuild[];
   /** Warnings and waived findings of the synth rules (errors throw). */
   readonly report: RuleReport;
+  /**
+   * Published images no digest is recorded for yet (before their first publish): one warning per image, naming every
+   * service that uses it, rather than one per service in `report` (charts/rules/image-pinning.ts).
+   */
+  readonly unpublishedImages: readonly Finding[];
 }
 
 /**
@@ -44,14 +50,12 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
   files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));
-  return { files, builds, report };
+  return { files, builds, report, unpublishedImages: unpublishedImageWarnings(builds) };
 }
 
 /** Run the synth rules; throw with every error (and unknown waiver) at once. */
 export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
-  const ruled = runRules(builds);
-  // Images awaiting their first publish: one warning per image, not per service (charts/rules/image-pinning.ts).
-  const report: RuleReport = { ...ruled, warnings: [...ruled.warnings, ...unpublishedImageWarnings(builds)] };
+  const report = runRules(builds);
   const fileOf = (env: string): string | undefined => builds.find((b) => b.environment.name === env)?.environment.definedIn;
   const badWaivers = invalidWaivers(builds);
   if (report.errors.length > 0 || badWaivers.length > 0) {

@@ -1,7 +1,7 @@
 import type { EnvironmentBuild } from '../environment-chart.js';
 import { awaitingFirstPublish, imageDigestsSource } from '../environments/image.js';
 import { imageRepository, packageVersion, publishedImages, releaseTag, type PublishedImageId } from '../environments/published-images.js';
-import { parseImage, pullPolicyFor } from '../lib/image.js';
+import { parseImage } from '../lib/image.js';
 import type { Finding, Rule } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -38,17 +38,6 @@ export const imagePinningRules: Rule[] = [
         ];
       }),
   },
-  {
-    id: 'image-pull-policy-matches-reference',
-    severity: 'error',
-    checks: 'A container whose image has no digest is pulled with `imagePullPolicy: Always`; `IfNotPresent` is for digests.',
-    why: 'With a tag and IfNotPresent each node keeps the first image it pulled under that tag: pods of one ReplicaSet run different code, the incident `:latest` caused.',
-    fix: 'Leave imagePullPolicy to charts/lib/image.ts pullPolicyFor (IfNotPresent for a digest, Always for a tag); better, pin the digest.',
-    check: (svc) =>
-      containersOf(svc.pod).flatMap((c) =>
-        pullPolicyFor(c.image) === 'Always' && c.imagePullPolicy !== 'Always' ? [{ message: `container ${c.name}: image "${c.image}" has no digest but imagePullPolicy ${c.imagePullPolicy ?? 'unset (IfNotPresent for a tag)'}` }] : [],
-      ),
-  },
 ];
 
 /**
@@ -76,7 +65,7 @@ export function unpublishedImageWarnings(builds: readonly EnvironmentBuild[]): F
   return [...users].map(([id, list]) => ({
     ruleId: imagePinnedId,
     severity: 'warning',
-    environment: list[0]!.environment,
+    environment: '*',
     service: '*',
     message: `image ${id} (Dockerfile target ${publishedImages[id].target}) has no digest in ${imageDigestsSource} yet, so ${list.length} service(s) pull ${imageRepository}:${releaseTag(id)} by tag with imagePullPolicy Always: ${list.map((u) => `${u.environment}/${u.service}`).join(', ')}`,
     fix: `${howDigestsArrive}; no digest is ever typed by hand`,
