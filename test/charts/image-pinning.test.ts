@@ -229,4 +229,10 @@ describe('a broken digests file', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /);
     expect(readFileSync(join(repoRoot, 'dist', committedContainers[0]!.where.split(' ')[0]!.slice('dist/'.length)), 'utf8')).toBe(before);
   });
+
+  it('a digest recorded for another repository than charts/site.ts is refused, not pinned', async () => {
+    const file = join(scratch, 'moved.json');
+    writeFileSync(file, JSON.stringify({ inference: { repository: 'registry.example/old/inference', tag: '0.1.0', digest: madeUpDigest() } }));
+    await expect(chartsReading(file)).rejects.toThrow(/moved\.json: inference: repository: records registry\.example\/old\/inference, but charts\/site\.ts imageRepository is /);
+  });
 });

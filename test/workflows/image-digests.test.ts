@@ -81,6 +81,26 @@ describe('recording a digest', () => {
   });
 });
 
+describe('parseImageDigests', () => {
+  const ids = publishedImageIds;
+  const record = { repository: imageRepository, tag: '0.1.0', digest: digest('e') };
+  it('names the file, the image and the field of every kind of mistake', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['{', /^f\.json: is not JSON/],
+      ['[]', /^f\.json: is not a JSON object/],
+      [JSON.stringify({ gpu: record }), /^f\.json: gpu: unknown image id \(known: inference, inference-cuda\)/],
+      [JSON.stringify({ inference: 'sha256:abc' }), /^f\.json: inference: is "sha256:abc", not an object/],
+      [JSON.stringify({ inference: { ...record, sha: 'x' } }), /^f\.json: inference: sha: unknown field/],
+      [JSON.stringify({ inference: { ...record, tag: undefined } }), /^f\.json: inference: tag: missing/],
+      [JSON.stringify({ inference: { ...record, repository: `${imageRepository}:0.1.0` } }), /^f\.json: inference: repository: .* is not a repository/],
+      [JSON.stringify({ inference: { ...record, digest: digest('e').toUpperCase().replace('SHA256', 'sha256') } }), /^f\.json: inference: digest: .*upper-case/],
+    ];
+    for (const [text, expected] of cases) expect(() => parseImageDigests(text, 'f.json', ids), text).toThrow(expected);
+    expect(parseImageDigests('{}', 'f.json', ids)).toEqual({});
+    expect(parseImageDigests(JSON.stringify({ inference: record }), 'f.json', ids)).toEqual({ inference: record });
+  });
+});
+
 describe('CLI', () => {
   it('--help exits 0 and names every command', () => {
     const run = cli('--help');
