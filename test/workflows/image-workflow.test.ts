@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { publishedImageIds } from '../../charts/environments/published-images.js';
+import { publishedImageIds, publishedImages } from '../../charts/environments/published-images.js';
 import { buildPlan, outputKey, planOutputs } from '../../tools/image-digests/digests.js';
 import { repoRoot } from '../support/manifests.js';
 import { workflowErrors } from './validate.js';
@@ -114,5 +114,18 @@ describe('image workflow', () => {
     const paths = String(record.steps[pr].with['add-paths']).split('\n');
     for (const p of ['charts/images.json', 'dist']) expect(paths).toContain(p);
     expect(record.permissions).toMatchObject({ contents: 'write', 'pull-requests': 'write' });
+  });
+});
+
+describe('README "Publish the image"', () => {
+  it('builds every published image by hand with its target and platforms, and signs it', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Publish the image'), readme.indexOf('\n## ', readme.indexOf('## Publish the image') + 1));
+    expect(section.length).toBeGreaterThan(100);
+    for (const id of publishedImageIds) {
+      expect(section).toContain(`docker buildx build . --target ${publishedImages[id].target} --platform ${publishedImages[id].platforms.join(',')} `);
+      expect(section).toContain(`npm run image:digests -- set --image ${id} `);
+    }
+    expect(section).toContain('cosign sign --yes');
   });
 });
