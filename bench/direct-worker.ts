@@ -184,7 +184,7 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
             s.completionTokens = sequence.tokenMeter.usedOutputTokens - before;
             chat.dispose({ disposeSequence: false });
             await sequence.clearHistory();
-            sequence.dispose();
+            await sequence.dispose();
           }
           return s;
         }),

@@ -8,9 +8,21 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+    [
+      'usage: npm run synth',
+      '',
+      'Synthesizes every environment of charts/environments/ into dist/<environment>/, the Argo CD objects into',
+      'argocd/ and the generated docs, after checking every synth rule against each cluster profile. Everything is',
+      'built in memory first: on any failure nothing is written. Prints a summary per environment.',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
 try {
-  // Imported here, inside the try: the environments read charts/images.json when they load, and a broken file
-  // must end in the one-line message below, not a stack trace.
   const { synthesizeAll, writeCliOutput, writeOutput } = await import('./synth.js');
   const { printSummary } = await import('./summary.js');
   const output = synthesizeAll();

@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildGitOps } from './gitops/argocd.js';
 import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
 import { checkCatalogue } from './models/catalogue.js';
+import { configurationDocPath, renderConfigurationDoc } from './docs/configuration.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { unpublishedImageWarnings } from './rules/image-pinning.js';
 import type { Finding } from './rules/types.js';
@@ -17,6 +18,8 @@ export const rulesDocPath = 'docs/rules.md';
 
 /** README.md: its Prerequisites section is regenerated with the manifests (charts/prerequisites.ts). */
 export const readmePath = 'README.md';
+/** Every file outside dist/ and argocd/ that synth writes (CI and the committed-output test check them all). */
+export const generatedDocPaths: readonly string[] = [rulesDocPath, configurationDocPath, readmePath];
 
 /** Everything `npm run synth` produces, as repository-relative path -> file text. */
 export interface SynthOutput {
@@ -47,6 +50,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());
+  files.set(configurationDocPath, renderConfigurationDoc());
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
   files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));

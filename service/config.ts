@@ -430,3 +430,21 @@ export function engineKindOptions(config: Pick<Config, 'batchSize' | 'contextSiz
     ...(config.batchSize !== undefined || config.serviceKind === 'embedding' ? { batchSize: effectiveBatchSize(config) } : {}),
   };
 }
+
+/**
+ * One line per environment variable, from `ConfigSchema`'s descriptions (the one home of what each variable
+ * means and defaults to): the `--help` of the container's entry points and the generated configuration docs
+ * read it, so neither can drift from what `loadConfig` accepts.
+ */
+export function environmentVariableHelp(only?: readonly EnvVarName[]): string[] {
+  const fields = ConfigSchema.properties as Record<string, { description?: string }>;
+  return Object.entries(fields)
+    .map(([key, schema]) => ({ name: envVars[key as keyof typeof envVars], text: schema.description ?? '' }))
+    .filter((f) => only === undefined || only.includes(f.name))
+    .map((f) => `  ${f.text}`);
+}
+
+/** True when a command line asks for usage (`--help` or `-h`): the entry points then print it and start no work. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}

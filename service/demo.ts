@@ -10,6 +10,14 @@ import { envVars } from './contract.js';
 import { main } from './main.js';
 import { ensureTestModel } from '../tools/test-model/make-test-model.js';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+    'usage: npm run demo\n\nServes a generated random-weight model (gibberish answers, real API) on 127.0.0.1:8080 (HOST, PORT),\n' +
+      'offline; prints curl commands to try. The variables of npm run serve apply (npm run serve -- --help).\n',
+  );
+  process.exit(0);
+}
+
 const banner = [
   '='.repeat(72),
   'DEMO: random-weight test model, output is gibberish',

@@ -6,8 +6,23 @@
  * (the `.partial` file is kept and the next run resumes it).
  */
 import pino from 'pino';
+import { environmentVariableHelp, wantsHelp } from './config.js';
 import { defaultModel, defaultModelCacheDir, envVars } from './contract.js';
 import { acquireModel, ModelAcquireError, redactModelRef } from './model/acquire.js';
+
+if (wantsHelp(process.argv.slice(2))) {
+  process.stdout.write(
+    [
+      'usage: npm run fetch-model   (the init container runs: node build/service/fetch-model.js)',
+      '',
+      'Downloads MODEL into MODEL_CACHE_DIR (resuming a .partial file), verifies it and exits:',
+      '0 ready, 1 failed (one JSON log line says why), 143 stopped by SIGTERM. Reads:',
+      ...environmentVariableHelp([envVars.model, envVars.modelSha256, envVars.modelCacheDir, envVars.logLevel]),
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();

@@ -6,7 +6,7 @@
  * has no side effects; it runs only when executed directly.
  */
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, environmentVariableHelp, loadConfig, wantsHelp, type Config } from './config.js';
 import type { RunningServer } from './server.js';
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -25,8 +25,21 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<Runnin
   return runServer(config);
 }
 
+/** `--help`: what the server reads, from ConfigSchema; printed without loading a model or binding a port. */
+export function serverUsage(): string {
+  return [
+    'usage: npm run serve   (the container runs: node build/service/main.js)',
+    '',
+    'Serves MODEL over an OpenAI-compatible API. Configured only by environment variables:',
+    ...environmentVariableHelp(),
+    '',
+  ].join('\n');
+}
+
 const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href && wantsHelp(process.argv.slice(2))) {
+  process.stdout.write(serverUsage());
+} else if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
   main().catch((err: unknown) => {
     process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

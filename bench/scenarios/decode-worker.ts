@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     for (const variant of order) runs.push(await runOnce(variant, rep));
   }
   const rss = process.memoryUsage();
-  for (const s of sequences) s.dispose();
+  await Promise.all(sequences.map((s) => s.dispose()));
   await context.dispose();
   await model.dispose();
   await llama.dispose();

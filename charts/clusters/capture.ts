@@ -254,7 +254,7 @@ export function renderFactsFile(facts: ClusterFacts, identifier: string, importP
     ` *   ${command}`,
     ` * (kubectl ${kubectlVersionArgs.join(' ')}; kubectl ${kubectlGetArgs.join(' ')}).`,
     ` * Kubernetes ${facts.kubernetesVersion}; node pools: ${pools}.`,
-    ' * Data only, written by tools/cluster-capture.ts: capture again rather than editing, and review the diff.',
+    ' * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.',
     ' */',
     `import type { ClusterFacts } from '${importPath}';`,
     '',

@@ -1,6 +1,6 @@
 /**
  * Facts about a cluster as its API server reports them, captured by `npm run cluster:capture`
- * (tools/cluster-capture.ts) from `kubectl version -o json` and
+ * (tools/cluster-capture/main.ts) from `kubectl version -o json` and
  * `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`.
  * A captured file is data only: what the profile decides on top of it (load balancer timeouts, volume
  * read rates) is written beside it, in the profile that calls `profileFromFacts`.

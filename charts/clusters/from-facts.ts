@@ -160,6 +160,7 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
       accessModes: decided?.accessModes ?? driverAccessModes[driver] ?? ['ReadWriteOnce'],
       csiDriverInstalled: installed,
       readMiBps: decided?.readMiBps ?? unknownClassReadMiBps,
+      ...(decided === undefined ? { readMiBpsAssumed: true } : {}),
       volumeBindingMode: c.volumeBindingMode,
     };
   });

@@ -54,6 +54,12 @@ export interface StorageClass {
   /** Sustained sequential read rate a pod gets from one volume, MiB/s. */
   readonly readMiBps: number;
   /**
+   * True when nobody declared `readMiBps` for this class and it is the conservative default
+   * (`unknownClassReadMiBps`): the startup window then rests on a guess, which rule `storage-read-rate-declared`
+   * reports. Default false (a profile written by hand states its rate).
+   */
+  readonly readMiBpsAssumed?: boolean;
+  /**
    * The class's `volumeBindingMode`: `Immediate` provisions and binds a claim as soon as it is created,
    * `WaitForFirstConsumer` leaves it Pending until a pod that mounts it is scheduled (zonal volumes such as
    * EBS, so the volume lands in the pod's zone). A claim in an earlier Argo CD sync wave than its pod never

@@ -53,6 +53,9 @@ export function renderRegistry(files: readonly RegisteredFile[], repoRelativeDir
     ...files.map((f) => `  { file: '${repoRelativeDir}/${f.fileName}', model: ${f.exportName} },`),
     '];',
     '',
+    '/** Each entry by name, so an environment imports any catalogue model from models/catalogue.ts. */',
+    `export { ${files.map((f) => f.exportName).join(', ')} };`,
+    '',
   ];
   return lines.join('\n');
 }

@@ -19,6 +19,7 @@ import { addRequests, noRequests, scale } from './context.js';
 import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { scaleUpRules } from './scale-up.js';
+import { storageReadRateRules } from './storage-read-rate.js';
 import { imagePinningRules } from './image-pinning.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
 
@@ -830,5 +831,6 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...ingressAnnotationRules,
   ...scaleUpRules,
+  ...storageReadRateRules,
   ...imagePinningRules,
 ];

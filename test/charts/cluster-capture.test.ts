@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { factsFromKubectl, parsePoolBounds, type PoolBounds } from '../../charts/clusters/capture.js';
 import { onpremTanzuFacts } from '../../charts/clusters/captured/onprem-tanzu.js';
 import type { ClusterFacts } from '../../charts/clusters/facts.js';
-import { profileFromFacts } from '../../charts/clusters/from-facts.js';
+import { profileFromFacts, unknownClassReadMiBps } from '../../charts/clusters/from-facts.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { minimumKubernetesMinor } from '../../charts/clusters/versions.js';
 import { environments } from '../../charts/environments/index.js';
@@ -57,20 +57,28 @@ const gpuChat: ServiceDeclaration = {
 };
 
 describe('cluster capture', () => {
-  it('every committed capture under charts/clusters/captured/ is exactly what its fixture captures to', () => {
+  it('every committed capture from fixture files is exactly what its fixture captures to; a live one names its context', () => {
     const committed = readdirSync('charts/clusters/captured');
     expect(committed.length).toBeGreaterThan(0);
+    let replayed = 0;
     for (const file of committed) {
       const text = readFileSync(join('charts/clusters/captured', file), 'utf8');
+      // A team's own cluster, captured with --context, has no fixture to replay: its header must say which context.
+      if (/from kube context \S+ by:/.test(text)) {
+        expect(text, `${file}: a live capture records its command`).toMatch(/npm run cluster:capture -- --context \S+/);
+        continue;
+      }
       const from = /from files in (\S+) by:/.exec(text)?.[1];
-      expect(from, `${file} names the folder it was captured from`).toBeDefined();
+      expect(from, `${file} names the folder or the kube context it was captured from`).toBeDefined();
       const name = from!.split('/').at(-1)!;
       expect(fixtureDirs).toContain(name);
       // The pool bounds the capture was given are in the command the header records.
       const bounds = parsePoolBounds(/--pool-bounds (\S+)/.exec(text.split('\n').slice(0, 4).join(' '))?.[1] ?? '');
       const json = text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1);
       expect(withoutTime(JSON.parse(json) as ClusterFacts)).toEqual({ ...withoutTime(captureFixture(name, bounds)), capturedFrom: `files in ${from}` });
+      replayed++;
     }
+    expect(replayed, 'the shipped captures come from the fixtures in test/fixtures/kubectl').toBeGreaterThan(0);
     expect(withoutTime(onpremTanzuFacts).kubernetesVersion).toBe('v1.23.8+vmware.3');
   });
 
@@ -128,6 +136,17 @@ describe('cluster capture', () => {
       failsWith(['--from', bad], /no Node items \(the nodes kind is missing\)/);
       failsWith(['--context', 'no-such-context-for-capture'], /kubectl --context no-such-context-for-capture version -o json: .*Fix:/);
     });
+  });
+});
+
+describe('storage read rates', () => {
+  it('a captured class without a declared read rate is marked assumed; a declared one is not', () => {
+    const declared = eks.storageClasses.find((c) => c.name === 'efs-sc');
+    expect(declared?.readMiBps).toBe(60);
+    expect(declared?.readMiBpsAssumed).toBeUndefined();
+    const undeclared = eks.storageClasses.filter((c) => c.name !== 'efs-sc');
+    expect(undeclared.length).toBeGreaterThan(0);
+    for (const c of undeclared) expect(c, c.name).toMatchObject({ readMiBps: unknownClassReadMiBps, readMiBpsAssumed: true });
   });
 });
 

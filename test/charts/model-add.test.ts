@@ -102,6 +102,10 @@ describe('npm run model:add: local files', () => {
     expect(validateModelSpec(entry, result.entryFile)).toEqual([]);
     const registry = readFileSync(result.registryFile, 'utf8');
     expect(registry).toContain(`from './${entry.id}.js'`);
+    // The entry is committed: its provenance names the file, not where it sat on this machine.
+    const folder = single.slice(0, single.lastIndexOf('/'));
+    expect(readFileSync(result.entryFile, 'utf8')).not.toContain(folder);
+    expect(entry.provenance?.['parts[0].sha256']).toBe(`sha256 of the local file ${single.split('/').pop()}`);
   });
 
   it('a split model: every part with its size and sha256, sized from the total, synthesizes a working service', async () => {

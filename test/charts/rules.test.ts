@@ -295,6 +295,11 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, serviceKind: 'embedding' } }),
     passes: env({ embed: { ...embed, serviceKind: 'embedding' } }),
   },
+  'storage-read-rate-declared': {
+    // A captured class nobody measured: the startup window rests on the assumed default.
+    violates: env({ chat }, roomyCluster({ storageClasses: [{ ...gp3, readMiBpsAssumed: true }] })),
+    passes: env({ chat }, roomyCluster({ storageClasses: [gp3] })),
+  },
   'embedding-batch-holds-input': {
     // Inputs longer than the batch were embedded from their last chunk alone.
     violates: env({ embed: { ...embed, contextSize: 2048, batchSize: 512 } }),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { environments } from '../../charts/environments/index.js';
-import { listFiles, rulesDocPath, stagingParent, synthesizeAll, writeOutput } from '../../charts/synth.js';
+import { generatedDocPaths, listFiles, stagingParent, synthesizeAll, writeOutput } from '../../charts/synth.js';
 import { repoRoot } from '../support/manifests.js';
 
 /**
@@ -33,7 +33,7 @@ function freshCopy(name: string): string {
 
 /** Every committed output file: path -> bytes and mtime. */
 function snapshot(dir: string): Map<string, { bytes: Buffer; mtimeMs: number }> {
-  const files = [...listFiles(dir, 'dist'), ...listFiles(dir, 'argocd'), rulesDocPath, 'README.md'];
+  const files = [...listFiles(dir, 'dist'), ...listFiles(dir, 'argocd'), ...generatedDocPaths];
   return new Map(files.map((f) => [f, { bytes: readFileSync(join(dir, f)), mtimeMs: statSync(join(dir, f)).mtimeMs }]));
 }
 
@@ -105,6 +105,24 @@ describe('synth never empties or half-writes the committed output', () => {
     expect(output).toContain(`${file}: ${object}: contextsize: unknown prop`);
     expect(output).toContain('did you mean "contextSize"?');
     expect(output).not.toMatch(/\n\s+at .+:\d+:\d+/); // one message, no stack trace
+    expectUnchanged(dir, before);
+  });
+
+  it('npm run synth: a misspelt storage class in a cluster profile is one "synth failed" line, not a stack trace', () => {
+    const dir = freshCopy('tsx-profile');
+    // Whatever profile declares storage decisions: misspell its first class name.
+    const profile = readdirSync(join(dir, 'charts/clusters'))
+      .map((f) => `charts/clusters/${f}`)
+      .find((f) => f.endsWith('.ts') && /profileFromFacts\([\s\S]*storage: \{ '?[\w-]+'?:/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(profile, 'a cluster profile built from captured facts with storage decisions').toBeDefined();
+    const source = readFileSync(join(dir, profile!), 'utf8');
+    writeFileSync(join(dir, profile!), source.replace(/storage: \{ '?([\w-]+)'?:/, "storage: { 'no-such-class':"));
+    const before = snapshot(dir);
+    const { status, output } = run(dir, bin('tsx'), ['charts/main.ts']);
+    expect(status, output).toBe(1);
+    expect(output).toMatch(/^synth failed: /m);
+    expect(output).toContain('storage.no-such-class: no such storage class was captured');
+    expect(output).not.toMatch(/\n\s+at .+:\d+:\d+/);
     expectUnchanged(dir, before);
   });
 

@@ -139,7 +139,7 @@ describe('decode batches in sequence id order', () => {
         }),
       );
     } finally {
-      for (const sequence of sequences) sequence.dispose();
+      await Promise.all(sequences.map((sequence) => sequence.dispose()));
     }
     return calls.filter((c) => c.kind === 'decode' && (c.sequences?.length ?? 0) > 1).map((c) => c.sequences ?? []);
   }

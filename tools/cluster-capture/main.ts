@@ -1,6 +1,6 @@
 /**
- * `npm run cluster:capture -- --context NAME --out charts/clusters/NAME.ts`
- * `npm run cluster:capture -- --from DIR --out charts/clusters/NAME.ts` (air-gapped: DIR holds
+ * `npm run cluster:capture -- --context NAME --out charts/clusters/captured/NAME.ts`
+ * `npm run cluster:capture -- --from DIR --out charts/clusters/captured/NAME.ts` (air-gapped: DIR holds
  *   version.json from `kubectl version -o json` and resources.json from
  *   `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`)
  * Either form takes `--pool-bounds NAME=MIN:MAX,...` for autoscaled pools: their bounds live in the cloud's
@@ -14,7 +14,7 @@ import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CaptureError, factsFromKubectl, factsIdentifier, kubectlGetArgs, kubectlVersionArgs, parsePoolBounds, renderFactsFile, type PoolBounds } from '../../charts/clusters/capture.js';
 
-const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/NAME.ts [--pool-bounds POOL=MIN:MAX,...]';
+const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/captured/NAME.ts [--pool-bounds POOL=MIN:MAX,...]';
 
 function parseArgs(argv: readonly string[]): { context?: string; from?: string; out: string; poolBounds: PoolBounds } {
   const out: Record<string, string> = {};
@@ -92,7 +92,20 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
   return { out: args.out, text };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain && (process.argv.includes('--help') || process.argv.includes('-h'))) {
+  process.stdout.write(
+    [
+      usage,
+      '',
+      'Writes a typed cluster profile (ClusterFacts) from kubectl output: node pools, storage classes, CSI',
+      'drivers, CRDs, ingress classes and quotas. --context reads a live cluster through kubectl; --from DIR',
+      'reads version.json and resources.json written elsewhere (air-gapped). --pool-bounds records the',
+      'autoscaling bounds kubectl cannot see. Nothing is written unless the whole capture succeeds.',
+      '',
+    ].join('\n'),
+  );
+} else if (isMain) {
   try {
     const { out, text } = capture(process.argv.slice(2));
     const summary = /Kubernetes .*/.exec(text)?.[0] ?? '';

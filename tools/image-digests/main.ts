@@ -8,7 +8,7 @@ import { buildPlan, describeDigests, planOutputs, readDigests, UsageError, withE
 
 const defaultFile = fileURLToPath(new URL('../../charts/images.json', import.meta.url));
 
-const help = `Usage: npm run image:digests -- <command> [options]
+const help = `usage: npm run image:digests -- <command> [options]
 
 Commands:
   plan --ref REF --sha SHA

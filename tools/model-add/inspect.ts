@@ -181,18 +181,19 @@ export async function inspectModel(opts: InspectOptions): Promise<InspectedModel
         if (err instanceof OnboardError) throw err;
         throw new OnboardError(names.length > 1 ? `part ${i + 1} of ${names.length} (${file}) is missing: every part must sit in the same folder` : `${file} does not exist`);
       }
-      parts.push({ fileName: name, bytes, sha256: undefined, bytesFrom: `size of ${file}`, sha256From: undefined });
+      // Provenance is committed: it names the file, never this machine's path to it.
+      parts.push({ fileName: name, bytes, sha256: undefined, bytesFrom: `size of the local file ${name}`, sha256From: undefined });
     }
     info = await readHeader(source.path, false, headers, opts.signal);
-    headerFrom = source.path;
+    headerFrom = `the local file ${path.basename(source.path)}`;
     const cut = truncationReason(info, parts.map((p) => p.bytes));
-    if (cut !== undefined) throw new OnboardError(`${headerFrom} is truncated or corrupt: ${cut}`);
+    if (cut !== undefined) throw new OnboardError(`${source.path} is truncated or corrupt: ${cut}`);
     // Hash only once the header is known to be a model: a wrong file fails in milliseconds.
     for (const [i, p] of parts.entries()) {
       const file = path.join(dir, p.fileName);
       const actual = await sha256File(file, opts.signal);
       if (given[i] !== undefined && given[i] !== actual) throw new OnboardError(`${file} has sha256 ${actual}, not the ${given[i]} given with --sha256`);
-      parts[i] = { ...p, sha256: actual, sha256From: `sha256 of ${file}` };
+      parts[i] = { ...p, sha256: actual, sha256From: `sha256 of the local file ${p.fileName}` };
     }
   } else {
     const urls = names.map((n) => siblingUrl(source.url, n));

@@ -110,7 +110,8 @@ export async function modelAdd(args: ModelAddArgs): Promise<ModelAddResult> {
 
   let typesImport = path.relative(args.catalogueDir, typesFile).split(path.sep).join('/');
   if (!typesImport.startsWith('.')) typesImport = `./${typesImport}`;
-  const command = `npm run model:add -- ${args.ref}`;
+  // Recorded in the committed entry: a local file by name and the source it stands for, not this machine's path.
+  const command = remote ? `npm run model:add -- ${args.ref}` : `npm run model:add -- ${path.basename(args.ref)} --source ${args.source}`;
   const entryText = renderEntryFile(entry, typesImport, command);
   const registryText = renderRegistry(scanEntries(args.catalogueDir, [{ fileName: `${entry.id}.ts`, text: entryText }]), repoRelativeDir, typesImport);
 
@@ -141,8 +142,28 @@ function reviewNotes(entry: ModelSpec): string[] {
   return notes;
 }
 
+/** `--help`: the options above, printed before anything is read or written. */
+export const modelAddUsage = [
+  'usage: npm run model:add -- <path | hf:user/repo/file.gguf[#revision] | https://...> [options]',
+  '',
+  'Reads the GGUF header (every part of a split model), sizes and hashes the file, and writes a typed',
+  'catalogue entry to charts/models/entries/<id>.ts, registered in entries/index.ts.',
+  '',
+  'Options:',
+  '  --id <id>              catalogue id (default: from the file name)',
+  '  --source <ref>         what the cluster downloads (required for a local path: an hf: reference or URL)',
+  '  --sha256 <hex[,hex]>   sha256 per part, in order, when the server publishes none',
+  '  --reference <url>      the page a reviewer should read (default: the hub repository)',
+  '  --catalogue-dir <dir>  where entries live (default: charts/models/entries)',
+  '  --force                replace an existing entry file of the same id',
+  '  -h, --help             this text',
+  '',
+].join('\n');
+
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) {
+if (isMain && (process.argv.includes('--help') || process.argv.includes('-h'))) {
+  process.stdout.write(modelAddUsage);
+} else if (isMain) {
   try {
     const result = await modelAdd(parseArgs(process.argv.slice(2)));
     process.stdout.write(`wrote ${path.relative(process.cwd(), result.entryFile)} and registered it in ${path.relative(process.cwd(), result.registryFile)}\n`);

@@ -527,7 +527,9 @@ function parseArgs(argv: readonly string[]): TestModelOptions {
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: make-test-model.ts [--shape tiny|qwen2.5-0.5b] [--quant f32|f16|q8_0] [--seed N] [--cache-dir DIR]\n',
+          'usage: npm run model:test -- [--shape tiny|qwen2.5-0.5b] [--quant f32|f16|q8_0] [--seed N] [--cache-dir DIR]\n\n' +
+            'Writes a random-weight GGUF with a real Qwen2 tokenizer and chat template (offline, from the llama.cpp\n' +
+            'source node-llama-cpp ships) and prints its path: a local model for npm run serve, model:add and tests.\n',
         );
         process.exit(0);
         break;

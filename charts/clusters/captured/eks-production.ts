@@ -3,7 +3,7 @@
  *   npm run cluster:capture -- --from test/fixtures/kubectl/eks-production --out charts/clusters/captured/eks-production.ts --pool-bounds cpu-r5-2xlarge=3:6,gpu-g5-2xlarge=1:2
  * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
  * Kubernetes v1.30.8-eks-2d5f260; node pools: cpu-r5-2xlarge (4 x r5.2xlarge, on-demand, autoscaled 3-6), gpu-g5-2xlarge (2 x g5.2xlarge, 1 GPU, on-demand, autoscaled 1-2).
- * Data only, written by tools/cluster-capture.ts: capture again rather than editing, and review the diff.
+ * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.
  */
 import type { ClusterFacts } from '../facts.js';
 

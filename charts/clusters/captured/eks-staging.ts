@@ -3,7 +3,7 @@
  *   npm run cluster:capture -- --from test/fixtures/kubectl/eks-staging --out charts/clusters/captured/eks-staging.ts --pool-bounds cpu-r5-xlarge=2:3
  * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
  * Kubernetes v1.31.4-eks-2d5f260; node pools: cpu-r5-xlarge (2 x r5.xlarge, on-demand, autoscaled 2-3), gpu-g5-2xlarge (1 x g5.2xlarge, 1 GPU, on-demand).
- * Data only, written by tools/cluster-capture.ts: capture again rather than editing, and review the diff.
+ * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.
  */
 import type { ClusterFacts } from '../facts.js';
 

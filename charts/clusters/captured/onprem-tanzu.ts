@@ -3,7 +3,7 @@
  *   npm run cluster:capture -- --from test/fixtures/kubectl/onprem-tanzu --out charts/clusters/captured/onprem-tanzu.ts
  * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
  * Kubernetes v1.23.8+vmware.3; node pools: vsphere-vm.cpu-16.mem-64gb.os-photon (3 x vsphere-vm.cpu-16.mem-64gb.os-photon), vsphere-vm.cpu-2.mem-8gb.os-photon (3 x vsphere-vm.cpu-2.mem-8gb.os-photon).
- * Data only, written by tools/cluster-capture.ts: capture again rather than editing, and review the diff.
+ * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.
  */
 import type { ClusterFacts } from '../facts.js';
 

@@ -22,3 +22,6 @@ export const catalogueEntries: ReadonlyArray<{ readonly file: string; readonly m
   { file: 'charts/models/entries/qwen2.5-72b-instruct-q4_k_m.ts', model: qwen25_72bInstructQ4KM },
   { file: 'charts/models/entries/qwen2.5-7b-instruct-q4_k_m.ts', model: qwen25_7bInstructQ4KM },
 ];
+
+/** Each entry by name, so an environment imports any catalogue model from models/catalogue.ts. */
+export { c4aiCommandRV01Q4KM, llama31_8bInstructQ4KM, mistral7bInstructV02Q4KM, nomicEmbedTextV15Q4KM, qwen25_1_5bInstructQ4KM, qwen25_32bInstructQ4KM, qwen25_3bInstructQ4KM, qwen25_72bInstructQ4KM, qwen25_7bInstructQ4KM };
