@@ -65,6 +65,7 @@ export class ServiceChart extends Chart {
       environment: env.name,
       definedIn: env.definedIn,
       image: declaration.image ?? env.image,
+      ...(env.imagePullSecrets !== undefined ? { imagePullSecrets: env.imagePullSecrets } : {}),
       prometheus: prometheusOf(env.cluster),
       ...(env.cluster.kubernetesVersion !== undefined ? { kubernetesVersion: env.cluster.kubernetesVersion } : {}),
       ...(ingressNamespace !== undefined ? { ingressControllerNamespace: ingressNamespace } : {}),

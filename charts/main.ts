@@ -5,8 +5,6 @@
  * failure of any kind leaves the committed files byte for byte as they were.
  */
 import { fileURLToPath } from 'node:url';
-import { ChartConfigError } from './lib/config-error.js';
-import { RuleViolationError } from './rules/engine.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -25,8 +23,6 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 }
 
 try {
-  // Imported here, inside the try: environments and cluster profiles are evaluated on import, so a mistake in
-  // one (a misspelt storage class in a profile's decisions) is a "synth failed" line, not a stack trace.
   const { synthesizeAll, writeCliOutput, writeOutput } = await import('./synth.js');
   const { printSummary } = await import('./summary.js');
   const output = synthesizeAll();
@@ -35,7 +31,8 @@ try {
   if (cliOutdir) writeCliOutput(root, cliOutdir, output);
   printSummary(output);
 } catch (error) {
-  if (error instanceof ChartConfigError || error instanceof RuleViolationError) {
+  // By name: importing the classes would load the environments outside the try.
+  if (error instanceof Error && (error.name === 'ChartConfigError' || error.name === 'RuleViolationError')) {
     process.stderr.write(`synth failed: ${error.message}\nNothing was written: dist/ and argocd/ are unchanged.\n`);
   } else {
     const message = error instanceof Error ? error.message : String(error);

@@ -28,4 +28,9 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);
     for (const f of notes) write(`  ${formatFinding(f)}`);
   }
+  if (output.unpublishedImages.length > 0) {
+    write('');
+    write(`images: ${output.unpublishedImages.length} not published yet`);
+    for (const f of output.unpublishedImages) write(`  ${f.severity} [${f.ruleId}] ${f.message}. Fix: ${f.fix}`);
+  }
 }

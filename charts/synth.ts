@@ -10,6 +10,8 @@ import { checkCatalogue } from './models/catalogue.js';
 import { configurationDocPath, renderConfigurationDoc } from './docs/configuration.js';
 import { renderRulesDoc } from './rules/docs.js';
 import { dashboardDocPath, replacePanelTable } from './dashboard/docs.js';
+import { unpublishedImageWarnings } from './rules/image-pinning.js';
+import type { Finding } from './rules/types.js';
 import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleReport } from './rules/engine.js';
 
 /** The rules reference, regenerated with the manifests. */
@@ -26,6 +28,11 @@ export interface SynthOutput {
   readonly builds: readonly EnvironmentBuild[];
   /** Warnings and waived findings of the synth rules (errors throw). */
   readonly report: RuleReport;
+  /**
+   * Published images no digest is recorded for yet (before their first publish): one warning per image, naming every
+   * service that uses it, rather than one per service in `report` (charts/rules/image-pinning.ts).
+   */
+  readonly unpublishedImages: readonly Finding[];
 }
 
 /**
@@ -49,7 +56,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
   files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));
-  return { files, builds, report };
+  return { files, builds, report, unpublishedImages: unpublishedImageWarnings(builds) };
 }
 
 /** Run the synth rules; throw with every error (and unknown waiver) at once. */

@@ -8,6 +8,7 @@ import { MiB } from '../sizing/units.js';
 import { syncWave, waves } from '../lib/argocd.js';
 import type { ServiceLabels } from '../lib/labels.js';
 import { patchDeployment } from './patches.js';
+import { pullPolicyFor } from '../lib/image.js';
 import { podScheduling } from './scheduling.js';
 
 /** UID/GID of the image's non-root user (see Dockerfile). */
@@ -97,10 +98,12 @@ export class InferenceDeployment extends Construct {
       modelEnv[hubEnvVars.token] = kplus.EnvValue.fromSecretValue({ secret, key: hub.tokenSecret.key });
     }
 
+    // IfNotPresent only for a digest; a tag is resolved at every start (charts/lib/image.ts pullPolicyFor).
+    const pullPolicy = pullPolicyFor(plan.props.image) === 'Always' ? kplus.ImagePullPolicy.ALWAYS : kplus.ImagePullPolicy.IF_NOT_PRESENT;
     this.deployment.addInitContainer({
       name: 'fetch-model',
       image: plan.props.image,
-      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      imagePullPolicy: pullPolicy,
       command: [...containerCommands.fetchModel],
       envVariables: modelEnv,
       securityContext: containerSecurity(plan.security),
@@ -149,7 +152,7 @@ export class InferenceDeployment extends Construct {
     this.deployment.addContainer({
       name: 'server',
       image: plan.props.image,
-      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      imagePullPolicy: pullPolicy,
       command: [...containerCommands.serve],
       ports: [{ number: defaultPort, name: 'http', protocol: kplus.Protocol.TCP }],
       envVariables: serverEnv,
@@ -177,6 +180,7 @@ export class InferenceDeployment extends Construct {
       revisionHistoryLimit: plan.revisionHistoryLimit,
       gpuCount: plan.gpuCount,
       scheduling: podScheduling(plan.props, labels.selector),
+      imagePullSecrets: plan.props.imagePullSecrets ?? [],
     });
   }
 }

@@ -5,7 +5,7 @@ import type { PodScheduling } from './scheduling.js';
 /**
  * The one place where the Deployment is patched for what cdk8s-plus-28 cannot express:
  * `revisionHistoryLimit`, `nvidia.com/gpu`, the pod's scheduling fields (a plain `nodeSelector`, tolerations,
- * node affinity, topology spread, priority and runtime class: charts/constructs/scheduling.ts), and dropping the
+ * node affinity, topology spread, priority and runtime class: charts/constructs/scheduling.ts), `imagePullSecrets`, and dropping the
  * construct-address pod label.
  *
  * Trap: generated Kube* objects re-serialise after patches, so unknown keys vanish and a
@@ -18,6 +18,8 @@ export interface DeploymentPatches {
   readonly gpuCount: number;
   /** Pod-spec scheduling fields, each written only when set. */
   readonly scheduling: PodScheduling;
+  /** Secrets of type kubernetes.io/dockerconfigjson for the registry; the init container pulls from the same pod spec. */
+  readonly imagePullSecrets: readonly string[];
 }
 
 export function patchDeployment(deployment: kplus.Deployment, patches: DeploymentPatches): void {
@@ -31,6 +33,8 @@ export function patchDeployment(deployment: kplus.Deployment, patches: Deploymen
       JsonPatch.add('/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu', kplus.k8s.Quantity.fromNumber(patches.gpuCount)),
     );
   }
+  // cdk8s-plus-28 takes one pull secret (dockerRegistryAuth); the pod spec takes a list.
+  if (patches.imagePullSecrets.length > 0) api.addJsonPatch(JsonPatch.add('/spec/template/spec/imagePullSecrets', patches.imagePullSecrets.map((name) => ({ name }))));
   // A JSON copy: the patch must not share objects with the props it came from.
   for (const [field, value] of Object.entries(patches.scheduling)) {
     if (value !== undefined) api.addJsonPatch(JsonPatch.add(`/spec/template/spec/${field}`, JSON.parse(JSON.stringify(value))));

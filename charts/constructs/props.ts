@@ -123,6 +123,12 @@ export interface InferenceServiceProps {
   readonly model: ModelSpec;
   /** Container image with an immutable reference: a version tag or a digest, never `latest`. */
   readonly image: string;
+  /**
+   * Names of `kubernetes.io/dockerconfigjson` Secrets in the namespace that the kubelet pulls `image` with, on the
+   * pod (so the init container uses them too). Filled from the environment's `imagePullSecrets`.
+   * @default none — the registry is public or the nodes' own credentials reach it.
+   */
+  readonly imagePullSecrets?: readonly string[];
   /** @default 1 — one pod per model is the usual start; more need a ReadWriteMany or emptyDir cache. */
   readonly replicas?: number;
   /** Tokens of context per sequence (CONTEXT_SIZE). @default min(4096, model.trainedContext) — enough for chat, cheap in KV cache. */

@@ -118,6 +118,8 @@ export const environmentShape = shape<Environment>({
   clusterName: 'value',
   cluster: 'value',
   image: 'value',
+  production: 'value',
+  imagePullSecrets: 'value',
   services: 'map',
   quota: shape<NamespaceQuotaProps>({ cpu: 'value', memoryGiB: 'value', gpus: 'value', ephemeralStorageGiB: 'value', pods: 'value', storageGiB: 'value', persistentVolumeClaims: 'value' }),
   limitRange: shape<LimitRangeProps>({

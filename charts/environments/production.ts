@@ -15,6 +15,7 @@ export const production: Environment = {
   clusterName: 'production',
   cluster: productionCluster,
   image: inferenceImage,
+  production: true,
   services: {
     chat: {
       model: qwen25_3bInstructQ4KM,

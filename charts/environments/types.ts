@@ -3,7 +3,7 @@ import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespa
 import type { InferenceServiceProps } from '../constructs/props.js';
 
 /** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, node pools and queue metrics path. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools' | 'queueMetricsVia'> & {
+export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools' | 'queueMetricsVia' | 'imagePullSecrets'> & {
   /** @default the environment's image */
   readonly image?: string;
 };
@@ -21,6 +21,19 @@ export interface Environment {
   readonly cluster: ClusterProfile;
   /** Inference image for every service unless a service overrides it. */
   readonly image: string;
+  /**
+   * Whether this environment serves production traffic: the one home of that fact. Production refuses what
+   * elsewhere is only a warning, e.g. a container image without a digest (rule `image-pinned`).
+   * @default false — an environment is production only when it says so; set it on every environment users depend on.
+   */
+  readonly production?: boolean;
+  /**
+   * `kubernetes.io/dockerconfigjson` Secrets in the namespace the kubelet pulls the images with (a private
+   * registry), set on every pod of the environment; listed in the README's Secrets to create.
+   * @default none — the registry is public, or the nodes authenticate to it themselves (ECR via the node role,
+   * GKE/AKS workload identity).
+   */
+  readonly imagePullSecrets?: readonly string[];
   /** Services by name; the name becomes the Deployment, Service and label name. */
   readonly services: Readonly<Record<string, ServiceDeclaration>>;
   /**

@@ -33,3 +33,19 @@ export function mutableImageReason(image: string): string | undefined {
   if (!/^[\w][\w.-]{0,127}$/.test(ref.tag)) return `has an invalid tag "${ref.tag}"`;
   return undefined;
 }
+
+/** The pull policies a container may have (Kubernetes core/v1 Container.imagePullPolicy). */
+export type PullPolicy = 'Always' | 'IfNotPresent';
+
+/**
+ * The pull policy for a reference. A digest names exactly one image, so a copy already on the node is the right
+ * one: `IfNotPresent` (a restart does not depend on the registry). A tag can be pushed again; with `IfNotPresent`
+ * every node keeps running whatever it pulled first, so pods of one ReplicaSet run different code: `Always` makes
+ * the kubelet resolve the tag at every container start (it pulls only layers it lacks), the Kubernetes default for
+ * a mutable reference (kubernetes/kubernetes pkg/apis/core/v1/defaults.go, SetDefaults_Container: `Always` for
+ * `:latest` or no tag).
+ */
+export function pullPolicyFor(image: string): PullPolicy {
+  const digest = parseImage(image).digest;
+  return digest !== undefined && /^sha256:[a-f0-9]{64}$/.test(digest) ? 'IfNotPresent' : 'Always';
+}

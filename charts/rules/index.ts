@@ -5,6 +5,7 @@ import { exposureRules } from './exposure.js';
 import { cudaDriverRules } from './cuda-driver.js';
 import { gpuRules } from './gpu.js';
 import { imageRules } from './image.js';
+import { imagePinningRules } from './image-pinning.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { modelRules } from './model.js';
 import { namespaceBudgetRules } from './namespace-budget.js';
@@ -32,6 +33,7 @@ export const rules: readonly Rule[] = [
   ...exposureRules,
   ...ingressAnnotationRules,
   ...imageRules,
+  ...imagePinningRules,
   ...securityRules,
   ...modelRules,
   ...autoscalingRules,

@@ -49,7 +49,8 @@ function env(services: Record<string, ServiceDeclaration>, cluster: ClusterProfi
     namespace: 'llm-test',
     clusterName: 'test',
     cluster,
-    image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
+    // Pinned, as the published images are once charts/images.json records them (rule image-pinned).
+    image: `ghcr.io/gguf-on-k8s/inference:1.2.3@sha256:${'a'.repeat(64)}`,
     services,
   };
 }
@@ -192,6 +193,11 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'revision-history-bounded': {
     violates: env({ chat: { ...chat, revisionHistoryLimit: 10 } }),
     passes: env({ chat: { ...chat, revisionHistoryLimit: 5 } }),
+  },
+  'image-pinned': {
+    // Incident: a tag pushed again ran different code on nodes that had pulled it at different times.
+    violates: { ...env({ chat: { ...chat, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3' } }), production: true },
+    passes: { ...env({ chat }), production: true },
   },
   'image-immutable': {
     // Incident: an image on :latest.
