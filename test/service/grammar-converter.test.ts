@@ -82,9 +82,21 @@ describe('number bounds and multipleOf (beyond llama.cpp, which has none for num
   });
   it('exclusiveMinimum -3, maximum 2', () => {
     const grammar = grammarOf({ type: 'number', exclusiveMinimum: -3, maximum: 2 });
-    for (const s of ['-2.9', '-2', '0', '1.75', '2', '2.0']) expect(gbnfAccepts(grammar, s), s).toBe(s !== '2.0');
+    for (const s of ['-2.9', '-2', '0', '1.75', '2', '2.0', '-2.999']) expect(gbnfAccepts(grammar, s), s).toBe(true);
     for (const s of ['-3', '-3.5', '2.01', '3']) expect(gbnfAccepts(grammar, s), s).toBe(false);
     expectSamplesValid({ type: 'number', exclusiveMinimum: -3, maximum: 2 });
+  });
+  it('decimal bounds compare digit by digit: minimum 0.25, exclusiveMaximum 99.5; -1.5 .. -1.25', () => {
+    const grammar = grammarOf({ type: 'number', minimum: 0.25, exclusiveMaximum: 99.5 });
+    for (const s of ['0.25', '0.250', '0.26', '0.3', '1', '42.125', '99', '99.49999']) expect(gbnfAccepts(grammar, s), s).toBe(true);
+    for (const s of ['0.2', '0.249', '0', '99.5', '99.50', '99.6', '100', '-1']) expect(gbnfAccepts(grammar, s), s).toBe(false);
+    const narrow = grammarOf({ type: 'number', minimum: -1.5, maximum: -1.25 });
+    for (const s of ['-1.5', '-1.3', '-1.25', '-1.4999']) expect(gbnfAccepts(narrow, s), s).toBe(true);
+    for (const s of ['-1.51', '-1.2', '-1', '1.3', '-2']) expect(gbnfAccepts(narrow, s), s).toBe(false);
+    expectSamplesValid({ type: 'number', minimum: 0.25, exclusiveMaximum: 99.5 });
+    expectSamplesValid({ type: 'number', exclusiveMinimum: -1.5, maximum: -1.25 });
+    // Close to a bound every value keeps at most 15 significant digits, so parsing cannot round onto it.
+    expectSamplesValid({ type: 'number', exclusiveMinimum: 123456789012.5, exclusiveMaximum: 123456789013 }, 300);
   });
   it('multipleOf 0.01 with bounds: at most two decimals', () => {
     const schema = { type: 'number', minimum: -1, maximum: 1, multipleOf: 0.01 };
@@ -263,7 +275,8 @@ describe('what the grammar cannot enforce is refused with the keyword and its JS
     { schema: { type: 'string', pattern: '\\bword' }, keyword: 'pattern', at: '#' },
     { schema: { type: 'string', pattern: '^a$', maxLength: 3 }, keyword: 'maxLength', at: '#' },
     { schema: { type: 'string', format: 'uri' }, keyword: 'format', at: '#' },
-    { schema: { type: 'number', minimum: 0.5 }, keyword: 'minimum', at: '#' },
+    { schema: { type: 'number', minimum: 1e-7 }, keyword: 'minimum', at: '#' },
+    { schema: { type: 'number', exclusiveMaximum: 0.12345678901234566 }, keyword: 'exclusiveMaximum', at: '#' },
     { schema: { type: 'number', multipleOf: 0.25 }, keyword: 'multipleOf', at: '#' },
     { schema: { type: 'integer', multipleOf: 7, minimum: 3 }, keyword: 'multipleOf', at: '#' },
     { schema: { type: 'integer', multipleOf: 1000, minimum: 0, maximum: 10_000_000 }, keyword: 'multipleOf', at: '#' },

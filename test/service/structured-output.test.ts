@@ -28,7 +28,7 @@ const families: Array<{ keywords: string; schema: Record<string, unknown> }> = [
     keywords: 'number bounds, multipleOf',
     schema: object({
       x: { type: 'number', minimum: 0, maximum: 1, multipleOf: 0.01 },
-      y: { type: 'number', exclusiveMinimum: -2, exclusiveMaximum: 2 },
+      y: { type: 'number', exclusiveMinimum: -2.5, exclusiveMaximum: 2.25 },
       z: { type: 'integer', multipleOf: 7 },
       w: { type: 'integer', multipleOf: 5, minimum: 10, maximum: 60 },
     }),

@@ -21,7 +21,7 @@
 import { gbnfLiteral, gbnfRepeat, GbnfRules, maxRepetition } from './gbnf.js';
 import { formatRule, isSupportedFormat, supportedFormats } from './formats.js';
 import { integerRangeGbnf } from './integer-range.js';
-import { boundedNumberGbnf, integerLimits, maxFractionDigits, multipleOfIntegerGbnf, type Bound } from './numbers.js';
+import { boundedNumberGbnf, integerLimits, maxFractionDigits, maxSignificantDigits, multipleOfIntegerGbnf, type Bound } from './numbers.js';
 import { PatternNotExpressible, patternGbnf } from './regex.js';
 
 /** A schema (or part of one) the grammar cannot enforce. */
@@ -369,8 +369,9 @@ class Converter {
       [min, minKey],
       [max, maxKey],
     ] as const) {
-      if (b !== undefined && !Number.isInteger(b.value)) {
-        this.fail(key, at, `'${key}' ${b.value} on a number (at ${at}) cannot be enforced by this server's grammar: number bounds must be whole numbers (integer bounds and multipleOf 0.1, 0.01 ... are fine)`);
+      const written = b === undefined ? '' : String(Math.abs(b.value));
+      if (written.includes('e') || written.replace('.', '').replace(/^0+/, '').length > maxSignificantDigits) {
+        this.fail(key, at, `'${key}' ${b?.value} on a number (at ${at}) cannot be enforced by this server's grammar: a number bound needs at most ${maxSignificantDigits} significant digits`);
       }
     }
     if (min === undefined && max === undefined) {

@@ -3,11 +3,11 @@
  * integers only and leaves `number` bounds as a TODO, `common/json-schema-to-grammar.cpp`).
  *
  * Numbers with bounds are written in plain decimal notation (no exponent), split into an integer part and
- * a fraction. For whole-number bounds the comparison only needs the integer part and whether the fraction
- * is zero: x >= L holds for every fraction once the integer part is >= L; x <= H holds for integer parts
- * below H with any fraction, and for H itself without a fraction; an exclusive bound moves the "any
- * fraction" range by one and allows the bound's own integer part with a non-zero fraction only. Bounds
- * that are not whole numbers are refused by the caller.
+ * fraction digits. Against a bound B = Bi.Bf, a value I.F compares by its integer part first: I strictly
+ * between the bounds' integer parts allows any fraction; I equal to a bound's integer part needs F
+ * compared digit by digit with Bf (the `fractions` automaton). Where a value is close enough to a bound
+ * for binary rounding to matter, it has at most 15 significant digits (float64 keeps 15 decimal digits
+ * exactly, so the parsed value compares with the bound as the decimal does); bounds need the same.
  *
  * `multipleOf` is expressible here when the value's digits can carry it:
  * - a power of ten below one (0.1, 0.01, ...): at most that many fraction digits;
@@ -34,29 +34,117 @@ export const maxAutomatonModulus = 100;
 /** Most multiples listed one by one for a bounded range. */
 export const maxListedMultiples = 1000;
 
-const optionalFraction = (digits: number) => (digits === 0 ? '' : ` ("." [0-9]{1,${digits}})?`);
-const nonZeroFraction = (digits: number) => (digits === 1 ? `"." [1-9]` : `"." [0-9]{0,${digits - 1}} [1-9]`);
+/** Significant digits a JSON number may have here: float64 keeps 15 exactly (DBL_DIG), so comparisons hold. */
+export const maxSignificantDigits = 15;
 
-/** Non-negative magnitudes y with low (<, <=) y (<, <=) high, whole-number endpoints; undefined if empty. */
-function magnitude(low: Bound, high: Bound | undefined, fractionDigits: number): string | undefined {
+/** A bound on the fraction digits f, as 0.f compared with 0.digits (trailing zeros dropped). */
+interface FractionBound {
+  digits: string;
+  strict: boolean;
+}
+
+/** The fraction digits strings f (0 to `left` digits; empty = no fraction) a pair of fraction bounds allows. */
+interface FractionLanguage {
+  /** The empty fraction (the number is written without "."). */
+  empty: boolean;
+  /** GBNF for the non-empty fraction digit strings, or undefined if there are none. */
+  nonEmpty: string | undefined;
+}
+
+const trimZeros = (digits: string) => digits.replace(/0+$/, '');
+
+/**
+ * Digit strings f with low <= 0.f <= high (strict where the bound says), at most `left` digits, built digit
+ * by digit: a digit above the lower bound's digit frees the rest from that bound, an equal one carries it
+ * to the next digit, a lower one is impossible (mirrored for the upper bound).
+ */
+function fractions(low: FractionBound | undefined, high: FractionBound | undefined, left: number): FractionLanguage {
+  if (high !== undefined && high.digits === '' && high.strict) return { empty: false, nonEmpty: undefined }; // 0.f < 0
+  const empty = low === undefined || (low.digits === '' && !low.strict);
+  if (left === 0) return { empty, nonEmpty: undefined };
+  if (low === undefined && high === undefined) return { empty, nonEmpty: `[0-9]{1,${left}}` };
+  const next = (bound: FractionBound | undefined, d: number, lower: boolean): FractionBound | undefined | 'dead' => {
+    if (bound === undefined) return undefined;
+    if (bound.digits === '') {
+      // The rest compares with 0: a lower bound ">= 0" holds, "> 0" holds once a digit is not 0; an upper
+      // bound "<= 0" allows only zeros.
+      if (lower) return bound.strict && d === 0 ? bound : undefined;
+      return d === 0 ? bound : 'dead';
+    }
+    const b = Number(bound.digits[0]);
+    if (d === b) return { digits: trimZeros(bound.digits.slice(1)), strict: bound.strict };
+    return (lower ? d > b : d < b) ? undefined : 'dead';
+  };
+  const groups = new Map<string, { digits: number[]; low: FractionBound | undefined; high: FractionBound | undefined }>();
+  for (let d = 0; d <= 9; d++) {
+    const l = next(low, d, true);
+    const h = next(high, d, false);
+    if (l === 'dead' || h === 'dead') continue;
+    const key = JSON.stringify([l, h]);
+    const group = groups.get(key) ?? { digits: [], low: l, high: h };
+    group.digits.push(d);
+    groups.set(key, group);
+  }
   const alternatives: string[] = [];
-  const anyFromInt = low.exclusive ? low.value + 1 : low.value;
-  const anyToInt = high === undefined ? undefined : high.value - 1;
-  if (anyToInt === undefined || anyFromInt <= anyToInt) {
-    alternatives.push(`${integerRangeGbnf(anyFromInt, anyToInt) as string}${optionalFraction(fractionDigits)}`);
+  for (const group of groups.values()) {
+    const rest = fractions(group.low, group.high, left - 1);
+    if (!rest.empty && rest.nonEmpty === undefined) continue;
+    const cls = `[${group.digits.join('')}]`;
+    alternatives.push(rest.nonEmpty === undefined ? cls : `${cls} (${rest.nonEmpty})${rest.empty ? '?' : ''}`);
   }
-  if (low.exclusive && fractionDigits > 0 && (high === undefined || high.value > low.value)) {
-    alternatives.push(`${gbnfLiteral(String(low.value))} ${nonZeroFraction(fractionDigits)}`);
+  return { empty, nonEmpty: alternatives.length === 0 ? undefined : alternatives.join(' | ') };
+}
+
+/** A decimal bound split into its integer part and fraction digits (no exponent: the caller checked). */
+function splitDecimal(value: number): { int: number; fraction: string } {
+  const [int, fraction = ''] = String(value).split('.');
+  return { int: Number(int), fraction: trimZeros(fraction) };
+}
+
+const digitsOf = (n: number) => String(n).length;
+
+/** "I" or "I.F" for the integer-part GBNF `int` and the fraction language (undefined if none is possible). */
+function withFraction(int: string, fraction: FractionLanguage): string | undefined {
+  if (fraction.nonEmpty === undefined) return fraction.empty ? int : undefined;
+  return `${int} ("." (${fraction.nonEmpty}))${fraction.empty ? '?' : ''}`;
+}
+
+/**
+ * Non-negative magnitudes y with low (<, <=) y (<, <=) high, in decimal notation with at most
+ * `fractionDigits` fraction digits and at most 15 significant digits wherever y is close enough to a
+ * bound for rounding to matter. Undefined if none.
+ */
+function magnitude(low: Bound, high: Bound | undefined, fractionDigits: number): string | undefined {
+  const lo = splitDecimal(low.value);
+  const hi = high === undefined ? undefined : splitDecimal(high.value);
+  const cap = (intDigits: number) => Math.min(fractionDigits, Math.max(0, maxSignificantDigits - intDigits));
+  const lowBound: FractionBound = { digits: lo.fraction, strict: low.exclusive };
+  const highBound: FractionBound | undefined = hi === undefined || high === undefined ? undefined : { digits: hi.fraction, strict: high.exclusive };
+  const alternatives: string[] = [];
+  const add = (gbnf: string | undefined) => {
+    if (gbnf !== undefined) alternatives.push(gbnf);
+  };
+  if (hi !== undefined && hi.int === lo.int) {
+    add(withFraction(gbnfLiteral(String(lo.int)), fractions(lowBound, highBound, cap(digitsOf(lo.int)))));
+    return alternatives.length === 0 ? undefined : alternatives.join(' | ');
   }
-  if (high !== undefined && !high.exclusive && (high.value > low.value || (high.value === low.value && !low.exclusive))) {
-    alternatives.push(gbnfLiteral(String(high.value)));
+  if (hi !== undefined && hi.int < lo.int) return undefined;
+  // The lower bound's own integer part, with a fraction at least the bound's.
+  add(withFraction(gbnfLiteral(String(lo.int)), fractions(lowBound, undefined, cap(digitsOf(lo.int)))));
+  // Integer parts strictly between: any fraction (capped so a value just below the upper bound cannot round onto it).
+  const anyTo = hi === undefined ? undefined : hi.int - 1;
+  if (anyTo === undefined || lo.int + 1 <= anyTo) {
+    add(withFraction(integerRangeGbnf(lo.int + 1, anyTo) as string, fractions(undefined, undefined, hi === undefined ? fractionDigits : cap(digitsOf(hi.int)))));
   }
+  // The upper bound's own integer part, with a fraction at most the bound's.
+  if (hi !== undefined) add(withFraction(gbnfLiteral(String(hi.int)), fractions(undefined, highBound, cap(digitsOf(hi.int)))));
   return alternatives.length === 0 ? undefined : alternatives.join(' | ');
 }
 
 /**
- * Numbers (decimal notation) between whole-number bounds, with at most `fractionDigits` fraction digits
- * (0: whole numbers only). Returns undefined when no number qualifies.
+ * Numbers (decimal notation) between decimal bounds, with at most `fractionDigits` fraction digits
+ * (0: whole numbers only). Bounds must be written without exponent with at most 15 significant digits
+ * (the caller checks). Returns undefined when no number qualifies.
  */
 export function boundedNumberGbnf(min: Bound | undefined, max: Bound | undefined, fractionDigits: number): string | undefined {
   const parts: string[] = [];
