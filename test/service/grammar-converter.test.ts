@@ -113,6 +113,11 @@ describe('number bounds and multipleOf (beyond llama.cpp, which has none for num
     for (let n = -10; n <= 50; n++) expect(gbnfAccepts(ranged, String(n)), `${n}`).toBe(n % 5 === 0 && n >= 3 && n <= 40);
     const nonNegative = grammarOf({ type: 'integer', multipleOf: 4, minimum: -8 });
     for (let n = -20; n <= 20; n++) expect(gbnfAccepts(nonNegative, String(n)), `${n}`).toBe(n % 4 === 0 && n >= -8);
+    const atLeast = grammarOf({ type: 'integer', multipleOf: 6, minimum: 13 });
+    for (let n = -20; n <= 400; n++) expect(gbnfAccepts(atLeast, String(n)), `${n}`).toBe(n % 6 === 0 && n >= 13);
+    const atMost = grammarOf({ type: 'integer', multipleOf: 3, exclusiveMaximum: -7 });
+    for (let n = -400; n <= 20; n++) expect(gbnfAccepts(atMost, String(n)), `${n}`).toBe(n % 3 === 0 && n < -7);
+    expectSamplesValid({ type: 'integer', multipleOf: 6, minimum: 13 });
     expectSamplesValid({ type: 'integer', multipleOf: 7 });
   });
 });
@@ -278,7 +283,7 @@ describe('what the grammar cannot enforce is refused with the keyword and its JS
     { schema: { type: 'number', minimum: 1e-7 }, keyword: 'minimum', at: '#' },
     { schema: { type: 'number', exclusiveMaximum: 0.12345678901234566 }, keyword: 'exclusiveMaximum', at: '#' },
     { schema: { type: 'number', multipleOf: 0.25 }, keyword: 'multipleOf', at: '#' },
-    { schema: { type: 'integer', multipleOf: 7, minimum: 3 }, keyword: 'multipleOf', at: '#' },
+    { schema: { type: 'integer', multipleOf: 7, minimum: 123456 }, keyword: 'multipleOf', at: '#' },
     { schema: { type: 'integer', multipleOf: 1000, minimum: 0, maximum: 10_000_000 }, keyword: 'multipleOf', at: '#' },
     { schema: { type: 'array', items: { type: 'integer' }, uniqueItems: true }, keyword: 'uniqueItems', at: '#' },
     { schema: { type: 'array', contains: { type: 'integer' } }, keyword: 'contains', at: '#' },

@@ -176,14 +176,17 @@ export function integerLimits(min: Bound | undefined, max: Bound | undefined): {
  * Rule for the non-negative multiples of `modulus` in decimal (no leading zeros), at most
  * `multipleDigits` digits, added to `rules`; returns its name.
  */
-function remainderAutomaton(rules: GbnfRules, modulus: number): string {
-  const name = (remainder: number, left: number) => `mod${modulus}-r${remainder}-d${left}`;
-  // state(r, k): the digits so far leave remainder r and at most k more digits may follow. A state is live
-  // when some continuation ends on remainder 0; only live states and transitions into them are written.
-  const live: boolean[][] = [Array.from({ length: modulus }, (_, r) => r === 0)];
+function remainderAutomaton(rules: GbnfRules, modulus: number, minDigits = 1): string {
+  const prefix = minDigits === 1 ? `mod${modulus}` : `mod${modulus}-min${minDigits}`;
+  const name = (remainder: number, left: number) => `${prefix}-r${remainder}-d${left}`;
+  // state(r, k): the digits so far leave remainder r and at most k more digits may follow (so
+  // multipleDigits - k have been written). It may end when r is 0 and at least minDigits were written. A
+  // state is live when some continuation may end; only live states and transitions into them are written.
+  const mayEnd = (r: number, left: number) => r === 0 && multipleDigits - left >= minDigits;
+  const live: boolean[][] = [Array.from({ length: modulus }, (_, r) => mayEnd(r, 0))];
   for (let left = 1; left < multipleDigits; left++) {
     const below = live[left - 1] as boolean[];
-    live.push(Array.from({ length: modulus }, (_, r) => r === 0 || Array.from({ length: 10 }, (_, d) => below[(r * 10 + d) % modulus]).some(Boolean)));
+    live.push(Array.from({ length: modulus }, (_, r) => mayEnd(r, left) || Array.from({ length: 10 }, (_, d) => below[(r * 10 + d) % modulus]).some(Boolean)));
   }
   const transitions = (r: number, left: number, digits: readonly number[]): string[] => {
     const byNext = new Map<number, number[]>();
@@ -197,12 +200,12 @@ function remainderAutomaton(rules: GbnfRules, modulus: number): string {
   for (let left = 0; left < multipleDigits; left++) {
     for (let r = 0; r < modulus; r++) {
       if (live[left]?.[r] !== true) continue;
-      const alternatives = [...(r === 0 ? [''] : []), ...(left > 0 ? transitions(r, left, allDigits) : [])];
+      const alternatives = [...(mayEnd(r, left) ? [''] : []), ...(left > 0 ? transitions(r, left, allDigits) : [])];
       rules.set(name(r, left), alternatives.join(' | '));
     }
   }
   // The first digit is 1-9 (no leading zeros); "0" alone is the multiple zero.
-  return rules.add(`mod${modulus}`, ['"0"', ...transitions(0, multipleDigits, allDigits.slice(1))].join(' | '));
+  return rules.add(prefix, [...(minDigits === 1 ? ['"0"'] : []), ...transitions(0, multipleDigits, allDigits.slice(1))].join(' | '));
 }
 
 /**
@@ -240,7 +243,15 @@ export function multipleOfIntegerGbnf(rules: GbnfRules, modulus: number, low: nu
     if (positives.length > maxListedMultiples) return { refused: `multipleOf ${modulus} with maximum ${high}: more than ${maxListedMultiples} positive multiples to list` };
     return { gbnf: `(${[`"-" ${automaton}`, ...listed(positives)].join(' | ')})` };
   }
-  return {
-    refused: `multipleOf ${modulus} with ${low !== undefined ? `minimum ${low}` : `maximum ${high}`}: the digit automaton enforces divisibility but not a bound that excludes zero; give both bounds (at most ${maxListedMultiples} multiples between them)`,
-  };
+  // A bound away from zero (minimum 1, maximum -10): magnitudes with as many digits as the bound are
+  // listed, longer ones come from the automaton with a minimum length.
+  const magnitude = low !== undefined ? low : -(high as number);
+  const digits = String(magnitude).length;
+  const sameLength = multiplesIn(magnitude, 10 ** digits - 1);
+  if (sameLength.length > maxListedMultiples || digits >= multipleDigits) {
+    return { refused: `multipleOf ${modulus} with ${low !== undefined ? `minimum ${low}` : `maximum ${high}`}: more than ${maxListedMultiples} multiples of the bound's length to list` };
+  }
+  const longer = remainderAutomaton(rules, modulus, digits + 1);
+  const positive = `(${[longer, ...listed(sameLength)].join(' | ')})`;
+  return { gbnf: low !== undefined ? positive : `("-" ${positive})` };
 }
