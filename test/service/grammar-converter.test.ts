@@ -119,6 +119,8 @@ describe('number bounds and multipleOf (beyond llama.cpp, which has none for num
     for (let n = -400; n <= 20; n++) expect(gbnfAccepts(atMost, String(n)), `${n}`).toBe(n % 3 === 0 && n < -7);
     expectSamplesValid({ type: 'integer', multipleOf: 6, minimum: 13 });
     expectSamplesValid({ type: 'integer', multipleOf: 7 });
+    // Every integer is a multiple of 0.5: nothing to enforce.
+    expect(gbnfAccepts(grammarOf({ type: 'integer', multipleOf: 0.5 }), '3')).toBe(true);
   });
 });
 
@@ -147,6 +149,9 @@ describe('strings: pattern (llama.cpp "simple regexp", "regexp escapes", "regexp
     expect(gbnfAccepts(grammar, JSON.stringify('a\tb'))).toBe(true);
     expect(gbnfAccepts(grammar, JSON.stringify('a\nb'))).toBe(false);
     expectSamplesValid({ type: 'string', pattern: '^a.b[\\s"\\\\]{1,3}$' });
+    for (const pattern of ['^(\\([0-9]{1,3}\\))?[0-9]{3}-[0-9]{4} a{3,5}nd...$', 'ab|^c', '^[^a-c\\s]{2}\\d\\w$', '^(?:x|y\\u00e9){2,4}\\.$']) {
+      expectSamplesValid({ type: 'string', pattern }, 60);
+    }
   });
   it('minLength / maxLength count characters, escapes included', () => {
     const grammar = grammarOf({ type: 'string', minLength: 2, maxLength: 3 });

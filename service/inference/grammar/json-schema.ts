@@ -344,7 +344,9 @@ class Converter {
     if (type === 'integer' || wholeMultiple) {
       const { low, high } = integerLimits(min, max);
       if (low !== undefined && high !== undefined && low > high) this.fail(maxKey, at, `no integer lies between the bounds at ${at}`);
-      if (typeof multipleOf === 'number' && multipleOf !== 1) {
+      // Every integer is a multiple of 1/k (0.5, 0.25, 0.1, ...).
+      const dividesOne = typeof multipleOf === 'number' && Number.isInteger(1 / multipleOf);
+      if (typeof multipleOf === 'number' && !dividesOne) {
         if (!wholeMultiple) {
           this.fail('multipleOf', at, `'multipleOf' ${multipleOf} on an integer (at ${at}) cannot be enforced by this server's grammar; use a whole number`);
         }
