@@ -55,7 +55,7 @@ export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
   ...shared,
   messages: implemented('system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model\'s own chat template; text content parts only'),
   max_completion_tokens: implemented('same as `max_tokens`'),
-  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools or response_format'),
+  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools, response_format or grammar'),
   top_logprobs: implemented('0 to 20 most likely alternatives per token (with `logprobs: true`); alternatives the sampler removed are not listed'),
   response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (always strict: a GBNF grammar from the schema, converted as llama.cpp does with pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)'),
   grammar: implemented(grammarMaps),
