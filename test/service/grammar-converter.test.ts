@@ -326,6 +326,9 @@ describe('GBNF parser (the checks llama.cpp applies, with the reason and positio
     { gbnf: 'root ::= root "a" | "b"', message: /left recursion: rule 'root'/ },
     { gbnf: 'root ::= a\na ::= b? a "x"\nb ::= "y"', message: /left recursion: rule 'a'/ },
     { gbnf: 'root ::= "a"{2001}', message: /more than 2000 repetitions/ },
+    // llama.cpp's parser (node-llama-cpp 3.21) never returns on this one (max - min underflows in
+    // handle_repetitions), so it must be refused before llama.createGrammar sees it.
+    { gbnf: 'root ::= "a"{2,1}', message: /maximum is below its minimum at line 1, column 13/ },
     { gbnf: 'root ::= ("a" "b"{0,50}){0,50}', message: /expands to 2550 rules/ },
     { gbnf: 'root :: "a"', message: /expecting ::= at line 1, column 6/ },
     { gbnf: 'root ::= "a" "\\q"', message: /unknown escape at line 1, column 15/ },

@@ -7,8 +7,10 @@
  *
  * Why a second parser: node-llama-cpp's `llama.createGrammar` answers every parse failure with the same
  * "Failed to parse grammar" while llama.cpp prints the reason to stderr, so a client sending a raw
- * `grammar` would not learn what is wrong. The HTTP layer parses with this one first and answers 400
- * with its message. Token references (`<...>`, `!<...>`) need the model's vocabulary and are refused.
+ * `grammar` would not learn what is wrong; and on a repetition whose maximum is below its minimum
+ * (`"a"{2,1}`) llama.cpp's parser never returns (`max_times - min_times` underflows), which would hang
+ * the server. The HTTP layer parses with this one first and answers 400 with its message. Token
+ * references (`<...>`, `!<...>`) need the model's vocabulary and are refused.
  */
 
 /** llama.cpp's MAX_REPETITION_THRESHOLD. */
