@@ -131,6 +131,8 @@ export const ChatCompletionBody = Type.Object(
     logprobs: Nullable(Type.Boolean()),
     top_logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 20 })),
     response_format: Nullable(ResponseFormat),
+    // llama-server's raw GBNF grammar (service/http/openai/json-schema.ts parses it).
+    grammar: Nullable(Type.String({ maxLength: 262144 })),
     tools: Nullable(Type.Array(Tool)),
     tool_choice: Nullable(ToolChoice),
     parallel_tool_calls: Nullable(Type.Boolean()),
@@ -169,6 +171,7 @@ export const CompletionBody = Type.Object(
     best_of: Nullable(Type.Integer({ minimum: 1 })),
     logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 5 })),
     suffix: Nullable(Type.String()),
+    grammar: Nullable(Type.String({ maxLength: 262144 })),
   },
   { additionalProperties: false },
 );

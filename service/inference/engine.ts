@@ -35,7 +35,6 @@ import {
   type ChatWrapper,
   type LlamaChatResponseChunk,
   type LlamaContext,
-  type GbnfJsonSchema,
   type LlamaContextSequence,
   type LlamaGrammar,
   type LlamaModel,
@@ -55,6 +54,7 @@ import { acquireLlama, type LlamaLease } from './llama.js';
 import { chatPromptTokens, completionPromptTokens, toChatHistory } from './prompt.js';
 import { EmbeddingRunner, type EmbeddingInput, type EmbeddingResult } from './embedding.js';
 import { EventChannel, SlotPool, type QueueTicket } from './queue.js';
+import { jsonSchemaToGbnf } from './grammar/index.js';
 import { generateScored } from './scored.js';
 import { chatFunctions, forcedCallChatWrapper, type ChatFunctions } from './tools.js';
 import { WorkEstimate } from './work-estimate.js';
@@ -904,12 +904,13 @@ export class InferenceEngine {
     }
   }
 
-  /** node-llama-cpp grammars are compiled per request (a JSON-schema grammar is cheap next to a generation). */
+  /** node-llama-cpp grammars are compiled per request (a GBNF grammar is cheap next to a generation). */
   private async grammarFor(grammar: OutputGrammar): Promise<LlamaGrammar> {
     const llama = (this.llamaLease as LlamaLease).llama;
     if (grammar.kind === 'json') return llama.getGrammarFor('json');
-    // The HTTP layer checked the schema against node-llama-cpp's supported subset (service/http/openai/json-schema.ts).
-    return llama.createGrammarForJsonSchema(grammar.schema as Readonly<GbnfJsonSchema> as never);
+    // The HTTP layer converted the schema / parsed the GBNF first and answered 400 for what fails here.
+    const gbnf = grammar.kind === 'gbnf' ? grammar.gbnf : jsonSchemaToGbnf(grammar.schema);
+    return llama.createGrammar({ grammar: gbnf });
   }
 
   /**

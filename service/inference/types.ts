@@ -98,9 +98,11 @@ export type LogitBias = ReadonlyMap<number, number | 'never'>;
 
 /**
  * Output constraint: `json` = any JSON value (node-llama-cpp's built-in JSON grammar); `schema` = JSON that
- * matches this schema (`llama.createGrammarForJsonSchema`; the caller checks it is in the supported subset).
+ * matches this schema (converted by service/inference/grammar's `jsonSchemaToGbnf`, which throws
+ * SchemaNotExpressible for what it cannot enforce: callers convert first to answer 400); `gbnf` = text in
+ * llama.cpp's grammar format (`llama.createGrammar`), already checked with `parseGbnf`.
  */
-export type OutputGrammar = { kind: 'json' } | { kind: 'schema'; schema: Record<string, unknown> };
+export type OutputGrammar = { kind: 'json' } | { kind: 'schema'; schema: Record<string, unknown> } | { kind: 'gbnf'; gbnf: string };
 
 export interface SamplingOptions {
   /** Clamped to the room left in the sequence's context; values below 1 count as 1. */

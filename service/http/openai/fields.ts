@@ -14,7 +14,7 @@
 import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody } from '../schemas.js';
-import { grammarSchemaOrBadRequest } from './json-schema.js';
+import { gbnfGrammarOrBadRequest, grammarSchemaOrBadRequest, schemaGrammarOrBadRequest } from './json-schema.js';
 
 export type FieldPolicy =
   | { policy: 'implemented'; maps: string }
@@ -31,6 +31,9 @@ const refused = (why: string, example: unknown, accepts: string, neutral: (v: un
   neutral,
   accepts,
 });
+
+const grammarMaps =
+  'a GBNF grammar (llama.cpp\'s format, as llama-server accepts it) the output must follow; one that does not parse is a 400 `invalid_grammar` with the parser\'s message; not with `response_format`, tools or logprobs';
 
 const shared = {
   model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`'),
@@ -52,9 +55,10 @@ export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
   ...shared,
   messages: implemented('system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model\'s own chat template; text content parts only'),
   max_completion_tokens: implemented('same as `max_tokens`'),
-  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools or response_format'),
+  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools, response_format or grammar'),
   top_logprobs: implemented('0 to 20 most likely alternatives per token (with `logprobs: true`); alternatives the sampler removed are not listed'),
-  response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (grammar from the schema, always strict; a keyword the grammar cannot enforce is a 400 naming it)'),
+  response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (always strict: a GBNF grammar from the schema, converted as llama.cpp does with pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)'),
+  grammar: implemented(grammarMaps),
   tools: implemented('functions rendered by the chat template; arguments constrained by a grammar from `parameters`'),
   tool_choice: implemented('`none`, `auto`, `required`, or a named function (the call is forced)'),
   parallel_tool_calls: implemented('`false` allows one call per answer; default several'),
@@ -83,6 +87,7 @@ export const completionFieldPolicy: Record<keyof CompletionBody, FieldPolicy> = 
   best_of: refused('one candidate per request', 2, '1 or null', (v) => isNull(v) || v === 1),
   logprobs: implemented('0 to 5: the sampled token\'s log probability and that many alternatives per token (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), streamed too'),
   suffix: refused('insertion (fill-in-the-middle) is not supported', 'end', 'null'),
+  grammar: implemented(grammarMaps),
 };
 
 export const embeddingFieldPolicy: Record<keyof EmbeddingBody, FieldPolicy> = {
@@ -282,11 +287,19 @@ function toolsOption(body: ChatCompletionBody): ToolsOption | undefined {
 
 function grammarOf(body: ChatCompletionBody): OutputGrammar | undefined {
   const format = body.response_format;
-  if (format == null || format.type === 'text') return undefined;
+  const raw = rawGrammarOf(body);
+  if (format == null || format.type === 'text') return raw;
+  if (raw !== undefined) throw badRequest('grammar cannot be combined with response_format json_object/json_schema; send one of them.', 'grammar', 'unsupported_value');
   if (format.type === 'json_object') return { kind: 'json' };
   const schema = format.json_schema.schema;
   if (schema == null) return { kind: 'json' };
-  return { kind: 'schema', schema: grammarSchemaOrBadRequest(schema, 'response_format.json_schema.schema') };
+  return schemaGrammarOrBadRequest(schema, 'response_format.json_schema.schema');
+}
+
+/** The raw GBNF `grammar` field (llama-server's); an empty string means none, as there. */
+function rawGrammarOf(body: { grammar?: string | null }): OutputGrammar | undefined {
+  if (body.grammar == null || body.grammar.trim() === '') return undefined;
+  return gbnfGrammarOrBadRequest(body.grammar, 'grammar');
 }
 
 export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job {
@@ -297,7 +310,8 @@ export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job
   const grammar = grammarOf(body);
   if (tools !== undefined && grammar !== undefined) {
     // node-llama-cpp cannot combine a grammar with function calling in one generation.
-    throw badRequest('response_format json_object/json_schema cannot be combined with tools on this server; send tool_choice "none" or drop response_format.', 'response_format', 'unsupported_value');
+    const param = body.grammar != null && body.grammar.trim() !== '' ? 'grammar' : 'response_format';
+    throw badRequest(`${param === 'grammar' ? 'grammar' : 'response_format json_object/json_schema'} cannot be combined with tools on this server; send tool_choice "none" or drop ${param}.`, param, 'unsupported_value');
   }
   const sampling = samplingFrom(body, settings);
   if (grammar !== undefined) sampling.grammar = grammar;
@@ -306,7 +320,7 @@ export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job
   }
   if (body.logprobs === true) {
     if (tools !== undefined || grammar !== undefined) {
-      throw badRequest('logprobs cannot be combined with tools or response_format json_object/json_schema on this server.', 'logprobs', 'unsupported_value');
+      throw badRequest('logprobs cannot be combined with tools, grammar or response_format json_object/json_schema on this server.', 'logprobs', 'unsupported_value');
     }
     sampling.logprobs = { top: body.top_logprobs ?? 0 };
   }
@@ -331,6 +345,11 @@ export function completionJob(body: CompletionBody, settings: MapperSettings): J
   else if (typeof p[0] === 'number') input = { kind: 'completion', prompt: '', tokens: p as number[] };
   else input = { kind: 'completion', prompt: '', tokens: p[0] as number[] };
   const sampling = samplingFrom(body, settings);
+  const grammar = rawGrammarOf(body);
+  if (grammar !== undefined) {
+    if (body.logprobs != null) throw badRequest('logprobs cannot be combined with grammar on this server.', 'logprobs', 'unsupported_value');
+    sampling.grammar = grammar;
+  }
   if (body.logprobs != null) sampling.logprobs = { top: body.logprobs };
   return {
     endpoint: 'completion',

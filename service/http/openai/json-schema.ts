@@ -1,20 +1,28 @@
 /**
- * The part of JSON Schema that node-llama-cpp's grammar compiler (`llama.createGrammarForJsonSchema`, also
- * used for function parameters) can enforce, checked before a schema reaches it.
+ * Schemas and grammars from requests, checked before they reach the engine.
  *
- * Modelled on node-llama-cpp 3.21 `dist/utils/gbnfJson/types.d.ts` (GbnfJsonSchema): `type` (also as a
- * list), `const`, `enum`, `oneOf`, `$defs` / `$ref` (local `#/$defs/...` only), strings with
+ * Structured output (`response_format` json_schema) and a raw GBNF `grammar` go through
+ * service/inference/grammar: the schema is converted to GBNF here (`jsonSchemaToGbnf`, modelled on
+ * llama.cpp's converter), so a keyword it cannot enforce is a 400 naming the keyword and its JSON pointer,
+ * and a raw grammar is parsed (`parseGbnf`), so one that does not parse is a 400 with the parser's message.
+ *
+ * Tool parameters are different: node-llama-cpp's function calling (LlamaChat `functions`) builds the
+ * call grammar itself from a `GbnfJsonSchema` and takes no GBNF, so they stay within the subset its
+ * compiler (`llama.createGrammarForJsonSchema`) enforces, checked by `toGrammarSchema` below.
+ *
+ * That subset, modelled on node-llama-cpp 3.21 `dist/utils/gbnfJson/types.d.ts` (GbnfJsonSchema): `type`
+ * (also as a list), `const`, `enum`, `oneOf`, `$defs` / `$ref` (local `#/$defs/...` only), strings with
  * `minLength` / `maxLength` / `format` (date-time, time, date), objects with `properties`, `required`,
  * `additionalProperties`, `minProperties` / `maxProperties`, arrays with `items`, `prefixItems`,
  * `minItems` / `maxItems`. The grammar generates every declared property, so output satisfies any
- * `required` list.
- *
- * `anyOf` is rewritten to `oneOf`: the grammar then produces a value matching one branch, which satisfies
- * `anyOf`. Annotations that constrain nothing (`title`, `$schema`, `$comment`, `examples`, `default`,
- * `deprecated`, `readOnly`, `writeOnly`, `$id`) are dropped. Any other keyword (`pattern`, `minimum`,
- * `multipleOf`, `allOf`, `not`, `if`, `uniqueItems`, `patternProperties`...) would be silently loosened,
- * so it is refused with a 400 naming the keyword and where it is.
+ * `required` list. `anyOf` is rewritten to `oneOf`: the grammar then produces a value matching one branch,
+ * which satisfies `anyOf`. Annotations that constrain nothing (`title`, `$schema`, `$comment`, `examples`,
+ * `default`, `deprecated`, `readOnly`, `writeOnly`, `$id`) are dropped. Any other keyword (`pattern`,
+ * `minimum`, `multipleOf`, `allOf`, `not`, `if`, `uniqueItems`, `patternProperties`...) would be silently
+ * loosened, so it is refused with a 400 naming the keyword and where it is.
  */
+import { GbnfSyntaxError, jsonSchemaToGbnf, parseGbnf, SchemaNotExpressible } from '../../inference/grammar/index.js';
+import type { OutputGrammar } from '../engine-port.js';
 import { badRequest, type ApiError } from '../errors.js';
 
 const annotations = new Set(['title', '$schema', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly', '$id']);
@@ -115,4 +123,25 @@ export function grammarSchemaOrBadRequest(schema: unknown, param: string): Recor
     }
     throw err;
   }
+}
+
+/** The grammar for JSON matching `schema` (sent as `param`); a keyword it cannot enforce is a 400. */
+export function schemaGrammarOrBadRequest(schema: unknown, param: string): OutputGrammar {
+  try {
+    return { kind: 'gbnf', gbnf: jsonSchemaToGbnf(schema) };
+  } catch (err) {
+    if (err instanceof SchemaNotExpressible) throw badRequest(`Invalid schema for '${param}': ${err.message}.`, param, 'unsupported_schema_keyword');
+    throw err;
+  }
+}
+
+/** A client's GBNF grammar (sent as `param`), parsed first; one that does not parse is a 400 saying why. */
+export function gbnfGrammarOrBadRequest(gbnf: string, param: string): OutputGrammar {
+  try {
+    parseGbnf(gbnf);
+  } catch (err) {
+    if (err instanceof GbnfSyntaxError) throw badRequest(`Invalid GBNF in '${param}': ${err.message}.`, param, 'invalid_grammar');
+    throw err;
+  }
+  return { kind: 'gbnf', gbnf };
 }
