@@ -1,8 +1,9 @@
 import type { IPodSpec } from 'kubernetes-models/v1';
+import { poolNodeCount } from '../clusters/pools.js';
 import type { NodePool } from '../clusters/types.js';
 import { formatCores, formatGiB } from '../sizing/units.js';
 import { selects } from './node-affinity.js';
-import type { PodRequests } from './requests.js';
+import { addRequests, noRequests, scale, type PodRequests } from './requests.js';
 import { untoleratedTaints } from './tolerations.js';
 
 /**
@@ -22,6 +23,11 @@ export function freePerNode(pool: NodePool): PodRequests {
     ephemeralStorageBytes: pool.allocatable.ephemeralStorageBytes,
     gpus: pool.gpus?.count ?? 0,
   };
+}
+
+/** What the pools hold at their largest (an autoscaled pool at its maxCount, poolNodeCount): free allocatable per node times nodes. */
+export function poolsCapacity(pools: readonly NodePool[]): PodRequests {
+  return pools.reduce((acc, p) => addRequests(acc, scale(freePerNode(p), poolNodeCount(p))), noRequests);
 }
 
 /** The scheduler's NodeResourcesFit filter on an empty node of the pool: every request within the node's free allocatable. */

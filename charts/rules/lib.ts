@@ -1,7 +1,7 @@
 /** Helpers the rule families share: reading the server container's env, the pools a pod fits, the kubelet's load protection. */
 import type { IContainer } from 'kubernetes-models/v1';
 import type { NodePool } from '../clusters/types.js';
-import { unfitReason } from '../placement/index.js';
+import { fits } from '../placement/index.js';
 import { probeWindowSeconds } from '../sizing/probes.js';
 import type { EnvironmentContext, ServiceContext } from './types.js';
 
@@ -12,7 +12,7 @@ export function envValue(container: Pick<IContainer, 'env'>, name: string): stri
 
 /** The node pools of the cluster where a pod of the service can run (charts/placement/). */
 export function fittingPools(svc: ServiceContext, env: EnvironmentContext): NodePool[] {
-  return env.cluster.nodePools.filter((p) => unfitReason(svc.pod, svc.requests, p) === undefined);
+  return env.cluster.nodePools.filter((p) => fits(svc.pod, svc.requests, p));
 }
 
 /** Seconds before the kubelet may kill a pod that is still loading. */

@@ -4,7 +4,7 @@ import { describePoolNodes, poolNodeCount } from '../clusters/pools.js';
 import type { NodePool } from '../clusters/types.js';
 import { topologyKeys } from '../constructs/scheduling.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
-import { addRequests, noRequests, scale, unfitReason } from '../placement/index.js';
+import { addRequests, freePerNode, noRequests, poolsCapacity, scale, unfitReason } from '../placement/index.js';
 import { formatCores as cores, formatGiB as gib } from '../sizing/units.js';
 import { envValue, fittingPools } from './lib.js';
 import type { Rule } from './types.js';
@@ -39,9 +39,7 @@ export const placementRules: readonly Rule[] = [
         return own.length > 0 && own.every((p) => pools.includes(p));
       });
       const demand = confined.reduce((acc, s) => addRequests(acc, scale(s.requests, s.replicas)), noRequests);
-      const free = (p: NodePool) => ({ cpu: p.allocatable.cpuMillis - (p.reservedPerNode?.cpuMillis ?? 0), mem: p.allocatable.memoryBytes - (p.reservedPerNode?.memoryBytes ?? 0) });
-      const nodes = poolNodeCount;
-      const capacity = pools.reduce((acc, p) => addRequests(acc, { cpuMillis: nodes(p) * free(p).cpu, memoryBytes: nodes(p) * free(p).mem, ephemeralStorageBytes: nodes(p) * p.allocatable.ephemeralStorageBytes, gpus: nodes(p) * (p.gpus?.count ?? 0) }), noRequests);
+      const capacity = poolsCapacity(pools);
       const who = confined.map((s) => `${s.name} x${s.replicas}`).join(', ');
       const where = pools.map((p) => `${p.name} (${describePoolNodes(p)})`).join(', ');
       const short: string[] = [];
@@ -51,8 +49,11 @@ export const placementRules: readonly Rule[] = [
       if (demand.ephemeralStorageBytes > capacity.ephemeralStorageBytes) short.push(`ephemeral ${gib(demand.ephemeralStorageBytes)} > ${gib(capacity.ephemeralStorageBytes)}`);
       // Pods are placed whole: how many of this service's pods one node holds, over the pools.
       const r = svc.requests;
-      const perNode = (p: NodePool) => Math.min(r.cpuMillis > 0 ? Math.floor(free(p).cpu / r.cpuMillis) : Infinity, r.memoryBytes > 0 ? Math.floor(free(p).mem / r.memoryBytes) : Infinity, r.gpus > 0 ? Math.floor((p.gpus?.count ?? 0) / r.gpus) : Infinity);
-      const slots = pools.reduce((acc, p) => acc + nodes(p) * perNode(p), 0);
+      const perNode = (p: NodePool) => {
+        const free = freePerNode(p);
+        return Math.min(r.cpuMillis > 0 ? Math.floor(free.cpuMillis / r.cpuMillis) : Infinity, r.memoryBytes > 0 ? Math.floor(free.memoryBytes / r.memoryBytes) : Infinity, r.gpus > 0 ? Math.floor(free.gpus / r.gpus) : Infinity);
+      };
+      const slots = pools.reduce((acc, p) => acc + poolNodeCount(p) * perNode(p), 0);
       if (slots < svc.replicas) short.push(`${svc.name}'s ${svc.replicas} pods need ${svc.replicas} node slots, the pools hold ${slots}`);
       return short.length > 0 ? [{ message: `${who} do not fit at once in ${where} of cluster ${env.cluster.name}: ${short.join('; ')}` }] : [];
     },

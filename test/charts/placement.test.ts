@@ -1,7 +1,7 @@
 import type { INodeSelectorRequirement, INodeSelectorTerm, IPodSpec, IToleration } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import type { NodePool, Taint } from '../../charts/clusters/types.js';
-import { fits, podRequests, selects, tolerates, toleratesTaint, unfitReason } from '../../charts/placement/index.js';
+import { fits, podRequests, poolsCapacity, selects, tolerates, toleratesTaint, unfitReason } from '../../charts/placement/index.js';
 import { GiB } from '../../charts/sizing/units.js';
 
 /** A node pool with only what the predicates read; the rest of NodePool at neutral values. */
@@ -153,5 +153,10 @@ describe('fits (NodeResourcesFit against free allocatable)', () => {
   });
   it('unfitReason lists every resource that is short', () => {
     expect(unfitReason({}, req(3500, 13 * GiB), p)).toBe('pool (test.large): cpu 3.5 CPU > 3 CPU free, memory 13.00 GiB > 12.00 GiB free of 16.00 GiB allocatable');
+  });
+  it('poolsCapacity: free allocatable times nodes, an autoscaled pool at its maxCount', () => {
+    const fixed = pool({ count: 2, reservedPerNode: { cpuMillis: 500, memoryBytes: GiB } });
+    const autoscaled = pool({ count: 1, autoscaling: { minCount: 1, maxCount: 3 }, gpus: { count: 4, memoryGiB: 24, model: 'L40S' } });
+    expect(poolsCapacity([fixed, autoscaled])).toEqual({ cpuMillis: 2 * 3500 + 3 * 4000, memoryBytes: 2 * 15 * GiB + 3 * 16 * GiB, ephemeralStorageBytes: 5 * 100 * GiB, gpus: 12 });
   });
 });

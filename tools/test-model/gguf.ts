@@ -24,6 +24,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { ggmlBlocks } from '../../service/model/ggml-types.js';
 
 /** Magic number, the bytes "GGUF" read as a little-endian u32. */
 export const GGUF_MAGIC = 0x46554747;
@@ -85,56 +86,19 @@ export enum GgmlType {
   MXFP4 = 39,
 }
 
-/** `[elements per block, bytes per block]` for each known tensor type. */
-const QK_K = 256;
-const GGML_BLOCK: Readonly<Record<GgmlType, readonly [number, number]>> = {
-  [GgmlType.F32]: [1, 4],
-  [GgmlType.F16]: [1, 2],
-  [GgmlType.Q4_0]: [32, 2 + 16],
-  [GgmlType.Q4_1]: [32, 2 + 2 + 16],
-  [GgmlType.Q5_0]: [32, 2 + 4 + 16],
-  [GgmlType.Q5_1]: [32, 2 + 2 + 4 + 16],
-  [GgmlType.Q8_0]: [32, 2 + 32],
-  [GgmlType.Q8_1]: [32, 2 + 2 + 32],
-  [GgmlType.Q2_K]: [QK_K, 2 + 2 + QK_K / 16 + QK_K / 4],
-  [GgmlType.Q3_K]: [QK_K, 2 + QK_K / 4 + QK_K / 8 + 12],
-  [GgmlType.Q4_K]: [QK_K, 2 + 2 + QK_K / 2 + 12],
-  [GgmlType.Q5_K]: [QK_K, 2 + 2 + QK_K / 2 + QK_K / 8 + 12],
-  [GgmlType.Q6_K]: [QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16],
-  [GgmlType.Q8_K]: [QK_K, 4 + QK_K + QK_K / 8],
-  [GgmlType.IQ2_XXS]: [QK_K, 2 + QK_K / 4],
-  [GgmlType.IQ2_XS]: [QK_K, 2 + QK_K / 4 + QK_K / 32],
-  [GgmlType.IQ3_XXS]: [QK_K, 2 + QK_K / 4 + QK_K / 8],
-  [GgmlType.IQ1_S]: [QK_K, 2 + QK_K / 8 + QK_K / 16],
-  [GgmlType.IQ4_NL]: [32, 2 + 16],
-  [GgmlType.IQ3_S]: [QK_K, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4],
-  [GgmlType.IQ2_S]: [QK_K, 2 + QK_K / 4 + QK_K / 16],
-  [GgmlType.IQ4_XS]: [QK_K, 2 + 2 + QK_K / 2 + QK_K / 64],
-  [GgmlType.I8]: [1, 1],
-  [GgmlType.I16]: [1, 2],
-  [GgmlType.I32]: [1, 4],
-  [GgmlType.I64]: [1, 8],
-  [GgmlType.F64]: [1, 8],
-  [GgmlType.IQ1_M]: [QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32],
-  [GgmlType.BF16]: [1, 2],
-  [GgmlType.TQ1_0]: [QK_K, 2 + 4 * 13],
-  [GgmlType.TQ2_0]: [QK_K, 2 + 64],
-  [GgmlType.MXFP4]: [32, 1 + 16],
-};
+/** Q8_0 block: an f16 scale `d` followed by 32 signed bytes; value = d * q. Sizes from the one ggml table (service/model/ggml-types.ts). */
+export const Q8_0_BLOCK_ELEMENTS = ggmlBlocks.Q8_0!.elements;
+export const Q8_0_BLOCK_BYTES = ggmlBlocks.Q8_0!.bytes;
 
-/** Q8_0 block: an f16 scale `d` followed by 32 signed bytes; value = d * q. */
-export const Q8_0_BLOCK_ELEMENTS = 32;
-export const Q8_0_BLOCK_BYTES = 34;
-
-/** Number of bytes a tensor of `type` with `nElements` elements occupies (without padding). */
+/** Number of bytes a tensor of `type` with `nElements` elements occupies (without padding), from ggml's block sizes. */
 export function ggmlTensorBytes(type: GgmlType, nElements: number): number {
-  const block = GGML_BLOCK[type];
-  if (!block) throw new Error(`unknown ggml type ${String(type)}`);
-  const [blockElements, blockBytes] = block;
-  if (nElements % blockElements !== 0) {
-    throw new Error(`${GgmlType[type]} needs a multiple of ${blockElements} elements, got ${nElements}`);
+  const name = GgmlType[type];
+  const block = name === undefined ? undefined : ggmlBlocks[name];
+  if (block === undefined) throw new Error(`unknown ggml type ${String(type)}`);
+  if (nElements % block.elements !== 0) {
+    throw new Error(`${name} needs a multiple of ${block.elements} elements, got ${nElements}`);
   }
-  return (nElements / blockElements) * blockBytes;
+  return (nElements / block.elements) * block.bytes;
 }
 
 /** Product of the dimensions. */
