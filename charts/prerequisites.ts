@@ -8,7 +8,7 @@ import { minimumKubernetesMinor } from './clusters/versions.js';
  * What a cluster must offer before the first sync, derived from the synthesized objects and the
  * cluster profiles (never typed by hand): the CRDs their kinds need, the Secrets they reference,
  * the controllers their fields rely on, and the oldest Kubernetes that serves every field they set.
- * `npm run synth` renders it into README.md between the markers below.
+ * `npm run synth` renders it into docs/prerequisites.md between the markers below.
  */
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
@@ -270,10 +270,10 @@ export function renderPrerequisites(p: Prerequisites): string {
   return lines.join('\n');
 }
 
-/** README.md with its prerequisites block replaced; throws when the markers are missing. */
-export function replacePrerequisites(readme: string, block: string): string {
-  const begin = readme.indexOf(prerequisitesBegin);
-  const end = readme.indexOf(prerequisitesEnd);
-  if (begin < 0 || end < begin) throw new Error(`README.md: the prerequisites markers are missing. Fix: put "${prerequisitesBegin}" and "${prerequisitesEnd}" on their own lines under "## Prerequisites"`);
-  return readme.slice(0, begin) + block + readme.slice(end + prerequisitesEnd.length);
+/** docs/prerequisites.md with its generated block replaced; throws when the markers are missing. */
+export function replacePrerequisites(page: string, block: string): string {
+  const begin = page.indexOf(prerequisitesBegin);
+  const end = page.indexOf(prerequisitesEnd);
+  if (begin < 0 || end < begin) throw new Error(`docs/prerequisites.md: the prerequisites markers are missing. Fix: put "${prerequisitesBegin}" and "${prerequisitesEnd}" on their own lines in it`);
+  return page.slice(0, begin) + block + page.slice(end + prerequisitesEnd.length);
 }

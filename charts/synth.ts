@@ -17,10 +17,10 @@ import { formatFinding, runRules, RuleViolationError, invalidWaivers, type RuleR
 /** The rules reference, regenerated with the manifests. */
 export const rulesDocPath = 'docs/rules.md';
 
-/** README.md: its Prerequisites section is regenerated with the manifests (charts/prerequisites.ts). */
-export const readmePath = 'README.md';
+/** docs/prerequisites.md: its generated block is regenerated with the manifests (charts/prerequisites.ts). */
+export const prerequisitesDocPath = 'docs/prerequisites.md';
 /** Every file outside dist/ and argocd/ that synth writes (CI and the committed-output test check them all). */
-export const generatedDocPaths: readonly string[] = [rulesDocPath, configurationDocPath, dashboardDocPath, readmePath];
+export const generatedDocPaths: readonly string[] = [rulesDocPath, configurationDocPath, dashboardDocPath, prerequisitesDocPath];
 
 /** Everything `npm run synth` produces, as repository-relative path -> file text. */
 export interface SynthOutput {
@@ -54,8 +54,8 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   files.set(configurationDocPath, renderConfigurationDoc());
   files.set(dashboardDocPath, replacePanelTable(readFileSync(new URL(`../${dashboardDocPath}`, import.meta.url), 'utf8')));
   const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
-  const readme = readFileSync(new URL(`../${readmePath}`, import.meta.url), 'utf8');
-  files.set(readmePath, replacePrerequisites(readme, renderPrerequisites(derivePrerequisites(objects, environments))));
+  const prerequisitesPage = readFileSync(new URL(`../${prerequisitesDocPath}`, import.meta.url), 'utf8');
+  files.set(prerequisitesDocPath, replacePrerequisites(prerequisitesPage, renderPrerequisites(derivePrerequisites(objects, environments))));
   return { files, builds, report, unpublishedImages: unpublishedImageWarnings(builds) };
 }
 

@@ -29,7 +29,7 @@ export interface Environment {
   readonly production?: boolean;
   /**
    * `kubernetes.io/dockerconfigjson` Secrets in the namespace the kubelet pulls the images with (a private
-   * registry), set on every pod of the environment; listed in the README's Secrets to create.
+   * registry), set on every pod of the environment; listed in docs/prerequisites.md's Secrets to create.
    * @default none — the registry is public, or the nodes authenticate to it themselves (ECR via the node role,
    * GKE/AKS workload identity).
    */

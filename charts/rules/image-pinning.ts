@@ -8,7 +8,7 @@ import type { Finding, Rule } from './types.js';
 const containersOf = (pod: any): any[] => [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
 
 /** How a digest reaches charts/images.json: never typed by hand. */
-const howDigestsArrive = `push the tag v${packageVersion}: .github/workflows/image.yml builds, signs and pushes the images, records their digests in charts/images.json and opens a pull request with the pinned dist/ (README "Publish the image")`;
+const howDigestsArrive = `push the tag v${packageVersion}: .github/workflows/image.yml builds, signs and pushes the images, records their digests in charts/images.json and opens a pull request with the pinned dist/ (docs/operations.md "Publish the image")`;
 
 const imagePinnedId = 'image-pinned';
 

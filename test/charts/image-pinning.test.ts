@@ -195,7 +195,7 @@ describe('pull policy', () => {
 });
 
 describe('imagePullSecrets', () => {
-  it('go on every pod of the environment and into the README Secrets to create', async () => {
+  it('go on every pod of the environment and into the prerequisites page\'s Secrets to create', async () => {
     const { environments } = await import('../../charts/environments/index.js');
     const env = { ...environments[0]!, imagePullSecrets: ['registry-pull', 'mirror-pull'] };
     const out = synthesizeAll([env]);
@@ -212,8 +212,8 @@ describe('imagePullSecrets', () => {
       }
     }
     expect(pods).toBe(Object.keys(env.services).length);
-    const readme = out.files.get('README.md')!;
-    for (const name of ['registry-pull', 'mirror-pull']) expect(readme).toMatch(new RegExp(`\\| \`${env.namespace}\` \\| \`${name}\` \\| \`\\.dockerconfigjson\` \\|`));
+    const page = out.files.get('docs/prerequisites.md')!;
+    for (const name of ['registry-pull', 'mirror-pull']) expect(page).toMatch(new RegExp(`\\| \`${env.namespace}\` \\| \`${name}\` \\| \`\\.dockerconfigjson\` \\|`));
   });
 });
 

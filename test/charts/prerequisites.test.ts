@@ -4,18 +4,20 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { environments } from '../../charts/environments/index.js';
 import { derivePrerequisites, prerequisitesBegin, prerequisitesEnd } from '../../charts/prerequisites.js';
+import { prerequisitesDocPath } from '../../charts/synth.js';
 import { committedManifests, repoRoot } from '../support/manifests.js';
 
-/** The README's Prerequisites section against the committed manifests, read independently. */
+/** docs/prerequisites.md's generated block against the committed manifests, read independently. */
 const docs = committedManifests();
 const prerequisites = derivePrerequisites(docs, environments);
-const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-const block = readme.slice(readme.indexOf(prerequisitesBegin), readme.indexOf(prerequisitesEnd));
+const page = readFileSync(join(repoRoot, prerequisitesDocPath), 'utf8');
+const block = page.slice(page.indexOf(prerequisitesBegin), page.indexOf(prerequisitesEnd));
 
-describe('README prerequisites', () => {
-  it('sit in the README, under their heading', () => {
-    expect(readme.indexOf('## Prerequisites')).toBeGreaterThan(-1);
-    expect(readme.indexOf(prerequisitesBegin)).toBeGreaterThan(readme.indexOf('## Prerequisites'));
+describe('docs/prerequisites.md', () => {
+  it('holds the generated block, under its title, and the README links to it', () => {
+    expect(page.indexOf('# Prerequisites')).toBe(0);
+    expect(page.indexOf(prerequisitesBegin)).toBeGreaterThan(0);
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`](${prerequisitesDocPath})`);
   });
 
   it('list every Secret a committed object references, in its namespace', () => {

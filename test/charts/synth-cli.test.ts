@@ -135,8 +135,8 @@ describe('synth never empties or half-writes the committed output', () => {
     const output = synthesizeAll();
     writeOutput(dir, output);
     const written = [...listFiles(dir, 'dist'), ...listFiles(dir, 'argocd'), ...listFiles(dir, 'docs')].sort();
-    expect(written).toEqual([...output.files.keys(), 'docs/other.md'].filter((f) => f !== 'README.md').sort());
-    for (const [path, text] of output.files) if (path !== 'README.md') expect(readFileSync(join(dir, path), 'utf8')).toBe(text);
+    expect(written).toEqual([...output.files.keys(), 'docs/other.md'].sort());
+    for (const [path, text] of output.files) expect(readFileSync(join(dir, path), 'utf8')).toBe(text);
     expect(readdirSync(join(dir, stagingParent))).toEqual([]);
   });
 });

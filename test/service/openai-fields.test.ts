@@ -21,10 +21,10 @@ type EndpointName = keyof typeof endpointsOf | 'embeddings';
 const tables = { ...endpointsOf, embeddings: { policy: embeddingFieldPolicy as Record<string, FieldPolicy>, schema: EmbeddingBody, path: endpoints.embeddings } };
 
 async function readmeTable(): Promise<Map<EndpointName, Map<string, string>>> {
-  const text = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const text = await readFile(path.join(repoRoot, 'docs/openai-api.md'), 'utf8');
   const start = text.indexOf('<!-- openai-fields:start -->');
   const end = text.indexOf('<!-- openai-fields:end -->');
-  expect(start, 'README field table markers').toBeGreaterThan(0);
+  expect(start, 'docs/openai-api.md field table markers').toBeGreaterThan(0);
   expect(end).toBeGreaterThan(start);
   const out = new Map<EndpointName, Map<string, string>>([
     ['chat', new Map()],

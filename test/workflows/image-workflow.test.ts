@@ -117,10 +117,10 @@ describe('image workflow', () => {
   });
 });
 
-describe('README "Publish the image"', () => {
+describe('docs/operations.md "Publish the image"', () => {
   it('builds every published image by hand with its target and platforms, and signs it', () => {
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Publish the image'), readme.indexOf('\n## ', readme.indexOf('## Publish the image') + 1));
+    const page = readFileSync(join(repoRoot, 'docs/operations.md'), 'utf8');
+    const section = page.slice(page.indexOf('## Publish the image'), page.indexOf('\n## ', page.indexOf('## Publish the image') + 1));
     expect(section.length).toBeGreaterThan(100);
     for (const id of publishedImageIds) {
       expect(section).toContain(`docker buildx build . --target ${publishedImages[id].target} --platform ${publishedImages[id].platforms.join(',')} `);
