@@ -11,9 +11,9 @@ import { untoleratedTaints } from './tolerations.js';
  * cluster profile. One home for them, used by the synth rules (charts/rules/) and the test harnesses
  * (test/sync/cluster.ts), so a rule and the simulated scheduler cannot disagree on where a pod fits.
  */
-export { requirementHolds, selects, termHolds } from './node-affinity.js';
-export { addRequests, containerRequests, gpuResource, noRequests, podRequests, scale, type PodRequests } from './requests.js';
-export { blocksScheduling, tolerates, toleratesTaint, untoleratedTaints } from './tolerations.js';
+export { selects } from './node-affinity.js';
+export { addRequests, gpuResource, noRequests, podRequests, scale, type PodRequests } from './requests.js';
+export { tolerates, toleratesTaint } from './tolerations.js';
 
 /** What the scheduler can still place on one node of the pool: allocatable minus what other workloads hold there. */
 export function freePerNode(pool: NodePool): PodRequests {
@@ -28,12 +28,6 @@ export function freePerNode(pool: NodePool): PodRequests {
 /** What the pools hold at their largest (an autoscaled pool at its maxCount, poolNodeCount): free allocatable per node times nodes. */
 export function poolsCapacity(pools: readonly NodePool[]): PodRequests {
   return pools.reduce((acc, p) => addRequests(acc, scale(freePerNode(p), poolNodeCount(p))), noRequests);
-}
-
-/** The scheduler's NodeResourcesFit filter on an empty node of the pool: every request within the node's free allocatable. */
-export function fitsResources(req: PodRequests, pool: NodePool): boolean {
-  const free = freePerNode(pool);
-  return req.cpuMillis <= free.cpuMillis && req.memoryBytes <= free.memoryBytes && req.ephemeralStorageBytes <= free.ephemeralStorageBytes && req.gpus <= free.gpus;
 }
 
 const taintText = (t: NodePool['taints'][number]) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`;

@@ -1,4 +1,3 @@
-import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import type { IDeployment } from 'kubernetes-models/apps/v1';
 import type { IHorizontalPodAutoscaler, IHorizontalPodAutoscalerBehavior } from 'kubernetes-models/autoscaling/v2';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1';
@@ -8,6 +7,9 @@ import type { ClusterProfile } from '../clusters/types.js';
 import type { Environment } from '../environments/types.js';
 import type { PodRequests } from '../placement/index.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
+
+/** Object metadata as kubernetes-models types it (from its own dependency, so taken through a kind it exports). */
+type IObjectMeta = NonNullable<IDeployment['metadata']>;
 
 /** A synthesized object as cdk8s writes it: always named; its spec typed by the kind where a rule reads it. */
 export interface Manifest {
