@@ -11,7 +11,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { engineKindOptions, type Config } from './config.js';
+import type { Config } from './config.js';
+import { engineOptions } from './engine-options.js';
 import { installRequestTracking } from './http/access-log.js';
 import type { EnginePort } from './http/engine-port.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
@@ -129,17 +130,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   let engine = deps.engine;
   if (engine === undefined) {
     const threads = deps.threads ?? (await chooseThreads(config.threads !== undefined ? { requested: config.threads } : {}));
-    engine = new InferenceEngine({
-      modelPath: config.model,
-      threads: threads.threads,
-      contextSize: config.contextSize,
-      parallel: config.parallel,
-      maxQueue: config.maxQueue,
-      gpuLayers: config.gpuLayers,
-      ...engineKindOptions(config),
-      promptReuse: config.promptCache !== 'off',
-      log: logger.child({ component: 'engine' }),
-    });
+    engine = new InferenceEngine(engineOptions(config, { threads: threads.threads, log: logger.child({ component: 'engine' }) }));
     deps = { ...deps, threads };
   }
 

@@ -66,7 +66,7 @@ export const envVars = {
   modelNames: 'MODEL_NAMES',
   serviceKind: 'SERVICE_KIND',
   batchSize: 'BATCH_SIZE',
-  // Prompt reuse across requests (service/inference/engine.ts): on unless set to off.
+  // Prompt reuse across requests (service/inference/slots.ts): on unless set to off.
   promptCache: 'PROMPT_CACHE',
 } as const;
 
