@@ -29,7 +29,7 @@ const StreamOptions = Type.Object(
 
 /** Parameters shared by chat and text completions. */
 const common = {
-  model: Type.Optional(Type.String({ maxLength: 512 })),
+  model: Nullable(Type.String({ maxLength: 512 })),
   max_tokens: Nullable(Type.Integer({ minimum: 1 })),
   temperature: Nullable(Type.Number({ minimum: 0, maximum: 2 })),
   top_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
@@ -183,7 +183,7 @@ export const EmbeddingBody = Type.Object(
       Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
       Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1, maxItems: 2048 }),
     ]),
-    model: Type.Optional(Type.String({ maxLength: 512 })),
+    model: Nullable(Type.String({ maxLength: 512 })),
     encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
     dimensions: Nullable(Type.Integer({ minimum: 1 })),
     user: Nullable(Type.String()),

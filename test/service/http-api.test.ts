@@ -170,8 +170,8 @@ describe('request field policy: the server does what it says', () => {
         .filter(([field]) => !required.has(field))
         .filter(([, schema]) => JSON.stringify(schema).includes('"type":"null"'))
         .map(([field]) => field);
-      // Everything except model and the required fields allows null (OpenAI's types allow it too).
-      expect(nullable.sort()).toEqual(Object.keys(e.schema.properties).filter((f) => !required.has(f) && f !== 'model').sort());
+      // Every optional field allows null, `model` included (OpenAI's types allow it too).
+      expect(nullable.sort()).toEqual(Object.keys(e.schema.properties).filter((f) => !required.has(f)).sort());
       const body: Record<string, unknown> = { ...base[name]() };
       for (const field of nullable) if (!(field in body)) body[field] = null;
       const res = await t.app.inject({ method: 'POST', url: e.path, payload: body });
@@ -249,5 +249,41 @@ describe('request field policy: the server does what it says', () => {
     let usage: unknown;
     for await (const c of s) usage = c.usage ?? usage;
     expect(usage).toMatchObject({ completion_tokens: 2 });
+  });
+});
+
+describe('llama-server conventions: seed -1, model null (fake engine)', () => {
+  let t: FakeApp;
+  beforeAll(async () => {
+    t = await startFakeApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('seed -1 asks for a random seed, as in llama-server; other negative seeds are a 400', async () => {
+    for (const path of [endpoints.chatCompletions, endpoints.completions]) {
+      const body = path === endpoints.chatCompletions ? chatBody() : { prompt: 'x', max_tokens: 2 };
+      const random = await t.app.inject({ method: 'POST', url: path, payload: { ...body, seed: -1 } });
+      expect(random.statusCode, random.body).toBe(200);
+      expect(t.engine.lastSampling().seed).toBeUndefined();
+      await t.app.inject({ method: 'POST', url: path, payload: { ...body, seed: 7 } });
+      expect(t.engine.lastSampling().seed).toBe(7);
+      const bad = await t.app.inject({ method: 'POST', url: path, payload: { ...body, seed: -2 } });
+      expect(bad.statusCode).toBe(400);
+      expect(expectOpenAiError(bad.json())).toMatchObject({ param: 'seed', code: 'invalid_value' });
+    }
+    // Through the openai client too.
+    const r = await t.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], seed: -1 });
+    expect(r.choices[0]?.message.content).toBe('fake answer');
+  });
+
+  it('model null means the served model; another name is still a 404', async () => {
+    const ok = await t.app.inject({ method: 'POST', url: endpoints.chatCompletions, payload: chatBody({ model: null }) });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect((ok.json() as { model: string }).model).toBe('fake-model');
+    const other = await t.app.inject({ method: 'POST', url: endpoints.chatCompletions, payload: chatBody({ model: 'gpt-4' }) });
+    expect(other.statusCode).toBe(404);
+    expect(expectOpenAiError(other.json()).code).toBe('model_not_found');
   });
 });

@@ -33,12 +33,12 @@ const refused = (why: string, example: unknown, accepts: string, neutral: (v: un
 });
 
 const shared = {
-  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`'),
+  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`; absent or null means the served model'),
   max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_COMPLETION_LENGTH`'),
   temperature: implemented('sampling temperature; default `DEFAULT_TEMPERATURE` (1)'),
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   stop: implemented('up to 4 stop strings; the answer ends before the first one'),
-  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"), others are a 400; without it every request gets a fresh random seed'),
+  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"); -1, null or no seed: a fresh random seed per request (llama-server\'s -1); others are a 400'),
   n: refused('one choice per request; send several requests instead', 2, '1 or null', (v) => isNull(v) || v === 1),
   stream: implemented('server-sent events ending with `data: [DONE]`'),
   stream_options: implemented('`include_usage` adds the usage chunk; `include_obfuscation` is ignored (no padding is added to chunks)'),
@@ -123,14 +123,17 @@ function refuseUnsupported(body: Record<string, unknown>, policy: Record<string,
   }
 }
 
-export function checkModel(model: string | undefined, settings: MapperSettings): void {
-  if (model === undefined || settings.modelNames === 'any' || model === settings.modelId) return;
+export function checkModel(model: string | null | undefined, settings: MapperSettings): void {
+  if (model == null || settings.modelNames === 'any' || model === settings.modelId) return;
   throw modelNotFound(model, settings.modelId);
 }
 
 export function modelNotFound(model: string, served: string): ApiError {
   return new ApiError(404, `The model '${model}' does not exist; this server serves '${served}'.`, 'invalid_request_error', 'model', 'model_not_found');
 }
+
+/** The `seed` value that asks for a random seed, as in llama-server. */
+const randomSeedValue = -1;
 
 type SamplingFields = Pick<
   ChatCompletionBody,
@@ -148,9 +151,11 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
       'invalid_value',
     );
   }
-  if (body.seed != null && (body.seed < 0 || body.seed > maxSeed)) {
+  // -1 is llama-server's "random seed" (tools/server/README.md `seed`: default -1, use a random seed).
+  const seed = body.seed === randomSeedValue ? undefined : body.seed;
+  if (seed != null && (seed < 0 || seed > maxSeed)) {
     throw badRequest(
-      `seed ${body.seed} is out of range: this server's sampler keeps 32-bit seeds, so seed must be an integer from 0 to ${maxSeed} (distinct seeds in that range never collide).`,
+      `seed ${seed} is out of range: this server's sampler keeps 32-bit seeds, so seed must be an integer from 0 to ${maxSeed} (distinct seeds in that range never collide), or -1 for a random one.`,
       'seed',
       'invalid_value',
     );
@@ -163,7 +168,7 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
     topK: settings.defaults.topK,
     minP: settings.defaults.minP,
   };
-  if (body.seed != null) out.seed = body.seed;
+  if (seed != null) out.seed = seed;
   if (stop && stop.length > 0) out.stop = stop;
   if (body.presence_penalty != null && body.presence_penalty !== 0) out.presencePenalty = body.presence_penalty;
   if (body.frequency_penalty != null && body.frequency_penalty !== 0) out.frequencyPenalty = body.frequency_penalty;
