@@ -36,11 +36,11 @@ describe('sampling (PARALLEL=2)', () => {
     expect(c).toBe(a);
   });
 
-  it('distinct seeds never collide: 0, 1, 2^31 and the largest seed give four answers; out-of-range seeds are a 400', async () => {
+  it('distinct seeds never collide: 0, 1, 2^31 and the largest seed give four answers; out-of-range seeds are a 400 (-1 means a random seed, as in llama-server)', async () => {
     const seeds = [0, 1, 2 ** 31, maxSeed];
     const texts = await Promise.all(seeds.map((seed) => complete({ seed })));
     expect(new Set(texts).size, texts.join(' | ')).toBe(seeds.length);
-    for (const seed of [-1, -12345, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1]) {
+    for (const seed of [-2, -12345, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1]) {
       await expect(complete({ seed }), String(seed)).rejects.toMatchObject({ status: 400, param: 'seed', code: 'invalid_value' });
     }
   });
