@@ -43,6 +43,13 @@ const common = {
   /** Token id (as a string key) -> bias in [-100, 100]. */
   logit_bias: Nullable(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: -100, maximum: 100 }))),
   user: Nullable(Type.String()),
+  // Sampling fields of llama-server (tools/server/README.md) and vLLM that local-model clients send beside OpenAI's.
+  /** <= 0 turns top-k off (llama.cpp's top-k sampler is a no-op for k <= 0). */
+  top_k: Nullable(Type.Integer()),
+  min_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  typical_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  repeat_penalty: Nullable(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+  repetition_penalty: Nullable(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
 };
 
 /** A content part: text (and refusal, in replayed assistant messages); other types are refused by the mapper. */

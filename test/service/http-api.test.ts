@@ -200,7 +200,7 @@ describe('request field policy: the server does what it says', () => {
 
   it('fields OpenAI does not define are refused as unrecognized', async () => {
     for (const name of Object.keys(endpointsOf) as Array<keyof typeof endpointsOf>) {
-      for (const field of ['top_k', 'min_p', 'repeat_penalty', 'mirostat']) {
+      for (const field of ['mirostat', 'dry_multiplier', 'xtc_probability', 'n_probs']) {
         const res = await t.app.inject({ method: 'POST', url: endpointsOf[name].path, payload: { ...base[name](), [field]: 1 } });
         expect(res.statusCode).toBe(400);
         const err = (res.json() as { error: { param: string; code: string; message: string } }).error;
@@ -285,5 +285,46 @@ describe('llama-server conventions: seed -1, model null (fake engine)', () => {
     const other = await t.app.inject({ method: 'POST', url: endpoints.chatCompletions, payload: chatBody({ model: 'gpt-4' }) });
     expect(other.statusCode).toBe(404);
     expect(expectOpenAiError(other.json()).code).toBe('model_not_found');
+  });
+});
+
+describe('llama-server sampling fields map onto the engine (fake engine)', () => {
+  let t: FakeApp;
+  beforeAll(async () => {
+    t = await startFakeApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const send = (path: string, fields: Record<string, unknown>) =>
+    t.app.inject({ method: 'POST', url: path, payload: { ...(path === endpoints.completions ? { prompt: 'x' } : { messages: [{ role: 'user', content: 'x' }] }), ...fields } });
+
+  it('top_k, min_p, repeat_penalty and repetition_penalty, on both endpoints', async () => {
+    for (const path of [endpoints.chatCompletions, endpoints.completions]) {
+      expect((await send(path, { top_k: 5, min_p: 0.2, repeat_penalty: 1.3 })).statusCode).toBe(200);
+      expect(t.engine.lastSampling()).toMatchObject({ topK: 5, minP: 0.2, repeatPenalty: 1.3 });
+      expect((await send(path, { repetition_penalty: 1.1, top_k: -1 })).statusCode).toBe(200);
+      expect(t.engine.lastSampling()).toMatchObject({ topK: 0, repeatPenalty: 1.1 });
+      // Defaults: DEFAULT_TOP_K (40), DEFAULT_MIN_P (0), no repetition penalty.
+      expect((await send(path, { repeat_penalty: 1 })).statusCode).toBe(200);
+      expect(t.engine.lastSampling()).toMatchObject({ topK: 40, minP: 0 });
+      expect(t.engine.lastSampling().repeatPenalty).toBeUndefined();
+    }
+  });
+
+  it('two different values for the one penalty, a non-positive penalty, and typical_p other than 1 are 400s', async () => {
+    const both = await send(endpoints.chatCompletions, { repeat_penalty: 1.2, repetition_penalty: 1.3 });
+    expect(both.statusCode).toBe(400);
+    expect(expectOpenAiError(both.json())).toMatchObject({ param: 'repetition_penalty', code: 'invalid_value' });
+    expect((await send(endpoints.chatCompletions, { repeat_penalty: 1.2, repetition_penalty: 1.2 })).statusCode).toBe(200);
+    const zero = await send(endpoints.chatCompletions, { repeat_penalty: 0 });
+    expect(zero.statusCode).toBe(400);
+    expect(expectOpenAiError(zero.json()).param).toBe('repeat_penalty');
+    const typical = await send(endpoints.completions, { typical_p: 0.5 });
+    expect(typical.statusCode).toBe(400);
+    expect(expectOpenAiError(typical.json())).toMatchObject({ param: 'typical_p', code: 'unsupported_parameter' });
+    expect(expectOpenAiError(typical.json()).message).toContain('typical-p');
+    expect((await send(endpoints.completions, { typical_p: 1 })).statusCode).toBe(200);
   });
 });

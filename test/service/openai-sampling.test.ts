@@ -58,6 +58,25 @@ describe('sampling (PARALLEL=2)', () => {
     expect(await complete({ seed: 9, max_tokens: 40, frequency_penalty: -2 })).not.toBe(plain);
   });
 
+  it('llama-server sampling fields: top_k, min_p and repeat_penalty (vLLM repetition_penalty) reach the sampler', async () => {
+    const extra = (fields: Record<string, unknown>) => fields as Partial<OpenAI.Completions.CompletionCreateParamsNonStreaming>;
+    const greedy = await complete({ temperature: 0, max_tokens: 20 });
+    // top_k 1 and min_p 1 keep only the most likely token: sampling at temperature 1 gives the greedy answer.
+    expect(await complete({ seed: 3, max_tokens: 20, ...extra({ top_k: 1 }) })).toBe(greedy);
+    expect(await complete({ seed: 3, max_tokens: 20, ...extra({ min_p: 1 }) })).toBe(greedy);
+    // Negative control: without them the same seed samples something else.
+    expect(await complete({ seed: 3, max_tokens: 20 })).not.toBe(greedy);
+    // The multiplicative penalty changes the answer (in the scored path too); 1 is neutral; both names act alike.
+    const plain = await complete({ seed: 9, max_tokens: 40 });
+    const penalized = await complete({ seed: 9, max_tokens: 40, ...extra({ repeat_penalty: 3 }) });
+    expect(penalized).not.toBe(plain);
+    expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repetition_penalty: 3 }) })).toBe(penalized);
+    expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repeat_penalty: 1 }) })).toBe(plain);
+    const scored = (opts: Record<string, unknown>) =>
+      t.client.completions.create({ model, prompt: 'The weather today', max_tokens: 40, temperature: 1, seed: 9, logprobs: 1, ...extra(opts) }).then((r) => r.choices[0]?.text);
+    expect(await scored({ repeat_penalty: 3 })).not.toBe(await scored({}));
+  });
+
   it('logit_bias: +100 on one token makes greedy decoding repeat it', async () => {
     const token = 1000;
     const one = await complete({ temperature: 0, max_tokens: 1, logit_bias: { [token]: 100 } });

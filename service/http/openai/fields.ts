@@ -46,6 +46,17 @@ const shared = {
   presence_penalty: implemented('node-llama-cpp `repeatPenalty.presencePenalty` over the generated tokens'),
   logit_bias: implemented('node-llama-cpp `TokenBias` (logit offsets; -100 bans the token); end-of-generation tokens cannot be biased'),
   user: ignored('an end-user id for OpenAI abuse monitoring; nothing here is monitored per user', 'user-1234'),
+  // Not OpenAI's: llama-server's sampling fields (tools/server/README.md) and vLLM's `repetition_penalty`.
+  top_k: implemented('llama-server\'s top-k: keep the k most likely tokens; 0 or less = off; default `DEFAULT_TOP_K` (40)'),
+  min_p: implemented('llama-server\'s min-p: drop tokens below min_p x the top probability; default `DEFAULT_MIN_P` (0 = off)'),
+  typical_p: refused(
+    'locally typical sampling is not available: node-llama-cpp 3.21\'s sampler has no typical-p stage (llama/addon/AddonSampler.cpp)',
+    0.9,
+    '1 or null',
+    (v) => isNull(v) || v === 1,
+  ),
+  repeat_penalty: implemented('llama-server\'s multiplicative repetition penalty over the generated tokens (node-llama-cpp `repeatPenalty.penalty`); 1 or absent = off'),
+  repetition_penalty: implemented('vLLM\'s name for `repeat_penalty` (same effect); when both are sent they must be equal'),
 } as const satisfies Record<string, FieldPolicy>;
 
 export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
@@ -137,8 +148,33 @@ const randomSeedValue = -1;
 
 type SamplingFields = Pick<
   ChatCompletionBody,
-  'max_tokens' | 'temperature' | 'top_p' | 'stop' | 'seed' | 'frequency_penalty' | 'presence_penalty' | 'logit_bias'
+  | 'max_tokens'
+  | 'temperature'
+  | 'top_p'
+  | 'stop'
+  | 'seed'
+  | 'frequency_penalty'
+  | 'presence_penalty'
+  | 'logit_bias'
+  | 'top_k'
+  | 'min_p'
+  | 'repeat_penalty'
+  | 'repetition_penalty'
 > & { max_completion_tokens?: number | null };
+
+/** `repeat_penalty` (llama-server) or its vLLM name `repetition_penalty`; both at once must agree. */
+function repeatPenaltyOf(body: SamplingFields): number | undefined {
+  const a = body.repeat_penalty ?? undefined;
+  const b = body.repetition_penalty ?? undefined;
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw badRequest(
+      `repeat_penalty (${a}) and repetition_penalty (${b}) are two names of the same penalty; send one of them, or the same value in both.`,
+      'repetition_penalty',
+      'invalid_value',
+    );
+  }
+  return a ?? b;
+}
 
 function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingOptions {
   const limit = settings.maxTokensLimit;
@@ -165,9 +201,11 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
     maxTokens: requested ?? limit,
     temperature: body.temperature ?? settings.defaults.temperature,
     topP: body.top_p ?? settings.defaults.topP,
-    topK: settings.defaults.topK,
-    minP: settings.defaults.minP,
+    topK: body.top_k != null ? Math.max(0, body.top_k) : settings.defaults.topK,
+    minP: body.min_p ?? settings.defaults.minP,
   };
+  const repeatPenalty = repeatPenaltyOf(body);
+  if (repeatPenalty !== undefined && repeatPenalty !== 1) out.repeatPenalty = repeatPenalty;
   if (seed != null) out.seed = seed;
   if (stop && stop.length > 0) out.stop = stop;
   if (body.presence_penalty != null && body.presence_penalty !== 0) out.presencePenalty = body.presence_penalty;
