@@ -14,6 +14,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import { engineOptions } from './engine-options.js';
 import { installRequestTracking } from './http/access-log.js';
+import { installCors } from './http/cors.js';
 import type { EnginePort } from './http/engine-port.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
@@ -23,7 +24,7 @@ import { openAiPlugin } from './http/openai/index.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
 import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
-import { endpoints, inferencePaths } from './contract.js';
+import { endpoints, inferencePaths, unversionedPrefix } from './contract.js';
 import { chooseThreads } from './runtime/threads.js';
 
 /**
@@ -83,6 +84,18 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   });
 }
 
+/** OpenAI routes (first path segment after `/v1`) that are also served without the prefix. */
+const unversionedRoutes = new Set(
+  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings].map((p) => p.slice(unversionedPrefix.length).split('/')[1]),
+);
+
+/** `/chat/completions?x` -> `/v1/chat/completions?x` for the OpenAI routes; every other URL unchanged. */
+export function withV1Prefix(url: string): string {
+  if (url.startsWith(`${unversionedPrefix}/`)) return url;
+  const first = /^\/([^/?#]+)/.exec(url)?.[1];
+  return first !== undefined && unversionedRoutes.has(first) ? `${unversionedPrefix}${url}` : url;
+}
+
 /** Honour a sane incoming `x-request-id` (proxies, clients), else a fresh UUID. */
 function requestId(req: IncomingMessage): string {
   const h = req.headers['x-request-id'];
@@ -140,6 +153,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // Fastify's two lines per request are replaced by one access line (http/access-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId,
+    // The OpenAI paths without `/v1` (llama-server serves both): routed as the `/v1` ones, one route each.
+    rewriteUrl: (req) => withV1Prefix(req.url ?? '/'),
     // What a request can use: CONTEXT_SIZE tokens, in bytes per token with a margin (input-bounds.ts).
     bodyLimit: bodyLimitFor(config.contextSize),
     requestTimeout: connectionLimits.requestTimeoutMs,
@@ -170,6 +185,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installRequestTracking(app, metrics);
+  installCors(app, config.corsOrigins);
   app.server.maxConnections = connectionLimits.maxConnections;
   installInputBounds(app, engine, config.contextSize, metrics);
 
