@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { engineOptions } from './engine-options.js';
 import { installRequestTracking } from './http/access-log.js';
 import { installCors } from './http/cors.js';
+import { installLingeringClose } from './http/linger.js';
 import type { EnginePort } from './http/engine-port.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
@@ -186,6 +187,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   installErrorHandling(app);
   installRequestTracking(app, metrics);
   installCors(app, config.corsOrigins);
+  installLingeringClose(app);
   app.server.maxConnections = connectionLimits.maxConnections;
   installInputBounds(app, engine, config.contextSize, metrics);
 
