@@ -23,6 +23,9 @@ export const endpoints = {
    * body otherwise. For clients and gateways written for llama-server; the probes use live/ready/startup.
    */
   llamaHealth: '/health',
+  /** llama-server's tokenizer endpoints (service/http/openai/tokenize.ts). */
+  tokenize: '/tokenize',
+  detokenize: '/detokenize',
 } as const;
 
 /**

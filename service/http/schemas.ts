@@ -198,3 +198,20 @@ export const EmbeddingBody = Type.Object(
   { additionalProperties: false },
 );
 export type EmbeddingBody = Static<typeof EmbeddingBody>;
+
+/** llama-server's POST /tokenize (tools/server/server.cpp): `content`, or (this service) chat `messages` to count. */
+export const TokenizeBody = Type.Object(
+  {
+    content: Type.Optional(Type.String()),
+    messages: Type.Optional(ChatCompletionBody.properties.messages),
+    add_special: Type.Optional(Type.Boolean()),
+    parse_special: Type.Optional(Type.Boolean()),
+    with_pieces: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type TokenizeBody = Static<typeof TokenizeBody>;
+
+/** llama-server's POST /detokenize. */
+export const DetokenizeBody = Type.Object({ tokens: Type.Array(Type.Integer()) }, { additionalProperties: false });
+export type DetokenizeBody = Static<typeof DetokenizeBody>;

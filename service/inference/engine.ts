@@ -19,9 +19,9 @@
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { LlamaContext, LlamaModel } from 'node-llama-cpp';
+import type { LlamaContext, LlamaModel, Token } from 'node-llama-cpp';
 import type { Logger } from 'pino';
-import { GenerationAbortedError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
+import { GenerationAbortedError, InvalidInputError, ModelLoadError, NotAcceptingError, PromptTooLongError, QueueFullError } from './errors.js';
 import type { EmbeddingInput, EmbeddingResult } from './embedding.js';
 import { Generator, type GenerationJob } from './generation.js';
 import { disposeLoaded, loadError, loadModel, NativeLog, type LoadedModel } from './loading.js';
@@ -223,6 +223,38 @@ export class InferenceEngine {
   /** Tokens of plain text (special tokens parsed), for the cheap pre-checks of input-bounds.ts; undefined before load. */
   countTextTokens(text: string): number | undefined {
     return this.model?.tokenize(text, true).length;
+  }
+
+  /**
+   * Tokens of `text` as llama-server's /tokenize gives them: `addSpecial` adds the begin/end tokens the model's
+   * vocabulary asks for (llama.cpp `add_special`), `parseSpecial` reads special-token text such as
+   * `<|im_start|>` as those tokens. Undefined before load.
+   */
+  tokenize(text: string, opts: { addSpecial: boolean; parseSpecial: boolean }): number[] | undefined {
+    const model = this.model;
+    if (model === undefined) return undefined;
+    const tokens: number[] = model.tokenize(text, opts.parseSpecial);
+    if (opts.addSpecial) {
+      const { bos, eos, shouldPrependBosToken, shouldAppendEosToken } = model.tokens;
+      if (shouldPrependBosToken && bos != null) tokens.unshift(bos);
+      if (shouldAppendEosToken && eos != null) tokens.push(eos);
+    }
+    return tokens;
+  }
+
+  /** Text of token ids, special tokens as their text (llama-server's /detokenize); InvalidInputError for an id outside the vocabulary. */
+  detokenize(tokens: readonly number[]): string | undefined {
+    const model = this.model;
+    if (model === undefined) return undefined;
+    const vocabulary = this.vocabularySize ?? Number.POSITIVE_INFINITY;
+    const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabulary);
+    if (bad >= 0) throw new InvalidInputError(`tokens[${bad}] is ${tokens[bad]}, not a token id of this model (0 to ${vocabulary - 1}).`, `tokens[${bad}]`);
+    return model.detokenize(tokens as Token[], true);
+  }
+
+  /** Number of tokens in the model's vocabulary, once loaded. */
+  get vocabularySize(): number | undefined {
+    return this.model?.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
   }
 
   private generator(): Generator {

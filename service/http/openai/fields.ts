@@ -243,7 +243,7 @@ function parseArguments(text: string): unknown {
 }
 
 /** messages[] -> engine messages: roles normalised, tool results attached to the calls they answer. */
-function chatMessages(messages: ChatCompletionBody['messages']): ChatMessage[] {
+export function chatMessages(messages: ChatCompletionBody['messages']): ChatMessage[] {
   const out: ChatMessage[] = [];
   const openCalls = new Map<string, ToolCallRecord>();
   messages.forEach((m, i) => {

@@ -20,6 +20,7 @@ import { embeddingRoutes } from './embeddings.js';
 import type { MapperSettings } from './fields.js';
 import type { GenerationContext } from './generation.js';
 import { modelRoutes } from './models.js';
+import { tokenizeRoutes } from './tokenize.js';
 
 export type { GenerationLog } from './generation.js';
 export type { Endpoint } from './fields.js';
@@ -39,6 +40,7 @@ export interface OpenAiOptions {
     | 'defaultTopK'
     | 'defaultMinP'
     | 'modelNames'
+    | 'contextSize'
   >;
 }
 
@@ -75,4 +77,5 @@ export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): P
   chatRoutes(app, ctx, settings);
   completionRoutes(app, ctx, settings);
   embeddingRoutes(app, ctx, settings);
+  tokenizeRoutes(app, engine, config.contextSize);
 }
