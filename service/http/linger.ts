@@ -6,12 +6,13 @@
  * upload (`openai` twice). HTTP servers avoid this by reading and discarding the rest for a while ("lingering
  * close", RFC 9112 section 9.6; nginx `lingering_close`, `lingering_time`, `lingering_timeout`).
  *
- * Here: such an answer is sent without `Connection: close` (Fastify adds it after a body error), so Node
- * reads and discards the rest of the body (http server `req._dump()`), and this guard bounds that: the
- * connection is destroyed once more than `maxBytes` arrived after the answer, after `maxMs`, or after
- * `idleMs` without data, whichever comes first. An upload that ends within the bounds leaves a connection
- * the client may reuse. The flood protections stay: a huge or endless upload costs at most `maxBytes` of
- * reading (never buffered) and `maxMs` of a connection.
+ * Here: such an answer keeps its `Connection: close` (the client must not reuse a connection whose upload it
+ * may have stopped halfway), and when Node's http server would close the socket after it (`socket.destroySoon()`
+ * in lib/_http_server.js `resOnFinish`, which first starts discarding the unread body with `req._dump()`), this
+ * guard half-closes it instead: the answer and a FIN go out, and the rest of the upload is read and discarded
+ * until the client closes its side or a bound is reached: more than `maxBytes` after the answer, `maxMs`, or
+ * `idleMs` without data; then the socket is destroyed. The flood protections stay: a huge or endless upload
+ * costs at most `maxBytes` of reading (never buffered) and `maxMs` of a connection.
  */
 import type { FastifyInstance } from 'fastify';
 import { Socket } from 'node:net';
@@ -33,16 +34,19 @@ export function installLingeringClose(app: FastifyInstance, limits: typeof linge
   });
   app.addHook('onSend', async (request, reply, payload) => {
     const req = request.raw;
+    const socket = req.socket;
     // Only a real connection with an unread body (`app.inject()` requests have no socket to linger on).
-    if (req.complete || !(req.socket instanceof Socket)) return payload;
-    reply.removeHeader('connection');
-    reply.raw.once('finish', () => {
-      const socket = req.socket;
-      if (req.complete || socket.destroyed) return;
+    if (req.complete || !(socket instanceof Socket)) return payload;
+    reply.header('connection', 'close');
+    // Node calls destroySoon() once the answer is written (lib/_http_server.js resOnFinish, for a last response).
+    socket.destroySoon = () => {
+      if (socket.destroyed) return;
+      socket.end();
+      socket.resume();
       const start = socket.bytesRead;
       const cut = () => {
         cleanup();
-        if (!req.complete) socket.destroy();
+        socket.destroy();
       };
       const deadline = setTimeout(cut, limits.maxMs);
       const idle = setTimeout(cut, limits.idleMs);
@@ -54,15 +58,16 @@ export function installLingeringClose(app: FastifyInstance, limits: typeof linge
         clearTimeout(deadline);
         clearTimeout(idle);
         socket.off('data', onData);
+        socket.off('end', cut);
         socket.off('close', cleanup);
-        req.off('end', cleanup);
         lingering.delete(socket);
       };
       lingering.add(socket);
       socket.on('data', onData);
+      // The client closed its side: nothing more to read.
+      socket.once('end', cut);
       socket.once('close', cleanup);
-      req.once('end', cleanup);
-    });
+    };
     return payload;
   });
 }
