@@ -87,7 +87,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 /** OpenAI routes (first path segment after `/v1`) that are also served without the prefix. */
 const unversionedRoutes = new Set(
-  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings].map((p) => p.slice(unversionedPrefix.length).split('/')[1]),
+  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses].map((p) => p.slice(unversionedPrefix.length).split('/')[1]),
 );
 
 /** `/chat/completions?x` -> `/v1/chat/completions?x` for the OpenAI routes; every other URL unchanged. */
@@ -127,7 +127,8 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
     if (n === undefined) throw new ApiError(400, 'The client closed the connection.', 'invalid_request_error', null, 'client_closed');
     if (n <= maxPromptTokens) return;
     metrics.rejected.inc({ reason: 'prompt_too_long' });
-    const what = request.routeOptions.url === endpoints.chatCompletions ? 'messages' : 'prompt';
+    const route = request.routeOptions.url;
+    const what = route === endpoints.chatCompletions ? 'messages' : route === endpoints.responses ? 'input' : 'prompt';
     throw new ApiError(
       400,
       `This model's maximum context length is ${contextSize} tokens. However, your ${what} resulted in at least ` +

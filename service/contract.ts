@@ -18,6 +18,8 @@ export const endpoints = {
   chatCompletions: '/v1/chat/completions',
   completions: '/v1/completions',
   embeddings: '/v1/embeddings',
+  /** OpenAI's Responses API (stateless), service/http/openai/responses.ts. */
+  responses: '/v1/responses',
   /**
    * llama-server's health check (tools/server/server.cpp): 200 `{"status":"ok"}` when ready, 503 with an error
    * body otherwise. For clients and gateways written for llama-server; the probes use live/ready/startup.
@@ -35,7 +37,7 @@ export const endpoints = {
 export const unversionedPrefix = '/v1';
 
 /** Paths that run the model; no probe may ever point at one of these. */
-export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings];
+export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses];
 
 /** Port the service listens on unless `PORT` says otherwise. */
 export const defaultPort = 8080;

@@ -13,7 +13,7 @@
  */
 import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
-import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody } from '../schemas.js';
+import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody, ResponseCreateBody } from '../schemas.js';
 import { grammarSchemaOrBadRequest } from './json-schema.js';
 
 export type FieldPolicy =
@@ -382,6 +382,101 @@ export function completionJob(body: CompletionBody, settings: MapperSettings): J
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
+}
+
+/**
+ * The Responses API's fields, as far as they are not the same as chat's: `store` (nothing is stored: only
+ * false), `previous_response_id` (stateless: the client sends the conversation), `background`, `truncation:
+ * auto` and `include` are refused; `reasoning`, `metadata`, `user`, `safety_identifier`, `prompt_cache_key`,
+ * `service_tier`, `text.verbosity` are ignored as in chat.
+ */
+export const responsesFieldPolicy: Partial<Record<keyof ResponseCreateBody, FieldPolicy>> = {
+  store: refused('nothing is stored: this server keeps no responses (send the conversation in input)', true, 'false or null', (v) => isNull(v) || v === false),
+  previous_response_id: refused('this server is stateless and keeps no responses; send the whole conversation in input', 'resp_1', 'null'),
+  background: refused('background responses need stored state, which this server does not keep', true, 'false or null', (v) => isNull(v) || v === false),
+  truncation: refused('the conversation is never truncated silently; a too long input is a 400 (trim it with POST /tokenize)', 'auto', "'disabled' or null", (v) => isNull(v) || v === 'disabled'),
+  include: refused('no extra output data (encrypted reasoning, logprobs, search results) is available', ['reasoning.encrypted_content'], 'an empty list or null', (v) => isNull(v) || (Array.isArray(v) && v.length === 0)),
+  reasoning: ignored('the model\'s chat template decides whether it reasons; there is no effort setting to map it to', { effort: 'low' }),
+};
+
+const inputText = (content: string | Array<{ type: string; text?: string | undefined }>, where: string): string =>
+  typeof content === 'string'
+    ? content
+    : content
+        .map((part, j) => {
+          if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text === 'string') return part.text;
+          throw badRequest(`Only text content parts are supported; ${where}.content[${j}] has type '${part.type}'.`, `${where}.content[${j}].type`, 'unsupported_content');
+        })
+        .join('');
+
+/**
+ * A Responses API request as the chat completion it amounts to, so that both go through `chatJob` (one
+ * mapping from OpenAI fields to the engine): `instructions` becomes the system message, `input` items become
+ * messages (`function_call` items become assistant tool calls, `function_call_output` items tool messages),
+ * `max_output_tokens` is `max_completion_tokens`, `text.format` is `response_format`, function `tools` keep
+ * their schema.
+ */
+export function responsesJob(body: ResponseCreateBody, settings: MapperSettings): Job {
+  refuseUnsupported(body, responsesFieldPolicy as Record<string, FieldPolicy>);
+  // Built as plain objects: the same values the chat schema accepts (checked again by chatMessages).
+  interface PlainMessage {
+    role: string;
+    content: string | null;
+    tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+    tool_call_id?: string;
+  }
+  const messages: PlainMessage[] = [];
+  if (body.instructions != null && body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
+  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
+  else {
+    body.input.forEach((item, i) => {
+      const where = `input[${i}]`;
+      if (item.type === 'function_call') {
+        const last = messages.at(-1);
+        const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
+        // Consecutive calls belong to one assistant turn (parallel calls).
+        if (last?.role === 'assistant' && last.tool_calls != null && (last.content == null || last.content === '')) last.tool_calls.push(call);
+        else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+      } else if (item.type === 'function_call_output') {
+        messages.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
+      } else {
+        messages.push({ role: item.role, content: inputText(item.content, where) });
+      }
+    });
+  }
+  const format = body.text?.format;
+  const choice = body.tool_choice;
+  const chat: ChatCompletionBody = {
+    messages: messages as unknown as ChatCompletionBody['messages'],
+    ...(body.model !== undefined ? { model: body.model } : {}),
+    ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
+    ...(body.temperature != null ? { temperature: body.temperature } : {}),
+    ...(body.top_p != null ? { top_p: body.top_p } : {}),
+    ...(body.top_k != null ? { top_k: body.top_k } : {}),
+    ...(body.min_p != null ? { min_p: body.min_p } : {}),
+    ...(body.repeat_penalty != null ? { repeat_penalty: body.repeat_penalty } : {}),
+    ...(body.seed != null ? { seed: body.seed } : {}),
+    ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
+    ...(body.tools != null && body.tools.length > 0
+      ? {
+          tools: body.tools.map((t) => ({
+            type: 'function' as const,
+            function: { name: t.name, ...(t.description != null ? { description: t.description } : {}), ...(t.parameters != null ? { parameters: t.parameters } : {}) },
+          })),
+        }
+      : {}),
+    ...(choice != null ? { tool_choice: typeof choice === 'string' ? choice : { type: 'function' as const, function: { name: choice.name } } } : {}),
+    ...(format != null
+      ? {
+          response_format:
+            format.type === 'json_schema'
+              ? { type: 'json_schema' as const, json_schema: { name: format.name, schema: format.schema, ...(format.strict != null ? { strict: format.strict } : {}) } }
+              : format,
+        }
+      : {}),
+    stream: body.stream === true,
+  };
+  return chatJob(chat, settings);
 }
 
 /** What the embeddings route hands to the engine. */
