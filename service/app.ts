@@ -24,7 +24,7 @@ import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type T
 import { openAiPlugin } from './http/openai/index.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
-import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
+import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, responsesPromptTexts, tokensAtLeast } from './inference/input-bounds.js';
 import { endpoints, inferencePaths, unversionedPrefix } from './contract.js';
 import { chooseThreads } from './runtime/threads.js';
 
@@ -118,7 +118,7 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
   let lettersBound: boolean | undefined; // checked against the loaded tokenizer on first use
   app.addHook('preHandler', async (request) => {
     if (request.method !== 'POST' || !inferencePaths.includes(request.routeOptions.url ?? '')) return;
-    const texts = promptTexts(request.body);
+    const texts = request.routeOptions.url === endpoints.responses ? responsesPromptTexts(request.body) : promptTexts(request.body);
     if (texts === undefined || count('') === undefined) return; // not loaded: the route answers 503
     const tokens = (t: string): number => count(t) ?? 0;
     lettersBound ??= letterRunsAreLowerBound(tokens);

@@ -135,7 +135,12 @@ export function promptTexts(body: unknown): string[] | undefined {
   }
   if (typeof b.prompt === 'string') return [b.prompt];
   if (Array.isArray(b.prompt) && typeof b.prompt[0] === 'string') return [b.prompt[0]];
-  // The Responses API: instructions and input (a string, or message / function call items).
+  return undefined;
+}
+
+/** The texts of a Responses API body the chat template will render: instructions and input (a string, or message / function call items). */
+export function responsesPromptTexts(body: unknown): string[] | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
   const r = body as { input?: unknown; instructions?: unknown };
   const instructions = typeof r.instructions === 'string' ? [r.instructions] : [];
   if (typeof r.input === 'string') return [...instructions, r.input];
