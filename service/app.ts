@@ -11,8 +11,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { engineKindOptions, type Config } from './config.js';
+import type { Config } from './config.js';
+import { engineOptions } from './engine-options.js';
 import { installRequestTracking } from './http/access-log.js';
+import { installCors } from './http/cors.js';
+import { installLingeringClose } from './http/linger.js';
 import type { EnginePort } from './http/engine-port.js';
 import { ApiError, frameworkErrorHandler, installErrorHandling } from './http/errors.js';
 import { healthPlugin, type HealthOptions } from './http/health.js';
@@ -21,8 +24,8 @@ import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type T
 import { openAiPlugin } from './http/openai/index.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
-import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, tokensAtLeast } from './inference/input-bounds.js';
-import { endpoints, inferencePaths } from './contract.js';
+import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, responsesPromptTexts, tokensAtLeast } from './inference/input-bounds.js';
+import { endpoints, inferencePaths, unversionedPrefix } from './contract.js';
 import { chooseThreads } from './runtime/threads.js';
 
 /**
@@ -82,6 +85,18 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   });
 }
 
+/** OpenAI routes (first path segment after `/v1`) that are also served without the prefix. */
+const unversionedRoutes = new Set(
+  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses].map((p) => p.slice(unversionedPrefix.length).split('/')[1]),
+);
+
+/** `/chat/completions?x` -> `/v1/chat/completions?x` for the OpenAI routes; every other URL unchanged. */
+export function withV1Prefix(url: string): string {
+  if (url.startsWith(`${unversionedPrefix}/`)) return url;
+  const first = /^\/([^/?#]+)/.exec(url)?.[1];
+  return first !== undefined && unversionedRoutes.has(first) ? `${unversionedPrefix}${url}` : url;
+}
+
 /** Honour a sane incoming `x-request-id` (proxies, clients), else a fresh UUID. */
 function requestId(req: IncomingMessage): string {
   const h = req.headers['x-request-id'];
@@ -103,7 +118,7 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
   let lettersBound: boolean | undefined; // checked against the loaded tokenizer on first use
   app.addHook('preHandler', async (request) => {
     if (request.method !== 'POST' || !inferencePaths.includes(request.routeOptions.url ?? '')) return;
-    const texts = promptTexts(request.body);
+    const texts = request.routeOptions.url === endpoints.responses ? responsesPromptTexts(request.body) : promptTexts(request.body);
     if (texts === undefined || count('') === undefined) return; // not loaded: the route answers 503
     const tokens = (t: string): number => count(t) ?? 0;
     lettersBound ??= letterRunsAreLowerBound(tokens);
@@ -112,7 +127,8 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
     if (n === undefined) throw new ApiError(400, 'The client closed the connection.', 'invalid_request_error', null, 'client_closed');
     if (n <= maxPromptTokens) return;
     metrics.rejected.inc({ reason: 'prompt_too_long' });
-    const what = request.routeOptions.url === endpoints.chatCompletions ? 'messages' : 'prompt';
+    const route = request.routeOptions.url;
+    const what = route === endpoints.chatCompletions ? 'messages' : route === endpoints.responses ? 'input' : 'prompt';
     throw new ApiError(
       400,
       `This model's maximum context length is ${contextSize} tokens. However, your ${what} resulted in at least ` +
@@ -129,17 +145,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   let engine = deps.engine;
   if (engine === undefined) {
     const threads = deps.threads ?? (await chooseThreads(config.threads !== undefined ? { requested: config.threads } : {}));
-    engine = new InferenceEngine({
-      modelPath: config.model,
-      threads: threads.threads,
-      contextSize: config.contextSize,
-      parallel: config.parallel,
-      maxQueue: config.maxQueue,
-      gpuLayers: config.gpuLayers,
-      ...engineKindOptions(config),
-      promptReuse: config.promptCache !== 'off',
-      log: logger.child({ component: 'engine' }),
-    });
+    engine = new InferenceEngine(engineOptions(config, { threads: threads.threads, log: logger.child({ component: 'engine' }) }));
     deps = { ...deps, threads };
   }
 
@@ -149,6 +155,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // Fastify's two lines per request are replaced by one access line (http/access-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId,
+    // The OpenAI paths without `/v1` (llama-server serves both): routed as the `/v1` ones, one route each.
+    rewriteUrl: (req) => withV1Prefix(req.url ?? '/'),
     // What a request can use: CONTEXT_SIZE tokens, in bytes per token with a margin (input-bounds.ts).
     bodyLimit: bodyLimitFor(config.contextSize),
     requestTimeout: connectionLimits.requestTimeoutMs,
@@ -179,6 +187,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installRequestTracking(app, metrics);
+  installCors(app, config.corsOrigins);
+  installLingeringClose(app);
   app.server.maxConnections = connectionLimits.maxConnections;
   installInputBounds(app, engine, config.contextSize, metrics);
 

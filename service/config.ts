@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, retiredEnvVars, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
+import { parseCorsOrigins, defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, retiredEnvVars, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -206,6 +206,15 @@ export const ConfigSchema = Type.Object({
       },
     ),
   ),
+  corsOrigins: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description:
+        'CORS_ORIGINS: browser origins allowed to call the API (comma-separated, e.g. https://app.example.com), or * ' +
+        'for any. Unset means off: no CORS headers, so a browser page on another origin cannot read the answers; ' +
+        'an in-cluster client needs none. Preflight (OPTIONS) requests from a listed origin are answered 204.',
+    }),
+  ),
   logLevel: Type.Union(
     logLevels.map((l) => Type.Literal(l)),
     {
@@ -384,6 +393,10 @@ export function loadConfig(env: Env = process.env): Config {
     serviceKind: read(envVars.serviceKind, oneOf(serviceKinds)),
     batchSize: read(envVars.batchSize, integer(1, 1_048_576)),
     promptCache: read(envVars.promptCache, oneOf(promptCacheModes)),
+    corsOrigins: read(envVars.corsOrigins, (text) => {
+      const r = parseCorsOrigins(text);
+      return r.ok && r.value !== undefined ? { ok: true, value: r.value } : { ok: false, expected: r.ok ? 'expected at least one origin' : r.expected };
+    }),
   };
   const embeddingBatch = embeddingBatchSize(config.contextSize);
   if (config.serviceKind === 'embedding' && config.batchSize !== undefined && config.batchSize < embeddingBatch) {
@@ -392,7 +405,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   // Optional settings stay absent when unset (their documented default applies where they are used).
-  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize', 'promptCache'] as const) {
+  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize', 'promptCache', 'corsOrigins'] as const) {
     if (config[key] === undefined) delete config[key];
   }
   if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;

@@ -18,6 +18,16 @@ export const endpoints = {
   chatCompletions: '/v1/chat/completions',
   completions: '/v1/completions',
   embeddings: '/v1/embeddings',
+  /** OpenAI's Responses API (stateless), service/http/openai/responses.ts. */
+  responses: '/v1/responses',
+  /**
+   * llama-server's health check (tools/server/server.cpp): 200 `{"status":"ok"}` when ready, 503 with an error
+   * body otherwise. For clients and gateways written for llama-server; the probes use live/ready/startup.
+   */
+  llamaHealth: '/health',
+  /** llama-server's tokenizer endpoints (service/http/openai/tokenize.ts). */
+  tokenize: '/tokenize',
+  detokenize: '/detokenize',
 } as const;
 
 /**
@@ -68,8 +78,14 @@ export const gatewayProtocolMetrics = {
   kvCacheUtilization: metricNames.kvCacheUsage,
 } as const;
 
+/**
+ * The OpenAI paths are also served without their `/v1` prefix (`/chat/completions`, `/models`, ...), as
+ * llama-server does: a client configured with a base URL without `/v1` works unchanged.
+ */
+export const unversionedPrefix = '/v1';
+
 /** Paths that run the model; no probe may ever point at one of these. */
-export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings];
+export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses];
 
 /** Port the service listens on unless `PORT` says otherwise. */
 export const defaultPort = 8080;
@@ -114,8 +130,10 @@ export const envVars = {
   modelNames: 'MODEL_NAMES',
   serviceKind: 'SERVICE_KIND',
   batchSize: 'BATCH_SIZE',
-  // Prompt reuse across requests (service/inference/engine.ts): on unless set to off.
+  // Prompt reuse across requests (service/inference/slots.ts): on unless set to off.
   promptCache: 'PROMPT_CACHE',
+  // Browser origins allowed to call the API (service/http/cors.ts); unset = no CORS headers.
+  corsOrigins: 'CORS_ORIGINS',
 } as const;
 
 /** PROMPT_CACHE values: `on` keeps each sequence's evaluated prompt for the next request, `off` clears it. */
@@ -215,6 +233,27 @@ export const defaultMemoryGuardHeadroomMiB = 64;
  * Returns the lower-case digits (comma-joined for a list), `undefined` for an empty value (unset), or an
  * error text saying what is allowed.
  */
+/**
+ * CORS_ORIGINS: a comma-separated list of browser origins (`scheme://host[:port]`, as a browser sends them in
+ * `Origin`), or `*` for any origin. Shared by the service (config.ts) and the charts, which set the variable
+ * from a service's `corsOrigins` prop, so both refuse the same values.
+ */
+export function parseCorsOrigins(text: string | undefined): { ok: true; value: string[] | undefined } | { ok: false; expected: string } {
+  const trimmed = (text ?? '').trim();
+  if (trimmed === '') return { ok: true, value: undefined };
+  const origins = trimmed.split(',').map((part) => part.trim());
+  const valid = (o: string) => o === '*' || /^https?:\/\/[a-z0-9.-]+(:[0-9]{1,5})?$/i.test(o) || /^https?:\/\/\[[0-9a-f:.]+\](:[0-9]{1,5})?$/i.test(o);
+  const bad = origins.find((o) => !valid(o));
+  if (bad !== undefined) {
+    return {
+      ok: false,
+      expected: `${JSON.stringify(bad)} is not an origin: expected * or comma-separated origins such as https://app.example.com or http://localhost:3000 (scheme, host and port; no path or trailing slash)`,
+    };
+  }
+  if (origins.includes('*') && origins.length > 1) return { ok: false, expected: 'expected * alone or a list of origins, not both' };
+  return { ok: true, value: origins };
+}
+
 export function parseModelSha256(
   text: string | undefined,
 ): { ok: true; value: string | undefined } | { ok: false; expected: string } {

@@ -25,7 +25,8 @@ import type { FastifyInstance } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { buildApp, createLogger } from './app.js';
-import { describeConfig, effectiveBatchSize, engineKindOptions, type Config } from './config.js';
+import { describeConfig, effectiveBatchSize, type Config } from './config.js';
+import { engineOptions } from './engine-options.js';
 import { InferenceEngine } from './inference/engine.js';
 import { join } from 'node:path';
 import { acquireModel, ModelAcquireError, parseModelRef, type ModelSource } from './model/acquire.js';
@@ -161,44 +162,38 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
   } catch (err) {
     return fatal('cannot acquire the model', err);
   }
-  const engine = new InferenceEngine({
-    modelPath: source.kind === 'local' ? source.path : join(config.modelCacheDir, source.fileName),
-    resolveModelPath: async (signal) => {
-      const acquired = await acquireModel({
-        model: config.model,
-        cacheDir: config.modelCacheDir,
-        log: modelLog,
-        signal,
-        ...(config.modelSha256 !== undefined ? { sha256: config.modelSha256 } : {}),
-      });
-      modelLog.info({ path: acquired.path, bytes: acquired.bytes, downloaded: acquired.downloaded, verified: acquired.verified }, 'model file ready');
-      return acquired.path;
-    },
-    threads: threads.threads,
-    contextSize: config.contextSize,
-    parallel: config.parallel,
-    maxQueue: config.maxQueue,
-    gpuLayers: config.gpuLayers,
-    // SERVICE_KIND and BATCH_SIZE reach the engine here too: an embedding service gets an embedding
-    // context whose batch holds a whole input (config.effectiveBatchSize).
-    ...engineKindOptions(config),
-    promptReuse: config.promptCache !== 'off',
-    log: log.child({ component: 'engine' }),
-    // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
-    checkBeforeContext: async (modelPath, fileInfo) => {
-      await checkMemoryFit({
-        modelPath,
-        fileInfo,
-        contextSize: config.contextSize,
-        // An embedding context has one sequence (PARALLEL is unused there).
-        parallel: config.serviceKind === 'embedding' ? 1 : config.parallel,
-        batchSize: effectiveBatchSize(config),
-        gpuLayers: config.gpuLayers,
-        log: modelLog,
-        ...(opts.readMemoryLimit ? { readLimit: opts.readMemoryLimit } : {}),
-      });
-    },
-  });
+  const engine = new InferenceEngine(
+    engineOptions(config, {
+      threads: threads.threads,
+      log: log.child({ component: 'engine' }),
+      modelPath: source.kind === 'local' ? source.path : join(config.modelCacheDir, source.fileName),
+      resolveModelPath: async (signal) => {
+        const acquired = await acquireModel({
+          model: config.model,
+          cacheDir: config.modelCacheDir,
+          log: modelLog,
+          signal,
+          ...(config.modelSha256 !== undefined ? { sha256: config.modelSha256 } : {}),
+        });
+        modelLog.info({ path: acquired.path, bytes: acquired.bytes, downloaded: acquired.downloaded, verified: acquired.verified }, 'model file ready');
+        return acquired.path;
+      },
+      // Refuse, before llama.cpp allocates the context, a model that the container's memory limit cannot hold.
+      checkBeforeContext: async (modelPath, fileInfo) => {
+        await checkMemoryFit({
+          modelPath,
+          fileInfo,
+          contextSize: config.contextSize,
+          // An embedding context has one sequence (PARALLEL is unused there).
+          parallel: config.serviceKind === 'embedding' ? 1 : config.parallel,
+          batchSize: effectiveBatchSize(config),
+          gpuLayers: config.gpuLayers,
+          log: modelLog,
+          ...(opts.readMemoryLimit ? { readLimit: opts.readMemoryLimit } : {}),
+        });
+      },
+    }),
+  );
   try {
     app = await buildApp(config, { engine, logger: log, threads });
     await app.listen({ host: config.host, port: config.port });

@@ -144,6 +144,8 @@ export class InferenceDeployment extends Construct {
       [envVars.gpuLayers]: kplus.EnvValue.fromValue(plan.gpuCount > 0 ? 'max' : '0'),
       ...Object.fromEntries(Object.entries(serverRuntimeEnv).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
     };
+    // Checked by the plan (sizing/plan.ts, contract.parseCorsOrigins): the service parses the same value.
+    if (plan.props.corsOrigins !== undefined) serverEnv[envVars.corsOrigins] = kplus.EnvValue.fromValue(plan.props.corsOrigins.join(','));
     if (plan.props.apiKeySecret) {
       const secret = kplus.Secret.fromSecretName(this, 'api-key', plan.props.apiKeySecret.name);
       serverEnv[envVars.apiKey] = kplus.EnvValue.fromSecretValue({ secret, key: plan.props.apiKeySecret.key });

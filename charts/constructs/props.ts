@@ -188,6 +188,12 @@ export interface InferenceServiceProps {
   };
   /** Secret holding the API key (Bearer token for /v1/*). @default none — the NetworkPolicy is the only gate. */
   readonly apiKeySecret?: { readonly name: string; readonly key: string };
+  /**
+   * Browser origins allowed to call the API across origins (CORS_ORIGINS, e.g. `['https://chat.example.com']`),
+   * or `['*']` for any. @default none — no CORS headers: in-cluster and server-side clients need none, and a
+   * browser page on another origin should be allowed by name.
+   */
+  readonly corsOrigins?: readonly string[];
   /** Namespaces (by name) whose pods may call the API, besides this namespace. @default [] */
   readonly allowedClientNamespaces?: readonly string[];
   /** Namespace of the Prometheus that scrapes /metrics. @default the `prometheus` namespace — where the cluster's Prometheus runs */

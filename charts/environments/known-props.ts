@@ -90,6 +90,7 @@ export const serviceShape = shape<ServiceDeclaration>({
     endpoint: 'value',
   }),
   apiKeySecret: shape<NonNullable<ServiceDeclaration['apiKeySecret']>>({ name: 'value', key: 'value' }),
+  corsOrigins: 'value',
   allowedClientNamespaces: 'value',
   monitoringNamespace: 'value',
   preStopSeconds: 'value',

@@ -1,4 +1,4 @@
-import { defaultModelCacheDir, embeddingBatchSize, type ServiceKind } from '../../service/contract.js';
+import { defaultModelCacheDir, embeddingBatchSize, parseCorsOrigins, type ServiceKind } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import { catalogueFileOf } from '../models/catalogue.js';
 import { validateModelSpec } from '../models/validate.js';
@@ -165,6 +165,12 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   }
   if ((hub?.endpoint !== undefined || hub?.tokenSecret !== undefined) && !/^hf:/i.test(model.source)) {
     problem('huggingFace', `is set but ${model.id} is not an hf: source (${model.source})`, 'remove huggingFace, or use an hf: source: the token and endpoint apply to hf: references only');
+  }
+  if (props.corsOrigins !== undefined) {
+    const cors = parseCorsOrigins(props.corsOrigins.join(','));
+    if (!cors.ok || cors.value === undefined) {
+      problem('corsOrigins', cors.ok ? 'is empty' : cors.expected, "list origins such as ['https://chat.example.com'], or ['*'] for any, or remove corsOrigins to send no CORS headers");
+    }
   }
   for (const t of props.pathIdleTimeoutsSeconds ?? []) {
     if (!isPositiveInt(t)) problem('pathIdleTimeoutsSeconds', `${t} is not a positive number of seconds`, 'list idle timeouts in whole seconds, e.g. [60]');

@@ -39,6 +39,12 @@ export interface EnginePort {
   readonly kind?: 'chat' | 'embedding';
   /** Length of the embedding vectors, once an embedding engine is loaded. */
   readonly embeddingDimensions?: number | undefined;
+  /** llama-server /tokenize: tokens of a text; undefined before load. */
+  tokenize?(text: string, opts: { addSpecial: boolean; parseSpecial: boolean }): number[] | undefined;
+  /** llama-server /detokenize: text of token ids (InvalidInputError for a bad id); undefined before load. */
+  detokenize?(tokens: readonly number[]): string | undefined;
+  /** Prompt tokens of a generation input after the chat template (NotAcceptingError before load). */
+  countTokens?(input: GenerationInput): number;
   /** Embedding engines: may reject with NotAcceptingError, InvalidInputError or QueueFullError before running. */
   embed?(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult>;
 }

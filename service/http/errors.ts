@@ -174,9 +174,8 @@ export function frameworkErrorHandler(count: (request: FastifyRequest, status: n
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiErr = toApiError(err);
-    // A body refused by its Content-Length is not read: close the connection rather than reading and
-    // discarding up to megabytes just to keep it alive for the next request.
-    if (apiErr.statusCode === 413) void reply.header('connection', 'close');
+    // A body refused before it was read (413 by its Content-Length) is read and discarded within bounds
+    // after the answer, so the client reads its 413 instead of a reset (http/linger.ts).
     if (apiErr.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ err: { message: err.message, code: err.code } }, 'request rejected');
     return sendApiError(reply, apiErr);

@@ -8,10 +8,14 @@
  *   probe's own timeout catches.
  * - startup: 503 `{state, progress}` until the model has loaded once, then 200 for good.
  * - ready: 200 only while the engine is ready and the service is not draining.
+ * - `/health` and `/v1/health`: llama-server's health check for clients written against it
+ *   (tools/server/server.cpp `handle_health` and its loading middleware, utils.hpp `format_error_response`):
+ *   200 `{"status":"ok"}` when ready, else 503 `{"error":{"code":503,"message":"Loading model","type":
+ *   "unavailable_error"}}` (the message names our state when it is not loading: draining, failed, ...).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { endpoints } from '../contract.js';
+import { endpoints, unversionedPrefix } from '../contract.js';
 import type { EnginePort, EngineState } from './engine-port.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -71,6 +75,15 @@ export async function healthPlugin(app: FastifyInstance, opts: HealthOptions): P
     const b = body();
     return reply.code(loadedOnce ? 200 : 503).send(b);
   });
+
+  const llamaServerHealth = async (_request: unknown, reply: FastifyReply) => {
+    const { state } = body();
+    if (state === 'ready') return { status: 'ok' };
+    const message = state === 'loading' || state === 'idle' ? 'Loading model' : `The server is ${state}`;
+    return reply.code(503).send({ error: { code: 503, message, type: 'unavailable_error' } });
+  };
+  app.get(endpoints.llamaHealth, llamaServerHealth);
+  app.get(`${unversionedPrefix}${endpoints.llamaHealth}`, llamaServerHealth);
 
   app.get(endpoints.ready, async (_request, reply) => {
     const b = body();

@@ -29,7 +29,7 @@ const StreamOptions = Type.Object(
 
 /** Parameters shared by chat and text completions. */
 const common = {
-  model: Type.Optional(Type.String({ maxLength: 512 })),
+  model: Nullable(Type.String({ maxLength: 512 })),
   max_tokens: Nullable(Type.Integer({ minimum: 1 })),
   temperature: Nullable(Type.Number({ minimum: 0, maximum: 2 })),
   top_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
@@ -43,6 +43,13 @@ const common = {
   /** Token id (as a string key) -> bias in [-100, 100]. */
   logit_bias: Nullable(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: -100, maximum: 100 }))),
   user: Nullable(Type.String()),
+  // Sampling fields of llama-server (tools/server/README.md) and vLLM that local-model clients send beside OpenAI's.
+  /** <= 0 turns top-k off (llama.cpp's top-k sampler is a no-op for k <= 0). */
+  top_k: Nullable(Type.Integer()),
+  min_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  typical_p: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  repeat_penalty: Nullable(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+  repetition_penalty: Nullable(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
 };
 
 /** A content part: text (and refusal, in replayed assistant messages); other types are refused by the mapper. */
@@ -186,7 +193,7 @@ export const EmbeddingBody = Type.Object(
       Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
       Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1, maxItems: 2048 }),
     ]),
-    model: Type.Optional(Type.String({ maxLength: 512 })),
+    model: Nullable(Type.String({ maxLength: 512 })),
     encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
     dimensions: Nullable(Type.Integer({ minimum: 1 })),
     user: Nullable(Type.String()),
@@ -194,3 +201,120 @@ export const EmbeddingBody = Type.Object(
   { additionalProperties: false },
 );
 export type EmbeddingBody = Static<typeof EmbeddingBody>;
+
+/** llama-server's POST /tokenize (tools/server/server.cpp): `content`, or (this service) chat `messages` to count. */
+export const TokenizeBody = Type.Object(
+  {
+    content: Type.Optional(Type.String()),
+    messages: Type.Optional(ChatCompletionBody.properties.messages),
+    add_special: Type.Optional(Type.Boolean()),
+    parse_special: Type.Optional(Type.Boolean()),
+    with_pieces: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type TokenizeBody = Static<typeof TokenizeBody>;
+
+/** llama-server's POST /detokenize. */
+export const DetokenizeBody = Type.Object({ tokens: Type.Array(Type.Integer()) }, { additionalProperties: false });
+export type DetokenizeBody = Static<typeof DetokenizeBody>;
+
+/** Text parts of a Responses API message (`input_text`, and `output_text` in replayed assistant turns). */
+const ResponseContentPart = Type.Object(
+  { type: Type.Union([Type.Literal('input_text'), Type.Literal('output_text'), Type.String()]), text: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+);
+
+/** One item of a Responses API `input` array: a message, a function call the model made, or its output. */
+const ResponseInputItem = Type.Union([
+  Type.Object(
+    {
+      type: Type.Optional(Type.Literal('message')),
+      role: Type.Union([Type.Literal('system'), Type.Literal('developer'), Type.Literal('user'), Type.Literal('assistant')]),
+      content: Type.Union([Type.String(), Type.Array(ResponseContentPart)]),
+      id: Type.Optional(Type.String()),
+      status: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('function_call'),
+      call_id: Type.String(),
+      name: Type.String(),
+      arguments: Type.String(),
+      id: Type.Optional(Type.String()),
+      status: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { type: Type.Literal('function_call_output'), call_id: Type.String(), output: Type.String(), id: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
+    { additionalProperties: false },
+  ),
+]);
+
+const ResponseTool = Type.Object(
+  {
+    type: Type.Literal('function'),
+    name: Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+    description: Nullable(Type.String()),
+    parameters: Nullable(AnyObject),
+    strict: Nullable(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const ResponseTextFormat = Type.Union([
+  Type.Object({ type: Type.Literal('text') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('json_object') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('json_schema'),
+      name: Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+      description: Nullable(Type.String()),
+      schema: AnyObject,
+      strict: Nullable(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+/** POST /v1/responses (OpenAI Responses API), stateless. */
+export const ResponseCreateBody = Type.Object(
+  {
+    model: Nullable(Type.String({ maxLength: 512 })),
+    input: Type.Union([Type.String(), Type.Array(ResponseInputItem, { minItems: 1 })]),
+    instructions: Nullable(Type.String()),
+    max_output_tokens: Nullable(Type.Integer({ minimum: 1 })),
+    temperature: common.temperature,
+    top_p: common.top_p,
+    top_k: common.top_k,
+    min_p: common.min_p,
+    repeat_penalty: common.repeat_penalty,
+    seed: common.seed,
+    stream: Nullable(Type.Boolean()),
+    tools: Nullable(Type.Array(ResponseTool)),
+    tool_choice: Nullable(
+      Type.Union([
+        Type.Union([Type.Literal('none'), Type.Literal('auto'), Type.Literal('required')]),
+        Type.Object({ type: Type.Literal('function'), name: Type.String() }, { additionalProperties: false }),
+      ]),
+    ),
+    parallel_tool_calls: Nullable(Type.Boolean()),
+    text: Nullable(Type.Object({ format: Type.Optional(ResponseTextFormat), verbosity: Nullable(Type.String()) }, { additionalProperties: false })),
+    reasoning: Nullable(AnyObject),
+    store: Nullable(Type.Boolean()),
+    previous_response_id: Nullable(Type.String()),
+    metadata: Nullable(AnyObject),
+    user: Nullable(Type.String()),
+    safety_identifier: Nullable(Type.String()),
+    prompt_cache_key: Nullable(Type.String()),
+    service_tier: Nullable(Type.String()),
+    truncation: Nullable(Type.Union([Type.Literal('disabled'), Type.Literal('auto')])),
+    include: Nullable(Type.Array(Type.String())),
+    background: Nullable(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type ResponseCreateBody = Static<typeof ResponseCreateBody>;

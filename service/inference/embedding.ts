@@ -31,6 +31,8 @@ export class EmbeddingRunner {
   private readonly pool: SlotPool<LlamaEmbeddingContext>;
   private msPerInput = initialMsPerInput;
   private pendingInputs = 0;
+  /** Requests admitted through `request()`, so `closeAll()` can abort them and wait for them. */
+  private readonly requests = new Map<AbortController, Promise<unknown>>();
 
   constructor(
     private readonly context: LlamaEmbeddingContext,
@@ -119,8 +121,31 @@ export class EmbeddingRunner {
     return Math.min(3600, Math.max(1, Math.ceil(ms / 1000)));
   }
 
-  rejectWaiters(reason: unknown): void {
+  /**
+   * `embed()` for one HTTP request: `signal` (the client's) is linked to a controller of our own, so that
+   * `closeAll()` can stop every request in flight and wait until each has let go of the context.
+   */
+  async request(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<EmbeddingResult> {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    if (signal.aborted) ac.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const promise = this.embed(inputs, ac.signal);
+    this.requests.set(ac, promise);
+    try {
+      return await promise;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.requests.delete(ac);
+    }
+  }
+
+  /** Rejects the waiters, aborts the running requests with `reason` and resolves once all of them ended. */
+  async closeAll(reason: unknown): Promise<void> {
     this.pool.rejectAll(reason);
+    const running = [...this.requests];
+    for (const [ac] of running) ac.abort(reason);
+    await Promise.allSettled(running.map(([, promise]) => promise));
   }
 
   dispose(): Promise<void> {

@@ -137,3 +137,23 @@ export function promptTexts(body: unknown): string[] | undefined {
   if (Array.isArray(b.prompt) && typeof b.prompt[0] === 'string') return [b.prompt[0]];
   return undefined;
 }
+
+/** The texts of a Responses API body the chat template will render: instructions and input (a string, or message / function call items). */
+export function responsesPromptTexts(body: unknown): string[] | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const r = body as { input?: unknown; instructions?: unknown };
+  const instructions = typeof r.instructions === 'string' ? [r.instructions] : [];
+  if (typeof r.input === 'string') return [...instructions, r.input];
+  if (Array.isArray(r.input)) {
+    return [
+      ...instructions,
+      ...r.input.map((item: unknown) => {
+        const i = (item ?? {}) as { content?: unknown; arguments?: unknown; output?: unknown };
+        if (typeof i.content === 'string') return i.content;
+        if (Array.isArray(i.content)) return i.content.map((p: unknown) => ((p as { text?: unknown } | null)?.text ?? '')).filter((t): t is string => typeof t === 'string').join('');
+        return typeof i.arguments === 'string' ? i.arguments : typeof i.output === 'string' ? i.output : '';
+      }),
+    ];
+  }
+  return undefined;
+}

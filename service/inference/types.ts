@@ -125,6 +125,12 @@ export interface SamplingOptions {
   presencePenalty?: number;
   /** OpenAI frequency_penalty (-2..2): subtracted from a token's logit once per time it was generated. */
   frequencyPenalty?: number;
+  /**
+   * llama.cpp's multiplicative repetition penalty (llama-server `repeat_penalty`, vLLM `repetition_penalty`):
+   * a generated token's positive logit is divided by it, a negative one multiplied. Undefined or 1 = off
+   * (OpenAI has no such penalty).
+   */
+  repeatPenalty?: number;
   logitBias?: LogitBias;
   grammar?: OutputGrammar;
   /** Report each generated token's log probability and this many alternatives (0..20). */

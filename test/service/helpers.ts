@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from '../../service/app.js';
 import { loadConfig } from '../../service/config.js';
+import { expect } from 'vitest';
 import { ensureTestModel } from '../../tools/test-model/make-test-model.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -162,4 +163,20 @@ export function spawnMain(env: Record<string, string>, entry = 'service/main.ts'
     proc.on('exit', (code, signal) => resolve({ code, signal, atMs: performance.now() - startedAt }));
   });
   return { proc, lines, exited, startedAt };
+}
+
+interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** Asserts an OpenAI-style error body (`{error: {message, type, param, code}}`) and returns its `error`. */
+export function expectOpenAiError(body: unknown): ErrorBody['error'] {
+  const e = (body as ErrorBody).error;
+  expect(e).toBeDefined();
+  expect(typeof e.message).toBe('string');
+  expect(e.message.length).toBeGreaterThan(0);
+  expect(typeof e.type).toBe('string');
+  expect(e).toHaveProperty('param');
+  expect(e).toHaveProperty('code');
+  return e;
 }

@@ -36,11 +36,11 @@ describe('sampling (PARALLEL=2)', () => {
     expect(c).toBe(a);
   });
 
-  it('distinct seeds never collide: 0, 1, 2^31 and the largest seed give four answers; out-of-range seeds are a 400', async () => {
+  it('distinct seeds never collide: 0, 1, 2^31 and the largest seed give four answers; out-of-range seeds are a 400 (-1 means a random seed, as in llama-server)', async () => {
     const seeds = [0, 1, 2 ** 31, maxSeed];
     const texts = await Promise.all(seeds.map((seed) => complete({ seed })));
     expect(new Set(texts).size, texts.join(' | ')).toBe(seeds.length);
-    for (const seed of [-1, -12345, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1]) {
+    for (const seed of [-2, -12345, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1]) {
       await expect(complete({ seed }), String(seed)).rejects.toMatchObject({ status: 400, param: 'seed', code: 'invalid_value' });
     }
   });
@@ -56,6 +56,25 @@ describe('sampling (PARALLEL=2)', () => {
     expect(await complete({ seed: 9, max_tokens: 40, presence_penalty: 2 })).not.toBe(plain);
     expect(await complete({ seed: 9, max_tokens: 40, frequency_penalty: 2 })).not.toBe(plain);
     expect(await complete({ seed: 9, max_tokens: 40, frequency_penalty: -2 })).not.toBe(plain);
+  });
+
+  it('llama-server sampling fields: top_k, min_p and repeat_penalty (vLLM repetition_penalty) reach the sampler', async () => {
+    const extra = (fields: Record<string, unknown>) => fields as Partial<OpenAI.Completions.CompletionCreateParamsNonStreaming>;
+    const greedy = await complete({ temperature: 0, max_tokens: 20 });
+    // top_k 1 and min_p 1 keep only the most likely token: sampling at temperature 1 gives the greedy answer.
+    expect(await complete({ seed: 3, max_tokens: 20, ...extra({ top_k: 1 }) })).toBe(greedy);
+    expect(await complete({ seed: 3, max_tokens: 20, ...extra({ min_p: 1 }) })).toBe(greedy);
+    // Negative control: without them the same seed samples something else.
+    expect(await complete({ seed: 3, max_tokens: 20 })).not.toBe(greedy);
+    // The multiplicative penalty changes the answer (in the scored path too); 1 is neutral; both names act alike.
+    const plain = await complete({ seed: 9, max_tokens: 40 });
+    const penalized = await complete({ seed: 9, max_tokens: 40, ...extra({ repeat_penalty: 3 }) });
+    expect(penalized).not.toBe(plain);
+    expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repetition_penalty: 3 }) })).toBe(penalized);
+    expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repeat_penalty: 1 }) })).toBe(plain);
+    const scored = (opts: Record<string, unknown>) =>
+      t.client.completions.create({ model, prompt: 'The weather today', max_tokens: 40, temperature: 1, seed: 9, logprobs: 1, ...extra(opts) }).then((r) => r.choices[0]?.text);
+    expect(await scored({ repeat_penalty: 3 })).not.toBe(await scored({}));
   });
 
   it('logit_bias: +100 on one token makes greedy decoding repeat it', async () => {

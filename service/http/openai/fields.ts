@@ -13,7 +13,7 @@
  */
 import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
-import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody } from '../schemas.js';
+import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody, ResponseCreateBody } from '../schemas.js';
 import { gbnfGrammarOrBadRequest, grammarSchemaOrBadRequest, schemaGrammarOrBadRequest } from './json-schema.js';
 
 export type FieldPolicy =
@@ -36,12 +36,12 @@ const grammarMaps =
   'a GBNF grammar (llama.cpp\'s format, as llama-server accepts it) the output must follow; one that does not parse is a 400 `invalid_grammar` with the parser\'s message; not with `response_format`, tools or logprobs';
 
 const shared = {
-  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`'),
+  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`; absent or null means the served model'),
   max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_COMPLETION_LENGTH`'),
   temperature: implemented('sampling temperature; default `DEFAULT_TEMPERATURE` (1)'),
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   stop: implemented('up to 4 stop strings; the answer ends before the first one'),
-  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"), others are a 400; without it every request gets a fresh random seed'),
+  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"); -1, null or no seed: a fresh random seed per request (llama-server\'s -1); others are a 400'),
   n: refused('one choice per request; send several requests instead', 2, '1 or null', (v) => isNull(v) || v === 1),
   stream: implemented('server-sent events ending with `data: [DONE]`'),
   stream_options: implemented('`include_usage` adds the usage chunk; `include_obfuscation` is ignored (no padding is added to chunks)'),
@@ -49,6 +49,17 @@ const shared = {
   presence_penalty: implemented('node-llama-cpp `repeatPenalty.presencePenalty` over the generated tokens'),
   logit_bias: implemented('node-llama-cpp `TokenBias` (logit offsets; -100 bans the token); end-of-generation tokens cannot be biased'),
   user: ignored('an end-user id for OpenAI abuse monitoring; nothing here is monitored per user', 'user-1234'),
+  // Not OpenAI's: llama-server's sampling fields (tools/server/README.md) and vLLM's `repetition_penalty`.
+  top_k: implemented('llama-server\'s top-k: keep the k most likely tokens; 0 or less = off; default `DEFAULT_TOP_K` (40)'),
+  min_p: implemented('llama-server\'s min-p: drop tokens below min_p x the top probability; default `DEFAULT_MIN_P` (0 = off)'),
+  typical_p: refused(
+    'locally typical sampling is not available: node-llama-cpp 3.21\'s sampler has no typical-p stage (llama/addon/AddonSampler.cpp)',
+    0.9,
+    '1 or null',
+    (v) => isNull(v) || v === 1,
+  ),
+  repeat_penalty: implemented('llama-server\'s multiplicative repetition penalty over the generated tokens (node-llama-cpp `repeatPenalty.penalty`); 1 or absent = off'),
+  repetition_penalty: implemented('vLLM\'s name for `repeat_penalty` (same effect); when both are sent they must be equal'),
 } as const satisfies Record<string, FieldPolicy>;
 
 export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
@@ -128,8 +139,8 @@ function refuseUnsupported(body: Record<string, unknown>, policy: Record<string,
   }
 }
 
-export function checkModel(model: string | undefined, settings: MapperSettings): void {
-  if (model === undefined || settings.modelNames === 'any' || model === settings.modelId) return;
+export function checkModel(model: string | null | undefined, settings: MapperSettings): void {
+  if (model == null || settings.modelNames === 'any' || model === settings.modelId) return;
   throw modelNotFound(model, settings.modelId);
 }
 
@@ -137,10 +148,38 @@ export function modelNotFound(model: string, served: string): ApiError {
   return new ApiError(404, `The model '${model}' does not exist; this server serves '${served}'.`, 'invalid_request_error', 'model', 'model_not_found');
 }
 
+/** The `seed` value that asks for a random seed, as in llama-server. */
+const randomSeedValue = -1;
+
 type SamplingFields = Pick<
   ChatCompletionBody,
-  'max_tokens' | 'temperature' | 'top_p' | 'stop' | 'seed' | 'frequency_penalty' | 'presence_penalty' | 'logit_bias'
+  | 'max_tokens'
+  | 'temperature'
+  | 'top_p'
+  | 'stop'
+  | 'seed'
+  | 'frequency_penalty'
+  | 'presence_penalty'
+  | 'logit_bias'
+  | 'top_k'
+  | 'min_p'
+  | 'repeat_penalty'
+  | 'repetition_penalty'
 > & { max_completion_tokens?: number | null };
+
+/** `repeat_penalty` (llama-server) or its vLLM name `repetition_penalty`; both at once must agree. */
+function repeatPenaltyOf(body: SamplingFields): number | undefined {
+  const a = body.repeat_penalty ?? undefined;
+  const b = body.repetition_penalty ?? undefined;
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw badRequest(
+      `repeat_penalty (${a}) and repetition_penalty (${b}) are two names of the same penalty; send one of them, or the same value in both.`,
+      'repetition_penalty',
+      'invalid_value',
+    );
+  }
+  return a ?? b;
+}
 
 function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingOptions {
   const limit = settings.maxTokensLimit;
@@ -153,9 +192,11 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
       'invalid_value',
     );
   }
-  if (body.seed != null && (body.seed < 0 || body.seed > maxSeed)) {
+  // -1 is llama-server's "random seed" (tools/server/README.md `seed`: default -1, use a random seed).
+  const seed = body.seed === randomSeedValue ? undefined : body.seed;
+  if (seed != null && (seed < 0 || seed > maxSeed)) {
     throw badRequest(
-      `seed ${body.seed} is out of range: this server's sampler keeps 32-bit seeds, so seed must be an integer from 0 to ${maxSeed} (distinct seeds in that range never collide).`,
+      `seed ${seed} is out of range: this server's sampler keeps 32-bit seeds, so seed must be an integer from 0 to ${maxSeed} (distinct seeds in that range never collide), or -1 for a random one.`,
       'seed',
       'invalid_value',
     );
@@ -165,10 +206,12 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
     maxTokens: requested ?? limit,
     temperature: body.temperature ?? settings.defaults.temperature,
     topP: body.top_p ?? settings.defaults.topP,
-    topK: settings.defaults.topK,
-    minP: settings.defaults.minP,
+    topK: body.top_k != null ? Math.max(0, body.top_k) : settings.defaults.topK,
+    minP: body.min_p ?? settings.defaults.minP,
   };
-  if (body.seed != null) out.seed = body.seed;
+  const repeatPenalty = repeatPenaltyOf(body);
+  if (repeatPenalty !== undefined && repeatPenalty !== 1) out.repeatPenalty = repeatPenalty;
+  if (seed != null) out.seed = seed;
   if (stop && stop.length > 0) out.stop = stop;
   if (body.presence_penalty != null && body.presence_penalty !== 0) out.presencePenalty = body.presence_penalty;
   if (body.frequency_penalty != null && body.frequency_penalty !== 0) out.frequencyPenalty = body.frequency_penalty;
@@ -205,7 +248,7 @@ function parseArguments(text: string): unknown {
 }
 
 /** messages[] -> engine messages: roles normalised, tool results attached to the calls they answer. */
-function chatMessages(messages: ChatCompletionBody['messages']): ChatMessage[] {
+export function chatMessages(messages: ChatCompletionBody['messages']): ChatMessage[] {
   const out: ChatMessage[] = [];
   const openCalls = new Map<string, ToolCallRecord>();
   messages.forEach((m, i) => {
@@ -358,6 +401,101 @@ export function completionJob(body: CompletionBody, settings: MapperSettings): J
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
+}
+
+/**
+ * The Responses API's fields, as far as they are not the same as chat's: `store` (nothing is stored: only
+ * false), `previous_response_id` (stateless: the client sends the conversation), `background`, `truncation:
+ * auto` and `include` are refused; `reasoning`, `metadata`, `user`, `safety_identifier`, `prompt_cache_key`,
+ * `service_tier`, `text.verbosity` are ignored as in chat.
+ */
+export const responsesFieldPolicy: Partial<Record<keyof ResponseCreateBody, FieldPolicy>> = {
+  store: refused('nothing is stored: this server keeps no responses (send the conversation in input)', true, 'false or null', (v) => isNull(v) || v === false),
+  previous_response_id: refused('this server is stateless and keeps no responses; send the whole conversation in input', 'resp_1', 'null'),
+  background: refused('background responses need stored state, which this server does not keep', true, 'false or null', (v) => isNull(v) || v === false),
+  truncation: refused('the conversation is never truncated silently; a too long input is a 400 (trim it with POST /tokenize)', 'auto', "'disabled' or null", (v) => isNull(v) || v === 'disabled'),
+  include: refused('no extra output data (encrypted reasoning, logprobs, search results) is available', ['reasoning.encrypted_content'], 'an empty list or null', (v) => isNull(v) || (Array.isArray(v) && v.length === 0)),
+  reasoning: ignored('the model\'s chat template decides whether it reasons; there is no effort setting to map it to', { effort: 'low' }),
+};
+
+const inputText = (content: string | Array<{ type: string; text?: string | undefined }>, where: string): string =>
+  typeof content === 'string'
+    ? content
+    : content
+        .map((part, j) => {
+          if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text === 'string') return part.text;
+          throw badRequest(`Only text content parts are supported; ${where}.content[${j}] has type '${part.type}'.`, `${where}.content[${j}].type`, 'unsupported_content');
+        })
+        .join('');
+
+/**
+ * A Responses API request as the chat completion it amounts to, so that both go through `chatJob` (one
+ * mapping from OpenAI fields to the engine): `instructions` becomes the system message, `input` items become
+ * messages (`function_call` items become assistant tool calls, `function_call_output` items tool messages),
+ * `max_output_tokens` is `max_completion_tokens`, `text.format` is `response_format`, function `tools` keep
+ * their schema.
+ */
+export function responsesJob(body: ResponseCreateBody, settings: MapperSettings): Job {
+  refuseUnsupported(body, responsesFieldPolicy as Record<string, FieldPolicy>);
+  // Built as plain objects: the same values the chat schema accepts (checked again by chatMessages).
+  interface PlainMessage {
+    role: string;
+    content: string | null;
+    tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+    tool_call_id?: string;
+  }
+  const messages: PlainMessage[] = [];
+  if (body.instructions != null && body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
+  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
+  else {
+    body.input.forEach((item, i) => {
+      const where = `input[${i}]`;
+      if (item.type === 'function_call') {
+        const last = messages.at(-1);
+        const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
+        // Consecutive calls belong to one assistant turn (parallel calls).
+        if (last?.role === 'assistant' && last.tool_calls != null && (last.content == null || last.content === '')) last.tool_calls.push(call);
+        else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+      } else if (item.type === 'function_call_output') {
+        messages.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
+      } else {
+        messages.push({ role: item.role, content: inputText(item.content, where) });
+      }
+    });
+  }
+  const format = body.text?.format;
+  const choice = body.tool_choice;
+  const chat: ChatCompletionBody = {
+    messages: messages as unknown as ChatCompletionBody['messages'],
+    ...(body.model !== undefined ? { model: body.model } : {}),
+    ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
+    ...(body.temperature != null ? { temperature: body.temperature } : {}),
+    ...(body.top_p != null ? { top_p: body.top_p } : {}),
+    ...(body.top_k != null ? { top_k: body.top_k } : {}),
+    ...(body.min_p != null ? { min_p: body.min_p } : {}),
+    ...(body.repeat_penalty != null ? { repeat_penalty: body.repeat_penalty } : {}),
+    ...(body.seed != null ? { seed: body.seed } : {}),
+    ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
+    ...(body.tools != null && body.tools.length > 0
+      ? {
+          tools: body.tools.map((t) => ({
+            type: 'function' as const,
+            function: { name: t.name, ...(t.description != null ? { description: t.description } : {}), ...(t.parameters != null ? { parameters: t.parameters } : {}) },
+          })),
+        }
+      : {}),
+    ...(choice != null ? { tool_choice: typeof choice === 'string' ? choice : { type: 'function' as const, function: { name: choice.name } } } : {}),
+    ...(format != null
+      ? {
+          response_format:
+            format.type === 'json_schema'
+              ? { type: 'json_schema' as const, json_schema: { name: format.name, schema: format.schema, ...(format.strict != null ? { strict: format.strict } : {}) } }
+              : format,
+        }
+      : {}),
+    stream: body.stream === true,
+  };
+  return chatJob(chat, settings);
 }
 
 /** What the embeddings route hands to the engine. */

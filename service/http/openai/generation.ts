@@ -86,8 +86,9 @@ export interface Renderer {
   body(done: Done, text: string): unknown;
   /** Chunks sent right after the headers (chat: the role chunk). */
   streamStart(): unknown[];
+  /** One chunk, or an array of events (the Responses API opens an output item before its first delta). */
   streamText(text: string, logprobs?: readonly TokenLogprob[]): unknown;
-  /** A tool-call delta; undefined when the endpoint has no tool calls. */
+  /** A tool-call delta (one chunk or an array of events); undefined when the endpoint has no tool calls. */
   streamToolCall(delta: ToolCallDelta): unknown;
   /** The last content chunk(s), carrying the finish reason. */
   streamFinish(done: Done): unknown[];
@@ -265,8 +266,8 @@ export async function runGeneration(
       for await (const ev of events) {
         observe(ev);
         if (ev.type === 'queued') sse.comment(`queued position=${ev.position}`);
-        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) sse.data(render.streamText(ev.text, ev.logprobs));
-        else if (ev.type === 'tool_call') sse.data(render.streamToolCall(ev));
+        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) for (const c of [render.streamText(ev.text, ev.logprobs)].flat()) sse.data(c);
+        else if (ev.type === 'tool_call') for (const c of [render.streamToolCall(ev)].flat()) sse.data(c);
       }
     } catch (err) {
       if (!ac.signal.aborted) {

@@ -20,6 +20,8 @@ import { embeddingRoutes } from './embeddings.js';
 import type { MapperSettings } from './fields.js';
 import type { GenerationContext } from './generation.js';
 import { modelRoutes } from './models.js';
+import { responsesRoutes } from './responses.js';
+import { tokenizeRoutes } from './tokenize.js';
 
 export type { GenerationLog } from './generation.js';
 export type { Endpoint } from './fields.js';
@@ -39,6 +41,7 @@ export interface OpenAiOptions {
     | 'defaultTopK'
     | 'defaultMinP'
     | 'modelNames'
+    | 'contextSize'
   >;
 }
 
@@ -75,4 +78,6 @@ export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): P
   chatRoutes(app, ctx, settings);
   completionRoutes(app, ctx, settings);
   embeddingRoutes(app, ctx, settings);
+  responsesRoutes(app, ctx, settings);
+  tokenizeRoutes(app, engine, config.contextSize);
 }
