@@ -138,7 +138,6 @@ export const envVars = {
 
 /** PROMPT_CACHE values: `on` keeps each sequence's evaluated prompt for the next request, `off` clears it. */
 export const promptCacheModes = ['on', 'off'] as const;
-export type PromptCacheMode = (typeof promptCacheModes)[number];
 
 /** What one service serves: text generation (chat and completions) or embeddings. */
 export const serviceKinds = ['chat', 'embedding'] as const;

@@ -19,11 +19,10 @@ export type {
   OutputGrammar,
   SamplingOptions,
   ToolCallRecord,
-  ToolDefinition,
   ToolsOption,
   TokenLogprob,
 } from '../inference/engine.js';
-export { InvalidInputError, maxSeed, NotAcceptingError, PromptTooLongError, QueueFullError, ModelLoadError } from '../inference/engine.js';
+export { InvalidInputError, maxSeed, NotAcceptingError, PromptTooLongError, QueueFullError } from '../inference/engine.js';
 
 export interface EnginePort {
   readonly state: EngineState;

@@ -42,7 +42,6 @@ export type {
   OutputGrammar,
   SamplingOptions,
   ToolCallRecord,
-  ToolDefinition,
   ToolsOption,
   TokenLogprob,
 } from './types.js';

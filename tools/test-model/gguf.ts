@@ -159,27 +159,6 @@ export const gv = {
   arr: (value: GgufArray): GgufValue => ({ type: GgufValueType.ARRAY, value }),
 } as const;
 
-/** Returns a metadata value as a JS number (integers and floats; 64-bit integers must be safe). */
-export function metaNumber(meta: GgufMetadata, key: string): number | undefined {
-  const v = meta.get(key);
-  if (!v) return undefined;
-  if (v.type === GgufValueType.UINT64 || v.type === GgufValueType.INT64) {
-    const n = Number(v.value);
-    if (!Number.isSafeInteger(n)) throw new Error(`${key}: ${v.value} is not a safe integer`);
-    return n;
-  }
-  if (typeof v.value === 'number') return v.value;
-  throw new Error(`${key} is a ${GgufValueType[v.type]}, not a number`);
-}
-
-/** Returns a string metadata value. */
-export function metaString(meta: GgufMetadata, key: string): string | undefined {
-  const v = meta.get(key);
-  if (!v) return undefined;
-  if (v.type !== GgufValueType.STRING) throw new Error(`${key} is a ${GgufValueType[v.type]}, not a string`);
-  return v.value;
-}
-
 /** Returns an array metadata value. */
 export function metaArray(meta: GgufMetadata, key: string): GgufArray | undefined {
   const v = meta.get(key);

@@ -23,8 +23,6 @@ import { modelRoutes } from './models.js';
 import { responsesRoutes } from './responses.js';
 import { tokenizeRoutes } from './tokenize.js';
 
-export type { GenerationLog } from './generation.js';
-export type { Endpoint } from './fields.js';
 
 export interface OpenAiOptions {
   engine: EnginePort;
