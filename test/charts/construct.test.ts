@@ -90,6 +90,17 @@ describe('GgufInferenceService', () => {
     expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   });
 
+  it('rolls several GPU replicas one at a time without a surge; Recreate only for a ReadWriteOnce cache', () => {
+    const gpu = { model: qwen25_7bInstructQ4KM, gpu: { count: 1, memoryGiB: 24 } };
+    const rwx = byKind(synth({ ...gpu, replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
+    expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    const rwo = byKind(synth({ ...gpu, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' } }), 'Deployment');
+    expect(rwo.spec.strategy).toEqual({ type: 'Recreate' });
+    // Negative control: the override still wins.
+    const forced = byKind(synth({ ...gpu, replicas: 3, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'Recreate' } }), 'Deployment');
+    expect(forced.spec.strategy).toEqual({ type: 'Recreate' });
+  });
+
   it('lets exactly one pod go at every replica count, with or without an autoscaler', () => {
     for (const scale of [{ replicas: 1 }, { replicas: 3 }, { autoscaling: { minReplicas: 2, maxReplicas: 6 } }]) {
       const pdb = byKind(synth({ ...scale, modelCache: { kind: 'emptyDir' } }), 'PodDisruptionBudget');
