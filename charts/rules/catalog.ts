@@ -20,6 +20,7 @@ import { checkNamespaceQuotas, namespaceBudgetRules } from './namespace-budget.j
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { scaleUpRules } from './scale-up.js';
 import type { EnvironmentContext, PodRequests, Rule, ServiceContext } from './types.js';
+import { modelCacheRules } from './model-cache.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
 
@@ -829,4 +830,5 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...ingressAnnotationRules,
   ...scaleUpRules,
+  ...modelCacheRules,
 ];
