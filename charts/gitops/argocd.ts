@@ -57,6 +57,11 @@ export const observedKinds = [
   { group: 'events.k8s.io', kind: 'Event' },
   { group: '', kind: 'Endpoints' },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice' },
+  // cert-manager's ingress-shim creates a Certificate per annotated Ingress, and the Certificate a
+  // CertificateRequest: allowed so the tree shows them with Argo CD's health for them
+  // (argo-cd resource_customizations/cert-manager.io/Certificate/health.lua: a failed issuance is Degraded).
+  { group: 'cert-manager.io', kind: 'Certificate' },
+  { group: 'cert-manager.io', kind: 'CertificateRequest' },
 ] as const;
 
 /**
