@@ -536,7 +536,8 @@ export class ApplicationController {
       const o = (t.target?.object ?? t.live) as Obj;
       record.objects.push({ key: t.key, name: shortName(o), ...(t.target ? { file: t.target.file } : {}) });
       if (t.prune) {
-        if (op.prune) {
+        // A per-object Prune=false always wins over the Application's prune (argo-cd docs/user-guide/sync-options.md).
+        if (op.prune && !objectSyncOptions(o).includes('Prune=false')) {
           this.cluster.delete(t.key);
           op.results.set(t.key, { syncStatus: 'Pruned', operationState: 'Succeeded', message: 'pruned' });
           this.log(`wave ${wave}: prune ${shortName(o)}`);
@@ -588,6 +589,33 @@ export class ApplicationController {
     if (track) c.metadata.annotations = { ...(c.metadata.annotations ?? {}), [trackingAnnotation]: `${this.app.name}:${group(c)}/${c.kind}:${c.metadata.namespace ?? ''}/${c.metadata.name}` };
     return c;
   }
+}
+
+/** The object's own sync options (`argocd.argoproj.io/sync-options`, comma separated). */
+export function objectSyncOptions(o: Obj): string[] {
+  return String(o.metadata.annotations?.['argocd.argoproj.io/sync-options'] ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+/**
+ * Deleting an Application with the resources finalizer (argo-cd controller/appcontroller.go finalizeApplicationDeletion):
+ * every tracked object is deleted except those with the sync option Delete=false (Argo CD >= 2.7.0), which stay
+ * in the cluster, untracked by any Application. Returns the keys kept.
+ */
+export function deleteApplication(controller: ApplicationController): string[] {
+  const kept: string[] = [];
+  for (const o of [...controller.cluster.objects.values()]) {
+    if (!o.metadata.annotations?.[trackingAnnotation]?.startsWith(`${controller.target.app.name}:`)) continue;
+    if (objectSyncOptions(o).includes('Delete=false')) {
+      kept.push(resourceKey(o));
+      continue;
+    }
+    controller.cluster.delete(resourceKey(o));
+  }
+  controller.timeline.add('argocd', `Application ${controller.target.app.name} deleted (resources finalizer); kept with Delete=false: ${kept.join(', ') || 'none'}`);
+  return kept;
 }
 
 function topLevel(o: Obj): Record<string, unknown> {

@@ -3,7 +3,7 @@
  * docs/sync-conformance.md). Every scenario runs on one Application from argocd/ and its environment.
  */
 import type { Operation } from './argocd.js';
-import { kindOrder, selfHealDelaySeconds, trackingAnnotation } from './argocd.js';
+import { kindOrder, objectSyncOptions, selfHealDelaySeconds, trackingAnnotation } from './argocd.js';
 import { resolveIntOrPercent } from './cluster.js';
 import { getResourceHealth, healthSource } from './health/health.js';
 import { condition, group, resourceKey, shortName, type Obj } from './objects.js';
@@ -291,7 +291,13 @@ export function emptySource(target: Target, variant: 'empty' | 'missing', opts: 
   const survivors = [...uids].filter(([k, uid]) => sim.cluster.get(k)?.metadata.uid === uid && sim.cluster.get(k)?.metadata.deletionTimestamp === undefined);
   const checks = new SyncChecks();
   if (opts.allowEmpty) {
-    checks.must('control: with allowEmpty: true the same commit prunes every object', survivors.length === 0, `${tracked.length - survivors.length} of ${tracked.length} pruned`);
+    // Objects with the sync option Prune=false (the Namespace) are never pruned (argo-cd docs/user-guide/sync-options.md).
+    const protectedKeys = new Set(tracked.filter((o) => objectSyncOptions(o).includes('Prune=false')).map((o) => resourceKey(o)));
+    checks.must(
+      'control: with allowEmpty: true the same commit prunes every object but those marked Prune=false',
+      survivors.every(([k]) => protectedKeys.has(k)) && survivors.length === protectedKeys.size,
+      `${tracked.length - survivors.length} of ${tracked.length} pruned; kept: ${survivors.map(([k]) => k).join(', ') || 'none'}`,
+    );
     return result(sim, label, checks);
   }
   const guard = app.automated?.allowEmpty === true ? 'allowEmpty: true' : `allowEmpty: false (${app.raw.spec?.syncPolicy?.automated?.allowEmpty === false ? 'written' : 'the default'} in ${app.file})`;
