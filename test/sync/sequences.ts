@@ -105,10 +105,13 @@ export function sequencesFor(env: Environment): Sequence[] {
       { title: `revert: ${name} image back`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), image: svc.image }) },
     ],
   });
-  const ctx = svc.contextSize ?? 4096;
+  // Double the context when the model was trained for it, else halve it (a halved default context can leave no
+  // room for MAX_TOKENS_LIMIT and is refused at synth, which is a valid outcome but exercises no rollout).
+  const ctx = svc.contextSize ?? Math.min(4096, svc.model.trainedContext);
+  const newCtx = ctx * 2 <= svc.model.trainedContext ? ctx * 2 : ctx / 2;
   out.push({
     name: 'context-size change',
-    commits: [{ title: `${name}: contextSize ${ctx} -> ${ctx / 2}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), contextSize: ctx / 2 }) }],
+    commits: [{ title: `${name}: contextSize ${ctx} -> ${newCtx}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), contextSize: newCtx }) }],
   });
   out.push({
     name: 'replica or autoscaler change',
