@@ -8,7 +8,7 @@ import { InferenceDashboard } from './constructs/grafana-dashboard.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { NamespaceBudget } from './constructs/namespace-budget.js';
 import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
-import { syncWave, waves } from './lib/argocd.js';
+import { argocdSyncOptions, syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
 import { namespacePodSecurityLevel } from './lib/pod-security.js';
@@ -27,7 +27,9 @@ export class NamespaceChart extends Chart {
           'pod-security.kubernetes.io/enforce': namespacePodSecurityLevel,
           'pod-security.kubernetes.io/warn': namespacePodSecurityLevel,
         },
-        annotations: syncWave(waves.namespace),
+        // Never pruned and kept when the Application is deleted: the namespace holds the model caches, and its
+        // removal must be an explicit act (docs in README: removing an environment).
+        annotations: { ...syncWave(waves.namespace), ...argocdSyncOptions(['Prune=false', 'Delete=false']) },
       },
     });
     if (env.quota !== undefined || env.limitRange !== undefined) {

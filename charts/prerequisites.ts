@@ -3,6 +3,7 @@ import { inFlightPodMetric } from './constructs/queue-autoscaling.js';
 import { certManagerIssuerAnnotations } from './rules/ingress-annotations.js';
 import { prometheusOf } from './clusters/prometheus.js';
 import { minimumKubernetesMinor } from './clusters/versions.js';
+import { minimumArgoCd } from './gitops/argocd-versions.js';
 
 /**
  * What a cluster must offer before the first sync, derived from the synthesized objects and the
@@ -198,11 +199,11 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
   const clusters = objects
     .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined)
     .map((o) => ({ name: o.object.spec.destination.name as string, environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name), namespace: o.object.spec.destination.namespace as string }));
-  // Name-restricted cluster resources (argo-cd PR 24674, released in 3.2); an older Argo CD ignores
-  // the name and lets the project create or prune any Namespace.
-  const byName = objects.some((o) => o.object.kind === 'AppProject' && (o.object.spec.clusterResourceWhitelist ?? []).some((c: any) => c.name !== undefined));
+  // The Argo CD floor follows from the fields and sync options the objects use (charts/gitops/argocd-versions.ts).
+  const argo = minimumArgoCd(objects.map((o) => o.object));
   if (clusters.length > 0) {
-    need(byName ? 'Argo CD 3.2 or newer' : 'Argo CD', `syncs argocd/ (the root Application) and every environment in dist/${byName ? '; 3.2 is the first to honour `clusterResourceWhitelist[].name`, which limits the project to the environments\' own Namespaces' : ''}`, undefined);
+    const why = argo ? `; ${argo.version} for ${argo.feature.what} (${argo.feature.source}; older: ${argo.feature.olderDoes})` : '';
+    need(argo ? `Argo CD ${argo.version} or newer` : 'Argo CD', `syncs argocd/ (the root Application) and every environment in dist/${why}`, undefined);
   }
 
   const sortedEnvs = (s: Set<string>): string[] => [...s].sort();

@@ -15,14 +15,16 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
       formatGiB(plan.memory.requestBytes),
       String(plan.gpuCount),
       `${plan.ephemeralStorageGiB} GiB`,
-      plan.strategy,
+      plan.rollout.type === 'Recreate' ? 'Recreate' : `Rolling ${plan.rollout.maxSurge}/${plan.rollout.maxUnavailable}`,
       `${plan.startup.windowSeconds}s / ${plan.startup.expectedLoadSeconds}s`,
     ]);
-    const header = ['service', 'replicas', 'cpu', 'memory', 'gpu', 'ephemeral', 'strategy', 'startup window / expected load'];
+    const header = ['service', 'replicas', 'cpu', 'memory', 'gpu', 'ephemeral', 'strategy (surge/unavail.)', 'startup window / expected load'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
     write(line(header));
     for (const r of rows) write(line(r));
+    // What a rollout of each service costs, worst case (charts/sizing/rollout.ts).
+    for (const { service: { plan } } of build.services) write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);

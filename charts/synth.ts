@@ -4,7 +4,7 @@ import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environ
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
 import { parseAllDocuments } from 'yaml';
-import { buildGitOps } from './gitops/argocd.js';
+import { buildGitOps, checkEnvironmentRevisions } from './gitops/argocd.js';
 import { derivePrerequisites, renderPrerequisites, replacePrerequisites, type ObjectSource } from './prerequisites.js';
 import { checkCatalogue } from './models/catalogue.js';
 import { configurationDocPath, renderConfigurationDoc } from './docs/configuration.js';
@@ -48,6 +48,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   for (const b of builds) {
     for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
   }
+  if (environments === allEnvironments) checkEnvironmentRevisions(gitops, environments.map((e) => e.name));
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());

@@ -65,9 +65,12 @@ export class InferenceDeployment extends Construct {
       podMetadata: { labels: labels.all },
       replicas: plan.props.autoscaling ? undefined : plan.replicas,
       strategy:
-        plan.strategy === 'Recreate'
+        plan.rollout.type === 'Recreate'
           ? kplus.DeploymentStrategy.recreate()
-          : kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+          : kplus.DeploymentStrategy.rollingUpdate({
+              maxSurge: kplus.PercentOrAbsolute.absolute(plan.rollout.maxSurge),
+              maxUnavailable: kplus.PercentOrAbsolute.absolute(plan.rollout.maxUnavailable),
+            }),
       progressDeadline: Duration.seconds(plan.progressDeadlineSeconds),
       minReady: Duration.seconds(0),
       serviceAccount: props.serviceAccount,

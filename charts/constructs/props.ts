@@ -277,7 +277,12 @@ export interface ProbeTimingOverride {
  * override that breaks one fails `npm run synth` unless that rule is waived with a reason.
  */
 export interface ServiceOverrides {
-  /** @default derived: Recreate with GPUs or a ReadWriteOnce cache, else RollingUpdate */
+  /**
+   * @default derived (charts/sizing/rollout.ts): Recreate with a ReadWriteOnce cache (one pod may mount it);
+   * RollingUpdate maxSurge 0 / maxUnavailable 1 with GPUs (no spare GPU for a surge pod, the other replicas keep
+   * serving); else RollingUpdate maxSurge 1 / maxUnavailable 0 (nothing stops serving). 'RollingUpdate' here
+   * always means maxSurge 1 / maxUnavailable 0 (rule rollout-surge-fits checks the surge pod fits)
+   */
   readonly strategy?: 'Recreate' | 'RollingUpdate';
   /** `false` removes the startup probe. @default derived from the model load time */
   readonly startupProbe?: ProbeTimingOverride | false;

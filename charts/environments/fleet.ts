@@ -69,8 +69,9 @@ export const fleet: Environment = {
   },
   // At full scale (every autoscaler at its maximum plus each rollout's surge pod) the seven services ask for
   // 148 CPU, 104.9 GiB, 4 GPUs, 27 GiB of ephemeral storage, 27 pods and 7 claims of 118 GiB (namespace-quota-fits
-  // prints the sums); the budget leaves room for a debug pod and one more small service's surge.
-  quota: { cpu: 160, memoryGiB: 128, gpus: 4, ephemeralStorageGiB: 32, pods: 32, storageGiB: 128, persistentVolumeClaims: 8 },
+  // prints the sums); the budget leaves room for a debug pod and one more small service's surge. Storage and claims
+  // also hold a model change of the largest cache (chat-72b, 53 GiB) beside the others (cache-change-fits-quota).
+  quota: { cpu: 160, memoryGiB: 128, gpus: 4, ephemeralStorageGiB: 32, pods: 32, storageGiB: 176, persistentVolumeClaims: 8 },
   // No CPU bound per container (it would become the inference server's CPU limit); the defaults give a container
   // that states nothing what the quota needs it to state.
   limitRange: {

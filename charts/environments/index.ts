@@ -13,6 +13,7 @@ export const environments: readonly Environment[] = [staging, production, onprem
 export const gitops: GitOpsSettings = {
   repoURL: site.repoURL,
   targetRevision: site.targetRevision,
+  environmentRevisions: site.environmentRevisions,
   argocdNamespace: site.argocdNamespace,
   project: site.project,
 };

@@ -4,13 +4,16 @@ import { Application } from '../../imports/argocd-application-argoproj.io.js';
 import { AppProject } from '../../imports/argocd-appproject-argoproj.io.js';
 import type { EnvironmentBuild } from '../environment-chart.js';
 import { syncWave } from '../lib/argocd.js';
+import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import { partOf } from '../lib/labels.js';
 
 export interface GitOpsSettings {
   /** Git clone URL of this repository (charts/site.ts). */
   readonly repoURL: string;
-  /** Branch or tag Argo CD syncs. */
+  /** Branch or tag Argo CD syncs for argocd/ and for every environment without its own revision. */
   readonly targetRevision: string;
+  /** Revision per environment name (charts/site.ts environmentRevisions). @default {} — every environment on targetRevision */
+  readonly environmentRevisions?: Readonly<Record<string, string>>;
   /** Namespace Argo CD runs in; Applications and AppProjects live there. */
   readonly argocdNamespace: string;
   /** AppProject of the inference environments; the self-managing root gets `<project>-gitops`. */
@@ -59,6 +62,11 @@ export const observedKinds = [
   { group: 'events.k8s.io', kind: 'Event' },
   { group: '', kind: 'Endpoints' },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice' },
+  // cert-manager's ingress-shim creates a Certificate per annotated Ingress, and the Certificate a
+  // CertificateRequest: allowed so the tree shows them with Argo CD's health for them
+  // (argo-cd resource_customizations/cert-manager.io/Certificate/health.lua: a failed issuance is Degraded).
+  { group: 'cert-manager.io', kind: 'Certificate' },
+  { group: 'cert-manager.io', kind: 'CertificateRequest' },
 ] as const;
 
 /**
@@ -106,7 +114,8 @@ export class EnvironmentApplicationChart extends Chart {
       },
       spec: {
         project: settings.project,
-        source: { repoUrl: settings.repoURL, targetRevision: settings.targetRevision, path: `dist/${env.name}` },
+        // Each environment tracks its own revision (promotion moves it); see charts/site.ts.
+        source: { repoUrl: settings.repoURL, targetRevision: environmentRevision(settings, env.name), path: `dist/${env.name}` },
         destination: { name: env.clusterName, namespace: env.namespace },
         syncPolicy: {
           automated: { ...automated },
@@ -157,6 +166,24 @@ export class BootstrapChart extends Chart {
       },
     });
   }
+}
+
+/** The revision an environment's Application tracks. */
+export function environmentRevision(settings: Pick<GitOpsSettings, 'targetRevision' | 'environmentRevisions'>, environment: string): string {
+  return settings.environmentRevisions?.[environment] ?? settings.targetRevision;
+}
+
+/** Refuse an environmentRevisions key that names no environment (a typo would leave it on targetRevision unnoticed). */
+export function checkEnvironmentRevisions(settings: Pick<GitOpsSettings, 'environmentRevisions'>, environmentNames: readonly string[], file = 'charts/site.ts'): void {
+  const problems: ConfigProblem[] = [];
+  for (const [name, revision] of Object.entries(settings.environmentRevisions ?? {})) {
+    if (!environmentNames.includes(name)) {
+      problems.push({ file, object: 'site', field: `environmentRevisions.${name}`, problem: `names no environment (have: ${environmentNames.join(', ')})`, fix: 'use an environment name from charts/environments/index.ts, or remove the key' });
+    } else if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(revision)) {
+      problems.push({ file, object: 'site', field: `environmentRevisions.${name}`, problem: `"${revision}" is not a branch, tag or commit`, fix: 'set a branch name (e.g. release), a tag or a commit SHA' });
+    }
+  }
+  if (problems.length > 0) throw new ChartConfigError(problems);
 }
 
 export function buildGitOps(settings: GitOpsSettings, builds: readonly EnvironmentBuild[]): { app: App; charts: Chart[] } {

@@ -20,3 +20,14 @@ export const waves = { namespace: -2, prerequisites: -1, monitoring: -1, workloa
 export function syncWave(wave: number): Record<string, string> {
   return { 'argocd.argoproj.io/sync-wave': String(wave) };
 }
+
+/**
+ * Per-object sync options (`argocd.argoproj.io/sync-options`, comma separated). The ones used here and the Argo CD
+ * release that introduced each (argo-cd docs/user-guide/sync-options.md at that tag):
+ * - `Prune=false`: the object is never pruned when Git no longer has it (v1.1);
+ * - `Delete=false`: the object is kept when its Application is deleted, e.g. an environment removed (v2.7.0,
+ *   argo-cd commit b6cfe676f3, PR 12448).
+ */
+export function argocdSyncOptions(options: readonly ('Prune=false' | 'Delete=false')[]): Record<string, string> {
+  return { 'argocd.argoproj.io/sync-options': options.join(',') };
+}

@@ -5,6 +5,7 @@ import { exposureRules } from './exposure.js';
 import { cudaDriverRules } from './cuda-driver.js';
 import { gpuRules } from './gpu.js';
 import { imageRules } from './image.js';
+import { modelCacheRules } from './model-cache.js';
 import { imagePinningRules } from './image-pinning.js';
 import { ingressAnnotationRules } from './ingress-annotations.js';
 import { modelRules } from './model.js';
@@ -28,6 +29,7 @@ export const rules: readonly Rule[] = [
   ...cudaDriverRules,
   ...rolloutRules,
   ...storageRules,
+  ...modelCacheRules,
   ...probeRules,
   ...timeoutRules,
   ...exposureRules,

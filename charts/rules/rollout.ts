@@ -12,7 +12,7 @@ export const rolloutRules: readonly Rule[] = [
     severity: 'error',
     checks: 'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all), an autoscaled pool counted at its maxCount; otherwise the strategy must be Recreate.',
     why: 'Rolling updates of GPU services stuck Pending: the surge pod waits for a GPU the old pod holds, and the rollout never finishes.',
-    fix: "Use strategy Recreate (the default with GPUs), or add capacity for one extra pod.",
+    fix: 'Roll without a surge (the default with GPUs: RollingUpdate maxSurge 0, maxUnavailable 1; Recreate with a ReadWriteOnce cache), or add capacity for one extra pod.',
     check: (svc, env) => {
       if (svc.surgePods === 0) return [];
       const pools = fittingPools(svc, env);

@@ -8,6 +8,7 @@ import { estimateMemory, type MemoryEstimate } from './memory.js';
 import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from './probes.js';
 import { defaultPreStopSeconds, embeddingRequestTimeoutSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
 import { GiB, MiB } from './units.js';
+import { rolloutCost, rolloutStrategy, type RolloutCost, type RolloutStrategy } from './rollout.js';
 
 /**
  * Every derived figure of one inference service, computed once from its props.
@@ -44,8 +45,14 @@ export interface InferenceServicePlan {
   readonly security: { readonly runAsNonRoot: boolean; readonly readOnlyRootFilesystem: boolean; readonly allowPrivilegeEscalation: boolean; readonly dropAllCapabilities: boolean };
   readonly timeouts: TimeoutPlan;
   readonly strategy: 'Recreate' | 'RollingUpdate';
+  /** The Deployment's strategy with its surge and unavailability (charts/sizing/rollout.ts). */
+  readonly rollout: RolloutStrategy;
   /** Why the strategy was chosen, for the summary and reviewers. */
   readonly strategyReason: string;
+  /** What one rollout costs, worst case (downtime or capacity, for how long), from the startup window. */
+  readonly rolloutCost: RolloutCost;
+  /** Seconds the init container's download of the model takes at the declared download rate. */
+  readonly downloadSeconds: number;
   readonly cache: {
     readonly kind: 'persistentVolumeClaim' | 'emptyDir';
     readonly accessMode: 'ReadWriteOnce' | 'ReadWriteMany' | undefined;
@@ -199,21 +206,10 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   const timeouts = planTimeouts(requestTimeoutSeconds, preStopSeconds, props.pathIdleTimeoutsSeconds ?? [60]);
   const downloadSeconds = Math.ceil(model.fileBytes / ((props.downloadMiBps ?? 25) * MiB));
 
-  let strategy: 'Recreate' | 'RollingUpdate' = 'RollingUpdate';
-  let strategyReason = 'no GPU and no ReadWriteOnce volume: a surge pod can start beside the old one';
-  if (gpuCount > 0) {
-    strategy = 'Recreate';
-    strategyReason = `requests ${gpuCount} GPU(s): a surge pod would wait for a GPU the old pod holds`;
-  } else if (accessMode === 'ReadWriteOnce') {
-    strategy = 'Recreate';
-    strategyReason = 'mounts a ReadWriteOnce cache: a surge pod on another node cannot attach it';
-  }
-
   const o = props.overrides ?? {};
-  if (o.strategy) {
-    strategy = o.strategy;
-    strategyReason = 'set by overrides.strategy';
-  }
+  const chosen = rolloutStrategy({ gpuCount, readWriteOnceCache: accessMode === 'ReadWriteOnce', ...(o.strategy ? { override: o.strategy } : {}) });
+  const strategy = chosen.strategy.type;
+  const strategyReason = chosen.reason;
   const derivedProbes = planProbes(startup);
   const probes: ProbePlan = {
     startup: o.startupProbe === false ? undefined : { ...derivedProbes.startup!, ...o.startupProbe },
@@ -266,7 +262,17 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     },
     timeouts: timeoutPlan,
     strategy,
+    rollout: chosen.strategy,
     strategyReason,
+    rolloutCost: rolloutCost({
+      strategy: chosen.strategy,
+      pods: props.autoscaling ? props.autoscaling.minReplicas : replicas,
+      terminationGracePeriodSeconds: timeoutPlan.terminationGracePeriodSeconds,
+      podStartSeconds: podStartAllowanceSeconds,
+      startupWindowSeconds: startup.windowSeconds,
+      downloadSeconds,
+    }),
+    downloadSeconds,
     cache: {
       kind: cacheProps.kind,
       accessMode,

@@ -64,7 +64,7 @@ describe('GgufInferenceService', () => {
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'Deployment/llm',
       'NetworkPolicy/llm',
-      'PersistentVolumeClaim/llm-model-cache',
+      expect.stringMatching(/^PersistentVolumeClaim\/llm-model-cache-[0-9a-f]{8}$/),
       'PodDisruptionBudget/llm',
       'PrometheusRule/llm',
       'Service/llm',
@@ -88,6 +88,33 @@ describe('GgufInferenceService', () => {
   it('rolls a ReadWriteMany or emptyDir cache with maxSurge 1 / maxUnavailable 0', () => {
     const rwx = byKind(synth({ replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
     expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  });
+
+  it('rolls several GPU replicas one at a time without a surge; Recreate only for a ReadWriteOnce cache', () => {
+    const gpu = { model: qwen25_7bInstructQ4KM, gpu: { count: 1, memoryGiB: 24 } };
+    const rwx = byKind(synth({ ...gpu, replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
+    expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    const rwo = byKind(synth({ ...gpu, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' } }), 'Deployment');
+    expect(rwo.spec.strategy).toEqual({ type: 'Recreate' });
+    // Negative control: the override still wins.
+    const forced = byKind(synth({ ...gpu, replicas: 3, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'Recreate' } }), 'Deployment');
+    expect(forced.spec.strategy).toEqual({ type: 'Recreate' });
+  });
+
+  it('names the cache claim by its identity: a new model, class, access mode or size is a new claim, never an update', () => {
+    const claimOf = (props: Partial<InferenceServiceProps>): K8sObject => byKind(synth(props), 'PersistentVolumeClaim');
+    const base3b = claimOf({});
+    expect(base3b.metadata.annotations).toMatchObject({ 'argocd.argoproj.io/sync-options': 'Delete=false' });
+    expect(claimOf({ replicas: 1, contextSize: 8192 }).metadata.name).toBe(base3b.metadata.name);
+    const changed = [
+      claimOf({ model: qwen25_7bInstructQ4KM }),
+      claimOf({ modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }),
+      claimOf({ modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', sizeGiB: 10 } }),
+    ].map((c) => c.metadata.name);
+    for (const name of changed) expect(name).not.toBe(base3b.metadata.name);
+    expect(new Set(changed).size).toBe(changed.length);
+    const dep = byKind(synth({}), 'Deployment');
+    expect(dep.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'model-cache').persistentVolumeClaim.claimName).toBe(base3b.metadata.name);
   });
 
   it('lets exactly one pod go at every replica count, with or without an autoscaler', () => {

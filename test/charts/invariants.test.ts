@@ -56,10 +56,12 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     expect(dep.spec.revisionHistoryLimit).toBeLessThanOrEqual(5);
   });
 
-  it('uses Recreate with GPUs or a ReadWriteOnce cache, else RollingUpdate 1/0', () => {
+  it('uses Recreate only with a ReadWriteOnce cache, RollingUpdate 0/1 with GPUs, else RollingUpdate 1/0', () => {
     const rwo = pvc?.spec.accessModes.includes('ReadWriteOnce') ?? false;
-    if (gpus > 0 || rwo) {
+    if (rwo) {
       expect(dep.spec.strategy).toEqual({ type: 'Recreate' });
+    } else if (gpus > 0) {
+      expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
     } else {
       expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     }

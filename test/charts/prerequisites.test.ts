@@ -41,7 +41,7 @@ describe('docs/prerequisites.md', () => {
   it('name every CRD-typed kind by the CRD that serves it (checked against the CRD files)', () => {
     const crdDir = join(repoRoot, '..', 'shared', 'crds');
     const served = new Map(
-      readdirSync(crdDir).map((f) => {
+      readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)).map((f) => {
         const crd = parse(readFileSync(join(crdDir, f), 'utf8')) as { metadata: { name: string }; spec: { names: { kind: string } } };
         return [crd.spec.names.kind, crd.metadata.name] as const;
       }),

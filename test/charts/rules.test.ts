@@ -216,6 +216,11 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
     passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
   },
+  'cache-change-fits-quota': {
+    // A model change creates the new 3Gi claim beside the old one: 6Gi for a moment.
+    violates: { ...env({ chat }), quota: { cpu: 64, memoryGiB: 64, gpus: 0, ephemeralStorageGiB: 64, storageGiB: 5 } },
+    passes: { ...env({ chat }), quota: { cpu: 64, memoryGiB: 64, gpus: 0, ephemeralStorageGiB: 64, storageGiB: 6 } },
+  },
   'limit-range-admits': {
     violates: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 2048 } } },
     passes: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 8192 } } },

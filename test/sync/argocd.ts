@@ -31,8 +31,26 @@ import type { SyncTimeline } from './timeline.js';
 
 export const trackingAnnotation = 'argocd.argoproj.io/tracking-id';
 
-/** Seconds after a finished sync before self-heal may act (argo-cd `--self-heal-timeout-seconds`, default 5). */
-export const selfHealTimeoutSeconds = 5;
+/**
+ * Self-heal backoff (Argo CD >= 2.14, argo-cd commit dc27102cff, PR 20275; v3.5.0
+ * cmd/argocd-application-controller/commands/argocd_application_controller.go defaults
+ * `--self-heal-backoff-timeout-seconds` 2, `--self-heal-backoff-factor` 3, `--self-heal-backoff-cap-seconds` 300).
+ * controller/appcontroller.go selfHealRemainingBackoff steps a wait.Backoff `SelfHealAttemptsCount` times from
+ * the last operation's end: the first self-heal of a revision is immediate, then 2 s, 6 s, 18 s, 54 s, 162 s,
+ * then 300 s (k8s.io/apimachinery wait.Backoff.Step: once the next duration passes the cap it stays at the cap).
+ */
+export const selfHealBackoff = { durationSeconds: 2, factor: 3, capSeconds: 300 } as const;
+
+/** Seconds to wait after the last operation before self-heal attempt number `attempts + 1`. */
+export function selfHealDelaySeconds(attempts: number): number {
+  let duration: number = selfHealBackoff.durationSeconds;
+  let delay = 0;
+  for (let i = 0; i < attempts; i++) {
+    delay = duration;
+    duration = Math.min(duration * selfHealBackoff.factor, selfHealBackoff.capSeconds);
+  }
+  return delay;
+}
 
 /** Kind order within a wave (gitops-engine pkg/sync/sync_tasks.go kindOrder, from Helm's kind sorter); unknown kinds sort last. */
 const kindOrderList = [
@@ -69,6 +87,8 @@ interface Task {
 
 export interface Operation {
   revision: string;
+  /** Self-heal attempts to this revision so far, this one included (argo-cd SyncOperation.SelfHealAttemptsCount). */
+  selfHealAttempts: number;
   prune: boolean;
   /** Resource keys to sync (self-heal syncs only the out-of-sync ones); undefined: all. */
   resources?: Set<string>;
@@ -272,12 +292,14 @@ export class ApplicationController {
     const last = this.lastOperation;
     const alreadyAttempted = last !== undefined && last.revision === revision;
     let resources: Set<string> | undefined;
+    let selfHealAttempts = 0;
     if (alreadyAttempted && (!auto.selfHeal || last.phase !== 'Succeeded')) {
       if (last.phase !== 'Succeeded') this.setConditions([`SyncError: Failed sync attempt to ${revision}: ${last.message}`]);
       return;
     } else if (alreadyAttempted && auto.selfHeal) {
-      if (this.timeline.now - (last.finishedAt ?? 0) < selfHealTimeoutSeconds) return;
+      if (this.timeline.now - (last.finishedAt ?? 0) < selfHealDelaySeconds(last.selfHealAttempts)) return;
       resources = new Set(outOfSync.map((r) => r.key));
+      selfHealAttempts = last.selfHealAttempts + 1;
     }
     if (auto.prune && !auto.allowEmpty && this.resources.every((r) => r.requiresPruning)) {
       this.setConditions([`SyncError: Skipping sync attempt to ${revision}: auto-sync will wipe out all resources`]);
@@ -286,6 +308,7 @@ export class ApplicationController {
     this.setConditions([]);
     const op: Operation = {
       revision,
+      selfHealAttempts,
       prune: auto.prune,
       ...(resources ? { resources } : {}),
       startedAt: this.timeline.now,
@@ -513,7 +536,8 @@ export class ApplicationController {
       const o = (t.target?.object ?? t.live) as Obj;
       record.objects.push({ key: t.key, name: shortName(o), ...(t.target ? { file: t.target.file } : {}) });
       if (t.prune) {
-        if (op.prune) {
+        // A per-object Prune=false always wins over the Application's prune (argo-cd docs/user-guide/sync-options.md).
+        if (op.prune && !objectSyncOptions(o).includes('Prune=false')) {
           this.cluster.delete(t.key);
           op.results.set(t.key, { syncStatus: 'Pruned', operationState: 'Succeeded', message: 'pruned' });
           this.log(`wave ${wave}: prune ${shortName(o)}`);
@@ -565,6 +589,33 @@ export class ApplicationController {
     if (track) c.metadata.annotations = { ...(c.metadata.annotations ?? {}), [trackingAnnotation]: `${this.app.name}:${group(c)}/${c.kind}:${c.metadata.namespace ?? ''}/${c.metadata.name}` };
     return c;
   }
+}
+
+/** The object's own sync options (`argocd.argoproj.io/sync-options`, comma separated). */
+export function objectSyncOptions(o: Obj): string[] {
+  return String(o.metadata.annotations?.['argocd.argoproj.io/sync-options'] ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+/**
+ * Deleting an Application with the resources finalizer (argo-cd controller/appcontroller.go finalizeApplicationDeletion):
+ * every tracked object is deleted except those with the sync option Delete=false (Argo CD >= 2.7.0), which stay
+ * in the cluster, untracked by any Application. Returns the keys kept.
+ */
+export function deleteApplication(controller: ApplicationController): string[] {
+  const kept: string[] = [];
+  for (const o of [...controller.cluster.objects.values()]) {
+    if (!o.metadata.annotations?.[trackingAnnotation]?.startsWith(`${controller.target.app.name}:`)) continue;
+    if (objectSyncOptions(o).includes('Delete=false')) {
+      kept.push(resourceKey(o));
+      continue;
+    }
+    controller.cluster.delete(resourceKey(o));
+  }
+  controller.timeline.add('argocd', `Application ${controller.target.app.name} deleted (resources finalizer); kept with Delete=false: ${kept.join(', ') || 'none'}`);
+  return kept;
 }
 
 function topLevel(o: Obj): Record<string, unknown> {

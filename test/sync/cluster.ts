@@ -182,6 +182,8 @@ export class SimCluster {
     }
     const next = clone(desired);
     this.defaults(next);
+    const refused = validateUpdate(live, next, this.o.profile);
+    if (refused) throw new Error(refused);
     const specChanged = JSON.stringify(live.spec) !== JSON.stringify(next.spec);
     const metaChanged =
       JSON.stringify(live.metadata.labels) !== JSON.stringify(next.metadata.labels) ||
@@ -290,6 +292,7 @@ export class SimCluster {
       if (this.dependents(o).length === 0 && contents.length === 0) {
         this.objects.delete(key);
         if (o.kind === 'Secret') this.secrets.delete(`${o.metadata.namespace}/${o.metadata.name}`);
+        if (o.kind === 'PersistentVolumeClaim') this.cacheFiles.delete(`${o.metadata.namespace}/${o.metadata.name}`);
         if (o.kind !== 'ReplicaSet') this.log(`${shortName(o)} deleted`);
       }
     }
@@ -540,6 +543,7 @@ export class SimCluster {
         if ((pod.spec.initContainers ?? []).length === 0 || this.now >= initStart + t.initSeconds) {
           st.initDoneAt = this.now;
           if ((pod.spec.initContainers ?? []).length > 0) this.log(`Pod ${pod.metadata.name}: init containers completed`);
+          this.recordCacheFile(pod);
         } else {
           continue;
         }
@@ -740,6 +744,31 @@ export class SimCluster {
     }
   }
 
+  /**
+   * Files in each cache claim (`namespace/claim` -> model file names), and every download: the init container
+   * (service/model/download.ts) fetches MODEL into the cache unless the file is already there. A claim's files
+   * go with the claim when it is deleted.
+   */
+  readonly cacheFiles = new Map<string, Set<string>>();
+  readonly downloads: { claim: string; file: string; at: number }[] = [];
+
+  private recordCacheFile(pod: Obj): void {
+    const ns = pod.metadata.namespace as string;
+    const model = (pod.spec.initContainers ?? []).flatMap((c: any) => c.env ?? []).find((e: any) => e.name === 'MODEL')?.value as string | undefined;
+    if (!model) return;
+    const file = model.split('/').pop() as string;
+    for (const claim of claimNames(pod.spec)) {
+      const key = `${ns}/${claim}`;
+      const files = this.cacheFiles.get(key) ?? new Set<string>();
+      if (!files.has(file)) {
+        files.add(file);
+        this.downloads.push({ claim: key, file, at: this.now });
+        this.log(`Pod ${pod.metadata.name}: downloaded ${file} into claim ${claim}`);
+      }
+      this.cacheFiles.set(key, files);
+    }
+  }
+
   // ------------------------------------------------------------------------------------------
   // Observations for the scenarios
   // ------------------------------------------------------------------------------------------
@@ -753,6 +782,47 @@ export class SimCluster {
   podReady(p: Obj): boolean {
     return this.isReady(p);
   }
+}
+
+/**
+ * What the API server refuses in an update (kubernetes pkg/apis/core/validation/validation.go and
+ * pkg/apis/apps/validation/validation.go); undefined when the update is allowed:
+ * - PersistentVolumeClaim (ValidatePersistentVolumeClaimUpdate): a bound claim's spec is immutable except
+ *   `resources.requests` (and volumeAttributesClassName); `requests.storage` below `status.capacity` is
+ *   "field can not be less than status.capacity"; growing it needs `allowVolumeExpansion` on the class
+ *   (the admission plugin PersistentVolumeClaimResize, plugin/pkg/admission/storage/persistentvolume/resize).
+ * - Deployment (ValidateDeploymentUpdate): `spec.selector` is immutable in apps/v1.
+ * - Service (ValidateServiceUpdate): `spec.clusterIP` may not change once allocated.
+ */
+export function validateUpdate(live: Obj, next: Obj, profile: ClusterProfile): string | undefined {
+  const name = `${live.kind} "${live.metadata.name}"`;
+  if (live.kind === 'PersistentVolumeClaim' && live.status?.phase === 'Bound') {
+    const { resources: _a, volumeName: _b, ...liveRest } = live.spec ?? {};
+    const { resources: _c, volumeName: _d, ...nextRest } = next.spec ?? {};
+    if (JSON.stringify(liveRest) !== JSON.stringify(nextRest)) {
+      return `${name} is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims`;
+    }
+    const capacity = parseGi(live.status?.capacity?.storage);
+    const asked = parseGi(next.spec?.resources?.requests?.storage);
+    if (asked < capacity) return `${name} is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity`;
+    if (asked > capacity) {
+      const cls = profile.storageClasses.find((c) => c.name === live.spec?.storageClassName) as { allowVolumeExpansion?: boolean } | undefined;
+      if (cls?.allowVolumeExpansion !== true) return `${name} is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`;
+    }
+  }
+  if (live.kind === 'Deployment' && JSON.stringify(live.spec?.selector) !== JSON.stringify(next.spec?.selector)) {
+    return `${name} is invalid: spec.selector: Invalid value: field is immutable`;
+  }
+  if (live.kind === 'Service' && live.spec?.clusterIP !== undefined && next.spec?.clusterIP !== undefined && live.spec.clusterIP !== next.spec.clusterIP) {
+    return `${name} is invalid: spec.clusterIP: Invalid value: field is immutable`;
+  }
+  return undefined;
+}
+
+function parseGi(q: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(Gi|Mi|Ti)?$/.exec(q ?? '0');
+  if (!m) return 0;
+  return Number(m[1]) * (m[2] === 'Ti' ? 1024 : m[2] === 'Mi' ? 1 / 1024 : 1);
 }
 
 /** Stable short hash of a pod template, the ReplicaSet's pod-template-hash. */

@@ -52,11 +52,14 @@ describe('health per kind', () => {
     expect(health(obj('networking.k8s.io/v1', 'Ingress', {}, { loadBalancer: { ingress: [{ ip: '10.0.0.1' }] } }))).toBe('Healthy');
   });
 
-  it('HPA: conditions in order; no conditions is "Waiting to Autoscale"', () => {
+  it('HPA (Argo CD v3.5): any degraded condition first, then AbleToScale/ScalingLimited True; none is "Waiting to Autoscale"', () => {
     const hpa = (conditions: object[]): Obj => obj('autoscaling/v2', 'HorizontalPodAutoscaler', {}, { conditions });
     expect(getResourceHealth(hpa([]))).toEqual({ status: 'Progressing', message: 'Waiting to Autoscale' });
     expect(health(hpa([{ type: 'AbleToScale', status: 'False', reason: 'FailedGetScale' }]))).toBe('Degraded');
-    expect(health(hpa([{ type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' }, { type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric' }]))).toBe('Healthy');
+    // v3.5: a degraded condition after a healthy one still wins (v3.4 read them in order and said Healthy).
+    expect(health(hpa([{ type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' }, { type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric' }]))).toBe('Degraded');
+    expect(health(hpa([{ type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' }, { type: 'ScalingActive', status: 'False', reason: 'FailedGetExternalMetric' }]))).toBe('Degraded');
+    expect(health(hpa([{ type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' }, { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound' }]))).toBe('Healthy');
     expect(health(hpa([{ type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric' }, { type: 'AbleToScale', status: 'True' }]))).toBe('Degraded');
   });
 

@@ -3,7 +3,7 @@
  * docs/sync-conformance.md). Every scenario runs on one Application from argocd/ and its environment.
  */
 import type { Operation } from './argocd.js';
-import { kindOrder, selfHealTimeoutSeconds, trackingAnnotation } from './argocd.js';
+import { kindOrder, objectSyncOptions, selfHealDelaySeconds, trackingAnnotation } from './argocd.js';
 import { resolveIntOrPercent } from './cluster.js';
 import { getResourceHealth, healthSource } from './health/health.js';
 import { condition, group, resourceKey, shortName, type Obj } from './objects.js';
@@ -291,7 +291,13 @@ export function emptySource(target: Target, variant: 'empty' | 'missing', opts: 
   const survivors = [...uids].filter(([k, uid]) => sim.cluster.get(k)?.metadata.uid === uid && sim.cluster.get(k)?.metadata.deletionTimestamp === undefined);
   const checks = new SyncChecks();
   if (opts.allowEmpty) {
-    checks.must('control: with allowEmpty: true the same commit prunes every object', survivors.length === 0, `${tracked.length - survivors.length} of ${tracked.length} pruned`);
+    // Objects with the sync option Prune=false (the Namespace) are never pruned (argo-cd docs/user-guide/sync-options.md).
+    const protectedKeys = new Set(tracked.filter((o) => objectSyncOptions(o).includes('Prune=false')).map((o) => resourceKey(o)));
+    checks.must(
+      'control: with allowEmpty: true the same commit prunes every object but those marked Prune=false',
+      survivors.every(([k]) => protectedKeys.has(k)) && survivors.length === protectedKeys.size,
+      `${tracked.length - survivors.length} of ${tracked.length} pruned; kept: ${survivors.map(([k]) => k).join(', ') || 'none'}`,
+    );
     return result(sim, label, checks);
   }
   const guard = app.automated?.allowEmpty === true ? 'allowEmpty: true' : `allowEmpty: false (${app.raw.spec?.syncPolicy?.automated?.allowEmpty === false ? 'written' : 'the default'} in ${app.file})`;
@@ -327,7 +333,7 @@ export function selfHeal(target: Target): SyncScenarioResult {
   sim.runUntil(() => read(sim.cluster.get(key)) === want && sim.settled(), 300);
   const healOp = sim.controller.operations[opsBefore];
   const restoredAfter = healOp?.finishedAt !== undefined ? healOp.finishedAt - editedAt : undefined;
-  checks.must(`the changed ${field} is restored from Git`, read(sim.cluster.get(key)) === want, `live ${String(read(sim.cluster.get(key)))}, desired ${String(want)}, restored ${restoredAfter ?? '—'}s after the edit (self-heal timeout ${selfHealTimeoutSeconds}s)`);
+  checks.must(`the changed ${field} is restored from Git`, read(sim.cluster.get(key)) === want, `live ${String(read(sim.cluster.get(key)))}, desired ${String(want)}, restored ${restoredAfter ?? '—'}s after the edit (self-heal backoff before attempt 1: ${selfHealDelaySeconds(0)}s, then ${selfHealDelaySeconds(1)}s, ${selfHealDelaySeconds(2)}s, ...)`);
   checks.must('self-heal syncs only the out-of-sync resource', healOp?.resources?.size === 1 && healOp.resources.has(key), `operation resources: ${healOp?.resources ? [...healOp.resources].join(', ') : 'all'}`);
   for (const ig of sim.target.app.ignoreDifferences) {
     const o = sim.desired().find((m) => m.object.kind === ig.kind && (ig.group ?? '') === group(m.object) && (ig.name === undefined || ig.name === m.object.metadata.name));

@@ -1,0 +1,66 @@
+/**
+ * `npm run review` on the change sequences (test/sync/sequences.ts): a model bump of every environment is
+ * reviewed against the current synth, and the tool answers --help with exit 0.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { environments } from '../../charts/environments/index.js';
+import { modelCatalogue } from '../../charts/models/catalogue.js';
+import { bumpTarget, sequencesFor, subjectService, synthesizeCommit } from '../sync/sequences.js';
+import { renderReview, reviewEnvironment } from '../../tools/review/review.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const objectsOf = (out: ReturnType<typeof synthesizeCommit>): unknown[] => (out.kind === 'files' ? [...out.files.values()].flat() : []);
+
+describe.each(environments.map((e) => [e.name, e] as const))('review of a model bump in %s', (_n, env) => {
+  const seq = sequencesFor(env).find((s) => s.name === 'model bump and revert');
+  it.runIf(seq !== undefined)('names the restart, the unavailability and the bytes of the new model, or the synth refusal', () => {
+    const before = objectsOf(synthesizeCommit(env));
+    const bumped = seq!.commits[0]!.edit(env)!;
+    const out = synthesizeCommit(bumped);
+    if (out.kind === 'refused') {
+      expect(out.message).toMatch(/charts\/environments\//);
+      return;
+    }
+    const r = reviewEnvironment(env.name, before, objectsOf(out), env, 'all passed');
+    const name = subjectService(env)!;
+    const svc = r.services.find((s) => s.service === name)!;
+    const to = bumpTarget(env.services[name]!.model)!;
+    expect(svc.restart).toMatch(/restarted/);
+    expect(svc.unavailability).toMatch(/downtime|capacity|no capacity lost/);
+    expect(svc.downloadBytes).toBe(modelCatalogue[to.id]!.fileBytes);
+    // Every other service is untouched (negative control on the same output).
+    for (const other of r.services.filter((s) => s.service !== name)) expect(other.restart).toBe('no change');
+    const md = renderReview([r], 'test');
+    expect(md).toContain(`| ${name} |`);
+    expect(md).toMatch(/\| memory \|/);
+  });
+
+  it('an unchanged environment has no service changes (negative control)', () => {
+    const same = objectsOf(synthesizeCommit(env));
+    const r = reviewEnvironment(env.name, same, same, env, 'all passed');
+    expect(r.services.every((s) => s.restart === 'no change')).toBe(true);
+    expect(renderReview([r], 'test')).toContain('No service changes.');
+  });
+
+  it('an environment removal keeps its claims (Delete=false)', () => {
+    const r = reviewEnvironment(env.name, objectsOf(synthesizeCommit(env)), undefined, env, 'all passed');
+    for (const s of r.services) expect(s.restart).toMatch(/removed/);
+    for (const s of r.services.filter((x) => x.downloads.includes('claim'))) expect(s.downloads).toContain('kept (Delete=false)');
+  });
+});
+
+describe('npm run review', () => {
+  it('--help exits 0 and an unknown option exits 2', () => {
+    const tsx = `${root}node_modules/.bin/tsx`;
+    expect(execFileSync(tsx, ['tools/review/main.ts', '--help'], { cwd: root, encoding: 'utf8' })).toContain('Usage: npm run review');
+    let code = 0;
+    try {
+      execFileSync(tsx, ['tools/review/main.ts', '--bogus'], { cwd: root, stdio: 'pipe' });
+    } catch (e) {
+      code = (e as { status: number }).status;
+    }
+    expect(code).toBe(2);
+  });
+});
