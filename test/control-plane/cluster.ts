@@ -106,6 +106,7 @@ export class ProfileCluster {
     }
     for (const node of this.nodes) await this.registerNode(node);
     await this.renewLeases();
+    await this.awaitSchedulable();
     this.heartbeat = setInterval(() => void this.renewLeases().catch(() => undefined), 10_000);
     for (const node of this.nodes) await this.reserve(node);
     for (const cls of this.profile.storageClasses) {
@@ -129,6 +130,24 @@ export class ProfileCluster {
       await this.apply({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler: name } as KubernetesObject);
     }
     this.provisioner = setInterval(() => void this.provisionOnce().catch(() => undefined), 1_000);
+  }
+
+  /**
+   * Waits until the node lifecycle controller has taken the `node.kubernetes.io/not-ready` taint off every node
+   * (the TaintNodesByCondition admission plugin puts it on each new Node), so no pod is refused for it.
+   */
+  private async awaitSchedulable(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const tainted = [];
+      for (const node of this.nodes) {
+        const live = await this.core.readNode({ name: node.name });
+        if ((live.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/'))) tainted.push(node.name);
+      }
+      if (tainted.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`nodes still tainted not-ready after ${timeoutMs / 1000} s: ${tainted.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   /** One pass of the nodes' kubelets: bound pods reported Ready, terminating ones removed. */

@@ -13,7 +13,7 @@ import type { Finding } from '../../charts/rules/types.js';
 import type { ManifestDoc } from '../support/manifests.js';
 import { applyInSyncOrder, deleteNamespace } from './apply.js';
 import { ProfileCluster } from './cluster.js';
-import { eventsFor, placementOf } from './observe.js';
+import { eventsFor, placementOf, stuckForMs } from './observe.js';
 
 /** The environment's manifests and every rule finding, whether or not synth would refuse it. */
 export function synthUnchecked(env: Environment): { docs: ManifestDoc[]; errors: Finding[] } {
@@ -67,6 +67,9 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
     const desired = new Map(deployments.map((d) => [d.object.metadata.name, fullScale(docs, d.object.metadata.name, (d.object.spec?.replicas as number | undefined) ?? 1)]));
     const settle = async (phase: string): Promise<void> => {
       const deadline = Date.now() + settleMs;
+      // A refusal or a Pending pod counts once it held for a while: a quota's usage is computed just after the
+      // quota is created, and the ReplicaSet controller retries a refused pod.
+      const firstSeen = new Map<string, number>();
       for (;;) {
         const live = (await apps.listNamespacedDeployment({ namespace: env.namespace })).items;
         const pods = (await core.listNamespacedPod({ namespace: env.namespace })).items;
@@ -78,9 +81,11 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
           if (failure) stuck.set(name, `${phase}: pods refused: ${failure.message}`);
           const pending = pods.filter((p) => serviceOf(p.metadata?.labels) === name).map(placementOf).find((p) => p?.unschedulable !== undefined);
           if (pending) stuck.set(name, `${phase}: pod Pending: ${pending.unschedulable}`);
+          if (stuck.has(name)) firstSeen.set(`${name} ${stuck.get(name)}`, firstSeen.get(`${name} ${stuck.get(name)}`) ?? Date.now());
+          const held = stuck.has(name) && Date.now() - firstSeen.get(`${name} ${stuck.get(name)}`)! >= stuckForMs;
           const want = desired.get(name) ?? 1;
           const finished = d.status?.observedGeneration === d.metadata?.generation && d.status?.updatedReplicas === want && d.status?.availableReplicas === want && (d.status?.replicas ?? 0) === want;
-          if (!finished && !stuck.has(name)) done = false;
+          if (!finished && !held) done = false;
         }
         if (done || Date.now() > deadline) {
           for (const d of live) {
@@ -92,7 +97,9 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
           for (const claim of (await core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace })).items) {
             if (claim.status?.phase === 'Bound') continue;
             const events = await eventsFor(kubeConfig, env.namespace, 'PersistentVolumeClaim', claim.metadata!.name!);
-            note(serviceOf(claim.metadata?.labels), `${phase}: claim ${claim.metadata!.name} ${claim.status?.phase ?? 'Pending'}${events.length > 0 ? ` (${events.at(-1)})` : ''}`);
+            // The PV controller's word on it: ExternalProvisioning once it handed the claim to a driver.
+            const event = events.find((e) => e.startsWith('ExternalProvisioning')) ?? events.at(-1);
+            note(serviceOf(claim.metadata?.labels), `${phase}: claim ${claim.metadata!.name} ${claim.status?.phase ?? 'Pending'}${event ? ` (${event})` : ''}`);
           }
           return;
         }

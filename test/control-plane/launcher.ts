@@ -3,11 +3,10 @@
  * kube-scheduler from tools/control-plane (built by its build.sh), on 127.0.0.1 with free ports and a
  * temporary directory, torn down by `stop()`. The logs stay on disk when a test failed.
  *
- * The API server runs the admission plugins the environments meet on a real cluster besides its defaults
- * (PodSecurity, ResourceQuota, LimitRanger, ValidatingAdmissionPolicy are in the default set of
- * k8s.io/kubernetes pkg/kubeapiserver/options/plugins.go `DefaultOffAdmissionPlugins`'s complement; they are
- * named explicitly so a change of defaults cannot drop them), a service-account key pair, and one static
- * token in `system:masters` that the tests and the two controllers use.
+ * The API server runs its default admission plugins (k8s.io/kubernetes pkg/kubeapiserver/options/plugins.go:
+ * every plugin not in `DefaultOffAdmissionPlugins`) with PodSecurity, ResourceQuota, LimitRanger and
+ * ValidatingAdmissionPolicy named explicitly, so a change of defaults cannot drop them; a service-account key
+ * pair; and one static token in `system:masters` that the tests and the two controllers use.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -17,7 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { repoRoot } from '../support/manifests.js';
 
 /** Admission plugins turned on explicitly (all four are on by default in v1.37; see the file comment). */
@@ -208,10 +207,20 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       '--use-service-account-credentials=false',
       '--v=1',
     ]);
+    const controllerManager = components.at(-1)!;
     launch('kube-scheduler', [`--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--secure-port=0', '--v=1']);
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
+    // The controller manager is working once its service-account controller made kube-system's `default`
+    // ServiceAccount, which pods there need to pass the ServiceAccount admission plugin.
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    await waitFor(controllerManager, 'ServiceAccount kube-system/default', () =>
+      core.readNamespacedServiceAccount({ name: 'default', namespace: 'kube-system' }).then(
+        () => true,
+        () => false,
+      ),
+    );
     return { kubeConfig, server, token, dir, stop };
   } catch (err) {
     await stop(true);

@@ -21,6 +21,8 @@ export interface DeploymentOutcome {
   readonly pods: readonly PodPlacement[];
 }
 
+/** How long a refusal or an unschedulable pod must hold before it is a verdict (the controllers retry). */
+export const stuckForMs = 8_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function placementOf(pod: V1Pod): PodPlacement | undefined {
@@ -43,6 +45,8 @@ export async function awaitDeployments(kubeConfig: KubeConfig, namespace: string
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const deadline = Date.now() + timeoutMs;
+  // A refusal or an unschedulable pod counts once it held for a while (see stuckForMs).
+  const firstSeen = new Map<string, number>();
   for (;;) {
     const deployments = (await apps.listNamespacedDeployment({ namespace })).items;
     const pods = (await core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.deletionTimestamp);
@@ -52,7 +56,12 @@ export async function awaitDeployments(kubeConfig: KubeConfig, namespace: string
       const own = pods.filter((p) => selectorMatches(d.spec!.selector.matchLabels ?? {}, p.metadata?.labels));
       const placements = own.map(placementOf);
       const desired = d.spec?.replicas ?? 1;
-      const settled = failure !== undefined || (own.length >= desired && placements.every((p) => p !== undefined));
+      const stuck = failure !== undefined || placements.some((p) => p?.unschedulable !== undefined);
+      if (stuck) firstSeen.set(name, firstSeen.get(name) ?? Date.now());
+      else firstSeen.delete(name);
+      const held = stuck && Date.now() - firstSeen.get(name)! >= stuckForMs;
+      const placedAll = own.length >= desired && placements.every((p) => p?.node !== undefined);
+      const settled = held || placedAll;
       return {
         deployment: name,
         refused: failure?.message,
