@@ -174,7 +174,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
     judged.push(j);
     if (c.breaks) expect(ruleErrors.map((f) => f.ruleId), 'the variant breaks the rule it is meant to').toContain(c.breaks);
     expect(disagrees(j), table([j])).toBe(false);
-  });
+  }, 300_000);
 
   it('incident: a pod larger than what is free is Pending with the scheduler\'s "Insufficient memory", and the rule names memory', () => {
     const c = judged.find((j) => j.name.includes('more memory than'))!;

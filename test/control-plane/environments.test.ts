@@ -53,7 +53,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('every environment
       await deleteNamespace(kubeConfig, env.namespace);
       await cluster.stop();
     }
-  });
+  }, 300_000);
 
   it('argocd/: the AppProject and Applications are admitted by the Argo CD CRDs', async () => {
     const { kubeConfig } = controlPlane();

@@ -181,6 +181,9 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
       '--authorization-mode=RBAC',
       `--enable-admission-plugins=${admissionPlugins.join(',')}`,
+      // The endpoint reconciler refuses a loopback advertise address; nothing here reaches the API server
+      // through the `kubernetes` Service anyway.
+      '--endpoint-reconciler-type=none',
       '--profiling=false',
       '--v=1',
     ]);
