@@ -5,6 +5,7 @@
  * (gitops-engine pkg/sync/sync_tasks.go). A refusal is recorded with the file and the object.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -52,13 +53,45 @@ export function refusalMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The client's object API with its discovery (kind to resource path) exposed. Its own `patch` re-serialises a
+ * built-in kind through the generated models, which drops every key the model does not know (unknown or misspelt
+ * fields, and JSON names that differ from the model's, such as a CRD schema's `x-kubernetes-int-or-string`):
+ * the API server would never see them. The manifest bytes are sent unchanged instead, as Argo CD sends them.
+ */
+class ResourcePaths extends KubernetesObjectApi {
+  pathOf(o: KubernetesObject): Promise<string> {
+    return this.specUriPath(structuredClone(o), 'patch');
+  }
+}
+
+/** One server-side apply of the object's JSON as it is, with strict field validation (kubectl's default). */
+async function serverSideApply(kubeConfig: KubeConfig, paths: ResourcePaths, o: KubernetesObject): Promise<void> {
+  const path = await paths.pathOf(o);
+  const query = new URLSearchParams({ fieldManager: argocdFieldManager, force: 'true', fieldValidation: 'Strict' });
+  const url = new URL(`${kubeConfig.getCurrentCluster()!.server}${path}?${query}`);
+  const options: RequestOptions = { method: 'PATCH', headers: { 'content-type': PatchStrategy.ServerSideApply, accept: 'application/json' } };
+  await kubeConfig.applyToHTTPSOptions(options);
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpsRequest(url, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(o));
+  });
+  if (status >= 300) throw new ApiException(status, `HTTP ${status}`, body, {});
+}
+
 /** Server-side applies each document in sync order; returns what the API server refused. */
 export async function applyInSyncOrder(kubeConfig: KubeConfig, docs: readonly ManifestDoc[]): Promise<Refusal[]> {
-  const api = KubernetesObjectApi.makeApiClient(kubeConfig);
+  const paths = kubeConfig.makeApiClient(ResourcePaths);
   const refusals: Refusal[] = [];
   for (const doc of inSyncOrder(docs)) {
     try {
-      await api.patch(doc.object as KubernetesObject, undefined, undefined, argocdFieldManager, true, PatchStrategy.ServerSideApply);
+      await serverSideApply(kubeConfig, paths, doc.object as KubernetesObject);
     } catch (err) {
       refusals.push({ file: doc.file, object: objectRef(doc.object), message: refusalMessage(err) });
     }

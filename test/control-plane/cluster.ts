@@ -11,6 +11,7 @@
  * for WaitForFirstConsumer only once the scheduler set `volume.kubernetes.io/selected-node`).
  */
 import {
+  ApiException,
   CoordinationV1Api,
   CoreV1Api,
   KubernetesObjectApi,
@@ -249,8 +250,9 @@ export class ProfileCluster {
         spec: { holderIdentity: node.name, leaseDurationSeconds: 40, renewTime: new V1MicroTime() },
       };
       try {
-        await this.coordination.replaceNamespacedLease({ name: node.name, namespace: 'kube-node-lease', body });
-      } catch {
+        await this.coordination.patchNamespacedLease({ name: node.name, namespace: 'kube-node-lease', body: { spec: body.spec } }, mergePatch);
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 404)) throw err;
         await this.coordination.createNamespacedLease({ namespace: 'kube-node-lease', body });
       }
     }
