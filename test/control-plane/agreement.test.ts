@@ -13,8 +13,21 @@ import type { Environment, ServiceDeclaration } from '../../charts/environments/
 import { cpuMillis, parseQuantity } from '../../charts/lib/quantity.js';
 import type { Finding } from '../../charts/rules/types.js';
 import { repoRoot, type ManifestDoc } from '../support/manifests.js';
+import { installCrds } from './apply.js';
 import { judgeOnRealCluster, synthUnchecked, type RealVerdict } from './compare.js';
 import { controlPlaneAvailabilityTest, controlPlaneMissing, useControlPlane } from './setup.js';
+
+/**
+ * Cases where the rules and Kubernetes disagree and the fix is not small: each with what was found. A case that
+ * starts to agree fails the test too, so the entry is removed with the fix.
+ */
+const openDisagreements: Readonly<Record<string, string>> = {
+  'committed: fleet':
+    'cluster-fits-all-pods sums the CPU of a pool (10 m6i.4xlarge nodes, 158.9 CPU for 112 CPU of pods at full scale), but the ' +
+    'scheduler places pods one at a time by score (NodeResourcesFit LeastAllocated, topology spread), spreading the 4-CPU pods ' +
+    'until no node keeps 8 CPU free for an 8-CPU pod: llama-8b stays Pending with "Insufficient cpu". The rule needs a per-node ' +
+    'packing model, not a sum.',
+};
 
 /** The rules that stand in for a decision of the API server, a controller or the scheduler. */
 export const controlPlaneRules = [
@@ -117,9 +130,9 @@ export function cases(): Case[] {
     env: withCluster(base, 'no-csi', { storageClasses: base.cluster.storageClasses.map((c) => ({ ...c, csiDriverInstalled: false })) }),
   });
   out.push({
-    name: `${base.name}: ${gpuService} with RollingUpdate on its one GPU node`,
+    name: `${base.name}: ${gpuService} with RollingUpdate on its one GPU node (no cluster quota, so the scheduler decides)`,
     breaks: 'rollout-surge-fits',
-    env: withService(base, gpuService, (s) => ({ ...s, overrides: { ...s.overrides, strategy: 'RollingUpdate' } })),
+    env: withService(withCluster(base, 'no-quota', { namespaceQuotas: {} }), gpuService, (s) => ({ ...s, overrides: { ...s.overrides, strategy: 'RollingUpdate' } })),
   });
   out.push({
     name: `${base.name}: ${cpuService} allows privilege escalation`,
@@ -146,8 +159,16 @@ export function cases(): Case[] {
   return out;
 }
 
-/** Rule and Kubernetes disagree on a case: the rule refuses iff some service fails for real. */
-const disagrees = (j: Judged) => j.ruleErrors.length > 0 !== j.real.some((r) => r.problems.length > 0);
+/**
+ * Rule and Kubernetes disagree on a case unless the rules refuse the environment exactly when some service fails for
+ * real, and every service that fails for real is one a rule names (a rule on the whole cluster, such as
+ * cluster-fits-all-pods, names every service that competes; the scheduler leaves only some of them Pending).
+ */
+const disagrees = (j: Judged) => {
+  const failing = j.real.filter((r) => r.problems.length > 0).map((r) => r.service);
+  const named = new Set(j.ruleErrors.map((f) => f.service));
+  return j.ruleErrors.length > 0 !== failing.length > 0 || (!named.has('*') && failing.some((s) => !named.has(s)));
+};
 
 function table(judged: readonly Judged[]): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -155,7 +176,8 @@ function table(judged: readonly Judged[]): string {
     const rule = j.ruleErrors.length === 0 ? 'runs' : `refuses: ${[...new Set(j.ruleErrors.map((f) => `${f.ruleId} (${f.service})`))].join(', ')}`;
     const failing = j.real.filter((r) => r.problems.length > 0);
     const real = failing.length === 0 ? 'runs: all admitted, placed, bound, rolled out' : failing.map((r) => `${r.service}: ${r.problems[0]}`).join('; ');
-    return `| ${cell(j.name)} | ${j.breaks ?? '(none)'} | ${cell(rule)} | ${cell(real)} | ${disagrees(j) ? '**no**' : 'yes'} |`;
+    const agree = disagrees(j) ? `**no**: ${openDisagreements[j.name] ?? 'new'}` : 'yes';
+    return `| ${cell(j.name)} | ${j.breaks ?? '(none)'} | ${cell(rule)} | ${cell(real)} | ${cell(agree)} |`;
   });
   return ['| case | rule broken on purpose | synth rules | Kubernetes v1.37.2 | agree |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
@@ -166,14 +188,18 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
   const controlPlane = useControlPlane();
   const judged: Judged[] = [];
 
-  it.each(cases().map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+  it('installs the CRDs kept in crds/', async () => {
+    expect(await installCrds(controlPlane().kubeConfig)).toEqual([]);
+  });
+
+  it.each(cases().map((c) => [c.name, c] as const))('%s', async (name, c) => {
     const { docs, errors } = synthUnchecked(c.env);
     const ruleErrors = errors.filter((f) => (controlPlaneRules as readonly string[]).includes(f.ruleId));
     const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs);
     const j: Judged = { ...c, ruleErrors, real };
     judged.push(j);
     if (c.breaks) expect(ruleErrors.map((f) => f.ruleId), 'the variant breaks the rule it is meant to').toContain(c.breaks);
-    expect(disagrees(j), table([j])).toBe(false);
+    expect(disagrees(j), table([j])).toBe(name in openDisagreements);
   }, 300_000);
 
   it('incident: a pod larger than what is free is Pending with the scheduler\'s "Insufficient memory", and the rule names memory', () => {
@@ -207,7 +233,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
       const doc = `${docHead}\n${table(judged)}\n`;
       writeFileSync(path, doc);
     }
-    expect(judged.filter(disagrees).map((j) => j.name)).toEqual([]);
+    expect(judged.filter(disagrees).map((j) => j.name)).toEqual(Object.keys(openDisagreements));
   });
 });
 
