@@ -50,7 +50,7 @@ function fullScale(docs: readonly ManifestDoc[], deployment: string, declared: n
  * its autoscaler's maximum, restarts each once (a template change, as a new image would), and waits until each
  * Deployment finished or is stuck; then removes everything again.
  */
-export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environment, docs: readonly ManifestDoc[], settleMs = 45_000): Promise<RealVerdict[]> {
+export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environment, docs: readonly ManifestDoc[], settleMs = 90_000): Promise<RealVerdict[]> {
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const cluster = new ProfileCluster(kubeConfig, env.cluster, true);
