@@ -25,7 +25,7 @@ const openDisagreements: Readonly<Record<string, string>> = {
   'committed: fleet':
     'cluster-fits-all-pods sums the CPU of a pool (10 m6i.4xlarge nodes, 158.9 CPU for 112 CPU of pods at full scale), but the ' +
     'scheduler places pods one at a time by score (NodeResourcesFit LeastAllocated, topology spread), spreading the 4-CPU pods ' +
-    'until no node keeps 8 CPU free for an 8-CPU pod: llama-8b stays Pending with "Insufficient cpu". The rule needs a per-node ' +
+    'until no node keeps 8 CPU free for an 8-CPU pod: one of llama-8b and chat-7b (which, varies by run) stays Pending with "Insufficient cpu". The rule needs a per-node ' +
     'packing model, not a sum.',
 };
 
