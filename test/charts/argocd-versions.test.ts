@@ -12,12 +12,12 @@ const objects: any[] = [...output.files.entries()]
   .filter((o) => o && typeof o === 'object');
 
 describe('minimum Argo CD version', () => {
-  it('follows from the newest feature the generated objects use, and README states it', () => {
+  it('follows from the newest feature the generated objects use, and docs/prerequisites.md states it', () => {
     const min = minimumArgoCd(objects);
     expect(min).toBeDefined();
     const newest = [...min!.used].sort((a, b) => b.since.localeCompare(a.since, undefined, { numeric: true }))[0]!;
     expect(min!.version).toBe(newest.since);
-    expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(`Argo CD ${min!.version} or newer`);
+    expect(readFileSync(new URL('../../docs/prerequisites.md', import.meta.url), 'utf8')).toContain(`Argo CD ${min!.version} or newer`);
   });
 
   it('every feature is detected on an object that uses it, and not on one that does not (negative control)', () => {
@@ -43,17 +43,10 @@ function undeclared(schema: any, value: any, path = ''): string[] {
   return Object.entries(value).flatMap(([k, v]) => (props[k] === undefined ? [`${path}.${k}`] : undeclared(props[k], v, `${path}.${k}`)));
 }
 
-const crdDir = new URL('../../../shared/crds/', import.meta.url);
-const hasSharedCrds = (() => {
-  try {
-    readFileSync(new URL('argoproj.io_appproject-crd.yaml', crdDir));
-    return true;
-  } catch {
-    return false;
-  }
-})();
+// The repository's own copies (crds/SOURCES.md records project, path and revision).
+const crdDir = new URL('../../crds/', import.meta.url);
 
-describe.runIf(hasSharedCrds)('Argo CD objects against the Argo CD CRDs in ../shared/crds (argo-cd manifests/crds, stable)', () => {
+describe('Argo CD objects against the Argo CD CRDs in crds/ (argo-cd manifests/crds, stable)', () => {
   for (const [kind, file] of [
     ['AppProject', 'argoproj.io_appproject-crd.yaml'],
     ['Application', 'argoproj.io_application-crd.yaml'],

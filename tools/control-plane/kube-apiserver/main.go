@@ -1,0 +1,17 @@
+// kube-apiserver as k8s.io/kubernetes/cmd/kube-apiserver builds it: the app's cobra command run by
+// component-base's cli helper (flags, logging, exit code).
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewAPIServerCommand()))
+}
