@@ -63,9 +63,7 @@ let chatWrapper: ChatWrapper | undefined;
 let defaultMaxThreads = 0;
 
 function history(messages: Message[]): ChatHistoryItem[] {
-  const h: ChatHistoryItem[] = messages.map((m) =>
-    m.role === 'system' ? { type: 'system', text: m.content } : { type: 'user', text: m.content },
-  );
+  const h: ChatHistoryItem[] = messages.map((m) => (m.role === 'system' ? { type: 'system', text: m.content } : { type: 'user', text: m.content }));
   h.push({ type: 'model', response: [] });
   return h;
 }

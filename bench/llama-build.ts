@@ -55,11 +55,7 @@ interface RunResult {
 }
 
 /** Runs a command, rejecting on a non-zero exit or after `timeoutMs`; `logTo` receives output lines. */
-export function run(
-  cmd: string,
-  args: readonly string[],
-  opts: { cwd?: string; timeoutMs?: number; log?: (line: string) => void } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number; log?: (line: string) => void } = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -72,10 +68,13 @@ export function run(
     };
     child.stdout.on('data', onData('out'));
     child.stderr.on('data', onData('err'));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')}: timed out after ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs ?? 30 * 60_000);
+    const timer = setTimeout(
+      () => {
+        child.kill('SIGKILL');
+        reject(new Error(`${cmd} ${args.join(' ')}: timed out after ${opts.timeoutMs} ms`));
+      },
+      opts.timeoutMs ?? 30 * 60_000,
+    );
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -83,10 +82,7 @@ export function run(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolvePromise({ stdout, stderr });
-      else
-        reject(
-          new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}\n${(stderr || stdout).slice(-4000)}`),
-        );
+      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}\n${(stderr || stdout).slice(-4000)}`));
     });
   });
 }
@@ -102,9 +98,7 @@ export async function bundleCommit(): Promise<string> {
 
 async function bundleRelease(): Promise<string> {
   try {
-    const info = JSON.parse(
-      await readFile(join(repoRoot, 'node_modules/node-llama-cpp/llama/llama.cpp.info.json'), 'utf8'),
-    ) as { tag?: string };
+    const info = JSON.parse(await readFile(join(repoRoot, 'node_modules/node-llama-cpp/llama/llama.cpp.info.json'), 'utf8')) as { tag?: string };
     return info.tag ?? 'unknown';
   } catch {
     return 'unknown';

@@ -58,16 +58,28 @@ export function renderMarkdown(r: Results): string {
       ['', ''],
       [
         ['Command', `\`${typeof r.commands.bench === 'string' ? r.commands.bench : 'npm run bench'}\``],
-        ['Date', `${r.startedAt} (total ${f(r.totalSeconds, 0)} s, llama.cpp build included: ${r.llamaBuild?.built ? `built in this run, ${f(r.llamaBuild.buildSeconds, 0)} s` : 'cached build reused'})`],
+        [
+          'Date',
+          `${r.startedAt} (total ${f(r.totalSeconds, 0)} s, llama.cpp build included: ${r.llamaBuild?.built ? `built in this run, ${f(r.llamaBuild.buildSeconds, 0)} s` : 'cached build reused'})`,
+        ],
         ['CPU', `${m.cpuModel ?? 'n/a'}, ${m.logicalCpus ?? 'n/a'} logical CPUs (${(m.simd ?? []).join(', ')})`],
         ['Memory', `${m.memoryGiB ?? 'n/a'} GiB`],
         ['Kernel', String(m.kernel ?? 'n/a')],
-        ['Load average (1/5/15 min)', `start ${load(r.loadAverage.start)}; before measuring ${load(r.loadAverage.beforeMeasurements)}; end ${load(r.loadAverage.end)}`],
+        [
+          'Load average (1/5/15 min)',
+          `start ${load(r.loadAverage.start)}; before measuring ${load(r.loadAverage.beforeMeasurements)}; end ${load(r.loadAverage.end)}`,
+        ],
         ['Node.js', String(v.node)],
         ['node-llama-cpp', `${String(v.nodeLlamaCpp)} (prebuilt CPU binaries, llama.cpp release ${String(v.nodeLlamaCppLlamaCppRelease)})`],
-        ['llama.cpp (llama-server, llama-bench)', `commit ${String(v.llamaCppCommit ?? 'n/a')} from node-llama-cpp's source bundle, built here with ${String(v.gcc)}`],
+        [
+          'llama.cpp (llama-server, llama-bench)',
+          `commit ${String(v.llamaCppCommit ?? 'n/a')} from node-llama-cpp's source bundle, built here with ${String(v.gcc)}`,
+        ],
         ['Model', `${r.model?.path ?? 'n/a'}: random weights, Qwen2.5-0.5B-Instruct shape and tokenizer, q8_0, ${mib(r.model?.bytes)}`],
-        ['Settings (all stacks)', `${p.threads} threads; ${p.parallelSequences} sequences x ${p.contextPerSequence} tokens of context each; greedy (temperature 0); ${p.maxTokens} generated tokens per request; ${p.repetitions} repetitions, medians`],
+        [
+          'Settings (all stacks)',
+          `${p.threads} threads; ${p.parallelSequences} sequences x ${p.contextPerSequence} tokens of context each; greedy (temperature 0); ${p.maxTokens} generated tokens per request; ${p.repetitions} repetitions, medians`,
+        ],
       ],
     ),
   );
@@ -76,7 +88,12 @@ export function renderMarkdown(r: Results): string {
   // Targets
   out.push('## Targets');
   out.push('');
-  out.push(table(['Target', 'Goal', 'Measured', 'Result'], (r.targets ?? []).map((t) => [t.name, t.target, t.value, metText(t.met)])));
+  out.push(
+    table(
+      ['Target', 'Goal', 'Measured', 'Result'],
+      (r.targets ?? []).map((t) => [t.name, t.target, t.value, metText(t.met)]),
+    ),
+  );
   out.push('');
 
   // Decode and TTFT
@@ -90,8 +107,8 @@ export function renderMarkdown(r: Results): string {
     out.push('');
     out.push(
       'Decode tokens/s = (completion tokens - 1) / (time from the first to the last content chunk), per request; for 4 ' +
-        'concurrent streams, the aggregate over all four (sum of tokens - 1 per stream, from the first stream\'s first ' +
-        'chunk to the last stream\'s last chunk). TTFT = request sent to first non-empty content chunk (SSE over ' +
+        "concurrent streams, the aggregate over all four (sum of tokens - 1 per stream, from the first stream's first " +
+        "chunk to the last stream's last chunk). TTFT = request sent to first non-empty content chunk (SSE over " +
         'HTTP for the service and llama-server; the first `onTextChunk` callback for node-llama-cpp direct). Medians.',
     );
     out.push('');
@@ -99,12 +116,48 @@ export function renderMarkdown(r: Results): string {
       table(
         ['', 'This service (HTTP)', 'node-llama-cpp direct', 'llama-server (HTTP)', 'Service / llama-server'],
         [
-          ['Decode, 1 stream (tokens/s)', f(svc.singleDecodeTokPerS), f(dir.singleDecodeTokPerS), f(ls.singleDecodeTokPerS), `${f(ra.serviceVsLlamaServerDecode1, 3)}x`],
-          ['Decode, 4 streams, aggregate (tokens/s)', f(svc.concurrentAggregateDecodeTokPerS), f(dir.concurrentAggregateDecodeTokPerS), f(ls.concurrentAggregateDecodeTokPerS), `${f(ra.serviceVsLlamaServerDecode4, 3)}x`],
-          ['Decode, 4 streams, per stream (tokens/s)', f(svc.concurrentPerStreamDecodeTokPerS), f(dir.concurrentPerStreamDecodeTokPerS), f(ls.concurrentPerStreamDecodeTokPerS), ''],
-          ['End-to-end, 4 streams (tokens/s incl. prefill)', f(svc.concurrentAggregateEndToEndTokPerS), f(dir.concurrentAggregateEndToEndTokPerS), f(ls.concurrentAggregateEndToEndTokPerS), ''],
-          ['TTFT, 1 stream (ms)', f(svc.singleTtftMs, 1), f(dir.singleTtftMs, 1), f(ls.singleTtftMs, 1), `${f(ra.serviceMinusLlamaServerTtft1Ms, 1)} ms (${f(ra.serviceVsLlamaServerTtft1, 2)}x)`],
-          ['TTFT, 4 streams, median stream (ms)', f(svc.concurrentTtftMs, 1), f(dir.concurrentTtftMs, 1), f(ls.concurrentTtftMs, 1), `${f(ra.serviceMinusLlamaServerTtft4Ms, 1)} ms (${f(ra.serviceVsLlamaServerTtft4, 2)}x)`],
+          [
+            'Decode, 1 stream (tokens/s)',
+            f(svc.singleDecodeTokPerS),
+            f(dir.singleDecodeTokPerS),
+            f(ls.singleDecodeTokPerS),
+            `${f(ra.serviceVsLlamaServerDecode1, 3)}x`,
+          ],
+          [
+            'Decode, 4 streams, aggregate (tokens/s)',
+            f(svc.concurrentAggregateDecodeTokPerS),
+            f(dir.concurrentAggregateDecodeTokPerS),
+            f(ls.concurrentAggregateDecodeTokPerS),
+            `${f(ra.serviceVsLlamaServerDecode4, 3)}x`,
+          ],
+          [
+            'Decode, 4 streams, per stream (tokens/s)',
+            f(svc.concurrentPerStreamDecodeTokPerS),
+            f(dir.concurrentPerStreamDecodeTokPerS),
+            f(ls.concurrentPerStreamDecodeTokPerS),
+            '',
+          ],
+          [
+            'End-to-end, 4 streams (tokens/s incl. prefill)',
+            f(svc.concurrentAggregateEndToEndTokPerS),
+            f(dir.concurrentAggregateEndToEndTokPerS),
+            f(ls.concurrentAggregateEndToEndTokPerS),
+            '',
+          ],
+          [
+            'TTFT, 1 stream (ms)',
+            f(svc.singleTtftMs, 1),
+            f(dir.singleTtftMs, 1),
+            f(ls.singleTtftMs, 1),
+            `${f(ra.serviceMinusLlamaServerTtft1Ms, 1)} ms (${f(ra.serviceVsLlamaServerTtft1, 2)}x)`,
+          ],
+          [
+            'TTFT, 4 streams, median stream (ms)',
+            f(svc.concurrentTtftMs, 1),
+            f(dir.concurrentTtftMs, 1),
+            f(ls.concurrentTtftMs, 1),
+            `${f(ra.serviceMinusLlamaServerTtft4Ms, 1)} ms (${f(ra.serviceVsLlamaServerTtft4, 2)}x)`,
+          ],
           ['TTFT, 4 streams, slowest stream (ms)', f(svc.concurrentTtftMaxMs, 1), f(dir.concurrentTtftMaxMs, 1), f(ls.concurrentTtftMaxMs, 1), ''],
           ['Prompt tokens (chat template applied)', f(svc.singlePromptTokens, 0), f(dir.singlePromptTokens, 0), f(ls.singlePromptTokens, 0), ''],
         ],
@@ -127,7 +180,12 @@ export function renderMarkdown(r: Results): string {
     out.push('');
     out.push(`\`${String(r.commands.llamaBench ?? '')}\``);
     out.push('');
-    out.push(table(['Test', 'Flash attention', 'tokens/s', '± stdev'], r.llamaBench.rows.map((x) => [x.test, x.flashAttn, f(x.avgTokPerS), f(x.stdevTokPerS)])));
+    out.push(
+      table(
+        ['Test', 'Flash attention', 'tokens/s', '± stdev'],
+        r.llamaBench.rows.map((x) => [x.test, x.flashAttn, f(x.avgTokPerS), f(x.stdevTokPerS)]),
+      ),
+    );
     out.push('');
   }
 
@@ -183,7 +241,15 @@ export function renderMarkdown(r: Results): string {
     });
     out.push(
       table(
-        ['Process', 'idle, just ready', 'idle, after warm-up', 'max under 4 streams', 'peak (VmHWM)', 'after warm-up minus model file', 'minus model file and KV cache'],
+        [
+          'Process',
+          'idle, just ready',
+          'idle, after warm-up',
+          'max under 4 streams',
+          'peak (VmHWM)',
+          'after warm-up minus model file',
+          'minus model file and KV cache',
+        ],
         rows,
       ),
     );
@@ -208,7 +274,12 @@ export function renderMarkdown(r: Results): string {
     out.push(
       table(
         ['Process', 'median (s)', 'samples (s)', 'idle RSS just ready'],
-        Object.entries(r.startup).map(([k, x]) => [label[k] ?? k, f(x.medianSeconds, 2), x.samplesSeconds.map((y) => f(y, 2)).join(', '), mib(x.idleRssAfterReadyBytes[0])]),
+        Object.entries(r.startup).map(([k, x]) => [
+          label[k] ?? k,
+          f(x.medianSeconds, 2),
+          x.samplesSeconds.map((y) => f(y, 2)).join(', '),
+          mib(x.idleRssAfterReadyBytes[0]),
+        ]),
       ),
     );
     out.push('');
@@ -217,7 +288,9 @@ export function renderMarkdown(r: Results): string {
   if (r.synth) {
     out.push('## `npm run synth`');
     out.push('');
-    out.push(`Wall time ${f(r.synth.medianSeconds, 2)} s (median of ${r.synth.samplesSeconds.map((y) => f(y, 2)).join(', ')} s; timed in a private copy of the checkout so the shared dist/ is not rewritten).${r.synth.error ? ` Error: ${r.synth.error.split('\n')[0]}` : ''}`);
+    out.push(
+      `Wall time ${f(r.synth.medianSeconds, 2)} s (median of ${r.synth.samplesSeconds.map((y) => f(y, 2)).join(', ')} s; timed in a private copy of the checkout so the shared dist/ is not rewritten).${r.synth.error ? ` Error: ${r.synth.error.split('\n')[0]}` : ''}`,
+    );
     out.push('');
   }
 
@@ -227,7 +300,7 @@ export function renderMarkdown(r: Results): string {
     out.push('');
     out.push(
       'Decode tokens/s of one stream through node-llama-cpp (the bench worker, one context per setting) with the process confined by ' +
-        "`taskset` or by a CPU-quota cgroup. \"auto\" is the service's `chooseThreads()` evaluated inside the confined process; " +
+        '`taskset` or by a CPU-quota cgroup. "auto" is the service\'s `chooseThreads()` evaluated inside the confined process; ' +
         '"node-llama-cpp default" passes no thread count anywhere. The last column is the service itself started without `THREADS` ' +
         'under the same confinement (its own log line names the thread count it chose). Oversubscribed settings are cut off by a time budget.',
     );
@@ -235,7 +308,9 @@ export function renderMarkdown(r: Results): string {
     for (const c of r.threads.confinements) {
       out.push(`### ${c.name}`);
       out.push('');
-      out.push(`Confinement: ${c.how}. node-llama-cpp's default thread count here: ${c.defaultMaxThreads ?? 'n/a'}.${c.error ? ` Error: ${c.error.split('\n')[0]}` : ''}`);
+      out.push(
+        `Confinement: ${c.how}. node-llama-cpp's default thread count here: ${c.defaultMaxThreads ?? 'n/a'}.${c.error ? ` Error: ${c.error.split('\n')[0]}` : ''}`,
+      );
       out.push('');
       out.push(
         table(
@@ -285,7 +360,7 @@ export function renderMarkdown(r: Results): string {
   }
   out.push('');
   out.push(
-    '- llama-server gets `-c` = 4 x 4096 with `-np 4 --no-kv-unified`, so each slot has 4096 tokens, like node-llama-cpp\'s ' +
+    "- llama-server gets `-c` = 4 x 4096 with `-np 4 --no-kv-unified`, so each slot has 4096 tokens, like node-llama-cpp's " +
       '`contextSize: 4096, sequences: 4` (node-llama-cpp sizes the native context as contextSize x sequences). Batch and micro-batch are ' +
       '512 on both; flash attention is left at both projects\' default ("auto").',
   );

@@ -20,18 +20,7 @@ import { readGgufFileInfo } from 'node-llama-cpp';
 import { ensureTestModel } from '../tools/test-model/make-test-model.js';
 import type { DirectSample } from './direct-worker.js';
 import { ensureLlamaBuild, repoRoot, type LlamaBuild } from './llama-build.js';
-import {
-  freePort,
-  killAll,
-  killAllSync,
-  memoryOf,
-  probe,
-  sleep,
-  start,
-  stop,
-  waitReady,
-  type Managed,
-} from './lib/proc.js';
+import { freePort, killAll, killAllSync, memoryOf, probe, sleep, start, stop, waitReady, type Managed } from './lib/proc.js';
 import { streamRequest, type StreamSample } from './lib/sse.js';
 import { max, median, min, percentile, ratio, round } from './lib/stats.js';
 import { WorkerClient } from './lib/worker-client.js';
@@ -53,7 +42,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
     [
       'usage: npm run bench [-- --only decode|soak|flood|embeddings|conversation]',
       '',
-      'Runs this service, node-llama-cpp called directly and llama.cpp\'s llama-server side by side on one',
+      "Runs this service, node-llama-cpp called directly and llama.cpp's llama-server side by side on one",
       'generated model, and writes bench/results.json and docs/benchmarks.md (a run cut short writes what it',
       'measured, marked partial, under .cache/bench/partial/ and leaves the committed results alone).',
       '',
@@ -62,7 +51,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
       '  BENCH_SKIP=a,b       leave the named scenarios out of a full run (decode, soak, flood, embeddings, conversation)',
       '',
       'The first run builds llama.cpp from the source node-llama-cpp ships (~10 min on 2 cores, cached in',
-      '.cache/llama.cpp-build); the run\'s deadline counts from the end of that set-up.',
+      ".cache/llama.cpp-build); the run's deadline counts from the end of that set-up.",
       '',
     ].join('\n'),
   );
@@ -83,7 +72,12 @@ if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onl
  * as their own last run wrote them (each can be rerun alone with `--only`). The run's command records the list.
  */
 const skippable = ['decode', 'soak', 'flood', 'embeddings', 'conversation'] as const;
-const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
+const SKIP = new Set(
+  (process.env.BENCH_SKIP ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
+);
 for (const name of SKIP) {
   if (!(skippable as readonly string[]).includes(name)) {
     process.stderr.write(`bench: unknown BENCH_SKIP entry ${name} (known: ${skippable.join(', ')})\n`);
@@ -202,14 +196,25 @@ export interface Results {
     textsMatch: Record<string, boolean>;
   };
   health?: Record<string, { idleMs: number[]; underLoadMs: number[]; failures: number; summary: Record<string, number | null> }>;
-  memory?: Record<string, { idleAfterReadyBytes?: number; idleSteadyBytes?: number; underLoadMaxBytes?: number; idleAfterLoadBytes?: number; hwmBytes?: number }>;
+  memory?: Record<
+    string,
+    { idleAfterReadyBytes?: number; idleSteadyBytes?: number; underLoadMaxBytes?: number; idleAfterLoadBytes?: number; hwmBytes?: number }
+  >;
   threads?: {
     confinements: {
       name: string;
       how: string;
       availableParallelism?: number;
       defaultMaxThreads?: number;
-      configs: { label: string; threadsRequested: number | string; threadsUsed?: number; samplesTokPerS: number[]; medianTokPerS: number | null; note?: string; auto?: unknown }[];
+      configs: {
+        label: string;
+        threadsRequested: number | string;
+        threadsUsed?: number;
+        samplesTokPerS: number[];
+        medianTokPerS: number | null;
+        note?: string;
+        auto?: unknown;
+      }[];
       serviceAuto?: { threadsChosen?: number; source?: string; samplesTokPerS: number[]; medianTokPerS: number | null; error?: string };
       bestFixed?: { label: string; medianTokPerS: number | null };
       autoVsBest?: number | null;
@@ -307,14 +312,11 @@ async function describeMachine(): Promise<void> {
     lscpu: await text('lscpu', []),
   };
   const [nlc, fastify, tsx] = await Promise.all([pkgVersion('node-llama-cpp'), pkgVersion('fastify'), pkgVersion('tsx')]);
-  const info = JSON.parse(
-    await readFile(join(repoRoot, 'node_modules/node-llama-cpp/llama/llama.cpp.info.json'), 'utf8').catch(() => '{}'),
-  ) as { tag?: string };
+  const info = JSON.parse(await readFile(join(repoRoot, 'node_modules/node-llama-cpp/llama/llama.cpp.info.json'), 'utf8').catch(() => '{}')) as {
+    tag?: string;
+  };
   const prebuilt = JSON.parse(
-    await readFile(
-      join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/_nlcBuildMetadata.json'),
-      'utf8',
-    ).catch(() => '{}'),
+    await readFile(join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/_nlcBuildMetadata.json'), 'utf8').catch(() => '{}'),
   ) as Record<string, unknown>;
   results.versions = {
     node: process.version,
@@ -391,10 +393,9 @@ async function startService(o: ServiceOptions): Promise<Server> {
   const entryArgs = o.compiledEntry ? [o.compiledEntry] : ['--import', 'tsx', 'service/main.ts'];
   const { cmd, args } = confined(o.confine ?? { kind: 'none' }, process.execPath, entryArgs);
   const label = o.label ?? 'service';
-  results.commands[`${label}`] =
-    `${Object.entries(env)
-      .map(([k, v]) => `${k}=${v.replaceAll(`${repoRoot}/`, '')}`)
-      .join(' ')} ${quote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => (a === process.execPath ? 'node' : a))])}`;
+  results.commands[`${label}`] = `${Object.entries(env)
+    .map(([k, v]) => `${k}=${v.replaceAll(`${repoRoot}/`, '')}`)
+    .join(' ')} ${quote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => (a === process.execPath ? 'node' : a))])}`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (o.threads === undefined) delete childEnv.THREADS;
   const proc = start({
@@ -411,19 +412,29 @@ async function startService(o: ServiceOptions): Promise<Server> {
 async function startLlamaServer(build: LlamaBuild, modelPath: string, label = 'llama-server'): Promise<Server> {
   const port = await freePort();
   const args = [
-    '-m', modelPath,
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '-t', String(THREADS),
-    '-tb', String(THREADS),
+    '-m',
+    modelPath,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '-t',
+    String(THREADS),
+    '-tb',
+    String(THREADS),
     // -c is the total KV size, split evenly over the -np slots (no unified KV): 4096 per sequence.
-    '-c', String(CTX_PER_SEQ * PARALLEL),
-    '-np', String(PARALLEL),
+    '-c',
+    String(CTX_PER_SEQ * PARALLEL),
+    '-np',
+    String(PARALLEL),
     '--no-kv-unified',
     // node-llama-cpp's context uses batch = ubatch = 512 (min(contextSize * sequences, 512)).
-    '-b', '512',
-    '-ub', '512',
-    '-ngl', '0',
+    '-b',
+    '512',
+    '-ub',
+    '512',
+    '-ngl',
+    '0',
     '--no-webui',
   ];
   results.commands[label] = quote([build.server, ...args]);
@@ -431,7 +442,11 @@ async function startLlamaServer(build: LlamaBuild, modelPath: string, label = 'l
   return { proc, base: `http://127.0.0.1:${port}`, readyPath: '/health' };
 }
 
-async function startWorker(modelPath: string, confine: Confine, label: string): Promise<{ proc: Managed; client: WorkerClient; loadInfo: Record<string, unknown> }> {
+async function startWorker(
+  modelPath: string,
+  confine: Confine,
+  label: string,
+): Promise<{ proc: Managed; client: WorkerClient; loadInfo: Record<string, unknown> }> {
   const { cmd, args } = confined(confine, process.execPath, ['--import', 'tsx', 'bench/direct-worker.ts']);
   results.commands[label] = quote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => (a === process.execPath ? 'node' : a))]);
   const proc = start({ name: label, cmd, args, cwd: repoRoot, stdin: 'pipe', logFile: join(logDir, `${label}-${++launchCounter}.log`) });
@@ -522,13 +537,7 @@ interface Stacks {
 }
 
 /** Runs `count` concurrent generations on one stack; returns normalised samples (stream order). */
-async function generate(
-  st: Stacks,
-  stack: Stack,
-  rep: number,
-  promptIndices: number[],
-  maxTokens: number,
-): Promise<GenSample[]> {
+async function generate(st: Stacks, stack: Stack, rep: number, promptIndices: number[], maxTokens: number): Promise<GenSample[]> {
   if (stack === 'direct') {
     const reply = await st.worker.send<{ samples: DirectSample[] }>(
       {
@@ -542,9 +551,7 @@ async function generate(
   }
   const server = stack === 'service' ? st.service : st.llamaServer;
   const path = '/v1/chat/completions';
-  const samples = await Promise.all(
-    promptIndices.map((i) => streamRequest(`${server.base}${path}`, httpBody(stack, i, maxTokens), REQUEST_TIMEOUT_MS)),
-  );
+  const samples = await Promise.all(promptIndices.map((i) => streamRequest(`${server.base}${path}`, httpBody(stack, i, maxTokens), REQUEST_TIMEOUT_MS)));
   return samples.map((s, k) => fromStream(stack, rep, k, promptIndices[k] as number, s));
 }
 
@@ -717,7 +724,9 @@ async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> 
         const [s] = await generate(st, stack, rep, [rep + attempt * 1000], MAX_TOKENS);
         if (!s) break;
         single.push(s);
-        log(`1-stream ${stack} #${rep + 1}: ttft ${s.ttftMs.toFixed(1)} ms, ${s.decodeTokPerS.toFixed(2)} tok/s, ${s.completionTokens} tokens${s.error ? ` ERROR ${s.error}` : ''}`);
+        log(
+          `1-stream ${stack} #${rep + 1}: ttft ${s.ttftMs.toFixed(1)} ms, ${s.decodeTokPerS.toFixed(2)} tok/s, ${s.completionTokens} tokens${s.error ? ` ERROR ${s.error}` : ''}`,
+        );
         if (!s.error) break;
       }
     }
@@ -750,7 +759,9 @@ async function measureMain(build: LlamaBuild, modelPath: string): Promise<void> 
         const errs = streams.filter((s) => s.error).map((s) => s.error);
         if (errs.length > 0) run.failed = true;
         concurrent.push(run);
-        log(`4-stream ${stack} #${rep + 1}: aggregate ${aggregate.toFixed(2)} tok/s, ttft median ${median(streams.map((s) => s.ttftMs)).toFixed(1)} ms${errs.length ? ` ERRORS ${errs.join('; ')}` : ''}`);
+        log(
+          `4-stream ${stack} #${rep + 1}: aggregate ${aggregate.toFixed(2)} tok/s, ttft median ${median(streams.map((s) => s.ttftMs)).toFixed(1)} ms${errs.length ? ` ERRORS ${errs.join('; ')}` : ''}`,
+        );
         if (errs.length === 0) break;
       }
     }
@@ -1035,10 +1046,7 @@ async function sweepOne(
   }
 
   const fixed = entry.configs.filter((r) => typeof r.threadsRequested === 'number');
-  const best = fixed.reduce<(typeof fixed)[number] | undefined>(
-    (b, r) => ((r.medianTokPerS ?? -1) > (b?.medianTokPerS ?? -1) ? r : b),
-    undefined,
-  );
+  const best = fixed.reduce<(typeof fixed)[number] | undefined>((b, r) => ((r.medianTokPerS ?? -1) > (b?.medianTokPerS ?? -1) ? r : b), undefined);
   const auto = entry.configs.find((r) => r.threadsRequested === 'auto');
   if (best) {
     entry.bestFixed = { label: best.label, medianTokPerS: best.medianTokPerS };
@@ -1056,24 +1064,64 @@ function evaluateTargets(): void {
   const r = results.decode?.summary.ratios;
   const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
   const met = (x: number | null | undefined, ok: (v: number) => boolean) => (x === null || x === undefined || !Number.isFinite(x) ? null : ok(x));
-  t.push({ name: 'Decode, 1 stream', target: '>= 1.0x llama-server', value: `${fmt(r?.serviceVsLlamaServerDecode1, 3)}x`, met: met(r?.serviceVsLlamaServerDecode1, (v) => v >= 1.0) });
-  t.push({ name: 'Decode, 4 streams (aggregate)', target: '>= 0.95x llama-server', value: `${fmt(r?.serviceVsLlamaServerDecode4, 3)}x`, met: met(r?.serviceVsLlamaServerDecode4, (v) => v >= 0.95) });
-  t.push({ name: 'TTFT, 1 stream', target: 'within 10 ms of llama-server', value: `${fmt(r?.serviceMinusLlamaServerTtft1Ms, 1)} ms`, met: met(r?.serviceMinusLlamaServerTtft1Ms, (v) => v <= 10) });
-  t.push({ name: 'TTFT, 4 streams', target: 'within 10 ms of llama-server', value: `${fmt(r?.serviceMinusLlamaServerTtft4Ms, 1)} ms`, met: met(r?.serviceMinusLlamaServerTtft4Ms, (v) => v <= 10) });
+  t.push({
+    name: 'Decode, 1 stream',
+    target: '>= 1.0x llama-server',
+    value: `${fmt(r?.serviceVsLlamaServerDecode1, 3)}x`,
+    met: met(r?.serviceVsLlamaServerDecode1, (v) => v >= 1.0),
+  });
+  t.push({
+    name: 'Decode, 4 streams (aggregate)',
+    target: '>= 0.95x llama-server',
+    value: `${fmt(r?.serviceVsLlamaServerDecode4, 3)}x`,
+    met: met(r?.serviceVsLlamaServerDecode4, (v) => v >= 0.95),
+  });
+  t.push({
+    name: 'TTFT, 1 stream',
+    target: 'within 10 ms of llama-server',
+    value: `${fmt(r?.serviceMinusLlamaServerTtft1Ms, 1)} ms`,
+    met: met(r?.serviceMinusLlamaServerTtft1Ms, (v) => v <= 10),
+  });
+  t.push({
+    name: 'TTFT, 4 streams',
+    target: 'within 10 ms of llama-server',
+    value: `${fmt(r?.serviceMinusLlamaServerTtft4Ms, 1)} ms`,
+    met: met(r?.serviceMinusLlamaServerTtft4Ms, (v) => v <= 10),
+  });
   const h = results.health?.service?.summary;
-  t.push({ name: '/health/live p99 under 4 streams', target: '<= 20 ms', value: `${fmt(h?.underLoadP99Ms, 2)} ms`, met: met(h?.underLoadP99Ms, (v) => v <= 20) });
+  t.push({
+    name: '/health/live p99 under 4 streams',
+    target: '<= 20 ms',
+    value: `${fmt(h?.underLoadP99Ms, 2)} ms`,
+    met: met(h?.underLoadP99Ms, (v) => v <= 20),
+  });
   for (const c of results.threads?.confinements ?? []) {
-    t.push({ name: `Automatic threads, ${c.name}`, target: 'within 10% of the best fixed choice', value: `${fmt(c.autoVsBest, 3)}x of ${c.bestFixed?.label ?? 'n/a'}`, met: met(c.autoVsBest, (v) => v >= 0.9) });
+    t.push({
+      name: `Automatic threads, ${c.name}`,
+      target: 'within 10% of the best fixed choice',
+      value: `${fmt(c.autoVsBest, 3)}x of ${c.bestFixed?.label ?? 'n/a'}`,
+      met: met(c.autoVsBest, (v) => v >= 0.9),
+    });
   }
   const model = results.model?.bytes;
   const idle = results.memory?.service?.idleSteadyBytes;
   const over = model !== undefined && idle !== undefined ? (idle - model) / 2 ** 20 : Number.NaN;
-  t.push({ name: 'Idle RSS (model loaded, after warm-up)', target: '<= model size + 200 MB', value: `model + ${fmt(over, 0)} MiB`, met: met(over, (v) => v <= 200 * 1e6 / 2 ** 20) });
+  t.push({
+    name: 'Idle RSS (model loaded, after warm-up)',
+    target: '<= model size + 200 MB',
+    value: `model + ${fmt(over, 0)} MiB`,
+    met: met(over, (v) => v <= (200 * 1e6) / 2 ** 20),
+  });
   // Both processes hold the same model file and the same KV cache (same context and sequences), so their
   // difference is what each stack adds on top: the comparison the parity issue sets.
   const serverIdle = results.memory?.llamaServer?.idleSteadyBytes;
   const overServer = idle !== undefined && serverIdle !== undefined ? (idle - serverIdle) / 2 ** 20 : Number.NaN;
-  t.push({ name: 'Idle RSS vs llama-server (model file and KV cache on both)', target: '<= llama-server + 100 MiB', value: `llama-server ${overServer >= 0 ? '+' : ''}${fmt(overServer, 0)} MiB`, met: met(overServer, (v) => v <= 100) });
+  t.push({
+    name: 'Idle RSS vs llama-server (model file and KV cache on both)',
+    target: '<= llama-server + 100 MiB',
+    value: `llama-server ${overServer >= 0 ? '+' : ''}${fmt(overServer, 0)} MiB`,
+    met: met(overServer, (v) => v <= 100),
+  });
   // Prompt reuse (bench/scenarios/conversation.ts), when it ran in this process.
   if (conversationRun !== undefined) t.push(...conversationRun.targets);
   results.targets = t;
@@ -1113,7 +1161,12 @@ async function writeOutputs(): Promise<void> {
 
 async function main(): Promise<void> {
   await mkdir(logDir, { recursive: true });
-  log(`logs in ${logDir}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `logs in ${logDir}; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   await describeMachine();
 
   const [modelPath, build, compiledEntry] = await Promise.all([
@@ -1126,7 +1179,12 @@ async function main(): Promise<void> {
     }),
     phase('llama.cpp build', async () => {
       const b = await ensureLlamaBuild((l) => log(l));
-      results.llamaBuild = { ...b, buildDir: b.buildDir.replace(`${repoRoot}/`, ''), server: b.server.replace(`${repoRoot}/`, ''), bench: b.bench.replace(`${repoRoot}/`, '') };
+      results.llamaBuild = {
+        ...b,
+        buildDir: b.buildDir.replace(`${repoRoot}/`, ''),
+        server: b.server.replace(`${repoRoot}/`, ''),
+        bench: b.bench.replace(`${repoRoot}/`, ''),
+      };
       results.commands.llamaBuild = b.commands.map((c) => c.replaceAll(`${repoRoot}/`, ''));
       results.versions.llamaCppCommit = b.commit;
       results.versions.llamaServer = await text(b.server, ['--version']);

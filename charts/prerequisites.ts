@@ -13,7 +13,12 @@ import { minimumArgoCd } from './gitops/argocd-versions.js';
  */
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized manifests are read as plain JSON */
-export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any };
+export type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+};
 
 export interface ObjectSource {
   /** Repository-relative file, e.g. dist/staging/chat.yaml. */
@@ -22,7 +27,18 @@ export interface ObjectSource {
 }
 
 /** API groups every Kubernetes API server serves; any other group is a CRD. */
-export const builtInGroups = new Set(['', 'apps', 'batch', 'policy', 'autoscaling', 'networking.k8s.io', 'discovery.k8s.io', 'storage.k8s.io', 'rbac.authorization.k8s.io', 'events.k8s.io']);
+export const builtInGroups = new Set([
+  '',
+  'apps',
+  'batch',
+  'policy',
+  'autoscaling',
+  'networking.k8s.io',
+  'discovery.k8s.io',
+  'storage.k8s.io',
+  'rbac.authorization.k8s.io',
+  'events.k8s.io',
+]);
 
 const groupOf = (o: Obj): string => (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '');
 
@@ -130,7 +146,9 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     if (object.kind === 'Deployment') {
       const pod = object.spec.template.spec;
       for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
-        for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) secret(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key, `Deployment ${object.metadata.name}, env ${e.name}`);
+        for (const e of c.env ?? [])
+          if (e.valueFrom?.secretKeyRef)
+            secret(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key, `Deployment ${object.metadata.name}, env ${e.name}`);
         for (const e of c.envFrom ?? []) if (e.secretRef) secret(e.secretRef.name, undefined, `Deployment ${object.metadata.name}, envFrom`);
       }
       for (const v of pod.volumes ?? []) if (v.secret) secret(v.secret.secretName, undefined, `Deployment ${object.metadata.name}, volume ${v.name}`);
@@ -142,43 +160,71 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
       }
       // The two system PriorityClasses exist on every cluster (the API server creates them); any other must be created.
       if (pod.priorityClassName && !['system-cluster-critical', 'system-node-critical'].includes(pod.priorityClassName)) {
-        need(`PriorityClass \`${pod.priorityClassName}\``, 'the pods\' priority; admission refuses a pod that names a PriorityClass the cluster lacks', envName);
+        need(`PriorityClass \`${pod.priorityClassName}\``, "the pods' priority; admission refuses a pod that names a PriorityClass the cluster lacks", envName);
       }
-      if (pod.runtimeClassName) need(`RuntimeClass \`${pod.runtimeClassName}\``, 'the pods\' container runtime (the NVIDIA GPU Operator creates `nvidia`); admission refuses a pod that names a RuntimeClass the cluster lacks', envName);
+      if (pod.runtimeClassName)
+        need(
+          `RuntimeClass \`${pod.runtimeClassName}\``,
+          "the pods' container runtime (the NVIDIA GPU Operator creates `nvidia`); admission refuses a pod that names a RuntimeClass the cluster lacks",
+          envName,
+        );
     }
     if (object.kind === 'Ingress') {
       // With a cert-manager issuer annotation cert-manager writes the TLS Secret; otherwise someone must create it.
       const issuer = Object.entries(certManagerIssuerAnnotations).find(([key]) => object.metadata.annotations?.[key] !== undefined);
       const tlsSecrets = (object.spec.tls ?? []).filter((t: any) => t.secretName).map((t: any) => t.secretName as string);
       if (issuer) {
-        for (const name of tlsSecrets) need(`cert-manager with ${issuer[1]} \`${object.metadata.annotations?.[issuer[0]]}\``, `issues the TLS certificate of Ingress ${object.metadata.name} into Secret \`${name}\``, envName);
+        for (const name of tlsSecrets)
+          need(
+            `cert-manager with ${issuer[1]} \`${object.metadata.annotations?.[issuer[0]]}\``,
+            `issues the TLS certificate of Ingress ${object.metadata.name} into Secret \`${name}\``,
+            envName,
+          );
       } else {
         for (const name of tlsSecrets) secret(name, 'tls.crt', `Ingress ${object.metadata.name}, TLS`);
         for (const name of tlsSecrets) addTo(secretKeys, `${ns}/${name}`, 'tls.key');
       }
-      if (object.spec.ingressClassName === 'nginx') need('ingress-nginx', 'serves the Ingresses (class `nginx`) and reads their proxy-timeout annotations', envName);
+      if (object.spec.ingressClassName === 'nginx')
+        need('ingress-nginx', 'serves the Ingresses (class `nginx`) and reads their proxy-timeout annotations', envName);
     }
     if (object.kind === 'Service' && object.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external') {
-      need('AWS Load Balancer Controller', 'provisions the NLB for Services annotated `aws-load-balancer-type: external` and applies their listener attributes', envName);
+      need(
+        'AWS Load Balancer Controller',
+        'provisions the NLB for Services annotated `aws-load-balancer-type: external` and applies their listener attributes',
+        envName,
+      );
     }
     if (object.kind === 'HorizontalPodAutoscaler' && (object.spec.metrics ?? []).some((m: any) => m.type === 'Resource')) {
       need('metrics-server', 'serves the CPU metrics the HorizontalPodAutoscalers scale on', envName);
     }
-    if (object.kind === 'HorizontalPodAutoscaler' && (object.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric)) {
+    if (
+      object.kind === 'HorizontalPodAutoscaler' &&
+      (object.spec.metrics ?? []).some((m: any) => m.type === 'Pods' && m.pods?.metric?.name === inFlightPodMetric)
+    ) {
       need('prometheus-adapter', `serves \`${inFlightPodMetric}\` on custom.metrics.k8s.io for the queue HPAs, with the rule in docs/autoscaling.md`, envName);
     }
     if (object.kind === 'ScaledObject' && groupOf(object) === 'keda.sh') {
       const trigger = (object.spec.triggers ?? []).find((t: any) => t.type === 'prometheus');
-      need('KEDA', `reads the ScaledObjects and runs an HPA (\`keda-hpa-<name>\`) for each${trigger ? `, querying Prometheus at \`${trigger.metadata.serverAddress}\`` : ''}`, envName);
+      need(
+        'KEDA',
+        `reads the ScaledObjects and runs an HPA (\`keda-hpa-<name>\`) for each${trigger ? `, querying Prometheus at \`${trigger.metadata.serverAddress}\`` : ''}`,
+        envName,
+      );
     }
     if (object.kind === 'PersistentVolumeClaim' && env) {
       const cls = env.cluster.storageClasses.find((c) => c.name === object.spec.storageClassName);
-      need(`CSI driver \`${cls?.provisioner ?? 'unknown'}\` and StorageClass \`${object.spec.storageClassName}\``, 'provisions the model-cache PersistentVolumeClaims', envName);
+      need(
+        `CSI driver \`${cls?.provisioner ?? 'unknown'}\` and StorageClass \`${object.spec.storageClassName}\``,
+        'provisions the model-cache PersistentVolumeClaims',
+        envName,
+      );
     }
     if (object.kind === 'PrometheusRule' || object.kind === 'ServiceMonitor') {
       if (env) {
         const p = prometheusOf(env.cluster);
-        const selector = Object.entries(object.kind === 'PrometheusRule' ? p.ruleSelector : p.serviceMonitorSelector).map(([k, v]) => `${k}: ${v}`).join(', ');
+        const selector = Object.entries(object.kind === 'PrometheusRule' ? p.ruleSelector : p.serviceMonitorSelector)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ');
         need(`Prometheus (prometheus-operator) in namespace \`${p.namespace}\``, `loads ServiceMonitors and PrometheusRules labelled \`${selector}\``, envName);
       }
       if (object.kind === 'PrometheusRule') need('kube-state-metrics', 'exports the `kube_pod_*` series the pod alerts read', envName);
@@ -198,7 +244,11 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
 
   const clusters = objects
     .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined)
-    .map((o) => ({ name: o.object.spec.destination.name as string, environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name), namespace: o.object.spec.destination.namespace as string }));
+    .map((o) => ({
+      name: o.object.spec.destination.name as string,
+      environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name),
+      namespace: o.object.spec.destination.namespace as string,
+    }));
   // The Argo CD floor follows from the fields and sync options the objects use (charts/gitops/argocd-versions.ts).
   const argo = minimumArgoCd(objects.map((o) => o.object));
   if (clusters.length > 0) {
@@ -210,9 +260,20 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
   return {
     minimumKubernetes: { version: `1.${top.minor}`, field: top.field, why: top.why },
     versionedFields: [...used].sort((a, b) => b.minor - a.minor).map((f) => ({ version: `1.${f.minor}`, field: f.field })),
-    crds: [...crdKinds].sort(([a], [b]) => a.localeCompare(b)).map(([name, kinds]) => ({ name, kinds: [...kinds].sort(), installedBy: crdInstaller[name.split('.').slice(1).join('.')] ?? 'its operator' })),
-    secrets: [...secretKeys].sort(([a], [b]) => a.localeCompare(b)).map(([id, keys]) => ({ namespace: id.split('/')[0]!, name: id.split('/')[1]!, keys: [...keys].sort(), usedBy: [...(secretUsers.get(id) ?? [])].join('; ') })),
-    controllers: [...controllers].sort(([a], [b]) => a.localeCompare(b)).map(([key, c]) => ({ what: key.split('\n')[0]!, why: c.why, environments: sortedEnvs(c.envs) })),
+    crds: [...crdKinds]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, kinds]) => ({ name, kinds: [...kinds].sort(), installedBy: crdInstaller[name.split('.').slice(1).join('.')] ?? 'its operator' })),
+    secrets: [...secretKeys]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, keys]) => ({
+        namespace: id.split('/')[0]!,
+        name: id.split('/')[1]!,
+        keys: [...keys].sort(),
+        usedBy: [...(secretUsers.get(id) ?? [])].join('; '),
+      })),
+    controllers: [...controllers]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, c]) => ({ what: key.split('\n')[0]!, why: c.why, environments: sortedEnvs(c.envs) })),
     namespaces: [...namespaces].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => ({ name, why: n.why, environments: sortedEnvs(n.envs) })),
     clusters,
   };
@@ -275,6 +336,9 @@ export function renderPrerequisites(p: Prerequisites): string {
 export function replacePrerequisites(page: string, block: string): string {
   const begin = page.indexOf(prerequisitesBegin);
   const end = page.indexOf(prerequisitesEnd);
-  if (begin < 0 || end < begin) throw new Error(`docs/prerequisites.md: the prerequisites markers are missing. Fix: put "${prerequisitesBegin}" and "${prerequisitesEnd}" on their own lines in it`);
+  if (begin < 0 || end < begin)
+    throw new Error(
+      `docs/prerequisites.md: the prerequisites markers are missing. Fix: put "${prerequisitesBegin}" and "${prerequisitesEnd}" on their own lines in it`,
+    );
   return page.slice(0, begin) + block + page.slice(end + prerequisitesEnd.length);
 }

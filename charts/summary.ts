@@ -10,7 +10,9 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     write(`${build.environment.name} (namespace ${build.environment.namespace}, cluster ${build.environment.clusterName})`);
     const rows = build.services.map(({ service: { plan } }) => [
       plan.name,
-      plan.props.autoscaling ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? 'KEDA queue' : 'HPA cpu'})` : String(plan.replicas),
+      plan.props.autoscaling
+        ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? 'KEDA queue' : 'HPA cpu'})`
+        : String(plan.replicas),
       `${plan.cpuCores}`,
       formatGiB(plan.memory.requestBytes),
       String(plan.gpuCount),
@@ -20,11 +22,18 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     ]);
     const header = ['service', 'replicas', 'cpu', 'memory', 'gpu', 'ephemeral', 'strategy (surge/unavail.)', 'startup window / expected load'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-    const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    const line = (cells: string[]): string =>
+      cells
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd();
     write(line(header));
     for (const r of rows) write(line(r));
     // What a rollout of each service costs, worst case (charts/sizing/rollout.ts).
-    for (const { service: { plan } } of build.services) write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
+    for (const {
+      service: { plan },
+    } of build.services)
+      write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);

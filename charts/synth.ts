@@ -48,13 +48,19 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   for (const b of builds) {
     for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
   }
-  if (environments === allEnvironments) checkEnvironmentRevisions(gitops, environments.map((e) => e.name));
+  if (environments === allEnvironments)
+    checkEnvironmentRevisions(
+      gitops,
+      environments.map((e) => e.name),
+    );
   const argo = buildGitOps(gitops, builds);
   for (const [file, yaml] of renderCharts(argo.app, argo.charts)) files.set(`argocd/${file}`, yaml);
   files.set(rulesDocPath, renderRulesDoc());
   files.set(configurationDocPath, renderConfigurationDoc());
   files.set(dashboardDocPath, replacePanelTable(readFileSync(new URL(`../${dashboardDocPath}`, import.meta.url), 'utf8')));
-  const objects = [...files].filter(([path]) => path.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
+  const objects = [...files]
+    .filter(([path]) => path.endsWith('.yaml'))
+    .flatMap(([file, text]) => parseAllDocuments(text).map((d) => ({ file, object: d.toJSON() as ObjectSource['object'] })));
   const prerequisitesPage = readFileSync(new URL(`../${prerequisitesDocPath}`, import.meta.url), 'utf8');
   files.set(prerequisitesDocPath, replacePrerequisites(prerequisitesPage, renderPrerequisites(derivePrerequisites(objects, environments))));
   return { files, builds, report, unpublishedImages: unpublishedImageWarnings(builds) };

@@ -87,7 +87,9 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 /** OpenAI routes (first path segment after `/v1`) that are also served without the prefix. */
 const unversionedRoutes = new Set(
-  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses].map((p) => p.slice(unversionedPrefix.length).split('/')[1]),
+  [endpoints.models, endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses].map(
+    (p) => p.slice(unversionedPrefix.length).split('/')[1],
+  ),
 );
 
 /** `/chat/completions?x` -> `/v1/chat/completions?x` for the OpenAI routes; every other URL unchanged. */

@@ -11,7 +11,22 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parseCorsOrigins, defaultMemoryGuardHeadroomMiB, defaultModel, defaultModelCacheDir, chatBatchSize, defaultPort, embeddingBatchSize, envVars, parseModelSha256, promptCacheModes, retiredEnvVars, serviceKinds, type EnvVarName, type ServiceKind } from './contract.js';
+import {
+  parseCorsOrigins,
+  defaultMemoryGuardHeadroomMiB,
+  defaultModel,
+  defaultModelCacheDir,
+  chatBatchSize,
+  defaultPort,
+  embeddingBatchSize,
+  envVars,
+  parseModelSha256,
+  promptCacheModes,
+  retiredEnvVars,
+  serviceKinds,
+  type EnvVarName,
+  type ServiceKind,
+} from './contract.js';
 import { redactModelRef } from './model/ref.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -47,9 +62,7 @@ export const ConfigSchema = Type.Object({
   host: Type.String({
     minLength: 1,
     default: '0.0.0.0',
-    description:
-      'HOST: listen address. Default 0.0.0.0: the kubelet probes the pod IP and cannot reach 127.0.0.1 ' +
-      '(Fastify itself defaults to localhost).',
+    description: 'HOST: listen address. Default 0.0.0.0: the kubelet probes the pod IP and cannot reach 127.0.0.1 ' + '(Fastify itself defaults to localhost).',
   }),
   port: Type.Integer({
     minimum: 1,
@@ -144,7 +157,7 @@ export const ConfigSchema = Type.Object({
       minimum: 0,
       maximum: 2,
       description:
-        'DEFAULT_TEMPERATURE: sampling temperature of a request that sends none. Unset means 1, OpenAI\'s ' +
+        "DEFAULT_TEMPERATURE: sampling temperature of a request that sends none. Unset means 1, OpenAI's " +
         'default (node-llama-cpp alone would decode greedily); 0 makes such requests greedy.',
     }),
   ),
@@ -153,8 +166,8 @@ export const ConfigSchema = Type.Object({
       minimum: 0,
       maximum: 1,
       description:
-        'DEFAULT_TOP_P: nucleus sampling of a request that sends no top_p. Unset means 1 (off), OpenAI\'s ' +
-        'default; node-llama-cpp\'s own 0.95 never applies.',
+        "DEFAULT_TOP_P: nucleus sampling of a request that sends no top_p. Unset means 1 (off), OpenAI's " +
+        "default; node-llama-cpp's own 0.95 never applies.",
     }),
   ),
   defaultTopK: Type.Optional(
@@ -163,15 +176,14 @@ export const ConfigSchema = Type.Object({
       maximum: 1_000_000,
       description:
         'DEFAULT_TOP_K: top-k sampling applied to every request (OpenAI has no top_k field). Unset means 0 ' +
-        '(off), as OpenAI; node-llama-cpp\'s hidden 40 never applies.',
+        "(off), as OpenAI; node-llama-cpp's hidden 40 never applies.",
     }),
   ),
   defaultMinP: Type.Optional(
     Type.Number({
       minimum: 0,
       maximum: 1,
-      description:
-        'DEFAULT_MIN_P: min-p sampling applied to every request (OpenAI has no min_p field). Unset means 0 (off).',
+      description: 'DEFAULT_MIN_P: min-p sampling applied to every request (OpenAI has no min_p field). Unset means 0 (off).',
     }),
   ),
   modelNames: Type.Optional(
@@ -201,8 +213,8 @@ export const ConfigSchema = Type.Object({
           'PROMPT_CACHE: "on" keeps each sequence\'s evaluated tokens after a request and sends the next request ' +
           'to the free sequence sharing the longest prompt prefix, so a chat turn evaluates only the new messages ' +
           '(reported as usage.prompt_tokens_details.cached_tokens); "off" clears every sequence after each request. ' +
-          'Unset means on, what llama.cpp\'s server does by default (cache_prompt); the KV cache is sized for ' +
-          'every sequence\'s whole context either way.',
+          "Unset means on, what llama.cpp's server does by default (cache_prompt); the KV cache is sized for " +
+          "every sequence's whole context either way.",
       },
     ),
   ),
@@ -219,9 +231,7 @@ export const ConfigSchema = Type.Object({
     logLevels.map((l) => Type.Literal(l)),
     {
       default: 'info',
-      description:
-        'LOG_LEVEL: pino level. Default info: one access line per request; prompt and completion text ' +
-        'are logged only at debug.',
+      description: 'LOG_LEVEL: pino level. Default info: one access line per request; prompt and completion text ' + 'are logged only at debug.',
     },
   ),
   memoryGuardHeadroomMiB: Type.Integer({
@@ -240,7 +250,7 @@ export const ConfigSchema = Type.Object({
       maximum: 1_048_576,
       description:
         'BATCH_SIZE: tokens llama.cpp evaluates in one batch (n_batch = n_ubatch). Optional; unset means ' +
-        'node-llama-cpp\'s own default for a chat service, min(CONTEXT_SIZE x PARALLEL, 512), and CONTEXT_SIZE for ' +
+        "node-llama-cpp's own default for a chat service, min(CONTEXT_SIZE x PARALLEL, 512), and CONTEXT_SIZE for " +
         'an embedding service, whose encoder evaluates each input in one batch (contract.embeddingBatchSize); ' +
         'an embedding service with a BATCH_SIZE below CONTEXT_SIZE is refused, because longer inputs would be ' +
         'embedded from their last BATCH_SIZE tokens alone.',
@@ -405,7 +415,17 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   // Optional settings stay absent when unset (their documented default applies where they are used).
-  for (const key of ['defaultTemperature', 'defaultTopP', 'defaultTopK', 'defaultMinP', 'modelNames', 'serviceKind', 'batchSize', 'promptCache', 'corsOrigins'] as const) {
+  for (const key of [
+    'defaultTemperature',
+    'defaultTopP',
+    'defaultTopK',
+    'defaultMinP',
+    'modelNames',
+    'serviceKind',
+    'batchSize',
+    'promptCache',
+    'corsOrigins',
+  ] as const) {
     if (config[key] === undefined) delete config[key];
   }
   if (config.memoryLimitCgroupRoot === undefined) delete config.memoryLimitCgroupRoot;

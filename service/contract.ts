@@ -253,12 +253,15 @@ export function parseCorsOrigins(text: string | undefined): { ok: true; value: s
   return { ok: true, value: origins };
 }
 
-export function parseModelSha256(
-  text: string | undefined,
-): { ok: true; value: string | undefined } | { ok: false; expected: string } {
+export function parseModelSha256(text: string | undefined): { ok: true; value: string | undefined } | { ok: false; expected: string } {
   const trimmed = (text ?? '').trim();
   if (trimmed === '') return { ok: true, value: undefined };
-  const digests = trimmed.split(',').map((part) => part.trim().replace(/^sha256:/i, '').toLowerCase());
+  const digests = trimmed.split(',').map((part) =>
+    part
+      .trim()
+      .replace(/^sha256:/i, '')
+      .toLowerCase(),
+  );
   if (digests.every((d) => /^[0-9a-f]{64}$/.test(d))) return { ok: true, value: digests.join(',') };
   return {
     ok: false,

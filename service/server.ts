@@ -96,10 +96,7 @@ export async function runServer(config: Config, opts: RunServerOptions = {}): Pr
       const t0 = performance.now();
       lifecycle.startDraining();
       engine.drain();
-      log.info(
-        { reason, inFlight: lifecycle.inFlight, graceMs: config.shutdownGraceMs },
-        'shutting down: readiness is 503, draining in-flight requests',
-      );
+      log.info({ reason, inFlight: lifecycle.inFlight, graceMs: config.shutdownGraceMs }, 'shutting down: readiness is 503, draining in-flight requests');
       const drained = await lifecycle.waitIdle(config.shutdownGraceMs);
       if (!drained) {
         const cut = lifecycle.abortAll('shutdown');

@@ -95,7 +95,9 @@ function paragraph(seed: number, sentences: number): string {
   for (let i = 0; i < sentences; i++) {
     const a = topics[(seed + i) % topics.length] as string;
     const b = topics[(seed * 3 + i * 5 + 1) % topics.length] as string;
-    out.push(`Note ${seed}.${i}: the ${a} near the old ${b} were rebuilt in year ${1800 + ((seed * 37 + i * 11) % 200)}, and visitors still describe the ${a} as quiet, careful work.`);
+    out.push(
+      `Note ${seed}.${i}: the ${a} near the old ${b} were rebuilt in year ${1800 + ((seed * 37 + i * 11) % 200)}, and visitors still describe the ${a} as quiet, careful work.`,
+    );
   }
   return out.join(' ');
 }
@@ -121,7 +123,30 @@ async function startStack(stack: ReuseStack, modelPath: string, logDir: string):
   if (stack === 'llamaServer') {
     const build = await ensureLlamaBuild();
     // -c is the total KV size, split over the -np slots (no unified KV): CTX_PER_SEQ per sequence, as the service.
-    const args = ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '-t', String(THREADS), '-tb', String(THREADS), '-c', String(CTX_PER_SEQ * PARALLEL), '-np', String(PARALLEL), '--no-kv-unified', '-b', '512', '-ub', '512', '-ngl', '0', '--no-webui'];
+    const args = [
+      '-m',
+      modelPath,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '-t',
+      String(THREADS),
+      '-tb',
+      String(THREADS),
+      '-c',
+      String(CTX_PER_SEQ * PARALLEL),
+      '-np',
+      String(PARALLEL),
+      '--no-kv-unified',
+      '-b',
+      '512',
+      '-ub',
+      '512',
+      '-ngl',
+      '0',
+      '--no-webui',
+    ];
     const proc = start({ name: 'conversation-llama-server', cmd: build.server, args, cwd: repoRoot, logFile: join(logDir, 'conversation-llama-server.log') });
     await waitReady(proc, `http://127.0.0.1:${port}/health`, 120_000);
     return { proc, base: `http://127.0.0.1:${port}`, command: [build.server, ...args].join(' ').replaceAll(`${repoRoot}/`, '') };
@@ -139,7 +164,14 @@ async function startStack(stack: ReuseStack, modelPath: string, logDir: string):
     ...serverRuntimeEnv,
   };
   const args = ['--import', 'tsx', 'service/main.ts'];
-  const proc = start({ name: `conversation-${stack}`, cmd: process.execPath, args, env: { ...process.env, ...env }, cwd: repoRoot, logFile: join(logDir, `conversation-${stack}.log`) });
+  const proc = start({
+    name: `conversation-${stack}`,
+    cmd: process.execPath,
+    args,
+    env: { ...process.env, ...env },
+    cwd: repoRoot,
+    logFile: join(logDir, `conversation-${stack}.log`),
+  });
   await waitReady(proc, `http://127.0.0.1:${port}/health/ready`, 120_000);
   const command = `${Object.entries(env)
     .map(([k, v]) => `${k}=${v.replaceAll(`${repoRoot}/`, '')}`)
@@ -183,7 +215,9 @@ async function runStack(stack: ReuseStack, modelPath: string, log: (line: string
         messages.push({ role: 'user', content: userTurn(rep, turn) });
         const s = toTurn(rep, turn, await streamRequest(url, body(stack, messages), REQUEST_TIMEOUT_MS));
         conversation.push(s);
-        log(`conversation ${stack} rep ${rep + 1} turn ${turn}: ttft ${s.ttftMs} ms, prompt ${s.promptTokens}, cached ${s.cachedTokens}${s.error ? ` ERROR ${s.error}` : ''}`);
+        log(
+          `conversation ${stack} rep ${rep + 1} turn ${turn}: ttft ${s.ttftMs} ms, prompt ${s.promptTokens}, cached ${s.cachedTokens}${s.error ? ` ERROR ${s.error}` : ''}`,
+        );
         messages.push({ role: 'assistant', content: s.text });
         if (s.error !== undefined) throw new Error(`${stack}: conversation turn ${turn} failed: ${s.error}`);
       }
@@ -212,8 +246,7 @@ const medianOf = (xs: readonly TurnSample[]): number | null => {
   const ok = xs.filter((x) => x.error === undefined && Number.isFinite(x.ttftMs)).map((x) => x.ttftMs);
   return ok.length > 0 ? round(median(ok), 1) : null;
 };
-const perStack = <T>(f: (s: ReuseStack) => T): Record<ReuseStack, T> =>
-  Object.fromEntries(stackNames.map((s) => [s, f(s)])) as Record<ReuseStack, T>;
+const perStack = <T>(f: (s: ReuseStack) => T): Record<ReuseStack, T> => Object.fromEntries(stackNames.map((s) => [s, f(s)])) as Record<ReuseStack, T>;
 const div = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : round(ratio(a, b), 3));
 
 function matches(a: readonly TurnSample[], b: readonly TurnSample[]): string {
@@ -251,9 +284,24 @@ export async function runConversation(o: { log: (line: string) => void; logDir: 
   const fmt = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(3)}x`);
   const met = (x: number | null, limit: number) => (x === null ? null : x <= limit);
   const targets: ConversationRun['targets'] = [
-    { name: 'Conversation TTFT, turns 2-6, vs llama-server', target: '<= 1.1x', value: fmt(summary.reuseVsLlamaServerLaterTurns), met: met(summary.reuseVsLlamaServerLaterTurns, 1.1) },
-    { name: 'Conversation TTFT, turns 2-6, vs no reuse', target: '<= 0.3x', value: fmt(summary.reuseVsNoReuseLaterTurns), met: met(summary.reuseVsNoReuseLaterTurns, 0.3) },
-    { name: 'Shared 1,000-token system prompt TTFT, vs no reuse', target: '<= 0.3x', value: fmt(summary.reuseVsNoReuseShared), met: met(summary.reuseVsNoReuseShared, 0.3) },
+    {
+      name: 'Conversation TTFT, turns 2-6, vs llama-server',
+      target: '<= 1.1x',
+      value: fmt(summary.reuseVsLlamaServerLaterTurns),
+      met: met(summary.reuseVsLlamaServerLaterTurns, 1.1),
+    },
+    {
+      name: 'Conversation TTFT, turns 2-6, vs no reuse',
+      target: '<= 0.3x',
+      value: fmt(summary.reuseVsNoReuseLaterTurns),
+      met: met(summary.reuseVsNoReuseLaterTurns, 0.3),
+    },
+    {
+      name: 'Shared 1,000-token system prompt TTFT, vs no reuse',
+      target: '<= 0.3x',
+      value: fmt(summary.reuseVsNoReuseShared),
+      met: met(summary.reuseVsNoReuseShared, 0.3),
+    },
   ];
   return {
     at: new Date().toISOString(),
@@ -270,7 +318,11 @@ export async function runConversation(o: { log: (line: string) => void; logDir: 
 
 export function renderConversationSection(run: ConversationRun): string {
   const s = run.summary;
-  const label: Record<ReuseStack, string> = { serviceReuse: 'service, PROMPT_CACHE=on', serviceNoReuse: 'service, PROMPT_CACHE=off', llamaServer: 'llama-server (cache_prompt default)' };
+  const label: Record<ReuseStack, string> = {
+    serviceReuse: 'service, PROMPT_CACHE=on',
+    serviceNoReuse: 'service, PROMPT_CACHE=off',
+    llamaServer: 'llama-server (cache_prompt default)',
+  };
   const ms = (x: number | null) => (x === null ? 'n/a' : x.toFixed(1));
   const turns = Array.from({ length: TURNS }, (_, i) => i + 1);
   const perTurn = (stack: ReuseStack, turn: number) => {
@@ -288,7 +340,10 @@ export function renderConversationSection(run: ConversationRun): string {
     '',
     `| stack | ${turns.map((t) => `turn ${t}`).join(' | ')} | turns 2-${TURNS} | shared, first | shared, rest |`,
     `| --- | ${turns.map(() => '---:').join(' | ')} | ---: | ---: | ---: |`,
-    ...stackNames.map((st) => `| ${label[st]} | ${turns.map((t) => perTurn(st, t)).join(' | ')} | ${ms(s.laterTurnsTtftMs[st])} | ${ms(s.sharedColdTtftMs[st])} | ${ms(s.sharedWarmTtftMs[st])} |`),
+    ...stackNames.map(
+      (st) =>
+        `| ${label[st]} | ${turns.map((t) => perTurn(st, t)).join(' | ')} | ${ms(s.laterTurnsTtftMs[st])} | ${ms(s.sharedColdTtftMs[st])} | ${ms(s.sharedWarmTtftMs[st])} |`,
+    ),
     '',
     `Greedy texts, reuse on vs off: conversation turns identical ${s.textsMatch.conversation}, shared-prompt answers identical ${s.textsMatch.shared}.`,
     '',

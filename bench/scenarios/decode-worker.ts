@@ -35,15 +35,7 @@
  * Protocol: argv[2] is a JSON `DecodeWorkerJob`; one JSON line `@@{...}` on stdout at the end.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import {
-  getLlama,
-  LlamaChat,
-  LlamaLogLevel,
-  resolveChatWrapper,
-  type ChatHistoryItem,
-  type LlamaContextOptions,
-  type Token,
-} from 'node-llama-cpp';
+import { getLlama, LlamaChat, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type LlamaContextOptions, type Token } from 'node-llama-cpp';
 import { batchSizeHistogram, traceBatches, type NativeCall } from '../lib/batch-trace.js';
 
 export type DecodeVariant = 'chat' | 'evaluate' | 'chat-ungathered' | 'evaluate-ungathered' | 'chat-reversed' | 'chat-reversed-unordered';

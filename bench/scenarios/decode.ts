@@ -60,13 +60,25 @@ const resultsPath = (quick: boolean) => join(repoRoot, quick ? '.cache/bench/qui
 async function runWorker(config: DecodeConfig, modelPath: string, logFile: string, timeoutMs: number): Promise<DecodeConfigResult> {
   const job: DecodeWorkerJob = { ...config.job, modelPath };
   const args = ['--import', 'tsx', 'bench/scenarios/decode-worker.ts', JSON.stringify(job)];
-  const command = `${Object.entries(config.env).map(([k, v]) => `${k}=${v}`).join(' ')} node ${args.slice(0, 3).join(' ')} '${JSON.stringify({ ...job, modelPath: modelPath.replace(`${repoRoot}/`, '') })}'`;
+  const command = `${Object.entries(config.env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')} node ${args.slice(0, 3).join(' ')} '${JSON.stringify({ ...job, modelPath: modelPath.replace(`${repoRoot}/`, '') })}'`;
   const loadAverageStart = os.loadavg();
-  const proc: Managed = start({ name: `decode-worker ${config.name}`, cmd: process.execPath, args, cwd: repoRoot, env: { ...process.env, ...config.env }, logFile });
+  const proc: Managed = start({
+    name: `decode-worker ${config.name}`,
+    cmd: process.execPath,
+    args,
+    cwd: repoRoot,
+    env: { ...process.env, ...config.env },
+    logFile,
+  });
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);
-  const line = proc.output().split('\n').find((l) => l.startsWith('@@'));
+  const line = proc
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('@@'));
   const reply = line !== undefined ? (JSON.parse(line.slice(2)) as { ok: boolean; runs?: VariantRun[]; error?: string }) : undefined;
   const base = { name: config.name, command, loadAverageStart, loadAverageEnd: os.loadavg() };
   if (reply?.ok !== true || reply.runs === undefined) {

@@ -125,14 +125,20 @@ export async function runEmbeddings(opts: { log: (line: string) => void; logDir:
           words: length,
           tokensPerInput,
           inputsPerRequest: perReq,
-          service: { inputsPerSecond: round(inputs / serviceSeconds, 1), tokensPerSecond: round((inputs * tokensPerInput) / serviceSeconds, 0), msPerRequestP50: round(perRequest[Math.floor(perRequest.length / 2)] ?? 0, 1) },
+          service: {
+            inputsPerSecond: round(inputs / serviceSeconds, 1),
+            tokensPerSecond: round((inputs * tokensPerInput) / serviceSeconds, 0),
+            msPerRequestP50: round(perRequest[Math.floor(perRequest.length / 2)] ?? 0, 1),
+          },
           direct: { inputsPerSecond: round(inputs / directSeconds, 1), tokensPerSecond: round((inputs * tokensPerInput) / directSeconds, 0) },
           ratio: round(directSeconds / serviceSeconds, 3),
         };
         lengths.push(result);
         const m = await memoryOf(server.pid);
         peak = Math.max(peak ?? 0, m?.hwm ?? 0);
-        log(`embeddings: ${tokensPerInput} tokens/input: service ${result.service.inputsPerSecond} inputs/s, direct ${result.direct.inputsPerSecond} inputs/s (ratio ${result.ratio})`);
+        log(
+          `embeddings: ${tokensPerInput} tokens/input: service ${result.service.inputsPerSecond} inputs/s, direct ${result.direct.inputsPerSecond} inputs/s (ratio ${result.ratio})`,
+        );
       }
     } finally {
       await direct.dispose();
@@ -160,7 +166,8 @@ const mb = (b: number | undefined): string => (b === undefined ? '—' : (b / 1e
 export function renderEmbeddingsSection(run: EmbeddingsRun | undefined): string {
   if (!run) return '';
   const rows = run.lengths.map(
-    (l) => `| ${l.tokensPerInput} | ${l.inputsPerRequest} | ${l.service.inputsPerSecond ?? '—'} | ${l.service.tokensPerSecond ?? '—'} | ${l.service.msPerRequestP50 ?? '—'} | ${l.direct.inputsPerSecond ?? '—'} | ${l.direct.tokensPerSecond ?? '—'} | ${l.ratio ?? '—'} |`,
+    (l) =>
+      `| ${l.tokensPerInput} | ${l.inputsPerRequest} | ${l.service.inputsPerSecond ?? '—'} | ${l.service.tokensPerSecond ?? '—'} | ${l.service.msPerRequestP50 ?? '—'} | ${l.direct.inputsPerSecond ?? '—'} | ${l.direct.tokensPerSecond ?? '—'} | ${l.ratio ?? '—'} |`,
   );
   return [
     sectionStart,

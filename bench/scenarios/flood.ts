@@ -88,7 +88,11 @@ function bodies(): Array<{ kind: string; path: string; body: string }> {
     // Near the body limit at CONTEXT_SIZE 4096 (128 KiB): ~25k tokens, cannot fit.
     { kind: '120 KiB prompt', path: '/v1/completions', body: JSON.stringify({ prompt: textOf(120 * 1024), max_tokens: 1 }) },
     // Near the context: ~4.8k tokens, just over 4096.
-    { kind: '24 KiB chat message', path: '/v1/chat/completions', body: JSON.stringify({ messages: [{ role: 'user', content: textOf(24 * 1024) }], max_tokens: 1 }) },
+    {
+      kind: '24 KiB chat message',
+      path: '/v1/chat/completions',
+      body: JSON.stringify({ messages: [{ role: 'user', content: textOf(24 * 1024) }], max_tokens: 1 }),
+    },
   ];
 }
 
@@ -98,7 +102,12 @@ function bodies(): Array<{ kind: string; path: string; body: string }> {
 
 function post(base: string, path: string, body: string, agent: http.Agent): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = http.request(`${base}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 });
+    const req = http.request(`${base}${path}`, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      timeout: 30_000,
+    });
     req.on('response', (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
@@ -150,7 +159,10 @@ async function eventLoopLag(base: string): Promise<{ p99: number; max: number } 
   try {
     const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     const value = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-    return { p99: round(value('nodejs_eventloop_lag_p99_seconds') * 1000, 1) ?? Number.NaN, max: round(value('nodejs_eventloop_lag_max_seconds') * 1000, 1) ?? Number.NaN };
+    return {
+      p99: round(value('nodejs_eventloop_lag_p99_seconds') * 1000, 1) ?? Number.NaN,
+      max: round(value('nodejs_eventloop_lag_max_seconds') * 1000, 1) ?? Number.NaN,
+    };
   } catch {
     return undefined;
   }
@@ -214,7 +226,9 @@ export async function runFlood(o: { label: string; serviceRoot: string; log: (li
     const idle = await settledRss(proc.pid, 10_000);
     const baseline = summary(await probeLoop(base, performance.now() + BASELINE_SECONDS * 1000));
     await eventLoopLag(base); // resets the server's event-loop delay histogram
-    o.log(`flood[${o.label}]: idle RSS ${(idle / 1e6).toFixed(1)} MB; baseline liveness ${JSON.stringify(baseline)}; ${CLIENTS} clients for ${FLOOD_SECONDS} s`);
+    o.log(
+      `flood[${o.label}]: idle RSS ${(idle / 1e6).toFixed(1)} MB; baseline liveness ${JSON.stringify(baseline)}; ${CLIENTS} clients for ${FLOOD_SECONDS} s`,
+    );
 
     // Phase 1: the flood, with the prober and an RSS sampler.
     const kinds = bodies();
@@ -350,9 +364,19 @@ export function renderFloodSection(runs: readonly FloodRun[]): string {
     return `| ${r.label} | ${r.baseline ? `${r.baseline.p50Ms} / ${r.baseline.p99Ms}` : '—'} | ${l.probes} | ${l.failures} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} | ${l.longestFailStreakMs} | ${r.eventLoopLagMs ? `${r.eventLoopLagMs.p99} / ${r.eventLoopLagMs.max}` : '—'} | ${mb(r.rss.idleBytes)} | ${mb(r.rss.peakBytes)} | ${mb(r.rss.afterBytes)} (${r.rss.deltaAfterBytes >= 0 ? '+' : ''}${mb(r.rss.deltaAfterBytes)}) | ${mb(r.held.rssWhileHeldBytes)} | ${r.held.closedByServer}/${r.held.connections}${r.held.closedWithinMs !== undefined ? ` in ${(r.held.closedWithinMs / 1000).toFixed(1)} s` : ''} | ${r.loadAverage.start.map((x) => x.toFixed(1)).join(' ')} |`;
   });
   const statuses = runs.map(
-    (r) => `- **${r.label}** (${r.at}, ${r.serviceCommit ? `the service as of commit ${r.serviceCommit} (FLOOD_SERVICE_ROOT, a checkout of it)` : r.serviceRoot === '.' ? 'this checkout' : `the service in ${r.serviceRoot}`}): ${Object.entries(r.requestsByKind)
-      .map(([k, v]) => `${k}: ${Object.entries(v).map(([s, n]) => `${n}× ${s}`).join(', ')}`)
-      .join('; ')}. Targets: p99 ${yes(r.targetsMet.livenessP99)}, no liveness failure ${yes(r.targetsMet.noLivenessFailure)}, RSS back within 20 MB ${yes(r.targetsMet.rssReturns)}.`,
+    (r) =>
+      `- **${r.label}** (${r.at}, ${r.serviceCommit ? `the service as of commit ${r.serviceCommit} (FLOOD_SERVICE_ROOT, a checkout of it)` : r.serviceRoot === '.' ? 'this checkout' : `the service in ${r.serviceRoot}`}): ${Object.entries(
+        r.requestsByKind,
+      )
+        .map(
+          ([k, v]) =>
+            `${k}: ${Object.entries(v)
+              .map(([s, n]) => `${n}× ${s}`)
+              .join(', ')}`,
+        )
+        .join(
+          '; ',
+        )}. Targets: p99 ${yes(r.targetsMet.livenessP99)}, no liveness failure ${yes(r.targetsMet.noLivenessFailure)}, RSS back within 20 MB ${yes(r.targetsMet.rssReturns)}.`,
   );
   return [
     sectionStart,

@@ -228,7 +228,14 @@ async function runService(modelPath: string, r: SoakStackResult, log: SoakOption
   r.command = `${Object.entries(env)
     .map(([k, v]) => `${k}=${v.replaceAll(`${repoRoot}/`, '')}`)
     .join(' ')} node ${args.join(' ')}`;
-  const proc = start({ name: 'soak-service', cmd: process.execPath, args, env: { ...process.env, ...env }, cwd: repoRoot, logFile: join(logDir, 'service.log') });
+  const proc = start({
+    name: 'soak-service',
+    cmd: process.execPath,
+    args,
+    env: { ...process.env, ...env },
+    cwd: repoRoot,
+    logFile: join(logDir, 'service.log'),
+  });
   try {
     await waitReady(proc, `http://127.0.0.1:${port}/health/ready`, 120_000, 100);
     const m = await memoryOfPid(proc.pid);
@@ -252,18 +259,28 @@ async function builtLlamaServer(): Promise<string | undefined> {
 async function runLlamaServer(server: string, modelPath: string, r: SoakStackResult, log: SoakOptions['log'], logDir: string): Promise<void> {
   const port = await freePort();
   const args = [
-    '-m', modelPath,
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '-t', String(THREADS),
-    '-tb', String(THREADS),
+    '-m',
+    modelPath,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '-t',
+    String(THREADS),
+    '-tb',
+    String(THREADS),
     // -c is the total KV size, split over the -np slots: CONTEXT per sequence, as the service.
-    '-c', String(CONTEXT * SEQUENCES),
-    '-np', String(SEQUENCES),
+    '-c',
+    String(CONTEXT * SEQUENCES),
+    '-np',
+    String(SEQUENCES),
     '--no-kv-unified',
-    '-b', '512',
-    '-ub', '512',
-    '-ngl', '0',
+    '-b',
+    '512',
+    '-ub',
+    '512',
+    '-ngl',
+    '0',
     '--no-webui',
   ];
   r.command = [server, ...args].map((a) => a.replaceAll(`${repoRoot}/`, '')).join(' ');
@@ -392,13 +409,18 @@ export function renderSoakSection(s: SoakResults): string {
       `RSS (VmRSS of the process) after every ${SAMPLE_EVERY} requests, in MiB. Machine: ${s.machine.cpuModel}, ${s.machine.logicalCpus} CPUs, load average ${s.machine.loadAverageStart.map((x) => x.toFixed(1)).join(' ')} at start (shared: timings are noisy, memory figures are not).`,
     '',
   );
-  if (s.target) lines.push(`**Target** (${s.target.name}): ${s.target.target}. Measured: ${s.target.value}: ${s.target.met === null ? 'not measured' : s.target.met ? 'met' : 'NOT met'}.`, '');
+  if (s.target)
+    lines.push(
+      `**Target** (${s.target.name}): ${s.target.target}. Measured: ${s.target.value}: ${s.target.met === null ? 'not measured' : s.target.met ? 'met' : 'NOT met'}.`,
+      '',
+    );
   const ran = s.stacks.filter((r) => r.samples.length > 0);
   const counts = [...new Set(ran.flatMap((r) => r.samples.map((x) => x.requests)))].sort((a, b) => a - b);
   if (ran.length > 0) {
     lines.push(`| requests | ${ran.map((r) => stackTitles[r.stack]).join(' | ')} |`, `| ---: | ${ran.map(() => '---:').join(' | ')} |`);
     lines.push(`| ready (0) | ${ran.map((r) => MiB(r.readyRssBytes)).join(' | ')} |`);
-    for (const n of counts) lines.push(`| ${n.toLocaleString('en-US')} | ${ran.map((r) => MiB(r.samples.find((x) => x.requests === n)?.rssBytes)).join(' | ')} |`);
+    for (const n of counts)
+      lines.push(`| ${n.toLocaleString('en-US')} | ${ran.map((r) => MiB(r.samples.find((x) => x.requests === n)?.rssBytes)).join(' | ')} |`);
     lines.push(
       `| growth, last - at 1,000 | ${ran.map((r) => (r.growthAfter1000Bytes === undefined ? 'n/a' : `${r.growthAfter1000Bytes >= 0 ? '+' : ''}${MiB(r.growthAfter1000Bytes)}`)).join(' | ')} |`,
       `| per request (first to last sample) | ${ran.map((r) => (r.bytesPerRequest === undefined ? 'n/a' : `${(r.bytesPerRequest / 1024).toFixed(1)} KiB`)).join(' | ')} |`,
@@ -462,7 +484,10 @@ export function soakTarget(results: SoakResults): NonNullable<SoakResults['targe
   return {
     name: 'service, RSS after the last 500 requests vs after the first 1,000',
     target: `at most 50 MB (${TARGET_BYTES.toLocaleString('en-US')} bytes) above, over ${requests.toLocaleString('en-US')} requests without errors`,
-    value: growth === undefined ? 'n/a' : `${growth >= 0 ? '+' : ''}${(growth / 1e6).toFixed(1)} MB over ${service?.requestsDone ?? 0} requests, ${service?.errors ?? 0} errors`,
+    value:
+      growth === undefined
+        ? 'n/a'
+        : `${growth >= 0 ? '+' : ''}${(growth / 1e6).toFixed(1)} MB over ${service?.requestsDone ?? 0} requests, ${service?.errors ?? 0} errors`,
     met: growth === undefined ? null : complete && growth <= TARGET_BYTES,
   };
 }
@@ -484,8 +509,23 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResults> {
     quick,
     startedAt: new Date().toISOString(),
     command: opts.command,
-    machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', logicalCpus: os.cpus().length, memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, loadAverageStart: os.loadavg() },
-    parameters: { sequences: SEQUENCES, clients: CLIENTS, contextPerSequence: CONTEXT, threads: THREADS, sampleEvery: SAMPLE_EVERY, maxTokens: MAX_TOKENS, promptWords: PROMPT_WORDS, requests, unpatchedRequests },
+    machine: {
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      logicalCpus: os.cpus().length,
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      loadAverageStart: os.loadavg(),
+    },
+    parameters: {
+      sequences: SEQUENCES,
+      clients: CLIENTS,
+      contextPerSequence: CONTEXT,
+      threads: THREADS,
+      sampleEvery: SAMPLE_EVERY,
+      maxTokens: MAX_TOKENS,
+      promptWords: PROMPT_WORDS,
+      requests,
+      unpatchedRequests,
+    },
     stacks: [],
   };
   const modelPath = await ensureTestModel({ shape: 'tiny', quant: 'q8_0' });
@@ -508,10 +548,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResults> {
   };
 
   // SOAK_STACKS=llamaServer (a comma list) runs only those stacks and keeps the others from the saved results.
-  const selected = process.env.SOAK_STACKS?.split(',').map((x) => x.trim()).filter(Boolean);
+  const selected = process.env.SOAK_STACKS?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const paths = soakPaths(quick);
   const previous = selected
-    ? ((await readFile(paths.results, 'utf8').then((t) => JSON.parse(t) as SoakResults).catch(() => undefined)) ?? undefined)
+    ? ((await readFile(paths.results, 'utf8')
+        .then((t) => JSON.parse(t) as SoakResults)
+        .catch(() => undefined)) ?? undefined)
     : undefined;
   const run = async (stack: SoakStack, planned: number, description: string, fn: (r: SoakStackResult) => Promise<void>): Promise<void> => {
     const kept = selected !== undefined && !selected.includes(stack) ? previous?.stacks.find((x) => x.stack === stack) : undefined;

@@ -36,10 +36,27 @@ export const kubectlVersionArgs = ['version', '-o', 'json'];
  * Node labels that name a node pool, most specific first; the instance type is the fallback.
  * EKS managed node groups, GKE node pools, AKS agent pools, Karpenter node pools.
  */
-export const poolLabels = ['eks.amazonaws.com/nodegroup', 'cloud.google.com/gke-nodepool', 'agentpool', 'kubernetes.azure.com/agentpool', 'karpenter.sh/nodepool', 'node.kubernetes.io/instance-type'] as const;
+export const poolLabels = [
+  'eks.amazonaws.com/nodegroup',
+  'cloud.google.com/gke-nodepool',
+  'agentpool',
+  'kubernetes.azure.com/agentpool',
+  'karpenter.sh/nodepool',
+  'node.kubernetes.io/instance-type',
+] as const;
 
 /** Labels that differ per node and say nothing about the pool. */
-const perNodeLabels = new Set(['kubernetes.io/hostname', 'nvidia.com/gfd.timestamp', 'topology.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/zone', 'topology.ebs.csi.aws.com/zone', 'alpha.eksctl.io/instance-id', 'eks.amazonaws.com/nodegroup-image', 'k8s.io/cloud-provider-aws', 'topology.k8s.aws/zone-id']);
+const perNodeLabels = new Set([
+  'kubernetes.io/hostname',
+  'nvidia.com/gfd.timestamp',
+  'topology.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/zone',
+  'topology.ebs.csi.aws.com/zone',
+  'alpha.eksctl.io/instance-id',
+  'eks.amazonaws.com/nodegroup-image',
+  'k8s.io/cloud-provider-aws',
+  'topology.k8s.aws/zone-id',
+]);
 
 /** Capacity type from the labels EKS, Karpenter and GKE put on nodes. */
 function capacityType(labels: Record<string, string>): CapturedNodePool['capacityType'] {
@@ -109,10 +126,18 @@ function nodePools(nodes: any[], where: string): CapturedNodePool[] {
       );
       const taintKey = (t: CapturedTaint) => `${t.key}=${t.value ?? ''}:${t.effect}`;
       const taintSets: CapturedTaint[][] = g.nodes.map((n) =>
-        ((n.spec?.taints ?? []) as any[]).map((t) => ({ key: t.key, ...(t.value !== undefined && t.value !== '' ? { value: t.value } : {}), effect: t.effect })),
+        ((n.spec?.taints ?? []) as any[]).map((t) => ({
+          key: t.key,
+          ...(t.value !== undefined && t.value !== '' ? { value: t.value } : {}),
+          effect: t.effect,
+        })),
       );
       const taints = taintSets[0]!.filter((t) => taintSets.every((s) => s.some((u) => taintKey(u) === taintKey(t))));
-      const zones = [...new Set(labelSets.map((l) => l['topology.kubernetes.io/zone'] ?? l['failure-domain.beta.kubernetes.io/zone']).filter((z): z is string => z !== undefined))].sort();
+      const zones = [
+        ...new Set(
+          labelSets.map((l) => l['topology.kubernetes.io/zone'] ?? l['failure-domain.beta.kubernetes.io/zone']).filter((z): z is string => z !== undefined),
+        ),
+      ].sort();
       const product = common['nvidia.com/gpu.product'];
       const gpuMemory = common['nvidia.com/gpu.memory'];
       const pool: CapturedNodePool = {
@@ -141,7 +166,12 @@ function cloudOf(nodes: any[]): string {
 /** Reads `kubectl version -o json` output. */
 export function serverVersion(json: unknown, where: string): string {
   const v = (json as any)?.serverVersion?.gitVersion;
-  if (typeof v !== 'string' || !/^v?1\.\d+/.test(v)) fail(where, 'no serverVersion.gitVersion', 'run `kubectl version -o json` against a reachable cluster (serverVersion is missing when kubectl cannot reach it)');
+  if (typeof v !== 'string' || !/^v?1\.\d+/.test(v))
+    fail(
+      where,
+      'no serverVersion.gitVersion',
+      'run `kubectl version -o json` against a reachable cluster (serverVersion is missing when kubectl cannot reach it)',
+    );
   return v;
 }
 
@@ -155,11 +185,20 @@ export type PoolBounds = Readonly<Record<string, { readonly minCount: number; re
  */
 export function parsePoolBounds(text: string): PoolBounds {
   const out: Record<string, { minCount: number; maxCount: number }> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const m = /^([^=\s]+)=(\d+):(\d+)$/.exec(part);
-    if (!m) throw new CaptureError(`--pool-bounds "${part}": expected NAME=MIN:MAX (e.g. cpu=2:6). Fix: give each autoscaled pool as node-group=min:max, comma-separated`);
+    if (!m)
+      throw new CaptureError(
+        `--pool-bounds "${part}": expected NAME=MIN:MAX (e.g. cpu=2:6). Fix: give each autoscaled pool as node-group=min:max, comma-separated`,
+      );
     const [, name, min, max] = m;
-    if (Number(min) > Number(max) || Number(max) === 0) throw new CaptureError(`--pool-bounds "${part}": min ${min} > max ${max} (or max 0). Fix: copy minSize and maxSize from the node group's scaling configuration`);
+    if (Number(min) > Number(max) || Number(max) === 0)
+      throw new CaptureError(
+        `--pool-bounds "${part}": min ${min} > max ${max} (or max 0). Fix: copy minSize and maxSize from the node group's scaling configuration`,
+      );
     if (out[name!]) throw new CaptureError(`--pool-bounds: pool ${name} given twice. Fix: give each pool once`);
     out[name!] = { minCount: Number(min), maxCount: Number(max) };
   }
@@ -169,22 +208,45 @@ export function parsePoolBounds(text: string): PoolBounds {
 /** The pools with their bounds; fails on a bound for a pool that was not captured, or one the registered nodes break. */
 function withBounds(pools: CapturedNodePool[], bounds: PoolBounds): CapturedNodePool[] {
   for (const name of Object.keys(bounds)) {
-    if (!pools.some((p) => p.name === name)) fail(`--pool-bounds ${name}`, 'no node pool of that name was captured', `use one of ${pools.map((p) => p.name).join(', ')} (node pools are named by ${poolLabels[0]} and the other pool labels)`);
+    if (!pools.some((p) => p.name === name))
+      fail(
+        `--pool-bounds ${name}`,
+        'no node pool of that name was captured',
+        `use one of ${pools.map((p) => p.name).join(', ')} (node pools are named by ${poolLabels[0]} and the other pool labels)`,
+      );
   }
   return pools.map((p) => {
     const b = bounds[p.name];
     if (!b) return p;
-    if (p.count > b.maxCount) fail(`--pool-bounds ${p.name}=${b.minCount}:${b.maxCount}`, `${p.count} nodes are registered, more than the maximum`, 'copy the bounds from the node group again; they are out of date');
+    if (p.count > b.maxCount)
+      fail(
+        `--pool-bounds ${p.name}=${b.minCount}:${b.maxCount}`,
+        `${p.count} nodes are registered, more than the maximum`,
+        'copy the bounds from the node group again; they are out of date',
+      );
     return { ...p, autoscaling: { minCount: b.minCount, maxCount: b.maxCount } };
   });
 }
 
 /** ClusterFacts from the two kubectl outputs. `where` names each input in errors. */
-export function factsFromKubectl(input: { version: unknown; versionFrom: string; list: unknown; listFrom: string; capturedFrom: string; capturedAt: string; poolBounds?: PoolBounds }): ClusterFacts {
+export function factsFromKubectl(input: {
+  version: unknown;
+  versionFrom: string;
+  list: unknown;
+  listFrom: string;
+  capturedFrom: string;
+  capturedAt: string;
+  poolBounds?: PoolBounds;
+}): ClusterFacts {
   const kubernetesVersion = serverVersion(input.version, input.versionFrom);
   const list = input.list as any;
   const where = input.listFrom;
-  if (list?.kind !== 'List' || !Array.isArray(list.items)) fail(where, `expected a kubectl List (kind: List, items: [...]), got kind ${JSON.stringify(list?.kind)}`, `write it with kubectl ${kubectlGetArgs.join(' ')}`);
+  if (list?.kind !== 'List' || !Array.isArray(list.items))
+    fail(
+      where,
+      `expected a kubectl List (kind: List, items: [...]), got kind ${JSON.stringify(list?.kind)}`,
+      `write it with kubectl ${kubectlGetArgs.join(' ')}`,
+    );
   const items: any[] = list.items;
   const known = new Set<string>(Object.values(capturedKinds));
   const stray = items.find((i) => !known.has(i?.kind));
@@ -192,7 +254,12 @@ export function factsFromKubectl(input: { version: unknown; versionFrom: string;
   const of = (kind: string) => items.filter((i) => i.kind === kind);
   const nodes = of('Node');
   if (nodes.length === 0) fail(where, 'no Node items (the nodes kind is missing)', `run kubectl ${kubectlGetArgs.join(' ')} with a user allowed to list nodes`);
-  if (of('StorageClass').length === 0) fail(where, 'no StorageClass items (the storageclasses kind is missing, or the cluster has no storage class)', `run kubectl ${kubectlGetArgs.join(' ')}; a cluster without storage classes cannot hold the model cache on a PVC`);
+  if (of('StorageClass').length === 0)
+    fail(
+      where,
+      'no StorageClass items (the storageclasses kind is missing, or the cluster has no storage class)',
+      `run kubectl ${kubectlGetArgs.join(' ')}; a cluster without storage classes cannot hold the model cache on a PVC`,
+    );
 
   const storageClasses: CapturedStorageClass[] = of('StorageClass')
     .map((s) => ({
@@ -203,14 +270,18 @@ export function factsFromKubectl(input: { version: unknown; versionFrom: string;
       isDefault: s.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true',
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
-  const csiDrivers = of('CSIDriver').map((d) => String(d.metadata.name)).sort();
+  const csiDrivers = of('CSIDriver')
+    .map((d) => String(d.metadata.name))
+    .sort();
   const customResourceTypes = of('CustomResourceDefinition')
     .map((c) => ({ group: String(c.spec?.group), kind: String(c.spec?.names?.kind) }))
     .sort((a, b) => `${a.group}/${a.kind}`.localeCompare(`${b.group}/${b.kind}`));
   const groups = new Set(customResourceTypes.map((c) => c.group));
   const pools = withBounds(nodePools(nodes, where), input.poolBounds ?? {});
   const operators = operatorSignatures
-    .filter((s) => (s.crdGroup !== undefined && groups.has(s.crdGroup)) || (s.nodeLabel !== undefined && pools.some((p) => p.labels[s.nodeLabel!] !== undefined)))
+    .filter(
+      (s) => (s.crdGroup !== undefined && groups.has(s.crdGroup)) || (s.nodeLabel !== undefined && pools.some((p) => p.labels[s.nodeLabel!] !== undefined)),
+    )
     .map((s) => s.operator);
   const ingressClasses: CapturedIngressClass[] = of('IngressClass')
     .map((c) => {
@@ -219,7 +290,15 @@ export function factsFromKubectl(input: { version: unknown; versionFrom: string;
     })
     .sort((a, b) => a.name.localeCompare(b.name));
   const resourceQuotas: CapturedQuota[] = of('ResourceQuota')
-    .map((q) => ({ namespace: String(q.metadata.namespace), name: String(q.metadata.name), hard: Object.fromEntries(Object.entries(q.spec?.hard ?? {}).map(([k, v]): [string, string] => [k, String(v)]).sort((a, b) => a[0].localeCompare(b[0]))) }))
+    .map((q) => ({
+      namespace: String(q.metadata.namespace),
+      name: String(q.metadata.name),
+      hard: Object.fromEntries(
+        Object.entries(q.spec?.hard ?? {})
+          .map(([k, v]): [string, string] => [k, String(v)])
+          .sort((a, b) => a[0].localeCompare(b[0])),
+      ),
+    }))
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   return {
     capturedAt: input.capturedAt,
@@ -238,7 +317,10 @@ export function factsFromKubectl(input: { version: unknown; versionFrom: string;
 
 /** A TypeScript identifier for the facts constant, from the file name (`onprem-tanzu` -> `onpremTanzuFacts`). */
 export function factsIdentifier(baseName: string): string {
-  const words = baseName.replace(/\.ts$/, '').split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const words = baseName
+    .replace(/\.ts$/, '')
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean);
   const camel = words.map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('');
   return `${/^[0-9]/.test(camel) ? `c${camel}` : camel || 'cluster'}Facts`;
 }
@@ -246,7 +328,10 @@ export function factsIdentifier(baseName: string): string {
 /** The reviewable TypeScript file a capture writes. `importPath` reaches charts/clusters/facts.ts from it. */
 export function renderFactsFile(facts: ClusterFacts, identifier: string, importPath: string, command: string): string {
   const pools = facts.nodePools
-    .map((p) => `${p.name} (${p.count} x ${p.instanceType}${p.allocatable.gpus ? `, ${p.allocatable.gpus} GPU` : ''}${p.capacityType !== 'unknown' ? `, ${p.capacityType}` : ''}${p.autoscaling ? `, autoscaled ${p.autoscaling.minCount}-${p.autoscaling.maxCount}` : ''})`)
+    .map(
+      (p) =>
+        `${p.name} (${p.count} x ${p.instanceType}${p.allocatable.gpus ? `, ${p.allocatable.gpus} GPU` : ''}${p.capacityType !== 'unknown' ? `, ${p.capacityType}` : ''}${p.autoscaling ? `, autoscaled ${p.autoscaling.minCount}-${p.autoscaling.maxCount}` : ''})`,
+    )
     .join(', ');
   return [
     '/**',

@@ -1,7 +1,16 @@
 import { parseQuantity } from '../lib/quantity.js';
 import type { ClusterFacts } from './facts.js';
 import { kubernetesMinor } from './facts.js';
-import type { AdmissionPolicies, ClusterProfile, CustomResourceType, LoadBalancerProfile, NodePool, PrometheusProfile, ResourceQuota, StorageClass } from './types.js';
+import type {
+  AdmissionPolicies,
+  ClusterProfile,
+  CustomResourceType,
+  LoadBalancerProfile,
+  NodePool,
+  PrometheusProfile,
+  ResourceQuota,
+  StorageClass,
+} from './types.js';
 
 /** Access modes a CSI driver offers for dynamically provisioned volumes (each driver's documentation). */
 export const driverAccessModes: Readonly<Record<string, ReadonlyArray<'ReadWriteOnce' | 'ReadWriteMany'>>> = {
@@ -110,20 +119,37 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
   const minor = kubernetesMinor(facts.kubernetesVersion);
   const problem = (field: string, what: string, fix: string) => new Error(`${d.definedIn}: cluster ${d.name}: ${field}: ${what}. Fix: ${fix}`);
   for (const name of Object.keys(d.storage ?? {})) {
-    if (!facts.storageClasses.some((c) => c.name === name)) throw problem(`storage.${name}`, 'no such storage class was captured', `use one of ${facts.storageClasses.map((c) => c.name).join(', ')}`);
+    if (!facts.storageClasses.some((c) => c.name === name))
+      throw problem(`storage.${name}`, 'no such storage class was captured', `use one of ${facts.storageClasses.map((c) => c.name).join(', ')}`);
   }
-  for (const [field, byPool] of [['reservedPerNode', d.reservedPerNode], ['gpus', d.gpus]] as const) {
+  for (const [field, byPool] of [
+    ['reservedPerNode', d.reservedPerNode],
+    ['gpus', d.gpus],
+  ] as const) {
     for (const name of Object.keys(byPool ?? {})) {
-      if (!facts.nodePools.some((p) => p.name === name)) throw problem(`${field}.${name}`, 'no such node pool was captured', `use one of ${facts.nodePools.map((p) => p.name).join(', ')}`);
+      if (!facts.nodePools.some((p) => p.name === name))
+        throw problem(`${field}.${name}`, 'no such node pool was captured', `use one of ${facts.nodePools.map((p) => p.name).join(', ')}`);
     }
   }
-  for (const [field, byClass] of [['ingressControllerNamespaces', d.ingressControllerNamespaces], ['ingressIdleTimeoutsSeconds', d.ingressIdleTimeoutsSeconds]] as const) {
+  for (const [field, byClass] of [
+    ['ingressControllerNamespaces', d.ingressControllerNamespaces],
+    ['ingressIdleTimeoutsSeconds', d.ingressIdleTimeoutsSeconds],
+  ] as const) {
     for (const name of Object.keys(byClass ?? {})) {
-      if (!facts.ingressClasses.some((c) => c.name === name)) throw problem(`${field}.${name}`, 'no such IngressClass was captured', `use one of ${facts.ingressClasses.map((c) => c.name).join(', ') || '(none captured)'}`);
+      if (!facts.ingressClasses.some((c) => c.name === name))
+        throw problem(
+          `${field}.${name}`,
+          'no such IngressClass was captured',
+          `use one of ${facts.ingressClasses.map((c) => c.name).join(', ') || '(none captured)'}`,
+        );
     }
   }
   if ((d.admission?.kyverno ?? []).length > 0 && !facts.operators.includes('Kyverno')) {
-    throw problem('admission.kyverno', 'Kyverno policies are named but the capture found no kyverno.io CRDs', 'install Kyverno and capture again, or remove admission.kyverno');
+    throw problem(
+      'admission.kyverno',
+      'Kyverno policies are named but the capture found no kyverno.io CRDs',
+      'install Kyverno and capture again, or remove admission.kyverno',
+    );
   }
   const nodePools: NodePool[] = facts.nodePools.map((p) => {
     const reserved = d.reservedPerNode?.[p.name];
@@ -132,7 +158,12 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
       const declared = d.gpus?.[p.name];
       if (declared) gpus = { count: p.allocatable.gpus, ...declared };
       else if (p.gpu) gpus = { count: p.allocatable.gpus, memoryGiB: Math.floor((p.gpu.memoryMiB / 1024) * 10) / 10, model: p.gpu.product.replace(/-/g, ' ') };
-      else throw problem(`gpus.${p.name}`, 'the pool has GPUs but no GPU feature discovery labels say their memory', `add gpus: { '${p.name}': { memoryGiB, model } } or install GPU feature discovery and capture again`);
+      else
+        throw problem(
+          `gpus.${p.name}`,
+          'the pool has GPUs but no GPU feature discovery labels say their memory',
+          `add gpus: { '${p.name}': { memoryGiB, model } } or install GPU feature discovery and capture again`,
+        );
     }
     return {
       name: p.name,
@@ -178,10 +209,18 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     const prev = namespaceQuotas[q.namespace];
     // Several quotas in one namespace: every one of them must hold, so the smallest of each figure counts.
     namespaceQuotas[q.namespace] = prev
-      ? { cpuMillis: Math.min(prev.cpuMillis, next.cpuMillis), memoryBytes: Math.min(prev.memoryBytes, next.memoryBytes), gpus: Math.min(prev.gpus, next.gpus), ephemeralStorageBytes: Math.min(prev.ephemeralStorageBytes, next.ephemeralStorageBytes) }
+      ? {
+          cpuMillis: Math.min(prev.cpuMillis, next.cpuMillis),
+          memoryBytes: Math.min(prev.memoryBytes, next.memoryBytes),
+          gpus: Math.min(prev.gpus, next.gpus),
+          ephemeralStorageBytes: Math.min(prev.ephemeralStorageBytes, next.ephemeralStorageBytes),
+        }
       : next;
   }
-  const customResourceTypes: CustomResourceType[] = facts.customResourceTypes.map((c) => ({ ...c, installedBy: crdInstallers[c.group] ?? `the operator serving ${c.group}` }));
+  const customResourceTypes: CustomResourceType[] = facts.customResourceTypes.map((c) => ({
+    ...c,
+    installedBy: crdInstallers[c.group] ?? `the operator serving ${c.group}`,
+  }));
   const ingressControllerNamespaces = Object.fromEntries(
     facts.ingressClasses.flatMap((c) => {
       const ns = d.ingressControllerNamespaces?.[c.name] ?? c.controllerNamespace;
@@ -210,4 +249,3 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     ...(d.podSecurityPolicyAdmission !== undefined ? { podSecurityPolicyAdmission: d.podSecurityPolicyAdmission } : {}),
   };
 }
-

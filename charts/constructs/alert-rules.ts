@@ -94,23 +94,28 @@ export function inferenceAlertRules(p: AlertRuleParams): AlertRule[] {
       summary: `${p.name}: request queue above ${Math.round(queueSaturationFraction * 100)}% for 10 minutes`,
       description: 'Clients are about to receive 429. Add replicas (or raise autoscaling.maxReplicas), or lower max_tokens.',
     },
-    p.slowTimeToFirstTokenSeconds === undefined ? undefined : {
-      alert: 'LlmInferenceSlowTimeToFirstToken',
-      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.timeToFirstToken}_bucket{${scraped}}[10m]))) > ${p.slowTimeToFirstTokenSeconds}`,
-      for: '15m',
-      severity: 'warning',
-      summary: `${p.name}: p90 time to first token above ${p.slowTimeToFirstTokenSeconds}s`,
-      description: 'Requests wait in the queue or prefill slowly: check CPU throttling (no CPU limit should be set), the THREADS metric, and queue depth.',
-    },
-    p.slowEmbeddingRequestSeconds === undefined ? undefined : {
-      alert: 'LlmEmbeddingRequestsSlow',
-      // The server's own request histogram (service/http/metrics.ts), successful embeddings only: a 429 or 504 is fast or capped.
-      expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.requestDuration}_bucket{${scraped}, route="${endpoints.embeddings}", status="200"}[10m]))) > ${p.slowEmbeddingRequestSeconds}`,
-      for: '15m',
-      severity: 'warning',
-      summary: `${p.name}: p90 embeddings request above ${p.slowEmbeddingRequestSeconds}s, half the request timeout`,
-      description: 'Embedding requests wait in the queue or carry many long inputs; past the request timeout they fail with 504. Add replicas, or have clients send fewer inputs per request.',
-    },
+    p.slowTimeToFirstTokenSeconds === undefined
+      ? undefined
+      : {
+          alert: 'LlmInferenceSlowTimeToFirstToken',
+          expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.timeToFirstToken}_bucket{${scraped}}[10m]))) > ${p.slowTimeToFirstTokenSeconds}`,
+          for: '15m',
+          severity: 'warning',
+          summary: `${p.name}: p90 time to first token above ${p.slowTimeToFirstTokenSeconds}s`,
+          description: 'Requests wait in the queue or prefill slowly: check CPU throttling (no CPU limit should be set), the THREADS metric, and queue depth.',
+        },
+    p.slowEmbeddingRequestSeconds === undefined
+      ? undefined
+      : {
+          alert: 'LlmEmbeddingRequestsSlow',
+          // The server's own request histogram (service/http/metrics.ts), successful embeddings only: a 429 or 504 is fast or capped.
+          expr: `histogram_quantile(0.9, sum by (namespace, le) (rate(${metricNames.requestDuration}_bucket{${scraped}, route="${endpoints.embeddings}", status="200"}[10m]))) > ${p.slowEmbeddingRequestSeconds}`,
+          for: '15m',
+          severity: 'warning',
+          summary: `${p.name}: p90 embeddings request above ${p.slowEmbeddingRequestSeconds}s, half the request timeout`,
+          description:
+            'Embedding requests wait in the queue or carry many long inputs; past the request timeout they fail with 504. Add replicas, or have clients send fewer inputs per request.',
+        },
     {
       alert: 'LlmMemoryNearLimit',
       // llm_memory_limit_bytes is the cgroup limit the server reads; a pod without a limit exports 0 or nothing.

@@ -38,7 +38,10 @@ export class InferenceAutoscaling extends Construct {
   constructor(scope: Construct, id: string, props: InferenceAutoscalingProps) {
     super(scope, id);
     const a = props.autoscaling;
-    const scaleUp = { stabilizationWindow: Duration.seconds(0), policies: [{ replicas: kplus.Replicas.percent(100), duration: Duration.seconds(scaleUpPolicyPeriodSeconds(props.plan.startup.windowSeconds)) }] };
+    const scaleUp = {
+      stabilizationWindow: Duration.seconds(0),
+      policies: [{ replicas: kplus.Replicas.percent(100), duration: Duration.seconds(scaleUpPolicyPeriodSeconds(props.plan.startup.windowSeconds)) }],
+    };
     if (a.signal === 'queue' && props.queueMetricsVia === 'prometheus-adapter') {
       // The same signal and target as the ScaledObject, as a Pods metric from prometheus-adapter (docs/autoscaling.md).
       const threshold = (props.plan.parallel + props.plan.maxQueue) * (a.targetCapacityFraction ?? defaultTargetCapacityFraction);
@@ -51,7 +54,10 @@ export class InferenceAutoscaling extends Construct {
         metrics: [kplus.Metric.pods({ name: inFlightPodMetric, target: kplus.MetricTarget.averageValue(threshold) })],
         scaleUp,
         // As the ScaledObject: a pause shorter than one model load never costs the pod that would load again.
-        scaleDown: { stabilizationWindow: Duration.seconds(stabilisation), policies: [{ replicas: kplus.Replicas.absolute(1), duration: Duration.seconds(60) }] },
+        scaleDown: {
+          stabilizationWindow: Duration.seconds(stabilisation),
+          policies: [{ replicas: kplus.Replicas.absolute(1), duration: Duration.seconds(60) }],
+        },
       });
       return;
     }

@@ -26,11 +26,14 @@ export const defaultDisruptionBudget: DisruptionBudget = { maxUnavailable: 1, un
  */
 export function disruptionBudgetFor(override: ServiceOverrides['disruptionBudget'], kubernetesVersion?: string): DisruptionBudget {
   const served = kubernetesMinorOf(kubernetesVersion) >= pdbUnhealthyPodEvictionPolicyMinor;
-  const base = override === undefined ? defaultDisruptionBudget : {
-    minAvailable: override.minAvailable,
-    maxUnavailable: override.maxUnavailable,
-    unhealthyPodEvictionPolicy: override.unhealthyPodEvictionPolicy ?? defaultDisruptionBudget.unhealthyPodEvictionPolicy,
-  };
+  const base =
+    override === undefined
+      ? defaultDisruptionBudget
+      : {
+          minAvailable: override.minAvailable,
+          maxUnavailable: override.maxUnavailable,
+          unhealthyPodEvictionPolicy: override.unhealthyPodEvictionPolicy ?? defaultDisruptionBudget.unhealthyPodEvictionPolicy,
+        };
   if (served || override?.unhealthyPodEvictionPolicy !== undefined) return base;
   return { minAvailable: base.minAvailable, maxUnavailable: base.maxUnavailable };
 }

@@ -66,7 +66,9 @@ export function albIngressAnnotations(idleTimeoutSeconds: number, internal: bool
  * (`haproxy.org/ingress-controller`) from its ConfigMap: no Ingress annotation reaches them, so the
  * profile must declare what they are set to (`ingressIdleTimeoutsSeconds`).
  */
-export const ingressControllers: Readonly<Record<string, { readonly name: string; readonly timeoutFromAnnotations: boolean; readonly trafficFrom: 'controller-namespace' | 'load-balancer' }>> = {
+export const ingressControllers: Readonly<
+  Record<string, { readonly name: string; readonly timeoutFromAnnotations: boolean; readonly trafficFrom: 'controller-namespace' | 'load-balancer' }>
+> = {
   'k8s.io/ingress-nginx': { name: 'ingress-nginx', timeoutFromAnnotations: true, trafficFrom: 'controller-namespace' },
   'ingress.k8s.aws/alb': { name: 'AWS Load Balancer Controller (ALB)', timeoutFromAnnotations: true, trafficFrom: 'load-balancer' },
   'traefik.io/ingress-controller': { name: 'Traefik', timeoutFromAnnotations: false, trafficFrom: 'controller-namespace' },
@@ -99,12 +101,30 @@ export function ingressIdleTimeoutFromAnnotations(controller: string, annotation
 
 /** Why each annotation the construct sets on an Ingress must not be replaced, and what to change instead. */
 export const managedIngressAnnotations: Readonly<Record<string, { readonly why: string; readonly fix: string }>> = {
-  'nginx.ingress.kubernetes.io/proxy-read-timeout': { why: 'it is derived from the request timeout, so a long non-streamed answer is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
-  'nginx.ingress.kubernetes.io/proxy-send-timeout': { why: 'it is derived from the request timeout, so a long upload or slow client is never cut by the proxy', fix: 'set requestTimeoutSeconds on the service instead' },
-  'nginx.ingress.kubernetes.io/proxy-buffering': { why: 'buffering must stay off: a buffering proxy holds streamed tokens and SSE keep-alive comments until its buffer fills', fix: 'remove it; streaming needs an unbuffered proxy' },
-  'nginx.ingress.kubernetes.io/proxy-body-size': { why: 'the construct bounds request bodies at the ingress; the service itself answers larger bodies with a JSON 413', fix: 'remove it' },
-  'alb.ingress.kubernetes.io/load-balancer-attributes': { why: "it carries the ALB's idle timeout, derived from the request timeout, so a long non-streamed answer is never cut by the load balancer", fix: 'set requestTimeoutSeconds on the service instead' },
-  'alb.ingress.kubernetes.io/target-type': { why: 'the NetworkPolicy admits the load balancer\'s addresses because the ALB sends traffic straight to the pods (target type ip)', fix: 'remove it' },
+  'nginx.ingress.kubernetes.io/proxy-read-timeout': {
+    why: 'it is derived from the request timeout, so a long non-streamed answer is never cut by the proxy',
+    fix: 'set requestTimeoutSeconds on the service instead',
+  },
+  'nginx.ingress.kubernetes.io/proxy-send-timeout': {
+    why: 'it is derived from the request timeout, so a long upload or slow client is never cut by the proxy',
+    fix: 'set requestTimeoutSeconds on the service instead',
+  },
+  'nginx.ingress.kubernetes.io/proxy-buffering': {
+    why: 'buffering must stay off: a buffering proxy holds streamed tokens and SSE keep-alive comments until its buffer fills',
+    fix: 'remove it; streaming needs an unbuffered proxy',
+  },
+  'nginx.ingress.kubernetes.io/proxy-body-size': {
+    why: 'the construct bounds request bodies at the ingress; the service itself answers larger bodies with a JSON 413',
+    fix: 'remove it',
+  },
+  'alb.ingress.kubernetes.io/load-balancer-attributes': {
+    why: "it carries the ALB's idle timeout, derived from the request timeout, so a long non-streamed answer is never cut by the load balancer",
+    fix: 'set requestTimeoutSeconds on the service instead',
+  },
+  'alb.ingress.kubernetes.io/target-type': {
+    why: "the NetworkPolicy admits the load balancer's addresses because the ALB sends traffic straight to the pods (target type ip)",
+    fix: 'remove it',
+  },
   'alb.ingress.kubernetes.io/scheme': { why: 'it follows exposure.internal', fix: 'set exposure.internal instead' },
 };
 
@@ -132,8 +152,13 @@ export function ingressAnnotations(
         problem: `would replace the construct's ${key}: "${managed[key]}"; ${reason?.why ?? 'the construct derives it for this ingress controller'}`,
         fix: reason?.fix ?? 'remove it',
       });
-    }
-    else if (typeof value !== 'string') problems.push({ ...where, field, problem: `${JSON.stringify(value)} is not a string (annotation values are strings)`, fix: `quote it: '${String(value)}'` });
+    } else if (typeof value !== 'string')
+      problems.push({
+        ...where,
+        field,
+        problem: `${JSON.stringify(value)} is not a string (annotation values are strings)`,
+        fix: `quote it: '${String(value)}'`,
+      });
   }
   if (problems.length > 0) throw new ChartConfigError(problems);
   return { ...extra, ...managed };
@@ -179,12 +204,16 @@ export class InferenceExposure extends Construct {
         metadata: {
           name: props.name,
           labels: props.labels,
-          annotations: ingressAnnotations(props.ingressController ?? defaultIngressController, props.idleTimeoutSeconds, exposure.internal ?? true, exposure.annotations, props.where),
+          annotations: ingressAnnotations(
+            props.ingressController ?? defaultIngressController,
+            props.idleTimeoutSeconds,
+            exposure.internal ?? true,
+            exposure.annotations,
+            props.where,
+          ),
         },
         className: exposure.className ?? 'nginx',
-        tls: exposure.tlsSecretName
-          ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }]
-          : undefined,
+        tls: exposure.tlsSecretName ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }] : undefined,
       });
       ingress.addHostDefaultBackend(exposure.host, kplus.IngressBackend.fromService(this.service, { port: servicePort }));
     }

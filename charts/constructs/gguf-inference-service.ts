@@ -29,7 +29,10 @@ export class GgufInferenceService extends Construct {
     this.plan = planInferenceService(name, props);
     const plan = this.plan;
     const namespace = Chart.of(this).namespace;
-    if (namespace === undefined) throw new Error(`${props.definedIn}: ${props.environment}/${name}: the chart has no namespace. Fix: create GgufInferenceService inside an EnvironmentChart.`);
+    if (namespace === undefined)
+      throw new Error(
+        `${props.definedIn}: ${props.environment}/${name}: the chart has no namespace. Fix: create GgufInferenceService inside an EnvironmentChart.`,
+      );
     const labels = serviceLabels(name, props.environment, props.model.id);
     const prometheus = props.prometheus ?? defaultPrometheus;
 
@@ -58,19 +61,32 @@ export class GgufInferenceService extends Construct {
       labels: labels.all,
       selector: labels.selector,
     });
-    const ingressFromLoadBalancer = plan.exposure.kind === 'ingress' && ingressControllers[props.ingressController ?? defaultIngressController]?.trafficFrom === 'load-balancer';
+    const ingressFromLoadBalancer =
+      plan.exposure.kind === 'ingress' && ingressControllers[props.ingressController ?? defaultIngressController]?.trafficFrom === 'load-balancer';
     new InferenceNetworkPolicy(this, 'network-policy', {
       name,
       labels: labels.all,
       selector: labels.selector,
-      clientNamespaces: [...(props.allowedClientNamespaces ?? []), ...(plan.exposure.kind === 'ingress' && !ingressFromLoadBalancer ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : [])],
+      clientNamespaces: [
+        ...(props.allowedClientNamespaces ?? []),
+        ...(plan.exposure.kind === 'ingress' && !ingressFromLoadBalancer ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : []),
+      ],
       monitoringNamespace: props.monitoringNamespace ?? prometheus.namespace,
       // A cloud load balancer (a load-balancer Service, or an ALB Ingress in IP mode) sends client traffic
       // straight to the pods from its own addresses, not from a pod in the cluster.
       allowFromAnywhere: plan.exposure.kind === 'load-balancer' || ingressFromLoadBalancer,
     });
     if (props.autoscaling) {
-      new InferenceAutoscaling(this, 'autoscaling', { name, namespace, labels: labels.all, target: this.deployment, plan, autoscaling: props.autoscaling, prometheus, ...(props.queueMetricsVia !== undefined ? { queueMetricsVia: props.queueMetricsVia } : {}) });
+      new InferenceAutoscaling(this, 'autoscaling', {
+        name,
+        namespace,
+        labels: labels.all,
+        target: this.deployment,
+        plan,
+        autoscaling: props.autoscaling,
+        prometheus,
+        ...(props.queueMetricsVia !== undefined ? { queueMetricsVia: props.queueMetricsVia } : {}),
+      });
     }
     if (props.monitoring ?? true) {
       new InferenceMonitoring(this, 'monitoring', {

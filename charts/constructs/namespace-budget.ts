@@ -94,7 +94,13 @@ function figures(f: ContainerResourceFigures | undefined): Record<string, string
 }
 
 /** The LimitRange's one item, as written (the API server's defaulting is modelled by the rule, not baked in). */
-export function limitRangeItem(lr: LimitRangeProps): { type: 'Container'; max?: Record<string, string>; min?: Record<string, string>; default?: Record<string, string>; defaultRequest?: Record<string, string> } {
+export function limitRangeItem(lr: LimitRangeProps): {
+  type: 'Container';
+  max?: Record<string, string>;
+  min?: Record<string, string>;
+  default?: Record<string, string>;
+  defaultRequest?: Record<string, string>;
+} {
   const item: ReturnType<typeof limitRangeItem> = { type: 'Container' };
   const max = figures(lr.maxPerContainer);
   const min = figures(lr.minPerContainer);
@@ -112,19 +118,26 @@ function nonNegative(n: number | undefined, whole: boolean): boolean {
 }
 
 /** Mistakes in a declared budget, named by file, environment and field. */
-export function namespaceBudgetProblems(where: { file: string; object: string }, quota: NamespaceQuotaProps | undefined, lr: LimitRangeProps | undefined): ConfigProblem[] {
+export function namespaceBudgetProblems(
+  where: { file: string; object: string },
+  quota: NamespaceQuotaProps | undefined,
+  lr: LimitRangeProps | undefined,
+): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const bad = (field: string, value: unknown, fix: string): void => {
     out.push({ ...where, field, problem: `${JSON.stringify(value)} is not a valid amount`, fix });
   };
   if (quota) {
-    if (!(quota.cpu > 0) || !Number.isInteger(quota.cpu * 1000)) bad('quota.cpu', quota.cpu, 'set the CPU cores the namespace may request, e.g. 16 (whole millicores)');
+    if (!(quota.cpu > 0) || !Number.isInteger(quota.cpu * 1000))
+      bad('quota.cpu', quota.cpu, 'set the CPU cores the namespace may request, e.g. 16 (whole millicores)');
     if (!(quota.memoryGiB > 0) || !Number.isInteger(quota.memoryGiB)) bad('quota.memoryGiB', quota.memoryGiB, 'set whole GiB, e.g. 64');
-    if (!(quota.ephemeralStorageGiB > 0) || !Number.isInteger(quota.ephemeralStorageGiB)) bad('quota.ephemeralStorageGiB', quota.ephemeralStorageGiB, 'set whole GiB, e.g. 40');
+    if (!(quota.ephemeralStorageGiB > 0) || !Number.isInteger(quota.ephemeralStorageGiB))
+      bad('quota.ephemeralStorageGiB', quota.ephemeralStorageGiB, 'set whole GiB, e.g. 40');
     if (!nonNegative(quota.gpus, true) || quota.gpus === undefined) bad('quota.gpus', quota.gpus, 'set whole GPUs, 0 for a CPU-only namespace');
     if (!nonNegative(quota.pods, true)) bad('quota.pods', quota.pods, 'set a whole number of pods, or leave it out');
     if (!nonNegative(quota.storageGiB, true)) bad('quota.storageGiB', quota.storageGiB, 'set whole GiB, or leave it out');
-    if (!nonNegative(quota.persistentVolumeClaims, true)) bad('quota.persistentVolumeClaims', quota.persistentVolumeClaims, 'set a whole number of claims, or leave it out');
+    if (!nonNegative(quota.persistentVolumeClaims, true))
+      bad('quota.persistentVolumeClaims', quota.persistentVolumeClaims, 'set a whole number of claims, or leave it out');
   }
   if (lr) {
     const groups: Array<[string, ContainerResourceFigures | undefined]> = [
@@ -136,17 +149,29 @@ export function namespaceBudgetProblems(where: { file: string; object: string },
     for (const [field, f] of groups) {
       if (f?.cpu !== undefined && (!(f.cpu > 0) || !Number.isInteger(f.cpu * 1000))) bad(`${field}.cpu`, f.cpu, 'set CPU cores in whole millicores, e.g. 8');
       if (!nonNegative(f?.memoryMiB, true) || f?.memoryMiB === 0) bad(`${field}.memoryMiB`, f?.memoryMiB, 'set whole MiB, e.g. 16384');
-      if (!nonNegative(f?.ephemeralStorageMiB, true) || f?.ephemeralStorageMiB === 0) bad(`${field}.ephemeralStorageMiB`, f?.ephemeralStorageMiB, 'set whole MiB, e.g. 20480');
+      if (!nonNegative(f?.ephemeralStorageMiB, true) || f?.ephemeralStorageMiB === 0)
+        bad(`${field}.ephemeralStorageMiB`, f?.ephemeralStorageMiB, 'set whole MiB, e.g. 20480');
     }
     if ('cpu' in (lr.defaultLimit ?? {})) {
-      out.push({ ...where, field: 'limitRange.defaultLimit.cpu', problem: 'a default CPU limit would be set on the inference server, which runs without one so that a CFS quota never throttles its threads', fix: 'remove defaultLimit.cpu' });
+      out.push({
+        ...where,
+        field: 'limitRange.defaultLimit.cpu',
+        problem: 'a default CPU limit would be set on the inference server, which runs without one so that a CFS quota never throttles its threads',
+        fix: 'remove defaultLimit.cpu',
+      });
     }
     const min = lr.minPerContainer ?? {};
     const max = lr.maxPerContainer ?? {};
     for (const key of ['cpu', 'memoryMiB', 'ephemeralStorageMiB'] as const) {
       const lo = min[key];
       const hi = max[key];
-      if (lo !== undefined && hi !== undefined && lo > hi) out.push({ ...where, field: `limitRange.minPerContainer.${key}`, problem: `${lo} is above maxPerContainer.${key} ${hi}: no container could be admitted`, fix: `keep minPerContainer.${key} at most ${hi}` });
+      if (lo !== undefined && hi !== undefined && lo > hi)
+        out.push({
+          ...where,
+          field: `limitRange.minPerContainer.${key}`,
+          problem: `${lo} is above maxPerContainer.${key} ${hi}: no container could be admitted`,
+          fix: `keep minPerContainer.${key} at most ${hi}`,
+        });
     }
   }
   return out;
@@ -180,7 +205,8 @@ export class NamespaceBudget extends Construct {
     }
     if (props.limitRange) {
       const item = limitRangeItem(props.limitRange);
-      const q = (r: Record<string, string> | undefined) => (r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, kplus.k8s.Quantity.fromString(v)])) : undefined);
+      const q = (r: Record<string, string> | undefined) =>
+        r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, kplus.k8s.Quantity.fromString(v)])) : undefined;
       new kplus.k8s.KubeLimitRange(this, 'limit-range', {
         metadata,
         spec: { limits: [{ type: item.type, max: q(item.max), min: q(item.min), default: q(item.default), defaultRequest: q(item.defaultRequest) }] },

@@ -29,12 +29,16 @@ export function patchDeployment(deployment: kplus.Deployment, patches: Deploymen
   // instead, so this label would only churn pods when a construct is renamed.
   api.addJsonPatch(JsonPatch.remove('/spec/template/metadata/labels/cdk8s.io~1metadata.addr'));
   if (patches.gpuCount > 0) {
-    api.addJsonPatch(
-      JsonPatch.add('/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu', kplus.k8s.Quantity.fromNumber(patches.gpuCount)),
-    );
+    api.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu', kplus.k8s.Quantity.fromNumber(patches.gpuCount)));
   }
   // cdk8s-plus-28 takes one pull secret (dockerRegistryAuth); the pod spec takes a list.
-  if (patches.imagePullSecrets.length > 0) api.addJsonPatch(JsonPatch.add('/spec/template/spec/imagePullSecrets', patches.imagePullSecrets.map((name) => ({ name }))));
+  if (patches.imagePullSecrets.length > 0)
+    api.addJsonPatch(
+      JsonPatch.add(
+        '/spec/template/spec/imagePullSecrets',
+        patches.imagePullSecrets.map((name) => ({ name })),
+      ),
+    );
   // A JSON copy: the patch must not share objects with the props it came from.
   for (const [field, value] of Object.entries(patches.scheduling)) {
     if (value !== undefined) api.addJsonPatch(JsonPatch.add(`/spec/template/spec/${field}`, JSON.parse(JSON.stringify(value))));

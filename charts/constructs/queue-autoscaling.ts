@@ -135,7 +135,10 @@ export class QueueAutoscaling extends Construct {
         advanced: {
           horizontalPodAutoscalerConfig: {
             behavior: {
-              scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: scaleUpPolicyPeriodSeconds(props.startupWindowSeconds) }] },
+              scaleUp: {
+                stabilizationWindowSeconds: 0,
+                policies: [{ type: 'Percent', value: 100, periodSeconds: scaleUpPolicyPeriodSeconds(props.startupWindowSeconds) }],
+              },
               scaleDown: { stabilizationWindowSeconds: stabilisationSeconds, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
             },
           },

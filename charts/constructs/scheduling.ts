@@ -36,8 +36,13 @@ export interface PodScheduling {
   readonly tolerations?: readonly Toleration[];
   readonly affinity?: {
     readonly nodeAffinity: {
-      readonly requiredDuringSchedulingIgnoredDuringExecution?: { readonly nodeSelectorTerms: ReadonlyArray<{ readonly matchExpressions: readonly Requirement[] }> };
-      readonly preferredDuringSchedulingIgnoredDuringExecution?: ReadonlyArray<{ readonly weight: number; readonly preference: { readonly matchExpressions: readonly Requirement[] } }>;
+      readonly requiredDuringSchedulingIgnoredDuringExecution?: {
+        readonly nodeSelectorTerms: ReadonlyArray<{ readonly matchExpressions: readonly Requirement[] }>;
+      };
+      readonly preferredDuringSchedulingIgnoredDuringExecution?: ReadonlyArray<{
+        readonly weight: number;
+        readonly preference: { readonly matchExpressions: readonly Requirement[] };
+      }>;
     };
   };
   readonly topologySpreadConstraints?: ReadonlyArray<{
@@ -74,7 +79,11 @@ function capacityTolerations(props: InferenceServiceProps, type: 'spot' | 'on-de
   return (props.nodePools ?? [])
     .filter((p) => p.capacityType === type)
     .flatMap((p) => p.taints.filter((t) => t.effect !== 'PreferNoSchedule'))
-    .map((t) => (t.value !== undefined ? { key: t.key, operator: 'Equal' as const, value: t.value, effect: t.effect } : { key: t.key, operator: 'Exists' as const, effect: t.effect }));
+    .map((t) =>
+      t.value !== undefined
+        ? { key: t.key, operator: 'Equal' as const, value: t.value, effect: t.effect }
+        : { key: t.key, operator: 'Exists' as const, effect: t.effect },
+    );
 }
 
 /** The pod-spec scheduling fields of a service; `selector` is the pods' stable selector labels (topology spread counts them). */
@@ -110,10 +119,14 @@ export function podScheduling(props: InferenceServiceProps, selector: Readonly<R
 
   const spread: Array<NonNullable<PodScheduling['topologySpreadConstraints']>[number]> = [];
   if (maxPods(props) > 1) {
-    const policies: Record<keyof typeof topologyKeys, SpreadPolicy> = { zones: s.topologySpread?.zones ?? 'ScheduleAnyway', nodes: s.topologySpread?.nodes ?? 'ScheduleAnyway' };
+    const policies: Record<keyof typeof topologyKeys, SpreadPolicy> = {
+      zones: s.topologySpread?.zones ?? 'ScheduleAnyway',
+      nodes: s.topologySpread?.nodes ?? 'ScheduleAnyway',
+    };
     for (const domain of ['zones', 'nodes'] as const) {
       const policy = policies[domain];
-      if (policy !== 'off') spread.push({ maxSkew: 1, topologyKey: topologyKeys[domain], whenUnsatisfiable: policy, labelSelector: { matchLabels: { ...selector } } });
+      if (policy !== 'off')
+        spread.push({ maxSkew: 1, topologyKey: topologyKeys[domain], whenUnsatisfiable: policy, labelSelector: { matchLabels: { ...selector } } });
     }
   }
 
@@ -141,16 +154,20 @@ export function schedulingProblems(props: InferenceServiceProps, object: string)
   (s.tolerations ?? []).forEach((t, i) => {
     const field = `scheduling.tolerations[${i}]`;
     if (t.operator === 'Exists' && t.value !== undefined) problem(field, `operator Exists with value "${t.value}"`, 'drop the value, or use operator Equal');
-    if (t.operator === 'Equal' && t.key === undefined) problem(field, 'operator Equal without a key', 'name the taint key, or use operator Exists to tolerate every taint');
-    if (t.key !== undefined && !labelKey.test(t.key)) problem(`${field}.key`, `"${t.key}" is not a taint key`, 'use a label-style key, e.g. "capacity" or "nvidia.com/gpu"');
+    if (t.operator === 'Equal' && t.key === undefined)
+      problem(field, 'operator Equal without a key', 'name the taint key, or use operator Exists to tolerate every taint');
+    if (t.key !== undefined && !labelKey.test(t.key))
+      problem(`${field}.key`, `"${t.key}" is not a taint key`, 'use a label-style key, e.g. "capacity" or "nvidia.com/gpu"');
   });
   for (const [k] of Object.entries(s.nodeSelector ?? {})) {
-    if (!labelKey.test(k)) problem(`scheduling.nodeSelector.${k}`, `"${k}" is not a label key`, 'use a node label key, e.g. "node.kubernetes.io/instance-type"');
+    if (!labelKey.test(k))
+      problem(`scheduling.nodeSelector.${k}`, `"${k}" is not a label key`, 'use a node label key, e.g. "node.kubernetes.io/instance-type"');
   }
   const gpuSelector = props.gpu ? (props.gpu.nodeSelector ?? gpuPresentLabel) : {};
   for (const [k, v] of Object.entries(s.nodeSelector ?? {})) {
     const gpuValue = (gpuSelector as Record<string, string>)[k];
-    if (gpuValue !== undefined && gpuValue !== v) problem(`scheduling.nodeSelector.${k}`, `"${v}" contradicts gpu.nodeSelector's "${gpuValue}": no node has both`, 'set the label in one place only');
+    if (gpuValue !== undefined && gpuValue !== v)
+      problem(`scheduling.nodeSelector.${k}`, `"${v}" contradicts gpu.nodeSelector's "${gpuValue}": no node has both`, 'set the label in one place only');
   }
   const checkExpressions = (field: string, exprs: readonly NodeSelectorRequirementProps[]) => {
     if (exprs.length === 0) problem(field, 'has no matchExpressions (an empty term matches no node)', 'add at least one expression or remove the term');
@@ -159,13 +176,15 @@ export function schedulingProblems(props: InferenceServiceProps, object: string)
       const n = e.values?.length ?? 0;
       if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) problem(f, `operator ${e.operator} without values`, 'list one or more values');
       if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) problem(f, `operator ${e.operator} with values`, 'drop the values');
-      if ((e.operator === 'Gt' || e.operator === 'Lt') && (n !== 1 || !/^-?\d+$/.test(e.values![0]!))) problem(f, `operator ${e.operator} needs exactly one integer value`, 'give one integer, e.g. ["2"]');
+      if ((e.operator === 'Gt' || e.operator === 'Lt') && (n !== 1 || !/^-?\d+$/.test(e.values![0]!)))
+        problem(f, `operator ${e.operator} needs exactly one integer value`, 'give one integer, e.g. ["2"]');
       if (!labelKey.test(e.key)) problem(`${f}.key`, `"${e.key}" is not a label key`, 'use a node label key');
     });
   };
   (s.nodeAffinity?.required ?? []).forEach((t, i) => checkExpressions(`scheduling.nodeAffinity.required[${i}]`, t.matchExpressions));
   (s.nodeAffinity?.preferred ?? []).forEach((t, i) => {
-    if (!Number.isInteger(t.weight) || t.weight < 1 || t.weight > 100) problem(`scheduling.nodeAffinity.preferred[${i}].weight`, `${t.weight} is not a weight`, 'use a whole number from 1 to 100');
+    if (!Number.isInteger(t.weight) || t.weight < 1 || t.weight > 100)
+      problem(`scheduling.nodeAffinity.preferred[${i}].weight`, `${t.weight} is not a weight`, 'use a whole number from 1 to 100');
     checkExpressions(`scheduling.nodeAffinity.preferred[${i}]`, t.matchExpressions);
   });
   if (s.capacityType !== undefined && s.capacityType !== 'spot' && s.capacityType !== 'on-demand') {
@@ -173,11 +192,13 @@ export function schedulingProblems(props: InferenceServiceProps, object: string)
   }
   for (const field of ['priorityClassName', 'runtimeClassName'] as const) {
     const v = s[field];
-    if (v !== undefined && (v.length > 253 || !dnsSubdomain.test(v))) problem(`scheduling.${field}`, `"${v}" is not a DNS subdomain name`, 'use lower-case letters, digits, dashes and dots');
+    if (v !== undefined && (v.length > 253 || !dnsSubdomain.test(v)))
+      problem(`scheduling.${field}`, `"${v}" is not a DNS subdomain name`, 'use lower-case letters, digits, dashes and dots');
   }
   for (const domain of ['zones', 'nodes'] as const) {
     const v = s.topologySpread?.[domain];
-    if (v !== undefined && !['ScheduleAnyway', 'DoNotSchedule', 'off'].includes(v)) problem(`scheduling.topologySpread.${domain}`, `"${String(v)}" is not a spread policy`, "use 'ScheduleAnyway', 'DoNotSchedule' or 'off'");
+    if (v !== undefined && !['ScheduleAnyway', 'DoNotSchedule', 'off'].includes(v))
+      problem(`scheduling.topologySpread.${domain}`, `"${String(v)}" is not a spread policy`, "use 'ScheduleAnyway', 'DoNotSchedule' or 'off'");
   }
   return out;
 }

@@ -14,17 +14,14 @@ const cell = (text: string): string => text.replace(/\|/g, '\\|');
 
 /** One line per panel: row, title, what it shows and what a bad value means, its queries, its alerts. */
 export function renderPanelTable(): string {
-  const lines = [
-    panelsBegin,
-    '',
-    '| row | panel | what a bad value means | queries | source | alerts |',
-    '| --- | --- | --- | --- | --- | --- |',
-  ];
+  const lines = [panelsBegin, '', '| row | panel | what a bad value means | queries | source | alerts |', '| --- | --- | --- | --- | --- | --- |'];
   for (const row of panelRows) {
     for (const p of row.panels) {
       const queries = p.queries.map((q) => `\`${cell(q.expr)}\``).join('<br>');
       const alerts = p.alerts.length > 0 ? p.alerts.join(', ') : 'none';
-      lines.push(`| ${row.title}${row.kinds.length === 1 ? ` (${row.kinds[0]} services)` : ''} | ${cell(p.title)} | ${cell(p.description)} | ${queries} | ${p.source} | ${alerts} |`);
+      lines.push(
+        `| ${row.title}${row.kinds.length === 1 ? ` (${row.kinds[0]} services)` : ''} | ${cell(p.title)} | ${cell(p.description)} | ${queries} | ${p.source} | ${alerts} |`,
+      );
     }
   }
   lines.push(
@@ -40,6 +37,9 @@ export function renderPanelTable(): string {
 export function replacePanelTable(page: string): string {
   const begin = page.indexOf(panelsBegin);
   const end = page.indexOf(panelsEnd);
-  if (begin < 0 || end < begin) throw new Error(`${dashboardDocPath}: the panel table markers are missing. Fix: put "${panelsBegin}" and "${panelsEnd}" on their own lines where the table belongs`);
+  if (begin < 0 || end < begin)
+    throw new Error(
+      `${dashboardDocPath}: the panel table markers are missing. Fix: put "${panelsBegin}" and "${panelsEnd}" on their own lines where the table belongs`,
+    );
   return page.slice(0, begin) + renderPanelTable() + page.slice(end + panelsEnd.length);
 }

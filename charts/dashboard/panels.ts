@@ -129,7 +129,7 @@ export const panelRows: readonly PanelRow[] = [
         key: 'prompt-tokens',
         title: 'Prompt tokens: cached vs evaluated',
         description:
-          'Prompt tokens per second reused from a sequence\'s kept tokens (cached, PROMPT_CACHE) or evaluated. Mostly evaluated on multi-turn chat traffic means the prompt cache is off or requests land on other sequences.',
+          "Prompt tokens per second reused from a sequence's kept tokens (cached, PROMPT_CACHE) or evaluated. Mostly evaluated on multi-turn chat traffic means the prompt cache is off or requests land on other sequences.",
         unit: 'short',
         source: 'service',
         queries: [{ expr: rate(m.promptTokens, `${svc}, endpoint!="embedding"`, 'source'), legend: '{{source}}' }],
@@ -196,14 +196,26 @@ export const panelRows: readonly PanelRow[] = [
         key: 'autoscaler-replicas',
         title: 'Autoscaler replicas against its bounds',
         description:
-          'Current and desired replicas of the service\'s HorizontalPodAutoscaler (KEDA\'s is keda-hpa-<service>) against minReplicas and maxReplicas. Desired pinned at max while the queue alert fires: raise autoscaling.maxReplicas.',
+          "Current and desired replicas of the service's HorizontalPodAutoscaler (KEDA's is keda-hpa-<service>) against minReplicas and maxReplicas. Desired pinned at max while the queue alert fires: raise autoscaling.maxReplicas.",
         unit: 'short',
         source: 'kube-state-metrics',
         queries: [
-          { expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`, legend: '{{horizontalpodautoscaler}} current' },
-          { expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_desired_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`, legend: '{{horizontalpodautoscaler}} desired' },
-          { expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_min_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`, legend: '{{horizontalpodautoscaler}} min' },
-          { expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`, legend: '{{horizontalpodautoscaler}} max' },
+          {
+            expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`,
+            legend: '{{horizontalpodautoscaler}} current',
+          },
+          {
+            expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_desired_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`,
+            legend: '{{horizontalpodautoscaler}} desired',
+          },
+          {
+            expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_min_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`,
+            legend: '{{horizontalpodautoscaler}} min',
+          },
+          {
+            expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas{namespace="$namespace", horizontalpodautoscaler=~"(keda-hpa-)?($service)"})`,
+            legend: '{{horizontalpodautoscaler}} max',
+          },
         ],
         alerts: ['LlmInferenceQueueSaturated'],
       },
@@ -259,7 +271,9 @@ export const panelRows: readonly PanelRow[] = [
           'Why the server container last stopped, per pod. OOMKilled: the memory request is below what the model needs; Error: the log of the previous container (kubectl logs --previous).',
         unit: 'short',
         source: 'kube-state-metrics',
-        queries: [{ expr: `max by (pod, reason) (kube_pod_container_status_last_terminated_reason{${pods}, container="server"})`, legend: '{{pod}} {{reason}}' }],
+        queries: [
+          { expr: `max by (pod, reason) (kube_pod_container_status_last_terminated_reason{${pods}, container="server"})`, legend: '{{pod}} {{reason}}' },
+        ],
         alerts: ['LlmInferencePodRestarting'],
       },
       {
@@ -292,7 +306,7 @@ export const panelRows: readonly PanelRow[] = [
         key: 'health-probes',
         title: 'Health probe answers by status',
         description:
-          'Answers to the kubelet\'s probes (startup, readiness, liveness) per second, by route and status. 503 on /health/ready: loading or draining; any non-200 on /health/live: the event loop is blocked and the pod will be restarted.',
+          "Answers to the kubelet's probes (startup, readiness, liveness) per second, by route and status. 503 on /health/ready: loading or draining; any non-200 on /health/live: the event loop is blocked and the pod will be restarted.",
         unit: 'reqps',
         source: 'service',
         queries: [{ expr: rate(m.requests, `${svc}, route=~"/health/.*"`, 'route, status'), legend: '{{route}} {{status}}' }],
@@ -307,8 +321,7 @@ export const panelRows: readonly PanelRow[] = [
       {
         key: 'embedding-duration',
         title: 'Embedding request duration (p50, p95)',
-        description:
-          `Duration of successful ${endpoints.embeddings} requests. Past half the request timeout at p90 the alert fires; past the timeout clients get 504: send fewer inputs per request or add replicas.`,
+        description: `Duration of successful ${endpoints.embeddings} requests. Past half the request timeout at p90 the alert fires; past the timeout clients get 504: send fewer inputs per request or add replicas.`,
         unit: 's',
         source: 'service',
         queries: [

@@ -9,13 +9,24 @@ import { envVars } from '../../service/contract.js';
 
 export const configurationDocPath = 'docs/configuration.md';
 
-type Field = TSchema & { description?: string; default?: unknown; minimum?: number; maximum?: number; pattern?: string; anyOf?: Field[]; const?: unknown; type?: string };
+type Field = TSchema & {
+  description?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  anyOf?: Field[];
+  const?: unknown;
+  type?: string;
+};
 
 /** What a value may be, from the schema: enumerations, numeric bounds, patterns. */
 function accepted(schema: Field): string {
   if (schema.anyOf) return schema.anyOf.map(accepted).join(' or ');
   if (schema.const !== undefined) return `\`${String(schema.const)}\``;
-  const bounds = [schema.minimum !== undefined ? `>= ${schema.minimum}` : '', schema.maximum !== undefined ? `<= ${schema.maximum}` : ''].filter(Boolean).join(', ');
+  const bounds = [schema.minimum !== undefined ? `>= ${schema.minimum}` : '', schema.maximum !== undefined ? `<= ${schema.maximum}` : '']
+    .filter(Boolean)
+    .join(', ');
   if (schema.type === 'integer') return bounds ? `integer ${bounds}` : 'integer';
   if (schema.type === 'number') return bounds ? `number ${bounds}` : 'number';
   if (schema.pattern) return `string matching \`${schema.pattern}\``;

@@ -30,14 +30,31 @@ function loadImageDigests(): { readonly file: string; readonly digests: ImageDig
     const digests = parseImageDigests(readFileSync(path, 'utf8'), file, publishedImageIds);
     const problems = Object.entries(digests)
       .filter(([, record]) => record.repository !== imageRepository)
-      .map(([id, record]) => ({ file, object: id, field: 'repository', problem: `records ${record.repository}, but charts/site.ts imageRepository is ${imageRepository}`, fix: `${fix}, to ${imageRepository}; or delete the entry` }));
+      .map(([id, record]) => ({
+        file,
+        object: id,
+        field: 'repository',
+        problem: `records ${record.repository}, but charts/site.ts imageRepository is ${imageRepository}`,
+        fix: `${fix}, to ${imageRepository}; or delete the entry`,
+      }));
     if (problems.length > 0) throw new ChartConfigError(problems);
     return { file, digests };
   } catch (error) {
-    if (error instanceof ImageDigestsError) throw new ChartConfigError([{ file: error.file, object: error.image || '(file)', field: error.field || '(whole file)', problem: error.problem, fix: error.fix }]);
+    if (error instanceof ImageDigestsError)
+      throw new ChartConfigError([
+        { file: error.file, object: error.image || '(file)', field: error.field || '(whole file)', problem: error.problem, fix: error.fix },
+      ]);
     if (error instanceof ChartConfigError) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    throw new ChartConfigError([{ file, object: '(file)', field: '(whole file)', problem: `cannot be read (${message})`, fix: 'restore it from git; `{}` is the file before the first publish' }]);
+    throw new ChartConfigError([
+      {
+        file,
+        object: '(file)',
+        field: '(whole file)',
+        problem: `cannot be read (${message})`,
+        fix: 'restore it from git; `{}` is the file before the first publish',
+      },
+    ]);
   }
 }
 

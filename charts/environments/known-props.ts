@@ -1,4 +1,13 @@
-import type { AutoscalingProps, ExposureProps, GpuProps, ModelCacheProps, NodeAffinityProps, ProbeTimingOverride, SchedulingProps, ServiceOverrides } from '../constructs/props.js';
+import type {
+  AutoscalingProps,
+  ExposureProps,
+  GpuProps,
+  ModelCacheProps,
+  NodeAffinityProps,
+  ProbeTimingOverride,
+  SchedulingProps,
+  ServiceOverrides,
+} from '../constructs/props.js';
 import type { ContainerResourceFigures, LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { Environment, ServiceDeclaration } from './types.js';
@@ -31,14 +40,31 @@ function shape<T>(fields: { readonly [K in keyof Required<T>]: Shape }): ObjectS
 
 type Variant<U, K extends string> = Extract<U, { readonly kind: K }>;
 
-const probeTiming = shape<ProbeTimingOverride>({ path: 'value', periodSeconds: 'value', failureThreshold: 'value', timeoutSeconds: 'value', initialDelaySeconds: 'value' });
+const probeTiming = shape<ProbeTimingOverride>({
+  path: 'value',
+  periodSeconds: 'value',
+  failureThreshold: 'value',
+  timeoutSeconds: 'value',
+  initialDelaySeconds: 'value',
+});
 
 const overrides = shape<ServiceOverrides>({
   strategy: 'value',
   startupProbe: probeTiming,
   readinessProbe: probeTiming,
-  livenessProbe: shape<NonNullable<ServiceOverrides['livenessProbe']>>({ path: 'value', periodSeconds: 'value', failureThreshold: 'value', timeoutSeconds: 'value', initialDelaySeconds: 'value', exec: 'value' }),
-  disruptionBudget: shape<NonNullable<ServiceOverrides['disruptionBudget']>>({ minAvailable: 'value', maxUnavailable: 'value', unhealthyPodEvictionPolicy: 'value' }),
+  livenessProbe: shape<NonNullable<ServiceOverrides['livenessProbe']>>({
+    path: 'value',
+    periodSeconds: 'value',
+    failureThreshold: 'value',
+    timeoutSeconds: 'value',
+    initialDelaySeconds: 'value',
+    exec: 'value',
+  }),
+  disruptionBudget: shape<NonNullable<ServiceOverrides['disruptionBudget']>>({
+    minAvailable: 'value',
+    maxUnavailable: 'value',
+    unhealthyPodEvictionPolicy: 'value',
+  }),
   cpuLimit: 'value',
   memoryRequestMiB: 'value',
   memoryLimitMiB: 'value',
@@ -47,12 +73,23 @@ const overrides = shape<ServiceOverrides>({
   terminationGracePeriodSeconds: 'value',
   progressDeadlineSeconds: 'value',
   sseKeepAliveSeconds: 'value',
-  securityContext: shape<NonNullable<ServiceOverrides['securityContext']>>({ runAsNonRoot: 'value', readOnlyRootFilesystem: 'value', allowPrivilegeEscalation: 'value', dropAllCapabilities: 'value' }),
+  securityContext: shape<NonNullable<ServiceOverrides['securityContext']>>({
+    runAsNonRoot: 'value',
+    readOnlyRootFilesystem: 'value',
+    allowPrivilegeEscalation: 'value',
+    dropAllCapabilities: 'value',
+  }),
 });
 
 const modelCache: UnionShape = {
   variants: {
-    persistentVolumeClaim: shape<Variant<ModelCacheProps, 'persistentVolumeClaim'>>({ kind: 'value', storageClassName: 'value', accessMode: 'value', sizeGiB: 'value', readMiBps: 'value' }),
+    persistentVolumeClaim: shape<Variant<ModelCacheProps, 'persistentVolumeClaim'>>({
+      kind: 'value',
+      storageClassName: 'value',
+      accessMode: 'value',
+      sizeGiB: 'value',
+      readMiBps: 'value',
+    }),
     emptyDir: shape<Variant<ModelCacheProps, 'emptyDir'>>({ kind: 'value', sizeGiB: 'value', readMiBps: 'value' }),
   },
 };
@@ -61,7 +98,14 @@ const exposure: UnionShape = {
   variants: {
     'cluster-ip': shape<Variant<ExposureProps, 'cluster-ip'>>({ kind: 'value' }),
     'load-balancer': shape<Variant<ExposureProps, 'load-balancer'>>({ kind: 'value', provider: 'value', internal: 'value' }),
-    ingress: shape<Variant<ExposureProps, 'ingress'>>({ kind: 'value', host: 'value', className: 'value', tlsSecretName: 'value', internal: 'value', annotations: 'map' }),
+    ingress: shape<Variant<ExposureProps, 'ingress'>>({
+      kind: 'value',
+      host: 'value',
+      className: 'value',
+      tlsSecretName: 'value',
+      internal: 'value',
+      annotations: 'map',
+    }),
   },
 };
 
@@ -82,7 +126,13 @@ export const serviceShape = shape<ServiceDeclaration>({
   maxTokensLimit: 'value',
   exposure,
   pathIdleTimeoutsSeconds: 'value',
-  autoscaling: shape<AutoscalingProps>({ minReplicas: 'value', maxReplicas: 'value', signal: 'value', targetCapacityFraction: 'value', targetCpuUtilizationPercent: 'value' }),
+  autoscaling: shape<AutoscalingProps>({
+    minReplicas: 'value',
+    maxReplicas: 'value',
+    signal: 'value',
+    targetCapacityFraction: 'value',
+    targetCpuUtilizationPercent: 'value',
+  }),
   monitoring: 'value',
   slowTimeToFirstTokenSeconds: 'value',
   huggingFace: shape<NonNullable<ServiceDeclaration['huggingFace']>>({
@@ -122,7 +172,15 @@ export const environmentShape = shape<Environment>({
   production: 'value',
   imagePullSecrets: 'value',
   services: 'map',
-  quota: shape<NamespaceQuotaProps>({ cpu: 'value', memoryGiB: 'value', gpus: 'value', ephemeralStorageGiB: 'value', pods: 'value', storageGiB: 'value', persistentVolumeClaims: 'value' }),
+  quota: shape<NamespaceQuotaProps>({
+    cpu: 'value',
+    memoryGiB: 'value',
+    gpus: 'value',
+    ephemeralStorageGiB: 'value',
+    pods: 'value',
+    storageGiB: 'value',
+    persistentVolumeClaims: 'value',
+  }),
   limitRange: shape<LimitRangeProps>({
     maxPerContainer: containerFigures,
     minPerContainer: containerFigures,
@@ -171,7 +229,12 @@ function check(value: unknown, s: Shape, path: string, where: Where, out: Config
     const variant = typeof kind === 'string' ? s.variants[kind] : undefined;
     if (variant === undefined) {
       const kinds = Object.keys(s.variants);
-      out.push({ ...where, field: `${path}.kind`, problem: `unknown kind ${JSON.stringify(kind)}`, fix: `use one of ${kinds.map((k) => `'${k}'`).join(', ')}` });
+      out.push({
+        ...where,
+        field: `${path}.kind`,
+        problem: `unknown kind ${JSON.stringify(kind)}`,
+        fix: `use one of ${kinds.map((k) => `'${k}'`).join(', ')}`,
+      });
       return;
     }
     check(value, variant, path, where, out);

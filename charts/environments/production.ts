@@ -26,7 +26,13 @@ export const production: Environment = {
       // EFS: shared by every replica; reads slower than a local gp3 volume, so the startup window grows.
       modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
       // cert-manager issues the certificate into chat-llm-internal-tls from the cluster's internal CA.
-      exposure: { kind: 'ingress', host: 'chat.llm.internal', className: 'nginx', tlsSecretName: 'chat-llm-internal-tls', annotations: { 'cert-manager.io/cluster-issuer': 'internal-ca' } },
+      exposure: {
+        kind: 'ingress',
+        host: 'chat.llm.internal',
+        className: 'nginx',
+        tlsSecretName: 'chat-llm-internal-tls',
+        annotations: { 'cert-manager.io/cluster-issuer': 'internal-ca' },
+      },
       allowedClientNamespaces: ['apps'],
     },
     'chat-gpu': {

@@ -3,7 +3,19 @@ import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespa
 import type { InferenceServiceProps } from '../constructs/props.js';
 
 /** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, node pools and queue metrics path. */
-export type ServiceDeclaration = Omit<InferenceServiceProps, 'environment' | 'definedIn' | 'image' | 'prometheus' | 'kubernetesVersion' | 'ingressControllerNamespace' | 'ingressController' | 'nodePools' | 'queueMetricsVia' | 'imagePullSecrets'> & {
+export type ServiceDeclaration = Omit<
+  InferenceServiceProps,
+  | 'environment'
+  | 'definedIn'
+  | 'image'
+  | 'prometheus'
+  | 'kubernetesVersion'
+  | 'ingressControllerNamespace'
+  | 'ingressController'
+  | 'nodePools'
+  | 'queueMetricsVia'
+  | 'imagePullSecrets'
+> & {
   /** @default the environment's image */
   readonly image?: string;
 };

@@ -174,13 +174,29 @@ export function environmentRevision(settings: Pick<GitOpsSettings, 'targetRevisi
 }
 
 /** Refuse an environmentRevisions key that names no environment (a typo would leave it on targetRevision unnoticed). */
-export function checkEnvironmentRevisions(settings: Pick<GitOpsSettings, 'environmentRevisions'>, environmentNames: readonly string[], file = 'charts/site.ts'): void {
+export function checkEnvironmentRevisions(
+  settings: Pick<GitOpsSettings, 'environmentRevisions'>,
+  environmentNames: readonly string[],
+  file = 'charts/site.ts',
+): void {
   const problems: ConfigProblem[] = [];
   for (const [name, revision] of Object.entries(settings.environmentRevisions ?? {})) {
     if (!environmentNames.includes(name)) {
-      problems.push({ file, object: 'site', field: `environmentRevisions.${name}`, problem: `names no environment (have: ${environmentNames.join(', ')})`, fix: 'use an environment name from charts/environments/index.ts, or remove the key' });
+      problems.push({
+        file,
+        object: 'site',
+        field: `environmentRevisions.${name}`,
+        problem: `names no environment (have: ${environmentNames.join(', ')})`,
+        fix: 'use an environment name from charts/environments/index.ts, or remove the key',
+      });
     } else if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(revision)) {
-      problems.push({ file, object: 'site', field: `environmentRevisions.${name}`, problem: `"${revision}" is not a branch, tag or commit`, fix: 'set a branch name (e.g. release), a tag or a commit SHA' });
+      problems.push({
+        file,
+        object: 'site',
+        field: `environmentRevisions.${name}`,
+        problem: `"${revision}" is not a branch, tag or commit`,
+        fix: 'set a branch name (e.g. release), a tag or a commit SHA',
+      });
     }
   }
   if (problems.length > 0) throw new ChartConfigError(problems);

@@ -20,7 +20,9 @@ export function formatProblem(p: ConfigProblem): string {
 
 export class ChartConfigError extends Error {
   constructor(readonly problems: readonly ConfigProblem[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`,
+    );
     this.name = 'ChartConfigError';
   }
 }

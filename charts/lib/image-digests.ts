@@ -48,23 +48,44 @@ export function digestProblem(digest: string): string | undefined {
 /** Check one record; `image` and `file` only name it in the error. */
 export function validateRecord(file: string, image: string, value: unknown): PublishedImageRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ImageDigestsError(file, image, '', `is ${JSON.stringify(value)}, not an object with ${recordFields.join(', ')}`, 'write the entry with `npm run image:digests -- set`');
+    throw new ImageDigestsError(
+      file,
+      image,
+      '',
+      `is ${JSON.stringify(value)}, not an object with ${recordFields.join(', ')}`,
+      'write the entry with `npm run image:digests -- set`',
+    );
   }
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (!(recordFields as readonly string[]).includes(key)) throw new ImageDigestsError(file, image, key, 'unknown field', `keep only ${recordFields.join(', ')}`);
+    if (!(recordFields as readonly string[]).includes(key))
+      throw new ImageDigestsError(file, image, key, 'unknown field', `keep only ${recordFields.join(', ')}`);
   }
   for (const field of recordFields) {
-    if (typeof record[field] !== 'string' || record[field] === '') throw new ImageDigestsError(file, image, field, 'missing or not a string', 'write the entry with `npm run image:digests -- set`');
+    if (typeof record[field] !== 'string' || record[field] === '')
+      throw new ImageDigestsError(file, image, field, 'missing or not a string', 'write the entry with `npm run image:digests -- set`');
   }
   const { repository, tag, digest } = record as { repository: string; tag: string; digest: string };
   // Lower case, no tag or digest: a port may follow the registry host, never the last path component.
   if (/[A-Z\s@]/.test(repository) || repository.slice(repository.lastIndexOf('/') + 1).includes(':')) {
-    throw new ImageDigestsError(file, image, 'repository', `"${repository}" is not a repository (registry/path, no tag or digest)`, 'give the repository without :tag or @digest');
+    throw new ImageDigestsError(
+      file,
+      image,
+      'repository',
+      `"${repository}" is not a repository (registry/path, no tag or digest)`,
+      'give the repository without :tag or @digest',
+    );
   }
   if (!tagPattern.test(tag)) throw new ImageDigestsError(file, image, 'tag', `"${tag}" is not a valid tag`, 'use the tag the image was pushed with');
   const problem = digestProblem(digest);
-  if (problem !== undefined) throw new ImageDigestsError(file, image, 'digest', problem, 'use the digest `docker buildx build --push` printed (or `docker buildx imagetools inspect <ref>`)');
+  if (problem !== undefined)
+    throw new ImageDigestsError(
+      file,
+      image,
+      'digest',
+      problem,
+      'use the digest `docker buildx build --push` printed (or `docker buildx imagetools inspect <ref>`)',
+    );
   return { repository, tag, digest };
 }
 
@@ -77,12 +98,32 @@ export function parseImageDigests(text: string, file: string, knownImages: reado
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ImageDigestsError(file, '', '', `is not JSON (${error instanceof Error ? error.message : String(error)})`, 'restore it from git; `{}` is the file before the first publish');
+    throw new ImageDigestsError(
+      file,
+      '',
+      '',
+      `is not JSON (${error instanceof Error ? error.message : String(error)})`,
+      'restore it from git; `{}` is the file before the first publish',
+    );
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ImageDigestsError(file, '', '', 'is not a JSON object of image id -> { repository, tag, digest }', 'restore it from git; `{}` is the file before the first publish');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ImageDigestsError(
+      file,
+      '',
+      '',
+      'is not a JSON object of image id -> { repository, tag, digest }',
+      'restore it from git; `{}` is the file before the first publish',
+    );
   const out: Record<string, PublishedImageRecord> = {};
   for (const [image, record] of Object.entries(value)) {
-    if (!knownImages.includes(image)) throw new ImageDigestsError(file, image, '', `unknown image id (known: ${knownImages.join(', ')})`, 'use an id from charts/environments/image.ts publishedImages');
+    if (!knownImages.includes(image))
+      throw new ImageDigestsError(
+        file,
+        image,
+        '',
+        `unknown image id (known: ${knownImages.join(', ')})`,
+        'use an id from charts/environments/image.ts publishedImages',
+      );
     out[image] = validateRecord(file, image, record);
   }
   return out;

@@ -31,7 +31,14 @@ export function checkCatalogue(entries: typeof catalogueEntries = catalogueEntri
   const seen = new Map<string, string>();
   for (const e of entries) {
     const other = seen.get(e.model.id);
-    if (other !== undefined) problems.push({ file: e.file, object: `model ${e.model.id}`, field: 'id', problem: `is also the id of the entry in ${other}`, fix: 'give every entry its own id' });
+    if (other !== undefined)
+      problems.push({
+        file: e.file,
+        object: `model ${e.model.id}`,
+        field: 'id',
+        problem: `is also the id of the entry in ${other}`,
+        fix: 'give every entry its own id',
+      });
     seen.set(e.model.id, e.file);
   }
   if (problems.length > 0) throw new ChartConfigError(problems);

@@ -80,8 +80,14 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
   };
   const rerun = 'run `npm run model:add` on the file to read it from the header';
 
-  if (!/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/.test(model.id)) problem('id', `"${model.id}" is not a lower-case label of at most 63 characters`, 'use lower-case letters, digits, dots and dashes');
-  if (!/^(hf:|https?:\/\/)\S+\.gguf(#\S+)?$/i.test(model.source)) problem('source', `"${model.source}" is not an hf: reference or http(s) URL to a .gguf file`, 'use hf:<user>/<repo>/<file>.gguf[#revision] or an https:// URL');
+  if (!/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/.test(model.id))
+    problem('id', `"${model.id}" is not a lower-case label of at most 63 characters`, 'use lower-case letters, digits, dots and dashes');
+  if (!/^(hf:|https?:\/\/)\S+\.gguf(#\S+)?$/i.test(model.source))
+    problem(
+      'source',
+      `"${model.source}" is not an hf: reference or http(s) URL to a .gguf file`,
+      'use hf:<user>/<repo>/<file>.gguf[#revision] or an https:// URL',
+    );
   for (const field of ['layers', 'embeddingLength', 'headCount', 'trainedContext', 'vocabSize', 'fileBytes'] as const) {
     if (!isPositiveInt(model[field])) problem(field, `${String(model[field])} is not a positive integer`, rerun);
   }
@@ -89,7 +95,11 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
   if (kvCache) {
     if (!isPositiveInt(model.kvHeads)) problem('kvHeads', `${model.kvHeads} is not a positive integer`, rerun);
     else if (isPositiveInt(model.headCount) && (model.kvHeads > model.headCount || model.headCount % model.kvHeads !== 0)) {
-      problem('kvHeads', `${model.kvHeads} KV heads do not divide ${model.headCount} query heads (grouped-query attention shares each KV head among a whole number of query heads)`, `read <arch>.attention.head_count_kv from the header (${rerun})`);
+      problem(
+        'kvHeads',
+        `${model.kvHeads} KV heads do not divide ${model.headCount} query heads (grouped-query attention shares each KV head among a whole number of query heads)`,
+        `read <arch>.attention.head_count_kv from the header (${rerun})`,
+      );
     }
     for (const field of ['headDim', 'valueLength'] as const) {
       const v = model[field];
@@ -122,7 +132,11 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
       problem('parameters', `${model.parameters} differs from the ${elements} elements of tensorTypes`, rerun);
     }
   } else if (model.parameters === undefined) {
-    problem('parameters', 'is missing, and there are no tensorTypes: the file size cannot be checked', 'add the published parameter count, or run `npm run model:add`');
+    problem(
+      'parameters',
+      'is missing, and there are no tensorTypes: the file size cannot be checked',
+      'add the published parameter count, or run `npm run model:add`',
+    );
   }
   if (model.parameters !== undefined && !isPositiveInt(model.parameters)) problem('parameters', `${model.parameters} is not a positive integer`, rerun);
 
@@ -132,7 +146,11 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
     if (tensorBytes !== undefined) {
       const most = tensorBytes + headerAllowanceBytes * parts.length;
       if (model.fileBytes < tensorBytes || model.fileBytes > most) {
-        problem('fileBytes', `${model.fileBytes} bytes cannot hold ${tensorBytes} bytes of tensors plus at most ${headerAllowanceBytes * parts.length} of headers`, 'take the exact size from the file listing, or run `npm run model:add`');
+        problem(
+          'fileBytes',
+          `${model.fileBytes} bytes cannot hold ${tensorBytes} bytes of tensors plus at most ${headerAllowanceBytes * parts.length} of headers`,
+          'take the exact size from the file listing, or run `npm run model:add`',
+        );
       }
     } else if (isPositiveInt(model.parameters) && knownQuantizations.has(model.quantization)) {
       const implied = (model.fileBytes * 8) / model.parameters;
@@ -156,33 +174,53 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
     const sum = sized.reduce((a, p) => a + (p.bytes ?? 0), 0);
     if (sized.some((p) => !isPositiveInt(p.bytes))) problem('parts', 'a part has no positive byte count', rerun);
     else if (sized.length < model.parts.length) {
-      if (model.integrity?.status !== 'unverified') problem('parts', 'a part has no byte count', "add every part's exact size, or mark the entry unverified with the reason");
-    } else if (sum !== model.fileBytes) problem('fileBytes', `${model.fileBytes} differs from the ${sum} bytes of its ${model.parts.length} parts`, 'set fileBytes to the sum of the parts');
+      if (model.integrity?.status !== 'unverified')
+        problem('parts', 'a part has no byte count', "add every part's exact size, or mark the entry unverified with the reason");
+    } else if (sum !== model.fileBytes)
+      problem('fileBytes', `${model.fileBytes} differs from the ${sum} bytes of its ${model.parts.length} parts`, 'set fileBytes to the sum of the parts');
     if (model.parts.length > 1) {
       const first = parseSplitName(model.parts[0]!.fileName);
       model.parts.forEach((p, i) => {
         const expected = first ? splitPartName(first.prefix, i + 1, model.parts!.length) : undefined;
-        if (p.fileName !== expected) problem(`parts[${i}].fileName`, `"${p.fileName}" is not part ${i + 1} of ${model.parts!.length} (${expected ?? '<prefix>-0000k-of-0000N.gguf'})`, 'list every part of the split in order, named as gguf-split names them');
+        if (p.fileName !== expected)
+          problem(
+            `parts[${i}].fileName`,
+            `"${p.fileName}" is not part ${i + 1} of ${model.parts!.length} (${expected ?? '<prefix>-0000k-of-0000N.gguf'})`,
+            'list every part of the split in order, named as gguf-split names them',
+          );
       });
     }
     const sourceFile = model.source.split('#')[0]!.split('/').pop();
-    if (model.parts[0] && sourceFile !== model.parts[0].fileName) problem('source', `names ${sourceFile ?? '(nothing)'}, not the first part ${model.parts[0].fileName}`, 'point source at the first part: llama.cpp loads the rest from the same folder');
+    if (model.parts[0] && sourceFile !== model.parts[0].fileName)
+      problem(
+        'source',
+        `names ${sourceFile ?? '(nothing)'}, not the first part ${model.parts[0].fileName}`,
+        'point source at the first part: llama.cpp loads the rest from the same folder',
+      );
   } else if ((parseSplitName(model.source.split('#')[0]!)?.parts ?? 1) > 1) {
-    problem('parts', `${model.source} is one part of a split model, and the entry lists no parts`, 'list every part (with bytes and sha256), or run `npm run model:add` on the first part');
+    problem(
+      'parts',
+      `${model.source} is one part of a split model, and the entry lists no parts`,
+      'list every part (with bytes and sha256), or run `npm run model:add` on the first part',
+    );
   }
   parts.forEach((p, i) => {
-    if (p.sha256 !== undefined && !sha256Pattern.test(p.sha256)) problem(`parts[${i}].sha256`, `"${p.sha256}" is not 64 lower-case hex digits`, 'copy the sha256 from the file listing');
+    if (p.sha256 !== undefined && !sha256Pattern.test(p.sha256))
+      problem(`parts[${i}].sha256`, `"${p.sha256}" is not 64 lower-case hex digits`, 'copy the sha256 from the file listing');
   });
   if (model.sha256 !== undefined) {
     const declared = parts.map((p) => p.sha256);
     const expected = declared.every((h) => h !== undefined) ? declared.join(',') : undefined;
-    if (model.parts && model.parts.length > 0 && expected !== model.sha256) problem('sha256', 'differs from the sha256 of the parts, in order', 'set sha256 to the parts\' sha256 joined by commas (the MODEL_SHA256 format)');
-    if (!model.parts && !sha256Pattern.test(model.sha256)) problem('sha256', `"${model.sha256}" is not 64 lower-case hex digits`, 'copy the sha256 from the file listing');
+    if (model.parts && model.parts.length > 0 && expected !== model.sha256)
+      problem('sha256', 'differs from the sha256 of the parts, in order', "set sha256 to the parts' sha256 joined by commas (the MODEL_SHA256 format)");
+    if (!model.parts && !sha256Pattern.test(model.sha256))
+      problem('sha256', `"${model.sha256}" is not 64 lower-case hex digits`, 'copy the sha256 from the file listing');
   }
   if (model.integrity?.status === 'verified' && parts.some((p) => p.sha256 === undefined)) {
     problem('integrity', "is 'verified' but a part has no sha256", "add every part's sha256, or mark the entry unverified with a reason");
   }
-  if (model.integrity?.status === 'unverified' && model.integrity.reason.trim() === '') problem('integrity.reason', 'is empty', 'say why the sizes or hashes could not be sourced');
+  if (model.integrity?.status === 'unverified' && model.integrity.reason.trim() === '')
+    problem('integrity.reason', 'is empty', 'say why the sizes or hashes could not be sourced');
 
   // Against what the file itself said when the entry was written.
   if (model.header) {
@@ -191,7 +229,11 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
       if (read === undefined) continue;
       const value = field === 'valueLength' ? (model.valueLength ?? model.headDim) : model[field];
       if (value !== read) {
-        problem(field, `is ${String(value)} but the GGUF header ${field === 'fileBytes' ? 'and file listing say' : 'says'} ${String(read)}`, `set ${field} back to ${String(read)}, or run \`npm run model:add\` again if the file changed`);
+        problem(
+          field,
+          `is ${String(value)} but the GGUF header ${field === 'fileBytes' ? 'and file listing say' : 'says'} ${String(read)}`,
+          `set ${field} back to ${String(read)}, or run \`npm run model:add\` again if the file changed`,
+        );
       }
     }
   }
@@ -199,8 +241,10 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
   // Shape extras.
   if (model.slidingWindow) {
     const { size, layers } = model.slidingWindow;
-    if (!isPositiveInt(size) || size >= model.trainedContext) problem('slidingWindow.size', `${size} is not a window smaller than the ${model.trainedContext}-token trained context`, rerun);
-    if (!Number.isInteger(layers) || layers < 0 || layers > model.layers) problem('slidingWindow.layers', `${layers} is not a layer count from 0 to ${model.layers}`, rerun);
+    if (!isPositiveInt(size) || size >= model.trainedContext)
+      problem('slidingWindow.size', `${size} is not a window smaller than the ${model.trainedContext}-token trained context`, rerun);
+    if (!Number.isInteger(layers) || layers < 0 || layers > model.layers)
+      problem('slidingWindow.layers', `${layers} is not a layer count from 0 to ${model.layers}`, rerun);
   }
   if (model.experts) {
     const { count, used, activeParameters } = model.experts;
@@ -209,7 +253,8 @@ export function validateModelSpec(model: ModelSpec, file: string): ConfigProblem
       problem('experts.activeParameters', `${activeParameters} is not between 1 and the ${model.parameters} parameters`, rerun);
     }
   }
-  if (model.embedding && model.embedding.pooling.trim() === '') problem('embedding.pooling', 'is empty', 'name the pooling (mean, cls, last) from <arch>.pooling_type');
+  if (model.embedding && model.embedding.pooling.trim() === '')
+    problem('embedding.pooling', 'is empty', 'name the pooling (mean, cls, last) from <arch>.pooling_type');
   if (model.tokenEmbedding && (!(model.tokenEmbedding.type in ggmlBlocks) || !isPositiveInt(model.tokenEmbedding.bytes))) {
     problem('tokenEmbedding', `${model.tokenEmbedding.type} / ${model.tokenEmbedding.bytes} bytes is not a ggml type and size`, rerun);
   }

@@ -36,15 +36,20 @@ const taintText = (t: NodePool['taints'][number]) => `${t.key}${t.value !== unde
 export function unfitReason(pod: Pick<IPodSpec, 'tolerations' | 'nodeSelector' | 'affinity'>, req: PodRequests, pool: NodePool): string | undefined {
   const untolerated = untoleratedTaints(pod.tolerations, pool);
   if (untolerated.length > 0) {
-    const how = untolerated.map((t) => `${taintText(t)} (tolerate with scheduling.tolerations: [{ key: '${t.key}', ${t.value !== undefined ? `value: '${t.value}', ` : ''}effect: '${t.effect}' }])`);
+    const how = untolerated.map(
+      (t) =>
+        `${taintText(t)} (tolerate with scheduling.tolerations: [{ key: '${t.key}', ${t.value !== undefined ? `value: '${t.value}', ` : ''}effect: '${t.effect}' }])`,
+    );
     return `${pool.name}: taint ${how.join(', ')} not tolerated`;
   }
   if (!selects(pod, pool)) return `${pool.name}: labels ${JSON.stringify(pool.labels)} do not match the node selector or required node affinity`;
   const free = freePerNode(pool);
   const over: string[] = [];
   if (req.cpuMillis > free.cpuMillis) over.push(`cpu ${formatCores(req.cpuMillis)} > ${formatCores(free.cpuMillis)} free`);
-  if (req.memoryBytes > free.memoryBytes) over.push(`memory ${formatGiB(req.memoryBytes)} > ${formatGiB(free.memoryBytes)} free of ${formatGiB(pool.allocatable.memoryBytes)} allocatable`);
-  if (req.ephemeralStorageBytes > free.ephemeralStorageBytes) over.push(`ephemeral ${formatGiB(req.ephemeralStorageBytes)} > ${formatGiB(free.ephemeralStorageBytes)}`);
+  if (req.memoryBytes > free.memoryBytes)
+    over.push(`memory ${formatGiB(req.memoryBytes)} > ${formatGiB(free.memoryBytes)} free of ${formatGiB(pool.allocatable.memoryBytes)} allocatable`);
+  if (req.ephemeralStorageBytes > free.ephemeralStorageBytes)
+    over.push(`ephemeral ${formatGiB(req.ephemeralStorageBytes)} > ${formatGiB(free.ephemeralStorageBytes)}`);
   if (req.gpus > free.gpus) over.push(`gpus ${req.gpus} > ${free.gpus}`);
   return over.length > 0 ? `${pool.name} (${pool.instanceType}): ${over.join(', ')}` : undefined;
 }

@@ -43,7 +43,8 @@ export const autoscalingRules: readonly Rule[] = [
       const a = svc.plan.props.autoscaling;
       if (!a && !svc.hpa && !svc.scaledObject) return [];
       const out: { message: string }[] = [];
-      if (svc.plan.props.replicas !== undefined || svc.deployment.spec.replicas !== undefined) out.push({ message: `replicas ${svc.plan.props.replicas ?? svc.deployment.spec.replicas} is fixed while an HPA scales the Deployment` });
+      if (svc.plan.props.replicas !== undefined || svc.deployment.spec.replicas !== undefined)
+        out.push({ message: `replicas ${svc.plan.props.replicas ?? svc.deployment.spec.replicas} is fixed while an HPA scales the Deployment` });
       if (a && a.minReplicas > a.maxReplicas) out.push({ message: `minReplicas ${a.minReplicas} > maxReplicas ${a.maxReplicas}` });
       return out;
     },
@@ -60,37 +61,69 @@ export const autoscalingRules: readonly Rule[] = [
       if (!hpa || !cpuMetric) return [];
       const target = cpuMetric.resource?.target.averageUtilization;
       if (svc.plan.props.autoscaling?.signal === 'cpu')
-        return [{ message: `HPA ${hpa.metadata.name} scales on CPU at ${target} %: with PARALLEL ${svc.plan.parallel} one request already keeps the threads near 100 %, so it scales up on any load and not on the queue (MAX_QUEUE ${svc.plan.maxQueue})`, severity: 'warning' }];
-      return [{ message: `HPA ${hpa.metadata.name} scales on CPU at ${target} % but autoscaling.signal is not set: CPU is a poor signal for inference and is never assumed` }];
+        return [
+          {
+            message: `HPA ${hpa.metadata.name} scales on CPU at ${target} %: with PARALLEL ${svc.plan.parallel} one request already keeps the threads near 100 %, so it scales up on any load and not on the queue (MAX_QUEUE ${svc.plan.maxQueue})`,
+            severity: 'warning',
+          },
+        ];
+      return [
+        {
+          message: `HPA ${hpa.metadata.name} scales on CPU at ${target} % but autoscaling.signal is not set: CPU is a poor signal for inference and is never assumed`,
+        },
+      ];
     },
   },
   {
     id: 'queue-autoscaling-needs-keda',
     severity: 'error',
-    checks: "Queue autoscaling (autoscaling.signal 'queue') only on a cluster whose profile lists KEDA's ScaledObject type (a keda.sh ScaledObject is synthesized) or, without KEDA, an adapter serving custom.metrics.k8s.io (an autoscaling/v2 HPA on the per-pod in-flight metric is synthesized; docs/autoscaling.md has the prometheus-adapter rule it reads).",
+    checks:
+      "Queue autoscaling (autoscaling.signal 'queue') only on a cluster whose profile lists KEDA's ScaledObject type (a keda.sh ScaledObject is synthesized) or, without KEDA, an adapter serving custom.metrics.k8s.io (an autoscaling/v2 HPA on the per-pod in-flight metric is synthesized; docs/autoscaling.md has the prometheus-adapter rule it reads).",
     why: 'Without KEDA nothing reads the ScaledObject: the Deployment, which has no replicas of its own, stays at one pod under any load, and Argo CD fails the whole sync on the unknown kind. An HPA on a Pods metric with no custom-metrics adapter reports FailedGetPodsMetric, which Argo CD does not count as Degraded, and never scales.',
     fix: "Install KEDA (its Helm chart), or prometheus-adapter with the rule in docs/autoscaling.md, and capture the profile again; or use signal 'cpu' on this cluster.",
     check: (svc, env) => {
       if (!svc.scaledObject && svc.plan.props.autoscaling?.signal !== 'queue') return [];
       const keda = (env.cluster.customResourceTypes ?? []).some((c) => c.group === scaledObjectType.group && c.kind === scaledObjectType.kind);
       const adapter = (env.cluster.metricsAdapters ?? []).some((a) => a.api === customMetricsApi);
-      if (svc.scaledObject) return keda ? [] : [{ message: `autoscaling.signal 'queue' synthesized a KEDA ScaledObject, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type${adapter ? '' : ' and no adapter serving custom.metrics.k8s.io'}` }];
-      if (inFlightMetricOf(svc.hpa) && !adapter) return [{ message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales` }];
+      if (svc.scaledObject)
+        return keda
+          ? []
+          : [
+              {
+                message: `autoscaling.signal 'queue' synthesized a KEDA ScaledObject, and cluster ${env.cluster.name} (profile ${env.cluster.definedIn}) has no ${scaledObjectType.kind}.${scaledObjectType.group} type${adapter ? '' : ' and no adapter serving custom.metrics.k8s.io'}`,
+              },
+            ];
+      if (inFlightMetricOf(svc.hpa) && !adapter)
+        return [
+          {
+            message: `the HPA reads the Pods metric ${inFlightPodMetric} from custom.metrics.k8s.io, which nothing serves on cluster ${env.cluster.name} (profile ${env.cluster.definedIn}: metricsAdapters): it never scales`,
+          },
+        ];
       return [];
     },
   },
   {
     id: 'scale-to-zero-held',
     severity: 'error',
-    checks: 'minReplicas 0 only where something holds requests while the first pod loads its model (the KEDA HTTP add-on\'s interceptor, with the service routed through it).',
+    checks:
+      "minReplicas 0 only where something holds requests while the first pod loads its model (the KEDA HTTP add-on's interceptor, with the service routed through it).",
     why: 'At zero pods the Service has no endpoints: the first client after a quiet spell got connection refused for the whole model load (minutes on CPU), and a ScaledObject woke only after Prometheus had seen load that never arrived.',
     fix: 'Set minReplicas 1 or more.',
     check: (svc, env) => {
       const min = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.plan.props.autoscaling?.minReplicas;
       if (min !== 0) return [];
       const holder = (env.cluster.customResourceTypes ?? []).some((c) => c.group === httpScaledObjectType.group && c.kind === httpScaledObjectType.kind);
-      if (!holder) return [{ message: `minReplicas 0, and cluster ${env.cluster.name} has no request holder (no ${httpScaledObjectType.kind}.${httpScaledObjectType.group} type, the KEDA HTTP add-on): clients get connection refused for a whole model load (startup window ${svc.plan.startup.windowSeconds} s)` }];
-      return [{ message: `minReplicas 0: cluster ${env.cluster.name} has the KEDA HTTP add-on, but this service is not routed through its interceptor (no ${httpScaledObjectType.kind} is synthesized), so nothing holds its requests at zero pods` }];
+      if (!holder)
+        return [
+          {
+            message: `minReplicas 0, and cluster ${env.cluster.name} has no request holder (no ${httpScaledObjectType.kind}.${httpScaledObjectType.group} type, the KEDA HTTP add-on): clients get connection refused for a whole model load (startup window ${svc.plan.startup.windowSeconds} s)`,
+          },
+        ];
+      return [
+        {
+          message: `minReplicas 0: cluster ${env.cluster.name} has the KEDA HTTP add-on, but this service is not routed through its interceptor (no ${httpScaledObjectType.kind} is synthesized), so nothing holds its requests at zero pods`,
+        },
+      ];
     },
   },
   {
@@ -108,9 +141,21 @@ export const autoscalingRules: readonly Rule[] = [
       const policies = scaleUp?.policies ?? [];
       const needed = Math.min(window, maxHpaPolicyPeriodSeconds);
       if (scaleUp?.selectPolicy !== 'Disabled') {
-        if (policies.length === 0) out.push({ message: `no scale-up policy: the HPA default (100 % or 4 pods every 15 s) adds pods again long before the startup window of ${window}s lets the first ones become Ready` });
-        for (const p of policies) if (p.periodSeconds < needed) out.push({ message: `scale-up policy ${p.type} ${p.value} every ${p.periodSeconds}s adds pods again before the startup window of ${window}s (need a period >= ${needed}s)` });
-        if (window > maxHpaPolicyPeriodSeconds) out.push({ message: `startup window ${window}s is longer than the longest scale-up period the API allows (${maxHpaPolicyPeriodSeconds}s): a second scale-up step may come before the first new pod is Ready`, severity: 'warning', fix: 'Speed up the load (a faster cache volume) or accept the overshoot.' });
+        if (policies.length === 0)
+          out.push({
+            message: `no scale-up policy: the HPA default (100 % or 4 pods every 15 s) adds pods again long before the startup window of ${window}s lets the first ones become Ready`,
+          });
+        for (const p of policies)
+          if (p.periodSeconds < needed)
+            out.push({
+              message: `scale-up policy ${p.type} ${p.value} every ${p.periodSeconds}s adds pods again before the startup window of ${window}s (need a period >= ${needed}s)`,
+            });
+        if (window > maxHpaPolicyPeriodSeconds)
+          out.push({
+            message: `startup window ${window}s is longer than the longest scale-up period the API allows (${maxHpaPolicyPeriodSeconds}s): a second scale-up step may come before the first new pod is Ready`,
+            severity: 'warning',
+            fix: 'Speed up the load (a faster cache volume) or accept the overshoot.',
+          });
       }
       // The queue signal's per-pod target: the ScaledObject trigger's threshold, or the adapter HPA's averageValue.
       const podsMetric = inFlightMetricOf(svc.hpa);
@@ -120,7 +165,9 @@ export const autoscalingRules: readonly Rule[] = [
         const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
         // Scale to zero: nothing runs to absorb anything (scale-to-zero-held reports it).
         if (min >= 1 && Number.isFinite(threshold) && Number.isFinite(capacity) && min * (capacity - threshold) < threshold) {
-          out.push({ message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)` });
+          out.push({
+            message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)`,
+          });
         }
       }
       return out;

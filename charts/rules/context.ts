@@ -11,7 +11,8 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
     const deployment = find<ServiceContext['deployment']>('Deployment');
     const pod = deployment?.spec.template.spec;
     const server = pod?.containers.find((c) => c.name === 'server') ?? pod?.containers[0];
-    if (deployment === undefined || pod === undefined || server === undefined) throw new Error(`${chart.service.plan.name}: the service chart synthesized no Deployment with a container; the rules have nothing to check`);
+    if (deployment === undefined || pod === undefined || server === undefined)
+      throw new Error(`${chart.service.plan.name}: the service chart synthesized no Deployment with a container; the rules have nothing to check`);
     const hpa = find<ServiceContext['hpa']>('HorizontalPodAutoscaler');
     const scaledObject = objects.find((o): o is Manifest & ScaledObject => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
     // KEDA's HPA defaults maxReplicaCount to 100 (kedacore/keda apis/keda/v1alpha1/scaledobject_types.go defaultHPAMaxReplicas).

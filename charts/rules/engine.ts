@@ -47,7 +47,10 @@ export function formatFinding(f: Finding, definedIn?: string): string {
 }
 
 export class RuleViolationError extends Error {
-  constructor(readonly report: RuleReport, lines: readonly string[]) {
+  constructor(
+    readonly report: RuleReport,
+    lines: readonly string[],
+  ) {
     super(`${report.errors.length} synth rule error(s):\n${lines.map((l) => `  ${l}`).join('\n')}`);
     this.name = 'RuleViolationError';
   }
@@ -67,7 +70,10 @@ export function invalidWaivers(builds: readonly EnvironmentBuild[]): string[] {
       Object.entries(s.service.plan.props.waivers ?? {}).flatMap(([id, reason]) => {
         const where = `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers`;
         if (!ids.has(id)) return [`${where}: unknown rule id "${id}". Fix: use an id from docs/rules.md`];
-        if (reason.trim().length < minWaiverReasonLength) return [`${where}: "${id}" needs a written reason (at least ${minWaiverReasonLength} characters), got "${reason}". Fix: say why the rule does not apply and until when`];
+        if (reason.trim().length < minWaiverReasonLength)
+          return [
+            `${where}: "${id}" needs a written reason (at least ${minWaiverReasonLength} characters), got "${reason}". Fix: say why the rule does not apply and until when`,
+          ];
         return [];
       }),
     ),

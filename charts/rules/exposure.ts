@@ -45,7 +45,8 @@ export const exposureRules: readonly Rule[] = [
   {
     id: 'exposure-supported',
     severity: 'error',
-    checks: "A load-balancer Service only on a cluster whose profile has that load balancer (provider matching), and an Ingress only with an IngressClass the cluster has.",
+    checks:
+      'A load-balancer Service only on a cluster whose profile has that load balancer (provider matching), and an Ingress only with an IngressClass the cluster has.',
     why: 'A load-balancer service on an on-prem cluster without one stayed <pending> with AWS annotations nobody read, and synth blamed the SSE keep-alive instead.',
     fix: 'Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, or install a load balancer (e.g. MetalLB) and declare it in the profile.',
     check: (svc, env) => {
@@ -53,13 +54,22 @@ export const exposureRules: readonly Rule[] = [
       const exposure = svc.plan.props.exposure;
       const lb = env.cluster.loadBalancer;
       if (svc.service?.spec.type === 'LoadBalancer') {
-        if (lb.kind === 'none') out.push({ message: `Service ${svc.service.metadata.name} is type LoadBalancer but cluster ${env.cluster.name} has no load balancer (profile ${env.cluster.definedIn}: loadBalancer.kind none)` });
-        else if (exposure?.kind === 'load-balancer' && exposure.provider !== lb.kind) out.push({ message: `exposure.provider ${exposure.provider} but cluster ${env.cluster.name} has a ${lb.kind} load balancer: its annotations would be ignored` });
+        if (lb.kind === 'none')
+          out.push({
+            message: `Service ${svc.service.metadata.name} is type LoadBalancer but cluster ${env.cluster.name} has no load balancer (profile ${env.cluster.definedIn}: loadBalancer.kind none)`,
+          });
+        else if (exposure?.kind === 'load-balancer' && exposure.provider !== lb.kind)
+          out.push({
+            message: `exposure.provider ${exposure.provider} but cluster ${env.cluster.name} has a ${lb.kind} load balancer: its annotations would be ignored`,
+          });
       }
       if (svc.ingress) {
         const cls = ingressClassOf(svc.ingress);
         const have = env.cluster.ingressClassNames ?? [];
-        if (!have.includes(cls)) out.push({ message: `Ingress ${svc.ingress.metadata.name} uses IngressClass "${cls}", which cluster ${env.cluster.name} does not have (has: ${have.join(', ') || 'none'})` });
+        if (!have.includes(cls))
+          out.push({
+            message: `Ingress ${svc.ingress.metadata.name} uses IngressClass "${cls}", which cluster ${env.cluster.name} does not have (has: ${have.join(', ') || 'none'})`,
+          });
       }
       return out;
     },
@@ -67,8 +77,9 @@ export const exposureRules: readonly Rule[] = [
   {
     id: 'ingress-controller-supported',
     severity: 'error',
-    checks: "An Ingress's class has a controller whose idle timeout the Ingress sets (ingress-nginx, the AWS Load Balancer Controller's ALB) or whose timeout the profile declares (ingressIdleTimeoutsSeconds: Traefik, HAProxy and others read theirs from their own configuration), and the NetworkPolicy admits where that controller's traffic comes from (its namespace, recorded in the profile, or the load balancer's addresses).",
-    why: "The ingress class could only be nginx and the NetworkPolicy admitted `ingress-nginx` whatever ran the class; on any other controller nginx annotations are silently ignored, so the path rules would check a timeout the controller never applies while its own cuts long answers.",
+    checks:
+      "An Ingress's class has a controller whose idle timeout the Ingress sets (ingress-nginx, the AWS Load Balancer Controller's ALB) or whose timeout the profile declares (ingressIdleTimeoutsSeconds: Traefik, HAProxy and others read theirs from their own configuration), and the NetworkPolicy admits where that controller's traffic comes from (its namespace, recorded in the profile, or the load balancer's addresses).",
+    why: 'The ingress class could only be nginx and the NetworkPolicy admitted `ingress-nginx` whatever ran the class; on any other controller nginx annotations are silently ignored, so the path rules would check a timeout the controller never applies while its own cuts long answers.',
     fix: "Use a class whose controller this repository configures (nginx, alb), or set the controller's timeouts in its own configuration and declare them in the profile (ingressIdleTimeoutsSeconds), with its namespace (ingressControllerNamespaces) where the IngressClass does not record it.",
     check: (svc, env) => {
       if (!svc.ingress) return [];
@@ -79,10 +90,18 @@ export const exposureRules: readonly Rule[] = [
       const out: { message: string }[] = [];
       const declared = env.cluster.ingressIdleTimeoutsSeconds?.[cls];
       if (!known?.timeoutFromAnnotations && declared === undefined) {
-        out.push({ message: `IngressClass ${cls} is served by ${known?.name ?? controller}, whose idle timeout no Ingress annotation sets (it lives in the controller's own configuration), and profile ${env.cluster.definedIn} does not declare it (ingressIdleTimeoutsSeconds.${cls})` });
+        out.push({
+          message: `IngressClass ${cls} is served by ${known?.name ?? controller}, whose idle timeout no Ingress annotation sets (it lives in the controller's own configuration), and profile ${env.cluster.definedIn} does not declare it (ingressIdleTimeoutsSeconds.${cls})`,
+        });
       }
-      if ((known?.trafficFrom ?? 'controller-namespace') === 'controller-namespace' && controller !== defaultIngressController && env.cluster.ingressControllerNamespaces?.[cls] === undefined) {
-        out.push({ message: `IngressClass ${cls} (${controller}): profile ${env.cluster.definedIn} does not say which namespace its controller runs in, so the NetworkPolicy admits ingress-nginx instead` });
+      if (
+        (known?.trafficFrom ?? 'controller-namespace') === 'controller-namespace' &&
+        controller !== defaultIngressController &&
+        env.cluster.ingressControllerNamespaces?.[cls] === undefined
+      ) {
+        out.push({
+          message: `IngressClass ${cls} (${controller}): profile ${env.cluster.definedIn} does not say which namespace its controller runs in, so the NetworkPolicy admits ingress-nginx instead`,
+        });
       }
       return out;
     },

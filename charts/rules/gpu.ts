@@ -10,7 +10,7 @@ export const gpuRules: readonly Rule[] = [
   {
     id: 'gpu-scheduling',
     severity: 'error',
-    checks: 'GPU services request whole GPUs, tolerate the GPU nodes\' taints and select GPU nodes; weights + KV cache fit in the GPU memory.',
+    checks: "GPU services request whole GPUs, tolerate the GPU nodes' taints and select GPU nodes; weights + KV cache fit in the GPU memory.",
     why: 'GPU pods scheduled onto CPU nodes (or never scheduled), and models that OOM the GPU at load.',
     fix: 'Declare gpu with a whole count and the GPU memory; lower contextSize or parallel, or use a bigger GPU.',
     check: (svc, env) => {
@@ -20,8 +20,9 @@ export const gpuRules: readonly Rule[] = [
       if (!Number.isInteger(gpus)) out.push({ message: `nvidia.com/gpu ${gpus} is not a whole number` });
       const gpuPools = env.cluster.nodePools.filter((p) => (p.gpus?.count ?? 0) > 0);
       if (gpuPools.length === 0) out.push({ message: `cluster ${env.cluster.name} has no GPU node pool` });
-      if (gpuPools.length > 0 && !gpuPools.some((p) => tolerates(svc.pod, p))) out.push({ message: 'no toleration for the GPU nodes\' taints' });
-      if (Object.keys(svc.pod.nodeSelector ?? {}).length === 0 || !gpuPools.some((p) => selects(svc.pod, p))) out.push({ message: 'the node selector does not select GPU nodes' });
+      if (gpuPools.length > 0 && !gpuPools.some((p) => tolerates(svc.pod, p))) out.push({ message: "no toleration for the GPU nodes' taints" });
+      if (Object.keys(svc.pod.nodeSelector ?? {}).length === 0 || !gpuPools.some((p) => selects(svc.pod, p)))
+        out.push({ message: 'the node selector does not select GPU nodes' });
       const poolMemory = Math.max(0, ...gpuPools.map((p) => p.gpus?.memoryGiB ?? 0));
       const declared = svc.plan.props.gpu?.memoryGiB ?? poolMemory;
       const available = gpus * Math.min(declared, poolMemory || declared) * GiB;
@@ -32,7 +33,8 @@ export const gpuRules: readonly Rule[] = [
   {
     id: 'gpu-layer-split-fits',
     severity: 'error',
-    checks: "A model split over several GPUs fits on each of them: llama.cpp's default layer split (LLAMA_SPLIT_MODE_LAYER, even split points on identical GPUs, the output layer on the last) places whole layers with their KV cache per GPU (charts/sizing/gpu-split.ts), and the fullest GPU must hold its share.",
+    checks:
+      "A model split over several GPUs fits on each of them: llama.cpp's default layer split (LLAMA_SPLIT_MODE_LAYER, even split points on identical GPUs, the output layer on the last) places whole layers with their KV cache per GPU (charts/sizing/gpu-split.ts), and the fullest GPU must hold its share.",
     why: "A 2-GPU pod passed a check on the two GPUs' total, then failed to allocate on the GPU that got the output layer on top of its half of the layers.",
     fix: 'Lower contextSize or parallel (the KV cache), use GPUs with more memory, or request one more GPU.',
     check: (svc, env) => {
@@ -45,8 +47,14 @@ export const gpuRules: readonly Rule[] = [
       const shares = gpuLayerSplit(svc.plan.props.model, svc.plan.memory.kvCacheBytes, gpus);
       const fullest = shares.reduce((a, b) => (b.bytes > a.bytes ? b : a));
       if (fullest.bytes <= perGpu) return [];
-      const layout = shares.map((g) => `GPU ${g.device}: ${g.layers ? `layers ${g.layers.first}-${g.layers.last}` : 'no layers'}${g.output ? ' + output' : ''} ${gib(g.bytes)}`).join(', ');
-      return [{ message: `${svc.plan.props.model.id} split over ${gpus} GPUs by layer (${layout}): GPU ${fullest.device} needs ${gib(fullest.bytes)} > ${gib(perGpu)} per GPU` }];
+      const layout = shares
+        .map((g) => `GPU ${g.device}: ${g.layers ? `layers ${g.layers.first}-${g.layers.last}` : 'no layers'}${g.output ? ' + output' : ''} ${gib(g.bytes)}`)
+        .join(', ');
+      return [
+        {
+          message: `${svc.plan.props.model.id} split over ${gpus} GPUs by layer (${layout}): GPU ${fullest.device} needs ${gib(fullest.bytes)} > ${gib(perGpu)} per GPU`,
+        },
+      ];
     },
   },
 ];

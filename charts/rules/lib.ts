@@ -19,5 +19,8 @@ export function fittingPools(svc: ServiceContext, env: EnvironmentContext): Node
 export function loadProtectionSeconds(server: IContainer): { seconds: number; by: string } {
   const p = server.startupProbe ?? server.livenessProbe;
   if (!p) return { seconds: Number.POSITIVE_INFINITY, by: 'no startup or liveness probe' };
-  return { seconds: probeWindowSeconds(p), by: server.startupProbe ? 'startup probe window' : 'liveness initialDelay + period x failureThreshold (no startup probe)' };
+  return {
+    seconds: probeWindowSeconds(p),
+    by: server.startupProbe ? 'startup probe window' : 'liveness initialDelay + period x failureThreshold (no startup probe)',
+  };
 }

@@ -25,11 +25,15 @@ export const modelCacheRules: readonly Rule[] = [
         const hard: Readonly<Record<string, string | number | undefined>> = (q.spec as { hard?: Record<string, string | number> } | undefined)?.hard ?? {};
         const storage = parseQuantity(hard['requests.storage']);
         if (storage !== undefined && total + size > storage + 1e-9) {
-          out.push({ message: `ResourceQuota ${q.metadata.name}: the ${claims.length} cache claim(s) request ${formatGiB(total)}; changing ${svc.name}'s model adds a ${formatGiB(size)} claim beside them (${formatGiB(total + size)}), above requests.storage ${formatGiB(storage)} (${file}: quota.storageGiB)` });
+          out.push({
+            message: `ResourceQuota ${q.metadata.name}: the ${claims.length} cache claim(s) request ${formatGiB(total)}; changing ${svc.name}'s model adds a ${formatGiB(size)} claim beside them (${formatGiB(total + size)}), above requests.storage ${formatGiB(storage)} (${file}: quota.storageGiB)`,
+          });
         }
         const count = parseQuantity(hard.persistentvolumeclaims);
         if (count !== undefined && claims.length + 1 > count) {
-          out.push({ message: `ResourceQuota ${q.metadata.name}: ${claims.length} cache claim(s) plus the new one of a model change is ${claims.length + 1}, above persistentvolumeclaims ${count} (${file}: quota.persistentVolumeClaims)` });
+          out.push({
+            message: `ResourceQuota ${q.metadata.name}: ${claims.length} cache claim(s) plus the new one of a model change is ${claims.length + 1}, above persistentvolumeclaims ${count} (${file}: quota.persistentVolumeClaims)`,
+          });
         }
       }
       return out;

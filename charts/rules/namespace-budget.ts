@@ -76,7 +76,11 @@ function defaultedItem(item: ILimitRangeItem): ContainerLimits {
 export function limitRangeItems(objects: readonly Manifest[]): Array<ContainerLimits & { readonly name: string }> {
   return objects
     .filter((o) => o.kind === 'LimitRange')
-    .flatMap((o) => ((o.spec as ILimitRangeSpec | undefined)?.limits ?? []).filter((i) => i.type === 'Container').map((i) => ({ name: o.metadata.name, ...defaultedItem(i) })));
+    .flatMap((o) =>
+      ((o.spec as ILimitRangeSpec | undefined)?.limits ?? [])
+        .filter((i) => i.type === 'Container')
+        .map((i) => ({ name: o.metadata.name, ...defaultedItem(i) })),
+    );
 }
 
 /** A container as the API server admits it: its own requests and limits, gaps filled from the LimitRanges. */
@@ -213,7 +217,10 @@ export function checkNamespaceQuotas(svc: ServiceContext, env: EnvironmentContex
             const u = serviceQuotaUsage(x, env);
             return `${x.name} x${x.replicas + x.surgePods} pods: ${show('requests.cpu', u['requests.cpu'])}, ${show('requests.memory', u['requests.memory'])}, ${u['requests.nvidia.com/gpu']} GPU`;
           });
-          out.push({ message: `${source.what} is exceeded at full scale (autoscaler maximum plus rollout surge) once ${svc.name} is added: ${breaches.join(', ')}; per service: ${shares.join('; ')}`, fix: source.fix });
+          out.push({
+            message: `${source.what} is exceeded at full scale (autoscaler maximum plus rollout surge) once ${svc.name} is added: ${breaches.join(', ')}; per service: ${shares.join('; ')}`,
+            fix: source.fix,
+          });
         }
         break;
       }
@@ -233,9 +240,10 @@ export const namespaceBudgetRules: readonly Rule[] = [
   {
     id: 'namespace-quota-fits',
     severity: 'error',
-    checks: "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
+    checks:
+      "Every ResourceQuota on the namespace (the one the environment declares, and the one the cluster profile records) holds the sum of the environment's pods at full scale (autoscaler maxReplicas, plus rollout surge pods where the strategy surges) as admitted under its LimitRange, and its cache claims: requests.cpu, requests/limits.memory, requests/limits.ephemeral-storage, requests.nvidia.com/gpu, pods, requests.storage, persistentvolumeclaims.",
     why: 'Rollouts stuck with "exceeded quota" when the surge pod (or the autoscaler) needs room the quota does not have.',
-    fix: 'Raise the quota (the environment\'s quota, or the cluster profile\'s namespaceQuotas and the cluster), or lower requests or replicas.',
+    fix: "Raise the quota (the environment's quota, or the cluster profile's namespaceQuotas and the cluster), or lower requests or replicas.",
     check: (svc, env) => checkNamespaceQuotas(svc, env),
   },
   {
@@ -243,7 +251,7 @@ export const namespaceBudgetRules: readonly Rule[] = [
     severity: 'error',
     checks: `Every container, as the API server admits it under the namespace's LimitRange (${namespaceBudgetName}: defaults filled in for what the container leaves unset, as kubernetes' LimitRanger does), has requests at least the per-container min and requests and limits at most the max; a CPU limit the LimitRange hands the inference server (which states none) is a warning, or an error below its request rounded up.`,
     why: 'A LimitRange max below the model\'s memory refused every pod of the ReplicaSet ("maximum memory usage per Container is 8Gi"), so the Deployment sat at zero pods with nothing but events to say why; and `max.cpu` alone became every container\'s CPU limit, throttling inference.',
-    fix: 'Raise limitRange.maxPerContainer (or lower minPerContainer) in the environment file, or lower the service\'s requests (contextSize, parallel, cpu).',
+    fix: "Raise limitRange.maxPerContainer (or lower minPerContainer) in the environment file, or lower the service's requests (contextSize, parallel, cpu).",
     check: (svc, env) => {
       const items = limitRangeItems(env.namespaceObjects);
       if (items.length === 0) return [];
@@ -255,20 +263,37 @@ export const namespaceBudgetRules: readonly Rule[] = [
           for (const [k, max] of Object.entries(item.max)) {
             const limit = c.limits[k];
             const request = c.requests[k];
-            if (limit !== undefined && limit > max) out.push({ message: `container ${c.name}: ${k} limit ${showResource(k, limit)} is above LimitRange ${item.name} max ${showResource(k, max)} (${file}: limitRange.maxPerContainer): the API server refuses every pod` });
-            else if (request !== undefined && request > max) out.push({ message: `container ${c.name}: ${k} request ${showResource(k, request)} is above LimitRange ${item.name} max ${showResource(k, max)} (${file}: limitRange.maxPerContainer): the API server refuses every pod` });
+            if (limit !== undefined && limit > max)
+              out.push({
+                message: `container ${c.name}: ${k} limit ${showResource(k, limit)} is above LimitRange ${item.name} max ${showResource(k, max)} (${file}: limitRange.maxPerContainer): the API server refuses every pod`,
+              });
+            else if (request !== undefined && request > max)
+              out.push({
+                message: `container ${c.name}: ${k} request ${showResource(k, request)} is above LimitRange ${item.name} max ${showResource(k, max)} (${file}: limitRange.maxPerContainer): the API server refuses every pod`,
+              });
           }
           for (const [k, min] of Object.entries(item.min)) {
             const request = c.requests[k];
-            if (request !== undefined && request < min) out.push({ message: `container ${c.name}: ${k} request ${showResource(k, request)} is below LimitRange ${item.name} min ${showResource(k, min)} (${file}: limitRange.minPerContainer): the API server refuses every pod` });
+            if (request !== undefined && request < min)
+              out.push({
+                message: `container ${c.name}: ${k} request ${showResource(k, request)} is below LimitRange ${item.name} min ${showResource(k, min)} (${file}: limitRange.minPerContainer): the API server refuses every pod`,
+              });
           }
         }
         if (c.name === svc.server?.name && c.defaultedLimits.includes('cpu')) {
           const limit = c.limits.cpu!;
           const request = c.requests.cpu ?? 0;
           const source = `LimitRange ${items.map((i) => i.name).join(', ')} (${file}: limitRange; Kubernetes defaults the limit to max.cpu when no default is given)`;
-          if (limit < Math.ceil(request)) out.push({ message: `container ${c.name} is admitted with CPU limit ${cores(limit)} from ${source}, below its request ${cores(request)} rounded up: every inference thread is throttled` });
-          else out.push({ message: `container ${c.name} is admitted with CPU limit ${cores(limit)} from ${source}: a CFS quota now applies to the inference threads, which run without a limit by design`, severity: 'warning', fix: 'Leave limitRange.maxPerContainer.cpu out (bound CPU with quota.cpu instead), or accept the limit knowing bursts above it are throttled.' });
+          if (limit < Math.ceil(request))
+            out.push({
+              message: `container ${c.name} is admitted with CPU limit ${cores(limit)} from ${source}, below its request ${cores(request)} rounded up: every inference thread is throttled`,
+            });
+          else
+            out.push({
+              message: `container ${c.name} is admitted with CPU limit ${cores(limit)} from ${source}: a CFS quota now applies to the inference threads, which run without a limit by design`,
+              severity: 'warning',
+              fix: 'Leave limitRange.maxPerContainer.cpu out (bound CPU with quota.cpu instead), or accept the limit knowing bursts above it are throttled.',
+            });
         }
       }
       return out;

@@ -14,20 +14,26 @@ export const placementRules: readonly Rule[] = [
   {
     id: 'pod-fits-node-pool',
     severity: 'error',
-    checks: 'Pod requests (CPU, memory, ephemeral storage, GPUs; init containers counted as the scheduler does) fit the free allocatable of some node pool whose taints the pod tolerates and whose labels match its node selector and required node affinity.',
+    checks:
+      'Pod requests (CPU, memory, ephemeral storage, GPUs; init containers counted as the scheduler does) fit the free allocatable of some node pool whose taints the pod tolerates and whose labels match its node selector and required node affinity.',
     why: 'A pod that fits no node stays Pending forever (e.g. a 9 GiB request on 14.6 GiB nodes already running other services, or a pod that tolerates none of the tainted pools that have room).',
     fix: 'Lower the requests (contextSize, parallel, cpu), add the toleration the message names (scheduling.tolerations) or relax scheduling.nodeSelector / nodeAffinity, or add a node pool that fits.',
     check: (svc, env) => {
       if (fittingPools(svc, env).length > 0) return [];
       const r = svc.requests;
       const reasons = env.cluster.nodePools.map((p) => unfitReason(svc.pod, r, p)).join('; ');
-      return [{ message: `requests cpu ${cores(r.cpuMillis)}, memory ${gib(r.memoryBytes)}, ephemeral ${gib(r.ephemeralStorageBytes)}, gpus ${r.gpus} fit no node pool of cluster ${env.cluster.name}: ${reasons}` }];
+      return [
+        {
+          message: `requests cpu ${cores(r.cpuMillis)}, memory ${gib(r.memoryBytes)}, ephemeral ${gib(r.ephemeralStorageBytes)}, gpus ${r.gpus} fit no node pool of cluster ${env.cluster.name}: ${reasons}`,
+        },
+      ];
     },
   },
   {
     id: 'cluster-fits-all-pods',
     severity: 'error',
-    checks: 'All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service\'s pods packed per node; an autoscaled pool counts at its autoscaling.maxCount (the most nodes it can reach), a fixed one at its count.',
+    checks:
+      "All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service's pods packed per node; an autoscaled pool counts at its autoscaling.maxCount (the most nodes it can reach), a fixed one at its count.",
     why: 'Two GPU services on a cluster with one GPU passed, because only the surge pod was checked; the second service stayed Pending for good.',
     fix: 'Add nodes (or GPUs) to the pool, lower replicas or requests, or move a service to another pool.',
     check: (svc, env) => {
@@ -46,12 +52,17 @@ export const placementRules: readonly Rule[] = [
       if (demand.gpus > capacity.gpus) short.push(`GPUs ${demand.gpus} > ${capacity.gpus}`);
       if (demand.cpuMillis > capacity.cpuMillis) short.push(`CPU ${cores(demand.cpuMillis)} > ${cores(capacity.cpuMillis)}`);
       if (demand.memoryBytes > capacity.memoryBytes) short.push(`memory ${gib(demand.memoryBytes)} > ${gib(capacity.memoryBytes)}`);
-      if (demand.ephemeralStorageBytes > capacity.ephemeralStorageBytes) short.push(`ephemeral ${gib(demand.ephemeralStorageBytes)} > ${gib(capacity.ephemeralStorageBytes)}`);
+      if (demand.ephemeralStorageBytes > capacity.ephemeralStorageBytes)
+        short.push(`ephemeral ${gib(demand.ephemeralStorageBytes)} > ${gib(capacity.ephemeralStorageBytes)}`);
       // Pods are placed whole: how many of this service's pods one node holds, over the pools.
       const r = svc.requests;
       const perNode = (p: NodePool) => {
         const free = freePerNode(p);
-        return Math.min(r.cpuMillis > 0 ? Math.floor(free.cpuMillis / r.cpuMillis) : Infinity, r.memoryBytes > 0 ? Math.floor(free.memoryBytes / r.memoryBytes) : Infinity, r.gpus > 0 ? Math.floor(free.gpus / r.gpus) : Infinity);
+        return Math.min(
+          r.cpuMillis > 0 ? Math.floor(free.cpuMillis / r.cpuMillis) : Infinity,
+          r.memoryBytes > 0 ? Math.floor(free.memoryBytes / r.memoryBytes) : Infinity,
+          r.gpus > 0 ? Math.floor(free.gpus / r.gpus) : Infinity,
+        );
       };
       const slots = pools.reduce((acc, p) => acc + poolNodeCount(p) * perNode(p), 0);
       if (slots < svc.replicas) short.push(`${svc.name}'s ${svc.replicas} pods need ${svc.replicas} node slots, the pools hold ${slots}`);
@@ -69,7 +80,10 @@ export const placementRules: readonly Rule[] = [
       const lim = parseQuantity(svc.server.resources?.limits?.memory);
       const need = svc.plan.memory.requestBytes;
       const out: { message: string }[] = [];
-      if (req < need) out.push({ message: `memory request ${gib(req)} < estimated need ${gib(need)} (weights ${gib(svc.plan.memory.weightsBytes)}, KV ${gib(svc.plan.memory.kvCacheBytes)}, logits ${gib(svc.plan.memory.logitsBytes)}, runtime ${gib(svc.plan.memory.runtimeBytes)})` });
+      if (req < need)
+        out.push({
+          message: `memory request ${gib(req)} < estimated need ${gib(need)} (weights ${gib(svc.plan.memory.weightsBytes)}, KV ${gib(svc.plan.memory.kvCacheBytes)}, logits ${gib(svc.plan.memory.logitsBytes)}, runtime ${gib(svc.plan.memory.runtimeBytes)})`,
+        });
       if (lim !== req) out.push({ message: `memory limit ${lim === undefined ? 'unset' : gib(lim)} != request ${gib(req)}` });
       return out;
     },
@@ -84,7 +98,8 @@ export const placementRules: readonly Rule[] = [
       const request = cpuMillis(svc.server.resources?.requests?.cpu);
       const limit = svc.server.resources?.limits?.cpu;
       const out: { message: string }[] = [];
-      if (limit !== undefined && cpuMillis(limit) < Math.ceil(request / 1000) * 1000) out.push({ message: `CPU limit ${cores(cpuMillis(limit))} < request ${cores(request)} rounded up` });
+      if (limit !== undefined && cpuMillis(limit) < Math.ceil(request / 1000) * 1000)
+        out.push({ message: `CPU limit ${cores(cpuMillis(limit))} < request ${cores(request)} rounded up` });
       const threads = envValue(svc.server, envVars.threads);
       if (threads !== undefined && Number(threads) * 1000 > request) out.push({ message: `THREADS ${threads} > CPU request ${cores(request)}` });
       return out;
@@ -111,25 +126,42 @@ export const placementRules: readonly Rule[] = [
       if (perPool.some((z) => z === undefined)) return []; // a pool whose zones are unknown may span several
       const distinct = [...new Set(perPool.flatMap((z) => z ?? []))];
       if (distinct.length > 1) return [];
-      return [{ message: `${svc.name} spreads up to ${svc.replicas} pods across zones, but every pool it can use (${pools.map((p) => p.name).join(', ')}) is in zone ${distinct[0]}: all of them share one zone's failures` }];
+      return [
+        {
+          message: `${svc.name} spreads up to ${svc.replicas} pods across zones, but every pool it can use (${pools.map((p) => p.name).join(', ')}) is in zone ${distinct[0]}: all of them share one zone's failures`,
+        },
+      ];
     },
   },
   {
     id: 'capacity-type-available',
     severity: 'warning',
-    checks: "A capacity-type preference (scheduling.capacityType) has pools of that type on the cluster, labelled with a capacity-type label the preference can match, that the pod can use; and a spot preference leaves more than one pod, since a spot node can be reclaimed at two minutes' notice.",
-    why: 'A service declared to run on spot ran entirely on on-demand nodes for months because the preferred label was another cloud\'s; another ran its only replica on spot and went dark at every reclaim, for a whole model load each time.',
-    fix: 'Record the pools\' capacityType and capacity-type labels in the profile (capture it), drop the preference, or keep at least two pods (autoscaling.minReplicas 2) on spot.',
+    checks:
+      "A capacity-type preference (scheduling.capacityType) has pools of that type on the cluster, labelled with a capacity-type label the preference can match, that the pod can use; and a spot preference leaves more than one pod, since a spot node can be reclaimed at two minutes' notice.",
+    why: "A service declared to run on spot ran entirely on on-demand nodes for months because the preferred label was another cloud's; another ran its only replica on spot and went dark at every reclaim, for a whole model load each time.",
+    fix: "Record the pools' capacityType and capacity-type labels in the profile (capture it), drop the preference, or keep at least two pods (autoscaling.minReplicas 2) on spot.",
     check: (svc, env) => {
       const wanted = svc.plan.props.scheduling?.capacityType;
       if (wanted === undefined) return [];
       const out: { message: string }[] = [];
       const labels = capacityTypeLabelsOf(env.cluster.nodePools, wanted);
       const usable = fittingPools(svc, env).filter((p) => p.capacityType === wanted);
-      if (labels.length === 0) out.push({ message: `prefers ${wanted} capacity, but no node pool of cluster ${env.cluster.name} has capacityType '${wanted}' with a capacity-type label (charts/clusters/capacity-type.ts): the preference matches nothing` });
-      else if (usable.length === 0) out.push({ message: `prefers ${wanted} capacity, but none of the ${wanted} pools (${env.cluster.nodePools.filter((p) => p.capacityType === wanted).map((p) => p.name).join(', ')}) can take the pod: it always runs on the fallback` });
+      if (labels.length === 0)
+        out.push({
+          message: `prefers ${wanted} capacity, but no node pool of cluster ${env.cluster.name} has capacityType '${wanted}' with a capacity-type label (charts/clusters/capacity-type.ts): the preference matches nothing`,
+        });
+      else if (usable.length === 0)
+        out.push({
+          message: `prefers ${wanted} capacity, but none of the ${wanted} pools (${env.cluster.nodePools
+            .filter((p) => p.capacityType === wanted)
+            .map((p) => p.name)
+            .join(', ')}) can take the pod: it always runs on the fallback`,
+        });
       const minPods = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.deployment.spec.replicas ?? 1;
-      if (wanted === 'spot' && minPods < 2) out.push({ message: `prefers spot with at most ${minPods} pod at the low end: one reclaimed node takes the whole service down for a model load (startup window ${svc.plan.startup.windowSeconds} s)` });
+      if (wanted === 'spot' && minPods < 2)
+        out.push({
+          message: `prefers spot with at most ${minPods} pod at the low end: one reclaimed node takes the whole service down for a model load (startup window ${svc.plan.startup.windowSeconds} s)`,
+        });
       return out;
     },
   },

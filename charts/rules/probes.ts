@@ -24,10 +24,16 @@ export const probeRules: readonly Rule[] = [
     why: 'Liveness probes killed pods during a 90 s model load, in a restart loop that never served.',
     fix: "Keep the derived startup probe (remove overrides.startupProbe), or declare the storage's real read rate.",
     check: (svc, env) => {
-      const expected = startupBudget({ model: svc.plan.props.model, diskReadMiBps: cacheReadMiBps(svc, env), gpuOffload: svc.plan.gpuCount > 0 }).expectedLoadSeconds;
+      const expected = startupBudget({
+        model: svc.plan.props.model,
+        diskReadMiBps: cacheReadMiBps(svc, env),
+        gpuOffload: svc.plan.gpuCount > 0,
+      }).expectedLoadSeconds;
       const { seconds, by } = loadProtectionSeconds(svc.server);
       const needed = Math.ceil(expected * startupRuleMargin);
-      return seconds < needed ? [{ message: `${by} is ${seconds}s but loading ${svc.plan.props.model.id} is expected to take ${expected}s (need >= ${needed}s)` }] : [];
+      return seconds < needed
+        ? [{ message: `${by} is ${seconds}s but loading ${svc.plan.props.model.id} is expected to take ${expected}s (need >= ${needed}s)` }]
+        : [];
     },
   },
   {

@@ -10,7 +10,8 @@ export const rolloutRules: readonly Rule[] = [
   {
     id: 'rollout-surge-fits',
     severity: 'error',
-    checks: 'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all), an autoscaled pool counted at its maxCount; otherwise the strategy must be Recreate.',
+    checks:
+      'A RollingUpdate surge pod fits beside every running pod of the environment on the pools it can use (GPUs above all), an autoscaled pool counted at its maxCount; otherwise the strategy must be Recreate.',
     why: 'Rolling updates of GPU services stuck Pending: the surge pod waits for a GPU the old pod holds, and the rollout never finishes.',
     fix: 'Roll without a surge (the default with GPUs: RollingUpdate maxSurge 0, maxUnavailable 1; Recreate with a ReadWriteOnce cache), or add capacity for one extra pod.',
     check: (svc, env) => {
@@ -40,32 +41,51 @@ export const rolloutRules: readonly Rule[] = [
   {
     id: 'pdb-allows-drain',
     severity: 'error',
-    checks: 'The PodDisruptionBudget lets at least one pod go (no minAvailable >= replicas, no maxUnavailable 0); without unhealthyPodEvictionPolicy AlwaysAllow it is a warning.',
+    checks:
+      'The PodDisruptionBudget lets at least one pod go (no minAvailable >= replicas, no maxUnavailable 0); without unhealthyPodEvictionPolicy AlwaysAllow it is a warning.',
     why: 'Node drains blocked for hours by a PDB with minAvailable 1 on a single replica, or by a pod stuck loading.',
     fix: 'Remove overrides.disruptionBudget: the default never blocks a drain.',
     check: (svc, env) => {
       if (!svc.pdb) return [{ message: 'no PodDisruptionBudget: a drain may take every replica at once', severity: 'warning' }];
       const spec = svc.pdb.spec;
       // Unset bounds at their defaults: HPA minReplicas 1 (autoscaling/v2), ScaledObject 0 and 100 (KEDA scaledobject_types.go).
-      const minReplicas = svc.hpa ? (svc.hpa.spec.minReplicas ?? 1) : svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.deployment.spec.replicas ?? 1);
+      const minReplicas = svc.hpa
+        ? (svc.hpa.spec.minReplicas ?? 1)
+        : svc.scaledObject
+          ? (svc.scaledObject.spec.minReplicaCount ?? 0)
+          : (svc.deployment.spec.replicas ?? 1);
       const maxReplicas = svc.hpa ? svc.hpa.spec.maxReplicas : svc.scaledObject ? (svc.scaledObject.spec.maxReplicaCount ?? 100) : minReplicas;
       const out: { message: string; severity?: 'warning'; fix?: string }[] = [];
       // Disruptions allowed with n healthy pods, as kubernetes pkg/controller/disruption/disruption.go computes
       // them: percentages scale against the expected pod count, rounded up, for minAvailable and maxUnavailable alike.
       const scaled = (v: unknown, n: number): number => (typeof v === 'string' && v.endsWith('%') ? Math.ceil((Number(v.slice(0, -1)) * n) / 100) : Number(v));
-      const allowed = (n: number): number => (spec.minAvailable !== undefined ? n - scaled(spec.minAvailable, n) : spec.maxUnavailable !== undefined ? Math.min(n, scaled(spec.maxUnavailable, n)) : n);
+      const allowed = (n: number): number =>
+        spec.minAvailable !== undefined
+          ? n - scaled(spec.minAvailable, n)
+          : spec.maxUnavailable !== undefined
+            ? Math.min(n, scaled(spec.maxUnavailable, n))
+            : n;
       // The autoscaler moves the replica count between its bounds: the budget must let a pod go at both.
       const counts = [...new Set([minReplicas, maxReplicas])].filter((n) => n >= 1);
       for (const n of counts) {
         if (allowed(n) >= 1) continue;
         const at = counts.length > 1 ? ` at ${n === minReplicas ? 'minReplicas' : 'maxReplicas'} ${n}` : '';
-        if (spec.minAvailable !== undefined) out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${n}${at}: no voluntary disruption is ever allowed` });
+        if (spec.minAvailable !== undefined)
+          out.push({ message: `minAvailable ${spec.minAvailable} >= replicas ${n}${at}: no voluntary disruption is ever allowed` });
         else out.push({ message: `maxUnavailable ${spec.maxUnavailable}${at}: no voluntary disruption is ever allowed` });
       }
       const minor = clusterMinor(env.cluster);
       if (spec.unhealthyPodEvictionPolicy === undefined && minor < pdbUnhealthyPodEvictionPolicyMinor)
-        out.push({ message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, which does not serve unhealthyPodEvictionPolicy (1.${pdbUnhealthyPodEvictionPolicyMinor}+), so it is left out: a pod stuck loading blocks drains`, severity: 'warning', fix: `Upgrade the cluster to 1.${pdbUnhealthyPodEvictionPolicyMinor} or later, or delete a stuck pod by hand before draining its node.` });
-      else if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') out.push({ message: `unhealthyPodEvictionPolicy ${spec.unhealthyPodEvictionPolicy ?? 'unset'}: a pod stuck loading blocks drains`, severity: 'warning' });
+        out.push({
+          message: `cluster ${env.cluster.name} runs Kubernetes 1.${minor}, which does not serve unhealthyPodEvictionPolicy (1.${pdbUnhealthyPodEvictionPolicyMinor}+), so it is left out: a pod stuck loading blocks drains`,
+          severity: 'warning',
+          fix: `Upgrade the cluster to 1.${pdbUnhealthyPodEvictionPolicyMinor} or later, or delete a stuck pod by hand before draining its node.`,
+        });
+      else if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow')
+        out.push({
+          message: `unhealthyPodEvictionPolicy ${spec.unhealthyPodEvictionPolicy ?? 'unset'}: a pod stuck loading blocks drains`,
+          severity: 'warning',
+        });
       return out;
     },
   },

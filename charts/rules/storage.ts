@@ -14,8 +14,14 @@ export const storageRules: readonly Rule[] = [
       if (!svc.pvc) return [];
       const name = svc.pvc.spec.storageClassName;
       const cls = env.cluster.storageClasses.find((c) => c.name === name);
-      if (!cls) return [{ message: `storage class "${name}" does not exist in cluster ${env.cluster.name} (has: ${env.cluster.storageClasses.map((c) => c.name).join(', ') || 'none'})` }];
-      if (!cls.csiDriverInstalled) return [{ message: `storage class "${name}" needs the CSI driver ${cls.provisioner}, which is not installed in cluster ${env.cluster.name}` }];
+      if (!cls)
+        return [
+          {
+            message: `storage class "${name}" does not exist in cluster ${env.cluster.name} (has: ${env.cluster.storageClasses.map((c) => c.name).join(', ') || 'none'})`,
+          },
+        ];
+      if (!cls.csiDriverInstalled)
+        return [{ message: `storage class "${name}" needs the CSI driver ${cls.provisioner}, which is not installed in cluster ${env.cluster.name}` }];
       const modes: string[] = svc.pvc.spec.accessModes ?? [];
       const missing = modes.filter((m) => !(cls.accessModes as readonly string[]).includes(m));
       return missing.length > 0 ? [{ message: `storage class "${name}" does not offer ${missing.join(', ')}` }] : [];
@@ -26,7 +32,7 @@ export const storageRules: readonly Rule[] = [
     severity: 'error',
     checks: 'A ReadWriteOnce cache volume is used by one pod at a time: single replica, no HPA, and the Recreate strategy.',
     why: 'RollingUpdate (or a second replica) with a ReadWriteOnce volume deadlocks on Multi-Attach when the new pod lands on another node.',
-    fix: "Use strategy Recreate and one replica, or a ReadWriteMany storage class, or an emptyDir cache.",
+    fix: 'Use strategy Recreate and one replica, or a ReadWriteMany storage class, or an emptyDir cache.',
     check: (svc) => {
       if (!svc.pvc || !(svc.pvc.spec.accessModes ?? []).includes('ReadWriteOnce')) return [];
       const out: { message: string }[] = [];
@@ -58,7 +64,8 @@ export const storageRules: readonly Rule[] = [
   {
     id: 'storage-read-rate-declared',
     severity: 'warning',
-    checks: "The cache volume's storage class has a read rate the cluster profile declares (`storage.<class>.readMiBps`), not the default assumed for an undeclared class.",
+    checks:
+      "The cache volume's storage class has a read rate the cluster profile declares (`storage.<class>.readMiBps`), not the default assumed for an undeclared class.",
     why: 'The startup window is sized from the read rate: an assumed figure can make it far longer than needed (slow restarts go unnoticed) or, on a slower volume, too short (the pod is killed while loading).',
     fix: "Measure the class (e.g. `fio --rw=read --bs=1M` on a volume of it, or the provider's documented throughput) and declare it in the profile's decisions: storage: { '<class>': { readMiBps: N } }.",
     check: (svc, env) => {
@@ -67,7 +74,11 @@ export const storageRules: readonly Rule[] = [
       if (name === undefined) return [];
       const cls = env.cluster.storageClasses.find((c) => c.name === name);
       if (cls?.readMiBpsAssumed !== true) return [];
-      return [{ message: `storage class "${name}" of cluster ${env.cluster.name} has no declared read rate; the startup window assumes ${cls.readMiBps} MiB/s (profile ${env.cluster.definedIn})` }];
+      return [
+        {
+          message: `storage class "${name}" of cluster ${env.cluster.name} has no declared read rate; the startup window assumes ${cls.readMiBps} MiB/s (profile ${env.cluster.definedIn})`,
+        },
+      ];
     },
   },
 ];

@@ -9,7 +9,8 @@ export const timeoutRules: readonly Rule[] = [
   {
     id: 'idle-timeout-covers-request',
     severity: 'error',
-    checks: 'Every idle timeout on the client path (load balancer, ingress, fixed proxies) >= the request timeout, or SSE keep-alive is on (then a shorter idle timeout is a warning: non-streamed answers can still be cut).',
+    checks:
+      'Every idle timeout on the client path (load balancer, ingress, fixed proxies) >= the request timeout, or SSE keep-alive is on (then a shorter idle timeout is a warning: non-streamed answers can still be cut).',
     why: 'A 7-minute CPU answer behind a 60 s idle-timeout load balancer was cut every time.',
     fix: 'Raise the idle timeout (the construct sets it on load balancers and ingress it creates), lower requestTimeoutSeconds, or keep SSE keep-alive on and use stream: true.',
     check: (svc, env) => {
@@ -20,7 +21,10 @@ export const timeoutRules: readonly Rule[] = [
       const list = short.map((t) => `${t.what} ${t.seconds}s`).join(', ');
       return [
         keepAlive > 0
-          ? { message: `${list} < request timeout ${requestTimeout}s; streamed answers survive on keep-alive comments, non-streamed ones are cut`, severity: 'warning' as const }
+          ? {
+              message: `${list} < request timeout ${requestTimeout}s; streamed answers survive on keep-alive comments, non-streamed ones are cut`,
+              severity: 'warning' as const,
+            }
           : { message: `${list} < request timeout ${requestTimeout}s and SSE keep-alive is off` },
       ];
     },
@@ -38,7 +42,10 @@ export const timeoutRules: readonly Rule[] = [
       const preStop = Number(svc.server.lifecycle?.preStop?.exec?.command?.at(-1) ?? 0) || 0;
       const need = preStop + requestTimeout + drainMarginSeconds;
       const out: { message: string }[] = [];
-      if (grace < need) out.push({ message: `terminationGracePeriodSeconds ${grace} < preStop ${preStop} + request timeout ${requestTimeout} + drain ${drainMarginSeconds} = ${need}` });
+      if (grace < need)
+        out.push({
+          message: `terminationGracePeriodSeconds ${grace} < preStop ${preStop} + request timeout ${requestTimeout} + drain ${drainMarginSeconds} = ${need}`,
+        });
       if (preStop + shutdownGrace > grace) out.push({ message: `preStop ${preStop}s + SHUTDOWN_GRACE ${shutdownGrace}s exceed the grace period ${grace}s` });
       return out;
     },

@@ -41,8 +41,17 @@ export interface InferenceServicePlan {
   readonly probes: ProbePlan;
   /** Exec command of the liveness probe when an override replaced the HTTP check. */
   readonly livenessExec: readonly string[] | undefined;
-  readonly disruptionBudget: { readonly minAvailable?: number; readonly maxUnavailable?: number; readonly unhealthyPodEvictionPolicy: 'AlwaysAllow' | 'IfHealthyBudget' };
-  readonly security: { readonly runAsNonRoot: boolean; readonly readOnlyRootFilesystem: boolean; readonly allowPrivilegeEscalation: boolean; readonly dropAllCapabilities: boolean };
+  readonly disruptionBudget: {
+    readonly minAvailable?: number;
+    readonly maxUnavailable?: number;
+    readonly unhealthyPodEvictionPolicy: 'AlwaysAllow' | 'IfHealthyBudget';
+  };
+  readonly security: {
+    readonly runAsNonRoot: boolean;
+    readonly readOnlyRootFilesystem: boolean;
+    readonly allowPrivilegeEscalation: boolean;
+    readonly dropAllCapabilities: boolean;
+  };
   readonly timeouts: TimeoutPlan;
   readonly strategy: 'Recreate' | 'RollingUpdate';
   /** The Deployment's strategy with its surge and unavailability (charts/sizing/rollout.ts). */
@@ -124,7 +133,8 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     problem('name', `"${name}" is not a valid DNS label of at most 42 characters`, 'use lower-case letters, digits and dashes, starting with a letter');
   }
   if (!isPositiveInt(replicas)) problem('replicas', `${replicas} is not a positive integer`, 'set replicas to 1 or more');
-  if (!isPositiveInt(contextSize)) problem('contextSize', `${contextSize} is not a positive integer`, 'set contextSize to a positive number of tokens, e.g. 4096');
+  if (!isPositiveInt(contextSize))
+    problem('contextSize', `${contextSize} is not a positive integer`, 'set contextSize to a positive number of tokens, e.g. 4096');
   if (!isPositiveInt(parallel)) problem('parallel', `${parallel} is not a positive integer`, 'set parallel to 1 or more');
   if (!isPositiveInt(batchSize)) problem('batchSize', `${batchSize} is not a positive integer`, 'set batchSize to a positive integer, e.g. 512');
   if (!(cpuCores > 0) || !Number.isInteger(cpuCores * 1000)) {
@@ -146,52 +156,85 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
   } else if (maxTokensLimit !== undefined && maxTokensLimit >= contextSize && model.embedding === undefined) {
     // (An embedding model asked to serve chat generates nothing worth room: rule service-kind-matches-model says so.)
-    problem('maxTokensLimit', `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`, `set maxTokensLimit below contextSize (${contextSize})`);
+    problem(
+      'maxTokensLimit',
+      `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`,
+      `set maxTokensLimit below contextSize (${contextSize})`,
+    );
   }
-  if (!isPositiveInt(requestTimeoutSeconds)) problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
-  if (!Number.isInteger(preStopSeconds) || preStopSeconds < 0) problem('preStopSeconds', `${preStopSeconds} is negative or fractional`, 'set preStopSeconds to 0 or more whole seconds');
+  if (!isPositiveInt(requestTimeoutSeconds))
+    problem('requestTimeoutSeconds', `${requestTimeoutSeconds} is not a positive integer`, 'set requestTimeoutSeconds, e.g. 300');
+  if (!Number.isInteger(preStopSeconds) || preStopSeconds < 0)
+    problem('preStopSeconds', `${preStopSeconds} is negative or fractional`, 'set preStopSeconds to 0 or more whole seconds');
   if (!isPositiveInt(cacheSizeGiB)) {
     problem('modelCache.sizeGiB', `${cacheSizeGiB} is not a positive whole number of GiB`, `omit sizeGiB to derive it (${minCacheGiB} GiB for ${model.id})`);
   } else if (cacheSizeGiB < minCacheGiB) {
-    problem('modelCache.sizeGiB', `${cacheSizeGiB} GiB is below 1.2 x the ${(model.fileBytes / GiB).toFixed(2)} GiB model file`, `set sizeGiB to at least ${minCacheGiB} or omit it`);
+    problem(
+      'modelCache.sizeGiB',
+      `${cacheSizeGiB} GiB is below 1.2 x the ${(model.fileBytes / GiB).toFixed(2)} GiB model file`,
+      `set sizeGiB to at least ${minCacheGiB} or omit it`,
+    );
   }
   if (!(readMiBps > 0)) problem('modelCache.readMiBps', `${readMiBps} is not a positive rate`, 'declare the volume read rate in MiB/s, e.g. 125 for gp3');
   if (cacheProps.kind === 'persistentVolumeClaim' && cacheProps.storageClassName.trim() === '') {
     problem('modelCache.storageClassName', 'is empty', "name the cluster's storage class explicitly (e.g. 'gp3'); the default class may have no CSI driver");
   }
   if (props.gpu) {
-    if (!isPositiveInt(props.gpu.count)) problem('gpu.count', `${props.gpu.count} is not a whole number of GPUs`, 'request 1 or more whole GPUs, or remove the gpu block for a CPU service');
-    if (!(props.gpu.memoryGiB > 0)) problem('gpu.memoryGiB', `${props.gpu.memoryGiB} is not a positive size`, 'declare the memory of one GPU, e.g. 24 for an A10G');
+    if (!isPositiveInt(props.gpu.count))
+      problem('gpu.count', `${props.gpu.count} is not a whole number of GPUs`, 'request 1 or more whole GPUs, or remove the gpu block for a CPU service');
+    if (!(props.gpu.memoryGiB > 0))
+      problem('gpu.memoryGiB', `${props.gpu.memoryGiB} is not a positive size`, 'declare the memory of one GPU, e.g. 24 for an A10G');
   }
   const hub = props.huggingFace;
   if (hub?.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(hub.endpoint)) {
-    problem('huggingFace.endpoint', `"${hub.endpoint}" is not an http(s) URL`, 'set the mirror\'s base URL, e.g. https://hf-mirror.internal, or remove it for the public hub');
+    problem(
+      'huggingFace.endpoint',
+      `"${hub.endpoint}" is not an http(s) URL`,
+      "set the mirror's base URL, e.g. https://hf-mirror.internal, or remove it for the public hub",
+    );
   }
   if (hub?.tokenSecret && (hub.tokenSecret.name.trim() === '' || hub.tokenSecret.key.trim() === '')) {
     problem('huggingFace.tokenSecret', 'has an empty name or key', 'name the Secret and the key that hold the Hugging Face token');
   }
   if ((hub?.endpoint !== undefined || hub?.tokenSecret !== undefined) && !/^hf:/i.test(model.source)) {
-    problem('huggingFace', `is set but ${model.id} is not an hf: source (${model.source})`, 'remove huggingFace, or use an hf: source: the token and endpoint apply to hf: references only');
+    problem(
+      'huggingFace',
+      `is set but ${model.id} is not an hf: source (${model.source})`,
+      'remove huggingFace, or use an hf: source: the token and endpoint apply to hf: references only',
+    );
   }
   if (props.corsOrigins !== undefined) {
     const cors = parseCorsOrigins(props.corsOrigins.join(','));
     if (!cors.ok || cors.value === undefined) {
-      problem('corsOrigins', cors.ok ? 'is empty' : cors.expected, "list origins such as ['https://chat.example.com'], or ['*'] for any, or remove corsOrigins to send no CORS headers");
+      problem(
+        'corsOrigins',
+        cors.ok ? 'is empty' : cors.expected,
+        "list origins such as ['https://chat.example.com'], or ['*'] for any, or remove corsOrigins to send no CORS headers",
+      );
     }
   }
   for (const t of props.pathIdleTimeoutsSeconds ?? []) {
     if (!isPositiveInt(t)) problem('pathIdleTimeoutsSeconds', `${t} is not a positive number of seconds`, 'list idle timeouts in whole seconds, e.g. [60]');
   }
 
-  if (!isPositiveInt(revisionHistoryLimit)) problem('revisionHistoryLimit', `${revisionHistoryLimit} is not a positive integer`, 'keep 1 to 5 old ReplicaSets (default 3)');
+  if (!isPositiveInt(revisionHistoryLimit))
+    problem('revisionHistoryLimit', `${revisionHistoryLimit} is not a positive integer`, 'keep 1 to 5 old ReplicaSets (default 3)');
   const scaling = props.autoscaling;
   // 0 is a whole number of pods a queue autoscaler can reach; whether the cluster can serve it is a rule (scale-to-zero-held).
   const minFloor = scaling?.signal === 'queue' ? 0 : 1;
   if (scaling && (!Number.isInteger(scaling.minReplicas) || scaling.minReplicas < minFloor || !isPositiveInt(scaling.maxReplicas))) {
-    problem('autoscaling', `minReplicas ${scaling.minReplicas} / maxReplicas ${scaling.maxReplicas} are not whole numbers of pods`, `set minReplicas ${minFloor} or more (0 only with signal 'queue') and maxReplicas 1 or more`);
+    problem(
+      'autoscaling',
+      `minReplicas ${scaling.minReplicas} / maxReplicas ${scaling.maxReplicas} are not whole numbers of pods`,
+      `set minReplicas ${minFloor} or more (0 only with signal 'queue') and maxReplicas 1 or more`,
+    );
   }
   if (scaling?.signal !== undefined && !['queue', 'cpu'].includes(scaling.signal)) {
-    problem('autoscaling.signal', `"${String(scaling.signal)}" is not a signal`, "set 'queue' (KEDA, on busy and queued requests) or 'cpu' (an HPA on CPU utilisation)");
+    problem(
+      'autoscaling.signal',
+      `"${String(scaling.signal)}" is not a signal`,
+      "set 'queue' (KEDA, on busy and queued requests) or 'cpu' (an HPA on CPU utilisation)",
+    );
   }
   const fraction = scaling?.targetCapacityFraction;
   if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) {
@@ -218,7 +261,11 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   };
   const pdbReplicas = props.autoscaling ? props.autoscaling.minReplicas : replicas;
   const disruptionBudget = o.disruptionBudget
-    ? { minAvailable: o.disruptionBudget.minAvailable, maxUnavailable: o.disruptionBudget.maxUnavailable, unhealthyPodEvictionPolicy: o.disruptionBudget.unhealthyPodEvictionPolicy ?? 'AlwaysAllow' }
+    ? {
+        minAvailable: o.disruptionBudget.minAvailable,
+        maxUnavailable: o.disruptionBudget.maxUnavailable,
+        unhealthyPodEvictionPolicy: o.disruptionBudget.unhealthyPodEvictionPolicy ?? 'AlwaysAllow',
+      }
     : pdbReplicas <= 1
       ? { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const }
       : { minAvailable: Math.max(1, pdbReplicas - 1), unhealthyPodEvictionPolicy: 'AlwaysAllow' as const };

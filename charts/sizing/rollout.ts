@@ -12,9 +12,7 @@
  *   before the new one scales up, and never above replicas + maxSurge pods).
  * - neither: one surge pod starts beside the old ones (maxSurge 1, maxUnavailable 0): nothing stops serving.
  */
-export type RolloutStrategy =
-  | { readonly type: 'Recreate' }
-  | { readonly type: 'RollingUpdate'; readonly maxSurge: number; readonly maxUnavailable: number };
+export type RolloutStrategy = { readonly type: 'Recreate' } | { readonly type: 'RollingUpdate'; readonly maxSurge: number; readonly maxUnavailable: number };
 
 /** What one rollout costs a service, worst case, in seconds and serving capacity. */
 export interface RolloutCost {
@@ -50,10 +48,14 @@ export interface RolloutInputs {
 }
 
 /** The strategy of a service: see the module comment. `override` is the service's `overrides.strategy`. */
-export function rolloutStrategy(o: { gpuCount: number; readWriteOnceCache: boolean; override?: 'Recreate' | 'RollingUpdate' }): { strategy: RolloutStrategy; reason: string } {
+export function rolloutStrategy(o: { gpuCount: number; readWriteOnceCache: boolean; override?: 'Recreate' | 'RollingUpdate' }): {
+  strategy: RolloutStrategy;
+  reason: string;
+} {
   if (o.override === 'Recreate') return { strategy: { type: 'Recreate' }, reason: 'set by overrides.strategy' };
   // The escape hatch asks for a surge pod whatever the service needs; rollout-surge-fits checks that it fits.
-  if (o.override === 'RollingUpdate') return { strategy: { type: 'RollingUpdate', maxSurge: 1, maxUnavailable: 0 }, reason: 'set by overrides.strategy (a surge pod)' };
+  if (o.override === 'RollingUpdate')
+    return { strategy: { type: 'RollingUpdate', maxSurge: 1, maxUnavailable: 0 }, reason: 'set by overrides.strategy (a surge pod)' };
   if (o.readWriteOnceCache) {
     return { strategy: { type: 'Recreate' }, reason: 'mounts a ReadWriteOnce cache: only one pod may mount it, so the old pod goes before the new one starts' };
   }

@@ -22,12 +22,7 @@ export function bearerAuth(apiKey: string): onRequestAsyncHookHandler {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
     if (keyMatches(apiKey, match?.[1])) return undefined;
-    const message = header
-      ? 'Incorrect API key provided.'
-      : "You didn't provide an API key. Provide it in the Authorization header as 'Bearer <key>'.";
-    return sendApiError(
-      reply.header('www-authenticate', 'Bearer'),
-      new ApiError(401, message, 'authentication_error', null, 'invalid_api_key'),
-    );
+    const message = header ? 'Incorrect API key provided.' : "You didn't provide an API key. Provide it in the Authorization header as 'Bearer <key>'.";
+    return sendApiError(reply.header('www-authenticate', 'Bearer'), new ApiError(401, message, 'authentication_error', null, 'invalid_api_key'));
   };
 }

@@ -33,7 +33,13 @@ export function installCors(app: FastifyInstance, origins: readonly string[] | u
       if (!preflight) return undefined;
       return sendApiError(
         reply,
-        new ApiError(403, `The origin ${origin} is not allowed to call this API; add it to ${envVars.corsOrigins} to allow it.`, 'invalid_request_error', null, 'cors_origin_not_allowed'),
+        new ApiError(
+          403,
+          `The origin ${origin} is not allowed to call this API; add it to ${envVars.corsOrigins} to allow it.`,
+          'invalid_request_error',
+          null,
+          'cors_origin_not_allowed',
+        ),
       );
     }
     reply.header('access-control-allow-origin', any ? '*' : origin).header('vary', 'Origin');

@@ -8,12 +8,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export type OpenAiErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'rate_limit_error'
-  | 'service_unavailable_error'
-  | 'timeout_error'
-  | 'server_error';
+  'invalid_request_error' | 'authentication_error' | 'rate_limit_error' | 'service_unavailable_error' | 'timeout_error' | 'server_error';
 
 export interface OpenAiErrorBody {
   error: { message: string; type: OpenAiErrorType; param: string | null; code: string | null };
@@ -126,20 +121,12 @@ export function toApiError(err: FastifyError | ApiError | Error): ApiError {
   if (Array.isArray(fe.validation)) return fromValidation(fe.validation as AjvLikeError[], fe.validationContext);
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return badRequest(
-        'We could not parse the JSON body of your request. The API expects a JSON payload.',
-        null,
-        'invalid_json',
-      );
+      return badRequest('We could not parse the JSON body of your request. The API expects a JSON payload.', null, 'invalid_json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return badRequest('The request body is empty; the API expects a JSON payload.', null, 'invalid_json');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       // OpenAI answers 400 here too; the code tells the client what to fix.
-      return badRequest(
-        "Unsupported Content-Type: the API expects a JSON payload with 'Content-Type: application/json'.",
-        null,
-        'unsupported_media_type',
-      );
+      return badRequest("Unsupported Content-Type: the API expects a JSON payload with 'Content-Type: application/json'.", null, 'unsupported_media_type');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError(413, 'Request body is too large.', 'invalid_request_error', null, 'request_too_large');
     default:

@@ -41,7 +41,7 @@ export function createMetrics(engine: EnginePort) {
     promptTokens: new Counter({
       name: metricNames.promptTokens,
       help:
-        'Prompt tokens processed, by endpoint and source: cached (reused from a sequence\'s kept tokens, PROMPT_CACHE) ' +
+        "Prompt tokens processed, by endpoint and source: cached (reused from a sequence's kept tokens, PROMPT_CACHE) " +
         'or evaluated; the sum over source is every prompt token.',
       labelNames: ['endpoint', 'source'] as const,
       registers,
@@ -179,12 +179,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metri
  * exports a sample, and a 0 would turn that ratio into +Inf. Each scrape reads the limit again
  * (`readLimit`), so an in-place resize of the pod shows at once.
  */
-export function registerMemoryLimit(
-  metrics: Metrics,
-  limit: MemoryLimit,
-  readLimit?: () => Promise<MemoryLimit>,
-  guardHeadroomBytes = 0,
-): void {
+export function registerMemoryLimit(metrics: Metrics, limit: MemoryLimit, readLimit?: () => Promise<MemoryLimit>, guardHeadroomBytes = 0): void {
   if (limit.bytes === undefined) return;
   let lastBytes = limit.bytes;
   // One read per scrape, shared by both gauges: prom-client starts every collect() of a scrape at once, so

@@ -249,7 +249,13 @@ const ResponseInputItem = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { type: Type.Literal('function_call_output'), call_id: Type.String(), output: Type.String(), id: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
+    {
+      type: Type.Literal('function_call_output'),
+      call_id: Type.String(),
+      output: Type.String(),
+      id: Type.Optional(Type.String()),
+      status: Type.Optional(Type.String()),
+    },
     { additionalProperties: false },
   ),
 ]);

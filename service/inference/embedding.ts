@@ -62,7 +62,8 @@ export class EmbeddingRunner {
     if (typeof input !== 'string') {
       const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
       const bad = input.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabulary);
-      if (bad >= 0) throw new InvalidInputError(`input[${index}][${bad}] is ${input[bad]}, not a token id of this model (0 to ${vocabulary - 1}).`, `input[${index}]`);
+      if (bad >= 0)
+        throw new InvalidInputError(`input[${index}][${bad}] is ${input[bad]}, not a token id of this model (0 to ${vocabulary - 1}).`, `input[${index}]`);
     }
     const count = this.context.calculateInputLength(typeof input === 'string' ? input : (input.slice() as Token[]));
     // getEmbeddingFor refuses inputs of contextSize tokens or more.

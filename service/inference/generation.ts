@@ -213,7 +213,14 @@ export class Generator {
         });
       }
       this.log.debug(
-        { promptTokens, cachedTokens: job.cachedTokens, completionTokens, finishReason, queuedMs: Math.round(started - job.arrival), serviceMs: Math.round(serviceMs) },
+        {
+          promptTokens,
+          cachedTokens: job.cachedTokens,
+          completionTokens,
+          finishReason,
+          queuedMs: Math.round(started - job.arrival),
+          serviceMs: Math.round(serviceMs),
+        },
         'generation finished',
       );
       finish(finishReason, completionTokens, text, toolCalls);

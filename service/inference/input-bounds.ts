@@ -104,7 +104,7 @@ export async function tokensAtLeast(
   }
   let total = 0;
   for (const text of texts) {
-    for (let start = 0; start < text.length; ) {
+    for (let start = 0; start < text.length;) {
       const { at, clean } = cutPoint(text, start, start + sliceChars);
       const n = count(text.slice(start, at));
       total += at < text.length && !clean ? Math.max(0, n - forcedSliceSlack) : n;
@@ -128,7 +128,10 @@ export function promptTexts(body: unknown): string[] | undefined {
       const content = (m as { content?: unknown } | null)?.content;
       if (typeof content === 'string') return content;
       if (Array.isArray(content)) {
-        return content.map((p: unknown) => ((p as { text?: unknown } | null)?.text ?? '')).filter((t): t is string => typeof t === 'string').join('');
+        return content
+          .map((p: unknown) => (p as { text?: unknown } | null)?.text ?? '')
+          .filter((t): t is string => typeof t === 'string')
+          .join('');
       }
       return '';
     });
@@ -150,7 +153,11 @@ export function responsesPromptTexts(body: unknown): string[] | undefined {
       ...r.input.map((item: unknown) => {
         const i = (item ?? {}) as { content?: unknown; arguments?: unknown; output?: unknown };
         if (typeof i.content === 'string') return i.content;
-        if (Array.isArray(i.content)) return i.content.map((p: unknown) => ((p as { text?: unknown } | null)?.text ?? '')).filter((t): t is string => typeof t === 'string').join('');
+        if (Array.isArray(i.content))
+          return i.content
+            .map((p: unknown) => (p as { text?: unknown } | null)?.text ?? '')
+            .filter((t): t is string => typeof t === 'string')
+            .join('');
         return typeof i.arguments === 'string' ? i.arguments : typeof i.output === 'string' ? i.output : '';
       }),
     ];

@@ -63,9 +63,7 @@ export interface ToolCallRecord {
   result?: string;
 }
 
-export type ChatMessage =
-  | { role: 'system' | 'user'; content: string }
-  | { role: 'assistant'; content: string; toolCalls?: ToolCallRecord[] };
+export type ChatMessage = { role: 'system' | 'user'; content: string } | { role: 'assistant'; content: string; toolCalls?: ToolCallRecord[] };
 
 /** A function the model may call: name, description and JSON schema of its arguments object. */
 export interface ToolDefinition {

@@ -56,7 +56,8 @@ export class WorkEstimate {
     const decode = sample.completionTokens > 1 ? sample.decodeMs / (sample.completionTokens - 1) : undefined;
     const share = sample.maxTokens > 0 ? Math.min(1, sample.completionTokens / sample.maxTokens) : undefined;
     const first = this.samples === 0;
-    const mix = (old: number, value: number | undefined) => (value === undefined || !Number.isFinite(value) ? old : first ? value : old * (1 - weight) + value * weight);
+    const mix = (old: number, value: number | undefined) =>
+      value === undefined || !Number.isFinite(value) ? old : first ? value : old * (1 - weight) + value * weight;
     this.prefillMsPerToken = mix(this.prefillMsPerToken, prefill);
     this.decodeMsPerToken = mix(this.decodeMsPerToken, decode);
     this.completionShare = mix(this.completionShare, share);

@@ -27,7 +27,19 @@ import { parseModelSha256 } from '../contract.js';
 import { downloadModel, type DownloadOptions } from './download.js';
 import { ModelAcquireError } from './errors.js';
 import { checkGgufComplete } from './gguf-extent.js';
-import { describeHead, freeBytes, GGUF_MAGIC, gib, lstatOwned, O_CREATE_EXCLUSIVE, readHead, sha256File, sidecarHashIfCurrent, sizeOrZero, writeSidecar } from './files.js';
+import {
+  describeHead,
+  freeBytes,
+  GGUF_MAGIC,
+  gib,
+  lstatOwned,
+  O_CREATE_EXCLUSIVE,
+  readHead,
+  sha256File,
+  sidecarHashIfCurrent,
+  sizeOrZero,
+  writeSidecar,
+} from './files.js';
 import { parseModelRef, redactUrl, type ModelSource } from './ref.js';
 import { allPartNames } from './split-name.js';
 
@@ -107,11 +119,7 @@ function checksumMismatch(file: string, expected: string, actual: string): Model
   );
 }
 
-async function acquireLocal(
-  source: { kind: 'local'; path: string },
-  expected: string | undefined,
-  opts: AcquireOptions,
-): Promise<AcquiredModel> {
+async function acquireLocal(source: { kind: 'local'; path: string }, expected: string | undefined, opts: AcquireOptions): Promise<AcquiredModel> {
   const file = source.path;
   let size: number;
   try {
@@ -155,12 +163,7 @@ async function acquireLocal(
  * bad file is left in place, and replaced only by the atomic rename of a verified download made under the
  * download lock, so a process that is reading it is never pulled out from under.
  */
-async function useCached(
-  dest: string,
-  source: ModelSource,
-  expected: string | undefined,
-  opts: AcquireOptions,
-): Promise<AcquiredModel | undefined> {
+async function useCached(dest: string, source: ModelSource, expected: string | undefined, opts: AcquireOptions): Promise<AcquiredModel | undefined> {
   const st = await lstatOwned(dest);
   if (st === undefined) return undefined;
   const size = st.size;
@@ -247,10 +250,7 @@ export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel>
   await prepareCacheDir(cacheDir);
 
   if (source.url.startsWith('http:')) {
-    opts.log.warn(
-      { url: redactUrl(source.url) },
-      'MODEL uses plain http://: no transport security; fine for an in-cluster mirror, but set MODEL_SHA256',
-    );
+    opts.log.warn({ url: redactUrl(source.url) }, 'MODEL uses plain http://: no transport security; fine for an in-cluster mirror, but set MODEL_SHA256');
   }
   const token = opts.hfToken ?? process.env.HF_TOKEN;
   const isHf = /^hf:/i.test(opts.model.trim());
@@ -269,9 +269,7 @@ export async function acquireModel(opts: AcquireOptions): Promise<AcquiredModel>
   if (!result.completedByOther) {
     opts.log.info(
       { path: dest, bytes: result.bytes, sha256: result.sha256, verified: expected !== undefined, attempts: result.attempts },
-      expected === undefined
-        ? 'model downloaded (pin it with MODEL_SHA256 to verify future downloads)'
-        : 'model downloaded and verified',
+      expected === undefined ? 'model downloaded (pin it with MODEL_SHA256 to verify future downloads)' : 'model downloaded and verified',
     );
   }
   return {
@@ -397,7 +395,9 @@ async function acquireSplit(source: ModelSource, names: string[], opts: AcquireO
   };
   opts.log.info(
     { path: all.path, parts: names.length, bytes: all.bytes, verified: all.verified, downloaded: all.downloaded },
-    all.verified ? 'split model ready: every part present and verified' : 'split model ready: every part present (pin MODEL_SHA256 with one sha256 per part to verify them)',
+    all.verified
+      ? 'split model ready: every part present and verified'
+      : 'split model ready: every part present (pin MODEL_SHA256 with one sha256 per part to verify them)',
   );
   return all;
 }

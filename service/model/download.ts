@@ -128,19 +128,15 @@ function httpError(res: Response, url: string, withUrlCredentials = false): Mode
   const s = res.status;
   const where = redactUrl(url);
   if (s === 404) {
-    return new ModelAcquireError(
-      'HTTP',
-      `HTTP 404 from ${where}: the file does not exist; check MODEL (user, repository and file names are case-sensitive)`,
-      { status: s },
-    );
+    return new ModelAcquireError('HTTP', `HTTP 404 from ${where}: the file does not exist; check MODEL (user, repository and file names are case-sensitive)`, {
+      status: s,
+    });
   }
   if ((s === 401 || s === 403) && withUrlCredentials) {
     // Never retried: the same user name and password get the same answer.
-    return new ModelAcquireError(
-      'HTTP',
-      `HTTP ${s} from ${where}: the user name and password in MODEL were refused; fix them (or the server's access rules)`,
-      { status: s },
-    );
+    return new ModelAcquireError('HTTP', `HTTP ${s} from ${where}: the user name and password in MODEL were refused; fix them (or the server's access rules)`, {
+      status: s,
+    });
   }
   if (s === 401 || s === 403) {
     return new ModelAcquireError(
@@ -356,9 +352,10 @@ async function finalize(h: Holding, hash: Hash, bytes: number, meta: PartialMeta
   await fsyncDir(path.dirname(o.dest));
 
   const published = await lstatOwned(o.dest);
-  const onDisk = published && published.ino === written?.ino && published.size === bytes
-    ? (await hashFile(o.dest, createHash('sha256'), h.signal)).digest('hex')
-    : undefined;
+  const onDisk =
+    published && published.ino === written?.ino && published.size === bytes
+      ? (await hashFile(o.dest, createHash('sha256'), h.signal)).digest('hex')
+      : undefined;
   if (onDisk !== sha256) {
     if (published && published.ino === written?.ino) await rm(o.dest, { force: true });
     throw new ModelAcquireError(
@@ -439,9 +436,7 @@ async function transfer(
   }, o.progressIntervalMs);
   timer.unref();
 
-  const body = res.body
-    ? Readable.fromWeb(res.body as unknown as NodeWebReadableStream<Uint8Array>)
-    : Readable.from([]);
+  const body = res.body ? Readable.fromWeb(res.body as unknown as NodeWebReadableStream<Uint8Array>) : Readable.from([]);
   // Our own file: a new one is created exclusively (never through a symlink); a resume appends to it.
   if (offset === 0) await removePartial(partial);
   if (offset === 0 && meta) await writeOwnedJson(metaPath(partial), meta);
@@ -539,8 +534,7 @@ async function attemptOnce(h: Holding): Promise<{ bytes: number; sha256: string 
       const total = range?.total ?? (length === undefined ? undefined : offset + length);
       const etag = res.headers.get('etag');
       const changed =
-        (meta?.etag !== undefined && etag !== null && etag !== meta.etag) ||
-        (meta?.total !== undefined && total !== undefined && total !== meta.total);
+        (meta?.etag !== undefined && etag !== null && etag !== meta.etag) || (meta?.total !== undefined && total !== undefined && total !== meta.total);
       if (!range || range.start !== offset || changed) {
         cancelBody(res);
         if (restarts > 0) {
@@ -579,10 +573,7 @@ async function downloadHolding(h: Holding): Promise<DownloadResult> {
       signal.throwIfAborted();
       if (!(err instanceof ModelAcquireError) || !err.retryable || attempt >= o.maxAttempts) throw err;
       const delayMs = Math.min(o.retryDelayMs * 2 ** (attempt - 1), 30_000);
-      o.log.warn(
-        { attempt, maxAttempts: o.maxAttempts, delayMs, err: err.message },
-        'download attempt failed; retrying from the partial file',
-      );
+      o.log.warn({ attempt, maxAttempts: o.maxAttempts, delayMs, err: err.message }, 'download attempt failed; retrying from the partial file');
       await sleep(delayMs, undefined, { signal });
     }
   }

@@ -25,11 +25,7 @@ export class ModelAcquireError extends Error {
   /** True when trying again (resuming the download) may succeed: network cuts, 5xx, 429. */
   retryable: boolean;
 
-  constructor(
-    code: ModelAcquireErrorCode,
-    message: string,
-    options: { cause?: unknown; status?: number; retryable?: boolean } = {},
-  ) {
+  constructor(code: ModelAcquireErrorCode, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;

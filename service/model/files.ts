@@ -174,11 +174,7 @@ export async function sidecarHashIfCurrent(file: string): Promise<string | undef
 }
 
 /** Records the hash of `file` as it is now. Best effort: a failure only costs a re-hash next time. */
-export async function writeSidecar(
-  file: string,
-  sha256: string,
-  validators: { etag?: string; lastModified?: string } = {},
-): Promise<void> {
+export async function writeSidecar(file: string, sha256: string, validators: { etag?: string; lastModified?: string } = {}): Promise<void> {
   try {
     const st = await lstatOwned(file);
     if (st === undefined) return;

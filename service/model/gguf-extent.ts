@@ -183,9 +183,7 @@ async function readHeaderOf(fh: FileHandle, size: number, signal?: AbortSignal):
   }
 }
 
-export type GgufCompleteness =
-  | { ok: true; size: number; dataEnd: number; tensors: number }
-  | { ok: false; size: number; reason: string; dataEnd?: number };
+export type GgufCompleteness = { ok: true; size: number; dataEnd: number; tensors: number } | { ok: false; size: number; reason: string; dataEnd?: number };
 
 /**
  * Checks that `file` holds all the tensor data its header announces. Tensors of unknown type count with
@@ -201,7 +199,8 @@ export async function checkGgufComplete(file: string, signal?: AbortSignal): Pro
       header = await readHeaderOf(fh, size, signal);
     } catch (err) {
       signal?.throwIfAborted();
-      if (err instanceof HeaderTruncated || err instanceof NeedMoreBytes) return { ok: false, size, reason: `the file (${size} bytes) ends inside its GGUF header` };
+      if (err instanceof HeaderTruncated || err instanceof NeedMoreBytes)
+        return { ok: false, size, reason: `the file (${size} bytes) ends inside its GGUF header` };
       return { ok: false, size, reason: `its GGUF header is invalid (${err instanceof Error ? err.message : String(err)})` };
     }
     let dataEnd = header.dataStart;

@@ -131,7 +131,9 @@ export function ggufFacts(info: GgufFileInfo): GgufFacts {
   const valueLength = num(attention.value_length) ?? defaultHead;
   const kvCache = !cachelessArchitectures.has(architecture) && headCount > 0;
   if (kvCache && (!Number.isInteger(keyLength) || keyLength < 1)) {
-    throw new GgufFactsError(`${key('embedding_length')} ${embeddingLength} / ${key('attention.head_count')} ${headCount} is no head width, and ${key('attention.key_length')} is missing`);
+    throw new GgufFactsError(
+      `${key('embedding_length')} ${embeddingLength} / ${key('attention.head_count')} ${headCount} is no head width, and ${key('attention.key_length')} is missing`,
+    );
   }
 
   // llama.cpp applies a window only where the architecture's loader reads one (the archs of swaPatterns)
@@ -222,7 +224,13 @@ export function truncationReason(info: GgufFileInfo, partBytes: readonly number[
   if (tensors.length !== declared) return `the header declares ${declared} tensors but only ${tensors.length} could be read`;
   for (const t of tensors) {
     const type = GgmlType[t.ggmlType] as string | undefined;
-    const bytes = type === undefined ? undefined : ggmlTensorBytes(type, t.dimensions.reduce<number>((a, d) => a * Number(d), 1));
+    const bytes =
+      type === undefined
+        ? undefined
+        : ggmlTensorBytes(
+            type,
+            t.dimensions.reduce<number>((a, d) => a * Number(d), 1),
+          );
     const size = partBytes[(t.filePart ?? 1) - 1];
     if (bytes === undefined || size === undefined) continue;
     const end = Number(t.fileOffset) + bytes;

@@ -19,11 +19,7 @@ function checkFileName(fileName: string, ref: string): string {
   if (!/\.gguf$/i.test(fileName)) {
     throw new ModelRefError(`MODEL "${ref}" names "${fileName || '(nothing)'}", not a .gguf file: use ${forms}`);
   }
-  if (
-    fileName.startsWith('.') ||
-    /[/\\\0]/.test(fileName) ||
-    Buffer.byteLength(fileName) > 200
-  ) {
+  if (fileName.startsWith('.') || /[/\\\0]/.test(fileName) || Buffer.byteLength(fileName) > 200) {
     throw new ModelRefError(`MODEL "${ref}" has an unusable file name "${fileName}": use a plain name like model.gguf`);
   }
   return fileName;
@@ -49,9 +45,7 @@ function parseHf(ref: string, body: string, hfEndpoint: string | undefined): Mod
   const parts = spec.split('/');
   const [user, repo, ...fileParts] = parts;
   if (extra.length > 0 || !user || !repo || fileParts.length === 0 || parts.some((p) => p === '')) {
-    throw new ModelRefError(
-      `MODEL "${ref}" is not a valid hf: reference: expected hf:<user>/<repo>/<file>.gguf (e.g. ${example})`,
-    );
+    throw new ModelRefError(`MODEL "${ref}" is not a valid hf: reference: expected hf:<user>/<repo>/<file>.gguf (e.g. ${example})`);
   }
   if (parts.some((p) => p === '.' || p === '..') || revision === '') {
     throw new ModelRefError(`MODEL "${ref}" contains an invalid path segment: expected hf:<user>/<repo>/<file>.gguf`);

@@ -149,9 +149,7 @@ export async function chooseThreads(opts: ChooseThreadsOptions = {}): Promise<Th
       allowance = limit.cores;
       source = v2 ? 'cgroup-v2' : 'cgroup-v1';
     } else {
-      notes.push(
-        `cgroup quota ${round2(limit.cores)} cores exceeds the ${parallelism} schedulable CPUs (cpuset); using ${parallelism}`,
-      );
+      notes.push(`cgroup quota ${round2(limit.cores)} cores exceeds the ${parallelism} schedulable CPUs (cpuset); using ${parallelism}`);
     }
   }
 

@@ -22,7 +22,9 @@ const missing = 'promtool not found: install it (`apt-get install -y prometheus`
 
 const docs = committedManifests();
 const rules = docs.filter((d) => d.object.kind === 'PrometheusRule');
-const plans = new Map(synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)));
+const plans = new Map(
+  synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)),
+);
 
 const work = mkdtempSync(join(tmpdir(), 'promtool-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -46,7 +48,9 @@ function writeRuleFile(object: K8sObject): string {
 function facts(object: K8sObject) {
   const namespace = object.metadata.namespace!;
   const plan = plans.get(`${namespace}/${object.metadata.name}`);
-  const deployment = docs.find((d) => d.object.kind === 'Deployment' && d.object.metadata.namespace === namespace && d.object.metadata.name === object.metadata.name)?.object;
+  const deployment = docs.find(
+    (d) => d.object.kind === 'Deployment' && d.object.metadata.namespace === namespace && d.object.metadata.name === object.metadata.name,
+  )?.object;
   const server = deployment?.spec.template.spec.containers.find((c: { name: string }) => c.name === 'server');
   if (!plan || !server) throw new Error(`${object.metadata.name}: no Deployment or plan in ${namespace}`);
   return {
@@ -106,7 +110,10 @@ describe.skipIf(!available)('the promtool checks can fail', () => {
     // Same series, but the alert is expected on a pod name that never has a problem.
     const wrong = tests.map((t) => ({
       ...t,
-      alert_rule_test: t.alert_rule_test.map((a) => ({ ...a, exp_alerts: a.exp_alerts.map((e) => ({ ...e, exp_labels: { ...e.exp_labels, pod: 'nobody-0-0' } })) })),
+      alert_rule_test: t.alert_rule_test.map((a) => ({
+        ...a,
+        exp_alerts: a.exp_alerts.map((e) => ({ ...e, exp_labels: { ...e.exp_labels, pod: 'nobody-0-0' } })),
+      })),
     }));
     writeFileSync(join(work, 'wrong.test.yaml'), stringify({ rule_files: [ruleFile], evaluation_interval: '1m', tests: wrong }));
     const { status, output } = run(['test', 'rules', 'wrong.test.yaml']);

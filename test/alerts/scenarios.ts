@@ -107,11 +107,18 @@ export function scenarioFor(rule: RuleUnderTest, facts: ServiceFacts): PromtoolT
             restarts(namespace, podOf(neighbour, 'n8b2q'), once),
             restarts(otherNamespace, restarted, once),
             // The init container restarting (a failed download retried) is not the server restarting.
-            { series: selector('kube_pod_container_status_restarts_total', { ...ksm, namespace, pod: steady, container: 'fetch-model', uid: `uid-${steady}` }), values: once },
+            {
+              series: selector('kube_pod_container_status_restarts_total', { ...ksm, namespace, pod: steady, container: 'fetch-model', uid: `uid-${steady}` }),
+              values: once,
+            },
           ],
           alert_rule_test: [
             { eval_time: '5m', alertname: rule.alert, exp_alerts: [] },
-            { eval_time: '15m', alertname: rule.alert, exp_alerts: firing([{ ...ksm, namespace, pod: restarted, container: 'server', uid: `uid-${restarted}` }]).exp_alerts },
+            {
+              eval_time: '15m',
+              alertname: rule.alert,
+              exp_alerts: firing([{ ...ksm, namespace, pod: restarted, container: 'server', uid: `uid-${restarted}` }]).exp_alerts,
+            },
           ],
         },
       ];
@@ -208,7 +215,12 @@ export function scenarioFor(rule: RuleUnderTest, facts: ServiceFacts): PromtoolT
         // Fast for this service; slow neighbours, the same name in another namespace, and slow refusals (429) do not count.
         {
           interval: '1m',
-          input_series: [...buckets(namespace, service, false), ...buckets(namespace, service, true, '429'), ...buckets(namespace, neighbour, true), ...buckets(otherNamespace, service, true)],
+          input_series: [
+            ...buckets(namespace, service, false),
+            ...buckets(namespace, service, true, '429'),
+            ...buckets(namespace, neighbour, true),
+            ...buckets(otherNamespace, service, true),
+          ],
           alert_rule_test: [{ eval_time: fireAt, alertname: rule.alert, exp_alerts: [] }],
         },
       ];

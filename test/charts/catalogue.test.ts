@@ -24,7 +24,9 @@ function env(model: ModelSpec): Environment {
     clusterName: 'test',
     cluster: roomyTestCluster(),
     image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
-    services: { chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxTokensLimit: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } } },
+    services: {
+      chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxTokensLimit: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } },
+    },
   };
 }
 
@@ -34,7 +36,11 @@ function synthProblems(model: ModelSpec): string[] {
     synthesizeAll([env(model)]);
     return [];
   } catch (err) {
-    if (err instanceof ChartConfigError) return err.message.split('\n').slice(1).map((l) => l.trim());
+    if (err instanceof ChartConfigError)
+      return err.message
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim());
     throw err;
   }
 }
@@ -58,7 +64,14 @@ describe('the catalogue', () => {
   it('every quantization llama.cpp writes is accepted (Q6_K, IQ3_M, BF16 ...), and sizes a manifest', () => {
     for (const q of ['Q6_K', 'IQ3_M', 'IQ2_XXS', 'Q5_K_S', 'BF16', 'Q8_0', 'TQ2_0']) expect(knownQuantizations.has(q), q).toBe(true);
     // A Q6_K file of the 3B shape (6.56 bits per weight x 3.09 B parameters): no NaN, a whole manifest.
-    const q6 = { ...qwen25_3bInstructQ4KM, id: 'qwen-q6', sha256: undefined, quantization: 'Q6_K', fileBytes: 2_540_000_000, integrity: { status: 'unverified' as const, reason: 'test' } };
+    const q6 = {
+      ...qwen25_3bInstructQ4KM,
+      id: 'qwen-q6',
+      sha256: undefined,
+      quantization: 'Q6_K',
+      fileBytes: 2_540_000_000,
+      integrity: { status: 'unverified' as const, reason: 'test' },
+    };
     expect(synthProblems(q6)).toEqual([]);
     expect(Number.isFinite(estimateMemory({ model: q6, contextSize: 4096, parallel: 2, batchSize: 512, gpuOffload: true }).requestBytes)).toBe(true);
   });
@@ -69,7 +82,11 @@ describe('mistyped hand edits fail synth naming the file, the entry and the fiel
   const cases: Array<[string, Partial<ModelSpec>, RegExp]> = [
     ['KV heads that do not divide the query heads', { kvHeads: 3 }, /kvHeads: 3 KV heads do not divide 16 query heads/],
     ['more KV heads than query heads', { kvHeads: 32 }, /kvHeads: 32 KV heads do not divide 16 query heads/],
-    ['fileBytes missing a digit', { fileBytes: 210_493_276 }, /fileBytes: 210493276 bytes for 3090000000 parameters is 0\.54 bits per weight, impossible for Q4_K_M/],
+    [
+      'fileBytes missing a digit',
+      { fileBytes: 210_493_276 },
+      /fileBytes: 210493276 bytes for 3090000000 parameters is 0\.54 bits per weight, impossible for Q4_K_M/,
+    ],
     ['fileBytes with a digit too many', { fileBytes: 21_049_327_680 }, /fileBytes: .* impossible for Q4_K_M/],
     ['an unknown quantization', { quantization: 'Q4_K_X' }, /quantization: "Q4_K_X" is not a quantization llama\.cpp writes/],
     ['a head width that is no width', { headDim: 0 }, /headDim: 0 is not a head width/],
@@ -79,7 +96,10 @@ describe('mistyped hand edits fail synth naming the file, the entry and the fiel
   for (const [what, edit, message] of cases) {
     it(what, () => {
       const problems = synthProblems({ ...qwen25_3bInstructQ4KM, ...edit });
-      expect(problems.some((p) => p.startsWith(`- ${file}: model ${qwen25_3bInstructQ4KM.id}: `) && message.test(p)), problems.join('\n')).toBe(true);
+      expect(
+        problems.some((p) => p.startsWith(`- ${file}: model ${qwen25_3bInstructQ4KM.id}: `) && message.test(p)),
+        problems.join('\n'),
+      ).toBe(true);
     });
   }
 });
@@ -95,13 +115,22 @@ describe('an entry written by model:add refuses later edits that contradict its 
     expect(validateModelSpec(entry, 'x.ts')).toEqual([]);
   });
 
-  it('kvHeads 1 instead of the header\'s value (divides the heads, so only the header can tell) fails naming the field', () => {
+  it("kvHeads 1 instead of the header's value (divides the heads, so only the header can tell) fails naming the field", () => {
     const problems = validateModelSpec({ ...entry, kvHeads: 1 }, 'charts/models/entries/x.ts');
-    expect(problems).toEqual([expect.objectContaining({ file: 'charts/models/entries/x.ts', object: `model ${entry.id}`, field: 'kvHeads', problem: `is 1 but the GGUF header says ${entry.kvHeads}` })]);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        file: 'charts/models/entries/x.ts',
+        object: `model ${entry.id}`,
+        field: 'kvHeads',
+        problem: `is 1 but the GGUF header says ${entry.kvHeads}`,
+      }),
+    ]);
   });
 
   it('a fileBytes missing a digit fails against the tensor bytes and the listing', () => {
-    const fields = validateModelSpec({ ...entry, fileBytes: Math.floor(entry.fileBytes / 10), parts: undefined, sha256: undefined }, 'x.ts').map((p) => p.field);
+    const fields = validateModelSpec({ ...entry, fileBytes: Math.floor(entry.fileBytes / 10), parts: undefined, sha256: undefined }, 'x.ts').map(
+      (p) => p.field,
+    );
     expect(fields).toContain('fileBytes');
   });
 });
@@ -109,7 +138,10 @@ describe('an entry written by model:add refuses later edits that contradict its 
 describe('Hugging Face access per service', () => {
   it('puts HF_ENDPOINT and HF_TOKEN (from the Secret) on the init container and the server', () => {
     const e = env(qwen25_3bInstructQ4KM);
-    const withHub: Environment = { ...e, services: { chat: { ...e.services.chat!, huggingFace: { endpoint: 'https://hf-mirror.internal', tokenSecret: { name: 'hf', key: 'token' } } } } };
+    const withHub: Environment = {
+      ...e,
+      services: { chat: { ...e.services.chat!, huggingFace: { endpoint: 'https://hf-mirror.internal', tokenSecret: { name: 'hf', key: 'token' } } } },
+    };
     const out = synthesizeAll([withHub]);
     const deployment = [...out.files.entries()].find(([f, y]) => f.startsWith('dist/catalogue/') && y.includes('kind: Deployment'))![1];
     // Once in the init container's env and once in the server's.
@@ -119,8 +151,13 @@ describe('Hugging Face access per service', () => {
 
   it('refuses an endpoint that is no URL, and hub settings on a model that is not an hf: source', () => {
     const e = env(qwen25_3bInstructQ4KM);
-    const bad = (huggingFace: NonNullable<Environment['services'][string]['huggingFace']>, model: ModelSpec = qwen25_3bInstructQ4KM): Environment => ({ ...e, services: { chat: { ...e.services.chat!, model, huggingFace } } });
+    const bad = (huggingFace: NonNullable<Environment['services'][string]['huggingFace']>, model: ModelSpec = qwen25_3bInstructQ4KM): Environment => ({
+      ...e,
+      services: { chat: { ...e.services.chat!, model, huggingFace } },
+    });
     expect(() => synthesizeAll([bad({ endpoint: 'hf-mirror' })])).toThrow(/huggingFace\.endpoint: "hf-mirror" is not an http\(s\) URL/);
-    expect(() => synthesizeAll([bad({ endpoint: 'https://m' }, { ...qwen25_3bInstructQ4KM, source: 'https://mirror/x/qwen2.5-3b-instruct-q4_k_m.gguf' })])).toThrow(/huggingFace: is set but .* is not an hf: source/);
+    expect(() =>
+      synthesizeAll([bad({ endpoint: 'https://m' }, { ...qwen25_3bInstructQ4KM, source: 'https://mirror/x/qwen2.5-3b-instruct-q4_k_m.gguf' })]),
+    ).toThrow(/huggingFace: is set but .* is not an hf: source/);
   });
 });

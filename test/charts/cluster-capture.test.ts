@@ -35,14 +35,25 @@ function captureFixture(name: string, poolBounds: PoolBounds = {}): ClusterFacts
 
 const withoutTime = (f: ClusterFacts) => ({ ...f, capturedAt: undefined });
 
-
 function envOn(cluster: ClusterProfile, services: Record<string, ServiceDeclaration>, namespace = 'llm-test'): Environment {
-  return { name: 'test', definedIn: 'test/charts/cluster-capture.test.ts', namespace, clusterName: cluster.name, cluster, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3', services };
+  return {
+    name: 'test',
+    definedIn: 'test/charts/cluster-capture.test.ts',
+    namespace,
+    clusterName: cluster.name,
+    cluster,
+    image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
+    services,
+  };
 }
 
 const eksFacts = captureFixture('eks-efs-only');
 const eks = profileFromFacts(eksFacts, { name: 'eks-efs-only', definedIn: 'test/charts/cluster-capture.test.ts', storage: { 'efs-sc': { readMiBps: 60 } } });
-const onprem = profileFromFacts(onpremTanzuFacts, { name: 'onprem', definedIn: 'test/charts/cluster-capture.test.ts', storage: { 'vsphere-gold': { readMiBps: 200 } } });
+const onprem = profileFromFacts(onpremTanzuFacts, {
+  name: 'onprem',
+  definedIn: 'test/charts/cluster-capture.test.ts',
+  storage: { 'vsphere-gold': { readMiBps: 200 } },
+});
 
 const cpuChat = (storageClassName: string, accessMode: 'ReadWriteOnce' | 'ReadWriteMany' = 'ReadWriteOnce'): ServiceDeclaration => ({
   model: qwen25_3bInstructQ4KM,
@@ -167,9 +178,17 @@ describe('rules from captured facts', () => {
 
   it('on 1.23 the PDB leaves out unhealthyPodEvictionPolicy, and an override that sets it fails', () => {
     const out = synthesizeAll([envOn(onprem, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')]);
-    const pdb = parse(out.files.get('dist/test/chat.yaml')!.split('\n---\n').find((d) => d.includes('kind: PodDisruptionBudget'))!);
+    const pdb = parse(
+      out.files
+        .get('dist/test/chat.yaml')!
+        .split('\n---\n')
+        .find((d) => d.includes('kind: PodDisruptionBudget'))!,
+    );
     expect(pdb.spec.unhealthyPodEvictionPolicy).toBeUndefined();
-    const overridden = { ...cpuChat('vsphere-gold'), overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const } } };
+    const overridden = {
+      ...cpuChat('vsphere-gold'),
+      overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const } },
+    };
     expect(ids([envOn(onprem, { chat: overridden }, 'llm-onprem')])).toEqual(['kubernetes-version-supported']);
     const newer = { ...onprem, kubernetesVersion: 'v1.29.1' };
     expect(ids([envOn(newer, { chat: overridden }, 'llm-onprem')])).toEqual([]);
@@ -180,9 +199,13 @@ describe('rules from captured facts', () => {
     for (const e of environments) {
       const out = synthesizeAll([{ ...e, cluster: { ...e.cluster, kubernetesVersion: atMinimum.kubernetesVersion } }].map((x) => x));
       const objects = [...out.files].filter(([f]) => f.startsWith('dist/')).flatMap(([, y]) => y.split('\n---\n').map((d) => parse(d) as Obj));
-      for (const o of objects) for (const f of versionedFeatures) if (f.uses(o)) expect(f.minor, `${e.name}: ${o.kind} ${o.metadata.name}: ${f.field}`).toBeLessThanOrEqual(minimumKubernetesMinor);
+      for (const o of objects)
+        for (const f of versionedFeatures)
+          if (f.uses(o)) expect(f.minor, `${e.name}: ${o.kind} ${o.metadata.name}: ${f.field}`).toBeLessThanOrEqual(minimumKubernetesMinor);
     }
-    expect(ids([envOn({ ...onprem, kubernetesVersion: 'v1.22.17' }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual(['kubernetes-version-supported']);
+    expect(ids([envOn({ ...onprem, kubernetesVersion: 'v1.22.17' }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual([
+      'kubernetes-version-supported',
+    ]);
   });
 
   it('a load-balancer service on a cluster without one fails exposure-supported (and nothing unrelated)', () => {
@@ -197,7 +220,12 @@ describe('rules from captured facts', () => {
   it('an Ingress needs its IngressClass, and the NetworkPolicy admits the captured controller namespace', () => {
     const ing: ServiceDeclaration = { ...cpuChat('vsphere-gold'), exposure: { kind: 'ingress', host: 'chat.example', className: 'nginx' } };
     const out = synthesizeAll([envOn(onprem, { chat: ing }, 'llm-onprem')]);
-    const netpol = parse(out.files.get('dist/test/chat.yaml')!.split('\n---\n').find((d) => d.includes('kind: NetworkPolicy'))!);
+    const netpol = parse(
+      out.files
+        .get('dist/test/chat.yaml')!
+        .split('\n---\n')
+        .find((d) => d.includes('kind: NetworkPolicy'))!,
+    );
     expect(JSON.stringify(netpol.spec)).toContain('"kubernetes.io/metadata.name":"ingress-system"');
     expect(JSON.stringify(netpol.spec)).not.toContain('"ingress-nginx"');
     expect(ids([envOn({ ...onprem, ingressClassNames: [] }, { chat: ing }, 'llm-onprem')])).toEqual(['exposure-supported']);
@@ -211,8 +239,12 @@ describe('rules from captured facts', () => {
   });
 
   it('PodSecurityPolicy admission fails before 1.25 and is a profile error after', () => {
-    expect(ids([envOn({ ...onprem, podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual(['pod-security-admission-matches']);
-    const late = errors([envOn({ ...onprem, kubernetesVersion: 'v1.26.3', podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')]);
+    expect(ids([envOn({ ...onprem, podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual([
+      'pod-security-admission-matches',
+    ]);
+    const late = errors([
+      envOn({ ...onprem, kubernetesVersion: 'v1.26.3', podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem'),
+    ]);
     expect(late.map((f) => f.message).join()).toMatch(/has no PodSecurityPolicy/);
   });
 

@@ -36,17 +36,32 @@ function captured(name: string, opts: { poolBounds?: PoolBounds; edit?: (items: 
   });
 }
 
-const decisions = (over: Partial<ProfileDecisions> = {}): ProfileDecisions => ({ name: 'test', definedIn: 'test/charts/cluster-facts.test.ts', storage: { gp3: { readMiBps: 125 } }, ...over });
+const decisions = (over: Partial<ProfileDecisions> = {}): ProfileDecisions => ({
+  name: 'test',
+  definedIn: 'test/charts/cluster-facts.test.ts',
+  storage: { gp3: { readMiBps: 125 } },
+  ...over,
+});
 
 function envOn(cluster: ClusterProfile, services: Record<string, ServiceDeclaration>): Environment {
-  return { name: 'test', definedIn: 'test/charts/cluster-facts.test.ts', namespace: 'llm-test', clusterName: cluster.name, cluster, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3', services };
+  return {
+    name: 'test',
+    definedIn: 'test/charts/cluster-facts.test.ts',
+    namespace: 'llm-test',
+    clusterName: cluster.name,
+    cluster,
+    image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
+    services,
+  };
 }
-
 
 /** The parsed objects of one synthesized service file. */
 function objectsOf(env: Environment, service: string): any[] {
   const out = synthesizeAll([env]);
-  return out.files.get(`dist/${env.name}/${service}.yaml`)!.split('\n---\n').map((d) => parse(d));
+  return out.files
+    .get(`dist/${env.name}/${service}.yaml`)!
+    .split('\n---\n')
+    .map((d) => parse(d));
 }
 
 const gp3Cache = { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' } as const;
@@ -61,11 +76,31 @@ describe('node-pool facts', () => {
       expect(pool.capacityType).toBe('on-demand');
       expect(pool.zones.length).toBeGreaterThan(0);
     }
-    const spot = captured('eks-staging', { edit: (items) => items.map((i) => (i.kind === 'Node' && i.metadata.labels['eks.amazonaws.com/nodegroup'] === 'gpu-g5-2xlarge' ? { ...i, metadata: { ...i.metadata, labels: { ...i.metadata.labels, 'eks.amazonaws.com/capacityType': 'SPOT' } } } : i)) });
+    const spot = captured('eks-staging', {
+      edit: (items) =>
+        items.map((i) =>
+          i.kind === 'Node' && i.metadata.labels['eks.amazonaws.com/nodegroup'] === 'gpu-g5-2xlarge'
+            ? { ...i, metadata: { ...i.metadata, labels: { ...i.metadata.labels, 'eks.amazonaws.com/capacityType': 'SPOT' } } }
+            : i,
+        ),
+    });
     expect(spot.nodePools.find((p) => p.name === 'gpu-g5-2xlarge')!.capacityType).toBe('spot');
     // Karpenter's label where no managed node group says.
     const karpenter = captured('eks-staging', {
-      edit: (items) => items.map((i) => (i.kind === 'Node' ? { ...i, metadata: { ...i.metadata, labels: Object.fromEntries(Object.entries({ ...i.metadata.labels, 'karpenter.sh/capacity-type': 'spot' }).filter(([k]) => k !== 'eks.amazonaws.com/capacityType')) } } : i)),
+      edit: (items) =>
+        items.map((i) =>
+          i.kind === 'Node'
+            ? {
+                ...i,
+                metadata: {
+                  ...i.metadata,
+                  labels: Object.fromEntries(
+                    Object.entries({ ...i.metadata.labels, 'karpenter.sh/capacity-type': 'spot' }).filter(([k]) => k !== 'eks.amazonaws.com/capacityType'),
+                  ),
+                },
+              }
+            : i,
+        ),
     });
     expect(karpenter.nodePools.every((p) => p.capacityType === 'spot')).toBe(true);
     const profile = profileFromFacts(spot, decisions());
@@ -117,13 +152,19 @@ describe('node-pool facts', () => {
 
   it('a decision about a pool, class or policy the capture does not have fails naming the field and the fix', () => {
     const prod = captured('eks-production');
-    expect(() => profileFromFacts(prod, decisions({ reservedPerNode: { cpu: { cpuMillis: 1, memoryBytes: 1 } } }))).toThrow(/reservedPerNode\.cpu: no such node pool was captured\. Fix: use one of cpu-r5-2xlarge, gpu-g5-2xlarge/);
-    expect(() => profileFromFacts(prod, decisions({ ingressIdleTimeoutsSeconds: { traefik: 60 } }))).toThrow(/ingressIdleTimeoutsSeconds\.traefik: no such IngressClass was captured/);
+    expect(() => profileFromFacts(prod, decisions({ reservedPerNode: { cpu: { cpuMillis: 1, memoryBytes: 1 } } }))).toThrow(
+      /reservedPerNode\.cpu: no such node pool was captured\. Fix: use one of cpu-r5-2xlarge, gpu-g5-2xlarge/,
+    );
+    expect(() => profileFromFacts(prod, decisions({ ingressIdleTimeoutsSeconds: { traefik: 60 } }))).toThrow(
+      /ingressIdleTimeoutsSeconds\.traefik: no such IngressClass was captured/,
+    );
     const staging = captured('eks-staging');
-    expect(() => profileFromFacts(staging, decisions({ admission: { kyverno: [{ name: 'disallow-latest-tag', failureAction: 'Enforce' }] } }))).toThrow(/admission\.kyverno: .*no kyverno\.io CRDs/);
+    expect(() => profileFromFacts(staging, decisions({ admission: { kyverno: [{ name: 'disallow-latest-tag', failureAction: 'Enforce' }] } }))).toThrow(
+      /admission\.kyverno: .*no kyverno\.io CRDs/,
+    );
   });
 
-  it('every environment profile\'s pools agree with their own labels and bounds', () => {
+  it("every environment profile's pools agree with their own labels and bounds", () => {
     const labelled: Record<string, string> = { ON_DEMAND: 'on-demand', SPOT: 'spot', 'on-demand': 'on-demand', spot: 'spot' };
     for (const e of environments) {
       for (const pool of e.cluster.nodePools) {
@@ -144,11 +185,24 @@ describe('ingress classes beyond nginx', () => {
   const withTraefik = captured('eks-production', {
     edit: (items) => {
       const nginx = items.find((i) => i.kind === 'IngressClass' && i.metadata.name === 'nginx');
-      const traefik = { ...nginx, metadata: { name: 'traefik', creationTimestamp: nginx.metadata.creationTimestamp, resourceVersion: '4411', uid: '0d2c3b4a-5f6e-4d7c-8b9a-102938475601', generation: 1 }, spec: { controller: 'traefik.io/ingress-controller' } };
+      const traefik = {
+        ...nginx,
+        metadata: {
+          name: 'traefik',
+          creationTimestamp: nginx.metadata.creationTimestamp,
+          resourceVersion: '4411',
+          uid: '0d2c3b4a-5f6e-4d7c-8b9a-102938475601',
+          generation: 1,
+        },
+        spec: { controller: 'traefik.io/ingress-controller' },
+      };
       return [...items, traefik];
     },
   });
-  const ingress = (className: string, over: Partial<Extract<ServiceDeclaration['exposure'], { kind: 'ingress' }>> = {}): ServiceDeclaration => ({ ...cpuChat, exposure: { kind: 'ingress', host: 'chat.example.test', className, ...over } });
+  const ingress = (className: string, over: Partial<Extract<ServiceDeclaration['exposure'], { kind: 'ingress' }>> = {}): ServiceDeclaration => ({
+    ...cpuChat,
+    exposure: { kind: 'ingress', host: 'chat.example.test', className, ...over },
+  });
 
   it('captures each class with its controller and the controller namespace its Helm release records', () => {
     expect(withTraefik.ingressClasses).toEqual([
@@ -187,15 +241,23 @@ describe('ingress classes beyond nginx', () => {
     expect(found.map((f) => f.message).join('\n')).toMatch(/served by Traefik, whose idle timeout no Ingress annotation sets/);
     expect(found.map((f) => f.message).join('\n')).toMatch(/does not say which namespace its controller runs in/);
     // Declared below the request timeout: the path rules now see Traefik's real 60 s, not the construct's wish.
-    const short = profileFromFacts(withTraefik, decisions({ ingressIdleTimeoutsSeconds: { traefik: 60 }, ingressControllerNamespaces: { traefik: 'traefik' } }));
+    const short = profileFromFacts(
+      withTraefik,
+      decisions({ ingressIdleTimeoutsSeconds: { traefik: 60 }, ingressControllerNamespaces: { traefik: 'traefik' } }),
+    );
     const shortEnv = envOn(short, { chat: ingress('traefik') });
     expect(ids([shortEnv])).not.toContain('ingress-controller-supported');
     const { report } = synthesizeAll([shortEnv]);
-    expect(report.warnings.map((f) => `${f.ruleId}: ${f.message}`).join('\n')).toMatch(/idle-timeout-covers-request: ingress traefik \(traefik\.io\/ingress-controller\) idle timeout 60s < request timeout/);
+    expect(report.warnings.map((f) => `${f.ruleId}: ${f.message}`).join('\n')).toMatch(
+      /idle-timeout-covers-request: ingress traefik \(traefik\.io\/ingress-controller\) idle timeout 60s < request timeout/,
+    );
     const objs = objectsOf(shortEnv, 'chat');
     expect(Object.keys(objs.find((o) => o.kind === 'Ingress').metadata.annotations ?? {})).toEqual([]);
     expect(JSON.stringify(objs.find((o) => o.kind === 'NetworkPolicy').spec.ingress)).toContain('"kubernetes.io/metadata.name":"traefik"');
-    const long = profileFromFacts(withTraefik, decisions({ ingressIdleTimeoutsSeconds: { traefik: 3600 }, ingressControllerNamespaces: { traefik: 'traefik' } }));
+    const long = profileFromFacts(
+      withTraefik,
+      decisions({ ingressIdleTimeoutsSeconds: { traefik: 3600 }, ingressControllerNamespaces: { traefik: 'traefik' } }),
+    );
     expect(ids([envOn(long, { chat: ingress('traefik') })])).toEqual([]);
   });
 
@@ -216,11 +278,24 @@ describe('admission policies the profile names', () => {
     const pod = dep.spec.template.spec;
     expect(polarisDenials({ deployment: dep, pod })).toEqual([]);
     const server = pod.containers.find((c: any) => c.name === 'server');
-    const withOld = { ...pod, containers: pod.containers.map((c: any) => (c === server ? { ...c, env: [...c.env, { name: 'MAX_TOKENS_LIMIT', value: '2048' }] } : c)) };
-    expect(polarisDenials({ deployment: dep, pod: withOld })).toEqual(['sensitiveContainerEnvVar: container server: env MAX_TOKENS_LIMIT has a literal value and a name Polaris takes for a credential']);
-    const fromSecret = { ...pod, containers: pod.containers.map((c: any) => (c === server ? { ...c, env: [...c.env, { name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }] } : c)) };
+    const withOld = {
+      ...pod,
+      containers: pod.containers.map((c: any) => (c === server ? { ...c, env: [...c.env, { name: 'MAX_TOKENS_LIMIT', value: '2048' }] } : c)),
+    };
+    expect(polarisDenials({ deployment: dep, pod: withOld })).toEqual([
+      'sensitiveContainerEnvVar: container server: env MAX_TOKENS_LIMIT has a literal value and a name Polaris takes for a credential',
+    ]);
+    const fromSecret = {
+      ...pod,
+      containers: pod.containers.map((c: any) =>
+        c === server ? { ...c, env: [...c.env, { name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }] } : c,
+      ),
+    };
     expect(polarisDenials({ deployment: dep, pod: fromSecret })).toEqual([]);
-    const exempt = { ...dep, metadata: { ...dep.metadata, annotations: { ...dep.metadata.annotations, 'polaris.fairwinds.com/sensitiveContainerEnvVar-exempt': 'true' } } };
+    const exempt = {
+      ...dep,
+      metadata: { ...dep.metadata, annotations: { ...dep.metadata.annotations, 'polaris.fairwinds.com/sensitiveContainerEnvVar-exempt': 'true' } },
+    };
     expect(polarisDenials({ deployment: exempt, pod: withOld })).toEqual([]);
     expect(polarisDenials({ deployment: dep, pod: withOld }, { sensitiveContainerEnvVar: 'warning' })).toEqual([]);
   });
@@ -237,12 +312,15 @@ describe('admission policies the profile names', () => {
   it('polaris-admits fails a synth the webhook would deny (a :latest image, tagNotSpecified)', () => {
     const latest = { ...cpuChat, image: 'ghcr.io/gguf-on-k8s/inference:latest' };
     const found = errors([envOn(withPolaris, { chat: latest })]).filter((f) => f.ruleId === 'polaris-admits');
-    expect(found.map((f) => f.message).join('\n')).toMatch(/denies Deployment chat: tagNotSpecified: container .* image ghcr\.io\/gguf-on-k8s\/inference:latest/);
+    expect(found.map((f) => f.message).join('\n')).toMatch(
+      /denies Deployment chat: tagNotSpecified: container .* image ghcr\.io\/gguf-on-k8s\/inference:latest/,
+    );
     expect(ids([envOn(profileFromFacts(prod, decisions()), { chat: latest })])).not.toContain('polaris-admits');
   });
 
   it('enforced Kyverno policies admit the shipped pods, refuse a :latest image, and an unmodelled policy is an error', () => {
-    const kyverno = (names: string[], failureAction: 'Enforce' | 'Audit' = 'Enforce') => profileFromFacts(prod, decisions({ admission: { kyverno: names.map((name) => ({ name, failureAction })) } }));
+    const kyverno = (names: string[], failureAction: 'Enforce' | 'Audit' = 'Enforce') =>
+      profileFromFacts(prod, decisions({ admission: { kyverno: names.map((name) => ({ name, failureAction })) } }));
     const all = kyverno(Object.keys(kyvernoPolicies));
     expect(ids([envOn(all, { chat: cpuChat, gpu: { ...gpuChat, image: 'ghcr.io/gguf-on-k8s/inference:1.2.3-cuda' } })])).toEqual([]);
     const latest = { ...cpuChat, image: 'ghcr.io/gguf-on-k8s/inference:latest' };
@@ -269,14 +347,21 @@ describe('admission policies the profile names', () => {
   it("the namespace's restricted Pod Security level refuses a loosened securityContext even where our own rule is waived", () => {
     const env = envOn(profileFromFacts(prod, decisions()), { chat: cpuChat });
     expect(ids([env])).toEqual([]);
-    const loosened: ServiceDeclaration = { ...cpuChat, overrides: { securityContext: { allowPrivilegeEscalation: true } }, waivers: { 'security-context-restricted': 'testing what admission does without our own rule' } };
+    const loosened: ServiceDeclaration = {
+      ...cpuChat,
+      overrides: { securityContext: { allowPrivilegeEscalation: true } },
+      waivers: { 'security-context-restricted': 'testing what admission does without our own rule' },
+    };
     const found = errors([envOn(env.cluster, { chat: loosened })]);
     expect(found.map((f) => f.ruleId)).toContain('pod-security-standard-met');
     expect(found.find((f) => f.ruleId === 'pod-security-standard-met')!.message).toMatch(/allowPrivilegeEscalation is not false/);
     const pod = deploymentOf(env, 'chat').spec.template.spec;
     expect(podSecurityViolations(pod, 'restricted')).toEqual([]);
     expect(podSecurityViolations({ ...pod, hostNetwork: true }, 'baseline')).toEqual(['hostNetwork: true']);
-    const rootInit = { ...pod, initContainers: pod.initContainers.map((c: any) => ({ ...c, securityContext: { ...c.securityContext, runAsUser: 0, runAsNonRoot: false } })) };
+    const rootInit = {
+      ...pod,
+      initContainers: pod.initContainers.map((c: any) => ({ ...c, securityContext: { ...c.securityContext, runAsUser: 0, runAsNonRoot: false } })),
+    };
     expect(podSecurityViolations(rootInit, 'restricted').join()).toMatch(/runAsNonRoot is not true.*runAsUser 0/);
     expect(podSecurityViolations(rootInit, 'baseline')).toEqual([]);
   });

@@ -86,13 +86,19 @@ describe('GgufInferenceService', () => {
   });
 
   it('rolls a ReadWriteMany or emptyDir cache with maxSurge 1 / maxUnavailable 0', () => {
-    const rwx = byKind(synth({ replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
+    const rwx = byKind(
+      synth({ replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }),
+      'Deployment',
+    );
     expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   });
 
   it('rolls several GPU replicas one at a time without a surge; Recreate only for a ReadWriteOnce cache', () => {
     const gpu = { model: qwen25_7bInstructQ4KM, gpu: { count: 1, memoryGiB: 24 } };
-    const rwx = byKind(synth({ ...gpu, replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }), 'Deployment');
+    const rwx = byKind(
+      synth({ ...gpu, replicas: 3, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } }),
+      'Deployment',
+    );
     expect(rwx.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
     const rwo = byKind(synth({ ...gpu, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3', accessMode: 'ReadWriteOnce' } }), 'Deployment');
     expect(rwo.spec.strategy).toEqual({ type: 'Recreate' });
@@ -122,7 +128,10 @@ describe('GgufInferenceService', () => {
       const pdb = byKind(synth({ ...scale, modelCache: { kind: 'emptyDir' } }), 'PodDisruptionBudget');
       expect(pdb.spec, JSON.stringify(scale)).toEqual({ maxUnavailable: 1, selector: expect.any(Object), unhealthyPodEvictionPolicy: 'AlwaysAllow' });
     }
-    const explicit = byKind(synth({ replicas: 4, modelCache: { kind: 'emptyDir' }, overrides: { disruptionBudget: { minAvailable: 3 } } }), 'PodDisruptionBudget');
+    const explicit = byKind(
+      synth({ replicas: 4, modelCache: { kind: 'emptyDir' }, overrides: { disruptionBudget: { minAvailable: 3 } } }),
+      'PodDisruptionBudget',
+    );
     expect(explicit.spec).toMatchObject({ minAvailable: 3, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
     expect(explicit.spec.maxUnavailable).toBeUndefined();
   });
@@ -142,7 +151,10 @@ describe('GgufInferenceService', () => {
     const nlb = byKind(synth({ exposure: { kind: 'load-balancer', provider: 'aws-nlb' } }), 'Service');
     expect(nlb.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-80']).toBe('tcp.idle_timeout.seconds=330');
     const ing = byKind(synth({ exposure: { kind: 'ingress', host: 'llm.example.test' } }), 'Ingress');
-    expect(ing.metadata.annotations).toMatchObject({ 'nginx.ingress.kubernetes.io/proxy-read-timeout': '330', 'nginx.ingress.kubernetes.io/proxy-buffering': 'off' });
+    expect(ing.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/proxy-read-timeout': '330',
+      'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
+    });
   });
 
   it('omits replicas and adds an HPA when autoscaling', () => {
@@ -176,5 +188,4 @@ describe('bad props fail synth naming the file, the service, the field and the f
     const err = configError({ contextSize: -1, replicas: 0, modelCache: { kind: 'emptyDir', sizeGiB: 1 } });
     expect(err.problems.map((p) => p.field).sort()).toEqual(['contextSize', 'maxTokensLimit', 'modelCache.sizeGiB', 'replicas']);
   });
-
 });

@@ -20,7 +20,15 @@ const embeddingModels = catalogueEntries.map((e) => e.model).filter((m) => m.emb
 const chatModels = catalogueEntries.map((e) => e.model).filter((m) => m.embedding === undefined && m.fileBytes < 8 * 2 ** 30);
 
 function env(services: Record<string, ServiceDeclaration>): Environment {
-  return { name: 'test', definedIn: file, namespace: 'llm-test', clusterName: 'test', cluster: roomyTestCluster({ definedIn: file }), image: 'ghcr.io/gguf-on-k8s/inference:1.2.3', services };
+  return {
+    name: 'test',
+    definedIn: file,
+    namespace: 'llm-test',
+    clusterName: 'test',
+    cluster: roomyTestCluster({ definedIn: file }),
+    image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
+    services,
+  };
 }
 const service = (model: ModelSpec, over: Partial<ServiceDeclaration> = {}): ServiceDeclaration => ({
   model,
@@ -32,7 +40,12 @@ const service = (model: ModelSpec, over: Partial<ServiceDeclaration> = {}): Serv
 });
 const serverEnv = (e: Environment, name: string): Record<string, string | undefined> => {
   const chart = synthesizeAll([e]).builds[0]!.services.find((s) => s.service.plan.name === name)!;
-  const dep = (chart.toJson() as Array<{ kind: string; spec: { template: { spec: { containers: Array<{ name: string; env: Array<{ name: string; value?: string }> }> } } } }>).find((o) => o.kind === 'Deployment')!;
+  const dep = (
+    chart.toJson() as Array<{
+      kind: string;
+      spec: { template: { spec: { containers: Array<{ name: string; env: Array<{ name: string; value?: string }> }> } } };
+    }>
+  ).find((o) => o.kind === 'Deployment')!;
   const server = dep.spec.template.spec.containers.find((c) => c.name === 'server')!;
   return Object.fromEntries(server.env.map((v) => [v.name, v.value]));
 };

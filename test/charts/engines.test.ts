@@ -8,9 +8,15 @@ import { repoRoot } from '../support/manifests.js';
  * package.json `engines.node` is a promise about every installed package: each Node version it
  * admits must be one each dependency's own `engines.node` admits (the lockfile records them).
  */
-const semver = createRequire(import.meta.url)('semver') as { subset(sub: string, dom: string): boolean; satisfies(v: string, range: string): boolean; minVersion(range: string): { version: string } | null };
+const semver = createRequire(import.meta.url)('semver') as {
+  subset(sub: string, dom: string): boolean;
+  satisfies(v: string, range: string): boolean;
+  minVersion(range: string): { version: string } | null;
+};
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } };
-const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; engines?: { node?: string } | string[] }> };
+const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version?: string; engines?: { node?: string } | string[] }>;
+};
 
 describe('engines', () => {
   const declared = Object.entries(lock.packages).flatMap(([path, p]) => {

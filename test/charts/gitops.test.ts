@@ -39,7 +39,9 @@ describe.each(envDirs)('dist/%s', (dir) => {
 
   it('puts every claim in the wave of the Deployment that mounts it, never earlier', () => {
     for (const dep of of('Deployment')) {
-      const claims = (dep.spec.template.spec.volumes ?? []).flatMap((v: { persistentVolumeClaim?: { claimName: string } }) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : []));
+      const claims = (dep.spec.template.spec.volumes ?? []).flatMap((v: { persistentVolumeClaim?: { claimName: string } }) =>
+        v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+      );
       for (const claimName of claims) {
         const pvc = of('PersistentVolumeClaim').find((p) => p.metadata.name === claimName);
         expect(pvc, `${dep.metadata.name} mounts ${claimName}`).toBeDefined();
@@ -66,7 +68,8 @@ describe.each(envDirs)('dist/%s', (dir) => {
     for (const rule of of('PrometheusRule')) expect(rule.metadata.labels).toMatchObject(prometheus.ruleSelector);
     for (const np of of('NetworkPolicy')) {
       const peers = np.spec.ingress.flatMap((r: { from: unknown[] }) => r.from);
-      if (!peers.some((p: { ipBlock?: unknown }) => p.ipBlock)) expect(peers).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': prometheus.namespace } } });
+      if (!peers.some((p: { ipBlock?: unknown }) => p.ipBlock))
+        expect(peers).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': prometheus.namespace } } });
     }
   });
 
@@ -74,7 +77,13 @@ describe.each(envDirs)('dist/%s', (dir) => {
     for (const rule of of('PrometheusRule')) {
       for (const r of rule.spec.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules)) {
         expect(r.expr, r.alert).toContain(`namespace="${rule.metadata.namespace}"`);
-        for (const by of r.expr.matchAll(/by \(([^)]*)\)/g)) expect(String(by[1]).split(',').map((l: string) => l.trim()), `${r.alert}: ${by[0]}`).toContain('namespace');
+        for (const by of r.expr.matchAll(/by \(([^)]*)\)/g))
+          expect(
+            String(by[1])
+              .split(',')
+              .map((l: string) => l.trim()),
+            `${r.alert}: ${by[0]}`,
+          ).toContain('namespace');
       }
     }
   });
@@ -99,7 +108,7 @@ describe.each(envDirs)('dist/%s', (dir) => {
 });
 
 describe('argocd/', () => {
-  it('restricts the environments\' project to their namespaces and shows their ReplicaSets, Pods and Events', () => {
+  it("restricts the environments' project to their namespaces and shows their ReplicaSets, Pods and Events", () => {
     for (const app of applications.filter((a) => a.spec.source.path.startsWith('dist/'))) {
       const project = projects.find((p) => p.metadata.name === app.spec.project)!;
       const namespaces = applications.filter((a) => a.spec.project === project.metadata.name).map((a) => a.spec.destination.namespace);
@@ -107,7 +116,12 @@ describe('argocd/', () => {
       // Cluster-scoped: only those Namespaces, each by name (no wildcard, no bare kind).
       expect(project.spec.clusterResourceWhitelist.map((c: { name?: string }) => c.name).sort()).toEqual(namespaces.sort());
       for (const c of project.spec.clusterResourceWhitelist) expect(c).toMatchObject({ group: '', kind: 'Namespace' });
-      for (const observed of [{ group: 'apps', kind: 'ReplicaSet' }, { group: '', kind: 'Pod' }, { group: '', kind: 'Event' }, { group: 'discovery.k8s.io', kind: 'EndpointSlice' }]) {
+      for (const observed of [
+        { group: 'apps', kind: 'ReplicaSet' },
+        { group: '', kind: 'Pod' },
+        { group: '', kind: 'Event' },
+        { group: 'discovery.k8s.io', kind: 'EndpointSlice' },
+      ]) {
         expect(project.spec.namespaceResourceWhitelist).toContainEqual(observed);
       }
     }
@@ -160,7 +174,10 @@ describe('unknown props in an environment file', () => {
     }
     throw new Error('synth accepted an unknown prop');
   };
-  const withService = (extra: Record<string, unknown>): Environment => ({ ...staging, services: { ...staging.services, [name]: { ...declaration, ...extra } as never } });
+  const withService = (extra: Record<string, unknown>): Environment => ({
+    ...staging,
+    services: { ...staging.services, [name]: { ...declaration, ...extra } as never },
+  });
 
   it('fail synth naming the file, the service, the field and the likely spelling', () => {
     const error = failure(withService({ contextsize: 2048 }));

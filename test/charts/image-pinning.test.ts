@@ -47,7 +47,8 @@ function containers(files: ReadonlyMap<string, string>): ContainerRef[] {
       const o = doc.toJSON() as any;
       const pod = o?.kind === 'Deployment' ? o.spec.template.spec : undefined;
       if (pod === undefined) continue;
-      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) out.push({ where: `${file} ${o.metadata.name}/${c.name}`, image: c.image, pullPolicy: c.imagePullPolicy });
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers])
+        out.push({ where: `${file} ${o.metadata.name}/${c.name}`, image: c.image, pullPolicy: c.imagePullPolicy });
     }
   }
   return out;
@@ -63,14 +64,22 @@ const usedIds = publishedImageIds.filter((id) => usesOf(id).length > 0);
 const madeUpDigest = (): string => `sha256:${createHash('sha256').update(randomBytes(32)).digest('hex')}`;
 
 /** A copy of charts/images.json with these images recorded by `npm run image:digests -- set`. */
-function digestsCopy(name: string, images: readonly PublishedImageId[], base = join(repoRoot, 'charts/images.json')): { file: string; pinned: Map<PublishedImageId, string> } {
+function digestsCopy(
+  name: string,
+  images: readonly PublishedImageId[],
+  base = join(repoRoot, 'charts/images.json'),
+): { file: string; pinned: Map<PublishedImageId, string> } {
   const file = join(scratch, `${name}.json`);
   copyFileSync(base, file);
   const pinned = new Map<PublishedImageId, string>();
   for (const id of images) {
     const tag = `test-${randomBytes(4).toString('hex')}${id.endsWith('cuda') ? '-cuda' : ''}`;
     const digest = madeUpDigest();
-    const run = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'tools/image-digests/main.ts'), 'set', '--file', file, '--image', id, '--tag', tag, '--digest', digest], { encoding: 'utf8' });
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'tools/image-digests/main.ts'), 'set', '--file', file, '--image', id, '--tag', tag, '--digest', digest],
+      { encoding: 'utf8' },
+    );
     expect(run.status, run.stderr).toBe(0);
     pinned.set(id, `${imageRepository}:${tag}@${digest}`);
   }
@@ -169,7 +178,9 @@ describe('rule image-pinned', () => {
       const line = message.split('\n').find((l) => l.includes('[image-pinned]')) ?? '';
       expect(line, image).toContain(`error [image-pinned] ${env.definedIn}: ${env.name}/${Object.keys(env.services)[0]}`);
       expect(line).toContain(`image "${image}" has no digest in a production environment`);
-      expect(line).toMatch(image.startsWith(imageRepository) ? /Fix: use inferenceImage or inferenceImageCuda/ : /Fix: write it as repository:tag@sha256:<digest>/);
+      expect(line).toMatch(
+        image.startsWith(imageRepository) ? /Fix: use inferenceImage or inferenceImageCuda/ : /Fix: write it as repository:tag@sha256:<digest>/,
+      );
     }
   });
 
@@ -195,7 +206,7 @@ describe('pull policy', () => {
 });
 
 describe('imagePullSecrets', () => {
-  it('go on every pod of the environment and into the prerequisites page\'s Secrets to create', async () => {
+  it("go on every pod of the environment and into the prerequisites page's Secrets to create", async () => {
     const { environments } = await import('../../charts/environments/index.js');
     const env = { ...environments[0]!, imagePullSecrets: ['registry-pull', 'mirror-pull'] };
     const out = synthesizeAll([env]);
@@ -213,7 +224,8 @@ describe('imagePullSecrets', () => {
     }
     expect(pods).toBe(Object.keys(env.services).length);
     const page = out.files.get('docs/prerequisites.md')!;
-    for (const name of ['registry-pull', 'mirror-pull']) expect(page).toMatch(new RegExp(`\\| \`${env.namespace}\` \\| \`${name}\` \\| \`\\.dockerconfigjson\` \\|`));
+    for (const name of ['registry-pull', 'mirror-pull'])
+      expect(page).toMatch(new RegExp(`\\| \`${env.namespace}\` \\| \`${name}\` \\| \`\\.dockerconfigjson\` \\|`));
   });
 });
 
@@ -222,7 +234,10 @@ describe('a broken digests file', () => {
     const file = join(scratch, 'broken.json');
     writeFileSync(file, JSON.stringify({ inference: { repository: imageRepository, tag: '0.1.0', digest: 'sha256:not-a-digest' } }));
     const before = readFileSync(join(repoRoot, 'dist', committedContainers[0]!.where.split(' ')[0]!.slice('dist/'.length)), 'utf8');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'charts/main.ts')], { encoding: 'utf8', env: { ...process.env, [imageDigestsFileEnv]: file } });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'charts/main.ts')], {
+      encoding: 'utf8',
+      env: { ...process.env, [imageDigestsFileEnv]: file },
+    });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`${file}: inference: digest: "sha256:not-a-digest" is not a sha256 digest`);
     expect(run.stderr).toContain('Nothing was written');
@@ -233,6 +248,8 @@ describe('a broken digests file', () => {
   it('a digest recorded for another repository than charts/site.ts is refused, not pinned', async () => {
     const file = join(scratch, 'moved.json');
     writeFileSync(file, JSON.stringify({ inference: { repository: 'registry.example/old/inference', tag: '0.1.0', digest: madeUpDigest() } }));
-    await expect(chartsReading(file)).rejects.toThrow(/moved\.json: inference: repository: records registry\.example\/old\/inference, but charts\/site\.ts imageRepository is /);
+    await expect(chartsReading(file)).rejects.toThrow(
+      /moved\.json: inference: repository: records registry\.example\/old\/inference, but charts\/site\.ts imageRepository is /,
+    );
   });
 });

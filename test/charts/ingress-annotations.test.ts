@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { certManagerCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
-import { controllerIngressAnnotations, defaultIngressController, managedIngressAnnotations, nginxIngressAnnotations } from '../../charts/constructs/exposure.js';
+import {
+  controllerIngressAnnotations,
+  defaultIngressController,
+  managedIngressAnnotations,
+  nginxIngressAnnotations,
+} from '../../charts/constructs/exposure.js';
 import type { ExposureProps } from '../../charts/constructs/props.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment } from '../../charts/environments/types.js';
@@ -43,7 +48,11 @@ const ruleErrors = (e: Environment): string[] => {
 describe('ingress annotations', () => {
   it('committed Ingresses carry the declared extra annotations beside every construct-managed one', () => {
     const docs = committedManifests().map((d) => d.object);
-    const declared = environments.flatMap((e) => Object.entries(e.services).flatMap(([name, s]) => (s.exposure?.kind === 'ingress' && s.exposure.annotations ? [{ e, name, extra: s.exposure.annotations }] : [])));
+    const declared = environments.flatMap((e) =>
+      Object.entries(e.services).flatMap(([name, s]) =>
+        s.exposure?.kind === 'ingress' && s.exposure.annotations ? [{ e, name, extra: s.exposure.annotations }] : [],
+      ),
+    );
     expect(declared.length).toBeGreaterThan(0);
     for (const { e, name, extra } of declared) {
       const ingress = docs.find((o) => o.kind === 'Ingress' && o.metadata.namespace === e.namespace && o.metadata.name === name)!;
@@ -55,13 +64,26 @@ describe('ingress annotations', () => {
   });
 
   it('merges extra annotations with the managed ones', () => {
-    const { yaml } = ingressOf(env({ kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { ...issuer, 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' } }));
+    const { yaml } = ingressOf(
+      env({
+        kind: 'ingress',
+        host: 'chat.example',
+        tlsSecretName: 'chat-tls',
+        annotations: { ...issuer, 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' },
+      }),
+    );
     expect(yaml).toContain('cert-manager.io/cluster-issuer: letsencrypt');
     expect(yaml).toContain('nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8');
-    const ingress = parseAllDocuments(yaml).map((d) => d.toJSON()).find((o) => o.kind === 'Ingress');
+    const ingress = parseAllDocuments(yaml)
+      .map((d) => d.toJSON())
+      .find((o) => o.kind === 'Ingress');
     // Every managed key is still there with the construct's value (the timeouts follow the request timeout, 300 s on CPU).
-    expect(ingress.metadata.annotations).toMatchObject(nginxIngressAnnotations(Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])));
-    expect(Object.keys(ingress.metadata.annotations).sort()).toEqual([...Object.keys(nginxIngressAnnotations(1)), 'cert-manager.io/cluster-issuer', 'nginx.ingress.kubernetes.io/whitelist-source-range'].sort());
+    expect(ingress.metadata.annotations).toMatchObject(
+      nginxIngressAnnotations(Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])),
+    );
+    expect(Object.keys(ingress.metadata.annotations).sort()).toEqual(
+      [...Object.keys(nginxIngressAnnotations(1)), 'cert-manager.io/cluster-issuer', 'nginx.ingress.kubernetes.io/whitelist-source-range'].sort(),
+    );
   });
 
   it('refuses an annotation that would replace a construct-managed one, saying why and naming file, service and field', () => {

@@ -22,7 +22,9 @@ function clusterOf(o: { metadata: { namespace?: string } }) {
  */
 const docs = committedManifests();
 const deployments = docs.filter((d) => d.object.kind === 'Deployment');
-const plans = new Map(synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)));
+const plans = new Map(
+  synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)),
+);
 
 function sibling(kind: string, d: K8sObject): K8sObject | undefined {
   return docs.find((o) => o.object.kind === kind && o.object.metadata.namespace === d.metadata.namespace && o.object.metadata.name === d.metadata.name)?.object;
@@ -43,7 +45,12 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
   const server = pod.containers.find((c: { name: string }) => c.name === 'server');
   const plan = plans.get(`${dep.metadata.namespace}/${dep.metadata.name}`);
   const pvcVolume = pod.volumes.find((v: { name: string }) => v.name === 'model-cache')?.persistentVolumeClaim;
-  const pvc = pvcVolume ? docs.find((o) => o.object.kind === 'PersistentVolumeClaim' && o.object.metadata.namespace === dep.metadata.namespace && o.object.metadata.name === pvcVolume.claimName)?.object : undefined;
+  const pvc = pvcVolume
+    ? docs.find(
+        (o) =>
+          o.object.kind === 'PersistentVolumeClaim' && o.object.metadata.namespace === dep.metadata.namespace && o.object.metadata.name === pvcVolume.claimName,
+      )?.object
+    : undefined;
   const gpus = Number(server.resources.limits['nvidia.com/gpu'] ?? 0);
 
   it('has a plan and a server container', () => {
@@ -109,7 +116,9 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     } else {
       expect(gpus).toBe(0);
       // A CPU pod may tolerate other pools (spot, dedicated), never a GPU pool's taints.
-      const gpuTaints = clusterOf(dep).nodePools.filter((p) => (p.gpus?.count ?? 0) > 0).flatMap((p) => p.taints);
+      const gpuTaints = clusterOf(dep)
+        .nodePools.filter((p) => (p.gpus?.count ?? 0) > 0)
+        .flatMap((p) => p.taints);
       for (const t of pod.tolerations ?? []) {
         expect(t.key, `${JSON.stringify(t)} tolerates every taint`).toBeDefined();
         expect(gpuTaints.map((g) => g.key)).not.toContain(t.key);
@@ -192,7 +201,9 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
       expect(scaledObject.spec.minReplicaCount).toBeLessThanOrEqual(scaledObject.spec.maxReplicaCount);
     }
     const app = docs.find((d) => d.object.kind === 'Application' && d.object.spec.destination.namespace === dep.metadata.namespace)?.object;
-    expect(app?.spec.ignoreDifferences).toContainEqual(expect.objectContaining({ kind: 'Deployment', name: dep.metadata.name, jsonPointers: ['/spec/replicas'] }));
+    expect(app?.spec.ignoreDifferences).toContainEqual(
+      expect.objectContaining({ kind: 'Deployment', name: dep.metadata.name, jsonPointers: ['/spec/replicas'] }),
+    );
   });
 
   // What the service serves, as the manifest tells the server (unset: chat, the server's default).
@@ -226,7 +237,9 @@ describe.each(deployments.map((d) => [`${d.file} ${d.object.metadata.name}`, d.o
     if (model.embedding?.kvCache === false) expect(plan!.memory.kvCacheBytes).toBe(0);
     // The memory request holds what an embedding batch of that size allocates.
     const m = plan!.memory;
-    expect(quantityBytes(server.resources.requests.memory)).toBeGreaterThanOrEqual(m.weightsBytes + m.kvCacheBytes + m.logitsBytes + embeddingAttentionScratchBytes(model, Number(env(server, envVars.batchSize))) + m.runtimeBytes);
+    expect(quantityBytes(server.resources.requests.memory)).toBeGreaterThanOrEqual(
+      m.weightsBytes + m.kvCacheBytes + m.logitsBytes + embeddingAttentionScratchBytes(model, Number(env(server, envVars.batchSize))) + m.runtimeBytes,
+    );
   });
 
   it.runIf(kind === 'embedding')('embedding: a whole request fits every idle timeout on the path (nothing keeps an embedding answer alive)', () => {
@@ -257,7 +270,11 @@ describe('environments', () => {
   });
   it('are synced by Argo CD with prune, self-heal, no empty sync, retry and CreateNamespace', () => {
     const apps = docs.filter((d) => d.object.kind === 'Application' && d.object.spec.source.path.startsWith('dist/')).map((d) => d.object);
-    expect(apps.map((a) => a.spec.source.path).sort()).toEqual(synthesizeAll().builds.map((b) => `dist/${b.environment.name}`).sort());
+    expect(apps.map((a) => a.spec.source.path).sort()).toEqual(
+      synthesizeAll()
+        .builds.map((b) => `dist/${b.environment.name}`)
+        .sort(),
+    );
     for (const app of apps) {
       expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true, allowEmpty: false });
       expect(app.spec.syncPolicy.syncOptions).toContain('CreateNamespace=true');

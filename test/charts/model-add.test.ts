@@ -56,7 +56,9 @@ function environmentWith(model: ModelSpec): Environment {
     clusterName: 'test',
     cluster: roomyTestCluster(),
     image: `ghcr.io/gguf-on-k8s/inference:1.2.3@sha256:${'a'.repeat(64)}`,
-    services: { chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxTokensLimit: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } } },
+    services: {
+      chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxTokensLimit: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } },
+    },
   };
 }
 
@@ -124,7 +126,10 @@ describe('npm run model:add: local files', () => {
     const build = out.builds[0]!;
     const plan = build.services[0]!.service.plan;
     expect(plan.memory.weightsBytes).toBe(total);
-    const yaml = [...out.files.entries()].filter(([f]) => f.startsWith('dist/onboard/')).map(([, y]) => y).join('\n');
+    const yaml = [...out.files.entries()]
+      .filter(([f]) => f.startsWith('dist/onboard/'))
+      .map(([, y]) => y)
+      .join('\n');
     expect(yaml).toContain(entry.sha256!);
     expect(yaml).toContain(source);
   });
@@ -218,7 +223,9 @@ describe('npm run model:add: remote files over HTTP range requests', () => {
     const prev = process.env.HF_ENDPOINT;
     process.env.HF_ENDPOINT = hub.base;
     try {
-      await expect(modelAdd(parseArgs([`hf:test/repo/${name}`, '--catalogue-dir', dir, '--sha256', 'b'.repeat(64)]))).rejects.toThrow(/not the b{64} given with --sha256/);
+      await expect(modelAdd(parseArgs([`hf:test/repo/${name}`, '--catalogue-dir', dir, '--sha256', 'b'.repeat(64)]))).rejects.toThrow(
+        /not the b{64} given with --sha256/,
+      );
       await expect(modelAdd(parseArgs([`hf:test/repo/missing.gguf`, '--catalogue-dir', dir]))).rejects.toThrow(/HTTP 404/);
     } finally {
       if (prev === undefined) delete process.env.HF_ENDPOINT;

@@ -81,7 +81,8 @@ describe('namespace budget in the committed output', () => {
         expect(sum('limits', 'nvidia.com/gpu')).toBeLessThanOrEqual(hard('requests.nvidia.com/gpu'));
         if (quota.spec.hard.pods !== undefined) expect(deployments.reduce((a, d) => a + largest(d, objects), 0)).toBeLessThanOrEqual(hard('pods'));
         const claims = objects.filter((o) => o.kind === 'PersistentVolumeClaim');
-        if (quota.spec.hard['requests.storage'] !== undefined) expect(claims.reduce((a, c) => a + amount(c.spec.resources.requests, 'storage'), 0)).toBeLessThanOrEqual(hard('requests.storage'));
+        if (quota.spec.hard['requests.storage'] !== undefined)
+          expect(claims.reduce((a, c) => a + amount(c.spec.resources.requests, 'storage'), 0)).toBeLessThanOrEqual(hard('requests.storage'));
         if (quota.spec.hard.persistentvolumeclaims !== undefined) expect(claims.length).toBeLessThanOrEqual(hard('persistentvolumeclaims'));
       });
 
@@ -112,11 +113,15 @@ describe('namespace budget in the committed output', () => {
   const limitRangeDoc = docs.find((d) => d.object.kind === 'LimitRange')!.object;
   const breakages: Array<[string, () => K8sObject, RegExp]> = [
     ['a ResourceQuota with an unparseable amount', () => ({ ...structuredClone(quotaDoc), spec: { hard: { 'requests.cpu': 'lots' } } }), /quantity/],
-    ['a LimitRange item without a type', () => {
-      const o = structuredClone(limitRangeDoc);
-      delete o.spec.limits[0].type;
-      return o;
-    }, /required property type/],
+    [
+      'a LimitRange item without a type',
+      () => {
+        const o = structuredClone(limitRangeDoc);
+        delete o.spec.limits[0].type;
+        return o;
+      },
+      /required property type/,
+    ],
     ['a LimitRange without limits', () => ({ ...structuredClone(limitRangeDoc), spec: {} }), /required property limits/],
   ];
   for (const [what, broken, complaint] of breakages) {
@@ -126,7 +131,9 @@ describe('namespace budget in the committed output', () => {
   }
 
   it("the environments' AppProject permits both kinds", () => {
-    const project = docs.map((d) => d.object).find((o) => o.kind === 'AppProject' && o.spec.destinations.some((x: { namespace: string }) => budgeted.some((e) => e.namespace === x.namespace)))!;
+    const project = docs
+      .map((d) => d.object)
+      .find((o) => o.kind === 'AppProject' && o.spec.destinations.some((x: { namespace: string }) => budgeted.some((e) => e.namespace === x.namespace)))!;
     expect(project.spec.namespaceResourceWhitelist).toContainEqual({ group: '', kind: 'ResourceQuota' });
     expect(project.spec.namespaceResourceWhitelist).toContainEqual({ group: '', kind: 'LimitRange' });
   });
@@ -134,8 +141,17 @@ describe('namespace budget in the committed output', () => {
 
 describe('namespace budget rules', () => {
   const definedIn = 'test/charts/namespace-budget.test.ts';
-  const chat: ServiceDeclaration = { model: qwen25_3bInstructQ4KM, cpu: 4, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } };
-  const gpuChat: ServiceDeclaration = { model: qwen25_7bInstructQ4KM, cpu: 2, gpu: { count: 1, memoryGiB: 24 }, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } };
+  const chat: ServiceDeclaration = {
+    model: qwen25_3bInstructQ4KM,
+    cpu: 4,
+    modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
+  };
+  const gpuChat: ServiceDeclaration = {
+    model: qwen25_7bInstructQ4KM,
+    cpu: 2,
+    gpu: { count: 1, memoryGiB: 24 },
+    modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' },
+  };
   const roomyQuota: NamespaceQuotaProps = { cpu: 64, memoryGiB: 128, gpus: 4, ephemeralStorageGiB: 64 };
   const env = (over: Partial<Environment> = {}, cluster: ClusterProfile = roomyTestCluster({ definedIn })): Environment => ({
     name: 'budget',
@@ -181,11 +197,14 @@ describe('namespace budget rules', () => {
     expect(out[0]!.message).toMatch(/persistentvolumeclaims 2 > 1 \(quota\.persistentVolumeClaims\)/);
   });
 
-  it('checks the cluster profile\'s quota with the same rule, each quota on its own', () => {
+  it("checks the cluster profile's quota with the same rule, each quota on its own", () => {
     const profileQuota = { 'llm-budget': { cpuMillis: 10_000, memoryBytes: 256 * GiB, gpus: 4, ephemeralStorageBytes: 256 * GiB } };
     const cluster = roomyTestCluster({ definedIn, namespaceQuotas: profileQuota });
     const both = errorsOf(env({ quota: { ...roomyQuota, memoryGiB: 8 } }, cluster), 'namespace-quota-fits');
-    expect(both.map((f) => f.message.split(' is exceeded')[0])).toEqual([`ResourceQuota ${namespaceBudgetName} (${definedIn}: quota)`, `the cluster's quota on namespace llm-budget (profile ${definedIn}: namespaceQuotas)`]);
+    expect(both.map((f) => f.message.split(' is exceeded')[0])).toEqual([
+      `ResourceQuota ${namespaceBudgetName} (${definedIn}: quota)`,
+      `the cluster's quota on namespace llm-budget (profile ${definedIn}: namespaceQuotas)`,
+    ]);
     expect(both[0]!.message).toMatch(/requests\.memory .* \(quota\.memoryGiB\)/);
     expect(both[0]!.message).toMatch(/limits\.memory .* \(quota\.memoryGiB\)/);
     expect(both[1]!.message).toMatch(/requests\.cpu 18 CPU > 10 CPU \(namespaceQuotas\['llm-budget'\]\.cpuMillis\)/);
@@ -195,30 +214,41 @@ describe('namespace budget rules', () => {
 
   const withLimitRange = (limitRange: LimitRangeProps): Environment => env({ quota: roomyQuota, limitRange });
 
-  it('a LimitRange max below the model server\'s memory fails synth naming the container and the field', () => {
+  it("a LimitRange max below the model server's memory fails synth naming the container and the field", () => {
     const out = errorsOf(withLimitRange({ maxPerContainer: { memoryMiB: 2048 } }), 'limit-range-admits');
     expect(out.map((f) => f.service).sort()).toEqual(['chat', 'chat-gpu']);
-    expect(out[0]!.message).toMatch(/container server: memory limit .* is above LimitRange inference-budget max 2\.00 GiB \(test\/charts\/namespace-budget\.test\.ts: limitRange\.maxPerContainer\)/);
+    expect(out[0]!.message).toMatch(
+      /container server: memory limit .* is above LimitRange inference-budget max 2\.00 GiB \(test\/charts\/namespace-budget\.test\.ts: limitRange\.maxPerContainer\)/,
+    );
     expect(errorsOf(withLimitRange({ maxPerContainer: { memoryMiB: 8192 } }), 'limit-range-admits')).toEqual([]);
   });
 
-  it('a LimitRange min above a container\'s request fails synth (the init container is checked too)', () => {
+  it("a LimitRange min above a container's request fails synth (the init container is checked too)", () => {
     const out = errorsOf(withLimitRange({ minPerContainer: { memoryMiB: 512 } }), 'limit-range-admits');
     expect(out.length).toBeGreaterThan(0);
     expect(out.every((f) => /below LimitRange inference-budget min/.test(f.message))).toBe(true);
     expect(out.some((f) => !f.message.startsWith('container server'))).toBe(true);
   });
 
-  it('a CPU max becomes the server\'s CPU limit: a warning at or above its request, an error below it', () => {
+  it("a CPU max becomes the server's CPU limit: a warning at or above its request, an error below it", () => {
     const above = findings(withLimitRange({ maxPerContainer: { cpu: 8 } }));
     expect(above.errors).toEqual([]);
-    expect(above.warnings.filter((w) => w.ruleId === 'limit-range-admits').map((w) => w.message)).toEqual(expect.arrayContaining([expect.stringMatching(/admitted with CPU limit 8 CPU .* defaults the limit to max\.cpu/)]));
+    expect(above.warnings.filter((w) => w.ruleId === 'limit-range-admits').map((w) => w.message)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/admitted with CPU limit 8 CPU .* defaults the limit to max\.cpu/)]),
+    );
     const below = errorsOf(withLimitRange({ maxPerContainer: { cpu: 3 } }), 'limit-range-admits');
     expect(below.some((f) => f.service === 'chat' && /cpu request 4 CPU is above LimitRange inference-budget max 3 CPU/.test(f.message))).toBe(true);
   });
 
   it('admits a container as the API server does: default limit from max, default request from the default, stated values kept', () => {
-    const [item] = limitRangeItems([{ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'lr' }, spec: { limits: [{ type: 'Container', max: { cpu: '8', memory: '16Gi' }, min: { 'ephemeral-storage': '100Mi' } }] } }]);
+    const [item] = limitRangeItems([
+      {
+        apiVersion: 'v1',
+        kind: 'LimitRange',
+        metadata: { name: 'lr' },
+        spec: { limits: [{ type: 'Container', max: { cpu: '8', memory: '16Gi' }, min: { 'ephemeral-storage': '100Mi' } }] },
+      },
+    ]);
     const bare = admitContainer({ name: 'debug' }, [item!]);
     expect(bare.limits).toEqual({ cpu: 8, memory: 16 * GiB });
     expect(bare.requests).toEqual({ cpu: 8, memory: 16 * GiB, 'ephemeral-storage': 100 * 1024 ** 2 });
@@ -240,7 +270,9 @@ describe('namespace budget rules', () => {
       throw new Error('expected a configuration error');
     };
     expect(bad(env({ quota: { ...roomyQuota, cpu: -1 } }))).toContain(`${definedIn}: budget: quota.cpu: -1 is not a valid amount`);
-    expect(bad(env({ limitRange: { minPerContainer: { memoryMiB: 4096 }, maxPerContainer: { memoryMiB: 1024 } } }))).toMatch(/limitRange\.minPerContainer\.memoryMiB: 4096 is above maxPerContainer\.memoryMiB 1024/);
+    expect(bad(env({ limitRange: { minPerContainer: { memoryMiB: 4096 }, maxPerContainer: { memoryMiB: 1024 } } }))).toMatch(
+      /limitRange\.minPerContainer\.memoryMiB: 4096 is above maxPerContainer\.memoryMiB 1024/,
+    );
     expect(bad(env({ limitRange: { defaultLimit: { cpu: 2 } as never } }))).toMatch(/limitRange\.defaultLimit\.cpu/);
     expect(bad(env({ quota: { ...roomyQuota, memorygib: 3 } as never }))).toMatch(/quota\.memorygib: unknown prop .*did you mean "memoryGiB"/);
   });

@@ -50,7 +50,17 @@ describe('tolerates (TaintToleration filter: NoSchedule and NoExecute only)', ()
   it('every blocking taint needs a toleration; one of two tolerated is not enough', () => {
     const p = pool({ taints: [gpuTaint, noValue] });
     expect(tolerates({ tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }] }, p)).toBe(false);
-    expect(tolerates({ tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }, { key: 'dedicated', operator: 'Exists' }] }, p)).toBe(true);
+    expect(
+      tolerates(
+        {
+          tolerations: [
+            { key: 'nvidia.com/gpu', operator: 'Exists' },
+            { key: 'dedicated', operator: 'Exists' },
+          ],
+        },
+        p,
+      ),
+    ).toBe(true);
     expect(tolerates({ tolerations: [{ operator: 'Exists' }] }, p)).toBe(true);
   });
   it('a pool without taints takes a pod without tolerations', () => {
@@ -58,7 +68,9 @@ describe('tolerates (TaintToleration filter: NoSchedule and NoExecute only)', ()
   });
   it('unfitReason names the untolerated taint and the toleration that would admit it', () => {
     const reason = unfitReason({}, podRequests({ containers: [] }), pool({ taints: [gpuTaint] }));
-    expect(reason).toBe("pool: taint nvidia.com/gpu=true:NoSchedule (tolerate with scheduling.tolerations: [{ key: 'nvidia.com/gpu', value: 'true', effect: 'NoSchedule' }]) not tolerated");
+    expect(reason).toBe(
+      "pool: taint nvidia.com/gpu=true:NoSchedule (tolerate with scheduling.tolerations: [{ key: 'nvidia.com/gpu', value: 'true', effect: 'NoSchedule' }]) not tolerated",
+    );
   });
 });
 
@@ -77,7 +89,8 @@ describe('selects (node selector and required node affinity)', () => {
   });
   it('operators In, NotIn, Exists, DoesNotExist, Gt, Lt', () => {
     // An operator outside the API's enum is cast in, as a JSON manifest could carry it.
-    const one = (key: string, operator: string, values?: string[]) => selects(required({ matchExpressions: [{ key, operator: operator as INodeSelectorRequirement['operator'], ...(values ? { values } : {}) }] }), p);
+    const one = (key: string, operator: string, values?: string[]) =>
+      selects(required({ matchExpressions: [{ key, operator: operator as INodeSelectorRequirement['operator'], ...(values ? { values } : {}) }] }), p);
     expect(one('zone', 'In', ['a', 'b'])).toBe(true);
     expect(one('zone', 'In', ['b'])).toBe(false);
     expect(one('absent', 'In', ['a'])).toBe(false);
@@ -95,8 +108,18 @@ describe('selects (node selector and required node affinity)', () => {
   });
   it('terms are ORed, expressions within a term ANDed', () => {
     const a: INodeSelectorTerm = { matchExpressions: [{ key: 'zone', operator: 'In', values: ['b'] }] };
-    const b: INodeSelectorTerm = { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }, { key: 'gpus', operator: 'Exists' }] };
-    const c: INodeSelectorTerm = { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }, { key: 'absent', operator: 'Exists' }] };
+    const b: INodeSelectorTerm = {
+      matchExpressions: [
+        { key: 'zone', operator: 'In', values: ['a'] },
+        { key: 'gpus', operator: 'Exists' },
+      ],
+    };
+    const c: INodeSelectorTerm = {
+      matchExpressions: [
+        { key: 'zone', operator: 'In', values: ['a'] },
+        { key: 'absent', operator: 'Exists' },
+      ],
+    };
     expect(selects(required(a, b), p)).toBe(true);
     expect(selects(required(a, c), p)).toBe(false);
   });
@@ -116,10 +139,17 @@ describe('selects (node selector and required node affinity)', () => {
 
 // component-helpers/resource/helpers.go PodRequests; pkg/apis/core/v1/defaults.go SetDefaults_Pod.
 describe('podRequests (as the scheduler counts them)', () => {
-  const c = (name: string, requests: Record<string, string>, limits: Record<string, string> = {}, restartPolicy?: string) => ({ name, resources: { requests, limits }, ...(restartPolicy ? { restartPolicy } : {}) });
+  const c = (name: string, requests: Record<string, string>, limits: Record<string, string> = {}, restartPolicy?: string) => ({
+    name,
+    resources: { requests, limits },
+    ...(restartPolicy ? { restartPolicy } : {}),
+  });
 
   it('app containers are summed; a plain init container counts only where it is larger', () => {
-    const r = podRequests({ containers: [c('a', { cpu: '1', memory: '1Gi' }), c('b', { cpu: '500m', memory: '1Gi' })], initContainers: [c('init', { cpu: '4', memory: '512Mi' })] });
+    const r = podRequests({
+      containers: [c('a', { cpu: '1', memory: '1Gi' }), c('b', { cpu: '500m', memory: '1Gi' })],
+      initContainers: [c('init', { cpu: '4', memory: '512Mi' })],
+    });
     expect(r).toEqual({ cpuMillis: 4000, memoryBytes: 2 * GiB, ephemeralStorageBytes: 0, gpus: 0 });
   });
   it('a sidecar (restartPolicy Always) adds to the sum and runs beside the init containers after it', () => {
@@ -129,7 +159,10 @@ describe('podRequests (as the scheduler counts them)', () => {
     });
     // Sum 1 + 0.5 = 1.5; while init runs: 1.7 + the sidecar 0.5 = 2.2.
     expect(r.cpuMillis).toBe(2200);
-    const before = podRequests({ containers: [c('app', { cpu: '1' })], initContainers: [c('init', { cpu: '1700m' }), c('sidecar', { cpu: '500m' }, {}, 'Always')] });
+    const before = podRequests({
+      containers: [c('app', { cpu: '1' })],
+      initContainers: [c('init', { cpu: '1700m' }), c('sidecar', { cpu: '500m' }, {}, 'Always')],
+    });
     // The init container runs before the sidecar starts: max(1.7, 1 + 0.5).
     expect(before.cpuMillis).toBe(1700);
   });
@@ -152,11 +185,18 @@ describe('fits (NodeResourcesFit against free allocatable)', () => {
     expect(fits({}, req(1000, GiB, 2), p)).toBe(false);
   });
   it('unfitReason lists every resource that is short', () => {
-    expect(unfitReason({}, req(3500, 13 * GiB), p)).toBe('pool (test.large): cpu 3.5 CPU > 3 CPU free, memory 13.00 GiB > 12.00 GiB free of 16.00 GiB allocatable');
+    expect(unfitReason({}, req(3500, 13 * GiB), p)).toBe(
+      'pool (test.large): cpu 3.5 CPU > 3 CPU free, memory 13.00 GiB > 12.00 GiB free of 16.00 GiB allocatable',
+    );
   });
   it('poolsCapacity: free allocatable times nodes, an autoscaled pool at its maxCount', () => {
     const fixed = pool({ count: 2, reservedPerNode: { cpuMillis: 500, memoryBytes: GiB } });
     const autoscaled = pool({ count: 1, autoscaling: { minCount: 1, maxCount: 3 }, gpus: { count: 4, memoryGiB: 24, model: 'L40S' } });
-    expect(poolsCapacity([fixed, autoscaled])).toEqual({ cpuMillis: 2 * 3500 + 3 * 4000, memoryBytes: 2 * 15 * GiB + 3 * 16 * GiB, ephemeralStorageBytes: 5 * 100 * GiB, gpus: 12 });
+    expect(poolsCapacity([fixed, autoscaled])).toEqual({
+      cpuMillis: 2 * 3500 + 3 * 4000,
+      memoryBytes: 2 * 15 * GiB + 3 * 16 * GiB,
+      ephemeralStorageBytes: 5 * 100 * GiB,
+      gpus: 12,
+    });
   });
 });

@@ -27,7 +27,11 @@ describe('docs/prerequisites.md', () => {
       // A TLS Secret cert-manager issues is not created by hand: it is listed with cert-manager instead.
       const issued = object.kind === 'Ingress' && Object.keys(object.metadata.annotations ?? {}).some((k) => k.startsWith('cert-manager.io/'));
       if (issued) {
-        for (const t of object.spec.tls ?? []) expect(prerequisites.controllers.some((c) => c.what.startsWith('cert-manager') && c.why.includes(`\`${t.secretName}\``)), t.secretName).toBe(true);
+        for (const t of object.spec.tls ?? [])
+          expect(
+            prerequisites.controllers.some((c) => c.what.startsWith('cert-manager') && c.why.includes(`\`${t.secretName}\``)),
+            t.secretName,
+          ).toBe(true);
         continue;
       }
       for (const m of text.matchAll(/"secretKeyRef":\{"key":"[^"]*","name":"([^"]+)"/g)) referenced.add(`${object.metadata.namespace}/${m[1]}`);
@@ -41,12 +45,18 @@ describe('docs/prerequisites.md', () => {
   it('name every CRD-typed kind by the CRD that serves it (checked against the CRD files)', () => {
     const crdDir = join(repoRoot, 'crds');
     const served = new Map(
-      readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => {
-        const crd = parse(readFileSync(join(crdDir, f), 'utf8')) as { metadata: { name: string }; spec: { names: { kind: string } } };
-        return [crd.spec.names.kind, crd.metadata.name] as const;
-      }),
+      readdirSync(crdDir)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => {
+          const crd = parse(readFileSync(join(crdDir, f), 'utf8')) as { metadata: { name: string }; spec: { names: { kind: string } } };
+          return [crd.spec.names.kind, crd.metadata.name] as const;
+        }),
     );
-    const kinds = [...new Set(docs.filter((d) => !['v1', 'apps/v1', 'policy/v1', 'autoscaling/v2', 'networking.k8s.io/v1'].includes(d.object.apiVersion)).map((d) => d.object.kind))];
+    const kinds = [
+      ...new Set(
+        docs.filter((d) => !['v1', 'apps/v1', 'policy/v1', 'autoscaling/v2', 'networking.k8s.io/v1'].includes(d.object.apiVersion)).map((d) => d.object.kind),
+      ),
+    ];
     expect(kinds.length).toBeGreaterThan(0);
     for (const kind of kinds) {
       const entry = prerequisites.crds.find((c) => c.kinds.includes(kind));
@@ -61,7 +71,9 @@ describe('docs/prerequisites.md', () => {
     const versions = prerequisites.versionedFields.map((f) => Number(f.version.split('.')[1]));
     expect(Number(top.version.split('.')[1])).toBe(Math.max(...versions));
     // Without the PDB field the next newest one sets the floor: the figure is derived, not typed.
-    const withoutPdbPolicy = docs.map((d) => (d.object.kind === 'PodDisruptionBudget' ? { ...d, object: { ...d.object, spec: { ...d.object.spec, unhealthyPodEvictionPolicy: undefined } } } : d));
+    const withoutPdbPolicy = docs.map((d) =>
+      d.object.kind === 'PodDisruptionBudget' ? { ...d, object: { ...d.object, spec: { ...d.object.spec, unhealthyPodEvictionPolicy: undefined } } } : d,
+    );
     const lower = derivePrerequisites(withoutPdbPolicy, environments).minimumKubernetes;
     if (top.field.includes('unhealthyPodEvictionPolicy')) expect(Number(lower.version.split('.')[1])).toBeLessThan(Number(top.version.split('.')[1]));
   });

@@ -24,11 +24,21 @@ const env = (cluster: ClusterProfile): Environment => ({
   clusterName: 'adapter',
   cluster,
   image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
-  services: { chat: { model: qwen25_3bInstructQ4KM, cpu: 2, parallel: 2, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 4, signal: 'queue' } } },
+  services: {
+    chat: {
+      model: qwen25_3bInstructQ4KM,
+      cpu: 2,
+      parallel: 2,
+      modelCache: { kind: 'emptyDir' },
+      autoscaling: { minReplicas: 1, maxReplicas: 4, signal: 'queue' },
+    },
+  },
 });
 const objectsOf = (e: Environment): K8sObject[] => {
   const out = synthesizeAll([e]);
-  return [...out.files].filter(([p]) => p.startsWith(`dist/${e.name}/`) || p.startsWith('argocd/')).flatMap(([, y]) => parseAllDocuments(y).map((d) => d.toJSON() as K8sObject));
+  return [...out.files]
+    .filter(([p]) => p.startsWith(`dist/${e.name}/`) || p.startsWith('argocd/'))
+    .flatMap(([, y]) => parseAllDocuments(y).map((d) => d.toJSON() as K8sObject));
 };
 
 describe('queue autoscaling through prometheus-adapter', () => {
@@ -42,7 +52,9 @@ describe('queue autoscaling through prometheus-adapter', () => {
     expect(objects.some((o) => o.kind === 'ScaledObject')).toBe(false);
     expect(hpa.apiVersion).toBe('autoscaling/v2');
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'chat' });
-    expect(hpa.spec.metrics).toEqual([{ type: 'Pods', pods: { metric: { name: inFlightPodMetric }, target: { type: 'AverageValue', averageValue: expect.anything() } } }]);
+    expect(hpa.spec.metrics).toEqual([
+      { type: 'Pods', pods: { metric: { name: inFlightPodMetric }, target: { type: 'AverageValue', averageValue: expect.anything() } } },
+    ]);
     // The KEDA trigger's threshold: half of PARALLEL + MAX_QUEUE.
     expect(Number(hpa.spec.metrics[0].pods.target.averageValue)).toBe((envOf('PARALLEL') + envOf('MAX_QUEUE')) * 0.5);
     expect(() => validateSchema(hpa)).not.toThrow();
@@ -61,7 +73,15 @@ describe('queue autoscaling through prometheus-adapter', () => {
   });
 
   it('is Healthy for Argo CD once the HPA controller scales it, and a missing adapter rule is Degraded (Argo CD v3.5; not up to v3.4, so the rule guards it at synth)', () => {
-    const scaled = { ...hpa, status: { conditions: [{ type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' }, { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound' }] } };
+    const scaled = {
+      ...hpa,
+      status: {
+        conditions: [
+          { type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale' },
+          { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound' },
+        ],
+      },
+    };
     expect(getHPAHealth(scaled as never).status).toBe('Healthy');
     const noMetric = { ...hpa, status: { conditions: [{ type: 'ScalingActive', status: 'False', reason: 'FailedGetPodsMetric' }] } };
     // argo-cd v3.5.0 gitops-engine/pkg/health/health_hpa.go lists ScalingActive FailedGetPodsMetric as degraded.
@@ -80,7 +100,10 @@ describe('queue autoscaling through prometheus-adapter', () => {
       synthesizeAll([env(roomyTestCluster({ definedIn }))]);
     } catch (err) {
       if (!(err instanceof RuleViolationError)) throw err;
-      message = err.report.errors.filter((f) => f.ruleId === 'queue-autoscaling-needs-keda').map((f) => f.message).join();
+      message = err.report.errors
+        .filter((f) => f.ruleId === 'queue-autoscaling-needs-keda')
+        .map((f) => f.message)
+        .join();
     }
     expect(message).toMatch(/no ScaledObject\.keda\.sh type and no adapter serving custom\.metrics\.k8s\.io/);
   });

@@ -14,7 +14,9 @@ describe('promotion: each environment tracks its own revision, set in charts/sit
   });
 
   it('the root Application tracks targetRevision', () => {
-    const root = parseAllDocuments(output.files.get('argocd/bootstrap.yaml') ?? '').map((d) => d.toJSON()).find((o) => o?.kind === 'Application');
+    const root = parseAllDocuments(output.files.get('argocd/bootstrap.yaml') ?? '')
+      .map((d) => d.toJSON())
+      .find((o) => o?.kind === 'Application');
     expect(root.spec.source.targetRevision).toBe(gitops.targetRevision);
   });
 

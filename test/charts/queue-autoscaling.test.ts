@@ -16,7 +16,8 @@ import { synthError } from '../support/synth.js';
 const docs = committedManifests().map((d) => d.object);
 const find = (kind: string, namespace: string | undefined, name: string): K8sObject | undefined =>
   docs.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name);
-const envOf = (container: { env?: Array<{ name: string; value?: string }> }, name: string): number => Number(container.env?.find((e) => e.name === name)?.value);
+const envOf = (container: { env?: Array<{ name: string; value?: string }> }, name: string): number =>
+  Number(container.env?.find((e) => e.name === name)?.value);
 
 /** Every service of every environment that asks for queue autoscaling, with its synthesized objects. */
 const queued = environments.flatMap((env) =>
@@ -36,9 +37,15 @@ describe('queue autoscaling in the committed output', () => {
         expect(scaledObject).toBeDefined();
         expect(find('HorizontalPodAutoscaler', env.namespace, name)).toBeUndefined();
         expect(deployment.spec.replicas).toBeUndefined();
-        expect(scaledObject!.spec).toMatchObject({ scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name }, minReplicaCount: svc.autoscaling!.minReplicas, maxReplicaCount: svc.autoscaling!.maxReplicas });
+        expect(scaledObject!.spec).toMatchObject({
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+          minReplicaCount: svc.autoscaling!.minReplicas,
+          maxReplicaCount: svc.autoscaling!.maxReplicas,
+        });
         const app = docs.find((o) => o.kind === 'Application' && o.spec.destination.namespace === env.namespace)!;
-        expect(app.spec.ignoreDifferences).toContainEqual(expect.objectContaining({ group: 'apps', kind: 'Deployment', name, jsonPointers: ['/spec/replicas'] }));
+        expect(app.spec.ignoreDifferences).toContainEqual(
+          expect.objectContaining({ group: 'apps', kind: 'Deployment', name, jsonPointers: ['/spec/replicas'] }),
+        );
         expect(app.spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
         const project = docs.find((o) => o.kind === 'AppProject' && o.metadata.name === app.spec.project)!;
         expect(project.spec.namespaceResourceWhitelist).toContainEqual({ group: 'keda.sh', kind: 'ScaledObject' });
@@ -58,7 +65,8 @@ describe('queue autoscaling in the committed output', () => {
         // The query reads this service, in this namespace, through the Service the ServiceMonitor scrapes.
         const monitor = find('ServiceMonitor', env.namespace, name);
         expect(monitor).toBeDefined();
-        for (const metric of Object.values(queueMetrics)) expect(trigger.metadata.query).toContain(`${metric}{namespace="${env.namespace}", service="${name}"}`);
+        for (const metric of Object.values(queueMetrics))
+          expect(trigger.metadata.query).toContain(`${metric}{namespace="${env.namespace}", service="${name}"}`);
       });
 
       it('keeps scale-down stabilisation and cooldown longer than a model load', () => {
@@ -112,7 +120,12 @@ describe('autoscaling rules', () => {
     nodePools: [r5_2xlarge(6), g5_2xlarge(2)],
     customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds],
   });
-  const chat = (autoscaling: ServiceDeclaration['autoscaling']): ServiceDeclaration => ({ model: qwen25_3bInstructQ4KM, cpu: 2, modelCache: { kind: 'emptyDir' }, autoscaling });
+  const chat = (autoscaling: ServiceDeclaration['autoscaling']): ServiceDeclaration => ({
+    model: qwen25_3bInstructQ4KM,
+    cpu: 2,
+    modelCache: { kind: 'emptyDir' },
+    autoscaling,
+  });
   const env = (svc: ServiceDeclaration, cluster = kedaCluster): Environment => ({
     name: 'scaling',
     definedIn: 'test/charts/queue-autoscaling.test.ts',
@@ -124,7 +137,7 @@ describe('autoscaling rules', () => {
   });
   const failure = synthError;
 
-  it("a chosen CPU signal synthesizes with a warning that says why CPU is a poor signal", () => {
+  it('a chosen CPU signal synthesizes with a warning that says why CPU is a poor signal', () => {
     const out = synthesizeAll([env(chat({ minReplicas: 1, maxReplicas: 3, signal: 'cpu' }))]);
     const warnings = out.report.warnings.filter((w) => w.ruleId === 'cpu-autoscaling-explicit');
     expect(warnings).toHaveLength(1);

@@ -34,7 +34,9 @@ describe('rollout cost', () => {
 
 describe.each(environments.map((e) => [e.name, e] as const))('environment %s', (_n, env) => {
   it('states a rollout cost per service that matches its Deployment strategy and startup window', () => {
-    for (const { service: { plan } } of buildEnvironment(env).services) {
+    for (const {
+      service: { plan },
+    } of buildEnvironment(env).services) {
       const c = plan.rolloutCost;
       expect(c.stepSeconds, plan.name).toBeGreaterThanOrEqual(podStartAllowanceSeconds + plan.startup.windowSeconds);
       if (plan.rollout.type === 'Recreate') expect(c.kind).toBe('downtime');

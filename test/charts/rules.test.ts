@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { certManagerCrds, efs, g5_2xlarge, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds, r5_2xlarge, r5Large } from '../../charts/clusters/eks.js';
+import {
+  certManagerCrds,
+  efs,
+  g5_2xlarge,
+  g6e_12xlargeNodeGroup,
+  gp3,
+  kedaCrds,
+  m6i_4xlargeNodeGroup,
+  prometheusOperatorCrds,
+  r5_2xlarge,
+  r5Large,
+} from '../../charts/clusters/eks.js';
 import type { NodePool } from '../../charts/clusters/types.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
@@ -66,11 +77,18 @@ function errorIds(e: Environment): string[] {
   }
 }
 
-
 /** A Traefik IngressClass whose controller namespace is recorded (its timeout is not). */
-const traefikClass: Partial<ClusterProfile> = { ingressClassNames: ['nginx', 'traefik'], ingressControllers: { traefik: 'traefik.io/ingress-controller' }, ingressControllerNamespaces: { traefik: 'traefik' } };
+const traefikClass: Partial<ClusterProfile> = {
+  ingressClassNames: ['nginx', 'traefik'],
+  ingressControllers: { traefik: 'traefik.io/ingress-controller' },
+  ingressControllerNamespaces: { traefik: 'traefik' },
+};
 /** A :latest image with our own image rule waived, so only the admission policies see it. */
-const latestImageChat: ServiceDeclaration = { ...chat, image: 'ghcr.io/gguf-on-k8s/inference:latest', waivers: { 'image-immutable': 'checking what the admission policies do with it' } };
+const latestImageChat: ServiceDeclaration = {
+  ...chat,
+  image: 'ghcr.io/gguf-on-k8s/inference:latest',
+  waivers: { 'image-immutable': 'checking what the admission policies do with it' },
+};
 
 /** A g5.2xlarge pool whose nodes GPU feature discovery labels with this NVIDIA driver major version. */
 const gpuPoolWithDriver = (major: string): NodePool => ({ ...g5_2xlarge(2), labels: { ...g5_2xlarge(2).labels, [driverMajorLabel]: major } });
@@ -80,17 +98,29 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'cpu-autoscaling-explicit': {
     // Incident: an HPA on CPU went to maxReplicas on the first request, with an empty queue.
     violates: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3 }, modelCache: { kind: 'emptyDir' } } }),
-    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env(
+      { chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
   },
   'queue-autoscaling-needs-keda': {
     // Incident: a ScaledObject on a cluster without KEDA: one pod under any load, and the sync failed on the kind.
     violates: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }),
-    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env(
+      { chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
   },
   'scale-to-zero-held': {
     // Incident: scaled to zero with nothing holding requests: connection refused for a whole model load.
-    violates: env({ chat: { ...chat, autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
-    passes: env({ chat: { ...chat, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    violates: env(
+      { chat: { ...chat, autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
+    passes: env(
+      { chat: { ...chat, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
   },
   'kubernetes-version-supported': {
     // Incident: a 1.22 cluster, older than the oldest Kubernetes the manifests are written for.
@@ -104,7 +134,10 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   },
   'exposure-supported': {
     // Incident: a load-balancer Service on a cluster without a load balancer.
-    violates: env({ chat: { ...chat, exposure: { kind: 'load-balancer', provider: 'aws-nlb' } } }, roomyCluster({ loadBalancer: { kind: 'none', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false } })),
+    violates: env(
+      { chat: { ...chat, exposure: { kind: 'load-balancer', provider: 'aws-nlb' } } },
+      roomyCluster({ loadBalancer: { kind: 'none', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false } }),
+    ),
     passes: env({ chat: { ...chat, exposure: { kind: 'load-balancer', provider: 'aws-nlb' } } }),
   },
   'crd-installed': {
@@ -119,22 +152,33 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   },
   'pod-fits-node-pool': {
     // Incident: a 9 GiB request on r5.large nodes (14.6 GiB allocatable) that already run 6 GiB of other services.
-    violates: env({ chat: { ...chat, cpu: 1, overrides: { memoryRequestMiB: 9216 } } }, roomyCluster({ nodePools: [{ ...r5Large(3), reservedPerNode: { cpuMillis: 200, memoryBytes: 6 * GiB } }] })),
+    violates: env(
+      { chat: { ...chat, cpu: 1, overrides: { memoryRequestMiB: 9216 } } },
+      roomyCluster({ nodePools: [{ ...r5Large(3), reservedPerNode: { cpuMillis: 200, memoryBytes: 6 * GiB } }] }),
+    ),
     passes: env({ chat: { ...chat, cpu: 1, overrides: { memoryRequestMiB: 9216 } } }, roomyCluster({ nodePools: [r5Large(3)] })),
   },
   'rollout-surge-fits': {
     // Incident: two single-GPU services updated with RollingUpdate on two 1-GPU nodes.
     violates: env(
-      { a: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } }, b: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } } },
+      {
+        a: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } },
+        b: { ...gpuChat, modelCache: { kind: 'emptyDir' }, overrides: { strategy: 'RollingUpdate' } },
+      },
       roomyCluster({ nodePools: [r5_2xlarge(2), g5_2xlarge(2)] }),
     ),
-    passes: env({ a: { ...gpuChat, modelCache: { kind: 'emptyDir' } }, b: { ...gpuChat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g5_2xlarge(2)] })),
+    passes: env(
+      { a: { ...gpuChat, modelCache: { kind: 'emptyDir' } }, b: { ...gpuChat, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ nodePools: [r5_2xlarge(2), g5_2xlarge(2)] }),
+    ),
   },
   'storage-class-provisioned': {
     // Incident: a PVC on gp2 in a cluster that only runs the EFS CSI driver.
     violates: env(
       { chat: { ...chat, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp2' } } },
-      roomyCluster({ storageClasses: [{ name: 'gp2', provisioner: 'ebs.csi.aws.com', accessModes: ['ReadWriteOnce'], csiDriverInstalled: false, readMiBps: 125 }, efs] }),
+      roomyCluster({
+        storageClasses: [{ name: 'gp2', provisioner: 'ebs.csi.aws.com', accessModes: ['ReadWriteOnce'], csiDriverInstalled: false, readMiBps: 125 }, efs],
+      }),
     ),
     passes: env({ chat: { ...chat, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' } } }),
   },
@@ -213,8 +257,14 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     passes: env({ chat: { ...chat, autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'cpu' }, modelCache: { kind: 'emptyDir' } } }),
   },
   'namespace-quota-fits': {
-    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
-    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } })),
+    violates: env(
+      { chat: { ...chat, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 3000, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } }),
+    ),
+    passes: env(
+      { chat: { ...chat, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ namespaceQuotas: { 'llm-test': { cpuMillis: 4500, memoryBytes: 64 * GiB, gpus: 0, ephemeralStorageBytes: 64 * GiB } } }),
+    ),
   },
   'cache-change-fits-quota': {
     // A model change creates the new 3Gi claim beside the old one: 6Gi for a moment.
@@ -226,12 +276,31 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     passes: { ...env({ chat }), limitRange: { maxPerContainer: { memoryMiB: 8192 } } },
   },
   'ingress-annotations-served': {
-    violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }),
-    passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...certManagerCrds] })),
+    violates: env({
+      chat: {
+        ...chat,
+        exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } },
+      },
+    }),
+    passes: env(
+      {
+        chat: {
+          ...chat,
+          exposure: { kind: 'ingress', host: 'chat.example', tlsSecretName: 'chat-tls', annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } },
+        },
+      },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...certManagerCrds] }),
+    ),
   },
   'scale-up-waits-for-startup': {
-    violates: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue', targetCapacityFraction: 0.9 } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
-    passes: env({ chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' } } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    violates: env(
+      { chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue', targetCapacityFraction: 0.9 } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
+    passes: env(
+      { chat: { ...chat, modelCache: { kind: 'emptyDir' }, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' } } },
+      roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
+    ),
   },
   'gpu-scheduling': {
     violates: env({ big: { ...gpuChat, contextSize: 32_768, parallel: 8, gpu: { count: 1, memoryGiB: 16 } } }),
@@ -252,11 +321,20 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   'ingress-controller-supported': {
     // Incident: an Ingress on a Traefik class, whose timeout no Ingress annotation sets and nothing declared.
     violates: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example.test', className: 'traefik' } } }, roomyCluster(traefikClass)),
-    passes: env({ chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example.test', className: 'traefik' } } }, roomyCluster({ ...traefikClass, ingressIdleTimeoutsSeconds: { traefik: 3600 } })),
+    passes: env(
+      { chat: { ...chat, exposure: { kind: 'ingress', host: 'chat.example.test', className: 'traefik' } } },
+      roomyCluster({ ...traefikClass, ingressIdleTimeoutsSeconds: { traefik: 3600 } }),
+    ),
   },
   'pod-security-standard-met': {
     // Incident: a loosened securityContext, with our own rule waived, that Pod Security Admission refuses.
-    violates: env({ chat: { ...chat, overrides: { securityContext: { allowPrivilegeEscalation: true } }, waivers: { 'security-context-restricted': 'checking that admission still refuses the pod' } } }),
+    violates: env({
+      chat: {
+        ...chat,
+        overrides: { securityContext: { allowPrivilegeEscalation: true } },
+        waivers: { 'security-context-restricted': 'checking that admission still refuses the pod' },
+      },
+    }),
     passes: env({ chat }),
   },
   'polaris-admits': {
@@ -271,7 +349,12 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   },
   'model-integrity-verified': {
     // A warning rule: the violating config synthesizes, with the finding among the warnings.
-    violates: env({ chat: { ...chat, model: { ...qwen25_3bInstructQ4KM, sha256: undefined, integrity: { status: 'unverified', reason: 'sha256 not published by the mirror' } } } }),
+    violates: env({
+      chat: {
+        ...chat,
+        model: { ...qwen25_3bInstructQ4KM, sha256: undefined, integrity: { status: 'unverified', reason: 'sha256 not published by the mirror' } },
+      },
+    }),
     passes: env({ chat }),
   },
   'priority-class-exists': {
@@ -286,13 +369,22 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   },
   'topology-spread-zones-exist': {
     // A warning rule: "zone-redundant" replicas whose only usable pool sits in one zone.
-    violates: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), g5_2xlarge(1)] })),
-    passes: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } }, roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), { ...inZone(r5_2xlarge(4), 'us-east-1b'), name: 'cpu-b' }, g5_2xlarge(1)] })),
+    violates: env(
+      { chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), g5_2xlarge(1)] }),
+    ),
+    passes: env(
+      { chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' } } },
+      roomyCluster({ nodePools: [inZone(r5_2xlarge(4), 'us-east-1a'), { ...inZone(r5_2xlarge(4), 'us-east-1b'), name: 'cpu-b' }, g5_2xlarge(1)] }),
+    ),
   },
   'capacity-type-available': {
     // A warning rule: a spot preference on a cluster whose pools say nothing about capacity type matches nothing.
     violates: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }),
-    passes: env({ chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } }, roomyCluster({ nodePools: [m6i_4xlargeNodeGroup('cpu-spot', 'spot', { minCount: 0, maxCount: 4 }), g5_2xlarge(1)] })),
+    passes: env(
+      { chat: { ...chat, replicas: 2, modelCache: { kind: 'emptyDir' }, scheduling: { capacityType: 'spot' } } },
+      roomyCluster({ nodePools: [m6i_4xlargeNodeGroup('cpu-spot', 'spot', { minCount: 0, maxCount: 4 }), g5_2xlarge(1)] }),
+    ),
   },
   'cuda-driver-supports-image': {
     // The CUDA 13.1 image on nodes with driver 550: refused by the NVIDIA container runtime, every GPU pod crash-loops.
@@ -301,8 +393,14 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
   },
   'gpu-layer-split-fits': {
     // Incident: the two GPUs' total had room, the GPU holding the output layer on top of its half did not.
-    violates: env({ big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 23.2 } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] })),
-    passes: env({ big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 24 } } }, roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] })),
+    violates: env(
+      { big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 23.2 } } },
+      roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] }),
+    ),
+    passes: env(
+      { big: { ...gpuChat, model: qwen25_72bInstructQ4KM, gpu: { count: 2, memoryGiB: 24 } } },
+      roomyCluster({ nodePools: [r5_2xlarge(2), g6e_12xlargeNodeGroup('gpu', 'us-east-1a', { minCount: 1, maxCount: 1 })] }),
+    ),
   },
   'service-kind-matches-model': {
     // A chat model asked to serve embeddings (and, below, an embedding model asked to serve chat).
@@ -372,12 +470,16 @@ describe('synth rules', () => {
   });
 
   it('streaming keep-alive downgrades a short idle timeout to a warning', () => {
-    const out = synthesizeAll([cases['idle-timeout-covers-request']!.violates].map((e) => ({ ...e, services: { chat: { ...e.services.chat!, overrides: {} } } })));
+    const out = synthesizeAll(
+      [cases['idle-timeout-covers-request']!.violates].map((e) => ({ ...e, services: { chat: { ...e.services.chat!, overrides: {} } } })),
+    );
     expect(out.report.warnings.map((w) => w.ruleId)).toContain('idle-timeout-covers-request');
   });
 
   it('a PDB without AlwaysAllow is a warning, not an error', () => {
-    const out = synthesizeAll([env({ chat: { ...chat, overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'IfHealthyBudget' } } } })]);
+    const out = synthesizeAll([
+      env({ chat: { ...chat, overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'IfHealthyBudget' } } } }),
+    ]);
     expect(out.report.warnings.map((w) => w.ruleId)).toEqual(['pdb-allows-drain']);
   });
 
@@ -395,9 +497,11 @@ describe('synth rules', () => {
     const out = synthesizeAll();
     // A cluster below 1.27 cannot serve unhealthyPodEvictionPolicy; that warning is the only one an environment may carry.
     const build = (w: (typeof out.report.warnings)[number]) => out.builds.find((b) => b.environment.name === w.environment)!;
-    const versionForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'pdb-allows-drain' && clusterMinor(build(w).environment.cluster) < pdbUnhealthyPodEvictionPolicyMinor;
+    const versionForced = (w: (typeof out.report.warnings)[number]) =>
+      w.ruleId === 'pdb-allows-drain' && clusterMinor(build(w).environment.cluster) < pdbUnhealthyPodEvictionPolicyMinor;
     // A catalogue entry that says itself it is unverified (with its reason) is the only other warning a committed environment carries.
-    const catalogueForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'model-integrity-verified' && isUnverified(build(w).environment.services[w.service]!.model);
+    const catalogueForced = (w: (typeof out.report.warnings)[number]) =>
+      w.ruleId === 'model-integrity-verified' && isUnverified(build(w).environment.services[w.service]!.model);
     // A cluster profile whose captured GPU nodes run an NVIDIA driver older than the CUDA image needs: forced by
     // the capture (the nodes need a driver upgrade), so it is reported until the profile is captured again.
     const driverForced = (w: (typeof out.report.warnings)[number]) => w.ruleId === 'cuda-driver-supports-image';

@@ -13,8 +13,10 @@ import { committedManifests, type K8sObject } from '../support/manifests.js';
 
 const docs = committedManifests().map((d) => d.object);
 const autoscalers = docs.filter((o) => o.kind === 'ScaledObject' || o.kind === 'HorizontalPodAutoscaler');
-const deploymentOf = (a: K8sObject): K8sObject => docs.find((o) => o.kind === 'Deployment' && o.metadata.namespace === a.metadata.namespace && o.metadata.name === a.spec.scaleTargetRef.name)!;
-const bounds = (a: K8sObject): [number, number] => (a.kind === 'ScaledObject' ? [a.spec.minReplicaCount, a.spec.maxReplicaCount] : [a.spec.minReplicas ?? 1, a.spec.maxReplicas]);
+const deploymentOf = (a: K8sObject): K8sObject =>
+  docs.find((o) => o.kind === 'Deployment' && o.metadata.namespace === a.metadata.namespace && o.metadata.name === a.spec.scaleTargetRef.name)!;
+const bounds = (a: K8sObject): [number, number] =>
+  a.kind === 'ScaledObject' ? [a.spec.minReplicaCount, a.spec.maxReplicaCount] : [a.spec.minReplicas ?? 1, a.spec.maxReplicas];
 
 /**
  * Disruptions the disruption controller allows with n healthy pods (kubernetes pkg/controller/disruption/
@@ -52,7 +54,9 @@ describe('scale-up against the model load, in the committed output', () => {
       });
 
       it('its PodDisruptionBudget lets a pod go at minReplicas and at maxReplicas', () => {
-        const pdb = docs.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.namespace === a.metadata.namespace && o.metadata.name === dep.metadata.name)!;
+        const pdb = docs.find(
+          (o) => o.kind === 'PodDisruptionBudget' && o.metadata.namespace === a.metadata.namespace && o.metadata.name === dep.metadata.name,
+        )!;
         const [min, max] = bounds(a);
         for (const n of [Math.max(1, min), max]) expect(disruptionsAllowed(pdb, n), `${n} pods`).toBeGreaterThanOrEqual(1);
       });
@@ -71,7 +75,14 @@ describe('scale-up-waits-for-startup and pdb-allows-drain, both ways', () => {
     image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
     services: { chat: svc },
   });
-  const chat = (autoscaling: ServiceDeclaration['autoscaling'], over: Partial<ServiceDeclaration> = {}): ServiceDeclaration => ({ model: qwen25_3bInstructQ4KM, cpu: 2, parallel: 2, modelCache: { kind: 'emptyDir' }, autoscaling, ...over });
+  const chat = (autoscaling: ServiceDeclaration['autoscaling'], over: Partial<ServiceDeclaration> = {}): ServiceDeclaration => ({
+    model: qwen25_3bInstructQ4KM,
+    cpu: 2,
+    parallel: 2,
+    modelCache: { kind: 'emptyDir' },
+    autoscaling,
+    ...over,
+  });
   const found = (e: Environment, id: string): string[] => {
     try {
       return [...synthesizeAll([e]).report.warnings].filter((f) => f.ruleId === id).map((f) => `warning: ${f.message}`);
@@ -87,7 +98,11 @@ describe('scale-up-waits-for-startup and pdb-allows-drain, both ways', () => {
 
   it('a target share the running pods cannot cover during a load fails, and more pods at the minimum fix it', () => {
     const tight = found(env(chat({ minReplicas: 1, maxReplicas: 4, signal: 'queue', targetCapacityFraction: 0.8 })), 'scale-up-waits-for-startup');
-    expect(tight).toEqual([expect.stringMatching(/at minReplicas 1 the running pods hold 2 more requests \(capacity 10 = PARALLEL \+ MAX_QUEUE, threshold 8 per pod\) but the next pod is added for 8/)]);
+    expect(tight).toEqual([
+      expect.stringMatching(
+        /at minReplicas 1 the running pods hold 2 more requests \(capacity 10 = PARALLEL \+ MAX_QUEUE, threshold 8 per pod\) but the next pod is added for 8/,
+      ),
+    ]);
     // 4 x (10 - 8) = 8 >= 8.
     expect(found(env(chat({ minReplicas: 4, maxReplicas: 6, signal: 'queue', targetCapacityFraction: 0.8 })), 'scale-up-waits-for-startup')).toEqual([]);
   });
@@ -100,10 +115,18 @@ describe('scale-up-waits-for-startup and pdb-allows-drain, both ways', () => {
   });
 
   it('a PDB that blocks drains at the autoscaler minimum fails; one that allows a pod at both bounds passes', () => {
-    const blocked = found(env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { minAvailable: 2 } } })), 'pdb-allows-drain');
+    const blocked = found(
+      env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { minAvailable: 2 } } })),
+      'pdb-allows-drain',
+    );
     expect(blocked).toEqual([expect.stringMatching(/minAvailable 2 >= replicas 2 at minReplicas 2/)]);
-    expect(found(env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { minAvailable: 1 } } })), 'pdb-allows-drain')).toEqual([]);
-    const none = found(env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { maxUnavailable: 0 } } })), 'pdb-allows-drain');
+    expect(
+      found(env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { minAvailable: 1 } } })), 'pdb-allows-drain'),
+    ).toEqual([]);
+    const none = found(
+      env(chat({ minReplicas: 2, maxReplicas: 4, signal: 'queue' }, { overrides: { disruptionBudget: { maxUnavailable: 0 } } })),
+      'pdb-allows-drain',
+    );
     expect(none).toEqual([expect.stringMatching(/maxUnavailable 0 at minReplicas 2/), expect.stringMatching(/maxUnavailable 0 at maxReplicas 4/)]);
   });
 });

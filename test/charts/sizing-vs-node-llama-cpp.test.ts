@@ -154,11 +154,14 @@ describe('our memory estimate against node-llama-cpp (GgufInsights)', () => {
       const small = Math.min(2048, c.model.trainedContext / 2);
       const theirs = at(2 * small) - at(small);
       const shape = attentionShape(c.model);
-      const ours = kvCacheBytes(shape, { contextSize: 2 * small, parallel: 2, batchSize: 512 }) - kvCacheBytes(shape, { contextSize: small, parallel: 2, batchSize: 512 });
+      const ours =
+        kvCacheBytes(shape, { contextSize: 2 * small, parallel: 2, batchSize: 512 }) - kvCacheBytes(shape, { contextSize: small, parallel: 2, batchSize: 512 });
       if (isCacheless(c.model)) {
         // Ours is none; theirs is exactly the f16 KV a cached model of this shape would take.
         expect(ours).toBe(0);
-        const phantom = kvCacheBytes(theirKvShape(c.model), { contextSize: 2 * small, parallel: 2, batchSize: 512 }) - kvCacheBytes(theirKvShape(c.model), { contextSize: small, parallel: 2, batchSize: 512 });
+        const phantom =
+          kvCacheBytes(theirKvShape(c.model), { contextSize: 2 * small, parallel: 2, batchSize: 512 }) -
+          kvCacheBytes(theirKvShape(c.model), { contextSize: small, parallel: 2, batchSize: 512 });
         expect({ model: c.name, kv: phantom }).toEqual({ model: c.name, kv: theirs });
       } else {
         expect({ model: c.name, kv: ours }).toEqual({ model: c.name, kv: theirs });
@@ -180,27 +183,43 @@ describe('an embedding service at its own batch (BATCH_SIZE = CONTEXT_SIZE)', ()
       const insights = await GgufInsights.from(headerOf(model), llama);
       const contextSize = Math.min(4096, model.trainedContext);
       const batchSize = embeddingBatchSize(contextSize);
-      const theirs = insights.estimateContextResourceRequirements({ contextSize, sequences: 1, batchSize, modelGpuLayers: 0, includeGraphOverhead: true, isEmbeddingContext: true, flashAttention: false });
+      const theirs = insights.estimateContextResourceRequirements({
+        contextSize,
+        sequences: 1,
+        batchSize,
+        modelGpuLayers: 0,
+        includeGraphOverhead: true,
+        isEmbeddingContext: true,
+        flashAttention: false,
+      });
       const ours = estimateMemory({ model, contextSize, parallel: 1, batchSize, gpuOffload: false });
       const phantomKv = isCacheless(model) ? kvCacheBytes(theirKvShape(model), { contextSize, parallel: 1, batchSize }) : 0;
       const oursContext = ours.kvCacheBytes + ours.logitsBytes + ours.attentionScratchBytes + phantomKv;
       expect(ours.attentionScratchBytes).toBeGreaterThan(0);
-      expect(Math.abs(oursContext - theirs.cpuRam), `ours ${oursContext} vs node-llama-cpp ${theirs.cpuRam}`).toBeLessThanOrEqual(64 * 2 ** 20 + 0.02 * theirs.cpuRam);
+      expect(Math.abs(oursContext - theirs.cpuRam), `ours ${oursContext} vs node-llama-cpp ${theirs.cpuRam}`).toBeLessThanOrEqual(
+        64 * 2 ** 20 + 0.02 * theirs.cpuRam,
+      );
     });
   }
 });
 
 describe('ggml storage sizes', () => {
-  it('match llama.cpp\'s own type and block sizes for every type in the table', () => {
-    const bindings = (llama as unknown as { _bindings: { getTypeSizeForGgmlType(t: number): number | undefined; getBlockSizeForGgmlType(t: number): number | undefined } })._bindings;
+  it("match llama.cpp's own type and block sizes for every type in the table", () => {
+    const bindings = (
+      llama as unknown as { _bindings: { getTypeSizeForGgmlType(t: number): number | undefined; getBlockSizeForGgmlType(t: number): number | undefined } }
+    )._bindings;
     for (const [name, block] of Object.entries(ggmlBlocks)) {
       const type = GgmlType[name as keyof typeof GgmlType];
       expect(type, name).toBeTypeOf('number');
-      expect({ name, bytes: bindings.getTypeSizeForGgmlType(type), elements: bindings.getBlockSizeForGgmlType(type) }).toEqual({ name, bytes: block.bytes, elements: block.elements });
+      expect({ name, bytes: bindings.getTypeSizeForGgmlType(type), elements: bindings.getBlockSizeForGgmlType(type) }).toEqual({
+        name,
+        bytes: block.bytes,
+        elements: block.elements,
+      });
     }
   });
 
-  it("the test-model writer numbers every type as llama.cpp does, and sizes it from this table", () => {
+  it('the test-model writer numbers every type as llama.cpp does, and sizes it from this table', () => {
     // The writer keeps its own GgmlType enum (it writes these ids into files) but no block sizes of its own.
     for (const name of Object.keys(WriterGgmlType).filter((k) => Number.isNaN(Number(k)))) {
       const writerId = WriterGgmlType[name as keyof typeof WriterGgmlType];

@@ -78,7 +78,11 @@ describe('synth never empties or half-writes the committed output', () => {
     expectUnchanged(dir, before);
     const manifests = [...before.keys()].filter((f) => f.endsWith('.yaml'));
     const cliOut = join(dir, 'build', 'cdk8s-out');
-    expect(listFiles(cliOut, '.').map((f) => f.slice(2)).sort()).toEqual(manifests.sort());
+    expect(
+      listFiles(cliOut, '.')
+        .map((f) => f.slice(2))
+        .sort(),
+    ).toEqual(manifests.sort());
     for (const f of manifests) expect(output).toContain(f);
   });
 

@@ -80,7 +80,8 @@ export function adaptContainer(c: ResolvedContainer, o: AdaptOptions): LocalCont
     const before = env[name];
     if (value === null) delete env[name];
     else env[name] = value;
-    if (before !== value) notes.push(`${c.name}: ${name} ${before === undefined ? '(unset)' : clip(before)} -> ${value === null ? '(unset)' : clip(value)} (${why})`);
+    if (before !== value)
+      notes.push(`${c.name}: ${name} ${before === undefined ? '(unset)' : clip(before)} -> ${value === null ? '(unset)' : clip(value)} (${why})`);
   };
 
   set(envVars.model, o.model.model, 'test model');

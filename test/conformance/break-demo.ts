@@ -74,7 +74,11 @@ async function main(): Promise<number> {
         const failed = failedChecks(r);
         caught ||= failed.length > 0;
         process.stdout.write(`${formatResult(r, { notes: false })}\n`);
-        process.stdout.write(failed.length > 0 ? `=> scenario "${r.scenario}" FAILS, as it should (${failed.length} failed check(s))\n\n` : `=> scenario "${r.scenario}" passed\n\n`);
+        process.stdout.write(
+          failed.length > 0
+            ? `=> scenario "${r.scenario}" FAILS, as it should (${failed.length} failed check(s))\n\n`
+            : `=> scenario "${r.scenario}" passed\n\n`,
+        );
       }
       if (!caught) {
         missed++;

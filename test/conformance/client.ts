@@ -145,12 +145,7 @@ export function streamChat(
  * Steady-state streaming speed with `n` parallel streams: waits for every stream's first token, counts
  * tokens over `windowMs`, then closes the streams. Returns the slowest stream's tokens/s.
  */
-export async function measureTokensPerSecond(
-  baseUrl: string,
-  n: number,
-  windowMs: number,
-  opts: { maxTokens: number; apiKey?: string },
-): Promise<number> {
+export async function measureTokensPerSecond(baseUrl: string, n: number, windowMs: number, opts: { maxTokens: number; apiKey?: string }): Promise<number> {
   const now = (): number => performance.now();
   const handles = Array.from({ length: n }, () => streamChat(baseUrl, { now, ...opts }));
   const deadline = now() + 20_000;

@@ -36,7 +36,10 @@ const verbose = process.env.CONFORMANCE_VERBOSE === '1';
 let chatFx: Fixture;
 /** Embedding Deployments run on the BERT test model, trained for the largest CONTEXT_SIZE they ask for. */
 let embeddingFx: Fixture | undefined;
-const embeddingContext = Math.max(0, ...deployments.filter(servesEmbeddings).map((d) => Number(envValue(resolvePod(d).containers[0]!, envVars.contextSize) ?? 0)));
+const embeddingContext = Math.max(
+  0,
+  ...deployments.filter(servesEmbeddings).map((d) => Number(envValue(resolvePod(d).containers[0]!, envVars.contextSize) ?? 0)),
+);
 
 beforeAll(async () => {
   chatFx = await createFixture();

@@ -26,8 +26,13 @@ export interface DeploymentFile {
 export function findDeployments(root: string = repoRoot): DeploymentFile[] {
   const dist = path.join(root, 'dist');
   const out: DeploymentFile[] = [];
-  for (const env of readdirSync(dist, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
-    for (const name of readdirSync(path.join(dist, env)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const env of readdirSync(dist, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()) {
+    for (const name of readdirSync(path.join(dist, env))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort()) {
       const file = path.join('dist', env, name);
       const docs = parseAllDocuments(readFileSync(path.join(root, file), 'utf8'));
       for (const doc of docs) {
@@ -48,8 +53,22 @@ export function findDeployments(root: string = repoRoot): DeploymentFile[] {
 // ---------------------------------------------------------------------------------------------
 
 const suffixes: Record<string, number> = {
-  n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** Parses a Kubernetes quantity ("2000m", "3200Mi", "1", "1e3") to a plain number. */

@@ -43,7 +43,10 @@ function clientFor(p: PodUnderTest): OpenAI {
 
 /** Inputs of about `tokens` WordPiece tokens each (one short word is one token of the bge vocabulary). */
 function inputs(count: number, tokens: number, salt: string): string[] {
-  return Array.from({ length: count }, (_, i) => `${salt} ${i} ${Array.from({ length: tokens }, (_, j) => ['river', 'stone', 'light', 'green', 'paper'][(i + j) % 5]).join(' ')}`);
+  return Array.from(
+    { length: count },
+    (_, i) => `${salt} ${i} ${Array.from({ length: tokens }, (_, j) => ['river', 'stone', 'light', 'green', 'paper'][(i + j) % 5]).join(' ')}`,
+  );
 }
 
 interface BatchOutcome {
@@ -69,7 +72,11 @@ async function embedBatch(client: OpenAI, model: string, batch: string[]): Promi
  * One pod: Ready, then two clients send long batches of embeddings back to back for `periods` liveness
  * periods (one runs, one waits in the queue), then the pod is deleted with a batch in flight.
  */
-export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { periods?: number } = {}): Promise<{ busy: ScenarioResult; rollout: ScenarioResult }> {
+export async function embeddingServing(
+  d: DeploymentFile,
+  fx: Fixture,
+  opts: { periods?: number } = {},
+): Promise<{ busy: ScenarioResult; rollout: ScenarioResult }> {
   const p = await createPod(d, fx, 'embedding pod: long batches under liveness, then a rollout');
   const cb = new Checks();
   const cr = new Checks();
@@ -86,7 +93,9 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
       return { busy: result(p, 'embeddings under liveness', d, cb, busyFacts), rollout: result(p, 'embedding rollout', d, cr, rolloutFacts) };
     }
     const client = clientFor(p);
-    const dimension = Number(readGguf(fx.modelPath).metadata.get(`${String(readGguf(fx.modelPath).metadata.get('general.architecture')?.value)}.embedding_length`)?.value);
+    const dimension = Number(
+      readGguf(fx.modelPath).metadata.get(`${String(readGguf(fx.modelPath).metadata.get('general.architecture')?.value)}.embedding_length`)?.value,
+    );
     const models = await client.models.list();
     const model = models.data[0]?.id ?? '';
     cb.must('GET /v1/models names the served model', model !== '', model || 'no model listed');
@@ -102,7 +111,10 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     const perBatch = Math.max(1, Math.min(maxPerRequest, Math.max(4, Math.min(2048, Math.round(livePeriod / msPerInput)))));
     const periods = opts.periods ?? 4;
     const phaseMs = periods * livePeriod;
-    p.timeline.add('client', `load phase: 2 clients × batches of ${perBatch} inputs of ~${inputTokens} tokens (≈${fmtS(perBatch * msPerInput)} each at ${msPerInput.toFixed(1)} ms/input), for ${periods} liveness periods (${fmtS(phaseMs)})`);
+    p.timeline.add(
+      'client',
+      `load phase: 2 clients × batches of ${perBatch} inputs of ~${inputTokens} tokens (≈${fmtS(perBatch * msPerInput)} each at ${msPerInput.toFixed(1)} ms/input), for ${periods} liveness periods (${fmtS(phaseMs)})`,
+    );
     const phaseStart = now();
     const outcomes: BatchOutcome[] = [probe];
     const workers = [0, 1].map(async (w) => {
@@ -118,10 +130,22 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     const failed = outcomes.filter((o) => !o.ok);
     const vectors = outcomes.reduce((n, o) => n + o.vectors, 0);
     p.timeline.add('client', `load phase over: ${outcomes.length} requests, ${vectors} vectors, ${failed.length} failed`);
-    cb.must('every request answered 200 through the openai client', failed.length === 0, failed.map((f) => f.error).join('; ') || `${outcomes.length} requests`);
-    cb.must(`every vector has the model's dimension (${dimension})`, outcomes.every((o) => !o.ok || o.dimension === dimension), [...new Set(outcomes.map((o) => o.dimension))].join(', '));
+    cb.must(
+      'every request answered 200 through the openai client',
+      failed.length === 0,
+      failed.map((f) => f.error).join('; ') || `${outcomes.length} requests`,
+    );
+    cb.must(
+      `every vector has the model's dimension (${dimension})`,
+      outcomes.every((o) => !o.ok || o.dimension === dimension),
+      [...new Set(outcomes.map((o) => o.dimension))].join(', '),
+    );
     cb.must('liveness probed through the phase', liveness.length >= periods - 1, `${liveness.length} liveness probes in ${fmtS(phaseEnd - phaseStart)}`);
-    cb.must('zero liveness failures', liveness.every((r) => r.outcome.ok), `${liveness.filter((r) => !r.outcome.ok).length} of ${liveness.length} failed`);
+    cb.must(
+      'zero liveness failures',
+      liveness.every((r) => r.outcome.ok),
+      `${liveness.filter((r) => !r.outcome.ok).length} of ${liveness.length} failed`,
+    );
     cb.must('zero restarts', k.restarts === 0, `restarts=${k.restarts}`);
     cb.must('readiness stayed true', readinessFailed.length === 0 && k.ready, `${readinessFailed.length} readiness failures`);
     Object.assign(busyFacts, { requests: outcomes.length, vectors, perBatch, msPerInput: Math.round(msPerInput * 10) / 10, livenessProbes: liveness.length });
@@ -140,19 +164,31 @@ export async function embeddingServing(d: DeploymentFile, fx: Fixture, opts: { p
     const requests = Math.max(1, Math.min(1 + Number(env[envVars.maxQueue] ?? 0), Math.ceil(wanted / perRequest)));
     const sizes = Array.from({ length: requests }, (_, i) => Math.min(perRequest, wanted - i * perRequest)).filter((n) => n > 0);
     const rolloutBatch = sizes.reduce((a, b) => a + b, 0);
-    p.timeline.add('client', `rollout batch: ${rolloutBatch} inputs in ${sizes.length} request(s) of at most ${perRequest} (body limit ${rolloutBodyLimit} bytes) ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`);
+    p.timeline.add(
+      'client',
+      `rollout batch: ${rolloutBatch} inputs in ${sizes.length} request(s) of at most ${perRequest} (body limit ${rolloutBodyLimit} bytes) ≈ ${fmtS(rolloutBatch * msPerInput)} (target ${fmtS(targetMs)})`,
+    );
     const inFlight = Promise.all(sizes.map((n, r) => embedBatch(client, model, inputs(n, inputTokens, `rollout-${r}`))));
     await sleep(Math.min(200, targetMs / 4));
     const term = await k.terminate();
     const rolloutOutcomes = await inFlight;
     const rolloutVectors = rolloutOutcomes.reduce((a, o) => a + o.vectors, 0);
     const rolloutFailed = rolloutOutcomes.find((o) => !o.ok);
-    p.timeline.add('client', `in-flight batch ended: ${rolloutFailed ? rolloutFailed.error : `${rolloutVectors} vectors`} after ${fmtS(Math.max(...rolloutOutcomes.map((o) => o.ms)))}`);
-    cr.must('the in-flight batch completed (200, every vector)', !rolloutFailed && rolloutVectors === rolloutBatch, rolloutFailed ? (rolloutFailed.error ?? 'failed') : `${rolloutVectors} of ${rolloutBatch}`);
+    p.timeline.add(
+      'client',
+      `in-flight batch ended: ${rolloutFailed ? rolloutFailed.error : `${rolloutVectors} vectors`} after ${fmtS(Math.max(...rolloutOutcomes.map((o) => o.ms)))}`,
+    );
+    cr.must(
+      'the in-flight batch completed (200, every vector)',
+      !rolloutFailed && rolloutVectors === rolloutBatch,
+      rolloutFailed ? (rolloutFailed.error ?? 'failed') : `${rolloutVectors} of ${rolloutBatch}`,
+    );
     cr.must(
       'exit 0 before the grace period ends',
       term !== undefined && term.exitCode === 0 && term.exitedBeforeDeadline && !term.sigkilled,
-      term ? `exit ${term.exitCode ?? term.signal} ${fmtS((term.exitedAt ?? 0) - term.sigtermAt)} after SIGTERM, deadline ${fmtS(term.deadlineAt - term.sigtermAt)}` : 'the container had already exited',
+      term
+        ? `exit ${term.exitCode ?? term.signal} ${fmtS((term.exitedAt ?? 0) - term.sigtermAt)} after SIGTERM, deadline ${fmtS(term.deadlineAt - term.sigtermAt)}`
+        : 'the container had already exited',
     );
     Object.assign(rolloutFacts, { rolloutBatch, exitAfterSigterm: fmtS(term ? (term.exitedAt ?? 0) - term.sigtermAt : undefined) });
   } finally {

@@ -166,7 +166,10 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
     modelServer.onEnd = (r) => {
       const mb = (r.bytesSent / 1e6).toFixed(1);
       const secs = r.endedAt === undefined ? '?' : ((r.endedAt - r.at) / 1000).toFixed(2);
-      timeline.add('server', `${r.method} ${r.path}${r.range ? ` (${r.range})` : ''} -> ${r.status}, ${mb} MB in ${secs}s${r.cut ? ', CUT by the server' : ''}`);
+      timeline.add(
+        'server',
+        `${r.method} ${r.path}${r.range ? ` (${r.range})` : ''} -> ${r.status}, ${mb} MB in ${secs}s${r.cut ? ', CUT by the server' : ''}`,
+      );
     };
     modelUrlPath = servedPath(manifestModel);
     const throttle = {
@@ -190,10 +193,7 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
     model = { model: o.localModel ?? fx.modelPath, sha256: sha, cacheDir };
   }
   const local = new Map<string, LocalContainer>();
-  local.set(
-    server.name,
-    adaptContainer(server, { model, port: await freePort(), scale: fx.scale, home, ...(o.override ? { override: o.override } : {}) }),
-  );
+  local.set(server.name, adaptContainer(server, { model, port: await freePort(), scale: fx.scale, home, ...(o.override ? { override: o.override } : {}) }));
   for (const c of pod.initContainers) local.set(c.name, adaptContainer(c, { model, scale: fx.scale, home }));
   const sp = server.startupProbe;
   const windowSeconds = sp ? sp.initialDelaySeconds + sp.periodSeconds * sp.failureThreshold : 0;

@@ -458,7 +458,12 @@ export class Kubelet {
       let wake: (() => void) | undefined;
       const trigger = (): void => wake?.();
       if (spec.kind === 'readiness') this.readinessTrigger = trigger;
-      void this.probeWorker(run, spec, () => stopped, (w) => (wake = w));
+      void this.probeWorker(
+        run,
+        spec,
+        () => stopped,
+        (w) => (wake = w),
+      );
     }
     return () => {
       stopped = true;
@@ -468,12 +473,7 @@ export class Kubelet {
 
   private readinessTrigger: (() => void) | undefined;
 
-  private async probeWorker(
-    run: ContainerRun,
-    spec: ProbeSpec,
-    isStopped: () => boolean,
-    setWake: (w: () => void) => void,
-  ): Promise<void> {
+  private async probeWorker(run: ContainerRun, spec: ProbeSpec, isStopped: () => boolean, setWake: (w: () => void) => void): Promise<void> {
     const period = this.ms(spec.periodSeconds);
     const timeout = this.ms(spec.timeoutSeconds);
     const delay = this.ms(spec.initialDelaySeconds);
@@ -581,7 +581,10 @@ export class Kubelet {
     if (run.exitedAt === undefined) {
       sigtermAt = this.tl.now();
       this.sigtermAt = sigtermAt;
-      this.tl.add('kubelet', `SIGTERM ${run.name} (grace period ${this.o.pod.terminationGracePeriodSeconds}s, scaled ${(graceMs / 1000).toFixed(2)}s, ends t=+${(deadlineAt / 1000).toFixed(2)}s)`);
+      this.tl.add(
+        'kubelet',
+        `SIGTERM ${run.name} (grace period ${this.o.pod.terminationGracePeriodSeconds}s, scaled ${(graceMs / 1000).toFixed(2)}s, ends t=+${(deadlineAt / 1000).toFixed(2)}s)`,
+      );
       run.child.kill('SIGTERM');
       const left = deadlineAt - this.tl.now();
       const inTime = await Promise.race([run.exited.then(() => true), sleep(left).then(() => false)]);

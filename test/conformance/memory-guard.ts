@@ -31,7 +31,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Ma
 
 function describeStreams(rs: StreamResult[]): string {
   return rs
-    .map((r) => `#${r.id}: ${r.status ?? '-'} ${r.completionTokens ?? r.chunks} tok ${r.finishReason ?? '-'}${r.sawDone ? ' [DONE]' : ''}${r.error ? ` (${r.error})` : ''}`)
+    .map(
+      (r) =>
+        `#${r.id}: ${r.status ?? '-'} ${r.completionTokens ?? r.chunks} tok ${r.finishReason ?? '-'}${r.sawDone ? ' [DONE]' : ''}${r.error ? ` (${r.error})` : ''}`,
+    )
     .join('; ');
 }
 
@@ -57,7 +60,13 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
   const readyPeriod = k.ms(p.server.readinessProbe?.periodSeconds ?? 10);
   const handles: StreamHandle[] = [];
   try {
-    if (!c.must('the manifest leaves the memory guard on', headroomMiB > 0, `MEMORY_GUARD_HEADROOM_MIB=${env[envVars.memoryGuardHeadroomMiB] ?? `(unset: ${defaultMemoryGuardHeadroomMiB})`}`)) {
+    if (
+      !c.must(
+        'the manifest leaves the memory guard on',
+        headroomMiB > 0,
+        `MEMORY_GUARD_HEADROOM_MIB=${env[envVars.memoryGuardHeadroomMiB] ?? `(unset: ${defaultMemoryGuardHeadroomMiB})`}`,
+      )
+    ) {
       return done();
     }
     await k.start();
@@ -84,10 +93,17 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     const room = Math.min(p.maxTokensLimit, p.contextSize - 128);
     const cap = Math.max(16, Math.floor((rate * shutdownGraceMs * 0.5) / 1000));
     const maxTokens = Math.max(16, Math.min(room, cap, Math.ceil((rate * targetMs) / 1000)));
-    p.timeline.add('client', `${p.parallel} streams (PARALLEL) × max_tokens ${maxTokens} ≈ ${fmtS((maxTokens / Math.max(rate, 0.1)) * 1000)} at ${rate.toFixed(1)} tok/s`);
+    p.timeline.add(
+      'client',
+      `${p.parallel} streams (PARALLEL) × max_tokens ${maxTokens} ≈ ${fmtS((maxTokens / Math.max(rate, 0.1)) * 1000)} at ${rate.toFixed(1)} tok/s`,
+    );
     for (let i = 0; i < p.parallel; i++) handles.push(streamChat(k.baseUrl, { maxTokens, now, ...auth }));
     const inFlight = await k.waitFor(() => handles.every((h) => h.result.chunks > 0 || h.result.endedAt !== undefined), 15_000);
-    c.must('streams in flight before the limit drops', inFlight && handles.every((h) => h.result.endedAt === undefined), describeStreams(handles.map((h) => h.result)));
+    c.must(
+      'streams in flight before the limit drops',
+      inFlight && handles.every((h) => h.result.endedAt === undefined),
+      describeStreams(handles.map((h) => h.result)),
+    );
 
     const run = k.currentRun;
     await writeFile(memoryMax, `${scaledDownLimitBytes}\n`);
@@ -115,7 +131,10 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     await watcher;
     const exited = await k.waitFor(() => run?.exitedAt !== undefined, shutdownGraceMs + 10_000);
     for (const r of results) {
-      p.timeline.add('client', `stream #${r.id} ended t=+${fmtS(r.endedAt)}: ${r.completionTokens ?? r.chunks} tokens, finish_reason ${r.finishReason ?? '-'}${r.sawDone ? ', [DONE]' : ''}${r.error ? `, ${r.error}` : ''}`);
+      p.timeline.add(
+        'client',
+        `stream #${r.id} ended t=+${fmtS(r.endedAt)}: ${r.completionTokens ?? r.chunks} tokens, finish_reason ${r.finishReason ?? '-'}${r.sawDone ? ', [DONE]' : ''}${r.error ? `, ${r.error}` : ''}`,
+      );
     }
     // The limit back to normal before the restarted container's guard could sample it.
     await writeFile(memoryMax, `${generousLimitBytes}\n`);
@@ -134,15 +153,28 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     const exitMs = run?.exitedAt === undefined ? undefined : run.exitedAt - droppedAt;
     c.must(
       'exit 0 by itself within SHUTDOWN_GRACE_MS, no signal from the kubelet',
-      exited && run?.exitCode === 0 && !run.signal && (k.sigtermAt === undefined || k.sigtermAt < droppedAt) && run.killedFor === undefined && exitMs !== undefined && exitMs <= guardIntervalMs + shutdownGraceMs + 5_000,
+      exited &&
+        run?.exitCode === 0 &&
+        !run.signal &&
+        (k.sigtermAt === undefined || k.sigtermAt < droppedAt) &&
+        run.killedFor === undefined &&
+        exitMs !== undefined &&
+        exitMs <= guardIntervalMs + shutdownGraceMs + 5_000,
       `exit ${String(run?.exitCode ?? run?.signal)} ${fmtS(exitMs)} after the drop (SHUTDOWN_GRACE_MS ${shutdownGraceMs}); SIGTERM ${k.sigtermAt === undefined || k.sigtermAt < droppedAt ? 'not sent after the drop' : `sent t=+${fmtS(k.sigtermAt)}`}`,
     );
     const guardLines = (run?.logs ?? []).filter((l) => /memory guard: RSS/.test(l));
-    const line = guardLines[0] ? (JSON.parse(guardLines[0]) as { rssBytes?: number; limitBytes?: number; headroomBytes?: number; thresholdBytes?: number }) : undefined;
+    const line = guardLines[0]
+      ? (JSON.parse(guardLines[0]) as { rssBytes?: number; limitBytes?: number; headroomBytes?: number; thresholdBytes?: number })
+      : undefined;
     c.must(
       'one log line with the figures',
-      guardLines.length === 1 && line?.limitBytes === scaledDownLimitBytes && line.headroomBytes === headroomMiB * 2 ** 20 && (line.rssBytes ?? 0) >= (line.thresholdBytes ?? Infinity),
-      guardLines.length === 1 ? `rss ${line?.rssBytes}, limit ${line?.limitBytes}, headroom ${line?.headroomBytes}, threshold ${line?.thresholdBytes}` : `${guardLines.length} guard lines`,
+      guardLines.length === 1 &&
+        line?.limitBytes === scaledDownLimitBytes &&
+        line.headroomBytes === headroomMiB * 2 ** 20 &&
+        (line.rssBytes ?? 0) >= (line.thresholdBytes ?? Infinity),
+      guardLines.length === 1
+        ? `rss ${line?.rssBytes}, limit ${line?.limitBytes}, headroom ${line?.headroomBytes}, threshold ${line?.thresholdBytes}`
+        : `${guardLines.length} guard lines`,
     );
     // An exit under restartPolicy Always is a restart (the first one without back-off), not a crash loop yet.
     const restarted = await k.waitFor(() => k.restarts === restartsBefore + 1 && k.runs.length === restartsBefore + 2, 5_000);

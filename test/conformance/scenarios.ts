@@ -10,17 +10,7 @@ import { containerCommands, endpoints, envVars, inferencePaths, serverRuntimeEnv
 import { parseSplitName } from '../../service/model/split-name.js';
 import { measureTokensPerSecond, streamChat, type StreamHandle, type StreamResult } from './client.js';
 import { envValue, parseQuantity, resolvePod, type DeploymentFile, type ResolvedContainer } from './deployment.js';
-import {
-  Checks,
-  createPod,
-  fmtS,
-  sha256File,
-  startupWindowMs,
-  type Fixture,
-  type PodOptions,
-  type PodUnderTest,
-  type ScenarioResult,
-} from './harness.js';
+import { Checks, createPod, fmtS, sha256File, startupWindowMs, type Fixture, type PodOptions, type PodUnderTest, type ScenarioResult } from './harness.js';
 import { httpProbe, spawnContainer, type ContainerRun } from './kubelet.js';
 import { Timeline } from './timeline.js';
 
@@ -39,9 +29,7 @@ async function startAndWaitReady(p: PodUnderTest): Promise<boolean> {
 }
 
 function probesBetween(p: PodUnderTest, kind: string, from: number, to: number): { ok: boolean; at: number; sentAt: number }[] {
-  return p.kubelet.probes
-    .filter((r) => r.probe === kind && r.sentAt >= from && r.sentAt <= to)
-    .map((r) => ({ ok: r.outcome.ok, at: r.at, sentAt: r.sentAt }));
+  return p.kubelet.probes.filter((r) => r.probe === kind && r.sentAt >= from && r.sentAt <= to).map((r) => ({ ok: r.outcome.ok, at: r.at, sentAt: r.sentAt }));
 }
 
 function maxConsecutiveFailures(p: PodUnderTest, kind: string): number {
@@ -62,7 +50,10 @@ function killedRuns(p: PodUnderTest): ContainerRun[] {
 
 function describeStreams(rs: StreamResult[]): string {
   return rs
-    .map((r) => `#${r.id}: ${r.status ?? '-'} ${r.completionTokens ?? r.chunks} tok ${r.finishReason ?? '-'}${r.sawDone ? ' [DONE]' : ''}${r.error ? ` (${r.error})` : ''}`)
+    .map(
+      (r) =>
+        `#${r.id}: ${r.status ?? '-'} ${r.completionTokens ?? r.chunks} tok ${r.finishReason ?? '-'}${r.sawDone ? ' [DONE]' : ''}${r.error ? ` (${r.error})` : ''}`,
+    )
     .join('; ');
 }
 
@@ -115,7 +106,11 @@ export function wiring(d: DeploymentFile): ScenarioResult {
   const unknown = (ct: ResolvedContainer): string[] => ct.env.map((e) => e.name).filter((n) => !known.has(n));
   c.must('server command is the image entry point', JSON.stringify(server.command) === JSON.stringify(containerCommands.serve), JSON.stringify(server.command));
   for (const init of pod.initContainers) {
-    c.must(`init ${init.name} command is fetch-model`, JSON.stringify(init.command) === JSON.stringify(containerCommands.fetchModel), JSON.stringify(init.command));
+    c.must(
+      `init ${init.name} command is fetch-model`,
+      JSON.stringify(init.command) === JSON.stringify(containerCommands.fetchModel),
+      JSON.stringify(init.command),
+    );
     for (const v of [envVars.model, envVars.modelSha256, envVars.modelCacheDir]) {
       c.must(`init ${init.name} and server agree on ${v}`, envValue(init, v) === envValue(server, v), `${envValue(init, v)} vs ${envValue(server, v)}`);
     }
@@ -128,9 +123,17 @@ export function wiring(d: DeploymentFile): ScenarioResult {
     return ct.raw.volumeMounts?.find((m) => m.mountPath === dir && !m.subPath && !m.readOnly)?.name;
   };
   const serverVolume = cacheVolume(server);
-  c.must('server MODEL_CACHE_DIR is a writable volume mount', serverVolume !== undefined, `${envValue(server, envVars.modelCacheDir) ?? '/models'} -> ${serverVolume ?? 'not mounted'}`);
+  c.must(
+    'server MODEL_CACHE_DIR is a writable volume mount',
+    serverVolume !== undefined,
+    `${envValue(server, envVars.modelCacheDir) ?? '/models'} -> ${serverVolume ?? 'not mounted'}`,
+  );
   for (const init of pod.initContainers) {
-    c.must(`init ${init.name} writes the cache volume the server reads`, cacheVolume(init) !== undefined && cacheVolume(init) === serverVolume, `${cacheVolume(init) ?? 'not mounted'} vs ${serverVolume ?? 'not mounted'}`);
+    c.must(
+      `init ${init.name} writes the cache volume the server reads`,
+      cacheVolume(init) !== undefined && cacheVolume(init) === serverVolume,
+      `${cacheVolume(init) ?? 'not mounted'} vs ${serverVolume ?? 'not mounted'}`,
+    );
   }
   const port = Number(envValue(server, envVars.port) ?? 8080);
   for (const pr of [server.startupProbe, server.readinessProbe, server.livenessProbe]) {
@@ -152,7 +155,11 @@ export function wiring(d: DeploymentFile): ScenarioResult {
   const shutdownMs = Number(envValue(server, envVars.shutdownGraceMs) ?? 20_000);
   // server.ts: after SHUTDOWN_GRACE_MS it aborts what is left, waits up to 3 s, then closes (<= 5 s).
   const worst = preStop + shutdownMs / 1000 + 3 + 5;
-  c.must('preStop + SHUTDOWN_GRACE_MS + abort/close bounds fit the grace period', worst <= grace, `${preStop} + ${shutdownMs / 1000} + 3 + 5 = ${worst}s vs terminationGracePeriodSeconds ${grace}s`);
+  c.must(
+    'preStop + SHUTDOWN_GRACE_MS + abort/close bounds fit the grace period',
+    worst <= grace,
+    `${preStop} + ${shutdownMs / 1000} + 3 + 5 = ${worst}s vs terminationGracePeriodSeconds ${grace}s`,
+  );
   for (const e of server.env.filter((x) => x.from)) timeline.note(`${e.name}=${e.value} from ${e.from}`);
   return { scenario: 'wiring', deployment: d.label, timeline, checks: c.list, facts: {} };
 }
@@ -198,7 +205,13 @@ export async function slowLoad(
     const firstReadyOk = k.probes.find((r) => r.probe === 'readiness' && r.outcome.ok);
     const threshold = p.server.startupProbe?.failureThreshold ?? 0;
 
-    c.must('no restart', k.restarts === 0 && killedRuns(p).length === 0 && k.runs.length === 1, `restarts=${k.restarts}, containers run=${k.runs.length}${killedRuns(p).map((r) => `, killed: ${r.killedFor}`).join('')}`);
+    c.must(
+      'no restart',
+      k.restarts === 0 && killedRuns(p).length === 0 && k.runs.length === 1,
+      `restarts=${k.restarts}, containers run=${k.runs.length}${killedRuns(p)
+        .map((r) => `, killed: ${r.killedFor}`)
+        .join('')}`,
+    );
     c.must('Ready', ready, ready ? `Ready at t=+${fmtS(p.timeline.select('kubelet').find((e) => e.text.startsWith('Ready'))?.at)}` : 'never became Ready');
     c.must(
       'the server container downloaded the model at start, throttled',
@@ -265,7 +278,10 @@ async function busyPhase(p: PodUnderTest, c: Checks, opts: BusyOptions): Promise
   const maxTokens = Math.max(16, Math.min(p.maxTokensLimit, p.contextSize - 128));
   const now = (): number => p.timeline.now();
   const auth = p.apiKey ? { apiKey: p.apiKey } : {};
-  p.timeline.add('client', `load phase: ${p.parallel} streams (PARALLEL) × max_tokens ${maxTokens}, replaced as they finish, for ${periods} liveness periods (${fmtS(phaseMs)})`);
+  p.timeline.add(
+    'client',
+    `load phase: ${p.parallel} streams (PARALLEL) × max_tokens ${maxTokens}, replaced as they finish, for ${periods} liveness periods (${fmtS(phaseMs)})`,
+  );
   const phaseStart = now();
   const phaseEnd = phaseStart + phaseMs;
   const handles: StreamHandle[] = [];
@@ -310,8 +326,18 @@ async function busyPhase(p: PodUnderTest, c: Checks, opts: BusyOptions): Promise
     `llm_busy_sequences=${busyMetric ?? '?'} of PARALLEL=${p.parallel}; ${describeStreams(first)}`,
   );
   c.must('liveness probed through the phase', liveness.length >= periods - 1, `${liveness.length} liveness probes in ${fmtS(phaseMs)}`);
-  c.must('zero liveness failures', liveness.every((r) => r.ok), `${liveness.filter((r) => !r.ok).length} of ${liveness.length} failed`);
-  c.must('zero restarts', k.restarts === 0 && killedRuns(p).length === 0, `restarts=${k.restarts}${killedRuns(p).map((r) => `; the kubelet killed the container: ${r.killedFor}`).join('')}`);
+  c.must(
+    'zero liveness failures',
+    liveness.every((r) => r.ok),
+    `${liveness.filter((r) => !r.ok).length} of ${liveness.length} failed`,
+  );
+  c.must(
+    'zero restarts',
+    k.restarts === 0 && killedRuns(p).length === 0,
+    `restarts=${k.restarts}${killedRuns(p)
+      .map((r) => `; the kubelet killed the container: ${r.killedFor}`)
+      .join('')}`,
+  );
   c.must(
     'readiness stayed true',
     readiness.length > 0 && notReady.length === 0 && k.ready,
@@ -348,7 +374,11 @@ async function rolloutPhase(p: PodUnderTest, c: Checks, rate: number): Promise<S
     for (let i = 0; i < p.parallel; i++) handles.push(streamChat(k.baseUrl, { maxTokens, now, ...auth }));
     const inFlight = await k.waitFor(() => handles.every((h) => h.result.chunks > 0 || h.result.endedAt !== undefined), 15_000);
     p.timeline.add('client', `${handles.filter((h) => h.result.chunks > 0 && h.result.endedAt === undefined).length} of ${p.parallel} streams in flight`);
-    c.must('streams in flight before the rollout', inFlight && handles.every((h) => h.result.endedAt === undefined), describeStreams(handles.map((h) => h.result)));
+    c.must(
+      'streams in flight before the rollout',
+      inFlight && handles.every((h) => h.result.endedAt === undefined),
+      describeStreams(handles.map((h) => h.result)),
+    );
 
     const run = k.currentRun;
     const terminated = k.terminate();
@@ -369,7 +399,10 @@ async function rolloutPhase(p: PodUnderTest, c: Checks, rate: number): Promise<S
     const results = await Promise.all(handles.map((h) => h.done));
     const late = await lateRequest;
     for (const r of results) {
-      p.timeline.add('client', `stream #${r.id} ended t=+${fmtS(r.endedAt)}: ${r.completionTokens ?? r.chunks} tokens, finish_reason ${r.finishReason ?? '-'}${r.sawDone ? ', [DONE]' : ''}${r.error ? `, ${r.error}` : ''}`);
+      p.timeline.add(
+        'client',
+        `stream #${r.id} ended t=+${fmtS(r.endedAt)}: ${r.completionTokens ?? r.chunks} tokens, finish_reason ${r.finishReason ?? '-'}${r.sawDone ? ', [DONE]' : ''}${r.error ? `, ${r.error}` : ''}`,
+      );
     }
 
     const sigtermAt = k.sigtermAt;
@@ -382,7 +415,8 @@ async function rolloutPhase(p: PodUnderTest, c: Checks, rate: number): Promise<S
       sigtermAt !== undefined && results.every((r) => (r.endedAt ?? 0) > sigtermAt),
       `SIGTERM t=+${fmtS(sigtermAt)}; streams ended ${results.map((r) => `t=+${fmtS(r.endedAt)}`).join(', ')}`,
     );
-    const readinessFailedInTime = firstAfter !== undefined && !firstAfter.outcome.ok && sigtermAt !== undefined && firstAfter.sentAt - sigtermAt <= readyPeriod + 50;
+    const readinessFailedInTime =
+      firstAfter !== undefined && !firstAfter.outcome.ok && sigtermAt !== undefined && firstAfter.sentAt - sigtermAt <= readyPeriod + 50;
     const exitedInTime = firstAfter === undefined && exitedAt !== undefined && sigtermAt !== undefined && exitedAt - sigtermAt <= readyPeriod;
     c.must(
       'readiness fails within one probe period of SIGTERM',
@@ -455,10 +489,17 @@ export async function busyThenRollout(
         await p.kubelet.waitFor(() => p.kubelet.restarts > 0 || p.kubelet.stoppedRestarting, p.kubelet.ms(p.pod.terminationGracePeriodSeconds) + 5000);
       }
       if (p.kubelet.ready && p.kubelet.restarts === 0 && killedRuns(p).length === 0) {
-        const rate = b.rate > 0 ? b.rate : await measureTokensPerSecond(p.kubelet.baseUrl, p.parallel, 1000, { maxTokens: p.maxTokensLimit, ...(p.apiKey ? { apiKey: p.apiKey } : {}) });
+        const rate =
+          b.rate > 0
+            ? b.rate
+            : await measureTokensPerSecond(p.kubelet.baseUrl, p.parallel, 1000, { maxTokens: p.maxTokensLimit, ...(p.apiKey ? { apiKey: p.apiKey } : {}) });
         rolloutFacts = await rolloutPhase(p, cr, rate);
       } else {
-        cr.must('Ready and never restarted before the rollout', false, `ready=${p.kubelet.ready}, restarts=${p.kubelet.restarts}, kills=${killedRuns(p).length}`);
+        cr.must(
+          'Ready and never restarted before the rollout',
+          false,
+          `ready=${p.kubelet.ready}, restarts=${p.kubelet.restarts}, kills=${killedRuns(p).length}`,
+        );
       }
     } else {
       cr.must('Ready before the rollout', false, 'never became Ready');
@@ -481,8 +522,14 @@ export type ModelFault = 'missing' | 'checksum-mismatch' | 'truncated';
 const faultExpectations: Record<ModelFault, { what: string; message: RegExp }> = {
   missing: { what: 'MODEL points at a file that does not exist', message: /does not exist/ },
   // A truncated file is named as such before any hashing (its GGUF header says how long it must be).
-  'checksum-mismatch': { what: 'the file is truncated and MODEL_SHA256 is the real one', message: /sha256 mismatch|is truncated: its header places tensor data/ },
-  truncated: { what: 'the file is truncated and MODEL_SHA256 pins the truncated bytes (a corrupt source)', message: /truncated or corrupt|model load failed|is truncated: its header places tensor data/i },
+  'checksum-mismatch': {
+    what: 'the file is truncated and MODEL_SHA256 is the real one',
+    message: /sha256 mismatch|is truncated: its header places tensor data/,
+  },
+  truncated: {
+    what: 'the file is truncated and MODEL_SHA256 pins the truncated bytes (a corrupt source)',
+    message: /truncated or corrupt|model load failed|is truncated: its header places tensor data/i,
+  },
 };
 
 /**
@@ -515,9 +562,21 @@ export async function modelFault(d: DeploymentFile, fx: Fixture, fault: ModelFau
         }
       })
       .find((l) => l.level === 'fatal' || (l.level === 'raw' && /fatal|error/i.test(l.msg ?? '')));
-    c.must('exited by itself with code 1', run !== undefined && run.exitCode === 1 && run.killedFor === undefined, `exit ${run?.exitCode ?? run?.signal ?? 'none'}${run?.killedFor ? `, killed: ${run.killedFor}` : ''}`);
-    c.must('failed before the startup window ran out (no probe-kill loop)', lived !== undefined && lived < windowMs, `exited after ${fmtS(lived)}, window ${fmtS(windowMs)}`);
-    c.must('one clear fatal log line saying why', fatal !== undefined && exp.message.test(fatal.msg ?? ''), fatal ? `${fatal.code ? `[${fatal.code}] ` : ''}${fatal.msg}` : 'no fatal line');
+    c.must(
+      'exited by itself with code 1',
+      run !== undefined && run.exitCode === 1 && run.killedFor === undefined,
+      `exit ${run?.exitCode ?? run?.signal ?? 'none'}${run?.killedFor ? `, killed: ${run.killedFor}` : ''}`,
+    );
+    c.must(
+      'failed before the startup window ran out (no probe-kill loop)',
+      lived !== undefined && lived < windowMs,
+      `exited after ${fmtS(lived)}, window ${fmtS(windowMs)}`,
+    );
+    c.must(
+      'one clear fatal log line saying why',
+      fatal !== undefined && exp.message.test(fatal.msg ?? ''),
+      fatal ? `${fatal.code ? `[${fatal.code}] ` : ''}${fatal.msg}` : 'no fatal line',
+    );
     c.must('never Started nor Ready', !p.timeline.events.some((e) => e.kind === 'kubelet' && /Started \(startup|^Ready/.test(e.text)), 'ok');
     return result(p, `model ${fault}`, d, c, { exitedAfter: fmtS(lived), startupWindow: fmtS(windowMs) });
   } finally {
@@ -647,7 +706,11 @@ export async function fetchDownloadThenNoop(d: DeploymentFile, fx: Fixture): Pro
     const reqs2 = (p.modelServer?.requests.length ?? 0) - reqs1;
     c.must('second run exits 0', second.exitCode === 0, `exit ${second.exitCode ?? second.signal}`);
     c.must('second run makes no request', reqs2 === 0, `${reqs2} request(s)`);
-    c.must('second run says no download was needed', logged(second, /no download needed/) !== undefined, logged(second, /no download needed/) ?? 'no such log line');
+    c.must(
+      'second run says no download was needed',
+      logged(second, /no download needed/) !== undefined,
+      logged(second, /no download needed/) ?? 'no such log line',
+    );
     // The download streams (memory does not grow with the file), so the tiny model's footprint is the real one.
     const init = p.pod.initContainers[0] as ResolvedContainer;
     const limit = init.raw.resources?.limits?.memory;
@@ -689,11 +752,21 @@ export async function fetchResume(d: DeploymentFile, fx: Fixture): Promise<Scena
     c.must(
       'connection cut, then resumed with a Range request from the partial file',
       cut?.cut === true && resumed?.status === 206 && resumeAt > 0 && resumeAt <= cut.bytesSent,
-      `${reqs().map((r) => `${r.status}${r.range ? ` ${r.range}` : ''} ${r.bytesSent} B${r.cut ? ' cut' : ''}`).join(' | ')}`,
+      `${reqs()
+        .map((r) => `${r.status}${r.range ? ` ${r.range}` : ''} ${r.bytesSent} B${r.cut ? ' cut' : ''}`)
+        .join(' | ')}`,
     );
     const sent = reqs().reduce((n, r) => n + r.bytesSent, 0);
-    c.must('bytes transferred ≈ the file once (no restart from zero)', sent >= fx.modelBytes && sent < fx.modelBytes * 1.1, `${sent} B sent for a ${fx.modelBytes} B file`);
-    c.must('exit 0 and a verified file', first.exitCode === 0 && (await sha256File(file).catch(() => '')) === fx.modelSha256, `exit ${first.exitCode ?? first.signal}`);
+    c.must(
+      'bytes transferred ≈ the file once (no restart from zero)',
+      sent >= fx.modelBytes && sent < fx.modelBytes * 1.1,
+      `${sent} B sent for a ${fx.modelBytes} B file`,
+    );
+    c.must(
+      'exit 0 and a verified file',
+      first.exitCode === 0 && (await sha256File(file).catch(() => '')) === fx.modelSha256,
+      `exit ${first.exitCode ?? first.signal}`,
+    );
 
     // Part 2: a fresh cache; SIGTERM once 50 % arrived; the .partial is kept and the next run resumes it.
     const cache2 = await fx.tempDir('cache');
@@ -702,15 +775,32 @@ export async function fetchResume(d: DeploymentFile, fx: Fixture): Promise<Scena
     if (local) local.env[envVars.modelCacheDir] = cache2;
     const before = reqs().length;
     p.timeline.note(`part 2: fresh cache ${cache2}`);
-    const stopped = await runInit(p, { sigtermWhen: () => reqs().slice(before).some((r) => r.bytesSent > fx.modelBytes * 0.5) });
+    const stopped = await runInit(p, {
+      sigtermWhen: () =>
+        reqs()
+          .slice(before)
+          .some((r) => r.bytesSent > fx.modelBytes * 0.5),
+    });
     const partial = path.join(cache2, `${fileName}.partial`);
     const partialBytes = (await stat(partial).catch(() => undefined))?.size ?? 0;
-    c.must('SIGTERM mid-download: exit 143, .partial kept', stopped.exitCode === 143 && partialBytes > 0, `exit ${stopped.exitCode ?? stopped.signal}, ${fileName}.partial ${partialBytes} B`);
+    c.must(
+      'SIGTERM mid-download: exit 143, .partial kept',
+      stopped.exitCode === 143 && partialBytes > 0,
+      `exit ${stopped.exitCode ?? stopped.signal}, ${fileName}.partial ${partialBytes} B`,
+    );
     const mid = reqs().length;
     const again = await runInit(p);
     const resumeReq = reqs().slice(mid)[0];
-    c.must('next run resumes from the .partial', resumeReq?.status === 206 && resumeReq.range === `bytes=${partialBytes}-`, resumeReq ? `${resumeReq.status} ${resumeReq.range ?? 'no range'}` : 'no request');
-    c.must('exit 0 and a verified file', again.exitCode === 0 && (await sha256File(path.join(cache2, fileName)).catch(() => '')) === fx.modelSha256, `exit ${again.exitCode ?? again.signal}`);
+    c.must(
+      'next run resumes from the .partial',
+      resumeReq?.status === 206 && resumeReq.range === `bytes=${partialBytes}-`,
+      resumeReq ? `${resumeReq.status} ${resumeReq.range ?? 'no range'}` : 'no request',
+    );
+    c.must(
+      'exit 0 and a verified file',
+      again.exitCode === 0 && (await sha256File(path.join(cache2, fileName)).catch(() => '')) === fx.modelSha256,
+      `exit ${again.exitCode ?? again.signal}`,
+    );
     return result(p, 'fetch-model resume', d, c, { cutAt, partialBytes });
   } finally {
     await p.close();

@@ -41,7 +41,11 @@ export async function fetchSharedCache(d: DeploymentFile, fx: Fixture): Promise<
     await Promise.all(runs.map((r) => r.exited));
 
     const exits = runs.map((r) => r.exitCode ?? r.signal);
-    c.must(`all ${sharedCachePods} init containers exit 0`, exits.every((e) => e === 0), `exits ${exits.join(', ')}`);
+    c.must(
+      `all ${sharedCachePods} init containers exit 0`,
+      exits.every((e) => e === 0),
+      `exits ${exits.join(', ')}`,
+    );
     const errors = runs.flatMap(errorLines);
     c.must('no error line from any of them', errors.length === 0, errors[0]?.slice(0, 220) ?? 'none');
     const files = (await readdir(p.cacheDir)).sort();
@@ -51,10 +55,14 @@ export async function fetchSharedCache(d: DeploymentFile, fx: Fixture): Promise<
       files.join(', ') || 'empty',
     );
     const sha = await sha256File(path.join(p.cacheDir, fileName)).catch(() => undefined);
-    c.must('one verified file: its sha256 is the model\'s', sha === fx.modelSha256, sha ?? 'missing');
+    c.must("one verified file: its sha256 is the model's", sha === fx.modelSha256, sha ?? 'missing');
     const bodies = (p.modelServer?.requests ?? []).filter((r) => r.status === 200 || r.status === 206);
     const sent = bodies.reduce((n, r) => n + r.bytesSent, 0);
-    c.must('downloaded once: the others waited for the lock holder', bodies.length === 1 && sent === fx.modelBytes, `${bodies.length} transfer(s), ${sent} B for a ${fx.modelBytes} B file`);
+    c.must(
+      'downloaded once: the others waited for the lock holder',
+      bodies.length === 1 && sent === fx.modelBytes,
+      `${bodies.length} transfer(s), ${sent} B for a ${fx.modelBytes} B file`,
+    );
 
     const before = p.modelServer?.requests.length ?? 0;
     await p.kubelet.start();

@@ -30,7 +30,11 @@ export async function splitModel(d: DeploymentFile, fx: Fixture): Promise<Scenar
     const serverStart = k.runs[0]?.startedAt ?? Infinity;
     const names = parts.map((part) => path.basename(part.file));
     const downloads = names.map((n) => served.filter((r) => r.method === 'GET' && r.path.endsWith(`/${n}`) && (r.status === 200 || r.status === 206)));
-    c.must('MODEL names the first part and MODEL_SHA256 lists every part', p.local.get(p.server.name)?.env[envVars.modelSha256]?.split(',').length === splitPartsCount, p.local.get(p.server.name)?.env[envVars.model] ?? '?');
+    c.must(
+      'MODEL names the first part and MODEL_SHA256 lists every part',
+      p.local.get(p.server.name)?.env[envVars.modelSha256]?.split(',').length === splitPartsCount,
+      p.local.get(p.server.name)?.env[envVars.model] ?? '?',
+    );
     c.must('the init container exits 0', init?.exitCode === 0, `exit ${init?.exitCode ?? init?.signal ?? 'not run'}`);
     c.must(
       'every part downloaded exactly once, all before the server started',
@@ -40,7 +44,11 @@ export async function splitModel(d: DeploymentFile, fx: Fixture): Promise<Scenar
     const cached = (await readdir(p.cacheDir)).filter((f) => f.endsWith('.gguf')).sort();
     c.must('every part is in the cache volume under its own name', JSON.stringify(cached) === JSON.stringify([...names].sort()), cached.join(', '));
     const hashes = await Promise.all(names.map((n) => sha256File(path.join(p.cacheDir, n)).catch(() => 'missing')));
-    c.must('each cached part matches its sha256', hashes.every((h, i) => h === parts[i]!.sha256), hashes.map((h) => h.slice(0, 12)).join(', '));
+    c.must(
+      'each cached part matches its sha256',
+      hashes.every((h, i) => h === parts[i]!.sha256),
+      hashes.map((h) => h.slice(0, 12)).join(', '),
+    );
     c.must('Ready without a restart', k.ready && k.restarts === 0, `ready=${k.ready}, restarts=${k.restarts}`);
     if (k.ready) {
       const res = await fetch(new URL(`/v1/chat/completions`, k.baseUrl), {
@@ -49,7 +57,11 @@ export async function splitModel(d: DeploymentFile, fx: Fixture): Promise<Scenar
         body: JSON.stringify({ max_tokens: 8, messages: [{ role: 'user', content: 'Hello' }] }),
       });
       const body = (await res.json()) as { usage?: { completion_tokens?: number } };
-      c.must('the split model answers a chat completion', res.status === 200 && (body.usage?.completion_tokens ?? 0) > 0, `HTTP ${res.status}, ${body.usage?.completion_tokens ?? 0} token(s)`);
+      c.must(
+        'the split model answers a chat completion',
+        res.status === 200 && (body.usage?.completion_tokens ?? 0) > 0,
+        `HTTP ${res.status}, ${body.usage?.completion_tokens ?? 0} token(s)`,
+      );
       facts.readyAfterServerStart = fmtS(p.timeline.now() - serverStart);
     }
     return { scenario: 'split model', deployment: d.label, timeline: p.timeline, checks: c.list, facts };

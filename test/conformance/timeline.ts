@@ -52,10 +52,7 @@ export class Timeline {
     const rendered: (string | undefined)[] = [];
     const closeAll = (): void => {
       for (const g of open.values()) {
-        rendered[g.index] =
-          g.count === 1
-            ? line(g.first)
-            : `${line(g.first)}  ×${g.count} until t=+${secs(g.last.at)}`;
+        rendered[g.index] = g.count === 1 ? line(g.first) : `${line(g.first)}  ×${g.count} until t=+${secs(g.last.at)}`;
       }
       open.clear();
     };

@@ -69,15 +69,21 @@ function podRequests(docs: readonly ManifestDoc[], service: string): { cpuMillis
   };
 }
 
-const withCluster = (env: Environment, name: string, cluster: Partial<ClusterProfile>): Environment => ({ ...env, cluster: { ...env.cluster, ...cluster, name: `${env.cluster.name}-${name}` } });
-const mapPools = (env: Environment, pick: (p: NodePool) => boolean, f: (p: NodePool) => NodePool): NodePool[] => env.cluster.nodePools.map((p) => (pick(p) ? f(p) : p));
+const withCluster = (env: Environment, name: string, cluster: Partial<ClusterProfile>): Environment => ({
+  ...env,
+  cluster: { ...env.cluster, ...cluster, name: `${env.cluster.name}-${name}` },
+});
+const mapPools = (env: Environment, pick: (p: NodePool) => boolean, f: (p: NodePool) => NodePool): NodePool[] =>
+  env.cluster.nodePools.map((p) => (pick(p) ? f(p) : p));
 const withService = (env: Environment, service: string, change: (s: ServiceDeclaration) => ServiceDeclaration): Environment => ({
   ...env,
   services: { ...env.services, [service]: change(env.services[service]!) },
 });
 
 /** The first environment with a CPU-only service on a cache claim and a GPU service: the variants' base. */
-const base = environments.find((e) => Object.values(e.services).some((s) => s.gpu) && Object.values(e.services).some((s) => !s.gpu && s.modelCache?.kind === 'persistentVolumeClaim'))!;
+const base = environments.find(
+  (e) => Object.values(e.services).some((s) => s.gpu) && Object.values(e.services).some((s) => !s.gpu && s.modelCache?.kind === 'persistentVolumeClaim'),
+)!;
 const cpuService = Object.keys(base.services).find((s) => !base.services[s]!.gpu && base.services[s]!.modelCache?.kind === 'persistentVolumeClaim')!;
 const gpuService = Object.keys(base.services).find((s) => base.services[s]!.gpu)!;
 const isGpuPool = (p: NodePool) => (p.gpus?.count ?? 0) > 0;
@@ -94,29 +100,51 @@ export function cases(): Case[] {
     name: `${base.name}: ${cpuService} requests more memory than a CPU node has free (allocatable minus reservations)`,
     breaks: 'pod-fits-node-pool',
     env: withCluster(base, 'small-memory', {
-      nodePools: mapPools(base, (p) => !isGpuPool(p), (p) => ({ ...p, allocatable: { ...p.allocatable, memoryBytes: cpuReq.memoryBytes + reserved(p).memoryBytes - 256 * MiB } })),
+      nodePools: mapPools(
+        base,
+        (p) => !isGpuPool(p),
+        (p) => ({ ...p, allocatable: { ...p.allocatable, memoryBytes: cpuReq.memoryBytes + reserved(p).memoryBytes - 256 * MiB } }),
+      ),
     }),
   });
   out.push({
     name: `${base.name}: ${cpuService} requests more CPU than a CPU node has free`,
     breaks: 'pod-fits-node-pool',
     env: withCluster(base, 'small-cpu', {
-      nodePools: mapPools(base, (p) => !isGpuPool(p), (p) => ({ ...p, allocatable: { ...p.allocatable, cpuMillis: cpuReq.cpuMillis + reserved(p).cpuMillis - 100 } })),
+      nodePools: mapPools(
+        base,
+        (p) => !isGpuPool(p),
+        (p) => ({ ...p, allocatable: { ...p.allocatable, cpuMillis: cpuReq.cpuMillis + reserved(p).cpuMillis - 100 } }),
+      ),
     }),
   });
   out.push({
     name: `${base.name}: CPU nodes carry a taint no pod tolerates`,
     breaks: 'pod-fits-node-pool',
-    env: withCluster(base, 'tainted', { nodePools: mapPools(base, (p) => !isGpuPool(p), (p) => ({ ...p, taints: [...p.taints, { key: 'dedicated', value: 'batch', effect: 'NoSchedule' }] })) }),
+    env: withCluster(base, 'tainted', {
+      nodePools: mapPools(
+        base,
+        (p) => !isGpuPool(p),
+        (p) => ({ ...p, taints: [...p.taints, { key: 'dedicated', value: 'batch', effect: 'NoSchedule' }] }),
+      ),
+    }),
   });
   out.push({
     name: `${base.name}: one CPU node, each CPU pod fits alone but not all together`,
     breaks: 'cluster-fits-all-pods',
     env: withCluster(base, 'one-node', {
-      nodePools: mapPools(base, (p) => !isGpuPool(p), (p) => {
-        const { autoscaling: _autoscaling, ...fixed } = p;
-        return { ...fixed, count: 1, allocatable: { ...p.allocatable, cpuMillis: 64_000, memoryBytes: cpuReq.memoryBytes + reserved(p).memoryBytes + 256 * MiB } };
-      }),
+      nodePools: mapPools(
+        base,
+        (p) => !isGpuPool(p),
+        (p) => {
+          const { autoscaling: _autoscaling, ...fixed } = p;
+          return {
+            ...fixed,
+            count: 1,
+            allocatable: { ...p.allocatable, cpuMillis: 64_000, memoryBytes: cpuReq.memoryBytes + reserved(p).memoryBytes + 256 * MiB },
+          };
+        },
+      ),
     }),
   });
   out.push({
@@ -132,28 +160,47 @@ export function cases(): Case[] {
   out.push({
     name: `${base.name}: ${gpuService} with RollingUpdate on its one GPU node (no cluster quota, so the scheduler decides)`,
     breaks: 'rollout-surge-fits',
-    env: withService(withCluster(base, 'no-quota', { namespaceQuotas: {} }), gpuService, (s) => ({ ...s, overrides: { ...s.overrides, strategy: 'RollingUpdate' } })),
+    env: withService(withCluster(base, 'no-quota', { namespaceQuotas: {} }), gpuService, (s) => ({
+      ...s,
+      overrides: { ...s.overrides, strategy: 'RollingUpdate' },
+    })),
   });
   out.push({
     name: `${base.name}: ${cpuService} allows privilege escalation`,
     breaks: 'pod-security-standard-met',
-    env: withService(base, cpuService, (s) => ({ ...s, overrides: { ...s.overrides, securityContext: { ...s.overrides?.securityContext, allowPrivilegeEscalation: true } } })),
+    env: withService(base, cpuService, (s) => ({
+      ...s,
+      overrides: { ...s.overrides, securityContext: { ...s.overrides?.securityContext, allowPrivilegeEscalation: true } },
+    })),
   });
   if (budgeted) {
     const docs = synthUnchecked(budgeted).docs;
     const limits = docs
       .filter((d) => d.object.kind === 'Deployment')
-      .flatMap((d) => (d.object.spec.template.spec.containers as Array<{ resources?: { limits?: Record<string, string> } }>).map((c) => parseQuantity(c.resources?.limits?.memory) ?? 0));
+      .flatMap((d) =>
+        (d.object.spec.template.spec.containers as Array<{ resources?: { limits?: Record<string, string> } }>).map(
+          (c) => parseQuantity(c.resources?.limits?.memory) ?? 0,
+        ),
+      );
     out.push({
       name: `${budgeted.name}: the LimitRange's per-container memory maximum is below the largest container limit`,
       breaks: 'limit-range-admits',
-      env: { ...budgeted, limitRange: { ...budgeted.limitRange, maxPerContainer: { ...budgeted.limitRange!.maxPerContainer, memoryMiB: Math.floor(Math.max(...limits) / MiB) - 1 } } },
+      env: {
+        ...budgeted,
+        limitRange: {
+          ...budgeted.limitRange,
+          maxPerContainer: { ...budgeted.limitRange!.maxPerContainer, memoryMiB: Math.floor(Math.max(...limits) / MiB) - 1 },
+        },
+      },
     });
     const quota = budgeted.quota!;
     out.push({
       name: `${budgeted.name}: the namespace quota's memory holds the pods at their minimum but not at full scale`,
       breaks: 'namespace-quota-fits',
-      env: { ...budgeted, quota: { ...quota, memoryGiB: Math.ceil(Object.keys(budgeted.services).reduce((a, s) => a + podRequests(docs, s).memoryBytes, 0) / 1024 ** 3) } },
+      env: {
+        ...budgeted,
+        quota: { ...quota, memoryGiB: Math.ceil(Object.keys(budgeted.services).reduce((a, s) => a + podRequests(docs, s).memoryBytes, 0) / 1024 ** 3) },
+      },
     });
   }
   return out;
@@ -192,15 +239,23 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
     expect(await installCrds(controlPlane().kubeConfig)).toEqual([]);
   });
 
-  it.each(cases().map((c) => [c.name, c] as const))('%s', async (name, c) => {
-    const { docs, errors } = synthUnchecked(c.env);
-    const ruleErrors = errors.filter((f) => (controlPlaneRules as readonly string[]).includes(f.ruleId));
-    const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs);
-    const j: Judged = { ...c, ruleErrors, real };
-    judged.push(j);
-    if (c.breaks) expect(ruleErrors.map((f) => f.ruleId), 'the variant breaks the rule it is meant to').toContain(c.breaks);
-    expect(disagrees(j), table([j])).toBe(name in openDisagreements);
-  }, 300_000);
+  it.each(cases().map((c) => [c.name, c] as const))(
+    '%s',
+    async (name, c) => {
+      const { docs, errors } = synthUnchecked(c.env);
+      const ruleErrors = errors.filter((f) => (controlPlaneRules as readonly string[]).includes(f.ruleId));
+      const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs);
+      const j: Judged = { ...c, ruleErrors, real };
+      judged.push(j);
+      if (c.breaks)
+        expect(
+          ruleErrors.map((f) => f.ruleId),
+          'the variant breaks the rule it is meant to',
+        ).toContain(c.breaks);
+      expect(disagrees(j), table([j])).toBe(name in openDisagreements);
+    },
+    300_000,
+  );
 
   it('incident: a pod larger than what is free is Pending with the scheduler\'s "Insufficient memory", and the rule names memory', () => {
     const c = judged.find((j) => j.name.includes('more memory than'))!;

@@ -116,7 +116,11 @@ export async function installCrds(kubeConfig: KubeConfig, timeoutMs = 120_000): 
   const deadline = Date.now() + timeoutMs;
   for (const { object } of docs) {
     for (;;) {
-      const live = (await api.read({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: object.metadata.name } })) as KubernetesObject & {
+      const live = (await api.read({
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: object.metadata.name },
+      })) as KubernetesObject & {
         status?: { conditions?: Array<{ type: string; status: string }> };
       };
       if (live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;

@@ -98,7 +98,12 @@ export class ProfileCluster {
         // A figure the captured quota did not set is infinite in the profile: no limit to create.
         spec: {
           hard: Object.fromEntries(
-            Object.entries({ 'requests.cpu': q.cpuMillis / 1000, 'requests.memory': q.memoryBytes, [`requests.${gpuResource}`]: q.gpus, 'requests.ephemeral-storage': q.ephemeralStorageBytes })
+            Object.entries({
+              'requests.cpu': q.cpuMillis / 1000,
+              'requests.memory': q.memoryBytes,
+              [`requests.${gpuResource}`]: q.gpus,
+              'requests.ephemeral-storage': q.ephemeralStorageBytes,
+            })
               .filter(([, v]) => Number.isFinite(v))
               .map(([k, v]) => [k, `${v}`]),
           ),
@@ -120,7 +125,12 @@ export class ProfileCluster {
         allowVolumeExpansion: true,
       } as KubernetesObject);
       if (cls.csiDriverInstalled) {
-        await this.apply({ apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver', metadata: { name: cls.provisioner }, spec: { attachRequired: false } } as KubernetesObject);
+        await this.apply({
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'CSIDriver',
+          metadata: { name: cls.provisioner },
+          spec: { attachRequired: false },
+        } as KubernetesObject);
       }
     }
     // Classes admission looks up (Priority and RuntimeClass plugins): the ones the profile says exist.
@@ -218,7 +228,14 @@ export class ProfileCluster {
             capacity: nodeResources(pool),
             allocatable: nodeResources(pool),
             conditions: [
-              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status (test heartbeat)', lastHeartbeatTime: now, lastTransitionTime: now },
+              {
+                type: 'Ready',
+                status: 'True',
+                reason: 'KubeletReady',
+                message: 'kubelet is posting ready status (test heartbeat)',
+                lastHeartbeatTime: now,
+                lastTransitionTime: now,
+              },
               { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', lastHeartbeatTime: now, lastTransitionTime: now },
               { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', lastHeartbeatTime: now, lastTransitionTime: now },
               { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', lastHeartbeatTime: now, lastTransitionTime: now },
@@ -269,7 +286,9 @@ export class ProfileCluster {
         spec: {
           nodeName: node.name,
           tolerations: [{ operator: 'Exists' }],
-          containers: [{ name: 'reserved', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: `${r.cpuMillis}m`, memory: `${r.memoryBytes}` } } }],
+          containers: [
+            { name: 'reserved', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: `${r.cpuMillis}m`, memory: `${r.memoryBytes}` } } },
+          ],
         },
       },
     });
@@ -310,7 +329,11 @@ export class ProfileCluster {
           claimRef: { namespace: claim.metadata!.namespace, name: claim.metadata!.name, uid: claim.metadata!.uid },
           csi: { driver, volumeHandle: name },
           ...(selectedNode
-            ? { nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [selectedNode] }] }] } } }
+            ? {
+                nodeAffinity: {
+                  required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [selectedNode] }] }] },
+                },
+              }
             : {}),
         },
       },
@@ -339,7 +362,13 @@ export async function reportPodReady(kubeConfig: KubeConfig, namespace: string, 
           hostIP: '127.0.0.1',
           podIP: '127.0.0.1',
           startTime: now,
-          conditions: [condition('PodReadyToStartContainers'), condition('Initialized'), condition('ContainersReady'), condition('Ready'), condition('PodScheduled')],
+          conditions: [
+            condition('PodReadyToStartContainers'),
+            condition('Initialized'),
+            condition('ContainersReady'),
+            condition('Ready'),
+            condition('PodScheduled'),
+          ],
           containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
             name: c.name,
             image: c.image,

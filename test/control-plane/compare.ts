@@ -60,11 +60,15 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
     const note = (service: string | undefined, problem: string) => (service && problems.has(service) ? problems.get(service)!.push(problem) : undefined);
 
     for (const r of await applyInSyncOrder(kubeConfig, docs)) {
-      const doc = docs.find((d) => `${d.object.kind}/${d.object.metadata.namespace ? `${d.object.metadata.namespace}/` : ''}${d.object.metadata.name}` === r.object);
+      const doc = docs.find(
+        (d) => `${d.object.kind}/${d.object.metadata.namespace ? `${d.object.metadata.namespace}/` : ''}${d.object.metadata.name}` === r.object,
+      );
       note(serviceOf(doc?.object.metadata.labels), `${r.object} refused: ${r.message}`);
     }
     const deployments = docs.filter((d) => d.object.kind === 'Deployment');
-    const desired = new Map(deployments.map((d) => [d.object.metadata.name, fullScale(docs, d.object.metadata.name, (d.object.spec?.replicas as number | undefined) ?? 1)]));
+    const desired = new Map(
+      deployments.map((d) => [d.object.metadata.name, fullScale(docs, d.object.metadata.name, (d.object.spec?.replicas as number | undefined) ?? 1)]),
+    );
     const settle = async (phase: string): Promise<void> => {
       const deadline = Date.now() + settleMs;
       // A refusal or a Pending pod counts once it held for a while: a quota's usage is computed just after the
@@ -79,12 +83,19 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
           const name = d.metadata!.name!;
           const failure = d.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
           if (failure) stuck.set(name, `${phase}: pods refused: ${failure.message}`);
-          const pending = pods.filter((p) => serviceOf(p.metadata?.labels) === name).map(placementOf).find((p) => p?.unschedulable !== undefined);
+          const pending = pods
+            .filter((p) => serviceOf(p.metadata?.labels) === name)
+            .map(placementOf)
+            .find((p) => p?.unschedulable !== undefined);
           if (pending) stuck.set(name, `${phase}: pod Pending: ${pending.unschedulable}`);
           if (stuck.has(name)) firstSeen.set(`${name} ${stuck.get(name)}`, firstSeen.get(`${name} ${stuck.get(name)}`) ?? Date.now());
           const held = stuck.has(name) && Date.now() - firstSeen.get(`${name} ${stuck.get(name)}`)! >= stuckForMs;
           const want = desired.get(name) ?? 1;
-          const finished = d.status?.observedGeneration === d.metadata?.generation && d.status?.updatedReplicas === want && d.status?.availableReplicas === want && (d.status?.replicas ?? 0) === want;
+          const finished =
+            d.status?.observedGeneration === d.metadata?.generation &&
+            d.status?.updatedReplicas === want &&
+            d.status?.availableReplicas === want &&
+            (d.status?.replicas ?? 0) === want;
           if (!finished && !held) done = false;
         }
         if (done || Date.now() > deadline) {
@@ -92,7 +103,8 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
             const name = d.metadata!.name!;
             const want = desired.get(name) ?? 1;
             if (stuck.has(name)) note(name, stuck.get(name)!);
-            else if (d.status?.updatedReplicas !== want || d.status?.availableReplicas !== want) note(name, `${phase}: ${d.status?.availableReplicas ?? 0}/${want} available after ${settleMs / 1000} s`);
+            else if (d.status?.updatedReplicas !== want || d.status?.availableReplicas !== want)
+              note(name, `${phase}: ${d.status?.availableReplicas ?? 0}/${want} available after ${settleMs / 1000} s`);
           }
           for (const claim of (await core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace })).items) {
             if (claim.status?.phase === 'Bound') continue;
@@ -118,7 +130,11 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
     if ([...problems.values()].every((p) => p.length === 0)) {
       for (const d of deployments) {
         await apps.patchNamespacedDeployment(
-          { name: d.object.metadata.name, namespace: env.namespace, body: { spec: { template: { metadata: { annotations: { 'gguf-on-k8s.test/restartedAt': new Date().toISOString() } } } } } },
+          {
+            name: d.object.metadata.name,
+            namespace: env.namespace,
+            body: { spec: { template: { metadata: { annotations: { 'gguf-on-k8s.test/restartedAt': new Date().toISOString() } } } } },
+          },
           mergePatchOptions,
         );
       }

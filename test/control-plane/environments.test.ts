@@ -25,35 +25,43 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('every environment
     expect(await installCrds(controlPlane().kubeConfig)).toEqual([]);
   });
 
-  it.each(environments.map((e) => [e.name, e] as const))('%s: applied in wave order, admitted, and every pod scheduled on its profile', async (name, env) => {
-    const { kubeConfig } = controlPlane();
-    const docs = committed.filter((d) => d.file.startsWith(`dist/${name}/`));
-    expect(docs.length).toBeGreaterThan(0);
-    const cluster = new ProfileCluster(kubeConfig, env.cluster);
-    await cluster.start();
-    try {
-      const refusals = await applyInSyncOrder(kubeConfig, docs);
-      expect(refusals, 'objects the API server refused (file, object, message)').toEqual([]);
+  it.each(environments.map((e) => [e.name, e] as const))(
+    '%s: applied in wave order, admitted, and every pod scheduled on its profile',
+    async (name, env) => {
+      const { kubeConfig } = controlPlane();
+      const docs = committed.filter((d) => d.file.startsWith(`dist/${name}/`));
+      expect(docs.length).toBeGreaterThan(0);
+      const cluster = new ProfileCluster(kubeConfig, env.cluster);
+      await cluster.start();
+      try {
+        const refusals = await applyInSyncOrder(kubeConfig, docs);
+        expect(refusals, 'objects the API server refused (file, object, message)').toEqual([]);
 
-      const outcomes = await awaitDeployments(kubeConfig, env.namespace);
-      const deployments = docs.filter((d) => d.object.kind === 'Deployment');
-      expect(outcomes.map((o) => o.deployment).sort()).toEqual(deployments.map((d) => d.object.metadata.name).sort());
-      const fileOf = (deployment: string) => deployments.find((d) => d.object.metadata.name === deployment)!.file;
-      const refused = outcomes.filter((o) => o.refused).map((o) => `${fileOf(o.deployment)} Deployment/${o.deployment}: ${o.refused}`);
-      expect(refused, 'pods admission refused').toEqual([]);
-      const pending = outcomes.flatMap((o) => o.pods.filter((p) => !p.node).map((p) => `${fileOf(o.deployment)} Deployment/${o.deployment} pod ${p.pod}: ${p.unschedulable ?? 'not placed in time'}`));
-      expect(pending, 'pods the scheduler left Pending').toEqual([]);
-      // Each pod landed on a node of the profile (the nodes are the only ones registered).
-      const nodes = new Set(cluster.nodes.map((n) => n.name));
-      for (const o of outcomes) for (const p of o.pods) expect(nodes.has(p.node!), `${o.deployment} ${p.pod} on ${p.node}`).toBe(true);
-      // Claims on classes whose driver the profile lists were provisioned and bound by the real PV controller.
-      const claims = docs.filter((d) => d.object.kind === 'PersistentVolumeClaim');
-      for (const c of claims) expect(cluster.provisioned, `${c.file} ${c.object.metadata.name}`).toContain(`${env.namespace}/${c.object.metadata.name}`);
-    } finally {
-      await deleteNamespace(kubeConfig, env.namespace);
-      await cluster.stop();
-    }
-  }, 300_000);
+        const outcomes = await awaitDeployments(kubeConfig, env.namespace);
+        const deployments = docs.filter((d) => d.object.kind === 'Deployment');
+        expect(outcomes.map((o) => o.deployment).sort()).toEqual(deployments.map((d) => d.object.metadata.name).sort());
+        const fileOf = (deployment: string) => deployments.find((d) => d.object.metadata.name === deployment)!.file;
+        const refused = outcomes.filter((o) => o.refused).map((o) => `${fileOf(o.deployment)} Deployment/${o.deployment}: ${o.refused}`);
+        expect(refused, 'pods admission refused').toEqual([]);
+        const pending = outcomes.flatMap((o) =>
+          o.pods
+            .filter((p) => !p.node)
+            .map((p) => `${fileOf(o.deployment)} Deployment/${o.deployment} pod ${p.pod}: ${p.unschedulable ?? 'not placed in time'}`),
+        );
+        expect(pending, 'pods the scheduler left Pending').toEqual([]);
+        // Each pod landed on a node of the profile (the nodes are the only ones registered).
+        const nodes = new Set(cluster.nodes.map((n) => n.name));
+        for (const o of outcomes) for (const p of o.pods) expect(nodes.has(p.node!), `${o.deployment} ${p.pod} on ${p.node}`).toBe(true);
+        // Claims on classes whose driver the profile lists were provisioned and bound by the real PV controller.
+        const claims = docs.filter((d) => d.object.kind === 'PersistentVolumeClaim');
+        for (const c of claims) expect(cluster.provisioned, `${c.file} ${c.object.metadata.name}`).toContain(`${env.namespace}/${c.object.metadata.name}`);
+      } finally {
+        await deleteNamespace(kubeConfig, env.namespace);
+        await cluster.stop();
+      }
+    },
+    300_000,
+  );
 
   it('argocd/: the AppProject and Applications are admitted by the Argo CD CRDs', async () => {
     const { kubeConfig } = controlPlane();

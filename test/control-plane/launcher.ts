@@ -56,7 +56,15 @@ function probe(url: string, token?: string): Promise<{ status: number; body: str
     const u = new URL(url);
     const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: 'GET', rejectUnauthorized: false, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 5_000 },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'GET',
+        rejectUnauthorized: false,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        timeout: 5_000,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -133,7 +141,9 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
     const deadline = Date.now() + readyTimeoutMs;
     while (Date.now() < deadline) {
       if (component.exited) {
-        throw new Error(`${component.name} exited (${component.exited.code ?? component.exited.signal}) before ${what}; last log lines:\n${tail(component.logFile)}`);
+        throw new Error(
+          `${component.name} exited (${component.exited.code ?? component.exited.signal}) before ${what}; last log lines:\n${tail(component.logFile)}`,
+        );
       }
       if (await ready()) return;
       await new Promise((r) => setTimeout(r, 250));

@@ -215,7 +215,9 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
     }
     await chat.client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 8 });
     // Longer than CONTEXT_SIZE: refused with 400 before it runs (llm_requests_rejected_total{reason="prompt_too_long"}).
-    await expect(chat.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'word '.repeat(3000) }], max_tokens: 8 })).rejects.toThrow(/maximum context length/);
+    await expect(chat.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'word '.repeat(3000) }], max_tokens: 8 })).rejects.toThrow(
+      /maximum context length/,
+    );
     const embedModel = embed.app.llm.engine.modelId;
     await embed.client.embeddings.create({ model: embedModel, input: ['first text to embed', 'a second, longer text to embed'] });
     await embed.client.embeddings.create({ model: embedModel, input: 'one more' });
@@ -231,27 +233,30 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
     for (const d of dashboards) expect(d.panels.length, d.file).toBeGreaterThan(0);
   });
 
-  it.each(dashboards.map((d) => [d.file, d] as const))('%s: every panel query parses and returns series with numbers', async (_file, dashboard: CommittedDashboard) => {
-    const failures: string[] = [];
-    for (const panel of dashboard.panels) {
-      const counts: number[] = [];
-      for (const target of panel.targets) {
-        const expr = substitute(target.expr);
-        expect(expr, `${panel.title}: an unsubstituted variable`).not.toMatch(/\$/);
-        const r = await query(expr);
-        if (r.status !== 'success') {
-          failures.push(`${panel.title} [${target.refId}]: Prometheus refused the query: ${r.error} (${expr})`);
-          continue;
+  it.each(dashboards.map((d) => [d.file, d] as const))(
+    '%s: every panel query parses and returns series with numbers',
+    async (_file, dashboard: CommittedDashboard) => {
+      const failures: string[] = [];
+      for (const panel of dashboard.panels) {
+        const counts: number[] = [];
+        for (const target of panel.targets) {
+          const expr = substitute(target.expr);
+          expect(expr, `${panel.title}: an unsubstituted variable`).not.toMatch(/\$/);
+          const r = await query(expr);
+          if (r.status !== 'success') {
+            failures.push(`${panel.title} [${target.refId}]: Prometheus refused the query: ${r.error} (${expr})`);
+            continue;
+          }
+          const numbers = (r.data?.result ?? []).filter((s) => Number.isFinite(Number(s.value[1])));
+          counts.push(r.data?.result.length ?? 0);
+          if (numbers.length === 0) failures.push(`${panel.title} [${target.refId}]: no series with a number (${expr})`);
         }
-        const numbers = (r.data?.result ?? []).filter((s) => Number.isFinite(Number(s.value[1])));
-        counts.push(r.data?.result.length ?? 0);
-        if (numbers.length === 0) failures.push(`${panel.title} [${target.refId}]: no series with a number (${expr})`);
+        const spec = panelSpecsFor(new Set(['chat', 'embedding'])).find((p) => p.title === panel.title);
+        if (spec !== undefined) seriesCounts.set(spec.key, { panel: spec, counts });
       }
-      const spec = panelSpecsFor(new Set(['chat', 'embedding'])).find((p) => p.title === panel.title);
-      if (spec !== undefined) seriesCounts.set(spec.key, { panel: spec, counts });
-    }
-    expect(failures, failures.join('\n')).toEqual([]);
-  });
+      expect(failures, failures.join('\n')).toEqual([]);
+    },
+  );
 
   it('fails a panel whose metric the service does not export, and a query that does not parse (negative controls)', async () => {
     const renamed = await query(substitute(`max by (pod) (${metricNames.queueDepth}_renamed{namespace="$namespace", service=~"$service"})`));
@@ -279,8 +284,12 @@ describe.skipIf(!available)('every dashboard panel on a real Prometheus scraping
   });
 
   it('reports each panel with its queries and the series Prometheus returned', () => {
-    const rows = [...seriesCounts.values()].map(({ panel, counts }) => `${panel.source === 'service' ? 'real     ' : 'SYNTHETIC'}  ${panel.key}: ${counts.join('+')} series`);
-    console.log(`dashboard panels proven (real = scraped from the service, SYNTHETIC = served by the test in place of kube-state-metrics):\n${rows.join('\n')}`);
+    const rows = [...seriesCounts.values()].map(
+      ({ panel, counts }) => `${panel.source === 'service' ? 'real     ' : 'SYNTHETIC'}  ${panel.key}: ${counts.join('+')} series`,
+    );
+    console.log(
+      `dashboard panels proven (real = scraped from the service, SYNTHETIC = served by the test in place of kube-state-metrics):\n${rows.join('\n')}`,
+    );
     expect(seriesCounts.size).toBe(panelSpecsFor(new Set(['chat', 'embedding'])).length);
     if (promLog.some((l) => /level=error/.test(l))) console.warn(promLog.join(''));
   });

@@ -33,7 +33,12 @@ describe(`Grafana's published dashboard schema (@grafana/schema ${grafanaSchemaV
   let fieldConfigSchema: ValidateFunction;
 
   beforeAll(() => {
-    const generator = createGenerator({ path: `${repoRoot}/test/dashboard/grafana-types.ts`, tsconfig: `${repoRoot}/tsconfig.json`, skipTypeCheck: true, additionalProperties: false });
+    const generator = createGenerator({
+      path: `${repoRoot}/test/dashboard/grafana-types.ts`,
+      tsconfig: `${repoRoot}/tsconfig.json`,
+      skipTypeCheck: true,
+      additionalProperties: false,
+    });
     const ajv = new Ajv({ allErrors: true, strict: false });
     dashboardSchema = ajv.compile(generator.createSchema('GrafanaDashboard'));
     optionsSchema = ajv.compile(generator.createSchema('GrafanaTimeSeriesOptions'));
@@ -42,7 +47,7 @@ describe(`Grafana's published dashboard schema (@grafana/schema ${grafanaSchemaV
 
   const errors = (v: ValidateFunction) => JSON.stringify(v.errors, null, 1);
 
-  it.each(dashboards.map((d) => [d.file, d] as const))('%s validates: dashboard, every panel\'s options and field config', (_file, d) => {
+  it.each(dashboards.map((d) => [d.file, d] as const))("%s validates: dashboard, every panel's options and field config", (_file, d) => {
     expect(dashboardSchema(d.dashboard), errors(dashboardSchema)).toBe(true);
     for (const panel of d.panels) {
       expect(panel.type).toBe('timeseries');
@@ -73,7 +78,7 @@ describe('the synthesized dashboards', () => {
     expect(dashboards.map((d) => d.file).sort()).toEqual(environments.map((e) => `dist/${e.name}/grafana-dashboard.yaml`).sort());
   });
 
-  it('carry the sidecar labels of the cluster\'s Grafana and scope every query to the environment\'s namespace', () => {
+  it("carry the sidecar labels of the cluster's Grafana and scope every query to the environment's namespace", () => {
     for (const d of dashboards) {
       const env = environments.find((e) => d.file === `dist/${e.name}/grafana-dashboard.yaml`)!;
       expect(d.configMap.metadata.namespace).toBe(env.namespace);

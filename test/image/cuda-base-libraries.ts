@@ -55,23 +55,14 @@ export const cudaBaseImage: CudaBaseImage = {
     },
     {
       source:
-        'NVIDIA Container Toolkit: the driver\'s CUDA library is bind-mounted from the node into every container that ' +
+        "NVIDIA Container Toolkit: the driver's CUDA library is bind-mounted from the node into every container that " +
         'requests the compute capability (NVIDIA/libnvidia-container src/nvc_info.c compute_libs; the CUDA images set ' +
         'NVIDIA_DRIVER_CAPABILITIES=compute,utility)',
       sonames: ['libcuda.so.1'],
     },
     {
       source: 'Ubuntu 24.04 base image: libc6 (glibc) and libstdc++6/libgcc-s1, which apt itself depends on',
-      sonames: [
-        'libc.so.6',
-        'libm.so.6',
-        'libdl.so.2',
-        'librt.so.1',
-        'libpthread.so.0',
-        'ld-linux-x86-64.so.2',
-        'libstdc++.so.6',
-        'libgcc_s.so.1',
-      ],
+      sonames: ['libc.so.6', 'libm.so.6', 'libdl.so.2', 'librt.so.1', 'libpthread.so.0', 'ld-linux-x86-64.so.2', 'libstdc++.so.6', 'libgcc_s.so.1'],
     },
   ],
 };

@@ -111,7 +111,9 @@ describe.skipIf(!applicable || (!readelf && !inCi))('runtime-cuda: every library
     if (!from) throw new Error(`${target}: no COPY --from=<stage> /app/node_modules`);
     const deps = stageNamed(dockerfile, from);
     mkdirSync(join(work, 'node_modules'));
-    const linked = spawnSync('cp', ['-al', join(repoRoot, 'node_modules', '@node-llama-cpp'), join(work, 'node_modules', '@node-llama-cpp')], { encoding: 'utf8' });
+    const linked = spawnSync('cp', ['-al', join(repoRoot, 'node_modules', '@node-llama-cpp'), join(work, 'node_modules', '@node-llama-cpp')], {
+      encoding: 'utf8',
+    });
     expect(linked.status, linked.stderr).toBe(0);
     cpSync(join(repoRoot, 'image'), join(work, 'image'), { recursive: true });
     for (const run of deps.instructions.filter((i) => i.getKeyword() === 'RUN')) {

@@ -178,10 +178,12 @@ export class StageBuilder {
           if (from === undefined) {
             sourcePath = join(contextDir, source);
           } else {
-            if (!source.startsWith('/app/')) throw new Error(`stage ${stage.name}: COPY --from=${from} ${source} is outside /app; the image test models only /app`);
+            if (!source.startsWith('/app/'))
+              throw new Error(`stage ${stage.name}: COPY --from=${from} ${source} is outside /app; the image test models only /app`);
             sourcePath = join(sourceRoot, source.slice('/app/'.length));
           }
-          if (!existsSync(sourcePath)) throw new Error(`stage ${stage.name}: COPY ${source}: not in ${from === undefined ? 'the build context (.dockerignore)' : `stage ${from}`}`);
+          if (!existsSync(sourcePath))
+            throw new Error(`stage ${stage.name}: COPY ${source}: not in ${from === undefined ? 'the build context (.dockerignore)' : `stage ${from}`}`);
           const target = appPath(dest);
           if (statSync(sourcePath).isDirectory()) {
             // COPY dir dest copies the directory's contents into dest.

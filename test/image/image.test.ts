@@ -76,7 +76,8 @@ function containerEnv(container: Container): Record<string, string> {
     else if (e.valueFrom?.resourceFieldRef) {
       const [kind, resource] = e.valueFrom.resourceFieldRef.resource.split('.') as ['requests' | 'limits', string];
       const quantity = container.resources?.[kind]?.[resource];
-      if (resource !== 'cpu' || quantity === undefined) throw new Error(`${container.name}: env ${e.name} reads ${e.valueFrom.resourceFieldRef.resource}, which the test does not model`);
+      if (resource !== 'cpu' || quantity === undefined)
+        throw new Error(`${container.name}: env ${e.name} reads ${e.valueFrom.resourceFieldRef.resource}, which the test does not model`);
       const divisor = cpuMillis(e.valueFrom.resourceFieldRef.divisor ?? '1');
       env[e.name] = String(Math.ceil(cpuMillis(quantity) / divisor));
     } else if (e.valueFrom?.secretKeyRef) {
@@ -166,7 +167,9 @@ describe.skipIf(!available && !inCi)('the runtime image, built and run without a
 
   it('lays out production dependencies only, with the CPU binary of this architecture alone', () => {
     const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-    const devOnly = Object.entries(lock.packages).filter(([path, p]) => path.startsWith('node_modules/') && p.dev).map(([path]) => path);
+    const devOnly = Object.entries(lock.packages)
+      .filter(([path, p]) => path.startsWith('node_modules/') && p.dev)
+      .map(([path]) => path);
     const present = devOnly.filter((path) => spawnSync('test', ['-e', join(runtime.appDir, path)]).status === 0);
     expect(devOnly.length).toBeGreaterThan(0);
     expect(present).toEqual([]);
@@ -209,7 +212,8 @@ describe.skipIf(!available && !inCi)('the runtime image, built and run without a
 
   it('keeps the root read-only and runs as 10001 (control for the sandbox itself)', async () => {
     const dir = mkdtempSync(join(work, 'models-'));
-    const probe = `const fs=require('fs');const w=(p)=>{try{fs.writeFileSync(p,'x');return 'ok'}catch(e){return e.code}};` +
+    const probe =
+      `const fs=require('fs');const w=(p)=>{try{fs.writeFileSync(p,'x');return 'ok'}catch(e){return e.code}};` +
       `console.log(JSON.stringify({uid:process.getuid(),gid:process.getgid(),app:w('/app/x'),etc:w('/etc/x'),tmp:w('/tmp/x'),models:w('/models/x')}))`;
     const { code, output } = await runInSandbox(podSandbox(dir, { [envVars.modelCacheDir]: '/models' }), ['node', '-e', probe], 60_000);
     expect(code, output).toBe(0);
@@ -220,7 +224,10 @@ describe.skipIf(!available && !inCi)('the runtime image, built and run without a
     it(`runs ${kind === 'embedding' ? 'an' : 'a'} ${kind} Deployment's init container, then its server, and answers through the openai client`, async () => {
       const deployment = deploymentOfKind(kind);
       const serverEnv = containerEnv(deployment.server);
-      const modelFile = kind === 'chat' ? await ensureTestModel({ shape: 'tiny' }) : await ensureBertTestModel({ contextLength: Number(serverEnv[envVars.contextSize] ?? 512) });
+      const modelFile =
+        kind === 'chat'
+          ? await ensureTestModel({ shape: 'tiny' })
+          : await ensureBertTestModel({ contextLength: Number(serverEnv[envVars.contextSize] ?? 512) });
       const served = await hub.add(modelFile);
       // The only substitutions: the model (the test's, from the local hub) and where the server listens.
       const model = {
@@ -254,7 +261,10 @@ describe.skipIf(!available && !inCi)('the runtime image, built and run without a
         const deadline = Date.now() + 180_000;
         for (;;) {
           if (server.exitCode !== null) throw new Error(`${deployment.file} ${deployment.name}: server exited ${server.exitCode}\n${log}`);
-          const ready = await fetch(`${base}/health/ready`).then((r) => r.status, () => 0);
+          const ready = await fetch(`${base}/health/ready`).then(
+            (r) => r.status,
+            () => 0,
+          );
           if (ready === 200) break;
           if (Date.now() > deadline) throw new Error(`${deployment.file} ${deployment.name}: not ready in 180 s\n${log}`);
           await new Promise((r) => setTimeout(r, 250));

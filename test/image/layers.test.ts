@@ -33,7 +33,10 @@ function layerGraph(): Map<string, string[]> {
   for (const ref of root.references ?? []) {
     const layer = layerName(ref.path);
     const own = readTsconfig(join(repoRoot, layer, 'tsconfig.json'));
-    graph.set(layer, (own.references ?? []).map((r) => layerName(r.path)));
+    graph.set(
+      layer,
+      (own.references ?? []).map((r) => layerName(r.path)),
+    );
   }
   return graph;
 }

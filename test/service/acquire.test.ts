@@ -96,13 +96,7 @@ class ModelServer {
     }
   }
 
-  private serveFile(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    entry: Served,
-    data: Buffer,
-    opts: { ranges: boolean; delayMs?: number },
-  ): void {
+  private serveFile(req: http.IncomingMessage, res: http.ServerResponse, entry: Served, data: Buffer, opts: { ranges: boolean; delayMs?: number }): void {
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (opts.ranges && m) {
@@ -329,9 +323,7 @@ describe('acquireModel: remote', () => {
 
   it('keeps the partial file when out of attempts, and the next run resumes it (init container restart)', async () => {
     server.cutNext = 2_000_000;
-    const err = await rejection(
-      acquireModel({ model: server.url('/model.gguf'), sha256: MODEL_SHA, cacheDir, log: captureLog().log, maxAttempts: 1 }),
-    );
+    const err = await rejection(acquireModel({ model: server.url('/model.gguf'), sha256: MODEL_SHA, cacheDir, log: captureLog().log, maxAttempts: 1 }));
     expect(err.code).toBe('NETWORK');
     expect(err.message).toMatch(/interrupted after .* MiB.*the next attempt resumes/);
     const partial = path.join(cacheDir, 'model.gguf.partial');
@@ -444,9 +436,7 @@ describe('acquireModel: remote', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = await rejection(
-      acquireModel({ model: `http://127.0.0.1:${port}/m.gguf`, cacheDir, log: captureLog().log, maxAttempts: 2, retryDelayMs: 1 }),
-    );
+    const err = await rejection(acquireModel({ model: `http://127.0.0.1:${port}/m.gguf`, cacheDir, log: captureLog().log, maxAttempts: 2, retryDelayMs: 1 }));
     expect(err.code).toBe('NETWORK');
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
@@ -550,9 +540,7 @@ describe('fetch-model.ts (the init container entry point)', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     opts.onSpawn?.(() => child.kill('SIGTERM'));
     return new Promise((resolve) => {
-      child.on('close', (code, signal) =>
-        resolve({ code: code ?? (signal ? -1 : null), lines: out.split('\n').filter((l) => l.trim() !== '') }),
-      );
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : null), lines: out.split('\n').filter((l) => l.trim() !== '') }));
     });
   }
 

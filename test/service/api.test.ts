@@ -66,7 +66,13 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
       model: t.app.llm.engine.modelId,
       messages: [
         { role: 'developer', content: 'Be brief.' },
-        { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'text', text: ' there' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Hi' },
+            { type: 'text', text: ' there' },
+          ],
+        },
       ],
       max_completion_tokens: 3,
       stop: ['\n\n'],
@@ -77,7 +83,14 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
   });
 
   it('same seed, same output', async () => {
-    const ask = () => t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'Seeded' }], max_tokens: 6, seed: 42, temperature: 1 });
+    const ask = () =>
+      t.client.chat.completions.create({
+        model: t.app.llm.engine.modelId,
+        messages: [{ role: 'user', content: 'Seeded' }],
+        max_tokens: 6,
+        seed: 42,
+        temperature: 1,
+      });
     const [a, b] = [await ask(), await ask()];
     expect(a.choices[0]?.message.content).toBe(b.choices[0]?.message.content);
   });
@@ -163,7 +176,16 @@ describe('OpenAI-compatible API (tiny random-weight model, real inference)', () 
 
   it('metrics: request counters, token counters, the names the alert rules use', async () => {
     const text = await scrape(t.base);
-    for (const name of ['llm_queue_depth', 'llm_max_queue', 'llm_time_to_first_token_seconds_bucket', 'llm_requests_total', 'llm_busy_sequences', 'llm_tokens_per_second_bucket', 'llm_model_load_seconds', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'llm_queue_depth',
+      'llm_max_queue',
+      'llm_time_to_first_token_seconds_bucket',
+      'llm_requests_total',
+      'llm_busy_sequences',
+      'llm_tokens_per_second_bucket',
+      'llm_model_load_seconds',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect(text, name).toContain(`\n${name}`);
     }
     expect(metricValue(text, 'llm_requests_total', { route: endpoints.chatCompletions, status: '200' })).toBeGreaterThan(2);

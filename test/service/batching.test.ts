@@ -148,7 +148,10 @@ describe('decode batches in sequence id order', () => {
   it('adds every batch of several sequences in increasing sequence id order', async () => {
     const batches = await generateInReverse();
     expect(batches.length).toBeGreaterThan(8);
-    expect(batches.filter((ids) => !ascending(ids)), JSON.stringify(batches.slice(0, 4))).toEqual([]);
+    expect(
+      batches.filter((ids) => !ascending(ids)),
+      JSON.stringify(batches.slice(0, 4)),
+    ).toEqual([]);
   });
 
   it('detects the defect when the fix is switched off (node-llama-cpp 3.21.1 as published)', async () => {

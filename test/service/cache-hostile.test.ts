@@ -239,14 +239,19 @@ describe('concurrent fetch-model processes on one cache directory', () => {
       const runs = await Promise.all([runFetchModel(env), runFetchModel(env), runFetchModel(env)]);
       for (const run of runs) {
         expect(run.code, run.raw).toBe(0);
-        expect(run.lines.filter((l) => Number(l.level) >= 50), run.raw).toEqual([]);
+        expect(
+          run.lines.filter((l) => Number(l.level) >= 50),
+          run.raw,
+        ).toEqual([]);
         expect(run.lines.at(-1)).toMatchObject({ sha256: SHA_A, bytes: VERSION_A.length });
       }
       expect(sha(await readFile(path.join(cacheDir, 'model.gguf')))).toBe(SHA_A);
       // Exactly one process transferred the file; the others waited and found it verified.
       expect(server.bodies()).toHaveLength(1);
       expect(server.bodies()[0]?.bytesSent).toBe(VERSION_A.length);
-      expect(runs.filter((r) => r.lines.some((l) => l.msg === 'another process finished and verified this model while we waited')).length).toBeGreaterThanOrEqual(1);
+      expect(
+        runs.filter((r) => r.lines.some((l) => l.msg === 'another process finished and verified this model while we waited')).length,
+      ).toBeGreaterThanOrEqual(1);
       expect((await readdir(cacheDir)).sort()).toEqual(['model.gguf', 'model.gguf.sha256']);
     });
   }
@@ -377,20 +382,23 @@ describe('an unwritable cache directory fails at once', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('fetch-model as an unprivileged uid on a read-only directory exits 1 with one line, within a second of starting', async () => {
-    await chmod(tmp, 0o755);
-    await chmod(cacheDir, 0o555);
-    const run = await runFetchModel({ MODEL: server.url('/changing/model.gguf'), MODEL_CACHE_DIR: cacheDir }, { uid: 65534 });
-    expect(run.code, run.raw).toBe(1);
-    const errors = run.lines.filter((l) => Number(l.level) >= 50);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: 'CACHE_UNWRITABLE' });
-    expect(String(errors[0]?.msg)).toContain(`${cacheDir} cannot be created or written (EACCES) by uid 65534`);
-    // From the first log line to the error: no retries, no waiting.
-    const times = run.lines.map((l) => Date.parse(String(l.time)));
-    expect((times.at(-1) ?? 0) - (times[0] ?? 0)).toBeLessThan(1000);
-    expect(server.requests).toHaveLength(0);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'fetch-model as an unprivileged uid on a read-only directory exits 1 with one line, within a second of starting',
+    async () => {
+      await chmod(tmp, 0o755);
+      await chmod(cacheDir, 0o555);
+      const run = await runFetchModel({ MODEL: server.url('/changing/model.gguf'), MODEL_CACHE_DIR: cacheDir }, { uid: 65534 });
+      expect(run.code, run.raw).toBe(1);
+      const errors = run.lines.filter((l) => Number(l.level) >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'CACHE_UNWRITABLE' });
+      expect(String(errors[0]?.msg)).toContain(`${cacheDir} cannot be created or written (EACCES) by uid 65534`);
+      // From the first log line to the error: no retries, no waiting.
+      const times = run.lines.map((l) => Date.parse(String(l.time)));
+      expect((times.at(-1) ?? 0) - (times[0] ?? 0)).toBeLessThan(1000);
+      expect(server.requests).toHaveLength(0);
+    },
+  );
 });
 
 describe('credentials in the MODEL URL', () => {

@@ -9,7 +9,10 @@ import { freePort, spawnMain } from './helpers.js';
 
 /** The one fatal log line (stdout and stderr arrive on separate pipes, so it need not be the last line). */
 function fatalLine(lines: string[]): { level?: string; msg?: string } {
-  const fatal = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level?: string; msg?: string }).filter((l) => l.level === 'fatal');
+  const fatal = lines
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level?: string; msg?: string })
+    .filter((l) => l.level === 'fatal');
   expect(fatal).toHaveLength(1);
   return fatal[0] ?? {};
 }
@@ -129,7 +132,16 @@ describe('loadConfig', () => {
       SSE_KEEPALIVE_MS: '1.5',
     });
     expect(err.issues).toHaveLength(8);
-    for (const name of ['PORT="70000"', 'THREADS="-1"', 'PARALLEL="0"', 'CONTEXT_SIZE="4k"', 'GPU_LAYERS="some"', 'LOG_LEVEL="verbose"', 'MODEL_SHA256="abc"', 'SSE_KEEPALIVE_MS="1.5"']) {
+    for (const name of [
+      'PORT="70000"',
+      'THREADS="-1"',
+      'PARALLEL="0"',
+      'CONTEXT_SIZE="4k"',
+      'GPU_LAYERS="some"',
+      'LOG_LEVEL="verbose"',
+      'MODEL_SHA256="abc"',
+      'SSE_KEEPALIVE_MS="1.5"',
+    ]) {
       expect(err.message).toContain(name);
     }
     expect(err.message).toContain('expected one of fatal, error, warn, info, debug, trace, silent');

@@ -96,7 +96,10 @@ describe('the context lock between decode batches', () => {
   /** Prompt reuse: every sequence keeps a prompt, then a short request must erase one while two long ones stream. */
   async function reuseRound() {
     await Promise.all(['rivers', 'mountains', 'forests'].map((topic) => start(reuse, prompt(topic), 4).done));
-    expect(reuse.idleSequenceTokenCounts().every((n) => n > 0), 'every sequence keeps a prompt').toBe(true);
+    expect(
+      reuse.idleSequenceTokenCounts().every((n) => n > 0),
+      'every sequence keeps a prompt',
+    ).toBe(true);
     const long = await twoLong(reuse);
     const short = start(reuse, prompt('a lighthouse keeper who counts ships'), shortTokens);
     const [longDone, shortDone] = await Promise.all([Promise.all(long.map((run) => run.done)), short.done]);

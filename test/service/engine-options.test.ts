@@ -31,7 +31,16 @@ describe('engineOptions', () => {
       [envVars.promptCache]: 'off',
     });
     const options = engineOptions(config, { threads: 2, log });
-    expect(options).toMatchObject({ modelPath: '/m/x.gguf', threads: 2, contextSize: 2048, parallel: 3, maxQueue: 7, gpuLayers: 0, batchSize: 256, promptReuse: false });
+    expect(options).toMatchObject({
+      modelPath: '/m/x.gguf',
+      threads: 2,
+      contextSize: 2048,
+      parallel: 3,
+      maxQueue: 7,
+      gpuLayers: 0,
+      batchSize: 256,
+      promptReuse: false,
+    });
     expect(engineOptions(loadConfig({}), { threads: 1, log }).promptReuse).toBe(true);
     expect(engineOptions(loadConfig({ [envVars.serviceKind]: 'embedding' }), { threads: 1, log }).kind).toBe('embedding');
   });

@@ -175,7 +175,13 @@ describe('load', () => {
     expect(engine.modelId).toBe(path.basename(modelPath, '.gguf'));
     expect(engine.trainedContextSize).toBe(4096);
     expect(engine.sequenceContextSize).toBe(contextSize);
-    expect(engine.stats()).toEqual({ parallel: 2, busySequences: 0, queueDepth: 0, maxQueue: 1, kvCache: { usedCells: 0, cells: 2 * engine.sequenceContextSize } });
+    expect(engine.stats()).toEqual({
+      parallel: 2,
+      busySequences: 0,
+      queueDepth: 0,
+      maxQueue: 1,
+      kvCache: { usedCells: 0, cells: 2 * engine.sequenceContextSize },
+    });
   });
 
   it('rejects a truncated copy of the model with ModelLoadError, quickly', async () => {
@@ -303,9 +309,9 @@ describe('context limits', () => {
     expect(error).toBeInstanceOf(PromptTooLongError);
     expect(error).toMatchObject({ promptTokens: tokens, limit: contextSize });
     expect((error as Error).message).toContain(String(contextSize));
-    expect(() => engine.generate({ kind: 'chat', messages: [{ role: 'user', content: 'alpha beta gamma delta '.repeat(300) }] }, { maxTokens: 4 }, never)).toThrow(
-      PromptTooLongError,
-    );
+    expect(() =>
+      engine.generate({ kind: 'chat', messages: [{ role: 'user', content: 'alpha beta gamma delta '.repeat(300) }] }, { maxTokens: 4 }, never),
+    ).toThrow(PromptTooLongError);
     expect(engine.stats()).toMatchObject({ busySequences: 0, queueDepth: 0 });
   });
 

@@ -10,7 +10,15 @@ import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { buildApp } from '../../service/app.js';
 import { loadConfig } from '../../service/config.js';
-import { NotAcceptingError, type EnginePort, type EngineState, type EngineStats, type GenerationEvent, type GenerationInput, type SamplingOptions } from '../../service/http/engine-port.js';
+import {
+  NotAcceptingError,
+  type EnginePort,
+  type EngineState,
+  type EngineStats,
+  type GenerationEvent,
+  type GenerationInput,
+  type SamplingOptions,
+} from '../../service/http/engine-port.js';
 
 export interface RecordedGeneration {
   input: GenerationInput;

@@ -9,5 +9,7 @@ export const endpointsOf = {
 } as const;
 export type EndpointName = keyof typeof endpointsOf | 'embeddings';
 /** Embeddings run on an embedding service (test/service/openai-embeddings.test.ts); here only the table is checked. */
-export const tables = { ...endpointsOf, embeddings: { policy: embeddingFieldPolicy as Record<string, FieldPolicy>, schema: EmbeddingBody, path: endpoints.embeddings } };
-
+export const tables = {
+  ...endpointsOf,
+  embeddings: { policy: embeddingFieldPolicy as Record<string, FieldPolicy>, schema: EmbeddingBody, path: endpoints.embeddings },
+};

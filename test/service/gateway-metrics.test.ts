@@ -31,7 +31,7 @@ describe('gateway-routing gauges under a known load (PARALLEL=2, four streams)',
   };
   const messages = [{ role: 'user', content: 'Write a long story about a lighthouse keeper and the sea.' }];
 
-  it('queued 2, running 2, KV cache use between the prompts\' share and 1; all 0 after the load', async () => {
+  it("queued 2, running 2, KV cache use between the prompts' share and 1; all 0 after the load", async () => {
     expect(await gauges()).toEqual({ queued: 0, running: 0, kvCache: 0 });
     // The prompt's size in tokens, from the service's own usage report.
     const probe = (await (await postJson(t.base, endpoints.chatCompletions, { messages, max_tokens: 1 })).json()) as { usage: { prompt_tokens: number } };
@@ -60,25 +60,37 @@ describe('gateway-routing gauges under a known load (PARALLEL=2, four streams)',
         // aborted below
       }
     });
-    const loaded = await waitFor('2 streams generating, 2 running and 2 queued', async () => {
-      if (generating < parallel) return undefined;
-      const g = await gauges();
-      return g.running === parallel && g.queued === 2 ? g : undefined;
-    }, 20_000, 10);
+    const loaded = await waitFor(
+      '2 streams generating, 2 running and 2 queued',
+      async () => {
+        if (generating < parallel) return undefined;
+        const g = await gauges();
+        return g.running === parallel && g.queued === 2 ? g : undefined;
+      },
+      20_000,
+      10,
+    );
     // Each running sequence holds at least its prompt; all cells are PARALLEL x CONTEXT_SIZE.
     const floor = (parallel * promptTokens) / (parallel * contextSize);
     expect(loaded.kvCache).toBeGreaterThanOrEqual(floor);
     expect(loaded.kvCache).toBeLessThanOrEqual(1);
     const stats = t.app.llm.engine.stats();
-    console.log(`gateway gauges under load: queued ${loaded.queued}, running ${loaded.running}, KV cache ${loaded.kvCache} (floor ${floor.toFixed(4)}, ${stats.kvCache?.usedCells}/${stats.kvCache?.cells} cells)`);
+    console.log(
+      `gateway gauges under load: queued ${loaded.queued}, running ${loaded.running}, KV cache ${loaded.kvCache} (floor ${floor.toFixed(4)}, ${stats.kvCache?.usedCells}/${stats.kvCache?.cells} cells)`,
+    );
     expect(stats.kvCache?.cells).toBeGreaterThanOrEqual(parallel * contextSize);
 
     for (const c of controllers) c.abort();
     await Promise.all(readers);
-    const idle = await waitFor('the load to end', async () => {
-      const g = await gauges();
-      return g.running === 0 && g.queued === 0 ? g : undefined;
-    }, 20_000, 25);
+    const idle = await waitFor(
+      'the load to end',
+      async () => {
+        const g = await gauges();
+        return g.running === 0 && g.queued === 0 ? g : undefined;
+      },
+      20_000,
+      25,
+    );
     expect(idle.kvCache).toBe(0);
   });
 });

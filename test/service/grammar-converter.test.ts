@@ -134,7 +134,12 @@ describe('strings: pattern (llama.cpp "simple regexp", "regexp escapes", "regexp
     matches('^abc?d*efg+(hij)?kl$', ['abefgkl', 'abcddefgggkl', 'abefghijkl', 'abefkl', 'abcefgklx', 'xabefgkl']);
     matches('^\\[\\]\\{\\}\\(\\)\\|\\+\\*\\?$', ['[]{}()|+*?', '[]{}()|+*', '']);
     matches('^"$', ['"', "'", '""']);
-    matches('^(\\([0-9]{1,3}\\))?[0-9]{3}-[0-9]{4} a{3,5}nd...$', ['(1)123-4567 aaand...', '123-4567 aaaaandxyz', '(1234)123-4567 aaand...', '123-4567 aand...']);
+    matches('^(\\([0-9]{1,3}\\))?[0-9]{3}-[0-9]{4} a{3,5}nd...$', [
+      '(1)123-4567 aaand...',
+      '123-4567 aaaaandxyz',
+      '(1234)123-4567 aaand...',
+      '123-4567 aand...',
+    ]);
     matches('^[^a-c\\s]{2}\\d\\w$', ['xy1_', 'ab1_', 'x y1z', 'é中9Z']);
     matches('^(?:cat|dog)s?$', ['cat', 'dogs', 'cow', 'cats!']);
   });
@@ -186,7 +191,11 @@ describe('strings: pattern (llama.cpp "simple regexp", "regexp escapes", "regexp
 
 describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test cases by name)', () => {
   it('"required + optional props each in original order"; no undeclared property unless additionalProperties says so', () => {
-    const schema = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'boolean' }, c: { type: 'null' }, d: { const: 1 } }, required: ['c', 'a'] };
+    const schema = {
+      type: 'object',
+      properties: { a: { type: 'integer' }, b: { type: 'boolean' }, c: { type: 'null' }, d: { const: 1 } },
+      required: ['c', 'a'],
+    };
     const grammar = grammarOf(schema);
     for (const s of ['{"a":1,"c":null}', '{"a":1,"c":null,"b":true}', '{"a":1,"c":null,"d":1}', '{"a":1,"c":null,"b":false,"d":1}', '{ "a": 1, "c": null }']) {
       expect(gbnfAccepts(grammar, s), s).toBe(true);
@@ -204,7 +213,13 @@ describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test c
     expectSamplesValid({ type: 'object', additionalProperties: { type: 'string', maxLength: 2 } });
   });
   it('minProperties / maxProperties by making optional properties required or dropping them', () => {
-    expectSamplesValid({ type: 'object', properties: { a: { type: 'null' }, b: { type: 'null' }, c: { type: 'null' } }, minProperties: 2, maxProperties: 2, additionalProperties: false });
+    expectSamplesValid({
+      type: 'object',
+      properties: { a: { type: 'null' }, b: { type: 'null' }, c: { type: 'null' } },
+      minProperties: 2,
+      maxProperties: 2,
+      additionalProperties: false,
+    });
   });
   it('arrays: minItems / maxItems ("minItems", "maxItems 0/1/2", "min + maxItems"), tuples ("tuple1", "tuple2")', () => {
     const grammar = grammarOf({ type: 'array', items: { type: 'boolean' }, minItems: 1, maxItems: 3 });
@@ -218,10 +233,23 @@ describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test c
     }
     expect(gbnfAccepts(grammarOf({ type: 'array', maxItems: 0 }), '[]')).toBe(true);
     expect(gbnfAccepts(grammarOf({ type: 'array', maxItems: 0 }), '[1]')).toBe(false);
-    const tuple = grammarOf({ type: 'array', prefixItems: [{ type: 'string', maxLength: 1 }, { type: 'integer', maximum: 3 }], items: false });
+    const tuple = grammarOf({
+      type: 'array',
+      prefixItems: [
+        { type: 'string', maxLength: 1 },
+        { type: 'integer', maximum: 3 },
+      ],
+      items: false,
+    });
     expect(gbnfAccepts(tuple, '["a",3]')).toBe(true);
     expect(gbnfAccepts(tuple, '["a",4]')).toBe(false);
-    expectSamplesValid({ type: 'array', prefixItems: [{ type: 'string', format: 'uuid' }], items: { type: 'integer', minimum: 10, maximum: 12 }, minItems: 2, maxItems: 4 });
+    expectSamplesValid({
+      type: 'array',
+      prefixItems: [{ type: 'string', format: 'uuid' }],
+      items: { type: 'integer', minimum: 10, maximum: 12 },
+      minItems: 2,
+      maxItems: 4,
+    });
     expectSamplesValid({ type: 'array', items: { type: 'number', minimum: -1, maximum: 1 }, minItems: 2, maxItems: 5 });
   });
   it('enum / const ("string const", "non-string const", "non-string enum", "literal string with escapes")', () => {
@@ -233,7 +261,13 @@ describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test c
     expect(gbnfAccepts(grammarOf({ type: 'string', enum: ['a', 1] }), '1')).toBe(false);
   });
   it('anyOf / oneOf as alternatives ("anyOf", "anyOf $ref"), siblings applied to each branch', () => {
-    const schema = { type: 'object', properties: { k: { type: 'integer' } }, required: ['k'], additionalProperties: false, anyOf: [{ properties: { k: { const: 1 } } }, { properties: { k: { minimum: 5, maximum: 6 } } }] };
+    const schema = {
+      type: 'object',
+      properties: { k: { type: 'integer' } },
+      required: ['k'],
+      additionalProperties: false,
+      anyOf: [{ properties: { k: { const: 1 } } }, { properties: { k: { minimum: 5, maximum: 6 } } }],
+    };
     const grammar = grammarOf(schema);
     for (const [s, ok] of [
       ['{"k":1}', true],
@@ -248,7 +282,11 @@ describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test c
   it('allOf is merged ("mix of allOf, anyOf and $ref", "allOf with enum schema", "allOf with multiple enum schemas")', () => {
     const schema = {
       $defs: { base: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } },
-      allOf: [{ $ref: '#/$defs/base' }, { properties: { n: { type: 'integer', minimum: 1, maximum: 3 } }, required: ['n'] }, { properties: { n: { maximum: 2 } } }],
+      allOf: [
+        { $ref: '#/$defs/base' },
+        { properties: { n: { type: 'integer', minimum: 1, maximum: 3 } }, required: ['n'] },
+        { properties: { n: { maximum: 2 } } },
+      ],
     };
     const grammar = grammarOf(schema);
     expect(gbnfAccepts(grammar, '{"id":"123e4567-e89b-12d3-a456-426614174000","n":2}')).toBe(true);
@@ -259,14 +297,26 @@ describe('objects, arrays, enum/const, anyOf/oneOf/allOf, $ref (llama.cpp test c
   });
   it('$ref: "top-level $ref", recursive definitions, JSON pointers', () => {
     const schema = {
-      $defs: { node: { type: 'object', properties: { v: { type: 'integer', minimum: 0, maximum: 9 }, next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } }, required: ['v', 'next'], additionalProperties: false } },
+      $defs: {
+        node: {
+          type: 'object',
+          properties: { v: { type: 'integer', minimum: 0, maximum: 9 }, next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } },
+          required: ['v', 'next'],
+          additionalProperties: false,
+        },
+      },
       $ref: '#/$defs/node',
     };
     const grammar = grammarOf(schema);
     expect(gbnfAccepts(grammar, '{"v":1,"next":{"v":2,"next":null}}')).toBe(true);
     expect(gbnfAccepts(grammar, '{"v":1,"next":{"v":12,"next":null}}')).toBe(false);
     expectSamplesValid(schema);
-    expectSamplesValid({ type: 'object', properties: { a: { type: 'integer', minimum: 3, maximum: 4 }, b: { $ref: '#/properties/a' } }, required: ['a', 'b'], additionalProperties: false });
+    expectSamplesValid({
+      type: 'object',
+      properties: { a: { type: 'integer', minimum: 3, maximum: 4 }, b: { $ref: '#/properties/a' } },
+      required: ['a', 'b'],
+      additionalProperties: false,
+    });
   });
   it('"empty schema (object)", "description only (no type) treated as unconstrained", true: any JSON value', () => {
     for (const schema of [{}, { description: 'anything' }, true]) {

@@ -28,7 +28,15 @@ describe('validation and errors (fake engine)', () => {
 
   describe('malformed requests get a 4xx OpenAI-style error and the service stays up', () => {
     const json = { 'content-type': 'application/json' };
-    const cases: Array<{ name: string; path?: string; headers?: Record<string, string>; body: string | Buffer; status: number; code?: string; param?: string }> = [
+    const cases: Array<{
+      name: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body: string | Buffer;
+      status: number;
+      code?: string;
+      param?: string;
+    }> = [
       { name: 'bad JSON', headers: json, body: '{"messages": [', status: 400, code: 'invalid_json' },
       { name: 'empty body with JSON content type', headers: json, body: '', status: 400, code: 'invalid_json' },
       { name: 'empty body without content type', headers: {}, body: '', status: 400 },
@@ -38,10 +46,34 @@ describe('validation and errors (fake engine)', () => {
       { name: 'empty messages', headers: json, body: JSON.stringify({ messages: [] }), status: 400, param: 'messages' },
       { name: 'messages not an array', headers: json, body: JSON.stringify({ messages: 'hi' }), status: 400, param: 'messages' },
       { name: 'wrong role', headers: json, body: JSON.stringify({ messages: [{ role: 'wizard', content: 'x' }] }), status: 400, param: 'messages[0].role' },
-      { name: 'tool message answering no call', headers: json, body: JSON.stringify({ messages: [{ role: 'tool', content: 'x', tool_call_id: 'call_1' }] }), status: 400, param: 'messages[0].tool_call_id' },
-      { name: 'tool message without tool_call_id', headers: json, body: JSON.stringify({ messages: [{ role: 'tool', content: 'x' }] }), status: 400, param: 'messages[0].tool_call_id' },
-      { name: 'content of wrong type', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 42 }] }), status: 400, param: 'messages[0].content' },
-      { name: 'image content part', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), status: 400, code: 'unsupported_content' },
+      {
+        name: 'tool message answering no call',
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'tool', content: 'x', tool_call_id: 'call_1' }] }),
+        status: 400,
+        param: 'messages[0].tool_call_id',
+      },
+      {
+        name: 'tool message without tool_call_id',
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'tool', content: 'x' }] }),
+        status: 400,
+        param: 'messages[0].tool_call_id',
+      },
+      {
+        name: 'content of wrong type',
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'user', content: 42 }] }),
+        status: 400,
+        param: 'messages[0].content',
+      },
+      {
+        name: 'image content part',
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }),
+        status: 400,
+        code: 'unsupported_content',
+      },
       { name: 'missing content', headers: json, body: JSON.stringify({ messages: [{ role: 'user' }] }), status: 400, param: 'messages[0].content' },
       { name: 'max_tokens as string', headers: json, body: JSON.stringify({ ...chatBody(), max_tokens: '5' }), status: 400, param: 'max_tokens' },
       { name: 'max_tokens zero', headers: json, body: JSON.stringify({ ...chatBody(), max_tokens: 0 }), status: 400, param: 'max_tokens' },
@@ -52,11 +84,24 @@ describe('validation and errors (fake engine)', () => {
       { name: 'n=2', headers: json, body: JSON.stringify({ ...chatBody(), n: 2 }), status: 400, param: 'n' },
       { name: 'stream as string', headers: json, body: JSON.stringify({ ...chatBody(), stream: 'yes' }), status: 400, param: 'stream' },
       { name: 'unknown field', headers: json, body: JSON.stringify({ ...chatBody(), foo: 1 }), status: 400, code: 'unknown_parameter', param: 'foo' },
-      { name: 'unknown field in a message', headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 'x', mood: 'happy' }] }), status: 400, param: 'messages[0].mood' },
+      {
+        name: 'unknown field in a message',
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'x', mood: 'happy' }] }),
+        status: 400,
+        param: 'messages[0].mood',
+      },
       { name: 'top_logprobs without logprobs', headers: json, body: JSON.stringify({ ...chatBody(), top_logprobs: 2 }), status: 400, param: 'top_logprobs' },
       { name: 'text/plain content type', headers: { 'content-type': 'text/plain' }, body: 'hello', status: 400, code: 'unsupported_media_type' },
       { name: 'form content type', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1', status: 400, code: 'unsupported_media_type' },
-      { name: 'two token-array prompts', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: [[1, 2], [3]] }), status: 400, param: 'prompt' },
+      {
+        name: 'two token-array prompts',
+        path: endpoints.completions,
+        headers: json,
+        body: JSON.stringify({ prompt: [[1, 2], [3]] }),
+        status: 400,
+        param: 'prompt',
+      },
       { name: 'two prompts', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: ['a', 'b'] }), status: 400, param: 'prompt' },
       { name: 'echo', path: endpoints.completions, headers: json, body: JSON.stringify({ prompt: 'a', echo: true }), status: 400, param: 'echo' },
       { name: 'missing prompt', path: endpoints.completions, headers: json, body: JSON.stringify({ max_tokens: 3 }), status: 400, param: 'prompt' },
@@ -98,7 +143,11 @@ describe('validation and errors (fake engine)', () => {
     });
 
     it('after all of that, a valid request still succeeds', async () => {
-      const r = await t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'still there?' }], max_tokens: 2 });
+      const r = await t.client.chat.completions.create({
+        model: t.app.llm.engine.modelId,
+        messages: [{ role: 'user', content: 'still there?' }],
+        max_tokens: 2,
+      });
       expect(r.usage?.completion_tokens).toBe(2);
       expect((await t.app.inject({ url: endpoints.live })).statusCode).toBe(200);
     });
@@ -171,7 +220,11 @@ describe('request field policy: the server does what it says', () => {
         .filter(([, schema]) => JSON.stringify(schema).includes('"type":"null"'))
         .map(([field]) => field);
       // Every optional field allows null, `model` included (OpenAI's types allow it too).
-      expect(nullable.sort()).toEqual(Object.keys(e.schema.properties).filter((f) => !required.has(f)).sort());
+      expect(nullable.sort()).toEqual(
+        Object.keys(e.schema.properties)
+          .filter((f) => !required.has(f))
+          .sort(),
+      );
       const body: Record<string, unknown> = { ...base[name]() };
       for (const field of nullable) if (!(field in body)) body[field] = null;
       const res = await t.app.inject({ method: 'POST', url: e.path, payload: body });
@@ -298,7 +351,11 @@ describe('llama-server sampling fields map onto the engine (fake engine)', () =>
   });
 
   const send = (path: string, fields: Record<string, unknown>) =>
-    t.app.inject({ method: 'POST', url: path, payload: { ...(path === endpoints.completions ? { prompt: 'x' } : { messages: [{ role: 'user', content: 'x' }] }), ...fields } });
+    t.app.inject({
+      method: 'POST',
+      url: path,
+      payload: { ...(path === endpoints.completions ? { prompt: 'x' } : { messages: [{ role: 'user', content: 'x' }] }), ...fields },
+    });
 
   it('top_k, min_p, repeat_penalty and repetition_penalty, on both endpoints', async () => {
     for (const path of [endpoints.chatCompletions, endpoints.completions]) {

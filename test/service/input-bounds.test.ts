@@ -6,7 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints } from '../../service/contract.js';
-import { bodyBytesPerToken, bodyLimitFor, letterRuns, letterRunsAreLowerBound, promptTexts, sliceChars, tokensAtLeast } from '../../service/inference/input-bounds.js';
+import {
+  bodyBytesPerToken,
+  bodyLimitFor,
+  letterRuns,
+  letterRunsAreLowerBound,
+  promptTexts,
+  sliceChars,
+  tokensAtLeast,
+} from '../../service/inference/input-bounds.js';
 import type { InferenceEngine } from '../../service/inference/engine.js';
 import { metricValue, postJson, scrape, startTestApp, type TestApp } from './helpers.js';
 
@@ -94,14 +102,24 @@ describe('tokensAtLeast', () => {
     // A tokenizer that merged words would fail the check (and the bound is then not used).
     expect(letterRunsAreLowerBound((t) => Math.ceil(count(t) / 2))).toBe(false);
     let calls = 0;
-    const n = await tokensAtLeast([repeatTo(english, 1_000_000)], (t) => (calls++, count(t)), 1022, () => false, true);
+    const n = await tokensAtLeast(
+      [repeatTo(english, 1_000_000)],
+      (t) => (calls++, count(t)),
+      1022,
+      () => false,
+      true,
+    );
     expect(n).toBeGreaterThan(1022);
     expect(calls).toBe(0);
   });
 
   it('more non-empty messages than prompt tokens are refused without tokenizing', async () => {
     let calls = 0;
-    const n = await tokensAtLeast(Array.from({ length: 2000 }, () => 'hi'), (s) => (calls++, count(s)), 1022);
+    const n = await tokensAtLeast(
+      Array.from({ length: 2000 }, () => 'hi'),
+      (s) => (calls++, count(s)),
+      1022,
+    );
     expect(n).toBeGreaterThan(1022);
     expect(calls).toBe(0);
   });
@@ -109,7 +127,20 @@ describe('tokensAtLeast', () => {
   it('promptTexts reads what the engine will tokenize', () => {
     expect(promptTexts({ prompt: 'a' })).toEqual(['a']);
     expect(promptTexts({ prompt: ['b'] })).toEqual(['b']);
-    expect(promptTexts({ messages: [{ role: 'user', content: 'x' }, { role: 'user', content: [{ type: 'text', text: 'y' }, { type: 'text', text: 'z' }] }] })).toEqual(['x', 'yz']);
+    expect(
+      promptTexts({
+        messages: [
+          { role: 'user', content: 'x' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'y' },
+              { type: 'text', text: 'z' },
+            ],
+          },
+        ],
+      }),
+    ).toEqual(['x', 'yz']);
     expect(promptTexts({})).toBeUndefined();
   });
 });

@@ -82,11 +82,17 @@ describe('lingering close on early error answers', () => {
    * A raw client: headers announcing `contentLength` bytes, then `send` writes the body its own way. Half-open
    * (`allowHalfOpen`): it keeps uploading after the server's FIN, as a client busy sending does.
    */
-  async function rawUpload(base: string, contentLength: number, send: (socket: Socket) => void): Promise<{ head: string; closedAfterMs: number; bytesWritten: number }> {
+  async function rawUpload(
+    base: string,
+    contentLength: number,
+    send: (socket: Socket) => void,
+  ): Promise<{ head: string; closedAfterMs: number; bytesWritten: number }> {
     const { hostname, port } = new URL(base);
     const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(`POST ${endpoints.chatCompletions} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${contentLength}\r\n\r\n`);
+    socket.write(
+      `POST ${endpoints.chatCompletions} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${contentLength}\r\n\r\n`,
+    );
     let head = '';
     let answeredAt = 0;
     socket.on('data', (chunk: Buffer) => {

@@ -90,7 +90,12 @@ describe('CORS (CORS_ORIGINS)', () => {
       'access-control-allow-headers': 'authorization, content-type, x-stainless-os',
       vary: 'Origin',
     });
-    const unauthorised = await t.app.inject({ method: 'POST', url: endpoints.chatCompletions, headers: { origin: page }, payload: { messages: [{ role: 'user', content: 'x' }] } });
+    const unauthorised = await t.app.inject({
+      method: 'POST',
+      url: endpoints.chatCompletions,
+      headers: { origin: page },
+      payload: { messages: [{ role: 'user', content: 'x' }] },
+    });
     expect(unauthorised.statusCode).toBe(401);
     expect(unauthorised.headers['access-control-allow-origin']).toBe(page);
     expect(unauthorised.headers['access-control-expose-headers']).toContain('retry-after');

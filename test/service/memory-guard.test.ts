@@ -24,7 +24,10 @@ describe('MemoryGuard', () => {
 
   it('trips once, at the first sample within the headroom of the limit, with the figures', async () => {
     let rss = 80 * MiB;
-    const { g, trips } = guard(() => rss, () => 100 * MiB);
+    const { g, trips } = guard(
+      () => rss,
+      () => 100 * MiB,
+    );
     expect(await g.check()).toBe(false);
     rss = 90 * MiB - 1;
     expect(await g.check()).toBe(false);
@@ -38,7 +41,10 @@ describe('MemoryGuard', () => {
 
   it('compares with the limit that holds now (a resized pod), and never trips without one', async () => {
     let limit: number | undefined;
-    const { g, trips } = guard(() => 505 * MiB, () => limit);
+    const { g, trips } = guard(
+      () => 505 * MiB,
+      () => limit,
+    );
     expect(await g.check()).toBe(false);
     limit = 1024 * MiB;
     expect(await g.check()).toBe(false);

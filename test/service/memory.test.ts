@@ -80,7 +80,7 @@ describe.skipIf(process.platform !== 'linux')('memory under concurrent generatio
     const growth = after - before;
     console.info(
       `RssAnon ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB over ${clients * measuredPerClient} generations ` +
-        `(${((growth / (clients * measuredPerClient)) / 1024).toFixed(1)} KiB per generation)`,
+        `(${(growth / (clients * measuredPerClient) / 1024).toFixed(1)} KiB per generation)`,
     );
     expect(growth).toBeLessThan(maxGrowthBytes);
   });

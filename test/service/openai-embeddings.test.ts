@@ -69,7 +69,9 @@ describe('embeddings (SERVICE_KIND=embedding, BERT-shaped random-weight model)',
   });
 
   it('dimensions other than the model dimension, empty inputs, too-long inputs and bad token ids are 400s', async () => {
-    expect((await t.client.embeddings.create({ model, input: 'x', dimensions: dimension, encoding_format: 'float' })).data[0]?.embedding).toHaveLength(dimension);
+    expect((await t.client.embeddings.create({ model, input: 'x', dimensions: dimension, encoding_format: 'float' })).data[0]?.embedding).toHaveLength(
+      dimension,
+    );
     await expect(t.client.embeddings.create({ model, input: 'x', dimensions: dimension - 1 })).rejects.toMatchObject({ status: 400, param: 'dimensions' });
     await expect(t.client.embeddings.create({ model, input: ['ok', ''] })).rejects.toMatchObject({ status: 400, param: 'input[1]' });
     await expect(t.client.embeddings.create({ model, input: 'word '.repeat(600) })).rejects.toMatchObject({ status: 400, param: 'input[0]' });
@@ -99,6 +101,9 @@ describe('a chat service refuses embeddings', () => {
   });
 
   it('404 unsupported_endpoint naming SERVICE_KIND', async () => {
-    await expect(t.client.embeddings.create({ model: t.app.llm.engine.modelId, input: 'x' })).rejects.toMatchObject({ status: 404, code: 'unsupported_endpoint' });
+    await expect(t.client.embeddings.create({ model: t.app.llm.engine.modelId, input: 'x' })).rejects.toMatchObject({
+      status: 404,
+      code: 'unsupported_endpoint',
+    });
   });
 });

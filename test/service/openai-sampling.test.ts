@@ -73,7 +73,9 @@ describe('sampling (PARALLEL=2)', () => {
     expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repetition_penalty: 3 }) })).toBe(penalized);
     expect(await complete({ seed: 9, max_tokens: 40, ...extra({ repeat_penalty: 1 }) })).toBe(plain);
     const scored = (opts: Record<string, unknown>) =>
-      t.client.completions.create({ model, prompt: 'The weather today', max_tokens: 40, temperature: 1, seed: 9, logprobs: 1, ...extra(opts) }).then((r) => r.choices[0]?.text);
+      t.client.completions
+        .create({ model, prompt: 'The weather today', max_tokens: 40, temperature: 1, seed: 9, logprobs: 1, ...extra(opts) })
+        .then((r) => r.choices[0]?.text);
     expect(await scored({ repeat_penalty: 3 })).not.toBe(await scored({}));
   });
 
@@ -92,7 +94,15 @@ describe('sampling (PARALLEL=2)', () => {
   });
 
   it('chat logprobs: one entry per generated token, tokens spell the answer, top_logprobs sorted, streamed the same', async () => {
-    const params = { model, messages: [{ role: 'user' as const, content: 'Probabilities' }], max_tokens: 12, temperature: 1, seed: 31, logprobs: true, top_logprobs: 3 };
+    const params = {
+      model,
+      messages: [{ role: 'user' as const, content: 'Probabilities' }],
+      max_tokens: 12,
+      temperature: 1,
+      seed: 31,
+      logprobs: true,
+      top_logprobs: 3,
+    };
     const r = await t.client.chat.completions.create(params);
     const content = r.choices[0]?.logprobs?.content ?? [];
     expect(content).toHaveLength(r.usage?.completion_tokens ?? -1);
@@ -152,7 +162,10 @@ describe('sampling (PARALLEL=2)', () => {
       code: 'model_not_found',
       param: 'model',
     });
-    await expect(t.client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', max_tokens: 1 })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    await expect(t.client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', max_tokens: 1 })).rejects.toMatchObject({
+      status: 404,
+      code: 'model_not_found',
+    });
     await expect(t.client.models.retrieve('gpt-4o')).rejects.toMatchObject({ status: 404 });
     expect((await t.client.models.retrieve(model)).id).toBe(model);
   });
@@ -200,7 +213,9 @@ describe('Retry-After covers the admitted work (PARALLEL=1, MAX_QUEUE=1)', () =>
     const t0 = performance.now();
     await Promise.all([running, queued]);
     const drainedAfter = (performance.now() - t0) / 1000;
-    console.log(`[figures] Retry-After ${retryAfter} s; the running and the queued request were done after ${drainedAfter.toFixed(2)} s (CPU timings shared with other work)`);
+    console.log(
+      `[figures] Retry-After ${retryAfter} s; the running and the queued request were done after ${drainedAfter.toFixed(2)} s (CPU timings shared with other work)`,
+    );
     expect(retryAfter).toBeGreaterThanOrEqual(Math.floor(drainedAfter));
 
     // The same situation through the SDK (2 retries, honouring Retry-After): it succeeds.

@@ -118,7 +118,9 @@ describe('tools and structured output (PARALLEL=2)', () => {
     }
     expect(finish).toBe('tool_calls');
     expect(deltas).toBeGreaterThan(1);
-    const expected = (whole.choices[0]?.message.tool_calls ?? []).map((c) => (c.type === 'function' ? { name: c.function.name, arguments: c.function.arguments } : undefined));
+    const expected = (whole.choices[0]?.message.tool_calls ?? []).map((c) =>
+      c.type === 'function' ? { name: c.function.name, arguments: c.function.arguments } : undefined,
+    );
     expect(calls.map((c) => ({ name: c.name, arguments: c.arguments }))).toEqual(expected);
     for (const c of calls) expect(c.id).toMatch(/^call_/);
   });
@@ -214,11 +216,21 @@ describe('tools and structured output (PARALLEL=2)', () => {
     for (const c of cases) {
       if (c.refusedInResponseFormat) {
         await expect(
-          t.client.chat.completions.create({ model, messages: [user('x')], max_tokens: 1, response_format: { type: 'json_schema', json_schema: { name: 's', schema: c.schema } } }),
+          t.client.chat.completions.create({
+            model,
+            messages: [user('x')],
+            max_tokens: 1,
+            response_format: { type: 'json_schema', json_schema: { name: 's', schema: c.schema } },
+          }),
         ).rejects.toMatchObject({ status: 400, code: 'unsupported_schema_keyword', message: expect.stringContaining(c.keyword) });
       }
       await expect(
-        t.client.chat.completions.create({ model, messages: [user('x')], max_tokens: 1, tools: [{ type: 'function', function: { name: 'f', parameters: c.schema } }] }),
+        t.client.chat.completions.create({
+          model,
+          messages: [user('x')],
+          max_tokens: 1,
+          tools: [{ type: 'function', function: { name: 'f', parameters: c.schema } }],
+        }),
       ).rejects.toMatchObject({ status: 400, param: 'tools[0].function.parameters', message: expect.stringContaining(c.keyword) });
     }
   });
@@ -227,11 +239,17 @@ describe('tools and structured output (PARALLEL=2)', () => {
     const bad: Array<{ body: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming>; param: string }> = [
       { body: { tool_choice: 'required' }, param: 'tool_choice' },
       { body: { tools, tool_choice: { type: 'function', function: { name: 'missing' } } }, param: 'tool_choice.function.name' },
-      { body: { tools: [tools[0] as OpenAI.Chat.Completions.ChatCompletionTool, tools[0] as OpenAI.Chat.Completions.ChatCompletionTool] }, param: 'tools[1].function.name' },
+      {
+        body: { tools: [tools[0] as OpenAI.Chat.Completions.ChatCompletionTool, tools[0] as OpenAI.Chat.Completions.ChatCompletionTool] },
+        param: 'tools[1].function.name',
+      },
       { body: { tools, response_format: { type: 'json_object' } }, param: 'response_format' },
     ];
     for (const b of bad) {
-      await expect(t.client.chat.completions.create({ model, messages: [user('x')], max_tokens: 1, ...b.body }), b.param).rejects.toMatchObject({ status: 400, param: b.param });
+      await expect(t.client.chat.completions.create({ model, messages: [user('x')], max_tokens: 1, ...b.body }), b.param).rejects.toMatchObject({
+        status: 400,
+        param: b.param,
+      });
     }
   });
 });

@@ -55,7 +55,9 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
   }
 
   function conversation(topic: string): Message[] {
-    return [{ role: 'system', content: `${topic}: you answer questions about ${topic} only. Keep every answer short and precise, and say so when you do not know.` }];
+    return [
+      { role: 'system', content: `${topic}: you answer questions about ${topic} only. Keep every answer short and precise, and say so when you do not know.` },
+    ];
   }
 
   it('a multi-turn conversation: the same greedy answers as without reuse and as a fresh service; cached_tokens = the previous prompt', async () => {
@@ -71,7 +73,8 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
       // (the answer it generated is not kept: see service/inference/engine.ts, minFreshTokens).
       expect(cachedOf(r.usage), `turn ${turn}`).toBe(previousPrompt);
       const delta = (source: string) =>
-        (metricValue(after, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0) - (metricValue(before, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0);
+        (metricValue(after, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0) -
+        (metricValue(before, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0);
       expect(delta('cached')).toBe(previousPrompt);
       expect(delta('evaluated')).toBe(prompt - previousPrompt);
       previousPrompt = prompt;
@@ -93,7 +96,14 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
     const messages = [...conversation('streams'), { role: 'user' as const, content: 'Say something about streaming.' }];
     const first = await chat(reuse, messages);
     messages.push({ role: 'assistant', content: textOf(first) }, { role: 'user', content: 'And again, streamed?' });
-    const stream = await reuse.client.chat.completions.create({ model, messages, max_tokens: 8, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await reuse.client.chat.completions.create({
+      model,
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let usage: OpenAI.CompletionUsage | undefined;
     let text = '';
     for await (const chunk of stream) {
@@ -164,7 +174,10 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
     const b = conversation('deserts, dunes and the animals that live in them');
     const last = { a: 0, b: 0 };
     for (let turn = 1; turn <= 3; turn++) {
-      for (const [name, messages] of [['a', a], ['b', b]] as const) {
+      for (const [name, messages] of [
+        ['a', a],
+        ['b', b],
+      ] as const) {
         messages.push({ role: 'user', content: `Question ${turn} for ${name}?` });
         const r = await both(messages);
         // Turn 1 shares only the template's system header with what other conversations left (under 10 % of
@@ -204,10 +217,19 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
     const json = await both(messages, { response_format: { type: 'json_object' } });
     messages.push({ role: 'assistant', content: textOf(json) }, { role: 'user', content: 'Now call a tool.' });
     const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
-      { type: 'function', function: { name: 'lookup', description: 'Look a word up', parameters: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] } } },
+      {
+        type: 'function',
+        function: {
+          name: 'lookup',
+          description: 'Look a word up',
+          parameters: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] },
+        },
+      },
     ];
     const calls = async (t: TestApp) =>
-      ((await chat(t, messages, { tools, tool_choice: 'required', max_tokens: 200 })).choices[0]?.message.tool_calls ?? []).map((c) => (c.type === 'function' ? [c.function.name, c.function.arguments] : []));
+      ((await chat(t, messages, { tools, tool_choice: 'required', max_tokens: 200 })).choices[0]?.message.tool_calls ?? []).map((c) =>
+        c.type === 'function' ? [c.function.name, c.function.arguments] : [],
+      );
     const called = await calls(reuse);
     expect(called.length).toBeGreaterThan(0);
     expect(called).toEqual(await calls(plain));
@@ -227,7 +249,8 @@ describe('prompt reuse (PARALLEL=2, F16 test model)', () => {
     const after = await scrape(plain.base);
     expect(cachedOf(r.usage)).toBe(0);
     const delta = (source: string) =>
-      (metricValue(after, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0) - (metricValue(before, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0);
+      (metricValue(after, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0) -
+      (metricValue(before, 'llm_prompt_tokens_total', { endpoint: 'chat', source }) ?? 0);
     expect(delta('cached')).toBe(0);
     expect(delta('evaluated')).toBe(r.usage?.prompt_tokens);
   });
@@ -267,11 +290,24 @@ describe('PROMPT_CACHE through the production entry (service/main.ts)', () => {
   it('PROMPT_CACHE=off turns reuse off in the process the container runs', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const child = spawnMain({ MODEL: await ensureTestModel(), HOST: '127.0.0.1', PORT: String(port), THREADS: '1', PARALLEL: '1', CONTEXT_SIZE: '512', LOG_LEVEL: 'warn', PROMPT_CACHE: 'off' });
+    const child = spawnMain({
+      MODEL: await ensureTestModel(),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      THREADS: '1',
+      PARALLEL: '1',
+      CONTEXT_SIZE: '512',
+      LOG_LEVEL: 'warn',
+      PROMPT_CACHE: 'off',
+    });
     try {
       await waitFor('the server to become ready', async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.status === 200, 60_000, 50);
       const ask = async () => {
-        const res = await postJson(base, '/v1/chat/completions', { messages: [{ role: 'user', content: 'The same question twice.' }], max_tokens: 2, temperature: 0 });
+        const res = await postJson(base, '/v1/chat/completions', {
+          messages: [{ role: 'user', content: 'The same question twice.' }],
+          max_tokens: 2,
+          temperature: 0,
+        });
         return ((await res.json()) as { usage: OpenAI.CompletionUsage }).usage;
       };
       await ask();

@@ -26,7 +26,12 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
 
   const gauge = async (name: string) => metricValue(await scrape(t.base), name) ?? Number.NaN;
   const longStream = (signal?: AbortSignal) =>
-    postJson(t.base, endpoints.chatCompletions, { messages: [{ role: 'user', content: 'Talk a lot' }], max_tokens: 2000, stream: true }, signal ? { signal } : {});
+    postJson(
+      t.base,
+      endpoints.chatCompletions,
+      { messages: [{ role: 'user', content: 'Talk a lot' }], max_tokens: 2000, stream: true },
+      signal ? { signal } : {},
+    );
 
   it('queue full → 429 with Retry-After; the queued stream gets keep-alives; aborting the running stream starts it', async () => {
     // A occupies the only sequence.
@@ -60,7 +65,9 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
     expect(err.error.code).toBe('queue_full');
     expect(err.error.type).toBe('rate_limit_error');
     // Streaming requests are refused the same way, before any SSE byte.
-    await expect(t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true })).rejects.toMatchObject({
+    await expect(
+      t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true }),
+    ).rejects.toMatchObject({
       status: 429,
     });
 
@@ -75,7 +82,9 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
     await bDone;
     const startedAfterMs = performance.now() - abortedAt;
     expect(bEvents.at(-1)?.data).toBe('[DONE]');
-    expect(bEvents.filter((e) => e.json && (e.json as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content).length).toBeGreaterThan(0);
+    expect(bEvents.filter((e) => e.json && (e.json as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content).length).toBeGreaterThan(
+      0,
+    );
     expect(startedAfterMs).toBeLessThan(2000);
     console.log(`[figures] queued stream finished ${Math.round(startedAfterMs)} ms after the running stream's client disconnected`);
 
@@ -112,7 +121,11 @@ describe('queueing, keep-alive, disconnects and timeouts (PARALLEL=1, MAX_QUEUE=
   });
 
   it('REQUEST_TIMEOUT_MS returns the partial answer of a non-streaming request with finish_reason "length"', async () => {
-    const r = await t.client.chat.completions.create({ model: t.app.llm.engine.modelId, messages: [{ role: 'user', content: 'Talk a lot' }], max_tokens: 2000 });
+    const r = await t.client.chat.completions.create({
+      model: t.app.llm.engine.modelId,
+      messages: [{ role: 'user', content: 'Talk a lot' }],
+      max_tokens: 2000,
+    });
     expect(r.choices[0]?.finish_reason).toBe('length');
     expect(r.usage?.completion_tokens).toBeGreaterThan(0);
     expect(r.usage?.completion_tokens).toBeLessThan(2000);

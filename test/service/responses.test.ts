@@ -40,8 +40,22 @@ describe('Responses API (real model)', () => {
   });
 
   it('create: message items, function tools with function_call / function_call_output items', async () => {
-    const tools = [{ type: 'function' as const, name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 16 } }, required: ['city'] }, strict: true }];
-    const forced = await t.client.responses.create({ model, input: [{ role: 'user', content: 'Weather in Paris?' }], tools, tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 200 });
+    const tools = [
+      {
+        type: 'function' as const,
+        name: 'get_weather',
+        description: 'Weather of a city',
+        parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 16 } }, required: ['city'] },
+        strict: true,
+      },
+    ];
+    const forced = await t.client.responses.create({
+      model,
+      input: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools,
+      tool_choice: { type: 'function', name: 'get_weather' },
+      max_output_tokens: 200,
+    });
     const call = forced.output.find((o) => o.type === 'function_call');
     expect(call).toBeDefined();
     if (call?.type !== 'function_call') throw new Error('no call');
@@ -65,7 +79,19 @@ describe('Responses API (real model)', () => {
       model,
       input: 'A person',
       max_output_tokens: 120,
-      text: { format: { type: 'json_schema', name: 'person', schema: { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name', 'age'], additionalProperties: false }, strict: true } },
+      text: {
+        format: {
+          type: 'json_schema',
+          name: 'person',
+          schema: {
+            type: 'object',
+            properties: { name: { type: 'string' }, age: { type: 'integer' } },
+            required: ['name', 'age'],
+            additionalProperties: false,
+          },
+          strict: true,
+        },
+      },
     });
     if (r.status === 'completed') {
       const v = JSON.parse(r.output_text) as { name: unknown; age: unknown };
@@ -101,7 +127,14 @@ describe('Responses API (real model)', () => {
   });
 
   it('stream: a forced function call streams its arguments', async () => {
-    const tools = [{ type: 'function' as const, name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 12 } }, required: ['q'] }, strict: true }];
+    const tools = [
+      {
+        type: 'function' as const,
+        name: 'lookup',
+        parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 12 } }, required: ['q'] },
+        strict: true,
+      },
+    ];
     const stream = t.client.responses.stream({ model, input: 'Look up cats', tools, tool_choice: 'required', max_output_tokens: 200 });
     let args = '';
     for await (const ev of stream) if (ev.type === 'response.function_call_arguments.delta') args += ev.delta;

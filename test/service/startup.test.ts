@@ -49,7 +49,16 @@ describe('start-up with a model that must be downloaded first', () => {
 
   it('answers 503 {state: loading} while downloading, then 200 once loaded', async () => {
     const port = await freePort();
-    child = spawnMain({ MODEL: modelUrl, MODEL_CACHE_DIR: cacheDir, PORT: String(port), HOST: '127.0.0.1', THREADS: '1', CONTEXT_SIZE: '512', PARALLEL: '1', LOG_LEVEL: 'info' });
+    child = spawnMain({
+      MODEL: modelUrl,
+      MODEL_CACHE_DIR: cacheDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      THREADS: '1',
+      CONTEXT_SIZE: '512',
+      PARALLEL: '1',
+      LOG_LEVEL: 'info',
+    });
     const seen: Array<{ status: number | 'refused'; state?: string; at: number }> = [];
     const deadline = Date.now() + 90_000;
     for (;;) {
@@ -78,7 +87,15 @@ describe('start-up with a model that must be downloaded first', () => {
 describe('GPU_LAYERS on a machine without a GPU backend', () => {
   it('exits 1 with a clear line instead of silently serving from the CPU (test machines have no GPU)', async () => {
     const port = await freePort();
-    const child = spawnMain({ MODEL: await ensureTestModel(), PORT: String(port), HOST: '127.0.0.1', THREADS: '1', CONTEXT_SIZE: '512', PARALLEL: '1', GPU_LAYERS: 'max' });
+    const child = spawnMain({
+      MODEL: await ensureTestModel(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      THREADS: '1',
+      CONTEXT_SIZE: '512',
+      PARALLEL: '1',
+      GPU_LAYERS: 'max',
+    });
     const exit = await child.exited;
     expect(exit.code, child.lines.join('\n')).toBe(1);
     expect(child.lines.join('\n')).toMatch(/GPU_LAYERS=max but no GPU backend is available/);

@@ -16,7 +16,12 @@ const addFormats = addFormatsPlugin as unknown as (ajv: Ajv2020) => Ajv2020;
 // multipleOfPrecision: 0.07 / 0.01 is 7.000000000000001 in binary floating point.
 const ajv = addFormats(new Ajv2020({ strict: false, multipleOfPrecision: 9 }));
 
-const object = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({ type: 'object', properties, required, additionalProperties: false });
+const object = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+});
 
 /** One schema per keyword family; `keywords` is what the schema table in docs/structured-output.md cites. */
 const families: Array<{ keywords: string; schema: Record<string, unknown> }> = [
@@ -34,16 +39,36 @@ const families: Array<{ keywords: string; schema: Record<string, unknown> }> = [
     }),
   },
   { keywords: 'pattern', schema: object({ code: { type: 'string', pattern: '^[A-Z]{2}-[0-9]{3}$' }, pet: { type: 'string', pattern: '^(cat|dog)s?$' } }) },
-  { keywords: 'format date, time, date-time', schema: object({ d: { type: 'string', format: 'date' }, t: { type: 'string', format: 'time' }, dt: { type: 'string', format: 'date-time' } }) },
-  { keywords: 'format uuid, ipv4, ipv6', schema: object({ u: { type: 'string', format: 'uuid' }, v4: { type: 'string', format: 'ipv4' }, v6: { type: 'string', format: 'ipv6' } }) },
-  { keywords: 'format email, hostname, duration', schema: object({ e: { type: 'string', format: 'email' }, h: { type: 'string', format: 'hostname' }, p: { type: 'string', format: 'duration' } }) },
+  {
+    keywords: 'format date, time, date-time',
+    schema: object({ d: { type: 'string', format: 'date' }, t: { type: 'string', format: 'time' }, dt: { type: 'string', format: 'date-time' } }),
+  },
+  {
+    keywords: 'format uuid, ipv4, ipv6',
+    schema: object({ u: { type: 'string', format: 'uuid' }, v4: { type: 'string', format: 'ipv4' }, v6: { type: 'string', format: 'ipv6' } }),
+  },
+  {
+    keywords: 'format email, hostname, duration',
+    schema: object({ e: { type: 'string', format: 'email' }, h: { type: 'string', format: 'hostname' }, p: { type: 'string', format: 'duration' } }),
+  },
   { keywords: 'minLength / maxLength', schema: object({ s: { type: 'string', minLength: 3, maxLength: 6 } }) },
-  { keywords: 'minItems / maxItems, prefixItems', schema: object({ a: { type: 'array', items: { type: 'boolean' }, minItems: 2, maxItems: 4 }, t: { type: 'array', prefixItems: [{ type: 'null' }, { const: 'x' }], items: false } }) },
+  {
+    keywords: 'minItems / maxItems, prefixItems',
+    schema: object({
+      a: { type: 'array', items: { type: 'boolean' }, minItems: 2, maxItems: 4 },
+      t: { type: 'array', prefixItems: [{ type: 'null' }, { const: 'x' }], items: false },
+    }),
+  },
   { keywords: 'enum / const', schema: object({ c: { const: { k: [1, 'a"b'] } }, e: { enum: ['red', 2, null, true] } }) },
   {
     keywords: 'anyOf / oneOf',
     schema: object({
-      a: { anyOf: [{ type: 'integer', minimum: 0, maximum: 9 }, { type: 'string', maxLength: 2 }] },
+      a: {
+        anyOf: [
+          { type: 'integer', minimum: 0, maximum: 9 },
+          { type: 'string', maxLength: 2 },
+        ],
+      },
       o: { oneOf: [{ type: 'null' }, { type: 'boolean' }] },
     }),
   },
@@ -56,7 +81,12 @@ const families: Array<{ keywords: string; schema: Record<string, unknown> }> = [
   },
   {
     keywords: 'required vs optional properties, additionalProperties false',
-    schema: { type: 'object', properties: { r: { type: 'boolean' }, o1: { type: 'null' }, o2: { enum: [1, 2] } }, required: ['r'], additionalProperties: false },
+    schema: {
+      type: 'object',
+      properties: { r: { type: 'boolean' }, o1: { type: 'null' }, o2: { enum: [1, 2] } },
+      required: ['r'],
+      additionalProperties: false,
+    },
   },
 ];
 
@@ -99,27 +129,53 @@ describe('structured output through the openai client (one app, PARALLEL=2)', ()
     const cases: Array<{ schema: Record<string, unknown>; text: string }> = [
       { schema: object({ s: { type: 'array', items: { type: 'integer' }, uniqueItems: true } }), text: "'uniqueItems' (at #/properties/s)" },
       // JSON Schema: the root's additionalProperties applies to the properties the allOf parts declare.
-      { schema: { allOf: [{ properties: { a: { type: 'null' } }, required: ['a'] }], additionalProperties: false }, text: "property 'a' is declared by another part" },
+      {
+        schema: { allOf: [{ properties: { a: { type: 'null' } }, required: ['a'] }], additionalProperties: false },
+        text: "property 'a' is declared by another part",
+      },
       { schema: object({ s: { type: 'string', pattern: '^(?=a).$' } }), text: 'at #/properties/s' },
       { schema: object({ n: { type: 'number', multipleOf: 0.3 } }), text: "'multipleOf' 0.3 on a number (at #/properties/n)" },
       { schema: object({ f: { type: 'string', format: 'uri' } }), text: 'format "uri" (at #/properties/f)' },
     ];
     for (const c of cases) {
       await expect(
-        t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, response_format: { type: 'json_schema', json_schema: { name: 's', schema: c.schema } } }),
-      ).rejects.toMatchObject({ status: 400, code: 'unsupported_schema_keyword', param: 'response_format.json_schema.schema', message: expect.stringContaining(c.text) });
+        t.client.chat.completions.create({
+          model,
+          messages: [{ role: 'user', content: 'x' }],
+          max_tokens: 1,
+          response_format: { type: 'json_schema', json_schema: { name: 's', schema: c.schema } },
+        }),
+      ).rejects.toMatchObject({
+        status: 400,
+        code: 'unsupported_schema_keyword',
+        param: 'response_format.json_schema.schema',
+        message: expect.stringContaining(c.text),
+      });
     }
   });
 
   it('a raw GBNF grammar constrains chat and completions (streamed too)', async () => {
     const grammar = 'root ::= ("yes" | "no") " " [0-9]{2}';
     for (const temperature of [0, 1]) {
-      const chat = await t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Yes or no?' }], max_tokens: 50, temperature, seed: 3, grammar } as never);
+      const chat = await t.client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'Yes or no?' }],
+        max_tokens: 50,
+        temperature,
+        seed: 3,
+        grammar,
+      } as never);
       expect((chat as OpenAI.Chat.Completions.ChatCompletion).choices[0]?.message.content).toMatch(/^(yes|no) [0-9]{2}$/);
       const completion = await t.client.completions.create({ model, prompt: 'Answer:', max_tokens: 50, temperature, seed: 3, grammar } as never);
       expect((completion as OpenAI.Completions.Completion).choices[0]?.text).toMatch(/^(yes|no) [0-9]{2}$/);
     }
-    const stream = await t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Yes or no?' }], max_tokens: 50, stream: true, grammar } as never);
+    const stream = await t.client.chat.completions.create({
+      model,
+      messages: [{ role: 'user', content: 'Yes or no?' }],
+      max_tokens: 50,
+      stream: true,
+      grammar,
+    } as never);
     let text = '';
     for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toMatch(/^(yes|no) [0-9]{2}$/);
@@ -128,7 +184,7 @@ describe('structured output through the openai client (one app, PARALLEL=2)', ()
     expect(free.choices[0]?.text).not.toMatch(/^(yes|no) [0-9]{2}$/);
   });
 
-  it('a grammar that does not parse is a 400 with the parser\'s reason; conflicting constraints are 400s', async () => {
+  it("a grammar that does not parse is a 400 with the parser's reason; conflicting constraints are 400s", async () => {
     const bad: Array<{ grammar: string; message: string }> = [
       { grammar: 'root ::= answer', message: "undefined rule identifier 'answer' at line 1, column 10" },
       { grammar: 'start ::= "a"', message: "no 'root' rule" },
@@ -138,22 +194,42 @@ describe('structured output through the openai client (one app, PARALLEL=2)', ()
       { grammar: 'root ::= "a"{2,1}', message: 'maximum is below its minimum' },
     ];
     for (const b of bad) {
-      await expect(t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, grammar: b.grammar } as never)).rejects.toMatchObject({
+      await expect(
+        t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, grammar: b.grammar } as never),
+      ).rejects.toMatchObject({
         status: 400,
         param: 'grammar',
         code: 'invalid_grammar',
         message: expect.stringContaining(b.message),
       });
-      await expect(t.client.completions.create({ model, prompt: 'x', max_tokens: 1, grammar: b.grammar } as never)).rejects.toMatchObject({ status: 400, param: 'grammar' });
+      await expect(t.client.completions.create({ model, prompt: 'x', max_tokens: 1, grammar: b.grammar } as never)).rejects.toMatchObject({
+        status: 400,
+        param: 'grammar',
+      });
     }
     const g = 'root ::= "a"';
     await expect(
-      t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, grammar: g, response_format: { type: 'json_object' } } as never),
+      t.client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 1,
+        grammar: g,
+        response_format: { type: 'json_object' },
+      } as never),
     ).rejects.toMatchObject({ status: 400, param: 'grammar' });
     await expect(
-      t.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, grammar: g, tools: [{ type: 'function', function: { name: 'f' } }] } as never),
+      t.client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 1,
+        grammar: g,
+        tools: [{ type: 'function', function: { name: 'f' } }],
+      } as never),
     ).rejects.toMatchObject({ status: 400, param: 'grammar' });
-    await expect(t.client.completions.create({ model, prompt: 'x', max_tokens: 1, grammar: g, logprobs: 1 } as never)).rejects.toMatchObject({ status: 400, param: 'logprobs' });
+    await expect(t.client.completions.create({ model, prompt: 'x', max_tokens: 1, grammar: g, logprobs: 1 } as never)).rejects.toMatchObject({
+      status: 400,
+      param: 'logprobs',
+    });
     // An empty grammar means none, as in llama-server.
     const r = await t.client.completions.create({ model, prompt: 'x', max_tokens: 2, grammar: '' } as never);
     expect((r as OpenAI.Completions.Completion).choices[0]?.finish_reason).toBe('length');

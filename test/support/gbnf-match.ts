@@ -103,7 +103,7 @@ export function gbnfSample(grammar: GbnfGrammar, random: () => number): string {
   const seqHeight = (seq: GbnfSequence): number => Math.max(0, ...seq.filter((i) => i.min > 0).map((i) => termHeight(i.term)));
   const termHeight = (t: GbnfTerm): number =>
     t.kind === 'ref' ? (height.get(t.name) ?? Infinity) + 1 : t.kind === 'group' ? Math.min(...t.alternatives.map(seqHeight)) + 1 : 0;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const [name, alts] of grammar) {
       const h = Math.min(...alts.map(seqHeight));

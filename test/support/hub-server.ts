@@ -27,7 +27,9 @@ export class HubServer {
   async add(file: string): Promise<{ name: string; bytes: number; sha256: string }> {
     const name = path.basename(file);
     const bytes = (await stat(file)).size;
-    const sha256 = createHash('sha256').update(await readFile(file)).digest('hex');
+    const sha256 = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
     this.files.set(name, { file, bytes, sha256 });
     return { name, bytes, sha256 };
   }

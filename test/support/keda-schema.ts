@@ -21,7 +21,11 @@ const hpaRules = {
         type: 'object',
         additionalProperties: false,
         required: ['type', 'value', 'periodSeconds'],
-        properties: { type: { enum: ['Pods', 'Percent'] }, value: { type: 'integer', minimum: 1 }, periodSeconds: { type: 'integer', minimum: 1, maximum: 1800 } },
+        properties: {
+          type: { enum: ['Pods', 'Percent'] },
+          value: { type: 'integer', minimum: 1 },
+          periodSeconds: { type: 'integer', minimum: 1, maximum: 1800 },
+        },
       },
     },
   },
@@ -43,7 +47,12 @@ export const scaledObjectSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['name'],
-          properties: { name: { type: 'string', minLength: 1 }, apiVersion: { type: 'string' }, kind: { type: 'string' }, envSourceContainerName: { type: 'string' } },
+          properties: {
+            name: { type: 'string', minLength: 1 },
+            apiVersion: { type: 'string' },
+            kind: { type: 'string' },
+            envSourceContainerName: { type: 'string' },
+          },
         },
         pollingInterval: int32,
         initialCooldownPeriod: int32,
@@ -88,7 +97,11 @@ export const scaledObjectSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['failureThreshold', 'replicas'],
-          properties: { failureThreshold: int32, replicas: int32, behavior: { enum: ['static', 'currentReplicas', 'currentReplicasIfHigher', 'currentReplicasIfLower'] } },
+          properties: {
+            failureThreshold: int32,
+            replicas: int32,
+            behavior: { enum: ['static', 'currentReplicas', 'currentReplicasIfHigher', 'currentReplicasIfLower'] },
+          },
         },
       },
     },
@@ -113,7 +126,8 @@ export class ScaledObjectModel {
       const min = spec.minReplicaCount === undefined ? 0 : Math.max(1, spec.minReplicaCount);
       const max = spec.maxReplicaCount ?? 100;
       if (min > max) problems.push(`/spec minReplicaCount ${min} must not exceed maxReplicaCount ${max}`);
-      if (spec.idleReplicaCount !== undefined && spec.idleReplicaCount >= min) problems.push(`/spec idleReplicaCount ${spec.idleReplicaCount} must be less than minReplicaCount ${min}`);
+      if (spec.idleReplicaCount !== undefined && spec.idleReplicaCount >= min)
+        problems.push(`/spec idleReplicaCount ${spec.idleReplicaCount} must be less than minReplicaCount ${min}`);
     }
     if (problems.length > 0) throw new Error(`ScaledObject: ${problems.join('; ')}`);
   }

@@ -37,9 +37,7 @@ export function parseYamlDocs(text: string, file: string): ManifestDoc[] {
 
 /** Every YAML document committed under dist/ and argocd/. */
 export function committedManifests(): ManifestDoc[] {
-  return [...listFiles(repoRoot, 'dist'), ...listFiles(repoRoot, 'argocd')].flatMap((file) =>
-    parseYamlDocs(readFileSync(join(repoRoot, file), 'utf8'), file),
-  );
+  return [...listFiles(repoRoot, 'dist'), ...listFiles(repoRoot, 'argocd')].flatMap((file) => parseYamlDocs(readFileSync(join(repoRoot, file), 'utf8'), file));
 }
 
 /** Offline schema for each kind the charts emit: the models validate against the published OpenAPI/CRD schemas. */

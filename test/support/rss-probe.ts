@@ -18,7 +18,13 @@ const batchSize = Number(batchArg);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: 1 });
 const insights = await GgufInsights.from(await readGgufFileInfo(modelPath!, { logWarnings: false }), llama);
 const theirsModel = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
-const theirsContext = await insights.estimateContextResourceRequirementsV2({ contextSize, sequences: parallel, batchSize, modelGpuLayers: 0, flashAttention: false });
+const theirsContext = await insights.estimateContextResourceRequirementsV2({
+  contextSize,
+  sequences: parallel,
+  batchSize,
+  modelGpuLayers: 0,
+  flashAttention: false,
+});
 global.gc?.();
 const baseline = rss();
 const model = await llama.loadModel({ modelPath: modelPath!, gpuLayers: 0 });

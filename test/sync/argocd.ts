@@ -54,11 +54,41 @@ export function selfHealDelaySeconds(attempts: number): number {
 
 /** Kind order within a wave (gitops-engine pkg/sync/sync_tasks.go kindOrder, from Helm's kind sorter); unknown kinds sort last. */
 const kindOrderList = [
-  'Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodSecurityPolicy', 'PodDisruptionBudget', 'ServiceAccount', 'Secret',
-  'SecretList', 'ConfigMap', 'StorageClass', 'PersistentVolume', 'PersistentVolumeClaim', 'CustomResourceDefinition', 'ClusterRole',
-  'ClusterRoleList', 'ClusterRoleBinding', 'ClusterRoleBindingList', 'Role', 'RoleList', 'RoleBinding', 'RoleBindingList', 'Service',
-  'DaemonSet', 'Pod', 'ReplicationController', 'ReplicaSet', 'Deployment', 'HorizontalPodAutoscaler', 'StatefulSet', 'Job', 'CronJob',
-  'IngressClass', 'Ingress', 'APIService',
+  'Namespace',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodSecurityPolicy',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'SecretList',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleList',
+  'ClusterRoleBinding',
+  'ClusterRoleBindingList',
+  'Role',
+  'RoleList',
+  'RoleBinding',
+  'RoleBindingList',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'IngressClass',
+  'Ingress',
+  'APIService',
 ];
 export function kindOrder(kind: string): number {
   const i = kindOrderList.indexOf(kind);
@@ -168,7 +198,8 @@ export class ApplicationController {
     this.rendered = { revision: this.repo.revision, objects: rendered };
     if (!rendered) return undefined;
     for (const m of rendered) {
-      if (this.cluster.isNamespaced(m.object) && !m.object.metadata.namespace && this.app.destination.namespace) m.object.metadata.namespace = this.app.destination.namespace;
+      if (this.cluster.isNamespaced(m.object) && !m.object.metadata.namespace && this.app.destination.namespace)
+        m.object.metadata.namespace = this.app.destination.namespace;
     }
     return rendered;
   }
@@ -179,7 +210,13 @@ export class ApplicationController {
 
   private ignoredPointers(o: Obj): string[] {
     return this.app.ignoreDifferences
-      .filter((d) => (d.group ?? '') === group(o) && d.kind === o.kind && (d.name === undefined || d.name === o.metadata.name) && (d.namespace === undefined || d.namespace === o.metadata.namespace))
+      .filter(
+        (d) =>
+          (d.group ?? '') === group(o) &&
+          d.kind === o.kind &&
+          (d.name === undefined || d.name === o.metadata.name) &&
+          (d.namespace === undefined || d.namespace === o.metadata.namespace),
+      )
       .flatMap((d) => d.jsonPointers ?? []);
   }
 
@@ -212,7 +249,11 @@ export class ApplicationController {
       }
       for (const k of Object.keys(a)) walk(a[k], b[k], `${path}/${k}`);
     };
-    walk({ spec: d.spec, labels: d.metadata.labels, annotations: d.metadata.annotations, ...topLevel(d) }, { spec: l.spec, labels: l.metadata.labels, annotations: l.metadata.annotations, ...topLevel(l) }, '');
+    walk(
+      { spec: d.spec, labels: d.metadata.labels, annotations: d.metadata.annotations, ...topLevel(d) },
+      { spec: l.spec, labels: l.metadata.labels, annotations: l.metadata.annotations, ...topLevel(l) },
+      '',
+    );
     return out;
   }
 
@@ -274,7 +315,10 @@ export class ApplicationController {
     const state = `${this.syncStatus}/${this.health}${this.operation ? ` (operation ${this.operation.phase})` : ''}`;
     if (state !== this.lastLogged) {
       this.lastLogged = state;
-      this.timeline.add('health', `application ${this.app.name}: ${this.syncStatus}, ${this.health}${this.operation ? `; operation ${this.operation.phase}: ${this.operation.message}` : ''}`);
+      this.timeline.add(
+        'health',
+        `application ${this.app.name}: ${this.syncStatus}, ${this.health}${this.operation ? `; operation ${this.operation.phase}: ${this.operation.message}` : ''}`,
+      );
     }
   }
 
@@ -393,10 +437,21 @@ export class ApplicationController {
     }
     // CreateNamespace=true: a PreSync task when the destination namespace is neither managed nor present.
     const ns = this.app.destination.namespace;
-    if (this.option('CreateNamespace') && ns && !desired.some((m) => m.object.kind === 'Namespace' && group(m.object) === '' && m.object.metadata.name === ns)) {
+    if (
+      this.option('CreateNamespace') &&
+      ns &&
+      !desired.some((m) => m.object.kind === 'Namespace' && group(m.object) === '' && m.object.metadata.name === ns)
+    ) {
       const key = `/Namespace//${ns}`;
       if (!this.cluster.get(key) || op.results.has(key)) {
-        tasks.push({ key, phase: 'PreSync', target: { file: '(CreateNamespace=true)', object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } }, prune: false, wave: 0, ...(this.cluster.get(key) ? { live: this.cluster.get(key) as Obj } : {}) });
+        tasks.push({
+          key,
+          phase: 'PreSync',
+          target: { file: '(CreateNamespace=true)', object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } },
+          prune: false,
+          wave: 0,
+          ...(this.cluster.get(key) ? { live: this.cluster.get(key) as Obj } : {}),
+        });
       }
     }
     const objOf = (t: Task): Obj => (t.target?.object ?? t.live) as Obj;
@@ -416,9 +471,16 @@ export class ApplicationController {
     const namespaced = this.cluster.isNamespaced(o);
     const list = namespaced ? proj.namespaceResourceWhitelist : proj.clusterResourceWhitelist;
     const g = group(o);
-    const allowed = namespaced && list === undefined ? true : (list ?? []).some((w) => (w.group === '*' || w.group === g) && (w.kind === '*' || w.kind === o.kind));
+    const allowed =
+      namespaced && list === undefined ? true : (list ?? []).some((w) => (w.group === '*' || w.group === g) && (w.kind === '*' || w.kind === o.kind));
     if (!allowed) return `resource ${g}:${o.kind} is not permitted in project ${proj.name}`;
-    if (namespaced && !proj.destinations.some((d) => (d.namespace === '*' || d.namespace === o.metadata.namespace) && (d.name === undefined || d.name === '*' || d.name === this.app.destination.name))) {
+    if (
+      namespaced &&
+      !proj.destinations.some(
+        (d) =>
+          (d.namespace === '*' || d.namespace === o.metadata.namespace) && (d.name === undefined || d.name === '*' || d.name === this.app.destination.name),
+      )
+    ) {
       return `namespace ${o.metadata.namespace ?? ''} is not permitted in project '${proj.name}'`;
     }
     return undefined;
@@ -508,7 +570,9 @@ export class ApplicationController {
       this.setPhase(op, 'Running', this.waitingMessage(running, 'healthy state of'));
       return;
     }
-    const prunedPending = tasks.filter((t) => op.results.get(t.key)?.syncStatus === 'Pruned' && this.cluster.get(t.key)?.metadata.deletionTimestamp !== undefined);
+    const prunedPending = tasks.filter(
+      (t) => op.results.get(t.key)?.syncStatus === 'Pruned' && this.cluster.get(t.key)?.metadata.deletionTimestamp !== undefined,
+    );
     if (prunedPending.length > 0) {
       this.setPhase(op, 'Running', this.waitingMessage(prunedPending, 'deletion of'));
       return;
@@ -586,7 +650,11 @@ export class ApplicationController {
 
   private withTracking(o: Obj, track: boolean): Obj {
     const c = clone(o);
-    if (track) c.metadata.annotations = { ...(c.metadata.annotations ?? {}), [trackingAnnotation]: `${this.app.name}:${group(c)}/${c.kind}:${c.metadata.namespace ?? ''}/${c.metadata.name}` };
+    if (track)
+      c.metadata.annotations = {
+        ...(c.metadata.annotations ?? {}),
+        [trackingAnnotation]: `${this.app.name}:${group(c)}/${c.kind}:${c.metadata.namespace ?? ''}/${c.metadata.name}`,
+      };
     return c;
   }
 }
@@ -614,7 +682,10 @@ export function deleteApplication(controller: ApplicationController): string[] {
     }
     controller.cluster.delete(resourceKey(o));
   }
-  controller.timeline.add('argocd', `Application ${controller.target.app.name} deleted (resources finalizer); kept with Delete=false: ${kept.join(', ') || 'none'}`);
+  controller.timeline.add(
+    'argocd',
+    `Application ${controller.target.app.name} deleted (resources finalizer); kept with Delete=false: ${kept.join(', ') || 'none'}`,
+  );
   return kept;
 }
 
@@ -625,7 +696,10 @@ function topLevel(o: Obj): Record<string, unknown> {
 }
 
 function pointerParts(p: string): string[] {
-  return p.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return p
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function getPointer(o: any, p: string): unknown {

@@ -19,7 +19,12 @@ import { formatSyncResult } from './timeline.js';
 function main(): number {
   const which = process.argv[2] ?? 'all';
   const apps = findApplications().filter((a) => which === 'all' || a.name === which);
-  if (apps.length === 0) throw new Error(`no Application named ${which} in argocd/ (have: ${findApplications().map((a) => a.name).join(', ')})`);
+  if (apps.length === 0)
+    throw new Error(
+      `no Application named ${which} in argocd/ (have: ${findApplications()
+        .map((a) => a.name)
+        .join(', ')})`,
+    );
   let missed = 0;
   for (const app of apps) {
     const target = resolveTarget(app);
@@ -34,7 +39,11 @@ function main(): number {
     process.stdout.write(reproduced ? `=> the sync hangs, as it should: detected\n` : `!! the hang was NOT reproduced\n`);
     if (!reproduced) missed++;
     process.stdout.write(`\n================ ${app.name}: the same cluster, PVC in its Deployment's wave ================\n`);
-    const fixed = firstSync(target, { layout: 'safe', profile: withBindingMode(target.profile, 'WaitForFirstConsumer'), title: 'first sync, PVC in its Deployment\'s wave, every class WaitForFirstConsumer' });
+    const fixed = firstSync(target, {
+      layout: 'safe',
+      profile: withBindingMode(target.profile, 'WaitForFirstConsumer'),
+      title: "first sync, PVC in its Deployment's wave, every class WaitForFirstConsumer",
+    });
     process.stdout.write(`${formatSyncResult(fixed, { notes: false })}\n`);
     const synced = fixed.checks.every((c) => c.ok);
     process.stdout.write(synced ? `=> syncs\n` : `!! the fixed layout did not sync\n`);

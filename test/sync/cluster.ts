@@ -309,13 +309,19 @@ export class SimCluster {
         continue;
       }
       if (!cls.csiDriverInstalled) {
-        this.logOnce(`pvc-csi-${key}`, `PVC ${pvc.metadata.name} Pending: waiting for a volume to be created by the external provisioner "${cls.provisioner}" (its CSI driver is not installed)`);
+        this.logOnce(
+          `pvc-csi-${key}`,
+          `PVC ${pvc.metadata.name} Pending: waiting for a volume to be created by the external provisioner "${cls.provisioner}" (its CSI driver is not installed)`,
+        );
         continue;
       }
       const mode = cls.volumeBindingMode ?? 'Immediate';
       const selected = pvc.metadata.annotations?.['volume.kubernetes.io/selected-node'];
       if (mode === 'WaitForFirstConsumer' && !selected) {
-        this.logOnce(`pvc-wffc-${key}`, `PVC ${pvc.metadata.name} Pending (class ${cls.name}, WaitForFirstConsumer): waiting for first consumer to be created before binding`);
+        this.logOnce(
+          `pvc-wffc-${key}`,
+          `PVC ${pvc.metadata.name} Pending (class ${cls.name}, WaitForFirstConsumer): waiting for first consumer to be created before binding`,
+        );
         continue;
       }
       const since = this.pendingSince.get(key) ?? this.now;
@@ -354,7 +360,8 @@ export class SimCluster {
         this.log(`Deployment ${d.metadata.name}: ReplicaSet ${name} created (${d.spec.strategy.type})`);
         this.progress(d, 'ReplicaSetUpdated', `ReplicaSet "${name}" is progressing.`);
       }
-      const podsOf = (rs: Obj): Obj[] => this.list('Pod', d.metadata.namespace).filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid));
+      const podsOf = (rs: Obj): Obj[] =>
+        this.list('Pod', d.metadata.namespace).filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid));
       if (d.spec.strategy.type === 'Recreate') {
         for (const rs of old) if (rs.spec.replicas > 0) this.scale(d, rs, 0);
         const oldPods = old.flatMap(podsOf);
@@ -412,7 +419,9 @@ export class SimCluster {
   private replicaSetController(): void {
     for (const rs of this.list('ReplicaSet')) {
       if (rs.metadata.deletionTimestamp !== undefined) continue;
-      const pods = this.list('Pod', rs.metadata.namespace).filter((p) => p.metadata.deletionTimestamp === undefined && p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid));
+      const pods = this.list('Pod', rs.metadata.namespace).filter(
+        (p) => p.metadata.deletionTimestamp === undefined && p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid),
+      );
       const want = rs.spec.replicas as number;
       for (let i = pods.length; i < want; i++) this.createPod(rs);
       if (pods.length > want) {
@@ -421,7 +430,9 @@ export class SimCluster {
           const st = this.pods.get(resourceKey(p));
           return st?.readyAt !== undefined && this.now >= st.readyAt ? 2 : st?.scheduledAt !== undefined ? 1 : 0;
         };
-        const victims = [...pods].sort((a, b) => rank(a) - rank(b) || (b.metadata.creationTimestamp ?? 0) - (a.metadata.creationTimestamp ?? 0)).slice(0, pods.length - want);
+        const victims = [...pods]
+          .sort((a, b) => rank(a) - rank(b) || (b.metadata.creationTimestamp ?? 0) - (a.metadata.creationTimestamp ?? 0))
+          .slice(0, pods.length - want);
         for (const p of victims) {
           this.delete(resourceKey(p));
           this.log(`Pod ${p.metadata.name} deleted by ReplicaSet ${rs.metadata.name} (scale down)`);
@@ -565,7 +576,10 @@ export class SimCluster {
         this.log(`Pod ${pod.metadata.name}: container ${server.name} started (Ready expected in ${t.readySeconds}s)`);
       }
       if (st.readyAt !== undefined && this.now >= st.readyAt && condition(pod, 'Ready')?.status !== 'True') {
-        pod.status.conditions = [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }];
+        pod.status.conditions = [
+          { type: 'PodScheduled', status: 'True' },
+          { type: 'Ready', status: 'True' },
+        ];
         for (const c of pod.status.containerStatuses ?? []) c.ready = true;
         this.log(`Pod ${pod.metadata.name} Ready`);
       }
@@ -578,13 +592,16 @@ export class SimCluster {
 
   private replicaSetStatus(): void {
     for (const rs of this.list('ReplicaSet')) {
-      const pods = this.list('Pod', rs.metadata.namespace).filter((p) => p.metadata.deletionTimestamp === undefined && p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid));
+      const pods = this.list('Pod', rs.metadata.namespace).filter(
+        (p) => p.metadata.deletionTimestamp === undefined && p.metadata.ownerReferences?.some((r) => r.uid === rs.metadata.uid),
+      );
       const ready = pods.filter((p) => this.isReady(p)).length;
       const before = JSON.stringify(rs.status ?? {});
       rs.status = { replicas: pods.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation };
       if (JSON.stringify(rs.status) !== before) {
         const d = this.list('Deployment', rs.metadata.namespace).find((x) => rs.metadata.ownerReferences?.some((r) => r.uid === x.metadata.uid));
-        if (d && ready > 0 && ready !== (JSON.parse(before).readyReplicas ?? 0)) this.progress(d, 'ReplicaSetUpdated', `ReplicaSet "${rs.metadata.name}" is progressing.`);
+        if (d && ready > 0 && ready !== (JSON.parse(before).readyReplicas ?? 0))
+          this.progress(d, 'ReplicaSetUpdated', `ReplicaSet "${rs.metadata.name}" is progressing.`);
       }
     }
   }
@@ -609,7 +626,12 @@ export class SimCluster {
           this.progress(d, 'NewReplicaSetAvailable', `ReplicaSet "${newRs?.metadata.name ?? ''}" has successfully progressed.`);
           this.log(`Deployment ${d.metadata.name}: rollout complete (${desired}/${desired} available)`);
         }
-      } else if (prog && prog.reason !== 'ProgressDeadlineExceeded' && prog.reason !== 'NewReplicaSetAvailable' && this.now - prog.lastUpdateTime > d.spec.progressDeadlineSeconds) {
+      } else if (
+        prog &&
+        prog.reason !== 'ProgressDeadlineExceeded' &&
+        prog.reason !== 'NewReplicaSetAvailable' &&
+        this.now - prog.lastUpdateTime > d.spec.progressDeadlineSeconds
+      ) {
         prog.status = 'False';
         prog.reason = 'ProgressDeadlineExceeded';
         prog.message = `ReplicaSet "${newRs?.metadata.name ?? ''}" has timed out progressing.`;
@@ -699,7 +721,9 @@ export class SimCluster {
       const ref = hpa.spec.scaleTargetRef as { kind: string; name: string };
       const target = this.get(`${ref.kind === 'Deployment' ? 'apps' : ''}/${ref.kind}/${hpa.metadata.namespace}/${ref.name}`);
       if (!target) {
-        hpa.status = { conditions: [{ type: 'AbleToScale', status: 'False', reason: 'FailedGetScale', message: `deployments/scale.apps "${ref.name}" not found` }] };
+        hpa.status = {
+          conditions: [{ type: 'AbleToScale', status: 'False', reason: 'FailedGetScale', message: `deployments/scale.apps "${ref.name}" not found` }],
+        };
         continue;
       }
       const min = (hpa.spec.minReplicas ?? 1) as number;
@@ -710,7 +734,7 @@ export class SimCluster {
         currentReplicas: current,
         desiredReplicas: desired,
         conditions: [
-          { type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale', message: 'the HPA controller was able to get the target\'s current scale' },
+          { type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale', message: "the HPA controller was able to get the target's current scale" },
           { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound', message: 'the HPA was able to successfully calculate a replica count' },
           { type: 'ScalingLimited', status: current < min ? 'True' : 'False', reason: current < min ? 'TooFewReplicas' : 'DesiredWithinRange', message: '' },
         ],
@@ -725,7 +749,9 @@ export class SimCluster {
   private disruptionController(): void {
     for (const pdb of this.list('PodDisruptionBudget')) {
       const sel = (pdb.spec.selector?.matchLabels ?? {}) as Record<string, string>;
-      const pods = this.list('Pod', pdb.metadata.namespace).filter((p) => p.metadata.deletionTimestamp === undefined && Object.entries(sel).every(([k, v]) => p.metadata.labels?.[k] === v));
+      const pods = this.list('Pod', pdb.metadata.namespace).filter(
+        (p) => p.metadata.deletionTimestamp === undefined && Object.entries(sel).every(([k, v]) => p.metadata.labels?.[k] === v),
+      );
       const healthy = pods.filter((p) => this.isReady(p)).length;
       const expected = pods.length;
       const desiredHealthy =
@@ -739,7 +765,11 @@ export class SimCluster {
         desiredHealthy,
         expectedPods: expected,
         disruptionsAllowed: allowed,
-        conditions: [allowed > 0 ? { type: 'DisruptionAllowed', status: 'True', reason: 'SufficientPods' } : { type: 'DisruptionAllowed', status: 'False', reason: 'InsufficientPods' }],
+        conditions: [
+          allowed > 0
+            ? { type: 'DisruptionAllowed', status: 'True', reason: 'SufficientPods' }
+            : { type: 'DisruptionAllowed', status: 'False', reason: 'InsufficientPods' },
+        ],
       };
     }
   }
@@ -775,7 +805,11 @@ export class SimCluster {
 
   /** Pods of a Deployment (through its ReplicaSets), terminating ones included. */
   podsOf(d: Obj): Obj[] {
-    const rsUids = new Set(this.list('ReplicaSet', d.metadata.namespace).filter((rs) => rs.metadata.ownerReferences?.some((r) => r.uid === d.metadata.uid)).map((rs) => rs.metadata.uid));
+    const rsUids = new Set(
+      this.list('ReplicaSet', d.metadata.namespace)
+        .filter((rs) => rs.metadata.ownerReferences?.some((r) => r.uid === d.metadata.uid))
+        .map((rs) => rs.metadata.uid),
+    );
     return this.list('Pod', d.metadata.namespace).filter((p) => p.metadata.ownerReferences?.some((r) => rsUids.has(r.uid)));
   }
 
@@ -807,7 +841,8 @@ export function validateUpdate(live: Obj, next: Obj, profile: ClusterProfile): s
     if (asked < capacity) return `${name} is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity`;
     if (asked > capacity) {
       const cls = profile.storageClasses.find((c) => c.name === live.spec?.storageClassName) as { allowVolumeExpansion?: boolean } | undefined;
-      if (cls?.allowVolumeExpansion !== true) return `${name} is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`;
+      if (cls?.allowVolumeExpansion !== true)
+        return `${name} is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`;
     }
   }
   if (live.kind === 'Deployment' && JSON.stringify(live.spec?.selector) !== JSON.stringify(next.spec?.selector)) {

@@ -44,7 +44,11 @@ function firstSyncChecks(sim: SyncSim, checks: SyncChecks, startedAt: number): v
   const op = c.operations[0];
   const last = c.operation ?? c.lastOperation;
   checks.must('the sync operation succeeds', last?.phase === 'Succeeded', opSummary(last));
-  checks.must('the application is Synced and Healthy', c.syncStatus === 'Synced' && c.health === 'Healthy', `${c.syncStatus}, ${c.health} at ${t(sim.timeline.now)}`);
+  checks.must(
+    'the application is Synced and Healthy',
+    c.syncStatus === 'Synced' && c.health === 'Healthy',
+    `${c.syncStatus}, ${c.health} at ${t(sim.timeline.now)}`,
+  );
   for (const d of sim.deployments()) {
     const key = resourceKey(d.object);
     const applied = c.appliedAt.get(key);
@@ -54,12 +58,18 @@ function firstSyncChecks(sim: SyncSim, checks: SyncChecks, startedAt: number): v
     checks.must(
       `${shortName(d.object)} (${d.file}) Healthy within its progress deadline`,
       took !== undefined && took <= deadline,
-      applied === undefined ? `never applied (deadline ${deadline}s)` : took === undefined ? `applied ${t(applied)}, not Healthy by ${t(sim.timeline.now)} (deadline ${deadline}s)` : `applied ${t(applied)}, Healthy ${t(healthy)}: ${took}s of ${deadline}s`,
+      applied === undefined
+        ? `never applied (deadline ${deadline}s)`
+        : took === undefined
+          ? `applied ${t(applied)}, not Healthy by ${t(sim.timeline.now)} (deadline ${deadline}s)`
+          : `applied ${t(applied)}, Healthy ${t(healthy)}: ${took}s of ${deadline}s`,
     );
   }
   const waves = c.waves.filter((w) => w.appliedAt >= startedAt);
   const order = waves.map((w) => `${w.phase}:${w.wave}`);
-  const ascending = waves.every((w, i) => i === 0 || (waves[i - 1]?.phase === 'PreSync' && w.phase === 'Sync') || (w.phase === waves[i - 1]?.phase && w.wave > (waves[i - 1]?.wave ?? 0)));
+  const ascending = waves.every(
+    (w, i) => i === 0 || (waves[i - 1]?.phase === 'PreSync' && w.phase === 'Sync') || (w.phase === waves[i - 1]?.phase && w.wave > (waves[i - 1]?.wave ?? 0)),
+  );
   checks.must('waves are applied in ascending order', ascending && op !== undefined, `applied waves ${order.join(' -> ') || 'none'}`);
   const kindsOk = waves.every((w) => {
     const applies = w.objects;
@@ -70,7 +80,11 @@ function firstSyncChecks(sim: SyncSim, checks: SyncChecks, startedAt: number): v
       return kindOrder(a) <= kindOrder(b);
     });
   });
-  checks.must('kinds within a wave follow gitops-engine kindOrder', kindsOk, waves.map((w) => `wave ${w.wave}: ${w.objects.map((o) => o.key.split('/')[1]).join(', ')}`).join('; '));
+  checks.must(
+    'kinds within a wave follow gitops-engine kindOrder',
+    kindsOk,
+    waves.map((w) => `wave ${w.wave}: ${w.objects.map((o) => o.key.split('/')[1]).join(', ')}`).join('; '),
+  );
   const waits: string[] = [];
   let waited = true;
   waves.forEach((w, i) => {
@@ -124,16 +138,32 @@ export function oldLayoutHang(target: Target): SyncScenarioResult {
   sim.timeline.add('argocd', `at the deadline: operation ${op?.phase ?? 'none'} for ${sim.timeline.now - (op?.startedAt ?? 0)}s: ${op?.message ?? ''}`);
   for (const { pvc } of claimConsumers(sim.desired())) {
     const live = sim.cluster.get(resourceKey(pvc.object));
-    sim.timeline.add('health', `${shortName(pvc.object)} ${live?.status?.phase ?? 'absent'} -> ${live ? getResourceHealth(live)?.status : 'Missing'} (${pvc.file})`);
+    sim.timeline.add(
+      'health',
+      `${shortName(pvc.object)} ${live?.status?.phase ?? 'absent'} -> ${live ? getResourceHealth(live)?.status : 'Missing'} (${pvc.file})`,
+    );
   }
   const checks = new SyncChecks();
-  checks.must('the sync is still Running at the deadline', op?.phase === 'Running', `${t(sim.timeline.now)} (2 x the largest progress deadline + the retry budget): ${opSummary(op ?? c.lastOperation)}`);
+  checks.must(
+    'the sync is still Running at the deadline',
+    op?.phase === 'Running',
+    `${t(sim.timeline.now)} (2 x the largest progress deadline + the retry budget): ${opSummary(op ?? c.lastOperation)}`,
+  );
   checks.must('it waits for a PersistentVolumeClaim', op?.message.includes('/PersistentVolumeClaim/') === true, op?.message ?? '');
   for (const { pvc, consumers } of claimConsumers(sim.desired())) {
     const live = sim.cluster.get(resourceKey(pvc.object));
     const h = live ? getResourceHealth(live) : undefined;
-    checks.must(`${shortName(pvc.object)} (${pvc.file}) stays Progressing`, h?.status === 'Progressing', `${live?.status?.phase ?? 'absent'} -> ${h?.status ?? 'no health'} (${live ? healthSource(live) : ''})`);
-    for (const d of consumers) checks.must(`${shortName(d.object)} (${d.file}) is never applied`, sim.cluster.get(resourceKey(d.object)) === undefined, sim.cluster.get(resourceKey(d.object)) ? 'applied' : `not in the cluster at ${t(sim.timeline.now)}`);
+    checks.must(
+      `${shortName(pvc.object)} (${pvc.file}) stays Progressing`,
+      h?.status === 'Progressing',
+      `${live?.status?.phase ?? 'absent'} -> ${h?.status ?? 'no health'} (${live ? healthSource(live) : ''})`,
+    );
+    for (const d of consumers)
+      checks.must(
+        `${shortName(d.object)} (${d.file}) is never applied`,
+        sim.cluster.get(resourceKey(d.object)) === undefined,
+        sim.cluster.get(resourceKey(d.object)) ? 'applied' : `not in the cluster at ${t(sim.timeline.now)}`,
+      );
   }
   for (const row of waveTable(sim, 0)) sim.timeline.note(row);
   return result(sim, 'old PVC wave on WaitForFirstConsumer (hang)', checks, { seconds: sim.timeline.now });
@@ -145,7 +175,9 @@ export function syncedSim(target: Target, title: string, o: SimOptions = {}): Sy
   const changed = applySafeLayout(sim);
   if (changed) sim.timeline.note(`layout rewritten in memory before the first sync: ${changed}`);
   if (!sim.runUntil(() => sim.settled(), sim.horizon())) {
-    throw new Error(`${title}: the first sync did not settle: ${opSummary(sim.controller.operation ?? sim.controller.lastOperation)}\n${sim.timeline.format()}`);
+    throw new Error(
+      `${title}: the first sync did not settle: ${opSummary(sim.controller.operation ?? sim.controller.lastOperation)}\n${sim.timeline.format()}`,
+    );
   }
   sim.timeline.add('user', `---- first sync settled; the scenario starts here ----`);
   return sim;
@@ -165,7 +197,10 @@ export function imageBump(target: Target): SyncScenarioResult {
   });
   sim.timeline.add('user', `git commit ${rev}: every container image tag +"-next"`);
   const deps = sim.deployments();
-  const stats = new Map<string, { maxPods: number; minReady: number; coexist: number; healthyAt?: number; rolloutStarted?: number; maxGap: number; degraded: boolean }>();
+  const stats = new Map<
+    string,
+    { maxPods: number; minReady: number; coexist: number; healthyAt?: number; rolloutStarted?: number; maxGap: number; degraded: boolean }
+  >();
   for (const d of deps) stats.set(resourceKey(d.object), { maxPods: 0, minReady: Infinity, coexist: 0, maxGap: 0, degraded: false });
   const newImage = (d: Obj): string => d.spec.template.spec.containers[0].image;
   const rolled = (): boolean =>
@@ -195,14 +230,19 @@ export function imageBump(target: Target): SyncScenarioResult {
       const progressing = condition(live, 'Progressing') as { lastUpdateTime?: number } | undefined;
       // The controller refreshes Progressing when the new template arrives: a lastUpdateTime older than the rollout is the
       // previous rollout's (sampled before the controller's first pass), and the deadline counts from the rollout's start.
-      if (s.healthyAt === undefined) s.maxGap = Math.max(s.maxGap, sim.timeline.now - Math.max(progressing?.lastUpdateTime ?? sim.timeline.now, s.rolloutStarted));
+      if (s.healthyAt === undefined)
+        s.maxGap = Math.max(s.maxGap, sim.timeline.now - Math.max(progressing?.lastUpdateTime ?? sim.timeline.now, s.rolloutStarted));
       if (h?.status === 'Degraded') s.degraded = true;
       if (s.healthyAt === undefined && h?.status === 'Healthy' && fresh.length === live.spec.replicas && old.length === 0) s.healthyAt = sim.timeline.now;
     }
     return sim.settled() && rolled();
   }, sim.horizon());
   const checks = new SyncChecks();
-  checks.must('the application is Synced and Healthy on the new revision', sim.settled() && sim.controller.lastOperation?.revision === rev, `${sim.controller.syncStatus}, ${sim.controller.health}; last operation ${opSummary(sim.controller.lastOperation)}`);
+  checks.must(
+    'the application is Synced and Healthy on the new revision',
+    sim.settled() && sim.controller.lastOperation?.revision === rev,
+    `${sim.controller.syncStatus}, ${sim.controller.health}; last operation ${opSummary(sim.controller.lastOperation)}`,
+  );
   for (const d of deps) {
     const key = resourceKey(d.object);
     const live = sim.cluster.get(key) as Obj;
@@ -216,7 +256,11 @@ export function imageBump(target: Target): SyncScenarioResult {
     );
     const strategy = live.spec.strategy;
     if (strategy.type === 'Recreate') {
-      checks.must(`${shortName(d.object)} Recreate: old and new pods never run together`, s.coexist === 0, `${s.coexist}s with both; at most ${s.maxPods} pod(s) for ${replicas} replica(s)`);
+      checks.must(
+        `${shortName(d.object)} Recreate: old and new pods never run together`,
+        s.coexist === 0,
+        `${s.coexist}s with both; at most ${s.maxPods} pod(s) for ${replicas} replica(s)`,
+      );
     } else {
       const surge = resolveIntOrPercent(strategy.rollingUpdate?.maxSurge ?? '25%', replicas, true);
       const unavailable = resolveIntOrPercent(strategy.rollingUpdate?.maxUnavailable ?? '25%', replicas, false);
@@ -244,22 +288,60 @@ export function pruneService(target: Target, file: string): SyncScenarioResult {
   const removed = sim.desired().filter((m) => m.file === file);
   const kept = sim.desired().filter((m) => m.file !== file);
   const before = new Map(kept.map((m) => [resourceKey(m.object), sim.cluster.get(resourceKey(m.object))?.metadata.uid]));
-  const podsBefore = new Map(kept.filter((m) => m.object.kind === 'Deployment').map((m) => [resourceKey(m.object), sim.cluster.podsOf(sim.cluster.get(resourceKey(m.object)) as Obj).map((p) => p.metadata.name).sort().join(',')]));
-  const removedPods = removed.filter((m) => m.object.kind === 'Deployment').flatMap((m) => sim.cluster.podsOf(sim.cluster.get(resourceKey(m.object)) as Obj).map((p) => resourceKey(p)));
+  const podsBefore = new Map(
+    kept
+      .filter((m) => m.object.kind === 'Deployment')
+      .map((m) => [
+        resourceKey(m.object),
+        sim.cluster
+          .podsOf(sim.cluster.get(resourceKey(m.object)) as Obj)
+          .map((p) => p.metadata.name)
+          .sort()
+          .join(','),
+      ]),
+  );
+  const removedPods = removed
+    .filter((m) => m.object.kind === 'Deployment')
+    .flatMap((m) => sim.cluster.podsOf(sim.cluster.get(resourceKey(m.object)) as Obj).map((p) => resourceKey(p)));
   const commitAt = sim.timeline.now;
   const rev = sim.repo.commit(`remove ${file}`, { files: { [file]: null } });
   sim.timeline.add('user', `git commit ${rev}: ${file} deleted (${removed.length} objects)`);
   sim.runUntil(() => sim.settled() && sim.controller.lastOperation?.revision === rev, sim.horizon());
   const checks = new SyncChecks();
-  checks.must('the sync succeeds and the application is Synced and Healthy', sim.settled(), `${sim.controller.syncStatus}, ${sim.controller.health}; ${opSummary(sim.controller.lastOperation)}`);
+  checks.must(
+    'the sync succeeds and the application is Synced and Healthy',
+    sim.settled(),
+    `${sim.controller.syncStatus}, ${sim.controller.health}; ${opSummary(sim.controller.lastOperation)}`,
+  );
   const left = removed.filter((m) => sim.cluster.get(resourceKey(m.object)) !== undefined);
-  checks.must(`every object of ${file} is pruned`, left.length === 0, left.length ? `still there: ${left.map((m) => shortName(m.object)).join(', ')}` : `${removed.length} pruned: ${removed.map((m) => shortName(m.object)).join(', ')}`);
+  checks.must(
+    `every object of ${file} is pruned`,
+    left.length === 0,
+    left.length
+      ? `still there: ${left.map((m) => shortName(m.object)).join(', ')}`
+      : `${removed.length} pruned: ${removed.map((m) => shortName(m.object)).join(', ')}`,
+  );
   const podsLeft = removedPods.filter((k) => sim.cluster.get(k) !== undefined);
   checks.must(`the pods of ${file} are gone`, podsLeft.length === 0, `${removedPods.length} pod(s) before, ${podsLeft.length} left`);
   const changed = kept.filter((m) => sim.cluster.get(resourceKey(m.object))?.metadata.uid !== before.get(resourceKey(m.object)));
-  checks.must('every other object is untouched (same uid)', changed.length === 0, changed.length ? `recreated or deleted: ${changed.map((m) => shortName(m.object)).join(', ')}` : `${kept.length} objects kept`);
-  const restarted = [...podsBefore].filter(([k, names]) => sim.cluster.podsOf(sim.cluster.get(k) as Obj).map((p) => p.metadata.name).sort().join(',') !== names);
-  checks.must('no pod of another service was replaced', restarted.length === 0, restarted.length ? restarted.map(([k]) => k).join(', ') : `${podsBefore.size} other Deployment(s), same pods`);
+  checks.must(
+    'every other object is untouched (same uid)',
+    changed.length === 0,
+    changed.length ? `recreated or deleted: ${changed.map((m) => shortName(m.object)).join(', ')}` : `${kept.length} objects kept`,
+  );
+  const restarted = [...podsBefore].filter(
+    ([k, names]) =>
+      sim.cluster
+        .podsOf(sim.cluster.get(k) as Obj)
+        .map((p) => p.metadata.name)
+        .sort()
+        .join(',') !== names,
+  );
+  checks.must(
+    'no pod of another service was replaced',
+    restarted.length === 0,
+    restarted.length ? restarted.map(([k]) => k).join(', ') : `${podsBefore.size} other Deployment(s), same pods`,
+  );
   const after = sim.controller.waves.filter((w) => w.appliedAt >= commitAt);
   const isRemoved = (key: string): boolean => removed.some((m) => resourceKey(m.object) === key);
   const pruneWaves = after.filter((w) => w.objects.some((o) => isRemoved(o.key))).map((w) => w.wave);
@@ -286,7 +368,10 @@ export function emptySource(target: Target, variant: 'empty' | 'missing', opts: 
     variant === 'empty'
       ? sim.repo.commit('empty the directory', { files: Object.fromEntries(sim.repo.filesUnder(sim.target.app.sourcePath).map((f) => [f, null])) })
       : sim.repo.commit('delete the directory', { removeDir: sim.target.app.sourcePath });
-  sim.timeline.add('user', `git commit ${rev}: ${variant === 'empty' ? `every file under ${sim.target.app.sourcePath} deleted, the directory kept` : `${sim.target.app.sourcePath} deleted`}`);
+  sim.timeline.add(
+    'user',
+    `git commit ${rev}: ${variant === 'empty' ? `every file under ${sim.target.app.sourcePath} deleted, the directory kept` : `${sim.target.app.sourcePath} deleted`}`,
+  );
   sim.runUntil(() => false, 600);
   const survivors = [...uids].filter(([k, uid]) => sim.cluster.get(k)?.metadata.uid === uid && sim.cluster.get(k)?.metadata.deletionTimestamp === undefined);
   const checks = new SyncChecks();
@@ -300,12 +385,19 @@ export function emptySource(target: Target, variant: 'empty' | 'missing', opts: 
     );
     return result(sim, label, checks);
   }
-  const guard = app.automated?.allowEmpty === true ? 'allowEmpty: true' : `allowEmpty: false (${app.raw.spec?.syncPolicy?.automated?.allowEmpty === false ? 'written' : 'the default'} in ${app.file})`;
+  const guard =
+    app.automated?.allowEmpty === true
+      ? 'allowEmpty: true'
+      : `allowEmpty: false (${app.raw.spec?.syncPolicy?.automated?.allowEmpty === false ? 'written' : 'the default'} in ${app.file})`;
   checks.must('the Application keeps the guard on', app.automated?.allowEmpty !== true, guard);
   checks.must('no object is pruned or deleted', survivors.length === tracked.length, `${survivors.length} of ${tracked.length} objects still there after 600s`);
   checks.must('no sync operation starts', sim.controller.operations.length === opsBefore, `${sim.controller.operations.length - opsBefore} new operation(s)`);
   const expected = variant === 'empty' ? 'auto-sync will wipe out all resources' : 'app path does not exist';
-  checks.must(`Argo CD says why ("${expected}")`, sim.controller.conditions.some((c) => c.includes(expected)), sim.controller.conditions.join('; ') || 'no condition');
+  checks.must(
+    `Argo CD says why ("${expected}")`,
+    sim.controller.conditions.some((c) => c.includes(expected)),
+    sim.controller.conditions.join('; ') || 'no condition',
+  );
   return result(sim, label, checks);
 }
 
@@ -333,10 +425,20 @@ export function selfHeal(target: Target): SyncScenarioResult {
   sim.runUntil(() => read(sim.cluster.get(key)) === want && sim.settled(), 300);
   const healOp = sim.controller.operations[opsBefore];
   const restoredAfter = healOp?.finishedAt !== undefined ? healOp.finishedAt - editedAt : undefined;
-  checks.must(`the changed ${field} is restored from Git`, read(sim.cluster.get(key)) === want, `live ${String(read(sim.cluster.get(key)))}, desired ${String(want)}, restored ${restoredAfter ?? '—'}s after the edit (self-heal backoff before attempt 1: ${selfHealDelaySeconds(0)}s, then ${selfHealDelaySeconds(1)}s, ${selfHealDelaySeconds(2)}s, ...)`);
-  checks.must('self-heal syncs only the out-of-sync resource', healOp?.resources?.size === 1 && healOp.resources.has(key), `operation resources: ${healOp?.resources ? [...healOp.resources].join(', ') : 'all'}`);
+  checks.must(
+    `the changed ${field} is restored from Git`,
+    read(sim.cluster.get(key)) === want,
+    `live ${String(read(sim.cluster.get(key)))}, desired ${String(want)}, restored ${restoredAfter ?? '—'}s after the edit (self-heal backoff before attempt 1: ${selfHealDelaySeconds(0)}s, then ${selfHealDelaySeconds(1)}s, ${selfHealDelaySeconds(2)}s, ...)`,
+  );
+  checks.must(
+    'self-heal syncs only the out-of-sync resource',
+    healOp?.resources?.size === 1 && healOp.resources.has(key),
+    `operation resources: ${healOp?.resources ? [...healOp.resources].join(', ') : 'all'}`,
+  );
   for (const ig of sim.target.app.ignoreDifferences) {
-    const o = sim.desired().find((m) => m.object.kind === ig.kind && (ig.group ?? '') === group(m.object) && (ig.name === undefined || ig.name === m.object.metadata.name));
+    const o = sim
+      .desired()
+      .find((m) => m.object.kind === ig.kind && (ig.group ?? '') === group(m.object) && (ig.name === undefined || ig.name === m.object.metadata.name));
     if (!o || !(ig.jsonPointers ?? []).includes('/spec/replicas')) continue;
     const k = resourceKey(o.object);
     const live = sim.cluster.get(k) as Obj;
@@ -344,7 +446,11 @@ export function selfHeal(target: Target): SyncScenarioResult {
     sim.cluster.edit(k, (x) => (x.spec.replicas = to));
     sim.timeline.add('user', `kubectl scale ${shortName(o.object)} --replicas=${to} (ignoreDifferences /spec/replicas)`);
     sim.runUntil(() => false, 120);
-    checks.must(`${shortName(o.object)} /spec/replicas is left to the autoscaler (ignoreDifferences)`, sim.cluster.get(k)?.spec.replicas === to && sim.controller.syncStatus === 'Synced', `replicas ${sim.cluster.get(k)?.spec.replicas} after 120s, ${sim.controller.syncStatus}`);
+    checks.must(
+      `${shortName(o.object)} /spec/replicas is left to the autoscaler (ignoreDifferences)`,
+      sim.cluster.get(k)?.spec.replicas === to && sim.controller.syncStatus === 'Synced',
+      `replicas ${sim.cluster.get(k)?.spec.replicas} after 120s, ${sim.controller.syncStatus}`,
+    );
   }
   return result(sim, 'selfHeal', checks, { restoreSeconds: restoredAfter ?? -1 });
 }
@@ -354,7 +460,10 @@ export function crdTyped(target: Target): Obj[] {
   const sim = new SyncSim(target, 'probe');
   const bare = { ...target.profile, customResourceTypes: [] };
   const probe = new SyncSim({ ...target, profile: bare }, 'probe');
-  return sim.desired().map((m) => m.object).filter((o) => sim.cluster.discover(o) === undefined && probe.cluster.discover(o) !== undefined);
+  return sim
+    .desired()
+    .map((m) => m.object)
+    .filter((o) => sim.cluster.discover(o) === undefined && probe.cluster.discover(o) !== undefined);
 }
 
 export function missingCrds(target: Target): SyncScenarioResult {
@@ -371,7 +480,11 @@ export function missingCrds(target: Target): SyncScenarioResult {
     const text = `for requested resource ${o.metadata.namespace ?? target.app.destination.namespace ?? ''}/${o.metadata.name}. Make sure the "${o.kind}" CRD is installed on the destination cluster.`;
     const found = op?.failures.find((f) => f.includes(text));
     const installer = target.profile.customResourceTypes?.find((c) => c.group === group(o) && c.kind === o.kind)?.installedBy;
-    checks.must(`${shortName(o)} names its missing CRD`, found !== undefined, `${found ?? 'no such message'}${installer ? ` (installed by ${installer} on ${target.profile.name})` : ''}`);
+    checks.must(
+      `${shortName(o)} names its missing CRD`,
+      found !== undefined,
+      `${found ?? 'no such message'}${installer ? ` (installed by ${installer} on ${target.profile.name})` : ''}`,
+    );
   }
   const tracked = [...sim.cluster.objects.values()].filter((o) => o.metadata.annotations?.[trackingAnnotation]);
   checks.must('nothing is applied', tracked.length === 0, `${tracked.length} object(s) in the cluster`);
@@ -386,16 +499,34 @@ export function missingSecret(target: Target, secret: string): SyncScenarioResul
   const [ns, name] = secret.split('/') as [string, string];
   const checks = new SyncChecks();
   const lastWave = Math.max(...sim.controller.waves.map((w) => w.wave));
-  for (const d of sim.deployments().filter((m) => (m.object.metadata.namespace ?? ns) === ns && JSON.stringify(m.object.spec.template.spec).includes(`"name":"${name}"`))) {
+  for (const d of sim
+    .deployments()
+    .filter((m) => (m.object.metadata.namespace ?? ns) === ns && JSON.stringify(m.object.spec.template.spec).includes(`"name":"${name}"`))) {
     const live = sim.cluster.get(resourceKey(d.object));
     const pods = live ? sim.cluster.podsOf(live) : [];
     const waiting = pods.map((p) => p.status?.containerStatuses?.[0]?.state?.waiting).filter(Boolean) as { reason: string; message: string }[];
-    checks.must(`${shortName(d.object)} pods wait in CreateContainerConfigError`, pods.length > 0 && waiting.length === pods.length && waiting.every((w) => w.reason === 'CreateContainerConfigError'), waiting.map((w) => `${w.reason}: ${w.message}`).join('; ') || `${pods.length} pod(s), none waiting`);
-    checks.must(`${shortName(d.object)} pods never become Ready`, pods.every((p) => !sim.cluster.podReady(p)), `${pods.filter((p) => sim.cluster.podReady(p)).length}/${pods.length} Ready at ${t(sim.timeline.now)}`);
+    checks.must(
+      `${shortName(d.object)} pods wait in CreateContainerConfigError`,
+      pods.length > 0 && waiting.length === pods.length && waiting.every((w) => w.reason === 'CreateContainerConfigError'),
+      waiting.map((w) => `${w.reason}: ${w.message}`).join('; ') || `${pods.length} pod(s), none waiting`,
+    );
+    checks.must(
+      `${shortName(d.object)} pods never become Ready`,
+      pods.every((p) => !sim.cluster.podReady(p)),
+      `${pods.filter((p) => sim.cluster.podReady(p)).length}/${pods.length} Ready at ${t(sim.timeline.now)}`,
+    );
     const h = live ? getResourceHealth(live) : undefined;
-    checks.must(`${shortName(d.object)} is Degraded once its progress deadline passes`, h?.status === 'Degraded' && live !== undefined && condition(live, 'Progressing')?.reason === 'ProgressDeadlineExceeded', `${h?.status}: ${h?.message ?? ''}`);
+    checks.must(
+      `${shortName(d.object)} is Degraded once its progress deadline passes`,
+      h?.status === 'Degraded' && live !== undefined && condition(live, 'Progressing')?.reason === 'ProgressDeadlineExceeded',
+      `${h?.status}: ${h?.message ?? ''}`,
+    );
     if (live && Number(d.object.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0) < lastWave) {
-      checks.must('the sync fails (a later wave waited for it)', sim.controller.lastOperation?.phase === 'Failed' || sim.controller.operation?.phase === 'Running', opSummary(sim.controller.operation ?? sim.controller.lastOperation));
+      checks.must(
+        'the sync fails (a later wave waited for it)',
+        sim.controller.lastOperation?.phase === 'Failed' || sim.controller.operation?.phase === 'Running',
+        opSummary(sim.controller.operation ?? sim.controller.lastOperation),
+      );
     }
   }
   checks.must('the application is Degraded', sim.controller.health === 'Degraded', `${sim.controller.syncStatus}, ${sim.controller.health}`);
@@ -405,7 +536,14 @@ export function missingSecret(target: Target, secret: string): SyncScenarioResul
 /** Helpers for the test file: which scenarios apply to an Application. */
 export function serviceFiles(target: Target): string[] {
   const sim = new SyncSim(target, 'probe');
-  return [...new Set(sim.desired().filter((m) => m.object.kind === 'Deployment').map((m) => m.file))].sort();
+  return [
+    ...new Set(
+      sim
+        .desired()
+        .filter((m) => m.object.kind === 'Deployment')
+        .map((m) => m.file),
+    ),
+  ].sort();
 }
 
 export function secretsOf(target: Target): string[] {
@@ -418,11 +556,13 @@ export function hasClaims(target: Target): boolean {
   return claimConsumers(sim.desired()).some((c) => c.consumers.length > 0);
 }
 
-
 /** Objects that wait for an address from a controller: LoadBalancer Services and Ingresses. */
 export function addressed(target: Target): Obj[] {
   const sim = new SyncSim(target, 'probe');
-  return sim.desired().map((m) => m.object).filter((o) => (o.kind === 'Service' && o.spec?.type === 'LoadBalancer') || (o.kind === 'Ingress' && group(o) === 'networking.k8s.io'));
+  return sim
+    .desired()
+    .map((m) => m.object)
+    .filter((o) => (o.kind === 'Service' && o.spec?.type === 'LoadBalancer') || (o.kind === 'Ingress' && group(o) === 'networking.k8s.io'));
 }
 
 /**
@@ -438,8 +578,16 @@ export function noAddressControllers(target: Target): SyncScenarioResult {
   for (const o of addressed(target)) {
     const live = sim.cluster.get(resourceKey(o));
     const h = live ? getResourceHealth(live) : undefined;
-    checks.must(`${shortName(o)} stays Progressing without an address`, h?.status === 'Progressing', `${h?.status ?? 'absent'}; status.loadBalancer ${JSON.stringify(live?.status?.loadBalancer ?? {})} (${live ? healthSource(live) : ''})`);
+    checks.must(
+      `${shortName(o)} stays Progressing without an address`,
+      h?.status === 'Progressing',
+      `${h?.status ?? 'absent'}; status.loadBalancer ${JSON.stringify(live?.status?.loadBalancer ?? {})} (${live ? healthSource(live) : ''})`,
+    );
   }
-  checks.must('the application never becomes Healthy', sim.controller.health === 'Progressing', `${sim.controller.syncStatus}, ${sim.controller.health} at ${t(sim.timeline.now)}`);
+  checks.must(
+    'the application never becomes Healthy',
+    sim.controller.health === 'Progressing',
+    `${sim.controller.syncStatus}, ${sim.controller.health} at ${t(sim.timeline.now)}`,
+  );
   return result(sim, 'no address controllers', checks);
 }

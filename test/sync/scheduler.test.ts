@@ -25,7 +25,11 @@ function deployment(tolerations: IToleration[], affinity?: object): Obj {
       selector: { matchLabels: { app: 'chat' } },
       template: {
         metadata: { labels: { app: 'chat' } },
-        spec: { tolerations, ...(affinity ? { affinity } : {}), containers: [{ name: 'server', image: 'server:1.0.0', resources: { requests: { cpu: '1', memory: '1Gi' } } }] },
+        spec: {
+          tolerations,
+          ...(affinity ? { affinity } : {}),
+          containers: [{ name: 'server', image: 'server:1.0.0', resources: { requests: { cpu: '1', memory: '1Gi' } } }],
+        },
       },
     },
   } as Obj;
@@ -68,7 +72,13 @@ describe('simulated scheduler uses the placement predicates', () => {
 
   it('honours required node affinity, as the rules do', () => {
     const tolerations: IToleration[] = [{ operator: 'Exists' }];
-    const affinity = (instanceType: string) => ({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'node.kubernetes.io/instance-type', operator: 'In', values: [instanceType] }] }] } } });
+    const affinity = (instanceType: string) => ({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'node.kubernetes.io/instance-type', operator: 'In', values: [instanceType] }] }],
+        },
+      },
+    });
     expect(scheduledPool(deployment(tolerations, affinity('r5.2xlarge')))).toBe('dedicated');
     expect(scheduledPool(deployment(tolerations, affinity('m5.large')))).toBeUndefined();
   });

@@ -53,7 +53,12 @@ export function synthesizeCommit(env: Environment | null): CommitOutput {
     const files = new Map<string, Obj[]>();
     for (const [path, text] of out.files) {
       if (!path.startsWith(`dist/${env.name}/`)) continue;
-      files.set(path, parseAllDocuments(text).map((d) => d.toJSON() as Obj).filter((o) => o !== null));
+      files.set(
+        path,
+        parseAllDocuments(text)
+          .map((d) => d.toJSON() as Obj)
+          .filter((o) => o !== null),
+      );
     }
     return { kind: 'files', files, environment: env };
   } catch (e) {
@@ -91,11 +96,22 @@ export function sequencesFor(env: Environment): Sequence[] {
   const out: Sequence[] = [];
   const to = bumpTarget(svc.model);
   if (to) {
-    const bump: SequenceCommit = { title: `${name}: model ${svc.model.id} -> ${to.id}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: to }), drops: [`${name}-model-cache-`] };
-    const revert: SequenceCommit = { title: `revert: ${name} back to ${svc.model.id}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: svc.model }), drops: [`${name}-model-cache-`] };
+    const bump: SequenceCommit = {
+      title: `${name}: model ${svc.model.id} -> ${to.id}`,
+      edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: to }),
+      drops: [`${name}-model-cache-`],
+    };
+    const revert: SequenceCommit = {
+      title: `revert: ${name} back to ${svc.model.id}`,
+      edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: svc.model }),
+      drops: [`${name}-model-cache-`],
+    };
     out.push({ name: 'model bump and revert', commits: [bump, revert] });
     // The rollback runbook (README: rolling back): a pinned revision is the previous commit's dist/, as a revert is.
-    out.push({ name: 'rollback runbook: pin the environment to the last good commit', commits: [bump, { ...revert, title: `pin ${env.name} to the commit before the bump` }] });
+    out.push({
+      name: 'rollback runbook: pin the environment to the last good commit',
+      commits: [bump, { ...revert, title: `pin ${env.name} to the commit before the bump` }],
+    });
   }
   const image = svc.image ?? env.image;
   out.push({
@@ -111,14 +127,29 @@ export function sequencesFor(env: Environment): Sequence[] {
   const newCtx = ctx * 2 <= svc.model.trainedContext ? ctx * 2 : ctx / 2;
   out.push({
     name: 'context-size change',
-    commits: [{ title: `${name}: contextSize ${ctx} -> ${newCtx}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), contextSize: newCtx }) }],
+    commits: [
+      {
+        title: `${name}: contextSize ${ctx} -> ${newCtx}`,
+        edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), contextSize: newCtx }),
+      },
+    ],
   });
   out.push({
     name: 'replica or autoscaler change',
     commits: [
       svc.autoscaling
-        ? { title: `${name}: autoscaling maxReplicas ${svc.autoscaling.maxReplicas} -> ${svc.autoscaling.maxReplicas - 1}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), autoscaling: { ...svc.autoscaling!, maxReplicas: Math.max(svc.autoscaling!.minReplicas, svc.autoscaling!.maxReplicas - 1) } }) }
-        : { title: `${name}: replicas ${svc.replicas ?? 1} -> ${(svc.replicas ?? 1) + 1}`, edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), replicas: (svc.replicas ?? 1) + 1 }) },
+        ? {
+            title: `${name}: autoscaling maxReplicas ${svc.autoscaling.maxReplicas} -> ${svc.autoscaling.maxReplicas - 1}`,
+            edit: (e) =>
+              withService(e, name, {
+                ...(e.services[name] as ServiceDeclaration),
+                autoscaling: { ...svc.autoscaling!, maxReplicas: Math.max(svc.autoscaling!.minReplicas, svc.autoscaling!.maxReplicas - 1) },
+              }),
+          }
+        : {
+            title: `${name}: replicas ${svc.replicas ?? 1} -> ${(svc.replicas ?? 1) + 1}`,
+            edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), replicas: (svc.replicas ?? 1) + 1 }),
+          },
     ],
   });
   out.push({
@@ -132,7 +163,11 @@ export function sequencesFor(env: Environment): Sequence[] {
   out.push({
     name: 'promotion from main to the tracked branch',
     commits: [
-      { title: `merge to main: ${name} image -> ${image}-promoted`, lands: 'main', edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), image: `${image}-promoted` }) },
+      {
+        title: `merge to main: ${name} image -> ${image}-promoted`,
+        lands: 'main',
+        edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), image: `${image}-promoted` }),
+      },
       { title: `promote: move the tracked branch to main`, lands: 'promote', edit: (e) => e },
     ],
   });
@@ -169,9 +204,16 @@ export function runSequence(target: Target, seq: Sequence): SyncScenarioResult {
       mainEnv = commit.edit(mainEnv) ?? mainEnv;
       if (!tracksMain) {
         const operations = sim.controller.operations.length;
-        sim.timeline.add('user', `---- commit ${i + 1}: ${commit.title} (on main; ${target.app.name} tracks ${String(target.app.raw.spec?.source?.targetRevision)}) ----`);
+        sim.timeline.add(
+          'user',
+          `---- commit ${i + 1}: ${commit.title} (on main; ${target.app.name} tracks ${String(target.app.raw.spec?.source?.targetRevision)}) ----`,
+        );
         sim.runUntil(() => false, 180);
-        checks.must(`commit ${i + 1}: a commit on main does not reach an environment on another branch`, sim.controller.operations.length === operations && sim.settled(), `${sim.controller.operations.length - operations} new operation(s)`);
+        checks.must(
+          `commit ${i + 1}: a commit on main does not reach an environment on another branch`,
+          sim.controller.operations.length === operations && sim.settled(),
+          `${sim.controller.operations.length - operations} new operation(s)`,
+        );
         facts[`commit${i + 1}`] = 'on main, not synced here';
         continue;
       }
@@ -181,7 +223,11 @@ export function runSequence(target: Target, seq: Sequence): SyncScenarioResult {
     const out = synthesizeCommit(next);
     sim.timeline.add('user', `---- commit ${i + 1}: ${commit.title} ----`);
     if (out.kind === 'refused') {
-      checks.must(`commit ${i + 1} (${commit.title}) refused at synth naming the file and the field`, /charts\/|test\//.test(out.message) && /\w+: /.test(out.message), out.message.split('\n').slice(0, 3).join(' '));
+      checks.must(
+        `commit ${i + 1} (${commit.title}) refused at synth naming the file and the field`,
+        /charts\/|test\//.test(out.message) && /\w+: /.test(out.message),
+        out.message.split('\n').slice(0, 3).join(' '),
+      );
       facts[`commit${i + 1}`] = 'refused at synth';
       continue;
     }
@@ -189,8 +235,17 @@ export function runSequence(target: Target, seq: Sequence): SyncScenarioResult {
       const kept = deleteApplication(sim.controller);
       sim.runUntil(() => [...sim.cluster.objects.values()].every((o) => o.kind !== 'Pod'), sim.horizon());
       const after = claims(sim);
-      checks.must(`commit ${i + 1}: the Namespace is kept (Delete=false)`, kept.some((k) => k.startsWith('/Namespace/')), kept.join(', '));
-      for (const [claim, files] of before) checks.must(`commit ${i + 1}: claim ${claim} and its files survive the environment removal`, [...files].every((f) => after.get(claim)?.has(f)), `before ${[...files].join(',')}; after ${[...(after.get(claim) ?? [])].join(',') || 'gone'}`);
+      checks.must(
+        `commit ${i + 1}: the Namespace is kept (Delete=false)`,
+        kept.some((k) => k.startsWith('/Namespace/')),
+        kept.join(', '),
+      );
+      for (const [claim, files] of before)
+        checks.must(
+          `commit ${i + 1}: claim ${claim} and its files survive the environment removal`,
+          [...files].every((f) => after.get(claim)?.has(f)),
+          `before ${[...files].join(',')}; after ${[...(after.get(claim) ?? [])].join(',') || 'gone'}`,
+        );
       checks.must(`commit ${i + 1}: no pod is left`, sim.cluster.list('Pod').length === 0, `${sim.cluster.list('Pod').length} pod(s)`);
       facts[`commit${i + 1}`] = `environment removed, kept ${kept.length} object(s)`;
       continue;
@@ -205,22 +260,44 @@ export function runSequence(target: Target, seq: Sequence): SyncScenarioResult {
     // runUntil reconciles first: a commit that changes anything starts an operation before `settled` is read.
     const settled = sim.runUntil(() => sim.settled(), sim.horizon());
     const op = sim.controller.lastOperation;
-    checks.must(`commit ${i + 1} (${commit.title}) ends Synced and Healthy`, settled, `${sim.controller.syncStatus}/${sim.controller.health}; last operation ${op?.phase}: ${op?.message}${op?.failures.length ? `; failures: ${op.failures.slice(0, 2).join('; ')}` : ''}`);
-    checks.must(`commit ${i + 1}: no update was refused by the API server`, (op?.failures ?? []).length === 0 && (op?.retryCount ?? 0) === 0, (op?.failures ?? []).join('; ') || 'none');
+    checks.must(
+      `commit ${i + 1} (${commit.title}) ends Synced and Healthy`,
+      settled,
+      `${sim.controller.syncStatus}/${sim.controller.health}; last operation ${op?.phase}: ${op?.message}${op?.failures.length ? `; failures: ${op.failures.slice(0, 2).join('; ')}` : ''}`,
+    );
+    checks.must(
+      `commit ${i + 1}: no update was refused by the API server`,
+      (op?.failures ?? []).length === 0 && (op?.retryCount ?? 0) === 0,
+      (op?.failures ?? []).join('; ') || 'none',
+    );
     const after = claims(sim);
-    const desiredClaims = new Set(sim.desired().filter((m) => m.object.kind === 'PersistentVolumeClaim').map((m) => `${m.object.metadata.namespace}/${m.object.metadata.name}`));
+    const desiredClaims = new Set(
+      sim
+        .desired()
+        .filter((m) => m.object.kind === 'PersistentVolumeClaim')
+        .map((m) => `${m.object.metadata.namespace}/${m.object.metadata.name}`),
+    );
     for (const [claim, files] of before) {
       const dropped = !desiredClaims.has(claim) && (commit.drops ?? []).some((p) => claim.split('/')[1]?.startsWith(p));
       if (dropped) continue;
-      checks.must(`commit ${i + 1}: claim ${claim} keeps its files`, [...files].every((f) => after.get(claim)?.has(f)), `before ${[...files].join(',') || 'none'}; after ${[...(after.get(claim) ?? [])].join(',') || 'gone'}`);
+      checks.must(
+        `commit ${i + 1}: claim ${claim} keeps its files`,
+        [...files].every((f) => after.get(claim)?.has(f)),
+        `before ${[...files].join(',') || 'none'}; after ${[...(after.get(claim) ?? [])].join(',') || 'gone'}`,
+      );
     }
     for (const m of sim.deployments()) {
       const live = sim.cluster.get(resourceKey(m.object));
       const same = live !== undefined && JSON.stringify(live.spec.template) === JSON.stringify(m.object.spec.template);
-      checks.must(`commit ${i + 1}: ${m.object.metadata.name} serves the committed template`, same, live === undefined ? 'missing' : same ? 'live template = committed' : 'live template differs');
+      checks.must(
+        `commit ${i + 1}: ${m.object.metadata.name} serves the committed template`,
+        same,
+        live === undefined ? 'missing' : same ? 'live template = committed' : 'live template differs',
+      );
     }
     const downloads = sim.cluster.downloads.slice(downloadsBefore);
-    facts[`commit${i + 1}`] = `synced at ${sim.timeline.now}s, ${downloads.length} download(s)${downloads.length ? ` (${downloads.map((d) => `${d.file} -> ${d.claim}`).join(', ')})` : ''}`;
+    facts[`commit${i + 1}`] =
+      `synced at ${sim.timeline.now}s, ${downloads.length} download(s)${downloads.length ? ` (${downloads.map((d) => `${d.file} -> ${d.claim}`).join(', ')})` : ''}`;
   }
   return { scenario: seq.name, application: target.app.name, timeline: sim.timeline, checks: checks.list, facts };
 }

@@ -44,7 +44,12 @@ export function podTimingFor(target: Target, d: Obj): PodTiming {
   }
   const window = sp ? Number(sp.initialDelaySeconds ?? 0) + period * Number(sp.failureThreshold ?? 3) : 0;
   const load = Math.ceil(window / startupMargin);
-  return { startSeconds: 0, initSeconds: 0, readySeconds: Math.ceil(load / period) * period, source: `startup probe of ${d.metadata.name}: window ${window}s / margin ${startupMargin}` };
+  return {
+    startSeconds: 0,
+    initSeconds: 0,
+    readySeconds: Math.ceil(load / period) * period,
+    source: `startup probe of ${d.metadata.name}: window ${window}s / margin ${startupMargin}`,
+  };
 }
 
 /** Every Secret the Application's pod templates reference (`namespace/name`): prerequisites an operator creates. */
@@ -81,8 +86,13 @@ export class SyncSim {
     );
     if (secrets.length > 0) this.timeline.note(`prerequisite Secrets present before the sync: ${secrets.join(', ')}`);
     if (missing.size > 0) this.timeline.note(`prerequisite Secrets NOT created: ${[...missing].join(', ')}`);
-    for (const { object } of objects) if (object.kind === 'Deployment') this.timeline.note(`pod timing of ${object.metadata.name}: ${podTimingFor(this.target, object).source}`);
-    this.timeline.note(`cluster-side durations (modelling assumptions): ${Object.entries(clusterTimings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const { object } of objects)
+      if (object.kind === 'Deployment') this.timeline.note(`pod timing of ${object.metadata.name}: ${podTimingFor(this.target, object).source}`);
+    this.timeline.note(
+      `cluster-side durations (modelling assumptions): ${Object.entries(clusterTimings)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   }
 
   step(): void {
@@ -131,7 +141,10 @@ export function claimConsumers(objects: readonly ManifestObject[]): { pvc: Manif
     .map((pvc) => ({
       pvc,
       consumers: objects.filter(
-        (m) => m.object.spec?.template?.spec && (m.object.metadata.namespace ?? '') === (pvc.object.metadata.namespace ?? '') && claimNames(m.object.spec.template.spec).includes(pvc.object.metadata.name),
+        (m) =>
+          m.object.spec?.template?.spec &&
+          (m.object.metadata.namespace ?? '') === (pvc.object.metadata.namespace ?? '') &&
+          claimNames(m.object.spec.template.spec).includes(pvc.object.metadata.name),
       ),
     }));
 }

@@ -193,7 +193,9 @@ export class Repo {
 /** The environment an Application deploys to: the one whose cluster and namespace match its destination. */
 export function environmentOf(app: ApplicationSpec): Environment | undefined {
   return environments.find(
-    (e) => (app.destination.name === e.clusterName || (app.destination.name === undefined && app.sourcePath === `dist/${e.name}`)) && (app.destination.namespace ?? e.namespace) === e.namespace,
+    (e) =>
+      (app.destination.name === e.clusterName || (app.destination.name === undefined && app.sourcePath === `dist/${e.name}`)) &&
+      (app.destination.namespace ?? e.namespace) === e.namespace,
   );
 }
 

@@ -4,7 +4,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getResourceHealth } from './health/health.js';
-import { addressed, crdTyped, emptySource, firstSync, hasClaims, imageBump, missingCrds, missingSecret, noAddressControllers, oldLayoutHang, pruneService, secretsOf, selfHeal, serviceFiles, syncedSim } from './scenarios.js';
+import {
+  addressed,
+  crdTyped,
+  emptySource,
+  firstSync,
+  hasClaims,
+  imageBump,
+  missingCrds,
+  missingSecret,
+  noAddressControllers,
+  oldLayoutHang,
+  pruneService,
+  secretsOf,
+  selfHeal,
+  serviceFiles,
+  syncedSim,
+} from './scenarios.js';
 import { withBindingMode } from './sim.js';
 import { findApplications, resolveTarget } from './source.js';
 import { formatSyncResult, type SyncScenarioResult } from './timeline.js';
@@ -14,7 +30,10 @@ function expectPass(r: SyncScenarioResult): void {
   if (process.env.SYNC_VERBOSE) process.stdout.write(`${text}\n`);
   const failed = r.checks.filter((c) => !c.ok);
   expect(r.checks.length, `${r.scenario}: no checks ran\n${text}`).toBeGreaterThan(0);
-  expect(failed.map((c) => `${c.name}: ${c.detail}`), `${r.application} — ${r.scenario}\n${text}`).toEqual([]);
+  expect(
+    failed.map((c) => `${c.name}: ${c.detail}`),
+    `${r.application} — ${r.scenario}\n${text}`,
+  ).toEqual([]);
 }
 
 const applications = findApplications();
@@ -38,12 +57,18 @@ describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (
     expectPass(firstSync(target, { layout: 'committed' }));
   });
 
-  it('first sync with the PVC in its Deployment\'s wave and monitoring before the workload reaches Synced + Healthy', () => {
+  it("first sync with the PVC in its Deployment's wave and monitoring before the workload reaches Synced + Healthy", () => {
     expectPass(firstSync(target, { layout: 'safe' }));
   });
 
   it.runIf(claims)('the old layout (PVC a wave before its Deployment) syncs on Immediate classes', () => {
-    expectPass(firstSync(target, { layout: 'old-pvc', profile: withBindingMode(target.profile, 'Immediate'), title: 'first sync, PVC a wave early, every class Immediate' }));
+    expectPass(
+      firstSync(target, {
+        layout: 'old-pvc',
+        profile: withBindingMode(target.profile, 'Immediate'),
+        title: 'first sync, PVC a wave early, every class Immediate',
+      }),
+    );
   });
 
   it.runIf(claims)('the old layout on a WaitForFirstConsumer class hangs: detected (break demo)', () => {

@@ -38,7 +38,7 @@ describe('buildPlan', () => {
     for (const i of plan.images) expect(i.tag).toBe(`main-${sha.slice(0, 12)}${publishedImages[i.id].tagSuffix}`);
   });
 
-  it('the registry host follows Docker\'s rule: a dot, a port or localhost, else docker.io', () => {
+  it("the registry host follows Docker's rule: a dot, a port or localhost, else docker.io", () => {
     expect(buildPlan('refs/heads/main', sha).registry).toBe(imageRepository.split('/')[0]);
   });
 
@@ -93,7 +93,10 @@ describe('parseImageDigests', () => {
       [JSON.stringify({ inference: { ...record, sha: 'x' } }), /^f\.json: inference: sha: unknown field/],
       [JSON.stringify({ inference: { ...record, tag: undefined } }), /^f\.json: inference: tag: missing/],
       [JSON.stringify({ inference: { ...record, repository: `${imageRepository}:0.1.0` } }), /^f\.json: inference: repository: .* is not a repository/],
-      [JSON.stringify({ inference: { ...record, digest: digest('e').toUpperCase().replace('SHA256', 'sha256') } }), /^f\.json: inference: digest: .*upper-case/],
+      [
+        JSON.stringify({ inference: { ...record, digest: digest('e').toUpperCase().replace('SHA256', 'sha256') } }),
+        /^f\.json: inference: digest: .*upper-case/,
+      ],
     ];
     for (const [text, expected] of cases) expect(() => parseImageDigests(text, 'f.json', ids), text).toThrow(expected);
     expect(parseImageDigests('{}', 'f.json', ids)).toEqual({});

@@ -32,8 +32,16 @@ describe('workflows parse with @actions/workflow-parser', () => {
 
   it('negative control: a copy with an invalid key, a broken expression or a missing job fails', () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['invalid key', imageWorkflowText.replace('    runs-on: ubuntu-latest\n    timeout-minutes: 120\n', '    runs-on: ubuntu-latest\n    timeout-minutez: 120\n'), /Unexpected value 'timeout-minutez'/],
-      ['broken expression', imageWorkflowText.replace('${{ steps.plan.outputs.registry }}', '${{ steps.plan.outputs.registry == }}'), /Unexpected end of expression|Unexpected symbol/],
+      [
+        'invalid key',
+        imageWorkflowText.replace('    runs-on: ubuntu-latest\n    timeout-minutes: 120\n', '    runs-on: ubuntu-latest\n    timeout-minutez: 120\n'),
+        /Unexpected value 'timeout-minutez'/,
+      ],
+      [
+        'broken expression',
+        imageWorkflowText.replace('${{ steps.plan.outputs.registry }}', '${{ steps.plan.outputs.registry == }}'),
+        /Unexpected end of expression|Unexpected symbol/,
+      ],
       ['unknown needs', imageWorkflowText.replace('    needs: build\n', '    needs: built\n'), /depends on unknown job 'built'/],
     ];
     const copies = cases.map(([what, text], i) => {

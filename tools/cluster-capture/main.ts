@@ -12,7 +12,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CaptureError, factsFromKubectl, factsIdentifier, kubectlGetArgs, kubectlVersionArgs, parsePoolBounds, renderFactsFile, type PoolBounds } from '../../charts/clusters/capture.js';
+import {
+  CaptureError,
+  factsFromKubectl,
+  factsIdentifier,
+  kubectlGetArgs,
+  kubectlVersionArgs,
+  parsePoolBounds,
+  renderFactsFile,
+  type PoolBounds,
+} from '../../charts/clusters/capture.js';
 
 const usage = 'usage: npm run cluster:capture -- (--context NAME | --from DIR) --out charts/clusters/captured/NAME.ts [--pool-bounds POOL=MIN:MAX,...]';
 
@@ -29,7 +38,12 @@ function parseArgs(argv: readonly string[]): { context?: string; from?: string; 
   if (!out.out) throw new CaptureError(`--out is required. ${usage}`);
   if (!out.out.endsWith('.ts')) throw new CaptureError(`--out ${out.out}: the profile is a TypeScript file; name it NAME.ts`);
   if ((out.context === undefined) === (out.from === undefined)) throw new CaptureError(`give exactly one of --context and --from. ${usage}`);
-  return { ...(out.context ? { context: out.context } : {}), ...(out.from ? { from: out.from } : {}), out: out.out, poolBounds: parsePoolBounds(out['pool-bounds'] ?? '') };
+  return {
+    ...(out.context ? { context: out.context } : {}),
+    ...(out.from ? { from: out.from } : {}),
+    out: out.out,
+    poolBounds: parsePoolBounds(out['pool-bounds'] ?? ''),
+  };
 }
 
 function readJson(file: string): unknown {
@@ -45,9 +59,16 @@ function kubectl(context: string, args: readonly string[]): unknown {
   const full = ['--context', context, ...args];
   const command = `kubectl ${full.join(' ')}`;
   const r = spawnSync('kubectl', full, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
-  if (r.error) throw new CaptureError(`${command}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'kubectl is not on PATH' : r.error.message}. Fix: install kubectl, or capture elsewhere and use --from DIR`);
+  if (r.error)
+    throw new CaptureError(
+      `${command}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'kubectl is not on PATH' : r.error.message}. Fix: install kubectl, or capture elsewhere and use --from DIR`,
+    );
   if (r.status !== 0) {
-    const line = (r.stderr || r.stdout).trim().split('\n').find((l) => l.trim() !== '') ?? `exit ${r.status}`;
+    const line =
+      (r.stderr || r.stdout)
+        .trim()
+        .split('\n')
+        .find((l) => l.trim() !== '') ?? `exit ${r.status}`;
     throw new CaptureError(`${command}: ${line}. Fix: check the context exists (kubectl config get-contexts) and that its user may list these kinds`);
   }
   try {
@@ -67,12 +88,28 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
     const listFrom = resolve(args.from, 'resources.json');
     const version = readJson(versionFrom);
     const list = readJson(listFrom);
-    facts = factsFromKubectl({ version, versionFrom: relative(process.cwd(), versionFrom), list, listFrom: relative(process.cwd(), listFrom), capturedFrom: `files in ${args.from}`, capturedAt, poolBounds: args.poolBounds });
+    facts = factsFromKubectl({
+      version,
+      versionFrom: relative(process.cwd(), versionFrom),
+      list,
+      listFrom: relative(process.cwd(), listFrom),
+      capturedFrom: `files in ${args.from}`,
+      capturedAt,
+      poolBounds: args.poolBounds,
+    });
   } else {
     const context = args.context!;
     const version = kubectl(context, kubectlVersionArgs);
     const list = kubectl(context, kubectlGetArgs);
-    facts = factsFromKubectl({ version, versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`, list, listFrom: `kubectl --context ${context} ${kubectlGetArgs.join(' ')}`, capturedFrom: `kube context ${context}`, capturedAt, poolBounds: args.poolBounds });
+    facts = factsFromKubectl({
+      version,
+      versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`,
+      list,
+      listFrom: `kubectl --context ${context} ${kubectlGetArgs.join(' ')}`,
+      capturedFrom: `kube context ${context}`,
+      capturedAt,
+      poolBounds: args.poolBounds,
+    });
   }
   const out = resolve(args.out);
   const factsModule = fileURLToPath(new URL('../../charts/clusters/facts.js', import.meta.url));
@@ -80,7 +117,8 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
   if (!importPath.startsWith('.')) importPath = `./${importPath}`;
   const command = `npm run cluster:capture -- ${argv.join(' ')}`;
   const text = renderFactsFile(facts, factsIdentifier(basename(out)), importPath, command);
-  if (!existsSync(dirname(out))) throw new CaptureError(`--out ${args.out}: directory ${dirname(args.out)} does not exist. Fix: create it or choose another path`);
+  if (!existsSync(dirname(out)))
+    throw new CaptureError(`--out ${args.out}: directory ${dirname(args.out)} does not exist. Fix: create it or choose another path`);
   const tmp = `${out}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, text);

@@ -5,8 +5,25 @@
  */
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ImageDigestsError, digestProblem, parseImageDigests, pinnedReference, serializeImageDigests, tagPattern, type ImageDigests } from '../../charts/lib/image-digests.js';
-import { devTag, imageRepository, isPublishedImageId, packageVersion, publishedImageIds, publishedImages, releaseTag, type PublishedImageId } from '../../charts/environments/published-images.js';
+import {
+  ImageDigestsError,
+  digestProblem,
+  parseImageDigests,
+  pinnedReference,
+  serializeImageDigests,
+  tagPattern,
+  type ImageDigests,
+} from '../../charts/lib/image-digests.js';
+import {
+  devTag,
+  imageRepository,
+  isPublishedImageId,
+  packageVersion,
+  publishedImageIds,
+  publishedImages,
+  releaseTag,
+  type PublishedImageId,
+} from '../../charts/environments/published-images.js';
 
 /** A mistake in what the tool was given: one line, exit code 1, nothing written. */
 export class UsageError extends Error {
@@ -46,7 +63,10 @@ export function buildPlan(ref: string, sha: string, version: string = packageVer
   if (ref === `refs/heads/${devBranch}`) channel = 'dev';
   else if (ref.startsWith('refs/tags/v')) {
     const tagged = ref.slice('refs/tags/v'.length);
-    if (tagged !== version) throw new UsageError(`tag v${tagged} does not match package.json version ${version}: bump "version" in package.json, commit, and tag that commit v<version>`);
+    if (tagged !== version)
+      throw new UsageError(
+        `tag v${tagged} does not match package.json version ${version}: bump "version" in package.json, commit, and tag that commit v<version>`,
+      );
     channel = 'release';
   } else throw new UsageError(`--ref "${ref}" is neither refs/heads/${devBranch} (dev channel) nor refs/tags/v<version> (release)`);
   const images = publishedImageIds.map((id): ImagePlan => {
@@ -103,9 +123,13 @@ export interface DigestEntry {
 
 /** Validate one entry against the catalogue, or throw a UsageError saying what is wrong and the fix. */
 export function checkEntry(entry: DigestEntry): { id: PublishedImageId; repository: string; tag: string; digest: string } {
-  if (!isPublishedImageId(entry.image)) throw new UsageError(`unknown image "${entry.image}": the published images are ${publishedImageIds.join(', ')} (charts/environments/published-images.ts)`);
+  if (!isPublishedImageId(entry.image))
+    throw new UsageError(`unknown image "${entry.image}": the published images are ${publishedImageIds.join(', ')} (charts/environments/published-images.ts)`);
   const repository = entry.repository ?? imageRepository;
-  if (repository !== imageRepository) throw new UsageError(`--repository ${repository} is not charts/site.ts imageRepository ${imageRepository}: the charts pull from there; change site.ts first if the registry moved`);
+  if (repository !== imageRepository)
+    throw new UsageError(
+      `--repository ${repository} is not charts/site.ts imageRepository ${imageRepository}: the charts pull from there; change site.ts first if the registry moved`,
+    );
   if (!tagPattern.test(entry.tag)) throw new UsageError(`--tag "${entry.tag}" is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
   const problem = digestProblem(entry.digest);
   if (problem !== undefined) throw new UsageError(`--digest ${problem}; pass the digest the push printed (build-push-action output "digest")`);
@@ -137,6 +161,8 @@ export function writeDigests(file: string, digests: ImageDigests): void {
 export function describeDigests(digests: ImageDigests): string[] {
   return publishedImageIds.map((id) => {
     const record = digests[id];
-    return record !== undefined ? `${id}\t${pinnedReference(record)}` : `${id}\tnot published yet (${imageRepository}:${releaseTag(id)} until a release records a digest)`;
+    return record !== undefined
+      ? `${id}\t${pinnedReference(record)}`
+      : `${id}\tnot published yet (${imageRepository}:${releaseTag(id)} until a release records a digest)`;
   });
 }

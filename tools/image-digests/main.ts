@@ -58,10 +58,21 @@ function main(argv: readonly string[]): void {
       process.stdout.write(`${planOutputs(buildPlan(need('ref'), need('sha'))).join('\n')}\n`);
       return;
     case 'set': {
-      const entry = { image: need('image'), tag: need('tag'), digest: need('digest'), ...(values.repository !== undefined ? { repository: values.repository } : {}) };
+      const entry = {
+        image: need('image'),
+        tag: need('tag'),
+        digest: need('digest'),
+        ...(values.repository !== undefined ? { repository: values.repository } : {}),
+      };
       const next = withEntry(readDigests(file), entry);
       writeDigests(file, next);
-      process.stdout.write(`${file}: ${entry.image} -> ${describeDigests(next).find((l) => l.startsWith(`${entry.image}\t`))?.split('\t')[1]}\n`);
+      process.stdout.write(
+        `${file}: ${entry.image} -> ${
+          describeDigests(next)
+            .find((l) => l.startsWith(`${entry.image}\t`))
+            ?.split('\t')[1]
+        }\n`,
+      );
       return;
     }
     case 'show':

@@ -105,7 +105,8 @@ export function buildEntry(model: InspectedModel, opts: EntryOptions): ModelSpec
 /** TypeScript source of a value: object keys unquoted when they are identifiers, numbers with separators. */
 function literal(value: unknown, indent: string): string {
   if (value === null || value === undefined) return 'undefined';
-  if (typeof value === 'number') return Number.isSafeInteger(value) && Math.abs(value) >= 10_000 ? value.toLocaleString('en-US').replace(/,/g, '_') : String(value);
+  if (typeof value === 'number')
+    return Number.isSafeInteger(value) && Math.abs(value) >= 10_000 ? value.toLocaleString('en-US').replace(/,/g, '_') : String(value);
   if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   if (typeof value === 'boolean') return String(value);
   const inner = `${indent}  `;

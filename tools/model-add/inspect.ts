@@ -94,7 +94,8 @@ async function readHeader(source: string, remote: boolean, headers: Record<strin
     const text = causeText(err);
     const where = remote ? redact(source) : source;
     if (/magic|not a valid gguf|invalid gguf/i.test(text)) throw new OnboardError(`${where} is not a GGUF file (${text})`);
-    if (/out of range|exceeds|end of|EOF|offset|bounds|Unexpected|too short/i.test(text)) throw new OnboardError(`${where}: the GGUF header is truncated or corrupt (${text})`);
+    if (/out of range|exceeds|end of|EOF|offset|bounds|Unexpected|too short/i.test(text))
+      throw new OnboardError(`${where}: the GGUF header is truncated or corrupt (${text})`);
     if (remote) throw new OnboardError(`cannot read the GGUF header from ${where}: ${text}`);
     throw new OnboardError(`cannot read ${where}: ${text}`);
   }
@@ -115,7 +116,8 @@ async function headMetadata(url: string, headers: Record<string, string>, signal
     throw new OnboardError(`cannot reach ${redact(url)}: ${causeText(err)}`);
   }
   if (res.status >= 400) {
-    const hint = res.status === 401 || res.status === 403 ? ' (gated or private: set HF_TOKEN)' : res.status === 404 ? ' (no such file: names are case-sensitive)' : '';
+    const hint =
+      res.status === 401 || res.status === 403 ? ' (gated or private: set HF_TOKEN)' : res.status === 404 ? ' (no such file: names are case-sensitive)' : '';
     throw new OnboardError(`HTTP ${res.status} from ${redact(url)}${hint}`);
   }
   const linkedSize = res.headers.get('x-linked-size');
@@ -140,8 +142,14 @@ async function headMetadata(url: string, headers: Record<string, string>, signal
 
 function checkSha(list: readonly string[] | undefined, parts: number): (string | undefined)[] {
   if (list === undefined) return Array.from({ length: parts }, () => undefined);
-  const norm = list.map((s) => s.trim().toLowerCase().replace(/^sha256:/, ''));
-  if (norm.length !== parts) throw new OnboardError(`--sha256 lists ${norm.length} hash(es) for a model of ${parts} part(s): give one per part, comma-separated, in part order`);
+  const norm = list.map((s) =>
+    s
+      .trim()
+      .toLowerCase()
+      .replace(/^sha256:/, ''),
+  );
+  if (norm.length !== parts)
+    throw new OnboardError(`--sha256 lists ${norm.length} hash(es) for a model of ${parts} part(s): give one per part, comma-separated, in part order`);
   const bad = norm.find((s) => !/^[0-9a-f]{64}$/.test(s));
   if (bad !== undefined) throw new OnboardError(`--sha256 "${bad}" is not 64 hexadecimal digits`);
   return norm;
@@ -179,14 +187,19 @@ export async function inspectModel(opts: InspectOptions): Promise<InspectedModel
         bytes = st.size;
       } catch (err) {
         if (err instanceof OnboardError) throw err;
-        throw new OnboardError(names.length > 1 ? `part ${i + 1} of ${names.length} (${file}) is missing: every part must sit in the same folder` : `${file} does not exist`);
+        throw new OnboardError(
+          names.length > 1 ? `part ${i + 1} of ${names.length} (${file}) is missing: every part must sit in the same folder` : `${file} does not exist`,
+        );
       }
       // Provenance is committed: it names the file, never this machine's path to it.
       parts.push({ fileName: name, bytes, sha256: undefined, bytesFrom: `size of the local file ${name}`, sha256From: undefined });
     }
     info = await readHeader(source.path, false, headers, opts.signal);
     headerFrom = `the local file ${path.basename(source.path)}`;
-    const cut = truncationReason(info, parts.map((p) => p.bytes));
+    const cut = truncationReason(
+      info,
+      parts.map((p) => p.bytes),
+    );
     if (cut !== undefined) throw new OnboardError(`${source.path} is truncated or corrupt: ${cut}`);
     // Hash only once the header is known to be a model: a wrong file fails in milliseconds.
     for (const [i, p] of parts.entries()) {
@@ -217,7 +230,10 @@ export async function inspectModel(opts: InspectOptions): Promise<InspectedModel
     headerFrom = redact(source.url);
   }
 
-  const truncated = truncationReason(info, parts.map((p) => p.bytes));
+  const truncated = truncationReason(
+    info,
+    parts.map((p) => p.bytes),
+  );
   if (truncated !== undefined) throw new OnboardError(`${headerFrom} is truncated or corrupt: ${truncated}`);
   let facts: GgufFacts;
   try {

@@ -52,19 +52,34 @@ export function parseArgs(argv: readonly string[]): ModelAddArgs {
       return v;
     };
     switch (flag) {
-      case '--id': out.id = value(); break;
-      case '--source': out.source = value(); break;
-      case '--sha256': out.sha256 = value().split(','); break;
-      case '--reference': out.reference = value(); break;
-      case '--catalogue-dir': out.catalogueDir = path.resolve(value()); break;
-      case '--force': out.force = true; break;
+      case '--id':
+        out.id = value();
+        break;
+      case '--source':
+        out.source = value();
+        break;
+      case '--sha256':
+        out.sha256 = value().split(',');
+        break;
+      case '--reference':
+        out.reference = value();
+        break;
+      case '--catalogue-dir':
+        out.catalogueDir = path.resolve(value());
+        break;
+      case '--force':
+        out.force = true;
+        break;
       default:
         if (arg.startsWith('--')) throw new OnboardError(`unknown option ${arg}`);
         if (out.ref !== undefined) throw new OnboardError(`one model per run: got "${out.ref}" and "${arg}"`);
         out.ref = arg;
     }
   }
-  if (out.ref === undefined) throw new OnboardError('usage: npm run model:add -- <path | hf:user/repo/file.gguf[#revision] | https://...> [--source REF] [--id ID] [--sha256 HEX[,HEX...]]');
+  if (out.ref === undefined)
+    throw new OnboardError(
+      'usage: npm run model:add -- <path | hf:user/repo/file.gguf[#revision] | https://...> [--source REF] [--id ID] [--sha256 HEX[,HEX...]]',
+    );
   return out as ModelAddArgs;
 }
 
@@ -85,7 +100,10 @@ export async function modelAdd(args: ModelAddArgs): Promise<ModelAddResult> {
   if (!remote && args.source !== undefined) {
     const local = path.basename(args.ref);
     const named = args.source.split('#')[0]!.split('?')[0]!.split('/').pop();
-    if (named !== local) throw new OnboardError(`--source names ${named ?? '(nothing)'} but the file is ${local}: the cache file name comes from the source, and llama.cpp finds split parts by that name`);
+    if (named !== local)
+      throw new OnboardError(
+        `--source names ${named ?? '(nothing)'} but the file is ${local}: the cache file name comes from the source, and llama.cpp finds split parts by that name`,
+      );
   }
   if (!existsSync(args.catalogueDir)) throw new OnboardError(`catalogue folder ${args.catalogueDir} does not exist`);
   const inspected = await inspectModel({ ref: args.ref, ...(args.sha256 ? { sha256: args.sha256 } : {}) });
@@ -136,7 +154,10 @@ function reviewNotes(entry: ModelSpec): string[] {
     `${entry.id}: ${entry.architecture} ${entry.quantization}, ${formatGiB(entry.fileBytes)} in ${entry.parts?.length ?? 1} part(s), ${entry.layers} layers, ${entry.kvHeads}/${entry.headCount} KV/query heads, head width ${entry.headDim}, trained context ${entry.trainedContext}`,
   ];
   if (entry.integrity?.status === 'unverified') notes.push(`unverified: ${entry.integrity.reason} (synth warns until it is pinned)`);
-  if (entry.slidingWindow) notes.push(`sliding window ${entry.slidingWindow.size} on ${entry.slidingWindow.layers} of ${entry.layers} layers: their KV cache is bounded by the window`);
+  if (entry.slidingWindow)
+    notes.push(
+      `sliding window ${entry.slidingWindow.size} on ${entry.slidingWindow.layers} of ${entry.layers} layers: their KV cache is bounded by the window`,
+    );
   if (entry.experts) notes.push(`mixture of experts: ${entry.experts.used} of ${entry.experts.count} experts per token; every expert is mapped into memory`);
   if (entry.embedding) notes.push(`embedding model (pooling ${entry.embedding.pooling}${entry.embedding.kvCache ? '' : ', no KV cache'})`);
   return notes;

@@ -29,10 +29,14 @@ const git = (...args: string[]): string => execFileSync('git', args, { cwd: root
 /** dist/<env>/ objects per environment at a revision. */
 export function distAt(rev: string): Map<string, EnvObjects> {
   const out = new Map<string, unknown[]>();
-  const files = git('ls-tree', '-r', '--name-only', rev, 'dist/').split('\n').filter((f) => /^dist\/[^/]+\/[^/]+\.ya?ml$/.test(f));
+  const files = git('ls-tree', '-r', '--name-only', rev, 'dist/')
+    .split('\n')
+    .filter((f) => /^dist\/[^/]+\/[^/]+\.ya?ml$/.test(f));
   for (const f of files) {
     const env = f.split('/')[1] as string;
-    const docs = parseAllDocuments(git('show', `${rev}:${f}`)).map((d) => d.toJSON()).filter((o) => o !== null);
+    const docs = parseAllDocuments(git('show', `${rev}:${f}`))
+      .map((d) => d.toJSON())
+      .filter((o) => o !== null);
     out.set(env, [...(out.get(env) ?? []), ...docs]);
   }
   return out;
@@ -73,7 +77,12 @@ function main(argv: string[]): number {
       for (const [path, text] of out.files) {
         const m = /^dist\/([^/]+)\//.exec(path);
         if (!m) continue;
-        after.set(m[1] as string, [...(after.get(m[1] as string) ?? []), ...parseAllDocuments(text).map((d) => d.toJSON()).filter((o) => o !== null)]);
+        after.set(m[1] as string, [
+          ...(after.get(m[1] as string) ?? []),
+          ...parseAllDocuments(text)
+            .map((d) => d.toJSON())
+            .filter((o) => o !== null),
+        ]);
       }
       const notes = out.report.warnings.length + out.report.waived.length;
       rules = notes === 0 ? 'all passed' : `passed, ${notes} warning(s) or waived finding(s) (npm run synth lists them)`;
@@ -86,7 +95,15 @@ function main(argv: string[]): number {
     }
   }
   const names = [...new Set([...before.keys(), ...after.keys()])].sort();
-  const reviews = names.map((n) => reviewEnvironment(n, before.get(n), after.get(n), environments.find((e) => e.name === n), rules));
+  const reviews = names.map((n) =>
+    reviewEnvironment(
+      n,
+      before.get(n),
+      after.get(n),
+      environments.find((e) => e.name === n),
+      rules,
+    ),
+  );
   process.stdout.write(`${renderReview(reviews, `What this change does (${base.slice(0, 12)} -> ${headRev ?? 'working tree'})`)}\n`);
   return 0;
 }

@@ -98,7 +98,13 @@ function claimOf(objects: EnvObjects, d: any): any {
 }
 
 /** The review of one environment; `before` or `after` undefined: the environment is added or removed. */
-export function reviewEnvironment(name: string, before: EnvObjects | undefined, after: EnvObjects | undefined, env: Environment | undefined, rules: string): EnvironmentReview {
+export function reviewEnvironment(
+  name: string,
+  before: EnvObjects | undefined,
+  after: EnvObjects | undefined,
+  env: Environment | undefined,
+  rules: string,
+): EnvironmentReview {
   const b = before ?? [];
   const a = after ?? [];
   const names = [...new Set([...byKind(b, 'Deployment'), ...byKind(a, 'Deployment')].map((d) => d.metadata.name as string))].sort();
@@ -115,7 +121,11 @@ export function reviewEnvironment(name: string, before: EnvObjects | undefined, 
         restart: `removed: its ${maxPods(b, old)} pod(s) stop`,
         unavailability: 'the service is gone',
         downloadBytes: 0,
-        downloads: oldClaim ? (kept ? `claim ${oldClaim.metadata.name} kept (Delete=false)` : `claim ${oldClaim.metadata.name} deleted: ${formatGiB(modelBytes(oldClaim))} to download again if it comes back`) : 'none',
+        downloads: oldClaim
+          ? kept
+            ? `claim ${oldClaim.metadata.name} kept (Delete=false)`
+            : `claim ${oldClaim.metadata.name} deleted: ${formatGiB(modelBytes(oldClaim))} to download again if it comes back`
+          : 'none',
       });
       continue;
     }
@@ -131,23 +141,43 @@ export function reviewEnvironment(name: string, before: EnvObjects | undefined, 
       downloadSeconds: newDownload > 0 ? downloadSeconds : 0,
     });
     if (!old) {
-      services.push({ service: svc, restart: `added: ${minPods(a, neu)} pod(s) start`, unavailability: `Ready within ${cost.stepSeconds + (newDownload > 0 ? downloadSeconds : 0)}s at worst`, downloadBytes: newDownload, downloads: newClaim ? `new claim ${newClaim.metadata.name}: ${formatGiB(newDownload)}` : 'none' });
+      services.push({
+        service: svc,
+        restart: `added: ${minPods(a, neu)} pod(s) start`,
+        unavailability: `Ready within ${cost.stepSeconds + (newDownload > 0 ? downloadSeconds : 0)}s at worst`,
+        downloadBytes: newDownload,
+        downloads: newClaim ? `new claim ${newClaim.metadata.name}: ${formatGiB(newDownload)}` : 'none',
+      });
       continue;
     }
     const templateChanged = JSON.stringify(old.spec.template) !== JSON.stringify(neu.spec.template);
     const scaled = minPods(b, old) !== minPods(a, neu) || maxPods(b, old) !== maxPods(a, neu);
     const s = strategyOf(neu);
-    const how = s.type === 'Recreate' ? 'Recreate: every pod stops, then the new ones start' : s.maxSurge === 0 ? `rolling, ${s.maxUnavailable} at a time without a surge` : `rolling, ${s.maxSurge} surge pod at a time, none down`;
-    const emptyDirBytes = templateChanged && !newClaim ? modelBytes({ metadata: { annotations: { [cacheModelAnnotation]: neu.metadata.labels?.['app.kubernetes.io/version'] } } }) * minPods(a, neu) : 0;
+    const how =
+      s.type === 'Recreate'
+        ? 'Recreate: every pod stops, then the new ones start'
+        : s.maxSurge === 0
+          ? `rolling, ${s.maxUnavailable} at a time without a surge`
+          : `rolling, ${s.maxSurge} surge pod at a time, none down`;
+    const emptyDirBytes =
+      templateChanged && !newClaim
+        ? modelBytes({ metadata: { annotations: { [cacheModelAnnotation]: neu.metadata.labels?.['app.kubernetes.io/version'] } } }) * minPods(a, neu)
+        : 0;
     const bytes = newDownload + emptyDirBytes;
     const downloads = [
       ...(newDownload > 0 ? [`new claim ${newClaim.metadata.name}: ${formatGiB(newDownload)}`] : []),
-      ...(oldClaim && newClaim && oldClaim.metadata.name !== newClaim.metadata.name ? [`old claim ${oldClaim.metadata.name} pruned after the rollout is Healthy`] : []),
+      ...(oldClaim && newClaim && oldClaim.metadata.name !== newClaim.metadata.name
+        ? [`old claim ${oldClaim.metadata.name} pruned after the rollout is Healthy`]
+        : []),
       ...(emptyDirBytes > 0 ? [`emptyDir cache: ${formatGiB(emptyDirBytes)} (every new pod downloads)`] : []),
     ];
     services.push({
       service: svc,
-      restart: templateChanged ? `${minPods(a, neu)} pod(s) restarted, ${how}` : scaled ? `scaled ${minPods(b, old)}-${maxPods(b, old)} -> ${minPods(a, neu)}-${maxPods(a, neu)} pods, no restart` : 'no change',
+      restart: templateChanged
+        ? `${minPods(a, neu)} pod(s) restarted, ${how}`
+        : scaled
+          ? `scaled ${minPods(b, old)}-${maxPods(b, old)} -> ${minPods(a, neu)}-${maxPods(a, neu)} pods, no restart`
+          : 'no change',
       unavailability: templateChanged ? cost.text : 'none',
       downloadBytes: bytes,
       downloads: downloads.join('; ') || 'none',
@@ -187,7 +217,8 @@ export function renderReview(reviews: readonly EnvironmentReview[], title: strin
     if (changed.length === 0) lines.push('No service changes.', '');
     else {
       lines.push('| service | pods | worst-case unavailability | download again |', '| --- | --- | --- | --- |');
-      for (const s of changed) lines.push(`| ${s.service} | ${s.restart} | ${s.unavailability} | ${s.downloadBytes > 0 ? `${formatGiB(s.downloadBytes)}: ` : ''}${s.downloads} |`);
+      for (const s of changed)
+        lines.push(`| ${s.service} | ${s.restart} | ${s.unavailability} | ${s.downloadBytes > 0 ? `${formatGiB(s.downloadBytes)}: ` : ''}${s.downloads} |`);
       lines.push('');
     }
     const { before, after } = r.requests;
@@ -202,7 +233,11 @@ export function renderReview(reviews: readonly EnvironmentReview[], title: strin
       row('CPU', (t) => t.cpu, num),
       row('memory', (t) => t.memoryBytes, formatGiB),
       row('GPU', (t) => t.gpus, num),
-      row('cache storage', (t) => t.storageBytes, (n) => formatGiB(n)),
+      row(
+        'cache storage',
+        (t) => t.storageBytes,
+        (n) => formatGiB(n),
+      ),
       '',
       `Rules: ${r.rules}`,
       '',
@@ -210,4 +245,3 @@ export function renderReview(reviews: readonly EnvironmentReview[], title: strin
   }
   return lines.join('\n');
 }
-

@@ -228,16 +228,46 @@ class Cursor {
     return rel;
   }
 
-  u8(): number { const at = this.need(1); return this.view.getUint8(at); }
-  i8(): number { const at = this.need(1); return this.view.getInt8(at); }
-  u16(): number { const at = this.need(2); return this.view.getUint16(at, true); }
-  i16(): number { const at = this.need(2); return this.view.getInt16(at, true); }
-  u32(): number { const at = this.need(4); return this.view.getUint32(at, true); }
-  i32(): number { const at = this.need(4); return this.view.getInt32(at, true); }
-  f32(): number { const at = this.need(4); return this.view.getFloat32(at, true); }
-  f64(): number { const at = this.need(8); return this.view.getFloat64(at, true); }
-  u64(): bigint { const at = this.need(8); return this.view.getBigUint64(at, true); }
-  i64(): bigint { const at = this.need(8); return this.view.getBigInt64(at, true); }
+  u8(): number {
+    const at = this.need(1);
+    return this.view.getUint8(at);
+  }
+  i8(): number {
+    const at = this.need(1);
+    return this.view.getInt8(at);
+  }
+  u16(): number {
+    const at = this.need(2);
+    return this.view.getUint16(at, true);
+  }
+  i16(): number {
+    const at = this.need(2);
+    return this.view.getInt16(at, true);
+  }
+  u32(): number {
+    const at = this.need(4);
+    return this.view.getUint32(at, true);
+  }
+  i32(): number {
+    const at = this.need(4);
+    return this.view.getInt32(at, true);
+  }
+  f32(): number {
+    const at = this.need(4);
+    return this.view.getFloat32(at, true);
+  }
+  f64(): number {
+    const at = this.need(8);
+    return this.view.getFloat64(at, true);
+  }
+  u64(): bigint {
+    const at = this.need(8);
+    return this.view.getBigUint64(at, true);
+  }
+  i64(): bigint {
+    const at = this.need(8);
+    return this.view.getBigInt64(at, true);
+  }
 
   /** A u64 that must fit a JS number (lengths, counts, offsets). */
   size(what: string): number {
@@ -255,14 +285,22 @@ class Cursor {
 
 function readNumber(c: Cursor, type: GgufNumberType): number {
   switch (type) {
-    case GgufValueType.UINT8: return c.u8();
-    case GgufValueType.INT8: return c.i8();
-    case GgufValueType.UINT16: return c.u16();
-    case GgufValueType.INT16: return c.i16();
-    case GgufValueType.UINT32: return c.u32();
-    case GgufValueType.INT32: return c.i32();
-    case GgufValueType.FLOAT32: return c.f32();
-    case GgufValueType.FLOAT64: return c.f64();
+    case GgufValueType.UINT8:
+      return c.u8();
+    case GgufValueType.INT8:
+      return c.i8();
+    case GgufValueType.UINT16:
+      return c.u16();
+    case GgufValueType.INT16:
+      return c.i16();
+    case GgufValueType.UINT32:
+      return c.u32();
+    case GgufValueType.INT32:
+      return c.i32();
+    case GgufValueType.FLOAT32:
+      return c.f32();
+    case GgufValueType.FLOAT64:
+      return c.f64();
   }
 }
 
@@ -313,12 +351,18 @@ function readArray(c: Cursor): GgufArray {
 function readValue(c: Cursor, type: GgufValueType): GgufValue {
   if (isNumberType(type)) return { type, value: readNumber(c, type) };
   switch (type) {
-    case GgufValueType.UINT64: return { type, value: c.u64() };
-    case GgufValueType.INT64: return { type, value: c.i64() };
-    case GgufValueType.BOOL: return { type, value: c.u8() !== 0 };
-    case GgufValueType.STRING: return { type, value: c.string() };
-    case GgufValueType.ARRAY: return { type, value: readArray(c) };
-    default: throw new Error(`GGUF: unknown value type ${String(type)}`);
+    case GgufValueType.UINT64:
+      return { type, value: c.u64() };
+    case GgufValueType.INT64:
+      return { type, value: c.i64() };
+    case GgufValueType.BOOL:
+      return { type, value: c.u8() !== 0 };
+    case GgufValueType.STRING:
+      return { type, value: c.string() };
+    case GgufValueType.ARRAY:
+      return { type, value: readArray(c) };
+    default:
+      throw new Error(`GGUF: unknown value type ${String(type)}`);
   }
 }
 
@@ -516,16 +560,56 @@ class ByteWriter {
     this.buf = next;
   }
 
-  u8(v: number): void { this.reserve(1); this.buf.writeUInt8(v, this.length); this.length += 1; }
-  i8(v: number): void { this.reserve(1); this.buf.writeInt8(v, this.length); this.length += 1; }
-  u16(v: number): void { this.reserve(2); this.buf.writeUInt16LE(v, this.length); this.length += 2; }
-  i16(v: number): void { this.reserve(2); this.buf.writeInt16LE(v, this.length); this.length += 2; }
-  u32(v: number): void { this.reserve(4); this.buf.writeUInt32LE(v, this.length); this.length += 4; }
-  i32(v: number): void { this.reserve(4); this.buf.writeInt32LE(v, this.length); this.length += 4; }
-  f32(v: number): void { this.reserve(4); this.buf.writeFloatLE(v, this.length); this.length += 4; }
-  f64(v: number): void { this.reserve(8); this.buf.writeDoubleLE(v, this.length); this.length += 8; }
-  u64(v: bigint | number): void { this.reserve(8); this.buf.writeBigUInt64LE(BigInt(v), this.length); this.length += 8; }
-  i64(v: bigint): void { this.reserve(8); this.buf.writeBigInt64LE(v, this.length); this.length += 8; }
+  u8(v: number): void {
+    this.reserve(1);
+    this.buf.writeUInt8(v, this.length);
+    this.length += 1;
+  }
+  i8(v: number): void {
+    this.reserve(1);
+    this.buf.writeInt8(v, this.length);
+    this.length += 1;
+  }
+  u16(v: number): void {
+    this.reserve(2);
+    this.buf.writeUInt16LE(v, this.length);
+    this.length += 2;
+  }
+  i16(v: number): void {
+    this.reserve(2);
+    this.buf.writeInt16LE(v, this.length);
+    this.length += 2;
+  }
+  u32(v: number): void {
+    this.reserve(4);
+    this.buf.writeUInt32LE(v, this.length);
+    this.length += 4;
+  }
+  i32(v: number): void {
+    this.reserve(4);
+    this.buf.writeInt32LE(v, this.length);
+    this.length += 4;
+  }
+  f32(v: number): void {
+    this.reserve(4);
+    this.buf.writeFloatLE(v, this.length);
+    this.length += 4;
+  }
+  f64(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.length);
+    this.length += 8;
+  }
+  u64(v: bigint | number): void {
+    this.reserve(8);
+    this.buf.writeBigUInt64LE(BigInt(v), this.length);
+    this.length += 8;
+  }
+  i64(v: bigint): void {
+    this.reserve(8);
+    this.buf.writeBigInt64LE(v, this.length);
+    this.length += 8;
+  }
 
   string(s: string): void {
     const len = Buffer.byteLength(s, 'utf8');
@@ -535,21 +619,35 @@ class ByteWriter {
     this.length += len;
   }
 
-  zeros(n: number): void { this.reserve(n); this.buf.fill(0, this.length, this.length + n); this.length += n; }
+  zeros(n: number): void {
+    this.reserve(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
 
-  bytes(): Buffer { return this.buf.subarray(0, this.length); }
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 function writeNumber(w: ByteWriter, type: GgufNumberType, v: number): void {
   switch (type) {
-    case GgufValueType.UINT8: return w.u8(v);
-    case GgufValueType.INT8: return w.i8(v);
-    case GgufValueType.UINT16: return w.u16(v);
-    case GgufValueType.INT16: return w.i16(v);
-    case GgufValueType.UINT32: return w.u32(v);
-    case GgufValueType.INT32: return w.i32(v);
-    case GgufValueType.FLOAT32: return w.f32(v);
-    case GgufValueType.FLOAT64: return w.f64(v);
+    case GgufValueType.UINT8:
+      return w.u8(v);
+    case GgufValueType.INT8:
+      return w.i8(v);
+    case GgufValueType.UINT16:
+      return w.u16(v);
+    case GgufValueType.INT16:
+      return w.i16(v);
+    case GgufValueType.UINT32:
+      return w.u32(v);
+    case GgufValueType.INT32:
+      return w.i32(v);
+    case GgufValueType.FLOAT32:
+      return w.f32(v);
+    case GgufValueType.FLOAT64:
+      return w.f64(v);
   }
 }
 
@@ -557,24 +655,42 @@ function writeArray(w: ByteWriter, a: GgufArray): void {
   w.u32(a.itemType);
   w.u64(a.items.length);
   switch (a.itemType) {
-    case GgufValueType.UINT64: for (const v of a.items) w.u64(v); return;
-    case GgufValueType.INT64: for (const v of a.items) w.i64(v); return;
-    case GgufValueType.BOOL: for (const v of a.items) w.u8(v ? 1 : 0); return;
-    case GgufValueType.STRING: for (const v of a.items) w.string(v); return;
-    case GgufValueType.ARRAY: for (const v of a.items) writeArray(w, v); return;
-    default: for (const v of a.items) writeNumber(w, a.itemType, v); return;
+    case GgufValueType.UINT64:
+      for (const v of a.items) w.u64(v);
+      return;
+    case GgufValueType.INT64:
+      for (const v of a.items) w.i64(v);
+      return;
+    case GgufValueType.BOOL:
+      for (const v of a.items) w.u8(v ? 1 : 0);
+      return;
+    case GgufValueType.STRING:
+      for (const v of a.items) w.string(v);
+      return;
+    case GgufValueType.ARRAY:
+      for (const v of a.items) writeArray(w, v);
+      return;
+    default:
+      for (const v of a.items) writeNumber(w, a.itemType, v);
+      return;
   }
 }
 
 function writeValue(w: ByteWriter, v: GgufValue): void {
   w.u32(v.type);
   switch (v.type) {
-    case GgufValueType.UINT64: return w.u64(v.value);
-    case GgufValueType.INT64: return w.i64(v.value);
-    case GgufValueType.BOOL: return w.u8(v.value ? 1 : 0);
-    case GgufValueType.STRING: return w.string(v.value);
-    case GgufValueType.ARRAY: return writeArray(w, v.value);
-    default: return writeNumber(w, v.type, v.value);
+    case GgufValueType.UINT64:
+      return w.u64(v.value);
+    case GgufValueType.INT64:
+      return w.i64(v.value);
+    case GgufValueType.BOOL:
+      return w.u8(v.value ? 1 : 0);
+    case GgufValueType.STRING:
+      return w.string(v.value);
+    case GgufValueType.ARRAY:
+      return writeArray(w, v.value);
+    default:
+      return writeNumber(w, v.type, v.value);
   }
 }
 
@@ -666,7 +782,10 @@ class BufferedFile {
   private used = 0;
   position = 0;
 
-  constructor(private readonly fh: FileHandle, size = 8 << 20) {
+  constructor(
+    private readonly fh: FileHandle,
+    size = 8 << 20,
+  ) {
     this.buf = Buffer.allocUnsafe(size);
   }
 

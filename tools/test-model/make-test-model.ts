@@ -34,17 +34,7 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  GgmlType,
-  GgufValueType,
-  gv,
-  metaArray,
-  readGguf,
-  writeGguf,
-  type GgufMetadata,
-  type GgufTensorToWrite,
-  type GgufWritableType,
-} from './gguf.js';
+import { GgmlType, GgufValueType, gv, metaArray, readGguf, writeGguf, type GgufMetadata, type GgufTensorToWrite, type GgufWritableType } from './gguf.js';
 
 const execFileAsync = promisify(execFile);
 

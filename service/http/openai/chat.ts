@@ -44,7 +44,11 @@ class ChatRenderer implements Renderer {
   }
 
   body(done: Done, text: string): unknown {
-    const toolCalls = done.toolCalls?.map((call, i) => ({ id: this.callId(i), type: 'function' as const, function: { name: call.name, arguments: call.arguments } }));
+    const toolCalls = done.toolCalls?.map((call, i) => ({
+      id: this.callId(i),
+      type: 'function' as const,
+      function: { name: call.name, arguments: call.arguments },
+    }));
     return {
       id: this.id,
       object: 'chat.completion',

@@ -45,7 +45,10 @@ class CompletionRenderer implements Renderer {
   }
 
   body(done: Done, text: string): unknown {
-    return { ...this.chunk(text, toOpenAiFinish(done.finishReason), done.logprobs), usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens) };
+    return {
+      ...this.chunk(text, toOpenAiFinish(done.finishReason), done.logprobs),
+      usage: usageOf(done.promptTokens, done.completionTokens, done.cachedTokens),
+    };
   }
 
   streamStart(): unknown[] {

@@ -23,7 +23,13 @@ export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, se
   const { engine, metrics, lifecycle, config } = ctx;
   app.withTypeProvider<TypeBoxTypeProvider>().post(endpoints.embeddings, { schema: { body: EmbeddingBody } }, async (request, reply) => {
     if (engine.kind !== 'embedding' || engine.embed === undefined) {
-      throw new ApiError(404, 'This service serves chat and completions, not embeddings (an embedding model runs as a service with SERVICE_KIND=embedding).', 'invalid_request_error', null, 'unsupported_endpoint');
+      throw new ApiError(
+        404,
+        'This service serves chat and completions, not embeddings (an embedding model runs as a service with SERVICE_KIND=embedding).',
+        'invalid_request_error',
+        null,
+        'unsupported_endpoint',
+      );
     }
     if (lifecycle.draining) {
       metrics.rejected.inc({ reason: 'draining' });
@@ -63,7 +69,13 @@ export function embeddingRoutes(app: FastifyInstance, ctx: GenerationContext, se
         throw unavailable(`The model is not ready (state: ${engine.state}).`, lifecycle.draining ? 'draining' : 'model_not_ready');
       }
       if (ac.signal.aborted && ac.signal.reason === 'timeout') {
-        throw new ApiError(504, `The request timed out after ${config.requestTimeoutMs} ms (queue wait included); send fewer or shorter inputs per request.`, 'timeout_error', null, 'timeout');
+        throw new ApiError(
+          504,
+          `The request timed out after ${config.requestTimeoutMs} ms (queue wait included); send fewer or shorter inputs per request.`,
+          'timeout_error',
+          null,
+          'timeout',
+        );
       }
       if (ac.signal.aborted && ac.signal.reason === 'shutdown') throw unavailable('The server shut down before the request could finish.', 'draining');
       if (ac.signal.aborted) return reply.code(499).send();

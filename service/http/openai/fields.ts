@@ -11,7 +11,17 @@
  * `service/http/schemas.ts` does not compile without a policy; the README's field table is checked against
  * them, and each `example` is sent through the API by a test (ignored: 200; refused: 400).
  */
-import { maxSeed, type ChatMessage, type EmbeddingInput, type GenerationInput, type LogitBias, type OutputGrammar, type SamplingOptions, type ToolCallRecord, type ToolsOption } from '../engine-port.js';
+import {
+  maxSeed,
+  type ChatMessage,
+  type EmbeddingInput,
+  type GenerationInput,
+  type LogitBias,
+  type OutputGrammar,
+  type SamplingOptions,
+  type ToolCallRecord,
+  type ToolsOption,
+} from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody, ResponseCreateBody } from '../schemas.js';
 import { gbnfGrammarOrBadRequest, grammarSchemaOrBadRequest, schemaGrammarOrBadRequest } from './json-schema.js';
@@ -33,15 +43,19 @@ const refused = (why: string, example: unknown, accepts: string, neutral: (v: un
 });
 
 const grammarMaps =
-  'a GBNF grammar (llama.cpp\'s format, as llama-server accepts it) the output must follow; one that does not parse is a 400 `invalid_grammar` with the parser\'s message; not with `response_format`, tools or logprobs';
+  "a GBNF grammar (llama.cpp's format, as llama-server accepts it) the output must follow; one that does not parse is a 400 `invalid_grammar` with the parser's message; not with `response_format`, tools or logprobs";
 
 const shared = {
-  model: implemented('must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`; absent or null means the served model'),
+  model: implemented(
+    'must name the served model (`GET /v1/models`); another name is 404 `model_not_found` unless `MODEL_NAMES=any`; absent or null means the served model',
+  ),
   max_tokens: implemented('largest number of generated tokens; default and upper bound `MAX_COMPLETION_LENGTH`'),
   temperature: implemented('sampling temperature; default `DEFAULT_TEMPERATURE` (1)'),
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   stop: implemented('up to 4 stop strings; the answer ends before the first one'),
-  seed: implemented('sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"); -1, null or no seed: a fresh random seed per request (llama-server\'s -1); others are a 400'),
+  seed: implemented(
+    'sampler seed, an integer from 0 to 4294967294 (llama.cpp keeps 32 bits and reserves 4294967295 for "random"); -1, null or no seed: a fresh random seed per request (llama-server\'s -1); others are a 400',
+  ),
   n: refused('one choice per request; send several requests instead', 2, '1 or null', (v) => isNull(v) || v === 1),
   stream: implemented('server-sent events ending with `data: [DONE]`'),
   stream_options: implemented('`include_usage` adds the usage chunk; `include_obfuscation` is ignored (no padding is added to chunks)'),
@@ -50,25 +64,33 @@ const shared = {
   logit_bias: implemented('node-llama-cpp `TokenBias` (logit offsets; -100 bans the token); end-of-generation tokens cannot be biased'),
   user: ignored('an end-user id for OpenAI abuse monitoring; nothing here is monitored per user', 'user-1234'),
   // Not OpenAI's: llama-server's sampling fields (tools/server/README.md) and vLLM's `repetition_penalty`.
-  top_k: implemented('llama-server\'s top-k: keep the k most likely tokens; 0 or less = off; default `DEFAULT_TOP_K` (40)'),
-  min_p: implemented('llama-server\'s min-p: drop tokens below min_p x the top probability; default `DEFAULT_MIN_P` (0 = off)'),
+  top_k: implemented("llama-server's top-k: keep the k most likely tokens; 0 or less = off; default `DEFAULT_TOP_K` (40)"),
+  min_p: implemented("llama-server's min-p: drop tokens below min_p x the top probability; default `DEFAULT_MIN_P` (0 = off)"),
   typical_p: refused(
-    'locally typical sampling is not available: node-llama-cpp 3.21\'s sampler has no typical-p stage (llama/addon/AddonSampler.cpp)',
+    "locally typical sampling is not available: node-llama-cpp 3.21's sampler has no typical-p stage (llama/addon/AddonSampler.cpp)",
     0.9,
     '1 or null',
     (v) => isNull(v) || v === 1,
   ),
-  repeat_penalty: implemented('llama-server\'s multiplicative repetition penalty over the generated tokens (node-llama-cpp `repeatPenalty.penalty`); 1 or absent = off'),
-  repetition_penalty: implemented('vLLM\'s name for `repeat_penalty` (same effect); when both are sent they must be equal'),
+  repeat_penalty: implemented(
+    "llama-server's multiplicative repetition penalty over the generated tokens (node-llama-cpp `repeatPenalty.penalty`); 1 or absent = off",
+  ),
+  repetition_penalty: implemented("vLLM's name for `repeat_penalty` (same effect); when both are sent they must be equal"),
 } as const satisfies Record<string, FieldPolicy>;
 
 export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
   ...shared,
-  messages: implemented('system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model\'s own chat template; text content parts only'),
+  messages: implemented(
+    "system, developer, user, assistant (with `tool_calls`) and tool messages, rendered with the model's own chat template; text content parts only",
+  ),
   max_completion_tokens: implemented('same as `max_tokens`'),
-  logprobs: implemented('`true` adds each generated token\'s log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools, response_format or grammar'),
+  logprobs: implemented(
+    "`true` adds each generated token's log probability (`choices[].logprobs.content`, streamed too): the distribution it was sampled from, after temperature, top-p/top-k, penalties and bias; not with tools, response_format or grammar",
+  ),
   top_logprobs: implemented('0 to 20 most likely alternatives per token (with `logprobs: true`); alternatives the sampler removed are not listed'),
-  response_format: implemented('`text`; `json_object` (JSON grammar); `json_schema` (always strict: a GBNF grammar from the schema, converted as llama.cpp does with pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)'),
+  response_format: implemented(
+    '`text`; `json_object` (JSON grammar); `json_schema` (always strict: a GBNF grammar from the schema, converted as llama.cpp does with pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)',
+  ),
   grammar: implemented(grammarMaps),
   tools: implemented('functions rendered by the chat template; arguments constrained by a grammar from `parameters`'),
   tool_choice: implemented('`none`, `auto`, `required`, or a named function (the call is forced)'),
@@ -77,10 +99,10 @@ export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
   function_call: refused('the deprecated functions API; send `tool_choice`', 'auto', 'null'),
   store: ignored('nothing is stored: there is no stored-completions API here', true),
   metadata: ignored('tags for stored completions; nothing is stored', { project: 'x' }),
-  reasoning_effort: ignored('the model\'s chat template decides whether it reasons; there is no effort setting to map it to', 'low'),
+  reasoning_effort: ignored("the model's chat template decides whether it reasons; there is no effort setting to map it to", 'low'),
   service_tier: ignored('there is one tier', 'flex'),
   modalities: refused('text is the only output', ['text', 'audio'], 'null or ["text"]', (v) => isNull(v) || (Array.isArray(v) && v.every((m) => m === 'text'))),
-  verbosity: ignored('a length hint of OpenAI\'s own models; the prompt and `max_tokens` control length here', 'low'),
+  verbosity: ignored("a length hint of OpenAI's own models; the prompt and `max_tokens` control length here", 'low'),
   prompt_cache_key: ignored('a cache-routing hint; every request is evaluated from its own prompt', 'key-1'),
   prompt_cache_retention: ignored('a cache-routing hint; every request is evaluated from its own prompt', '24h'),
   prompt_cache_options: ignored('a cache-routing hint; every request is evaluated from its own prompt', {}),
@@ -96,7 +118,9 @@ export const completionFieldPolicy: Record<keyof CompletionBody, FieldPolicy> = 
   prompt: implemented('a string, an array of one string, or one prompt as token ids; several prompts are a 400'),
   echo: refused('the prompt is not echoed', true, 'false or null', (v) => isNull(v) || v === false),
   best_of: refused('one candidate per request', 2, '1 or null', (v) => isNull(v) || v === 1),
-  logprobs: implemented('0 to 5: the sampled token\'s log probability and that many alternatives per token (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), streamed too'),
+  logprobs: implemented(
+    "0 to 5: the sampled token's log probability and that many alternatives per token (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), streamed too",
+  ),
   suffix: refused('insertion (fill-in-the-middle) is not supported', 'end', 'null'),
   grammar: implemented(grammarMaps),
 };
@@ -105,7 +129,9 @@ export const embeddingFieldPolicy: Record<keyof EmbeddingBody, FieldPolicy> = {
   input: implemented('a string, an array of strings, or token ids (one array or several); every input must fit the context; empty strings are a 400'),
   model: shared.model,
   encoding_format: implemented('`float` (default) or `base64` (little-endian float32, what the SDKs request and decode)'),
-  dimensions: implemented('only the model\'s own dimension: truncating a vector is meaningful only for models trained for it, which a GGUF file does not declare, so other values are a 400'),
+  dimensions: implemented(
+    "only the model's own dimension: truncating a vector is meaningful only for models trained for it, which a GGUF file does not declare, so other values are a 400",
+  ),
   user: shared.user,
 };
 
@@ -186,11 +212,7 @@ function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingO
   const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   if (requested !== undefined && requested > limit) {
-    throw badRequest(
-      `${param} is too large: ${requested}. This server allows at most ${limit} completion tokens per request.`,
-      param,
-      'invalid_value',
-    );
+    throw badRequest(`${param} is too large: ${requested}. This server allows at most ${limit} completion tokens per request.`, param, 'invalid_value');
   }
   // -1 is llama-server's "random seed" (tools/server/README.md `seed`: default -1, use a random seed).
   const seed = body.seed === randomSeedValue ? undefined : body.seed;
@@ -254,7 +276,11 @@ export function chatMessages(messages: ChatCompletionBody['messages']): ChatMess
   messages.forEach((m, i) => {
     const where = `messages[${i}]`;
     if (m.role === 'function') {
-      throw badRequest(`${where}: the deprecated 'function' role is not supported; send 'tool' messages with tool_call_id.`, `${where}.role`, 'unsupported_value');
+      throw badRequest(
+        `${where}: the deprecated 'function' role is not supported; send 'tool' messages with tool_call_id.`,
+        `${where}.role`,
+        'unsupported_value',
+      );
     }
     for (const field of ['audio', 'function_call'] as const) {
       if (m[field] != null) throw badRequest(`${where}.${field} is not supported by this server.`, `${where}.${field}`, 'unsupported_parameter');
@@ -266,9 +292,15 @@ export function chatMessages(messages: ChatCompletionBody['messages']): ChatMess
       throw badRequest(`${where}: only tool messages carry tool_call_id (this one is '${m.role}').`, `${where}.tool_call_id`, 'invalid_value');
     }
     if (m.role === 'assistant') {
-      const calls = (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) }) satisfies ToolCallRecord);
+      const calls = (m.tool_calls ?? []).map(
+        (c) => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) }) satisfies ToolCallRecord,
+      );
       if (m.content == null && calls.length === 0) {
-        throw badRequest(`Missing required parameter: '${where}.content' (an assistant message needs content or tool_calls).`, `${where}.content`, 'missing_required_parameter');
+        throw badRequest(
+          `Missing required parameter: '${where}.content' (an assistant message needs content or tool_calls).`,
+          `${where}.content`,
+          'missing_required_parameter',
+        );
       }
       for (const c of calls) openCalls.set(c.id, c);
       out.push({ role: 'assistant', content: textOf(m.content, where), ...(calls.length > 0 ? { toolCalls: calls } : {}) });
@@ -277,7 +309,8 @@ export function chatMessages(messages: ChatCompletionBody['messages']): ChatMess
     if (m.content == null) throw badRequest(`Missing required parameter: '${where}.content'.`, `${where}.content`, 'missing_required_parameter');
     const text = textOf(m.content, where);
     if (m.role === 'tool') {
-      if (m.tool_call_id == null) throw badRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, 'missing_required_parameter');
+      if (m.tool_call_id == null)
+        throw badRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, 'missing_required_parameter');
       const call = openCalls.get(m.tool_call_id);
       if (call === undefined) {
         throw badRequest(
@@ -321,7 +354,11 @@ function toolsOption(body: ChatCompletionBody): ToolsOption | undefined {
   if (typeof choice === 'object') {
     const named = definitions.find((d) => d.name === (choice as { function: { name: string } }).function.name);
     if (named === undefined) {
-      throw badRequest(`tool_choice names the function '${(choice as { function: { name: string } }).function.name}', which is not in tools.`, 'tool_choice.function.name', 'invalid_value');
+      throw badRequest(
+        `tool_choice names the function '${(choice as { function: { name: string } }).function.name}', which is not in tools.`,
+        'tool_choice.function.name',
+        'invalid_value',
+      );
     }
     return { tools: [named], mode: 'required', ...(maxParallelCalls !== undefined ? { maxParallelCalls } : {}) };
   }
@@ -332,7 +369,8 @@ function grammarOf(body: ChatCompletionBody): OutputGrammar | undefined {
   const format = body.response_format;
   const raw = rawGrammarOf(body);
   if (format == null || format.type === 'text') return raw;
-  if (raw !== undefined) throw badRequest('grammar cannot be combined with response_format json_object/json_schema; send one of them.', 'grammar', 'unsupported_value');
+  if (raw !== undefined)
+    throw badRequest('grammar cannot be combined with response_format json_object/json_schema; send one of them.', 'grammar', 'unsupported_value');
   if (format.type === 'json_object') return { kind: 'json' };
   const schema = format.json_schema.schema;
   if (schema == null) return { kind: 'json' };
@@ -354,7 +392,11 @@ export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job
   if (tools !== undefined && grammar !== undefined) {
     // node-llama-cpp cannot combine a grammar with function calling in one generation.
     const param = body.grammar != null && body.grammar.trim() !== '' ? 'grammar' : 'response_format';
-    throw badRequest(`${param === 'grammar' ? 'grammar' : 'response_format json_object/json_schema'} cannot be combined with tools on this server; send tool_choice "none" or drop ${param}.`, param, 'unsupported_value');
+    throw badRequest(
+      `${param === 'grammar' ? 'grammar' : 'response_format json_object/json_schema'} cannot be combined with tools on this server; send tool_choice "none" or drop ${param}.`,
+      param,
+      'unsupported_value',
+    );
   }
   const sampling = samplingFrom(body, settings);
   if (grammar !== undefined) sampling.grammar = grammar;
@@ -363,7 +405,11 @@ export function chatJob(body: ChatCompletionBody, settings: MapperSettings): Job
   }
   if (body.logprobs === true) {
     if (tools !== undefined || grammar !== undefined) {
-      throw badRequest('logprobs cannot be combined with tools, grammar or response_format json_object/json_schema on this server.', 'logprobs', 'unsupported_value');
+      throw badRequest(
+        'logprobs cannot be combined with tools, grammar or response_format json_object/json_schema on this server.',
+        'logprobs',
+        'unsupported_value',
+      );
     }
     sampling.logprobs = { top: body.top_logprobs ?? 0 };
   }
@@ -413,9 +459,19 @@ export const responsesFieldPolicy: Partial<Record<keyof ResponseCreateBody, Fiel
   store: refused('nothing is stored: this server keeps no responses (send the conversation in input)', true, 'false or null', (v) => isNull(v) || v === false),
   previous_response_id: refused('this server is stateless and keeps no responses; send the whole conversation in input', 'resp_1', 'null'),
   background: refused('background responses need stored state, which this server does not keep', true, 'false or null', (v) => isNull(v) || v === false),
-  truncation: refused('the conversation is never truncated silently; a too long input is a 400 (trim it with POST /tokenize)', 'auto', "'disabled' or null", (v) => isNull(v) || v === 'disabled'),
-  include: refused('no extra output data (encrypted reasoning, logprobs, search results) is available', ['reasoning.encrypted_content'], 'an empty list or null', (v) => isNull(v) || (Array.isArray(v) && v.length === 0)),
-  reasoning: ignored('the model\'s chat template decides whether it reasons; there is no effort setting to map it to', { effort: 'low' }),
+  truncation: refused(
+    'the conversation is never truncated silently; a too long input is a 400 (trim it with POST /tokenize)',
+    'auto',
+    "'disabled' or null",
+    (v) => isNull(v) || v === 'disabled',
+  ),
+  include: refused(
+    'no extra output data (encrypted reasoning, logprobs, search results) is available',
+    ['reasoning.encrypted_content'],
+    'an empty list or null',
+    (v) => isNull(v) || (Array.isArray(v) && v.length === 0),
+  ),
+  reasoning: ignored("the model's chat template decides whether it reasons; there is no effort setting to map it to", { effort: 'low' }),
 };
 
 const inputText = (content: string | Array<{ type: string; text?: string | undefined }>, where: string): string =>
@@ -424,7 +480,11 @@ const inputText = (content: string | Array<{ type: string; text?: string | undef
     : content
         .map((part, j) => {
           if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text === 'string') return part.text;
-          throw badRequest(`Only text content parts are supported; ${where}.content[${j}] has type '${part.type}'.`, `${where}.content[${j}].type`, 'unsupported_content');
+          throw badRequest(
+            `Only text content parts are supported; ${where}.content[${j}] has type '${part.type}'.`,
+            `${where}.content[${j}].type`,
+            'unsupported_content',
+          );
         })
         .join('');
 
@@ -480,7 +540,11 @@ export function responsesJob(body: ResponseCreateBody, settings: MapperSettings)
       ? {
           tools: body.tools.map((t) => ({
             type: 'function' as const,
-            function: { name: t.name, ...(t.description != null ? { description: t.description } : {}), ...(t.parameters != null ? { parameters: t.parameters } : {}) },
+            function: {
+              name: t.name,
+              ...(t.description != null ? { description: t.description } : {}),
+              ...(t.parameters != null ? { parameters: t.parameters } : {}),
+            },
           })),
         }
       : {}),
@@ -489,7 +553,10 @@ export function responsesJob(body: ResponseCreateBody, settings: MapperSettings)
       ? {
           response_format:
             format.type === 'json_schema'
-              ? { type: 'json_schema' as const, json_schema: { name: format.name, schema: format.schema, ...(format.strict != null ? { strict: format.strict } : {}) } }
+              ? {
+                  type: 'json_schema' as const,
+                  json_schema: { name: format.name, schema: format.schema, ...(format.strict != null ? { strict: format.strict } : {}) },
+                }
               : format,
         }
       : {}),

@@ -136,16 +136,16 @@ function engineError(ctx: GenerationContext, err: unknown, job: Job): unknown {
   return err;
 }
 
-export async function runGeneration(
-  ctx: GenerationContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  job: Job,
-  render: Renderer,
-): Promise<unknown> {
+export async function runGeneration(ctx: GenerationContext, request: FastifyRequest, reply: FastifyReply, job: Job, render: Renderer): Promise<unknown> {
   const { engine, lifecycle, metrics, config } = ctx;
   if (engine.kind === 'embedding') {
-    throw new ApiError(404, 'This service serves embeddings (SERVICE_KIND=embedding), not generation; use /v1/embeddings.', 'invalid_request_error', null, 'unsupported_endpoint');
+    throw new ApiError(
+      404,
+      'This service serves embeddings (SERVICE_KIND=embedding), not generation; use /v1/embeddings.',
+      'invalid_request_error',
+      null,
+      'unsupported_endpoint',
+    );
   }
   const arrival = performance.now() - reply.elapsedTime;
   const log: GenerationLog = { endpoint: job.endpoint, stream: job.stream };
@@ -266,7 +266,8 @@ export async function runGeneration(
       for await (const ev of events) {
         observe(ev);
         if (ev.type === 'queued') sse.comment(`queued position=${ev.position}`);
-        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) for (const c of [render.streamText(ev.text, ev.logprobs)].flat()) sse.data(c);
+        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined))
+          for (const c of [render.streamText(ev.text, ev.logprobs)].flat()) sse.data(c);
         else if (ev.type === 'tool_call') for (const c of [render.streamToolCall(ev)].flat()) sse.data(c);
       }
     } catch (err) {

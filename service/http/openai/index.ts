@@ -23,7 +23,6 @@ import { modelRoutes } from './models.js';
 import { responsesRoutes } from './responses.js';
 import { tokenizeRoutes } from './tokenize.js';
 
-
 export interface OpenAiOptions {
   engine: EnginePort;
   lifecycle: Lifecycle;

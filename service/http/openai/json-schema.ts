@@ -52,7 +52,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function toGrammarSchema(schema: unknown, at = '#'): Record<string, unknown> {
   if (!isObject(schema)) throw new SchemaNotSupported(typeof schema, at, `the schema at ${at} must be an object`);
   if (!['type', 'const', 'enum', 'oneOf', 'anyOf', '$ref'].some((k) => k in schema)) {
-    throw new SchemaNotSupported('type', at, `the schema at ${at} has no "type" (nor const, enum, anyOf, oneOf or $ref): the grammar needs to know what to generate`);
+    throw new SchemaNotSupported(
+      'type',
+      at,
+      `the schema at ${at} has no "type" (nor const, enum, anyOf, oneOf or $ref): the grammar needs to know what to generate`,
+    );
   }
   const types = schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type];
   for (const t of types) {

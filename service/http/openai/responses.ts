@@ -18,7 +18,13 @@ import { runGeneration, type Done, type GenerationContext, type Renderer, type T
 const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}`;
 
 type OutputItem =
-  | { type: 'message'; id: string; status: 'in_progress' | 'completed'; role: 'assistant'; content: Array<{ type: 'output_text'; text: string; annotations: never[]; logprobs: never[] }> }
+  | {
+      type: 'message';
+      id: string;
+      status: 'in_progress' | 'completed';
+      role: 'assistant';
+      content: Array<{ type: 'output_text'; text: string; annotations: never[]; logprobs: never[] }>;
+    }
   | { type: 'function_call'; id: string; call_id: string; name: string; arguments: string; status: 'in_progress' | 'completed' };
 
 class ResponsesRenderer implements Renderer {
@@ -81,7 +87,13 @@ class ResponsesRenderer implements Renderer {
 
   body(done: Done, text: string): unknown {
     if (text !== '' || done.toolCalls === undefined) {
-      this.output.push({ type: 'message', id: newId('msg'), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] });
+      this.output.push({
+        type: 'message',
+        id: newId('msg'),
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+      });
     }
     for (const call of done.toolCalls ?? []) {
       this.output.push({ type: 'function_call', id: newId('fc'), call_id: newId('call'), name: call.name, arguments: call.arguments, status: 'completed' });
@@ -90,7 +102,10 @@ class ResponsesRenderer implements Renderer {
   }
 
   streamStart(): unknown[] {
-    return [this.event('response.created', { response: this.response('in_progress') }), this.event('response.in_progress', { response: this.response('in_progress') })];
+    return [
+      this.event('response.created', { response: this.response('in_progress') }),
+      this.event('response.in_progress', { response: this.response('in_progress') }),
+    ];
   }
 
   streamText(text: string): unknown[] {
@@ -101,11 +116,26 @@ class ResponsesRenderer implements Renderer {
       const index = this.output.length - 1;
       events.push(this.event('response.output_item.added', { output_index: index, item: { ...this.message, content: [] } }));
       this.message.content.push({ type: 'output_text', text: '', annotations: [], logprobs: [] });
-      events.push(this.event('response.content_part.added', { item_id: this.message.id, output_index: index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }));
+      events.push(
+        this.event('response.content_part.added', {
+          item_id: this.message.id,
+          output_index: index,
+          content_index: 0,
+          part: { type: 'output_text', text: '', annotations: [] },
+        }),
+      );
     }
     const part = this.message.content[0] as { text: string };
     part.text += text;
-    events.push(this.event('response.output_text.delta', { item_id: this.message.id, output_index: this.output.indexOf(this.message), content_index: 0, delta: text, logprobs: [] }));
+    events.push(
+      this.event('response.output_text.delta', {
+        item_id: this.message.id,
+        output_index: this.output.indexOf(this.message),
+        content_index: 0,
+        delta: text,
+        logprobs: [],
+      }),
+    );
     return events;
   }
 
@@ -120,7 +150,9 @@ class ResponsesRenderer implements Renderer {
     }
     call.arguments += delta.argumentsDelta;
     if (delta.argumentsDelta !== '') {
-      events.push(this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: this.output.indexOf(call), delta: delta.argumentsDelta }));
+      events.push(
+        this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: this.output.indexOf(call), delta: delta.argumentsDelta }),
+      );
     }
     return events;
   }
@@ -131,7 +163,14 @@ class ResponsesRenderer implements Renderer {
       if (item.type === 'message') {
         const text = item.content[0]?.text ?? '';
         events.push(this.event('response.output_text.done', { item_id: item.id, output_index: index, content_index: 0, text, logprobs: [] }));
-        events.push(this.event('response.content_part.done', { item_id: item.id, output_index: index, content_index: 0, part: { type: 'output_text', text, annotations: [] } }));
+        events.push(
+          this.event('response.content_part.done', {
+            item_id: item.id,
+            output_index: index,
+            content_index: 0,
+            part: { type: 'output_text', text, annotations: [] },
+          }),
+        );
       } else {
         events.push(this.event('response.function_call_arguments.done', { item_id: item.id, output_index: index, name: item.name, arguments: item.arguments }));
       }

@@ -30,14 +30,23 @@ export function tokenizeRoutes(app: FastifyInstance, engine: EnginePort, context
   typed.post(endpoints.tokenize, { schema: { body: TokenizeBody } }, async (request) => {
     const body = request.body;
     if ((body.content === undefined) === (body.messages === undefined)) {
-      throw badRequest('Send either content (a text to tokenize) or messages (a conversation to count), not both and not neither.', body.content === undefined ? 'content' : 'messages', 'invalid_value');
+      throw badRequest(
+        'Send either content (a text to tokenize) or messages (a conversation to count), not both and not neither.',
+        body.content === undefined ? 'content' : 'messages',
+        'invalid_value',
+      );
     }
     if (body.messages !== undefined) {
       for (const field of ['add_special', 'parse_special', 'with_pieces'] as const) {
-        if (body[field] !== undefined) throw badRequest(`${field} applies to content; messages are counted as the chat template renders them.`, field, 'invalid_value');
+        if (body[field] !== undefined)
+          throw badRequest(`${field} applies to content; messages are counted as the chat template renders them.`, field, 'invalid_value');
       }
       if (engine.countTokens === undefined || engine.kind === 'embedding') {
-        throw badRequest('messages can be counted only on a chat service (SERVICE_KIND=chat): an embedding model has no chat template.', 'messages', 'unsupported_value');
+        throw badRequest(
+          'messages can be counted only on a chat service (SERVICE_KIND=chat): an embedding model has no chat template.',
+          'messages',
+          'unsupported_value',
+        );
       }
       const messages = chatMessages(body.messages);
       let count: number;

@@ -240,7 +240,10 @@ class Parser {
         this.pos++;
         const total = max !== undefined && max > 0 ? max : min > 0 ? min : 1;
         if (previousRules * total >= repetitionThreshold) {
-          this.fail(`a repetition that expands to ${previousRules * total} rules (llama.cpp allows fewer than ${repetitionThreshold}); reduce the count or the repeated group`, start);
+          this.fail(
+            `a repetition that expands to ${previousRules * total} rules (llama.cpp allows fewer than ${repetitionThreshold}); reduce the count or the repeated group`,
+            start,
+          );
         }
         previousRules *= total;
         last.min = min;
@@ -269,8 +272,14 @@ function nullableRules(grammar: GbnfGrammar): Set<string> {
   const nullable = new Set<string>();
   const seqNullable = (seq: GbnfSequence): boolean => seq.every((item) => item.min === 0 || termNullable(item.term));
   const termNullable = (term: GbnfTerm): boolean =>
-    term.kind === 'literal' ? term.codePoints.length === 0 : term.kind === 'ref' ? nullable.has(term.name) : term.kind === 'group' ? term.alternatives.some(seqNullable) : false;
-  for (let changed = true; changed; ) {
+    term.kind === 'literal'
+      ? term.codePoints.length === 0
+      : term.kind === 'ref'
+        ? nullable.has(term.name)
+        : term.kind === 'group'
+          ? term.alternatives.some(seqNullable)
+          : false;
+  for (let changed = true; changed;) {
     changed = false;
     for (const [name, alternatives] of grammar) {
       if (!nullable.has(name) && alternatives.some(seqNullable)) {
@@ -286,7 +295,13 @@ function nullableRules(grammar: GbnfGrammar): Set<string> {
 function leftRecursiveRule(grammar: GbnfGrammar): string | undefined {
   const nullable = nullableRules(grammar);
   const termNullable = (term: GbnfTerm): boolean =>
-    term.kind === 'literal' ? term.codePoints.length === 0 : term.kind === 'ref' ? nullable.has(term.name) : term.kind === 'group' ? term.alternatives.some((s) => s.every((i) => i.min === 0 || termNullable(i.term))) : false;
+    term.kind === 'literal'
+      ? term.codePoints.length === 0
+      : term.kind === 'ref'
+        ? nullable.has(term.name)
+        : term.kind === 'group'
+          ? term.alternatives.some((s) => s.every((i) => i.min === 0 || termNullable(i.term)))
+          : false;
   const leftmost = (alternatives: GbnfSequence[], out: Set<string>) => {
     for (const seq of alternatives) {
       for (const item of seq) {
@@ -325,6 +340,7 @@ function leftRecursiveRule(grammar: GbnfGrammar): string | undefined {
 export function parseGbnf(text: string): GbnfGrammar {
   const grammar = new Parser(text).parse();
   const recursive = leftRecursiveRule(grammar);
-  if (recursive !== undefined) throw new GbnfSyntaxError(`left recursion: rule '${recursive}' can reach itself without consuming input (llama.cpp refuses left-recursive grammars)`);
+  if (recursive !== undefined)
+    throw new GbnfSyntaxError(`left recursion: rule '${recursive}' can reach itself without consuming input (llama.cpp refuses left-recursive grammars)`);
   return grammar;
 }

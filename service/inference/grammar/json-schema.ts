@@ -107,7 +107,12 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
-  if (isObject(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+  if (isObject(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical(v[k])]),
+    );
   return v;
 }
 
@@ -167,7 +172,10 @@ class Converter {
   value(): string {
     if (this.rules.has('value')) return 'value';
     const value = this.rules.reserve('value');
-    const object = this.rules.add('object', `"{" ${space} ( ${this.string()} ${space} ":" ${space} ${value} ( "," ${space} ${this.string()} ${space} ":" ${space} ${value} )* )? ${space} "}"`);
+    const object = this.rules.add(
+      'object',
+      `"{" ${space} ( ${this.string()} ${space} ":" ${space} ${value} ( "," ${space} ${this.string()} ${space} ":" ${space} ${value} )* )? ${space} "}"`,
+    );
     const array = this.rules.add('array', `"[" ${space} ( ${value} ( "," ${space} ${value} )* )? ${space} "]"`);
     this.rules.set(value, `${object} | ${array} | ${this.string()} | ${this.number()} | ${this.boolean()} | ${this.null()}`);
     return value;
@@ -275,7 +283,11 @@ class Converter {
     if (max !== undefined && max < min) this.fail(maxKey, at, `'${maxKey}' (${max}) is below '${minKey}' (${min}) at ${at}: no value satisfies it`);
     if (min > maxRepetition || (max !== undefined && max > maxRepetition)) {
       const key = min > maxRepetition ? minKey : maxKey;
-      this.fail(key, at, `'${key}' above ${maxRepetition} (at ${at}) cannot be enforced by this server's grammar (llama.cpp expands a repetition into one rule per count)`);
+      this.fail(
+        key,
+        at,
+        `'${key}' above ${maxRepetition} (at ${at}) cannot be enforced by this server's grammar (llama.cpp expands a repetition into one rule per count)`,
+      );
     }
     return { min, max };
   }
@@ -285,7 +297,11 @@ class Converter {
     const lengths = ['minLength', 'maxLength'].filter((k) => k in schema);
     if (constraints.length + (lengths.length > 0 ? 1 : 0) > 1) {
       const [a, b] = [...constraints, ...lengths];
-      this.fail(b as string, at, `'${a as string}' and '${b as string}' together (at ${at}) cannot be enforced by this server's grammar; use one of them (a pattern can bound the length itself, e.g. "^.{3,8}$")`);
+      this.fail(
+        b as string,
+        at,
+        `'${a as string}' and '${b as string}' together (at ${at}) cannot be enforced by this server's grammar; use one of them (a pattern can bound the length itself, e.g. "^.{3,8}$")`,
+      );
     }
     if ('pattern' in schema) {
       const pattern = schema.pattern;
@@ -302,7 +318,11 @@ class Converter {
     if ('format' in schema) {
       const format = schema.format;
       if (typeof format !== 'string' || !isSupportedFormat(format)) {
-        this.fail('format', at, `format ${JSON.stringify(format)} (at ${at}) cannot be enforced by this server's grammar; supported: ${supportedFormats.join(', ')}`);
+        this.fail(
+          'format',
+          at,
+          `format ${JSON.stringify(format)} (at ${at}) cannot be enforced by this server's grammar; supported: ${supportedFormats.join(', ')}`,
+        );
       }
       return this.rules.add(hint, `"\\"" ${formatRule(this.rules, format)} "\\""`);
     }
@@ -325,7 +345,7 @@ class Converter {
     const tighter = (a: Bound | undefined, b: Bound | undefined, lower: boolean): Bound | undefined => {
       if (a === undefined) return b;
       if (b === undefined) return a;
-      if (a.value !== b.value) return (a.value > b.value) === lower ? a : b;
+      if (a.value !== b.value) return a.value > b.value === lower ? a : b;
       return a.exclusive ? a : b;
     };
     const mk = (key: string, exclusive: boolean): Bound | undefined => {
@@ -335,7 +355,8 @@ class Converter {
     const min = tighter(mk('minimum', false), mk('exclusiveMinimum', true), true);
     const max = tighter(mk('maximum', false), mk('exclusiveMaximum', true), false);
     const multipleOf = schema.multipleOf;
-    if (multipleOf !== undefined && (typeof multipleOf !== 'number' || !(multipleOf > 0))) this.fail('multipleOf', at, `'multipleOf' at ${at} must be a number above 0`);
+    if (multipleOf !== undefined && (typeof multipleOf !== 'number' || !(multipleOf > 0)))
+      this.fail('multipleOf', at, `'multipleOf' at ${at} must be a number above 0`);
     const minKey = min === undefined ? 'minimum' : min.exclusive ? 'exclusiveMinimum' : 'minimum';
     const maxKey = max === undefined ? 'maximum' : max.exclusive ? 'exclusiveMaximum' : 'maximum';
 
@@ -363,7 +384,11 @@ class Converter {
     if (typeof multipleOf === 'number') {
       const digits = Math.round(-Math.log10(multipleOf));
       if (digits < 1 || digits > maxFractionDigits || Number(`1e-${digits}`) !== multipleOf) {
-        this.fail('multipleOf', at, `'multipleOf' ${multipleOf} on a number (at ${at}) cannot be enforced by this server's grammar; supported: whole numbers, and 0.1, 0.01, ... (at most that many decimals)`);
+        this.fail(
+          'multipleOf',
+          at,
+          `'multipleOf' ${multipleOf} on a number (at ${at}) cannot be enforced by this server's grammar; supported: whole numbers, and 0.1, 0.01, ... (at most that many decimals)`,
+        );
       }
       fractionDigits = digits;
     }
@@ -373,7 +398,11 @@ class Converter {
     ] as const) {
       const written = b === undefined ? '' : String(Math.abs(b.value));
       if (written.includes('e') || written.replace('.', '').replace(/^0+/, '').length > maxSignificantDigits) {
-        this.fail(key, at, `'${key}' ${b?.value} on a number (at ${at}) cannot be enforced by this server's grammar: a number bound needs at most ${maxSignificantDigits} significant digits`);
+        this.fail(
+          key,
+          at,
+          `'${key}' ${b?.value} on a number (at ${at}) cannot be enforced by this server's grammar: a number bound needs at most ${maxSignificantDigits} significant digits`,
+        );
       }
     }
     if (min === undefined && max === undefined) {
@@ -388,7 +417,11 @@ class Converter {
   private arraySchema(schema: Schema, at: string, hint: string): string {
     const { min, max } = this.countRange(schema, 'minItems', 'maxItems', at);
     if (schema.uniqueItems === true && (max === undefined || max > 1)) {
-      this.fail('uniqueItems', at, `'uniqueItems' (at ${at}) cannot be enforced by this server's grammar (a grammar cannot compare items); drop it or set maxItems to 1`);
+      this.fail(
+        'uniqueItems',
+        at,
+        `'uniqueItems' (at ${at}) cannot be enforced by this server's grammar (a grammar cannot compare items); drop it or set maxItems to 1`,
+      );
     }
     let prefix: unknown[] = [];
     let items: unknown = schema.items;
@@ -403,7 +436,9 @@ class Converter {
     }
     // Generated: the first min(prefix, max) tuple items, then the count of `items` that min/max need.
     const tupleCount = max === undefined ? prefix.length : Math.min(prefix.length, max);
-    const tupleTerms = prefix.slice(0, tupleCount).map((p, i) => this.visit(p, `${at}/${Array.isArray(schema.items) ? 'items' : 'prefixItems'}/${i}`, `${hint}-tuple-${i}`));
+    const tupleTerms = prefix
+      .slice(0, tupleCount)
+      .map((p, i) => this.visit(p, `${at}/${Array.isArray(schema.items) ? 'items' : 'prefixItems'}/${i}`, `${hint}-tuple-${i}`));
     const restMin = Math.max(0, min - tupleCount);
     const restMax = max === undefined ? undefined : max - tupleCount;
     let restTerm: string | undefined;
@@ -466,13 +501,23 @@ class Converter {
       requiredKvs.push(kv(name, properties[name], `${at}/properties/${pointerEscape(name)}`));
     }
     if (requiredKvs.length < minProps) {
-      this.fail('minProperties', at, `'minProperties' ${minProps} at ${at} needs more properties than declared; this server's grammar generates only declared properties for it`);
+      this.fail(
+        'minProperties',
+        at,
+        `'minProperties' ${minProps} at ${at} needs more properties than declared; this server's grammar generates only declared properties for it`,
+      );
     }
     if (maxProps !== undefined) {
-      if (requiredKvs.length > maxProps) this.fail('maxProperties', at, `'maxProperties' ${maxProps} at ${at} is below the number of required properties: no object satisfies it`);
+      if (requiredKvs.length > maxProps)
+        this.fail('maxProperties', at, `'maxProperties' ${maxProps} at ${at} is below the number of required properties: no object satisfies it`);
       optionalNames = optionalNames.slice(0, maxProps - requiredKvs.length);
       if (requiredKvs.length + optionalNames.length >= maxProps) extras = false;
-      else if (extras) this.fail('maxProperties', at, `'maxProperties' together with additional properties (at ${at}) cannot be enforced by this server's grammar; set additionalProperties to false`);
+      else if (extras)
+        this.fail(
+          'maxProperties',
+          at,
+          `'maxProperties' together with additional properties (at ${at}) cannot be enforced by this server's grammar; set additionalProperties to false`,
+        );
     }
     const optionalKvs = optionalNames.map((n) => kv(n, properties[n], `${at}/properties/${pointerEscape(n)}`));
     if (extras) {
@@ -552,9 +597,7 @@ class Converter {
     const { [keyword]: _, ...siblings } = schema;
     const constraining = Object.keys(siblings).some((k) => !annotations.has(k));
     // {siblings, anyOf: [A, B]} = anyOf: [allOf(siblings, A), allOf(siblings, B)].
-    const terms = branches.map((branch, i) =>
-      this.visit(constraining ? { allOf: [siblings, branch] } : branch, `${at}/${keyword}/${i}`, `${hint}-${i}`),
-    );
+    const terms = branches.map((branch, i) => this.visit(constraining ? { allOf: [siblings, branch] } : branch, `${at}/${keyword}/${i}`, `${hint}-${i}`));
     return this.rules.add(hint, terms.join(' | '));
   }
 
@@ -602,7 +645,8 @@ class Converter {
         if (!isObject(part)) this.fail('allOf', where, `the schema at ${where} must be an object or a boolean`);
         const { $ref, allOf: inner, ...rest } = part;
         if ($ref !== undefined) {
-          if (typeof $ref !== 'string' || !$ref.startsWith('#')) this.fail('$ref', where, `$ref ${JSON.stringify($ref)} (at ${where}): only local references are supported`);
+          if (typeof $ref !== 'string' || !$ref.startsWith('#'))
+            this.fail('$ref', where, `$ref ${JSON.stringify($ref)} (at ${where}): only local references are supported`);
           flatten(this.resolve($ref, where), $ref, depth + 1);
         }
         if (inner !== undefined) {
@@ -640,7 +684,9 @@ class Converter {
             const mine = new Set(Array.isArray(value) ? value : [value]);
             if (prev === undefined) out.type = [...mine];
             else {
-              const both = (prev as string[]).flatMap((t) => (mine.has(t) ? [t] : t === 'number' && mine.has('integer') ? ['integer'] : t === 'integer' && mine.has('number') ? ['integer'] : []));
+              const both = (prev as string[]).flatMap((t) =>
+                mine.has(t) ? [t] : t === 'number' && mine.has('integer') ? ['integer'] : t === 'integer' && mine.has('number') ? ['integer'] : [],
+              );
               if (both.length === 0) this.fail('type', where, `allOf parts at ${at} require different types: no value satisfies them`);
               out.type = [...new Set(both)];
             }
@@ -698,7 +744,12 @@ class Converter {
       const own = isObject(schema.properties) ? schema.properties : {};
       for (const name of propertySchemas.keys()) {
         if (name in own) continue;
-        if (extra === false) this.fail('additionalProperties', where, `allOf at ${at}: property '${name}' is declared by another part, but the part at ${where} has additionalProperties false`);
+        if (extra === false)
+          this.fail(
+            'additionalProperties',
+            where,
+            `allOf at ${at}: property '${name}' is declared by another part, but the part at ${where} has additionalProperties false`,
+          );
         propertySchemas.set(name, [...(propertySchemas.get(name) ?? []), extra]);
       }
     }

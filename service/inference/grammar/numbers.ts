@@ -134,7 +134,9 @@ function magnitude(low: Bound, high: Bound | undefined, fractionDigits: number):
   // Integer parts strictly between: any fraction (capped so a value just below the upper bound cannot round onto it).
   const anyTo = hi === undefined ? undefined : hi.int - 1;
   if (anyTo === undefined || lo.int + 1 <= anyTo) {
-    add(withFraction(integerRangeGbnf(lo.int + 1, anyTo) as string, fractions(undefined, undefined, hi === undefined ? fractionDigits : cap(digitsOf(hi.int)))));
+    add(
+      withFraction(integerRangeGbnf(lo.int + 1, anyTo) as string, fractions(undefined, undefined, hi === undefined ? fractionDigits : cap(digitsOf(hi.int)))),
+    );
   }
   // The upper bound's own integer part, with a fraction at most the bound's.
   if (hi !== undefined) add(withFraction(gbnfLiteral(String(hi.int)), fractions(undefined, highBound, cap(digitsOf(hi.int)))));
@@ -212,7 +214,12 @@ function remainderAutomaton(rules: GbnfRules, modulus: number, minDigits = 1): s
  * Integers that are multiples of `modulus` (a whole number >= 2) within [low, high] (either open), or a
  * string saying why they cannot be expressed. Undefined bounds are open.
  */
-export function multipleOfIntegerGbnf(rules: GbnfRules, modulus: number, low: number | undefined, high: number | undefined): { gbnf: string } | { refused: string } {
+export function multipleOfIntegerGbnf(
+  rules: GbnfRules,
+  modulus: number,
+  low: number | undefined,
+  high: number | undefined,
+): { gbnf: string } | { refused: string } {
   const multiplesIn = (from: number, to: number): number[] => {
     const out: number[] = [];
     for (let v = Math.ceil(from / modulus) * modulus; v <= to; v += modulus) out.push(v === 0 ? 0 : v);
@@ -225,22 +232,28 @@ export function multipleOfIntegerGbnf(rules: GbnfRules, modulus: number, low: nu
     if (count <= maxListedMultiples) return { gbnf: `(${listed(multiplesIn(low, high)).join(' | ')})` };
   }
   if (!Number.isInteger(modulus) || modulus > maxAutomatonModulus) {
-    return { refused: `multipleOf ${modulus} with a range of more than ${maxListedMultiples} multiples; this server enumerates up to ${maxListedMultiples} multiples, or recognises multiples of whole numbers up to ${maxAutomatonModulus} when the range is open on the side away from zero` };
+    return {
+      refused: `multipleOf ${modulus} with a range of more than ${maxListedMultiples} multiples; this server enumerates up to ${maxListedMultiples} multiples, or recognises multiples of whole numbers up to ${maxAutomatonModulus} when the range is open on the side away from zero`,
+    };
   }
   if (low !== undefined && high !== undefined) {
-    return { refused: `multipleOf ${modulus} between ${low} and ${high}: more than ${maxListedMultiples} multiples to list, and the digit automaton cannot also enforce both bounds` };
+    return {
+      refused: `multipleOf ${modulus} between ${low} and ${high}: more than ${maxListedMultiples} multiples to list, and the digit automaton cannot also enforce both bounds`,
+    };
   }
   const automaton = remainderAutomaton(rules, modulus);
   if (low === undefined && high === undefined) return { gbnf: `("-"? ${automaton})` };
   if (low !== undefined && low <= 0) {
     // Every non-negative multiple, plus the listed negative ones down to low.
     const negatives = low < 0 ? multiplesIn(low, -1) : [];
-    if (negatives.length > maxListedMultiples) return { refused: `multipleOf ${modulus} with minimum ${low}: more than ${maxListedMultiples} negative multiples to list` };
+    if (negatives.length > maxListedMultiples)
+      return { refused: `multipleOf ${modulus} with minimum ${low}: more than ${maxListedMultiples} negative multiples to list` };
     return { gbnf: `(${[automaton, ...listed(negatives)].join(' | ')})` };
   }
   if (high !== undefined && high >= 0) {
     const positives = high > 0 ? multiplesIn(1, high) : [];
-    if (positives.length > maxListedMultiples) return { refused: `multipleOf ${modulus} with maximum ${high}: more than ${maxListedMultiples} positive multiples to list` };
+    if (positives.length > maxListedMultiples)
+      return { refused: `multipleOf ${modulus} with maximum ${high}: more than ${maxListedMultiples} positive multiples to list` };
     return { gbnf: `(${[`"-" ${automaton}`, ...listed(positives)].join(' | ')})` };
   }
   // A bound away from zero (minimum 1, maximum -10): magnitudes with as many digits as the bound are
@@ -249,7 +262,9 @@ export function multipleOfIntegerGbnf(rules: GbnfRules, modulus: number, low: nu
   const digits = String(magnitude).length;
   const sameLength = multiplesIn(magnitude, 10 ** digits - 1);
   if (sameLength.length > maxListedMultiples || digits >= multipleDigits) {
-    return { refused: `multipleOf ${modulus} with ${low !== undefined ? `minimum ${low}` : `maximum ${high}`}: more than ${maxListedMultiples} multiples of the bound's length to list` };
+    return {
+      refused: `multipleOf ${modulus} with ${low !== undefined ? `minimum ${low}` : `maximum ${high}`}: more than ${maxListedMultiples} multiples of the bound's length to list`,
+    };
   }
   const longer = remainderAutomaton(rules, modulus, digits + 1);
   const positive = `(${[longer, ...listed(sameLength)].join(' | ')})`;

@@ -68,11 +68,14 @@ export function jsonCharsTerm(ranges: readonly CodeRange[]): string {
     [0x22, 0x22],
     [0x5c, 0x5c],
   ]);
-  const escaped = subtractRanges(ranges, subtractRanges(allCodePoints, [
-    [0, 0x1f],
-    [0x22, 0x22],
-    [0x5c, 0x5c],
-  ]));
+  const escaped = subtractRanges(
+    ranges,
+    subtractRanges(allCodePoints, [
+      [0, 0x1f],
+      [0x22, 0x22],
+      [0x5c, 0x5c],
+    ]),
+  );
   const alternatives: string[] = [];
   if (raw.length > 0) alternatives.push(gbnfCharClass(raw));
   for (const [a, b] of escaped) for (let c = a; c <= b; c++) alternatives.push(gbnfLiteral(jsonStringText(String.fromCodePoint(c))));
@@ -163,7 +166,8 @@ class Parser {
     this.i++;
     if (this.peek() === '?') this.i++; // lazy: same language
     const next = this.peek();
-    if (next === '*' || next === '+' || next === '?' || (next === '{' && /^\{\d+(,\d*)?\}/.test(this.src.slice(this.i)))) this.fail('a quantifier directly after another');
+    if (next === '*' || next === '+' || next === '?' || (next === '{' && /^\{\d+(,\d*)?\}/.test(this.src.slice(this.i))))
+      this.fail('a quantifier directly after another');
     return { kind: 'repeat', item: atom, min, max };
   }
 

@@ -41,13 +41,16 @@ export function getHealthCheckFunc(o: Obj): { check: HealthCheck; source: string
   const k = o.kind;
   if (g === 'apps' && k === 'Deployment') return { check: getDeploymentHealth, source: 'gitops-engine pkg/health/health_deployment.go' };
   if (g === 'apps' && k === 'ReplicaSet') return { check: getReplicaSetHealth, source: 'gitops-engine pkg/health/health_replicaset.go' };
-  if ((g === 'networking.k8s.io' || g === 'extensions') && k === 'Ingress') return { check: getIngressHealth, source: 'gitops-engine pkg/health/health_ingress.go' };
+  if ((g === 'networking.k8s.io' || g === 'extensions') && k === 'Ingress')
+    return { check: getIngressHealth, source: 'gitops-engine pkg/health/health_ingress.go' };
   if (g === '' && k === 'Service') return { check: getServiceHealth, source: 'gitops-engine pkg/health/health_service.go' };
   if (g === '' && k === 'PersistentVolumeClaim') return { check: getPVCHealth, source: 'gitops-engine pkg/health/health_pvc.go' };
   if (g === '' && k === 'Pod') return { check: getPodHealth, source: 'gitops-engine pkg/health/health_pod.go' };
   if (g === 'autoscaling' && k === 'HorizontalPodAutoscaler') return { check: getHPAHealth, source: 'gitops-engine pkg/health/health_hpa.go' };
-  if (g === 'keda.sh' && k === 'ScaledObject') return { check: getScaledObjectHealth, source: 'argo-cd resource_customizations/keda.sh/ScaledObject/health.lua' };
-  if (g === 'policy' && k === 'PodDisruptionBudget') return { check: getPDBHealth, source: 'argo-cd resource_customizations/policy/PodDisruptionBudget/health.lua' };
+  if (g === 'keda.sh' && k === 'ScaledObject')
+    return { check: getScaledObjectHealth, source: 'argo-cd resource_customizations/keda.sh/ScaledObject/health.lua' };
+  if (g === 'policy' && k === 'PodDisruptionBudget')
+    return { check: getPDBHealth, source: 'argo-cd resource_customizations/policy/PodDisruptionBudget/health.lua' };
   return undefined;
 }
 

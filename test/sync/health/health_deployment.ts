@@ -18,11 +18,14 @@ export function getDeploymentHealth(d: Obj): HealthStatus {
   const updated = s.updatedReplicas ?? 0;
   const replicas = s.replicas ?? 0;
   const available = s.availableReplicas ?? 0;
-  if (progressing?.reason === 'ProgressDeadlineExceeded') return { status: 'Degraded', message: `Deployment "${d.metadata.name}" exceeded its progress deadline` };
+  if (progressing?.reason === 'ProgressDeadlineExceeded')
+    return { status: 'Degraded', message: `Deployment "${d.metadata.name}" exceeded its progress deadline` };
   if (d.spec?.replicas !== undefined && updated < d.spec.replicas) {
     return { status: 'Progressing', message: `Waiting for rollout to finish: ${updated} out of ${d.spec.replicas} new replicas have been updated...` };
   }
-  if (replicas > updated) return { status: 'Progressing', message: `Waiting for rollout to finish: ${replicas - updated} old replicas are pending termination...` };
-  if (available < updated) return { status: 'Progressing', message: `Waiting for rollout to finish: ${available} of ${updated} updated replicas are available...` };
+  if (replicas > updated)
+    return { status: 'Progressing', message: `Waiting for rollout to finish: ${replicas - updated} old replicas are pending termination...` };
+  if (available < updated)
+    return { status: 'Progressing', message: `Waiting for rollout to finish: ${available} of ${updated} updated replicas are available...` };
   return { status: 'Healthy' };
 }
