@@ -103,7 +103,7 @@ export const ConfigSchema = Type.Object({
       'MAX_QUEUE: requests allowed to wait for a free sequence; beyond it requests get 429 with ' +
       'Retry-After. Default 8: bounded waiting (a few minutes at worst) instead of unbounded memory and latency.',
   }),
-  maxTokensLimit: Type.Integer({
+  maxCompletionLength: Type.Integer({
     minimum: 1,
     maximum: 1_048_576,
     default: 2048,
@@ -386,7 +386,7 @@ export function loadConfig(env: Env = process.env): Config {
     contextSize: read(envVars.contextSize, integer(64, 1_048_576), 4096),
     parallel: read(envVars.parallel, integer(1, 64), 2),
     maxQueue: read(envVars.maxQueue, integer(0, 10_000), 8),
-    maxTokensLimit: read(envVars.maxTokensLimit, integer(1, 1_048_576), 2048),
+    maxCompletionLength: read(envVars.maxCompletionLength, integer(1, 1_048_576), 2048),
     requestTimeoutMs: read(envVars.requestTimeoutMs, integer(100, 86_400_000), 300_000),
     shutdownGraceMs: read(envVars.shutdownGraceMs, integer(0, 3_600_000), 20_000),
     sseKeepAliveMs: read(envVars.sseKeepAliveMs, integer(50, 3_600_000), 15_000),

@@ -112,7 +112,7 @@ export const envVars = {
   maxQueue: 'MAX_QUEUE',
   // Not MAX_TOKENS_LIMIT: Polaris's danger-level sensitiveContainerEnvVar check refuses any env var with a
   // literal value whose name contains "token" (see retiredEnvVars).
-  maxTokensLimit: 'MAX_COMPLETION_LENGTH',
+  maxCompletionLength: 'MAX_COMPLETION_LENGTH',
   requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
   sseKeepAliveMs: 'SSE_KEEPALIVE_MS',
@@ -145,10 +145,10 @@ export type ServiceKind = (typeof serviceKinds)[number];
 
 /**
  * Variables only a chat service reads: an embedding service has one embedding context of one sequence
- * (PARALLEL unused), generates nothing (MAX_TOKENS_LIMIT unused) and answers in one JSON body, never a
+ * (PARALLEL unused), generates nothing (MAX_COMPLETION_LENGTH unused) and answers in one JSON body, never a
  * stream (SSE_KEEPALIVE_MS unused). The manifests leave them out of an embedding service's pod.
  */
-export const chatOnlyEnvVars: readonly EnvVarName[] = [envVars.parallel, envVars.maxTokensLimit, envVars.sseKeepAliveMs];
+export const chatOnlyEnvVars: readonly EnvVarName[] = [envVars.parallel, envVars.maxCompletionLength, envVars.sseKeepAliveMs];
 
 /**
  * The batch an embedding context needs: llama.cpp evaluates an encoder (non-causal) input in a single
@@ -179,7 +179,7 @@ export type EnvVarName = (typeof envVars)[keyof typeof envVars];
  * denies danger-level failures, so every Deployment carrying MAX_TOKENS_LIMIT was refused.
  */
 export const retiredEnvVars: Readonly<Record<string, EnvVarName>> = {
-  MAX_TOKENS_LIMIT: envVars.maxTokensLimit,
+  MAX_TOKENS_LIMIT: envVars.maxCompletionLength,
 };
 
 /**

@@ -136,11 +136,11 @@ export class InferenceDeployment extends Construct {
       [envVars.contextSize]: kplus.EnvValue.fromValue(String(plan.contextSize)),
       // The batch the memory request was sized for (an embedding batch holds a whole input).
       [envVars.batchSize]: kplus.EnvValue.fromValue(String(plan.batchSize)),
-      // PARALLEL, MAX_TOKENS_LIMIT and SSE_KEEPALIVE_MS are chat only (contract.chatOnlyEnvVars): an embedding
+      // PARALLEL, MAX_COMPLETION_LENGTH and SSE_KEEPALIVE_MS are chat only (contract.chatOnlyEnvVars): an embedding
       // service has one sequence, generates nothing and never streams.
       ...chatOnly({ [envVars.parallel]: String(plan.parallel) }),
       [envVars.maxQueue]: kplus.EnvValue.fromValue(String(plan.maxQueue)),
-      ...chatOnly({ [envVars.maxTokensLimit]: String(plan.maxTokensLimit) }),
+      ...chatOnly({ [envVars.maxCompletionLength]: String(plan.maxCompletionLength) }),
       [envVars.requestTimeoutMs]: kplus.EnvValue.fromValue(String(plan.timeouts.requestTimeoutSeconds * 1000)),
       [envVars.shutdownGraceMs]: kplus.EnvValue.fromValue(String(plan.timeouts.shutdownGraceSeconds * 1000)),
       ...chatOnly({ [envVars.sseKeepAliveMs]: String(plan.timeouts.sseKeepAliveSeconds * 1000) }),

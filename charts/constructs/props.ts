@@ -160,7 +160,7 @@ export interface InferenceServiceProps {
   /** Requests waiting beyond the busy sequences before 429 (MAX_QUEUE). @default 4 x parallel */
   readonly maxQueue?: number;
   /** Largest `max_tokens` a request may ask for (MAX_COMPLETION_LENGTH). @default 2048 */
-  readonly maxTokensLimit?: number;
+  readonly maxCompletionLength?: number;
   /** @default { kind: 'cluster-ip' } — in-cluster clients only. */
   readonly exposure?: ExposureProps;
   /**
@@ -247,7 +247,7 @@ export interface InferenceServiceProps {
   /**
    * What the service serves (SERVICE_KIND): `chat` (generation: /v1/chat/completions, /v1/completions) or
    * `embedding` (/v1/embeddings through one embedding context: no generation KV, one input per batch, no
-   * streams, so PARALLEL, MAX_TOKENS_LIMIT and SSE keep-alive do not apply and are refused).
+   * streams, so PARALLEL, MAX_COMPLETION_LENGTH and SSE keep-alive do not apply and are refused).
    * @default derived from the model: `embedding` when its catalogue entry has an `embedding` block, else
    * `chat` — what a model can serve is a fact of the model; a value that contradicts it fails synth
    * (rule `service-kind-matches-model`).

@@ -123,7 +123,7 @@ export const serviceShape = shape<ServiceDeclaration>({
   downloadMiBps: 'value',
   requestTimeoutSeconds: 'value',
   maxQueue: 'value',
-  maxTokensLimit: 'value',
+  maxCompletionLength: 'value',
   exposure,
   pathIdleTimeoutsSeconds: 'value',
   autoscaling: shape<AutoscalingProps>({

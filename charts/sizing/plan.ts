@@ -26,8 +26,8 @@ export interface InferenceServicePlan {
   readonly cpuCores: number;
   readonly gpuCount: number;
   readonly maxQueue: number;
-  /** MAX_TOKENS_LIMIT; undefined for an embedding service, which generates nothing. */
-  readonly maxTokensLimit: number | undefined;
+  /** MAX_COMPLETION_LENGTH; undefined for an embedding service, which generates nothing. */
+  readonly maxCompletionLength: number | undefined;
   readonly memory: MemoryEstimate;
   /** Container memory request and limit in bytes (the estimate unless overridden). */
   readonly memoryRequestBytes: number;
@@ -117,7 +117,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   const cpuCores = props.cpu ?? 2;
   const gpuCount = props.gpu?.count ?? 0;
   const maxQueue = props.maxQueue ?? 4 * parallel;
-  const maxTokensLimit = embedding ? undefined : (props.maxTokensLimit ?? 2048);
+  const maxCompletionLength = embedding ? undefined : (props.maxCompletionLength ?? 2048);
   const requestTimeoutSeconds =
     props.requestTimeoutSeconds ?? (embedding ? embeddingRequestTimeoutSeconds(props.pathIdleTimeoutsSeconds ?? []) : gpuCount > 0 ? 120 : 300);
   const preStopSeconds = props.preStopSeconds ?? defaultPreStopSeconds;
@@ -145,21 +145,21 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     // Chat-only settings on an embedding service would be silently ignored by the server: refuse them instead.
     const chatOnly: Array<[string, unknown, string]> = [
       ['parallel', props.parallel, 'an embedding context has one sequence and embeds one input at a time'],
-      ['maxTokensLimit', props.maxTokensLimit, 'an embedding service generates no tokens'],
+      ['maxCompletionLength', props.maxCompletionLength, 'an embedding service generates no tokens'],
       ['slowTimeToFirstTokenSeconds', props.slowTimeToFirstTokenSeconds, 'an embedding service has no first token; its alert watches the request duration'],
       ['overrides.sseKeepAliveSeconds', props.overrides?.sseKeepAliveSeconds, 'an embedding answer is one JSON body, never a stream'],
     ];
     for (const [field, value, why] of chatOnly) {
       if (value !== undefined) problem(field, `is set on an embedding service (${model.id}), where it does not apply: ${why}`, `remove ${field}`);
     }
-  } else if (maxTokensLimit !== undefined && !isPositiveInt(maxTokensLimit)) {
-    problem('maxTokensLimit', `${maxTokensLimit} is not a positive integer`, 'set maxTokensLimit, e.g. 2048');
-  } else if (maxTokensLimit !== undefined && maxTokensLimit >= contextSize && model.embedding === undefined) {
+  } else if (maxCompletionLength !== undefined && !isPositiveInt(maxCompletionLength)) {
+    problem('maxCompletionLength', `${maxCompletionLength} is not a positive integer`, 'set maxCompletionLength, e.g. 2048');
+  } else if (maxCompletionLength !== undefined && maxCompletionLength >= contextSize && model.embedding === undefined) {
     // (An embedding model asked to serve chat generates nothing worth room: rule service-kind-matches-model says so.)
     problem(
-      'maxTokensLimit',
-      `${maxTokensLimit} leaves no room for a prompt in a ${contextSize}-token context`,
-      `set maxTokensLimit below contextSize (${contextSize})`,
+      'maxCompletionLength',
+      `${maxCompletionLength} leaves no room for a prompt in a ${contextSize}-token context`,
+      `set maxCompletionLength below contextSize (${contextSize})`,
     );
   }
   if (!isPositiveInt(requestTimeoutSeconds))
@@ -291,7 +291,7 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     cpuCores,
     gpuCount,
     maxQueue,
-    maxTokensLimit,
+    maxCompletionLength,
     memory,
     memoryRequestBytes,
     memoryLimitBytes: o.memoryLimitMiB !== undefined ? o.memoryLimitMiB * MiB : memoryRequestBytes,

@@ -25,7 +25,7 @@ function env(model: ModelSpec): Environment {
     cluster: roomyTestCluster(),
     image: 'ghcr.io/gguf-on-k8s/inference:1.2.3',
     services: {
-      chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxTokensLimit: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } },
+      chat: { model, cpu: 2, contextSize: 1024, parallel: 1, maxCompletionLength: 512, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } },
     },
   };
 }

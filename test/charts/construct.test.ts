@@ -186,6 +186,6 @@ describe('bad props fail synth naming the file, the service, the field and the f
 
   it('reports every problem at once', () => {
     const err = configError({ contextSize: -1, replicas: 0, modelCache: { kind: 'emptyDir', sizeGiB: 1 } });
-    expect(err.problems.map((p) => p.field).sort()).toEqual(['contextSize', 'maxTokensLimit', 'modelCache.sizeGiB', 'replicas']);
+    expect(err.problems.map((p) => p.field).sort()).toEqual(['contextSize', 'maxCompletionLength', 'modelCache.sizeGiB', 'replicas']);
   });
 });

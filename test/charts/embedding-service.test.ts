@@ -83,7 +83,7 @@ describe('embedding services', () => {
     it(`${model.id}: chat-only props are refused with the file, the service, the field and the fix`, () => {
       const chatOnly: Array<[string, Partial<ServiceDeclaration>]> = [
         ['parallel', { parallel: 2 }],
-        ['maxTokensLimit', { maxTokensLimit: 256 }],
+        ['maxCompletionLength', { maxCompletionLength: 256 }],
         ['slowTimeToFirstTokenSeconds', { slowTimeToFirstTokenSeconds: 5 }],
         ['overrides.sseKeepAliveSeconds', { overrides: { sseKeepAliveSeconds: 10 } }],
       ];

@@ -141,7 +141,7 @@ export interface PodUnderTest {
   modelUrlPath?: string;
   /** Manifest values the scenarios size their load with. */
   parallel: number;
-  maxTokensLimit: number;
+  maxCompletionLength: number;
   contextSize: number;
   /** API_KEY the serving container got (a stand-in when the manifest takes it from a Secret). */
   apiKey?: string;
@@ -226,7 +226,7 @@ export async function createPod(d: DeploymentFile, fx: Fixture, title: string, o
     ...(modelServer === undefined ? {} : { modelServer }),
     ...(modelUrlPath === undefined ? {} : { modelUrlPath }),
     parallel: intEnv(envVars.parallel, 2),
-    maxTokensLimit: intEnv(envVars.maxTokensLimit, 2048),
+    maxCompletionLength: intEnv(envVars.maxCompletionLength, 2048),
     contextSize: intEnv(envVars.contextSize, 4096),
     ...(local.get(server.name)?.env[envVars.apiKey] ? { apiKey: local.get(server.name)?.env[envVars.apiKey] as string } : {}),
     async close() {

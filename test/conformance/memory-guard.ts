@@ -88,9 +88,9 @@ export async function memoryGuardDrain(d: DeploymentFile, fx: Fixture): Promise<
     );
 
     // Streams that outlast the guard's interval plus two readiness periods (x1.5), within half the grace.
-    const rate = await measureTokensPerSecond(k.baseUrl, p.parallel, 1000, { maxTokens: p.maxTokensLimit, ...auth });
+    const rate = await measureTokensPerSecond(k.baseUrl, p.parallel, 1000, { maxTokens: p.maxCompletionLength, ...auth });
     const targetMs = (guardIntervalMs + 2 * readyPeriod + 500) * 1.5;
-    const room = Math.min(p.maxTokensLimit, p.contextSize - 128);
+    const room = Math.min(p.maxCompletionLength, p.contextSize - 128);
     const cap = Math.max(16, Math.floor((rate * shutdownGraceMs * 0.5) / 1000));
     const maxTokens = Math.max(16, Math.min(room, cap, Math.ceil((rate * targetMs) / 1000)));
     p.timeline.add(

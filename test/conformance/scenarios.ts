@@ -275,7 +275,7 @@ async function busyPhase(p: PodUnderTest, c: Checks, opts: BusyOptions): Promise
   const live = p.server.livenessProbe;
   const periods = opts.periods ?? 4;
   const phaseMs = periods * k.ms(live?.periodSeconds ?? 10);
-  const maxTokens = Math.max(16, Math.min(p.maxTokensLimit, p.contextSize - 128));
+  const maxTokens = Math.max(16, Math.min(p.maxCompletionLength, p.contextSize - 128));
   const now = (): number => p.timeline.now();
   const auth = p.apiKey ? { apiKey: p.apiKey } : {};
   p.timeline.add(
@@ -362,7 +362,7 @@ async function rolloutPhase(p: PodUnderTest, c: Checks, rate: number): Promise<S
   const preStopMs = p.server.preStop?.[0] === 'sleep' ? k.ms(Number(p.server.preStop[1])) : 0;
   const shutdownGraceMs = Number(p.local.get(p.server.name)?.env[envVars.shutdownGraceMs] ?? 20_000);
   const targetMs = (preStopMs + 4 * readyPeriod + 500) * 1.5;
-  const room = Math.min(p.maxTokensLimit, p.contextSize - 128);
+  const room = Math.min(p.maxCompletionLength, p.contextSize - 128);
   const cap = Math.max(16, Math.floor((rate * shutdownGraceMs * 0.5) / 1000));
   const maxTokens = Math.max(16, Math.min(room, cap, Math.ceil((rate * targetMs) / 1000)));
   p.timeline.add(
@@ -492,7 +492,10 @@ export async function busyThenRollout(
         const rate =
           b.rate > 0
             ? b.rate
-            : await measureTokensPerSecond(p.kubelet.baseUrl, p.parallel, 1000, { maxTokens: p.maxTokensLimit, ...(p.apiKey ? { apiKey: p.apiKey } : {}) });
+            : await measureTokensPerSecond(p.kubelet.baseUrl, p.parallel, 1000, {
+                maxTokens: p.maxCompletionLength,
+                ...(p.apiKey ? { apiKey: p.apiKey } : {}),
+              });
         rolloutFacts = await rolloutPhase(p, cr, rate);
       } else {
         cr.must(

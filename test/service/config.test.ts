@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       contextSize: 4096,
       parallel: 2,
       maxQueue: 8,
-      maxTokensLimit: 2048,
+      maxCompletionLength: 2048,
       requestTimeoutMs: 300_000,
       shutdownGraceMs: 20_000,
       sseKeepAliveMs: 15_000,
@@ -67,7 +67,7 @@ describe('loadConfig', () => {
       [envVars.contextSize]: '2048',
       [envVars.parallel]: '4',
       [envVars.maxQueue]: '0',
-      [envVars.maxTokensLimit]: '512',
+      [envVars.maxCompletionLength]: '512',
       [envVars.requestTimeoutMs]: '1000',
       [envVars.shutdownGraceMs]: '0',
       [envVars.sseKeepAliveMs]: '500',
@@ -85,7 +85,7 @@ describe('loadConfig', () => {
       contextSize: 2048,
       parallel: 4,
       maxQueue: 0,
-      maxTokensLimit: 512,
+      maxCompletionLength: 512,
       requestTimeoutMs: 1000,
       shutdownGraceMs: 0,
       sseKeepAliveMs: 500,
@@ -116,8 +116,8 @@ describe('loadConfig', () => {
       const err = configError({ [retired]: '256' });
       expect(err.message).toBe(`Invalid configuration: ${retired} is no longer read: it was renamed ${now}; set ${now} instead`);
     }
-    expect(retiredEnvVars.MAX_TOKENS_LIMIT).toBe(envVars.maxTokensLimit);
-    expect(loadConfig({ [envVars.maxTokensLimit]: '256' }).maxTokensLimit).toBe(256);
+    expect(retiredEnvVars.MAX_TOKENS_LIMIT).toBe(envVars.maxCompletionLength);
+    expect(loadConfig({ [envVars.maxCompletionLength]: '256' }).maxCompletionLength).toBe(256);
   });
 
   it('collects every error at once', () => {

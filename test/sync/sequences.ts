@@ -122,7 +122,7 @@ export function sequencesFor(env: Environment): Sequence[] {
     ],
   });
   // Double the context when the model was trained for it, else halve it (a halved default context can leave no
-  // room for MAX_TOKENS_LIMIT and is refused at synth, which is a valid outcome but exercises no rollout).
+  // room for MAX_COMPLETION_LENGTH and is refused at synth, which is a valid outcome but exercises no rollout).
   const ctx = svc.contextSize ?? Math.min(4096, svc.model.trainedContext);
   const newCtx = ctx * 2 <= svc.model.trainedContext ? ctx * 2 : ctx / 2;
   out.push({

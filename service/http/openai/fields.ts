@@ -140,7 +140,7 @@ export interface MapperSettings {
   modelId: string;
   /** MODEL_NAMES: 'served' (default) refuses a `model` naming another model. */
   modelNames: 'served' | 'any';
-  maxTokensLimit: number;
+  maxCompletionLength: number;
   defaults: { temperature: number; topP: number; topK: number; minP: number };
 }
 
@@ -208,7 +208,7 @@ function repeatPenaltyOf(body: SamplingFields): number | undefined {
 }
 
 function samplingFrom(body: SamplingFields, settings: MapperSettings): SamplingOptions {
-  const limit = settings.maxTokensLimit;
+  const limit = settings.maxCompletionLength;
   const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   if (requested !== undefined && requested > limit) {

@@ -30,7 +30,7 @@ export interface OpenAiOptions {
   config: Pick<
     Config,
     | 'apiKey'
-    | 'maxTokensLimit'
+    | 'maxCompletionLength'
     | 'requestTimeoutMs'
     | 'sseKeepAliveMs'
     | 'defaultTemperature'
@@ -66,7 +66,7 @@ export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): P
   const settings = (): MapperSettings => ({
     modelId: engine.modelId,
     modelNames: config.modelNames ?? 'served',
-    maxTokensLimit: config.maxTokensLimit,
+    maxCompletionLength: config.maxCompletionLength,
     defaults,
   });
   const ctx: GenerationContext = { engine, lifecycle, metrics, config };
