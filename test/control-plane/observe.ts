@@ -74,18 +74,6 @@ export async function awaitDeployments(kubeConfig: KubeConfig, namespace: string
   }
 }
 
-/** Polls a pod until the scheduler placed it or left it Pending. */
-export async function awaitPlacement(kubeConfig: KubeConfig, namespace: string, name: string, timeoutMs = 60_000): Promise<PodPlacement> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const placed = placementOf(await core.readNamespacedPod({ name, namespace }));
-    if (placed) return placed;
-    if (Date.now() > deadline) throw new Error(`pod ${namespace}/${name} neither scheduled nor unschedulable within ${timeoutMs / 1000} s`);
-    await sleep(500);
-  }
-}
-
 /** The events recorded for an object, oldest first, as `reason: message`. */
 export async function eventsFor(kubeConfig: KubeConfig, namespace: string, kind: string, name: string): Promise<string[]> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
