@@ -54,7 +54,7 @@ describe.each(environments.map((e) => [e.name, e] as const))('review of a model 
 describe('npm run review', () => {
   it('--help exits 0 and an unknown option exits 2', () => {
     const tsx = `${root}node_modules/.bin/tsx`;
-    expect(execFileSync(tsx, ['tools/review/main.ts', '--help'], { cwd: root, encoding: 'utf8' })).toContain('Usage: npm run review');
+    expect(execFileSync(tsx, ['tools/review/main.ts', '--help'], { cwd: root, encoding: 'utf8' })).toContain('usage: npm run review');
     let code = 0;
     try {
       execFileSync(tsx, ['tools/review/main.ts', '--bogus'], { cwd: root, stdio: 'pipe' });

@@ -12,7 +12,7 @@ import { RuleViolationError } from '../../charts/rules/engine.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { renderReview, reviewEnvironment, type EnvObjects } from './review.js';
 
-const usage = `Usage: npm run review -- [--base <rev>] [--head <rev>]
+const usage = `usage: npm run review -- [--base <rev>] [--head <rev>]
 
 Prints, per environment and service, what the change does: pods restarted and how, worst-case
 unavailability from the startup window, bytes downloaded again, requests before and after against the
