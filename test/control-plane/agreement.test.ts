@@ -234,6 +234,8 @@ controlPlaneAvailabilityTest();
 describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree with the real control plane', () => {
   const controlPlane = useControlPlane();
   const judged: Judged[] = [];
+  /** Cases whose run threw, with the first lines of the error: repeated by the last test, whose output CI shows first. */
+  const thrown: string[] = [];
 
   it('installs the CRDs kept in crds/', async () => {
     expect(await installCrds(controlPlane().kubeConfig)).toEqual([]);
@@ -244,7 +246,15 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
     async (name, c) => {
       const { docs, errors } = synthUnchecked(c.env);
       const ruleErrors = errors.filter((f) => (controlPlaneRules as readonly string[]).includes(f.ruleId));
-      const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs);
+      const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs).catch((err: unknown) => {
+        thrown.push(
+          `${name}: ${String(err instanceof Error ? err.message : err)
+            .split('\n')
+            .slice(0, 4)
+            .join(' ')}`,
+        );
+        throw err;
+      });
       const j: Judged = { ...c, ruleErrors, real };
       judged.push(j);
       if (c.breaks)
@@ -282,6 +292,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
   });
 
   it('every case agrees, and the table is written when asked', () => {
+    expect(thrown, 'cases whose run on the control plane threw').toEqual([]);
     expect(judged.length).toBe(cases().length);
     if (process.env.CONTROL_PLANE_DOC === '1') {
       const path = join(repoRoot, 'docs/control-plane.md');

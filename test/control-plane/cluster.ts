@@ -24,6 +24,7 @@ import {
 } from '@kubernetes/client-node';
 import { poolNodeCount } from '../../charts/clusters/pools.js';
 import type { ClusterProfile, NodePool } from '../../charts/clusters/types.js';
+import { deleteNamespace } from './apply.js';
 
 /** The extended resource the NVIDIA device plugin advertises; the manifests request it for GPU services. */
 export const gpuResource = 'nvidia.com/gpu';
@@ -215,8 +216,13 @@ export class ProfileCluster {
       'node.kubernetes.io/instance-type': pool.instanceType,
       ...(node.zone ? { 'topology.kubernetes.io/zone': node.zone } : {}),
     };
-    await this.core.createNode({
-      body: { metadata: { name: node.name, labels }, spec: { taints: pool.taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })) } },
+    const body = { metadata: { name: node.name, labels }, spec: { taints: pool.taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })) } };
+    await this.core.createNode({ body }).catch(async (err: unknown) => {
+      if (!(err instanceof ApiException && err.code === 409)) throw err;
+      // A node of the same name left by an earlier case of another profile (a test process killed mid-case):
+      // replace it, so this profile's capacity, labels and taints are the ones the scheduler sees.
+      await this.core.deleteNode({ name: node.name });
+      await this.core.createNode({ body });
     });
     const now = new Date();
     // The kubelet reports capacity, allocatable and the Ready condition through the status subresource.
@@ -383,4 +389,29 @@ export async function reportPodReady(kubeConfig: KubeConfig, namespace: string, 
     },
     mergePatch,
   );
+}
+
+/**
+ * Runs `body` on the profile's nodes in `namespace`, then deletes the namespace and the nodes whatever happened:
+ * a start that fails half-way or a namespace that outlives its deadline still leaves an empty cluster, so the next
+ * case (often with the same node names) is judged on its own and not refused with "nodes … already exists".
+ */
+export async function onProfileCluster<T>(
+  kubeConfig: KubeConfig,
+  profile: ClusterProfile,
+  namespace: string,
+  options: { readonly kubelet: boolean },
+  body: (cluster: ProfileCluster) => Promise<T>,
+): Promise<T> {
+  const cluster = new ProfileCluster(kubeConfig, profile, options.kubelet);
+  try {
+    await cluster.start();
+    return await body(cluster);
+  } finally {
+    try {
+      await deleteNamespace(kubeConfig, namespace);
+    } finally {
+      await cluster.stop();
+    }
+  }
 }

@@ -4,15 +4,15 @@
  * wave order onto the profile's nodes, scaled to what the autoscalers may reach, then rolled once), with a
  * verdict per service from each.
  */
-import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { buildEnvironment, renderCharts } from '../../charts/environment-chart.js';
 import type { Environment } from '../../charts/environments/types.js';
 import { runRules } from '../../charts/rules/engine.js';
 import type { Finding } from '../../charts/rules/types.js';
 import type { ManifestDoc } from '../support/manifests.js';
-import { applyInSyncOrder, deleteNamespace } from './apply.js';
-import { ProfileCluster } from './cluster.js';
+import { applyInSyncOrder } from './apply.js';
+import { onProfileCluster } from './cluster.js';
 import { eventsFor, placementOf, stuckForMs } from './observe.js';
 
 /** The environment's manifests and every rule finding, whether or not synth would refuse it. */
@@ -34,6 +34,21 @@ export interface RealVerdict {
 
 const mergePatchOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Reads the API server again after a transient failure (429 from API Priority and Fairness, a 5xx, or a dropped
+ * connection on a loaded machine): the verdict is about what Kubernetes decided, not about one lost response.
+ */
+async function reading<T>(read: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      const transient = !(err instanceof ApiException) || err.code === 429 || err.code >= 500;
+      if (!transient || attempt >= attempts) throw err;
+      await sleep(500 * attempt);
+    }
+  }
+}
 const serviceOf = (labels: Record<string, string> | undefined): string | undefined => labels?.['app.kubernetes.io/name'];
 
 /** The most replicas an autoscaler may set, from the HPA or ScaledObject aimed at the Deployment. */
@@ -53,9 +68,7 @@ function fullScale(docs: readonly ManifestDoc[], deployment: string, declared: n
 export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environment, docs: readonly ManifestDoc[], settleMs = 90_000): Promise<RealVerdict[]> {
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const cluster = new ProfileCluster(kubeConfig, env.cluster, true);
-  await cluster.start();
-  try {
+  return onProfileCluster(kubeConfig, env.cluster, env.namespace, { kubelet: true }, async () => {
     const problems = new Map<string, string[]>(Object.keys(env.services).map((s) => [s, []]));
     const note = (service: string | undefined, problem: string) => (service && problems.has(service) ? problems.get(service)!.push(problem) : undefined);
 
@@ -75,8 +88,8 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
       // quota is created, and the ReplicaSet controller retries a refused pod.
       const firstSeen = new Map<string, number>();
       for (;;) {
-        const live = (await apps.listNamespacedDeployment({ namespace: env.namespace })).items;
-        const pods = (await core.listNamespacedPod({ namespace: env.namespace })).items;
+        const live = (await reading(() => apps.listNamespacedDeployment({ namespace: env.namespace }))).items;
+        const pods = (await reading(() => core.listNamespacedPod({ namespace: env.namespace }))).items;
         const stuck = new Map<string, string>();
         let done = true;
         for (const d of live) {
@@ -106,7 +119,7 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
             else if (d.status?.updatedReplicas !== want || d.status?.availableReplicas !== want)
               note(name, `${phase}: ${d.status?.availableReplicas ?? 0}/${want} available after ${settleMs / 1000} s`);
           }
-          for (const claim of (await core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace })).items) {
+          for (const claim of (await reading(() => core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace }))).items) {
             if (claim.status?.phase === 'Bound') continue;
             const events = await eventsFor(kubeConfig, env.namespace, 'PersistentVolumeClaim', claim.metadata!.name!);
             // The PV controller's word on it: ExternalProvisioning once it handed the claim to a driver.
@@ -142,8 +155,5 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
       await settle('rolling out');
     }
     return [...problems].map(([service, p]) => ({ service, problems: p }));
-  } finally {
-    await deleteNamespace(kubeConfig, env.namespace);
-    await cluster.stop();
-  }
+  });
 }

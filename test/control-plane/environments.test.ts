@@ -9,8 +9,8 @@ import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-n
 import { describe, expect, it } from 'vitest';
 import { environments, gitops } from '../../charts/environments/index.js';
 import { committedManifests } from '../support/manifests.js';
-import { applyInSyncOrder, deleteNamespace, installCrds } from './apply.js';
-import { ProfileCluster } from './cluster.js';
+import { applyInSyncOrder, installCrds } from './apply.js';
+import { onProfileCluster } from './cluster.js';
 import { awaitDeployments } from './observe.js';
 import { controlPlaneAvailabilityTest, controlPlaneMissing, useControlPlane } from './setup.js';
 
@@ -31,9 +31,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('every environment
       const { kubeConfig } = controlPlane();
       const docs = committed.filter((d) => d.file.startsWith(`dist/${name}/`));
       expect(docs.length).toBeGreaterThan(0);
-      const cluster = new ProfileCluster(kubeConfig, env.cluster);
-      await cluster.start();
-      try {
+      await onProfileCluster(kubeConfig, env.cluster, env.namespace, { kubelet: false }, async (cluster) => {
         const refusals = await applyInSyncOrder(kubeConfig, docs);
         expect(refusals, 'objects the API server refused (file, object, message)').toEqual([]);
 
@@ -55,10 +53,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('every environment
         // Claims on classes whose driver the profile lists were provisioned and bound by the real PV controller.
         const claims = docs.filter((d) => d.object.kind === 'PersistentVolumeClaim');
         for (const c of claims) expect(cluster.provisioned, `${c.file} ${c.object.metadata.name}`).toContain(`${env.namespace}/${c.object.metadata.name}`);
-      } finally {
-        await deleteNamespace(kubeConfig, env.namespace);
-        await cluster.stop();
-      }
+      });
     },
     300_000,
   );
