@@ -234,7 +234,10 @@ controlPlaneAvailabilityTest();
 describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree with the real control plane', () => {
   const controlPlane = useControlPlane();
   const judged: Judged[] = [];
-  /** Cases whose run threw, with the first lines of the error: repeated by the last test, whose output CI shows first. */
+  /**
+   * Runs that threw (an API call failing on a loaded machine, not a verdict), with the first lines of the error. A
+   * case is run once more after a throw; the last test names these runs, whose output CI shows first.
+   */
   const thrown: string[] = [];
 
   it('installs the CRDs kept in crds/', async () => {
@@ -246,14 +249,16 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
     async (name, c) => {
       const { docs, errors } = synthUnchecked(c.env);
       const ruleErrors = errors.filter((f) => (controlPlaneRules as readonly string[]).includes(f.ruleId));
-      const real = await judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs).catch((err: unknown) => {
+      const judge = () => judgeOnRealCluster(controlPlane().kubeConfig, c.env, docs);
+      const real = await judge().catch((err: unknown) => {
         thrown.push(
           `${name}: ${String(err instanceof Error ? err.message : err)
             .split('\n')
             .slice(0, 4)
             .join(' ')}`,
         );
-        throw err;
+        console.warn(`control-plane case threw, run again: ${thrown.at(-1)}`);
+        return judge();
       });
       const j: Judged = { ...c, ruleErrors, real };
       judged.push(j);
@@ -264,7 +269,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
         ).toContain(c.breaks);
       expect(disagrees(j), table([j])).toBe(name in openDisagreements);
     },
-    300_000,
+    600_000,
   );
 
   it('incident: a pod larger than what is free is Pending with the scheduler\'s "Insufficient memory", and the rule names memory', () => {
@@ -292,8 +297,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
   });
 
   it('every case agrees, and the table is written when asked', () => {
-    expect(thrown, 'cases whose run on the control plane threw').toEqual([]);
-    expect(judged.length).toBe(cases().length);
+    expect(judged.length, `every case judged; runs that threw: ${thrown.join(' | ') || 'none'}`).toBe(cases().length);
     if (process.env.CONTROL_PLANE_DOC === '1') {
       const path = join(repoRoot, 'docs/control-plane.md');
       const doc = `${docHead}\n${table(judged)}\n`;
