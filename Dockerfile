@@ -77,10 +77,13 @@ RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app \
  && mkdir -p /models \
  && chown 10001:10001 /models
-# UV_THREADPOOL_SIZE / MALLOC_ARENA_MAX: service/contract.ts serverRuntimeEnv explains both (decode speed, RSS).
+# UV_THREADPOOL_SIZE, MALLOC_*, NODE_OPTIONS: service/contract.ts serverRuntimeEnv explains each (decode speed, RSS);
+# test/image/cuda-libraries.test.ts keeps them equal to it.
 ENV HOME=/tmp \
     UV_THREADPOOL_SIZE=1 \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    NODE_OPTIONS=--max-semi-space-size=2 \
     HOST=0.0.0.0 \
     MODEL_CACHE_DIR=/models
 VOLUME /models
@@ -110,6 +113,8 @@ RUN groupadd --gid 10001 app \
 ENV HOME=/tmp \
     UV_THREADPOOL_SIZE=1 \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    NODE_OPTIONS=--max-semi-space-size=2 \
     HOST=0.0.0.0 \
     MODEL_CACHE_DIR=/models
 VOLUME /models

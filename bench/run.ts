@@ -30,6 +30,7 @@ import { floodCli, withFloodSection } from './scenarios/flood.js';
 import { embeddingsCli, withEmbeddingsSection } from './scenarios/embeddings.js';
 import { runDecode, withDecodeSection } from './scenarios/decode.js';
 import { conversationCli, withConversationSection, type ConversationRun } from './scenarios/conversation.js';
+import { runtimeMemoryCli, withRuntimeMemorySection } from './scenarios/runtime-memory.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,7 +41,7 @@ const execFileAsync = promisify(execFile);
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(
     [
-      'usage: npm run bench [-- --only decode|soak|flood|embeddings|conversation]',
+      'usage: npm run bench [-- --only decode|soak|flood|embeddings|conversation|runtime-memory]',
       '',
       "Runs this service, node-llama-cpp called directly and llama.cpp's llama-server side by side on one",
       'generated model, and writes bench/results.json and docs/benchmarks.md (a run cut short writes what it',
@@ -48,7 +49,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
       '',
       'Environment:',
       '  BENCH_QUICK=1        a smoke run: fewer repetitions, results under .cache/bench/quick/',
-      '  BENCH_SKIP=a,b       leave the named scenarios out of a full run (decode, soak, flood, embeddings, conversation)',
+      '  BENCH_SKIP=a,b       leave the named scenarios out of a full run (decode, soak, flood, embeddings, conversation, runtime-memory)',
       '',
       'The first run builds llama.cpp from the source node-llama-cpp ships (~10 min on 2 cores, cached in',
       ".cache/llama.cpp-build); the run's deadline counts from the end of that set-up.",
@@ -62,7 +63,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 /** `--only soak|flood|embeddings|decode|conversation` (or `--only=soak`): run that scenario alone; it touches only its own outputs. */
 const onlyArg = process.argv.slice(2).find((a, i, all) => a.startsWith('--only=') || all[i - 1] === '--only');
 const onlyScenario = onlyArg?.replace(/^--only=/, '');
-const knownOnly = ['soak', 'flood', 'embeddings', 'decode', 'conversation'] as const;
+const knownOnly = ['soak', 'flood', 'embeddings', 'decode', 'conversation', 'runtime-memory'] as const;
 if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onlyScenario)) {
   process.stderr.write(`bench: unknown --only ${onlyScenario} (known: ${knownOnly.join(', ')})\n`);
   process.exit(2);
@@ -71,7 +72,7 @@ if (onlyScenario !== undefined && !(knownOnly as readonly string[]).includes(onl
  * `BENCH_SKIP=soak,flood` leaves those scenarios out of a full run; their committed results and docs sections stay
  * as their own last run wrote them (each can be rerun alone with `--only`). The run's command records the list.
  */
-const skippable = ['decode', 'soak', 'flood', 'embeddings', 'conversation'] as const;
+const skippable = ['decode', 'soak', 'flood', 'embeddings', 'conversation', 'runtime-memory'] as const;
 const SKIP = new Set(
   (process.env.BENCH_SKIP ?? '')
     .split(',')
@@ -626,9 +627,17 @@ async function compileService(): Promise<string | undefined> {
   const out = join(repoRoot, '.cache/bench/service-build');
   await rm(out, { recursive: true, force: true });
   const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
-  results.commands.compileService = `node node_modules/typescript/bin/tsc -p service/tsconfig.json --outDir .cache/bench/service-build/service`;
+  // A build-info file of its own: the project's (.cache/tsc) says "up to date" and tsc would emit nothing here.
+  results.commands.compileService = `node node_modules/typescript/bin/tsc -p service/tsconfig.json --outDir .cache/bench/service-build/service --tsBuildInfoFile .cache/bench/service-build/tsbuildinfo`;
   try {
-    await execFileAsync(process.execPath, [tsc, '-p', 'service/tsconfig.json', '--outDir', join(out, 'service')], { cwd: repoRoot, timeout: 10 * 60_000 });
+    await execFileAsync(
+      process.execPath,
+      [tsc, '-p', 'service/tsconfig.json', '--outDir', join(out, 'service'), '--tsBuildInfoFile', join(out, 'tsbuildinfo')],
+      {
+        cwd: repoRoot,
+        timeout: 10 * 60_000,
+      },
+    );
   } catch (err) {
     // tsc emits despite type errors (noEmitOnError is off); only a missing entry is fatal here.
     log(`tsc reported problems (the service is being edited?): ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
@@ -1149,10 +1158,14 @@ async function writeOutputs(): Promise<void> {
   // The memory soak and the flood own their own sections of the same file (bench/scenarios/): keep them.
   await writeFile(
     pagePath,
-    await withConversationSection(
-      await withDecodeSection(
-        await withEmbeddingsSection(await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined)))),
-        QUICK,
+    await withRuntimeMemorySection(
+      await withConversationSection(
+        await withDecodeSection(
+          await withEmbeddingsSection(
+            await withFloodSection(withSoakSection(renderMarkdown(results), await readFile(docsPath, 'utf8').catch(() => undefined))),
+          ),
+          QUICK,
+        ),
       ),
     ),
   );
@@ -1213,6 +1226,7 @@ async function main(): Promise<void> {
   await scenario('flood', 'flood', () => floodCli(log, logDir, docsPath));
   await scenario('embeddings', 'embeddings', () => embeddingsCli(log, logDir, docsPath, fullRunCommand));
   conversationRun = await scenario('conversation', 'conversation and shared prompt', () => conversationCli(log, logDir, docsPath, fullRunCommand));
+  await scenario('runtime-memory', 'runtime settings and memory', () => runtimeMemoryCli(log, logDir, docsPath, fullRunCommand));
   results.partial = results.errors.length > 0;
 }
 
@@ -1263,6 +1277,9 @@ async function runOnly(): Promise<void> {
     const run = await conversationCli(log, logDir, docsPath, `${QUICK ? 'BENCH_QUICK=1 ' : ''}npm run bench -- --only conversation`);
     const missed = run.targets.filter((t) => t.met !== true);
     if (missed.length > 0) results.errors.push({ phase: 'conversation', error: `targets not met: ${missed.map((t) => `${t.name} ${t.value}`).join('; ')}` });
+  } else if (onlyScenario === 'runtime-memory') {
+    const ok = await runtimeMemoryCli(log, logDir, docsPath, 'npm run bench -- --only runtime-memory');
+    if (!ok) results.errors.push({ phase: 'runtime-memory', error: 'not every variant was measured in every round' });
   } else {
     const ok = await floodCli(log, logDir, docsPath);
     if (!ok) results.errors.push({ phase: 'flood', error: 'targets not met (see docs/benchmarks.md)' });

@@ -9,6 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'n
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverRuntimeEnv } from '../../service/contract.js';
 import { repoRoot } from '../support/manifests.js';
 import { cudaImageRequirement } from '../../charts/rules/cuda-driver.js';
 import { cudaBaseImage } from './cuda-base-libraries.js';
@@ -96,6 +97,13 @@ describe('runtime-cuda runs like runtime', () => {
     };
     expect(userRun(target)).toBe(userRun('runtime'));
     expect(userRun(target)).toBeDefined();
+  });
+
+  it('sets the Node.js runtime settings the manifests set (serverRuntimeEnv), so a pod run without them behaves the same', () => {
+    for (const stage of ['runtime', target]) {
+      const env = stageEnv(dockerfile, stage);
+      for (const [name, value] of Object.entries(serverRuntimeEnv)) expect(env.get(name), `${stage} ENV ${name}`).toBe(value);
+    }
   });
 });
 
