@@ -23,6 +23,7 @@ import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type ThreadsInfo } from './http/metrics.js';
 import { openAiPlugin } from './http/openai/index.js';
 import { anthropicPlugin } from './http/anthropic/index.js';
+import { llamaServerPlugin } from './http/llama-server.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
 import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, responsesPromptTexts, tokensAtLeast } from './inference/input-bounds.js';
@@ -199,6 +200,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(metricsPlugin, { metrics });
   await app.register(openAiPlugin, { engine, lifecycle, metrics, config });
   await app.register(anthropicPlugin, { engine, lifecycle, metrics, config });
+  await app.register(llamaServerPlugin, { engine, config });
 
   const ownedEngine = engine;
   app.addHook('onClose', async () => {

@@ -48,7 +48,7 @@ export const messagesFieldPolicy: Record<keyof MessagesBody, FieldPolicy> = {
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   top_k: implemented('keep the k most likely tokens; 0 = off; default `DEFAULT_TOP_K` (40)'),
   tools: implemented(
-    'client tools (`name`, `description`, `input_schema`), rendered by the chat template; the input is generated under a grammar from `input_schema`; server tools (a `type` other than `custom`) are a 400',
+    'client tools (`name`, `description`, `input_schema`), rendered by the chat template; the input is generated under a grammar from `input_schema` (the subset OpenAI tool parameters take: a keyword it cannot enforce is a 400 naming it); server tools (a `type` other than `custom`) are a 400',
   ),
   tool_choice: implemented(
     '`auto`, `any` (a call is forced), `tool` (the named tool is forced), `none` (the tools are not offered); `disable_parallel_tool_use` allows one call',
