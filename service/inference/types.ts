@@ -173,6 +173,8 @@ export type GenerationEvent =
       logprobs?: TokenLogprob[];
       /** The function calls of the answer, complete (finishReason 'tool_calls'). */
       toolCalls?: Array<{ name: string; arguments: string }>;
+      /** The stop string (SamplingOptions.stop) that ended the answer; absent when it ended otherwise. */
+      stopSequence?: string;
     };
 
 export interface EngineStats {

@@ -100,6 +100,21 @@ describe('Messages API (real model, @anthropic-ai/sdk)', () => {
     expect(textOf(plain)).toBe(text);
   });
 
+  it('stop_sequences: the answer ends before the matched string, stop_reason stop_sequence names it (streamed too)', async () => {
+    const params = withSampling({ model, max_tokens: 12, messages: [{ role: 'user' as const, content: 'Tell a story' }] }, { temperature: 0 });
+    const free = textOf(await client.messages.create(params));
+    expect(free.length).toBeGreaterThan(4);
+    const stop = free.slice(Math.floor(free.length / 2), Math.floor(free.length / 2) + 2);
+    const stopped = await client.messages.create({ ...params, stop_sequences: ['never-generated-xyz', stop] });
+    expect(stopped.stop_reason).toBe('stop_sequence');
+    expect(stopped.stop_sequence).toBe(stop);
+    expect(textOf(stopped)).toBe(free.slice(0, free.indexOf(stop)));
+    const streamed = await client.messages.stream({ ...params, stop_sequences: [stop] }).finalMessage();
+    expect(streamed.stop_reason).toBe('stop_sequence');
+    expect(streamed.stop_sequence).toBe(stop);
+    expect(textOf(streamed)).toBe(textOf(stopped));
+  });
+
   it('tool use round trip: a forced tool_use whose input validates against input_schema, then a tool_result turn', async () => {
     const validate = new Ajv().compile(weatherTool.input_schema);
     const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'Weather in Paris for 3 days?' }];

@@ -42,7 +42,9 @@ export const messagesFieldPolicy: Record<keyof MessagesBody, FieldPolicy> = {
     "user and assistant turns; `text`, `tool_use` (assistant) and `tool_result` (user, string or text blocks) blocks, rendered with the model's own chat template; a trailing assistant turn is continued (prefill); `thinking` blocks are dropped; other blocks (image, document, ...) are a 400 naming the block",
   ),
   system: implemented('a string or text blocks (joined with a blank line), rendered as the system message'),
-  stop_sequences: implemented('stop strings; the answer ends before the first one (`stop_reason` is `end_turn`: the engine does not report which one matched)'),
+  stop_sequences: implemented(
+    'stop strings; the answer ends before the first one, with `stop_reason` `stop_sequence` and the string that matched in `stop_sequence`',
+  ),
   stream: implemented('typed server-sent events: message_start, content_block_start/delta/stop (text_delta, input_json_delta), message_delta, message_stop'),
   temperature: implemented("sampling temperature, 0 to 1 (Anthropic's range); default `DEFAULT_TEMPERATURE` (1)"),
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),

@@ -7,7 +7,7 @@
  * (service/http/openai/generation.ts: queueing, timeouts, disconnects, metrics), and this module renders it:
  *
  * - body: `{id: "msg_...", type: "message", role: "assistant", model, content: [text and tool_use blocks],
- *   stop_reason, stop_sequence: null, usage}`;
+ *   stop_reason, stop_sequence, usage}`;
  * - stream: `message_start` (sent when the engine starts the request, with the prompt's `input_tokens`), for
  *   each block `content_block_start`, `content_block_delta` (`text_delta` or `input_json_delta`),
  *   `content_block_stop`, then `message_delta` (stop_reason and usage) and `message_stop`. While the request
@@ -23,7 +23,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { endpoints } from '../../contract.js';
-import { NotAcceptingError, type FinishReason } from '../engine-port.js';
+import { NotAcceptingError } from '../engine-port.js';
 import { ApiError } from '../errors.js';
 import type { MapperSettings } from '../openai/fields.js';
 import { runGeneration, unavailable, type Done, type GenerationContext, type Renderer, type ToolCallDelta } from '../openai/generation.js';
@@ -33,10 +33,20 @@ import { CountTokensBody, MessagesBody } from './schemas.js';
 
 const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
-export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'tool_use';
+type AnthropicStopReason = 'end_turn' | 'stop_sequence' | 'max_tokens' | 'tool_use';
 
-/** Anthropic has no reason for "cut short" (timeout, shutdown): `max_tokens`, the answer is truncated. */
-export const toAnthropicStop = (r: FinishReason): AnthropicStopReason => (r === 'stop' ? 'end_turn' : r === 'tool_calls' ? 'tool_use' : 'max_tokens');
+/**
+ * `stop_reason` and `stop_sequence`. Anthropic has no reason for "cut short" (timeout, shutdown): `max_tokens`,
+ * the answer is truncated.
+ */
+function stopOf(done: Done): { stop_reason: AnthropicStopReason; stop_sequence: string | null } {
+  const r = done.finishReason;
+  if (r === 'stop')
+    return done.stopSequence !== undefined
+      ? { stop_reason: 'stop_sequence', stop_sequence: done.stopSequence }
+      : { stop_reason: 'end_turn', stop_sequence: null };
+  return { stop_reason: r === 'tool_calls' ? 'tool_use' : 'max_tokens', stop_sequence: null };
+}
 
 type ContentBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: unknown };
 
@@ -85,8 +95,7 @@ class MessagesRenderer implements Renderer {
       role: 'assistant',
       model: this.model,
       content,
-      stop_reason: toAnthropicStop(done.finishReason),
-      stop_sequence: null,
+      ...stopOf(done),
       usage: usageOf(done),
     };
   }
@@ -152,7 +161,7 @@ class MessagesRenderer implements Renderer {
     // The body has a text block when nothing else was generated; so has the stream.
     if (this.blocks === 0) events.push(...this.openBlock('text', { type: 'text', text: '' }));
     events.push(...this.closeOpen());
-    events.push({ type: 'message_delta', delta: { stop_reason: toAnthropicStop(done.finishReason), stop_sequence: null }, usage: usageOf(done) });
+    events.push({ type: 'message_delta', delta: stopOf(done), usage: usageOf(done) });
     events.push({ type: 'message_stop' });
     return events;
   }
