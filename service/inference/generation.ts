@@ -179,7 +179,7 @@ export class Generator {
         finish(abortReason(signal), 0, '');
         return;
       }
-      channel.push({ type: 'started', promptTokens, queuedMs: Math.round(started - job.arrival) });
+      channel.push({ type: 'started', promptTokens, cachedTokens: job.cachedTokens, queuedMs: Math.round(started - job.arrival) });
 
       // Hot path state: one closure per request, a few field updates per token chunk.
       let text = '';

@@ -225,6 +225,33 @@ describe('Messages API (real model, @anthropic-ai/sdk)', () => {
   });
 });
 
+describe('Messages API usage with prompt reuse (real model)', () => {
+  it('a repeated prompt reads its prefix from the cache: message_start and the final usage agree with count_tokens', async () => {
+    const t = await startTestApp({ PARALLEL: '1', CONTEXT_SIZE: '1024' });
+    try {
+      const model = t.app.llm.engine.modelId;
+      const client = new Anthropic({ apiKey: 'unused', baseURL: t.base, maxRetries: 0, timeout: 60_000 });
+      const params = { model, max_tokens: 2, system: 'You are a helpful assistant.', messages: [{ role: 'user' as const, content: 'Tell me about caching' }] };
+      const first = await client.messages.create(params);
+      expect(first.usage.cache_read_input_tokens).toBe(0);
+      const stream = client.messages.stream(params);
+      let startUsage: Anthropic.Usage | undefined;
+      stream.on('streamEvent', (ev) => {
+        if (ev.type === 'message_start') startUsage = ev.message.usage;
+      });
+      const second = await stream.finalMessage();
+      const counted = await client.messages.countTokens({ model, system: params.system, messages: params.messages });
+      expect(second.usage.cache_read_input_tokens).toBeGreaterThan(0);
+      expect(startUsage?.cache_read_input_tokens).toBe(second.usage.cache_read_input_tokens);
+      expect(startUsage?.input_tokens).toBe(second.usage.input_tokens);
+      expect(second.usage.input_tokens + (second.usage.cache_read_input_tokens ?? 0)).toBe(counted.input_tokens);
+      expect(first.usage.input_tokens).toBe(counted.input_tokens);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('Messages API mapping and refusals (fake engine)', () => {
   let f: FakeApp;
   let base: string;
@@ -352,6 +379,26 @@ describe('Messages API mapping and refusals (fake engine)', () => {
     const raw = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
     expect(raw.status).toBe(400);
     expect(await raw.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+  });
+
+  it('a trailing assistant turn is continued (prefill); an oversize body is 413 request_too_large', async () => {
+    await client.messages.create({
+      model: 'fake-model',
+      max_tokens: 5,
+      messages: [
+        { role: 'user', content: 'Name a colour' },
+        { role: 'assistant', content: 'The colour is' },
+      ],
+    });
+    const g = f.engine.generations.at(-1);
+    expect(g?.input.kind === 'chat' && g.input.messages.at(-1)).toEqual({ role: 'assistant', content: 'The colour is' });
+    const huge = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fake-model', max_tokens: 1, messages: [{ role: 'user', content: 'x'.repeat(8 * 2 ** 20) }] }),
+    });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
   });
 
   it('503 overloaded_error with Retry-After before the model is loaded', async () => {

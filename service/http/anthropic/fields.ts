@@ -39,7 +39,7 @@ export const messagesFieldPolicy: Record<keyof MessagesBody, FieldPolicy> = {
   ),
   max_tokens: implemented('required; largest number of generated tokens, at most `MAX_COMPLETION_LENGTH`'),
   messages: implemented(
-    "user and assistant turns; `text`, `tool_use` (assistant) and `tool_result` (user, string or text blocks) blocks, rendered with the model's own chat template; a trailing assistant turn is continued (prefill); `thinking` blocks are dropped; other blocks (image, document, ...) are a 400 naming the block",
+    "user and assistant turns; `text`, `tool_use` (assistant) and `tool_result` (user, string or text blocks) blocks, rendered with the model's own chat template; a trailing assistant turn is continued (prefill); `thinking` blocks are dropped; a tool_result's `is_error` is not shown (chat templates have no place for it); other blocks (image, document, ...) are a 400 naming the block",
   ),
   system: implemented('a string or text blocks (joined with a blank line), rendered as the system message'),
   stop_sequences: implemented(
@@ -205,6 +205,7 @@ function toolsOf(body: CountTokensBody): Pick<ChatCompletionBody, 'tools' | 'too
   const choice = body.tool_choice;
   if (choice === undefined) return chatTools.length > 0 ? { tools: chatTools } : {};
   if (choice.type === 'none') return { tool_choice: 'none' };
+  if (chatTools.length === 0 && choice.type === 'auto') return {};
   if (chatTools.length === 0) throw badRequest(`tool_choice of type '${choice.type}' needs at least one tool in tools.`, 'tool_choice', 'invalid_value');
   const parallel = choice.disable_parallel_tool_use === true ? { parallel_tool_calls: false } : {};
   if (choice.type === 'tool') {

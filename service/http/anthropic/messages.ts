@@ -59,15 +59,13 @@ function parsedInput(args: string): unknown {
   }
 }
 
-function usageOf(done: Done) {
-  const cached = Math.min(done.promptTokens, done.cachedTokens ?? 0);
-  return {
-    input_tokens: done.promptTokens - cached,
-    output_tokens: done.completionTokens,
-    cache_read_input_tokens: cached,
-    cache_creation_input_tokens: 0,
-  };
+/** Anthropic's usage: prompt tokens split into evaluated (`input_tokens`) and reused (`cache_read_input_tokens`). */
+function usageOf(promptTokens: number, cachedTokens: number, outputTokens: number) {
+  const cached = Math.min(promptTokens, cachedTokens);
+  return { input_tokens: promptTokens - cached, output_tokens: outputTokens, cache_read_input_tokens: cached, cache_creation_input_tokens: 0 };
 }
+
+const doneUsage = (done: Done) => usageOf(done.promptTokens, done.cachedTokens ?? 0, done.completionTokens);
 
 class MessagesRenderer implements Renderer {
   readonly framing = 'named' as const;
@@ -96,7 +94,7 @@ class MessagesRenderer implements Renderer {
       model: this.model,
       content,
       ...stopOf(done),
-      usage: usageOf(done),
+      usage: doneUsage(done),
     };
   }
 
@@ -104,11 +102,11 @@ class MessagesRenderer implements Renderer {
     return [];
   }
 
-  streamStarted(promptTokens: number): unknown[] {
-    return this.messageStart(promptTokens);
+  streamStarted(promptTokens: number, cachedTokens: number): unknown[] {
+    return this.messageStart(promptTokens, cachedTokens);
   }
 
-  private messageStart(promptTokens: number): unknown[] {
+  private messageStart(promptTokens: number, cachedTokens: number): unknown[] {
     if (this.started) return [];
     this.started = true;
     const message = {
@@ -119,7 +117,7 @@ class MessagesRenderer implements Renderer {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: promptTokens, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+      usage: usageOf(promptTokens, cachedTokens, 0),
     };
     return [{ type: 'message_start', message }];
   }
@@ -139,14 +137,14 @@ class MessagesRenderer implements Renderer {
   }
 
   streamText(text: string): unknown[] {
-    const events = this.messageStart(0);
+    const events = this.messageStart(0, 0);
     if (this.open?.kind !== 'text') events.push(...this.openBlock('text', { type: 'text', text: '' }));
     events.push({ type: 'content_block_delta', index: this.open?.index, delta: { type: 'text_delta', text } });
     return events;
   }
 
   streamToolCall(delta: ToolCallDelta): unknown[] {
-    const events = this.messageStart(0);
+    const events = this.messageStart(0, 0);
     if (this.toolIds[delta.index] === undefined) {
       events.push(...this.openBlock('tool_use', { type: 'tool_use', id: this.toolId(delta.index), name: delta.name, input: {} }));
     }
@@ -157,11 +155,11 @@ class MessagesRenderer implements Renderer {
   }
 
   streamFinish(done: Done): unknown[] {
-    const events = this.messageStart(done.promptTokens);
+    const events = this.messageStart(done.promptTokens, done.cachedTokens ?? 0);
     // The body has a text block when nothing else was generated; so has the stream.
     if (this.blocks === 0) events.push(...this.openBlock('text', { type: 'text', text: '' }));
     events.push(...this.closeOpen());
-    events.push({ type: 'message_delta', delta: stopOf(done), usage: usageOf(done) });
+    events.push({ type: 'message_delta', delta: stopOf(done), usage: doneUsage(done) });
     events.push({ type: 'message_stop' });
     return events;
   }

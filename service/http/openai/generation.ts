@@ -99,8 +99,8 @@ export interface Renderer {
    * (Anthropic: each chunk is sent as the event its `type` field names, and the stream ends without [DONE]).
    */
   readonly framing?: 'data' | 'named';
-  /** Chunks sent when the engine starts the request (the prompt token count is known then). */
-  streamStarted?(promptTokens: number): unknown[];
+  /** Chunks sent when the engine starts the request (the prompt token counts are known then). */
+  streamStarted?(promptTokens: number, cachedTokens: number): unknown[];
   /** The body of an error that ends a stream already started; default: the OpenAI error body. */
   streamError?(err: ApiError): unknown;
 }
@@ -282,7 +282,7 @@ export async function runGeneration(ctx: GenerationContext, request: FastifyRequ
       for await (const ev of events) {
         observe(ev);
         if (ev.type === 'queued') sse.comment(`queued position=${ev.position}`);
-        else if (ev.type === 'started' && render.streamStarted !== undefined) send(render.streamStarted(ev.promptTokens));
+        else if (ev.type === 'started' && render.streamStarted !== undefined) send(render.streamStarted(ev.promptTokens, ev.cachedTokens ?? 0));
         else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) send(render.streamText(ev.text, ev.logprobs));
         else if (ev.type === 'tool_call') send(render.streamToolCall(ev));
       }
