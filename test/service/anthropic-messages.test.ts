@@ -8,7 +8,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers.js';
-import { startFakeApp, type FakeApp } from './fake-engine.js';
+import { FakeEngine, startFakeApp, type FakeApp } from './fake-engine.js';
+import { QueueFullError, type GenerationEvent } from '../../service/http/engine-port.js';
 
 const apiKey = 'anthropic-test-key';
 const weatherTool = {
@@ -414,6 +415,48 @@ describe('Messages API mapping and refusals (fake engine)', () => {
       expect(await loading.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
     } finally {
       f.engine.state = 'ready';
+    }
+  });
+});
+
+/** Fails as a busy or broken engine does: a full queue before admission, or an error after the first text. */
+class FailingEngine extends FakeEngine {
+  mode: 'queue_full' | 'mid_stream' = 'queue_full';
+  override generate(): AsyncIterable<GenerationEvent> {
+    if (this.mode === 'queue_full') throw new QueueFullError(7, 3);
+    return (async function* () {
+      yield { type: 'started', promptTokens: 4, queuedMs: 0 } as GenerationEvent;
+      yield { type: 'text', text: 'partial', tokens: 1 } as GenerationEvent;
+      throw new Error('the engine broke');
+    })();
+  }
+}
+
+describe('Messages API under engine failures (fake engine)', () => {
+  it('a full queue is RateLimitError with Retry-After; an error mid-stream is an error event the SDK raises', async () => {
+    const engine = new FailingEngine();
+    const f = await startFakeApp({}, engine);
+    try {
+      const client = new Anthropic({ apiKey: 'x', baseURL: await f.listen(), maxRetries: 0 });
+      const params = { model: 'fake-model', max_tokens: 5, messages: [{ role: 'user' as const, content: 'x' }] };
+      const busy = await client.messages.create(params).catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(Anthropic.RateLimitError);
+      expect((busy as InstanceType<typeof Anthropic.RateLimitError>).headers?.get('retry-after')).toBe('7');
+      expect((busy as InstanceType<typeof Anthropic.RateLimitError>).error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+
+      engine.mode = 'mid_stream';
+      const stream = client.messages.stream(params);
+      let text = '';
+      stream.on('text', (delta) => (text += delta));
+      const failed = await stream.finalMessage().catch((e: unknown) => e);
+      expect(text).toBe('partial');
+      expect(failed).toBeInstanceOf(Anthropic.APIError);
+      expect((failed as InstanceType<typeof Anthropic.APIError>).error).toEqual({
+        type: 'error',
+        error: { type: 'api_error', message: 'The server had an error while generating.' },
+      });
+    } finally {
+      await f.close();
     }
   });
 });
