@@ -22,6 +22,8 @@ import { healthPlugin, type HealthOptions } from './http/health.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createMetrics, metricsPlugin, registerMemoryLimit, type Metrics, type ThreadsInfo } from './http/metrics.js';
 import { openAiPlugin } from './http/openai/index.js';
+import { anthropicPlugin } from './http/anthropic/index.js';
+import { llamaServerPlugin } from './http/llama-server.js';
 import { InferenceEngine } from './inference/engine.js';
 import { readMemoryLimit, type MemoryLimit } from './runtime/memory-limit.js';
 import { bodyLimitFor, letterRunsAreLowerBound, promptTexts, responsesPromptTexts, tokensAtLeast } from './inference/input-bounds.js';
@@ -130,7 +132,7 @@ function installInputBounds(app: FastifyInstance, engine: EnginePort, contextSiz
     if (n <= maxPromptTokens) return;
     metrics.rejected.inc({ reason: 'prompt_too_long' });
     const route = request.routeOptions.url;
-    const what = route === endpoints.chatCompletions ? 'messages' : route === endpoints.responses ? 'input' : 'prompt';
+    const what = route === endpoints.chatCompletions || route === endpoints.messages ? 'messages' : route === endpoints.responses ? 'input' : 'prompt';
     throw new ApiError(
       400,
       `This model's maximum context length is ${contextSize} tokens. However, your ${what} resulted in at least ` +
@@ -197,6 +199,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(healthPlugin, { engine, lifecycle, ...deps.health });
   await app.register(metricsPlugin, { metrics });
   await app.register(openAiPlugin, { engine, lifecycle, metrics, config });
+  await app.register(anthropicPlugin, { engine, lifecycle, metrics, config });
+  await app.register(llamaServerPlugin, { engine, config });
 
   const ownedEngine = engine;
   app.addHook('onClose', async () => {

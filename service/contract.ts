@@ -25,6 +25,9 @@ export const endpoints = {
    * body otherwise. For clients and gateways written for llama-server; the probes use live/ready/startup.
    */
   llamaHealth: '/health',
+  /** Anthropic's Messages API (service/http/anthropic/), as llama-server serves it for Anthropic-SDK clients. */
+  messages: '/v1/messages',
+  messagesCountTokens: '/v1/messages/count_tokens',
   /** llama-server's tokenizer endpoints (service/http/openai/tokenize.ts). */
   tokenize: '/tokenize',
   detokenize: '/detokenize',
@@ -85,7 +88,13 @@ export const gatewayProtocolMetrics = {
 export const unversionedPrefix = '/v1';
 
 /** Paths that run the model; no probe may ever point at one of these. */
-export const inferencePaths: readonly string[] = [endpoints.chatCompletions, endpoints.completions, endpoints.embeddings, endpoints.responses];
+export const inferencePaths: readonly string[] = [
+  endpoints.chatCompletions,
+  endpoints.completions,
+  endpoints.embeddings,
+  endpoints.responses,
+  endpoints.messages,
+];
 
 /** Port the service listens on unless `PORT` says otherwise. */
 export const defaultPort = 8080;

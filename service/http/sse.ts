@@ -1,6 +1,8 @@
 /**
  * Server-sent events on a hijacked Fastify reply, in the framing OpenAI streams use:
- * `data: <json>\n\n` per chunk, `data: [DONE]\n\n` at the end.
+ * `data: <json>\n\n` per chunk, `data: [DONE]\n\n` at the end; or in Anthropic's, where every event is named
+ * (`event: message_start\ndata: <json>\n\n`, `event()`) and the stream ends after `message_stop` without [DONE]
+ * (the `@anthropic-ai/sdk` stream reader skips events without a name).
  *
  * Keep-alive: whenever nothing was written for `keepAliveMs` (a request waiting in the queue,
  * a long prompt prefill) an SSE comment `: keep-alive\n\n` goes out, so proxies and load
@@ -38,6 +40,11 @@ export class SseWriter {
 
   data(payload: unknown): void {
     this.#write(`data: ${JSON.stringify(payload)}\n\n`);
+  }
+
+  /** A named event (`event: <name>`), as Anthropic's Messages API streams them. */
+  event(name: string, payload: unknown): void {
+    this.#write(`event: ${name.replace(/[\r\n]+/g, ' ')}\ndata: ${JSON.stringify(payload)}\n\n`);
   }
 
   comment(text: string): void {

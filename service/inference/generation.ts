@@ -87,6 +87,17 @@ export interface GenerationJob {
 interface GenerationOutcome {
   stopReason: string;
   toolCalls?: Array<{ name: string; arguments: string }>;
+  /** The stop string that ended the answer (stopReason 'customStopTrigger'). */
+  stopSequence?: string;
+}
+
+/**
+ * Which stop string ended a node-llama-cpp generation: its metadata names the trigger that matched
+ * (`customStopTrigger`, the trigger's parts; ours are strings only, passed as `customStopTriggers`).
+ */
+function stopSequenceOf(metadata: { stopReason: string; customStopTrigger?: ReadonlyArray<string | number> }): { stopSequence?: string } {
+  if (metadata.stopReason !== 'customStopTrigger' || metadata.customStopTrigger === undefined) return {};
+  return { stopSequence: metadata.customStopTrigger.filter((part): part is string => typeof part === 'string').join('') };
 }
 
 function abortReason(signal: AbortSignal): FinishReason {
@@ -122,7 +133,13 @@ export class Generator {
     // stats() already shows the sequence free (or handed to the next waiter).
     let done: GenerationEvent | undefined;
     const logprobs: TokenLogprob[] | undefined = job.sampling.logprobs !== undefined ? [] : undefined;
-    const finish = (finishReason: FinishReason, completionTokens: number, text: string, toolCalls?: Array<{ name: string; arguments: string }>) => {
+    const finish = (
+      finishReason: FinishReason,
+      completionTokens: number,
+      text: string,
+      toolCalls?: Array<{ name: string; arguments: string }>,
+      stopSequence?: string,
+    ) => {
       done = {
         type: 'done',
         finishReason,
@@ -131,6 +148,7 @@ export class Generator {
         cachedTokens: job.cachedTokens,
         text,
         ...(toolCalls !== undefined && toolCalls.length > 0 ? { toolCalls } : {}),
+        ...(finishReason === 'stop' && stopSequence !== undefined ? { stopSequence } : {}),
         ...(logprobs !== undefined ? { logprobs } : {}),
       };
     };
@@ -161,7 +179,7 @@ export class Generator {
         finish(abortReason(signal), 0, '');
         return;
       }
-      channel.push({ type: 'started', promptTokens, queuedMs: Math.round(started - job.arrival) });
+      channel.push({ type: 'started', promptTokens, cachedTokens: job.cachedTokens, queuedMs: Math.round(started - job.arrival) });
 
       // Hot path state: one closure per request, a few field updates per token chunk.
       let text = '';
@@ -189,7 +207,7 @@ export class Generator {
         if (!signal.aborted) throw err;
         outcome = { stopReason: 'abort' };
       }
-      const { stopReason, toolCalls } = outcome;
+      const { stopReason, toolCalls, stopSequence } = outcome;
       const sampled = sequence.tokenMeter.usedOutputTokens - outputBefore;
       const finishReason: FinishReason =
         toolCalls !== undefined && toolCalls.length > 0
@@ -223,7 +241,7 @@ export class Generator {
         },
         'generation finished',
       );
-      finish(finishReason, completionTokens, text, toolCalls);
+      finish(finishReason, completionTokens, text, toolCalls, stopSequence);
     } catch (err) {
       keepTokens = false;
       throw err;
@@ -265,7 +283,9 @@ export class Generator {
           onText(piece, scored);
         },
       );
-      return { stopReason: result.stopReason === 'stopString' ? 'customStopTrigger' : result.stopReason };
+      return result.stopReason === 'stopString'
+        ? { stopReason: 'customStopTrigger', ...(result.stopString !== undefined ? { stopSequence: result.stopString } : {}) }
+        : { stopReason: result.stopReason };
     }
     const common = generatorOptions(sampler, maxTokens, job.controller.signal);
     const grammar = job.sampling.grammar === undefined ? undefined : await this.grammarFor(job.sampling.grammar);
@@ -298,10 +318,10 @@ export class Generator {
             // The streamed text is what the client saw; fall back to re-serialising the parsed params.
             arguments: toolCallArgs[i] ?? JSON.stringify(call.params ?? {}),
           }));
-          return { stopReason: result.metadata.stopReason, ...(calls.length > 0 ? { toolCalls: calls } : {}) };
+          return { stopReason: result.metadata.stopReason, ...stopSequenceOf(result.metadata), ...(calls.length > 0 ? { toolCalls: calls } : {}) };
         }
         const result = await chat.generateResponse(prepared.history, { ...common, ...(grammar ? { grammar } : {}), onResponseChunk });
-        return { stopReason: result.metadata.stopReason };
+        return { stopReason: result.metadata.stopReason, ...stopSequenceOf(result.metadata) };
       } finally {
         chat.dispose({ disposeSequence: false });
       }
@@ -317,7 +337,7 @@ export class Generator {
         disableContextShift: true,
         contextShiftSize: 1,
       });
-      return { stopReason: result.metadata.stopReason };
+      return { stopReason: result.metadata.stopReason, ...stopSequenceOf(result.metadata) };
     } finally {
       completion.dispose({ disposeSequence: false });
     }

@@ -38,6 +38,8 @@ export interface ScoredOptions {
 export interface ScoredResult {
   stopReason: 'eogToken' | 'maxTokens' | 'stopString' | 'abort';
   tokens: number;
+  /** The stop string that ended the generation (stopReason 'stopString'). */
+  stopString?: string;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function generateScored(
   const longestStop = Math.max(0, ...opts.stop.map((s) => s.length));
   let heldText = '';
   let stopReason: ScoredResult['stopReason'] = 'eogToken';
+  let stopString: string | undefined;
   const flush = (keep: number) => {
     // Release held tokens while the text after them is still long enough to hold any stop string's start.
     while (held.length > 0 && heldText.length - (held[0]?.text.length ?? 0) >= keep) {
@@ -94,6 +97,7 @@ export async function generateScored(
       if (hit.length > 0) {
         // Emit the tokens that end before the stop string; the stop string and what follows are dropped.
         const cut = Math.min(...hit);
+        stopString = opts.stop.find((s) => heldText.indexOf(s) === cut);
         let used = 0;
         while (held.length > 0 && used + (held[0]?.text.length ?? 0) <= cut) {
           const first = held.shift() as { text: string; logprob: TokenLogprob };
@@ -115,5 +119,5 @@ export async function generateScored(
     await iterator.return();
   }
   flush(0);
-  return { stopReason, tokens: generated.length };
+  return { stopReason, tokens: generated.length, ...(stopString !== undefined ? { stopString } : {}) };
 }

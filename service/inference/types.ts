@@ -153,7 +153,8 @@ export type FinishReason = 'stop' | 'length' | 'abort' | 'timeout' | 'tool_calls
 
 export type GenerationEvent =
   | { type: 'queued'; position: number }
-  | { type: 'started'; promptTokens: number; queuedMs: number }
+  /** `cachedTokens`: the prompt tokens reused from the sequence's cache (as in 'done'); absent counts as 0. */
+  | { type: 'started'; promptTokens: number; cachedTokens?: number; queuedMs: number }
   /** `logprobs`: one entry per token of `text` when the request asked for them. */
   | { type: 'text'; text: string; tokens: number; logprobs?: TokenLogprob[] }
   /** Part of the arguments of function call `index` (the name arrives with the first part). */
@@ -173,6 +174,8 @@ export type GenerationEvent =
       logprobs?: TokenLogprob[];
       /** The function calls of the answer, complete (finishReason 'tool_calls'). */
       toolCalls?: Array<{ name: string; arguments: string }>;
+      /** The stop string (SamplingOptions.stop) that ended the answer; absent when it ended otherwise. */
+      stopSequence?: string;
     };
 
 export interface EngineStats {

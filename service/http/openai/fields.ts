@@ -31,10 +31,10 @@ export type FieldPolicy =
   | { policy: 'ignored'; why: string; example: unknown }
   | { policy: 'refused'; why: string; example: unknown; neutral: (value: unknown) => boolean; accepts: string };
 
-const isNull = (v: unknown) => v === null || v === undefined;
-const implemented = (maps: string): FieldPolicy => ({ policy: 'implemented', maps });
-const ignored = (why: string, example: unknown): FieldPolicy => ({ policy: 'ignored', why, example });
-const refused = (why: string, example: unknown, accepts: string, neutral: (v: unknown) => boolean = isNull): FieldPolicy => ({
+export const isNull = (v: unknown) => v === null || v === undefined;
+export const implemented = (maps: string): FieldPolicy => ({ policy: 'implemented', maps });
+export const ignored = (why: string, example: unknown): FieldPolicy => ({ policy: 'ignored', why, example });
+export const refused = (why: string, example: unknown, accepts: string, neutral: (v: unknown) => boolean = isNull): FieldPolicy => ({
   policy: 'refused',
   why,
   example,
@@ -155,7 +155,7 @@ export interface Job {
   includeUsage: boolean;
 }
 
-function refuseUnsupported(body: Record<string, unknown>, policy: Record<string, FieldPolicy>): void {
+export function refuseUnsupported(body: Record<string, unknown>, policy: Record<string, FieldPolicy>): void {
   for (const [field, p] of Object.entries(policy)) {
     if (p.policy !== 'refused') continue;
     const value = body[field];

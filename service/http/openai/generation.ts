@@ -94,6 +94,15 @@ export interface Renderer {
   streamFinish(done: Done): unknown[];
   /** The usage chunk (`stream_options.include_usage`). */
   streamUsage(done: Done): unknown;
+  /**
+   * How chunks are framed: `data` (OpenAI: `data:` lines, `data: [DONE]` at the end; the default) or `named`
+   * (Anthropic: each chunk is sent as the event its `type` field names, and the stream ends without [DONE]).
+   */
+  readonly framing?: 'data' | 'named';
+  /** Chunks sent when the engine starts the request (the prompt token counts are known then). */
+  streamStarted?(promptTokens: number, cachedTokens: number): unknown[];
+  /** The body of an error that ends a stream already started; default: the OpenAI error body. */
+  streamError?(err: ApiError): unknown;
 }
 
 export interface GenerationContext {
@@ -260,15 +269,22 @@ export async function runGeneration(ctx: GenerationContext, request: FastifyRequ
     // The engine admitted the request (errors it raises come from generate() itself), so commit to 200 now.
     reply.hijack();
     const sse = new SseWriter(reply.raw, config.sseKeepAliveMs);
+    const named = render.framing === 'named';
+    const send = (chunks: unknown): void => {
+      for (const c of [chunks].flat()) {
+        if (named) sse.event(String((c as { type?: unknown }).type), c);
+        else sse.data(c);
+      }
+    };
     sse.open({});
-    for (const c of render.streamStart()) sse.data(c);
+    send(render.streamStart());
     try {
       for await (const ev of events) {
         observe(ev);
         if (ev.type === 'queued') sse.comment(`queued position=${ev.position}`);
-        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined))
-          for (const c of [render.streamText(ev.text, ev.logprobs)].flat()) sse.data(c);
-        else if (ev.type === 'tool_call') for (const c of [render.streamToolCall(ev)].flat()) sse.data(c);
+        else if (ev.type === 'started' && render.streamStarted !== undefined) send(render.streamStarted(ev.promptTokens, ev.cachedTokens ?? 0));
+        else if (ev.type === 'text' && (ev.text !== '' || ev.logprobs !== undefined)) send(render.streamText(ev.text, ev.logprobs));
+        else if (ev.type === 'tool_call') send(render.streamToolCall(ev));
       }
     } catch (err) {
       if (!ac.signal.aborted) {
@@ -276,15 +292,18 @@ export async function runGeneration(ctx: GenerationContext, request: FastifyRequ
         const apiErr = e instanceof ApiError ? e : new ApiError(500, 'The server had an error while generating.', 'server_error');
         if (!(e instanceof ApiError)) reply.log.error({ err }, 'generation failed mid-stream');
         finish();
-        sse.data(apiErr.toBody());
+        const body = render.streamError?.(apiErr) ?? apiErr.toBody();
+        if (named) sse.event('error', body);
+        else sse.data(body);
         sse.end();
         return reply;
       }
     }
     const d = finish();
-    for (const c of render.streamFinish(d)) sse.data(c);
-    if (job.includeUsage) sse.data(render.streamUsage(d));
-    sse.done();
+    send(render.streamFinish(d));
+    if (job.includeUsage) send(render.streamUsage(d));
+    if (named) sse.end();
+    else sse.done();
     return reply;
   }
 }

@@ -52,10 +52,8 @@ export interface OpenAiOptions {
  */
 export const samplingDefaults = { temperature: 1, topP: 1, topK: 40, minP: 0 } as const;
 
-export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): Promise<void> {
-  const { engine, lifecycle, metrics, config } = opts;
-  if (config.apiKey) app.addHook('onRequest', bearerAuth(config.apiKey));
-
+/** The mapper's settings for this service, read per request (shared by the OpenAI and Anthropic plugins). */
+export function mapperSettings(engine: EnginePort, config: OpenAiOptions['config']): () => MapperSettings {
   const defaults = {
     temperature: config.defaultTemperature ?? samplingDefaults.temperature,
     topP: config.defaultTopP ?? samplingDefaults.topP,
@@ -63,12 +61,19 @@ export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): P
     minP: config.defaultMinP ?? samplingDefaults.minP,
   };
   // The model id is known only once the engine resolved its file (downloads): read it per request.
-  const settings = (): MapperSettings => ({
+  return () => ({
     modelId: engine.modelId,
     modelNames: config.modelNames ?? 'served',
     maxCompletionLength: config.maxCompletionLength,
     defaults,
   });
+}
+
+export async function openAiPlugin(app: FastifyInstance, opts: OpenAiOptions): Promise<void> {
+  const { engine, lifecycle, metrics, config } = opts;
+  if (config.apiKey) app.addHook('onRequest', bearerAuth(config.apiKey));
+
+  const settings = mapperSettings(engine, config);
   const ctx: GenerationContext = { engine, lifecycle, metrics, config };
 
   modelRoutes(app, engine);
