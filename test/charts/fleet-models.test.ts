@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { GgmlType as LlamaCppGgmlType, HarmonyChatWrapper, readGgufFileInfo, resolveChatWrapper } from 'node-llama-cpp';
+import { GgmlType as LlamaCppGgmlType, HarmonyChatWrapper, Llama3_1ChatWrapper, readGgufFileInfo, resolveChatWrapper } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogueEntries } from '../../charts/models/catalogue.js';
 import type { ModelSpec } from '../../charts/models/types.js';
@@ -9,7 +9,15 @@ import { attentionShape, estimateMemory } from '../../charts/sizing/memory.js';
 import { ggmlBlocks } from '../../service/model/ggml-types.js';
 import { kvCacheBytes } from '../../service/model/kv-cache.js';
 import { GgmlType } from '../../tools/test-model/gguf.js';
-import { gptOssModel, llamaModel, writeShapedGguf, type GptOssShape, type ShapedModel } from '../../tools/test-model/shaped.js';
+import {
+  bundledChatTemplate,
+  gptOssModel,
+  llamaModel,
+  withChatTemplate,
+  writeShapedGguf,
+  type GptOssShape,
+  type ShapedModel,
+} from '../../tools/test-model/shaped.js';
 import { modelAdd, parseArgs } from '../../tools/model-add/main.js';
 import { HubServer } from '../support/hub-server.js';
 
@@ -211,35 +219,36 @@ describe('the KV cache of alternating sliding-window attention', () => {
 });
 
 describe('the chat format node-llama-cpp 3.21.1 serves each fleet model with', () => {
-  it('gpt-oss resolves to the Harmony wrapper, which renders tools in its functions namespace', async () => {
-    const [file] = await writeShapedGguf(join(work, 'chat'), 'gpt-oss-20b-mxfp4.gguf', checkpoints[0]!.header);
+  // The service resolves its chat wrapper with node-llama-cpp's resolveChatWrapper (service/inference/loading.ts):
+  // a specialized wrapper when it renders the file's own template identically, else a Jinja wrapper. The headers
+  // here carry the checkpoints' own templates, as llama.cpp keeps them in models/templates/ of the bundled source.
+  const weather = { get_weather: { description: 'Current weather', params: { type: 'object' as const, properties: { city: { type: 'string' as const } } } } };
+  const history = [
+    { type: 'system' as const, text: 'Answer briefly.' },
+    { type: 'user' as const, text: 'Weather in Oslo?' },
+    { type: 'model' as const, response: [] },
+  ];
+  async function wrapperFor(name: string, header: ShapedModel, template: string) {
+    const [file] = await writeShapedGguf(join(work, 'chat'), `${name}.gguf`, withChatTemplate(header, template));
     const fileInfo = await readGgufFileInfo(file!.path, { logWarnings: false });
-    const wrapper = resolveChatWrapper({ fileInfo, warningLogs: false });
+    return resolveChatWrapper({ fileInfo, warningLogs: false });
+  }
+
+  it('gpt-oss: its template resolves to the Harmony wrapper, which renders tools and calls on the commentary channel', async () => {
+    const wrapper = await wrapperFor('gpt-oss', checkpoints[0]!.header, await bundledChatTemplate('openai-gpt-oss-120b.jinja'));
     expect(wrapper).toBeInstanceOf(HarmonyChatWrapper);
-    const { contextText } = wrapper!.generateContextState({
-      chatHistory: [
-        { type: 'system', text: 'Answer briefly.' },
-        { type: 'user', text: 'Weather in Oslo?' },
-        { type: 'model', response: [] },
-      ],
-      availableFunctions: {
-        get_weather: { description: 'Current weather', params: { type: 'object', properties: { city: { type: 'string' } } } },
-      },
-    });
-    const text = contextText.toString();
-    expect(text).toContain('namespace functions');
-    expect(text).toContain('get_weather');
+    const text = wrapper!.generateContextState({ chatHistory: history, availableFunctions: weather }).contextText.toString();
+    expect(text).toContain('namespace functions {');
+    expect(text).toContain('type get_weather = (_: {city: string}) => any;');
     expect(text).toContain("Calls to these tools must go to the commentary channel: 'functions'.");
-    // A call is rendered to the commentary channel addressed to the function, as Harmony has it.
     const call = wrapper!.generateFunctionCall('get_weather', { city: 'Oslo' }).toString();
     expect(call).toBe('<|start|>assistant<|channel|>commentary to=functions.get_weather<|constrain|>json<|message|>{"city": "Oslo"}<|call|>');
-  });
+  }, 60_000);
 
-  it('negative control: the Llama 3.3 header does not resolve to Harmony', async () => {
-    const [file] = await writeShapedGguf(join(work, 'chat'), 'llama.gguf', checkpoints[2]!.header);
-    const fileInfo = await readGgufFileInfo(file!.path, { logWarnings: false });
-    const wrapper = resolveChatWrapper({ fileInfo, warningLogs: false });
-    expect(wrapper).not.toBeInstanceOf(HarmonyChatWrapper);
-    expect(wrapper?.wrapperName).toMatch(/^Llama 3/);
-  });
+  it('Llama 3.3: its template resolves to the Llama 3.1 wrapper (tools included), not to Harmony', async () => {
+    const wrapper = await wrapperFor('llama-3.3', checkpoints[2]!.header, await bundledChatTemplate('meta-llama-Llama-3.3-70B-Instruct.jinja'));
+    expect(wrapper).toBeInstanceOf(Llama3_1ChatWrapper);
+    const text = wrapper!.generateContextState({ chatHistory: history, availableFunctions: weather }).contextText.toString();
+    expect(text).toContain('get_weather');
+  }, 60_000);
 });

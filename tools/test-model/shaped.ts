@@ -12,10 +12,16 @@
  * A written file holds the header only; `bytes` is the size the whole file has (header plus the aligned
  * data section), what a server publishing it must declare (test/support/hub-server.ts `addDeclared`).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { splitPartName } from '../../service/model/split-name.js';
 import { encodeGgufHeader, GGUF_DEFAULT_ALIGNMENT, GgmlType, ggmlTensorBytes, gv, GgufValueType, type GgufMetadata } from './gguf.js';
+import { findLlamaBundle } from './make-test-model.js';
+
+const execFileAsync = promisify(execFile);
 
 /** One tensor of a header: ggml `ne` (innermost first) and its type. */
 export interface ShapedTensor {
@@ -85,8 +91,7 @@ export interface LlamaShape {
 
 /**
  * A tokenizer of `vocab` placeholder tokens: what the vocabulary size is read from when no `<arch>.vocab_size`
- * key exists. No chat template: node-llama-cpp then resolves the chat wrapper from `general.name`, as it does for
- * a real template it finds equivalent to its specialized wrapper (`resolveChatWrapper`).
+ * key exists. The chat template is added by `withChatTemplate` where a test needs it.
  */
 function tokenizerKeys(vocab: number): Array<[string, ReturnType<typeof gv.str>]> {
   return [
@@ -205,6 +210,26 @@ export function llamaModel(s: LlamaShape): ShapedModel {
     );
   }
   return { metadata, tensors };
+}
+
+/**
+ * A chat template from llama.cpp's `models/templates/` (the checkpoints' own templates, which llama.cpp keeps for
+ * its chat tests), read from node-llama-cpp's source bundle: e.g. `openai-gpt-oss-120b.jinja`.
+ */
+export async function bundledChatTemplate(fileName: string): Promise<string> {
+  const gitDir = await mkdtemp(path.join(tmpdir(), 'llama-bundle-'));
+  try {
+    await execFileAsync('git', ['clone', '--bare', '--quiet', findLlamaBundle(), gitDir]);
+    const { stdout } = await execFileAsync('git', ['--git-dir', gitDir, 'cat-file', 'blob', `HEAD:models/templates/${fileName}`], { maxBuffer: 16 << 20 });
+    return stdout;
+  } finally {
+    await rm(gitDir, { recursive: true, force: true });
+  }
+}
+
+/** The same header with `tokenizer.chat_template` set, as the converter writes it from the checkpoint. */
+export function withChatTemplate(model: ShapedModel, template: string): ShapedModel {
+  return { metadata: new Map([...model.metadata, ['tokenizer.chat_template', gv.str(template)]]), tensors: model.tensors };
 }
 
 const alignUp = (n: number, to: number): number => Math.ceil(n / to) * to;

@@ -10,8 +10,8 @@ const parts = [
  * Meta Llama-3.3-70B-Instruct, Q6_K (unsloth's GGUF, two parts in the repository's `Llama-3.3-70B-Instruct-Q6_K/`
  * folder): the fleet's primary model. Q6_K is a pure quantization (llama.cpp's `llama_tensor_get_type` leaves
  * every matrix of a Q6_K file at Q6_K for a dense Llama), so its tensor bytes follow from the shape exactly;
- * the file is above the hub's 50 GB single-file limit, hence the split. The Llama 3.x chat format, which
- * node-llama-cpp resolves from the file's own template.
+ * the file is above the hub's 50 GB single-file limit, hence the split. Chat format: node-llama-cpp 3.21.1
+ * finds its `Llama3_1ChatWrapper` (tool calls included) equivalent to the checkpoint's template.
  *
  * The shape and tensor list are what `npm run model:add` reads from a header of this shape
  * (test/charts/fleet-models.test.ts). Unverified in one respect: the parts' byte counts could not be read from
