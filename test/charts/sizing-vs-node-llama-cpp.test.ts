@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogueEntries } from '../../charts/models/catalogue.js';
 import type { ModelSpec } from '../../charts/models/types.js';
 import { attentionShape, estimateMemory } from '../../charts/sizing/memory.js';
+import { headerAllowanceBytes } from '../../charts/models/validate.js';
 import { ggmlBlocks } from '../../service/model/ggml-types.js';
 import { kvBytesPerCellPerLayer, kvCacheBytes, kvCells, kvCellPad, type AttentionShape, type KvCacheInputs } from '../../service/model/kv-cache.js';
 import { embeddingBatchSize } from '../../service/contract.js';
@@ -156,7 +157,9 @@ describe('our memory estimate against node-llama-cpp (GgufInsights)', () => {
         const theirs = insights.estimateModelResourceRequirements({ gpuLayers: 0, useMmap: false });
         const ours = estimateMemory({ model: c.model, contextSize: 1024, parallel: 1, batchSize: 512, gpuOffload: false });
         expect(ours.weightsBytes).toBeGreaterThanOrEqual(theirs.cpuRam);
-        expect(ours.weightsBytes - theirs.cpuRam).toBeLessThan(64 * 2 ** 20 * (c.model.parts?.length ?? 1));
+        // At most the header allowance per part (inclusive, as charts/models/validate.ts bounds fileBytes: an entry
+        // whose hub size is unknown states exactly that upper bound).
+        expect(ours.weightsBytes - theirs.cpuRam).toBeLessThanOrEqual(headerAllowanceBytes * (c.model.parts?.length ?? 1));
       });
     }
   }
