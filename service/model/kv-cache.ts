@@ -21,7 +21,9 @@
  *
  * node-llama-cpp's own estimate (`GgufInsights.estimateContextResourceRequirements`) sizes the window of a
  * unified cache (`pad256(parallel x window + batch)` in total), which is smaller than what llama.cpp
- * allocates for two or more sequences; test/charts/sizing-vs-node-llama-cpp.test.ts states the difference.
+ * allocates for two or more sequences; test/charts/sizing-vs-node-llama-cpp.test.ts states the difference, and
+ * test/service/swa-kv-cache.test.ts checks this formula cell for cell against llama.cpp's own log of the caches
+ * it creates for a gpt-oss model (tools/test-model/gpt-oss.ts).
  *
  * Encoder-only embedding models (BERT family) get no KV cache at all (llama.cpp's
  * `llama_model::create_memory` returns none for them), so their term is 0.
