@@ -242,6 +242,15 @@ describe('ggml storage sizes', () => {
     }
   });
 
+  it('has every type node-llama-cpp 3.21.1 knows except those ggml removed from GGUF files', () => {
+    // ggml/include/ggml.h: Q4_2 and Q4_3 "support has been removed", the Q4_0_x_y and IQ4_NL_x_y repacked types
+    // "support has been removed from gguf files" (they exist only in memory).
+    const removed = new Set(['Q4_2', 'Q4_3', 'Q4_0_4_4', 'Q4_0_4_8', 'Q4_0_8_8', 'IQ4_NL_4_4', 'IQ4_NL_4_8', 'IQ4_NL_8_8']);
+    const known = Object.keys(GgmlType).filter((k) => Number.isNaN(Number(k)));
+    expect(known.filter((name) => !removed.has(name) && !(name in ggmlBlocks))).toEqual([]);
+    expect(Object.keys(ggmlBlocks).filter((name) => !known.includes(name))).toEqual([]);
+  });
+
   it('the test-model writer numbers every type as llama.cpp does, and sizes it from this table', () => {
     // The writer keeps its own GgmlType enum (it writes these ids into files) but no block sizes of its own.
     for (const name of Object.keys(WriterGgmlType).filter((k) => Number.isNaN(Number(k)))) {

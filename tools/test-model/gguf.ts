@@ -84,6 +84,9 @@ export enum GgmlType {
   TQ1_0 = 34,
   TQ2_0 = 35,
   MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
+  Q2_0 = 42,
 }
 
 /** Q8_0 block: an f16 scale `d` followed by 32 signed bytes; value = d * q. Sizes from the one ggml table (service/model/ggml-types.ts). */
