@@ -8,7 +8,7 @@ import { headerAllowanceBytes, modelParts, validateModelSpec } from '../../chart
 import { attentionShape, estimateMemory } from '../../charts/sizing/memory.js';
 import { ggmlBlocks } from '../../service/model/ggml-types.js';
 import { kvCacheBytes } from '../../service/model/kv-cache.js';
-import { GgmlType } from '../../tools/test-model/gguf.js';
+import { decodeTensor, GgmlType, gv, readGguf, readTensorBytes, writeGguf } from '../../tools/test-model/gguf.js';
 import {
   bundledChatTemplate,
   gptOssModel,
@@ -152,6 +152,25 @@ describe('MXFP4 and mixture-of-experts sizes, computed as llama.cpp computes the
     expect(LlamaCppGgmlType.MXFP4).toBe(39);
     expect(GgmlType.MXFP4).toBe(39);
     expect(ggmlBlocks.MXFP4).toEqual({ elements: 32, bytes: 1 + 32 / 2 });
+  });
+
+  it("the test-model writer encodes MXFP4 as ggml's reference quantizer does", async () => {
+    // max |x| = 6 gives e = floor(log2 6) - 2 + 127 = 127 and a half-scale d = 2^(127 - 128) = 0.5, so every
+    // doubled E2M1 value times 0.5 (0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives) is exact; 0.6 rounds to 0.5.
+    const values = Float32Array.from({ length: 32 }, (_, i) => [6, -3, 0.5, 1.5, -0.6, 2, 4, 0][i % 8]!);
+    const file = join(work, 'mxfp4.gguf');
+    await writeGguf(file, {
+      metadata: new Map([['general.architecture', gv.str('llama')]]),
+      tensors: [{ name: 'w', dims: [32], type: GgmlType.MXFP4, data: values }],
+    });
+    const gguf = readGguf(file);
+    const bytes = await readTensorBytes(file, gguf, gguf.tensors[0]!);
+    expect(bytes.length).toBe(17);
+    expect(bytes[0]).toBe(127);
+    // 6 = kvalues[7] (12) x 0.5: code 7 for element 0 in the low nibble and for element 16 in the high nibble.
+    expect(bytes[1]).toBe(0x77);
+    const expected = Float32Array.from({ length: 32 }, (_, i) => [6, -3, 0.5, 1.5, -0.5, 2, 4, 0][i % 8]!);
+    expect(decodeTensor(GgmlType.MXFP4, bytes)).toEqual(expected);
   });
 
   it('gpt-oss-120b: one expert tensor, the experts of the whole model and every tensor as llama.cpp loads them', () => {

@@ -1,4 +1,4 @@
-import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { GgmlType, getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ggufFacts } from '../../service/model/gguf-facts.js';
 import { kvBytesPerCellPerLayer, kvCacheBytes, kvCells, kvCellPad } from '../../service/model/kv-cache.js';
@@ -54,6 +54,26 @@ async function allocate(contextSize: number, sequences: number, batchSize: numbe
     await context.dispose();
   }
 }
+
+describe('the tiny gpt-oss model', () => {
+  it('holds MXFP4 experts, and llama.cpp runs them: four tokens generated', async () => {
+    const info = await readGgufFileInfo(modelPath, { logWarnings: false });
+    const experts = (info.fullTensorInfo ?? []).filter((t) => t.name.endsWith('_exps.weight'));
+    expect(experts).toHaveLength(3 * tinyGptOss.layers);
+    expect(new Set(experts.map((t) => GgmlType[t.ggmlType]))).toEqual(new Set(['MXFP4']));
+    const context = await model.createContext({ contextSize: 256, sequences: 1, batchSize: 64 });
+    try {
+      const generated: number[] = [];
+      for await (const token of context.getSequence().evaluate(model.tokenize('Experts in four bits'), { temperature: 0 })) {
+        generated.push(token);
+        if (generated.length === 4) break;
+      }
+      expect(generated).toHaveLength(4);
+    } finally {
+      await context.dispose();
+    }
+  }, 120_000);
+});
 
 describe('sliding-window KV cache: service/model/kv-cache.ts against llama.cpp', () => {
   const cases = [

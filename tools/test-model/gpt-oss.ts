@@ -4,8 +4,8 @@
  * it (its KV cache per layer kind) instead of trusting an estimate. Tensor list as
  * `llama_model_openai_moe::load_arch_tensors` (`src/models/openai-moe.cpp` in node-llama-cpp's bundle) creates
  * it; the tokenizer is the Qwen2 one of the generated test model (the architecture does not fix the tokenizer).
- * Experts are Q8_0 rather than MXFP4 (the writer encodes F32, F16 and Q8_0; the KV cache does not depend on the
- * weight types).
+ * Experts are MXFP4 as in the released files (the writer encodes them as ggml's reference quantizer does), the
+ * other matrices Q8_0.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -29,12 +29,12 @@ export const tinyGptOss = {
   context: 4096,
 } as const;
 
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 
 /** Path of the cached tiny gpt-oss model, generated on first use next to the Qwen2 test model it takes its tokenizer from. */
 export async function ensureTinyGptOss(seed = 1): Promise<string> {
   const tokenizerSource = await ensureTestModel();
-  const target = join(dirname(tokenizerSource), `gpt-oss-tiny-q8_0-seed${seed}-v${GENERATOR_VERSION}.gguf`);
+  const target = join(dirname(tokenizerSource), `gpt-oss-tiny-mxfp4-seed${seed}-v${GENERATOR_VERSION}.gguf`);
   if (existsSync(target)) return target;
   await produceOnce(target, async () => {
     const tmp = `${target}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
@@ -78,7 +78,7 @@ function build(tokenizerSource: string, seed: number): { metadata: GgufMetadata;
   ]);
 
   const tensors: GgufTensorToWrite[] = [];
-  const random = (name: string, dims: number[], type: GgmlType.F32 | GgmlType.Q8_0): void => {
+  const random = (name: string, dims: number[], type: GgmlType.F32 | GgmlType.Q8_0 | GgmlType.MXFP4): void => {
     tensors.push({
       name,
       dims,
@@ -120,9 +120,9 @@ function build(tokenizerSource: string, seed: number): { metadata: GgufMetadata;
     smallRandom(`${b}.attn_sinks.weight`, s.heads);
     random(`${b}.ffn_gate_inp.weight`, [d, s.experts], GgmlType.F32);
     smallRandom(`${b}.ffn_gate_inp.bias`, s.experts);
-    random(`${b}.ffn_gate_exps.weight`, [d, s.expertWidth, s.experts], GgmlType.Q8_0);
-    random(`${b}.ffn_down_exps.weight`, [s.expertWidth, d, s.experts], GgmlType.Q8_0);
-    random(`${b}.ffn_up_exps.weight`, [d, s.expertWidth, s.experts], GgmlType.Q8_0);
+    random(`${b}.ffn_gate_exps.weight`, [d, s.expertWidth, s.experts], GgmlType.MXFP4);
+    random(`${b}.ffn_down_exps.weight`, [s.expertWidth, d, s.experts], GgmlType.MXFP4);
+    random(`${b}.ffn_up_exps.weight`, [d, s.expertWidth, s.experts], GgmlType.MXFP4);
     smallRandom(`${b}.ffn_gate_exps.bias`, s.expertWidth, s.experts);
     smallRandom(`${b}.ffn_down_exps.bias`, d, s.experts);
     smallRandom(`${b}.ffn_up_exps.bias`, s.expertWidth, s.experts);
