@@ -1,10 +1,11 @@
 import { fleetCluster } from '../clusters/fleet.js';
 import { qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../models/catalogue.js';
 import { c4aiCommandRV01Q4KM } from '../models/entries/c4ai-command-r-v01-q4_k_m.js';
+import { gptOss120bMxfp4 } from '../models/entries/gpt-oss-120b-mxfp4.js';
 import { llama31_8bInstructQ4KM } from '../models/entries/llama-3.1-8b-instruct-q4_k_m.js';
 import { qwen25_1_5bInstructQ4KM } from '../models/entries/qwen2.5-1.5b-instruct-q4_k_m.js';
 import { qwen25_32bInstructQ4KM } from '../models/entries/qwen2.5-32b-instruct-q4_k_m.js';
-import { qwen25_72bInstructQ4KM } from '../models/entries/qwen2.5-72b-instruct-q4_k_m.js';
+import { llama33_70bInstructQ6K } from '../models/entries/llama-3.3-70b-instruct-q6_k.js';
 import { inferenceImage, inferenceImageCuda } from './image.js';
 import type { Environment, ServiceDeclaration } from './types.js';
 
@@ -47,9 +48,10 @@ function cpuService(model: ServiceDeclaration['model'], cpu: number, maxReplicas
 }
 
 /**
- * Fleet: seven models in one namespace. Three large ones on GPUs (the 72B split over two L40S, the 32B and the
- * 35B on one each) and four small ones on CPU that prefer spot capacity and scale on their queue; every service
- * behind a TLS ingress whose certificate cert-manager issues; a namespace quota sized to all of it at full scale.
+ * Fleet: eight models in one namespace. Four large ones on GPUs (Llama 3.3 70B and gpt-oss-120b each split over
+ * two L40S, the 32B and the 35B on one each) and four small ones on CPU that prefer spot capacity and scale on
+ * their queue; every service behind a TLS ingress whose certificate cert-manager issues; a namespace quota sized
+ * to all of it at full scale.
  */
 export const fleet: Environment = {
   name: 'fleet',
@@ -59,7 +61,8 @@ export const fleet: Environment = {
   cluster: fleetCluster,
   image: inferenceImage,
   services: {
-    'chat-72b': gpuService(qwen25_72bInstructQ4KM, 2, 'chat-72b.llm.fleet.internal'),
+    'llama-70b': gpuService(llama33_70bInstructQ6K, 2, 'llama-70b.llm.fleet.internal'),
+    'gpt-oss-120b': gpuService(gptOss120bMxfp4, 2, 'gpt-oss-120b.llm.fleet.internal'),
     'chat-32b': gpuService(qwen25_32bInstructQ4KM, 1, 'chat-32b.llm.fleet.internal'),
     'command-r-35b': gpuService(c4aiCommandRV01Q4KM, 1, 'command-r-35b.llm.fleet.internal'),
     'chat-1-5b': cpuService(qwen25_1_5bInstructQ4KM, 4, 6, 'chat-1-5b.llm.fleet.internal'),
@@ -67,11 +70,11 @@ export const fleet: Environment = {
     'chat-7b': cpuService(qwen25_7bInstructQ4KM, 8, 4, 'chat-7b.llm.fleet.internal'),
     'llama-8b': cpuService(llama31_8bInstructQ4KM, 8, 4, 'llama-8b.llm.fleet.internal'),
   },
-  // At full scale (every autoscaler at its maximum plus each rollout's surge pod) the seven services ask for
-  // 148 CPU, 104.9 GiB, 4 GPUs, 27 GiB of ephemeral storage, 27 pods and 7 claims of 118 GiB (namespace-quota-fits
-  // prints the sums); the budget leaves room for a debug pod and one more small service's surge. Storage and claims
-  // also hold a model change of the largest cache (chat-72b, 53 GiB) beside the others (cache-change-fits-quota).
-  quota: { cpu: 160, memoryGiB: 128, gpus: 4, ephemeralStorageGiB: 32, pods: 32, storageGiB: 176, persistentVolumeClaims: 8 },
+  // At full scale (every autoscaler at its maximum plus each rollout's surge pod) the eight services ask for
+  // 152 CPU, 107.4 GiB, 6 GPUs, 28 pods and 8 claims of 202 GiB (namespace-quota-fits prints the sums); the budget
+  // leaves room for a debug pod and one more small service's surge. Storage and claims also hold a model change of
+  // the largest cache (gpt-oss-120b, 72 GiB) beside the others (cache-change-fits-quota).
+  quota: { cpu: 160, memoryGiB: 128, gpus: 6, ephemeralStorageGiB: 32, pods: 32, storageGiB: 280, persistentVolumeClaims: 10 },
   // No CPU bound per container (it would become the inference server's CPU limit); the defaults give a container
   // that states nothing what the quota needs it to state.
   limitRange: {

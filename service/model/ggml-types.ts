@@ -49,6 +49,10 @@ export const ggmlBlocks: Readonly<Record<string, GgmlBlock>> = {
   TQ1_0: { elements: QK_K, bytes: 2 + 4 * 13 },
   TQ2_0: { elements: QK_K, bytes: 2 + 64 },
   MXFP4: { elements: 32, bytes: 1 + 16 },
+  // Four E4M3 scales (one per 16 elements) and 64 packed 4-bit values: block_nvfp4, QK_NVFP4 64.
+  NVFP4: { elements: 64, bytes: 4 + 32 },
+  Q1_0: { elements: 128, bytes: 2 + 128 / 8 },
+  Q2_0: { elements: 64, bytes: 2 + 64 / 4 },
 };
 
 /** Bytes a tensor of `type` with `elements` elements occupies; undefined for an unknown type or a partial block. */

@@ -14,7 +14,7 @@ import path from 'node:path';
 
 export class HubServer {
   private server: Server | undefined;
-  private readonly files = new Map<string, { file: string; bytes: number; sha256: string }>();
+  private readonly files = new Map<string, { file: string; bytes: number; sha256: string; onDisk: number }>();
   readonly requests: { method: string; path: string; range?: string }[] = [];
   port = 0;
   /** When set, every request answers this status. */
@@ -30,8 +30,18 @@ export class HubServer {
     const sha256 = createHash('sha256')
       .update(await readFile(file))
       .digest('hex');
-    this.files.set(name, { file, bytes, sha256 });
+    this.files.set(name, { file, bytes, sha256, onDisk: bytes });
     return { name, bytes, sha256 };
+  }
+
+  /**
+   * Serves a header-only file (tools/test-model/shaped.ts) as the whole model it stands for: `bytes` and
+   * `sha256` are what the hub publishes for it, and bytes past the header read as zeros.
+   */
+  async addDeclared(file: string, published: { bytes: number; sha256: string }): Promise<void> {
+    const onDisk = (await stat(file)).size;
+    if (onDisk > published.bytes) throw new Error(`${file} has ${onDisk} bytes, more than the ${published.bytes} declared`);
+    this.files.set(path.basename(file), { file, ...published, onDisk });
   }
 
   get base(): string {
@@ -50,7 +60,8 @@ export class HubServer {
       const hub = /^\/[^/]+\/[^/]+\/resolve\/[^/]+\/(.+)$/.exec(url.pathname);
       const direct = /^\/(cdn|files)\/(.+)$/.exec(url.pathname);
       const name = decodeURIComponent(hub?.[1] ?? direct?.[2] ?? '');
-      const entry = this.files.get(name);
+      // A file in a repository folder (`resolve/main/<folder>/<file>`) is served by its base name.
+      const entry = this.files.get(name) ?? this.files.get(path.basename(name));
       if (!entry) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
         return;
@@ -81,7 +92,18 @@ export class HubServer {
         res.end();
         return;
       }
-      createReadStream(entry.file, { start, end }).pipe(res);
+      // Bytes past the file on disk (a declared header-only file) are zeros.
+      const zeros = end + 1 - Math.max(start, entry.onDisk);
+      const fill = (): void => {
+        for (let left = zeros; left > 0; left -= 1 << 20) res.write(Buffer.alloc(Math.min(left, 1 << 20)));
+        res.end();
+      };
+      if (start >= entry.onDisk) fill();
+      else if (zeros <= 0) createReadStream(entry.file, { start, end }).pipe(res);
+      else
+        createReadStream(entry.file, { start, end: entry.onDisk - 1 })
+          .on('end', fill)
+          .pipe(res, { end: false });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;

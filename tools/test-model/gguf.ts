@@ -84,6 +84,9 @@ export enum GgmlType {
   TQ1_0 = 34,
   TQ2_0 = 35,
   MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
+  Q2_0 = 42,
 }
 
 /** Q8_0 block: an f16 scale `d` followed by 32 signed bytes; value = d * q. Sizes from the one ggml table (service/model/ggml-types.ts). */
@@ -472,6 +475,19 @@ export function decodeTensor(type: GgmlType, bytes: Uint8Array): Float32Array {
       }
       return out;
     }
+    case GgmlType.MXFP4: {
+      const blocks = bytes.byteLength / MXFP4_BLOCK_BYTES;
+      const out = new Float32Array(blocks * 32);
+      for (let b = 0; b < blocks; b++) {
+        const o = b * MXFP4_BLOCK_BYTES;
+        const d = e8m0ToFp32Half(bytes[o]!);
+        for (let j = 0; j < 16; j++) {
+          out[b * 32 + j] = MXFP4_VALUES[bytes[o + 1 + j]! & 0xf]! * d;
+          out[b * 32 + 16 + j] = MXFP4_VALUES[bytes[o + 1 + j]! >>> 4]! * d;
+        }
+      }
+      return out;
+    }
     default:
       throw new Error(`decodeTensor: ${GgmlType[type] ?? type} is not supported`);
   }
@@ -526,7 +542,7 @@ export function f16BitsToF32(h: number): number {
 // ---------------------------------------------------------------------------------------------
 
 /** Tensor types the writer can encode from float32 input. */
-export type GgufWritableType = GgmlType.F32 | GgmlType.F16 | GgmlType.Q8_0;
+export type GgufWritableType = GgmlType.F32 | GgmlType.F16 | GgmlType.Q8_0 | GgmlType.MXFP4;
 
 /**
  * Tensor contents: a whole array, or a function returning consecutive float32 chunks (of any
@@ -695,9 +711,9 @@ function writeValue(w: ByteWriter, v: GgufValue): void {
 }
 
 /**
- * Encodes float32 values into a tensor type, keeping partial Q8_0 blocks between chunks.
- * Q8_0 follows ggml's reference quantizer: d = max|x| / 127, q = round(x / d) (half away
- * from zero), d stored as f16.
+ * Encodes float32 values into a tensor type, keeping a partial block (Q8_0, MXFP4: 32 elements) between chunks.
+ * Q8_0 follows ggml's reference quantizer: d = max|x| / 127, q = round(x / d) (half away from zero), d stored
+ * as f16. MXFP4 follows ggml's `quantize_row_mxfp4_ref` (see quantizeBlockMxfp4).
  */
 class TensorEncoder {
   private readonly carry = new Float32Array(Q8_0_BLOCK_ELEMENTS);
@@ -723,15 +739,18 @@ class TensorEncoder {
         return out;
       }
       case GgmlType.Q8_0:
-        return this.encodeQ8(src);
+        return this.encodeBlocks(src, Q8_0_BLOCK_BYTES, quantizeBlockQ8);
+      case GgmlType.MXFP4:
+        return this.encodeBlocks(src, MXFP4_BLOCK_BYTES, quantizeBlockMxfp4);
     }
   }
 
-  private encodeQ8(src: Float32Array): Uint8Array {
+  /** Blocks of 32 elements, `blockBytes` each, carrying a partial block over to the next chunk. */
+  private encodeBlocks(src: Float32Array, blockBytes: number, quantize: (src: Float32Array, s: number, out: Uint8Array, o: number) => void): Uint8Array {
     let s = 0;
     const total = this.carryLen + src.length;
     const blocks = Math.floor(total / Q8_0_BLOCK_ELEMENTS);
-    const out = new Uint8Array(blocks * Q8_0_BLOCK_BYTES);
+    const out = new Uint8Array(blocks * blockBytes);
     let o = 0;
     if (this.carryLen > 0) {
       const take = Math.min(Q8_0_BLOCK_ELEMENTS - this.carryLen, src.length);
@@ -739,12 +758,12 @@ class TensorEncoder {
       this.carryLen += take;
       s = take;
       if (this.carryLen < Q8_0_BLOCK_ELEMENTS) return out;
-      quantizeBlockQ8(this.carry, 0, out, 0);
-      o = Q8_0_BLOCK_BYTES;
+      quantize(this.carry, 0, out, 0);
+      o = blockBytes;
       this.carryLen = 0;
     }
-    for (; s + Q8_0_BLOCK_ELEMENTS <= src.length; s += Q8_0_BLOCK_ELEMENTS, o += Q8_0_BLOCK_BYTES) {
-      quantizeBlockQ8(src, s, out, o);
+    for (; s + Q8_0_BLOCK_ELEMENTS <= src.length; s += Q8_0_BLOCK_ELEMENTS, o += blockBytes) {
+      quantize(src, s, out, o);
     }
     if (s < src.length) {
       this.carry.set(src.subarray(s), 0);
@@ -754,8 +773,44 @@ class TensorEncoder {
   }
 
   finish(): void {
-    if (this.carryLen !== 0) throw new Error('Q8_0 tensor length is not a multiple of 32');
+    if (this.carryLen !== 0) throw new Error(`${GgmlType[this.type]} tensor length is not a multiple of 32`);
   }
+}
+
+/** MXFP4 block: one E8M0 scale byte, then 16 bytes of 4-bit E2M1 codes (from the one ggml table). */
+const MXFP4_BLOCK_BYTES = ggmlBlocks.MXFP4!.bytes;
+/** ggml's `kvalues_mxfp4` (`kvalues_fp4` in ggml/src/ggml-common.h): E2M1 values doubled. */
+const MXFP4_VALUES = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12] as const;
+
+/** ggml's `GGML_E8M0_TO_FP32_HALF`: 2^(e - 128), denormal for e < 2 (ggml/src/ggml-impl.h). */
+export function e8m0ToFp32Half(e: number): number {
+  return 2 ** (e - 128);
+}
+
+/**
+ * ggml's `quantize_row_mxfp4_ref` (ggml/src/ggml-quants.c) for one block: e = floor(log2(max|x|)) - 2 + 127 (0 for
+ * an all-zero block), d = e8m0ToFp32Half(e), each x the nearest of d x kvalues (first index on a tie); element j
+ * in the low nibble of byte j and element j + 16 in its high nibble.
+ */
+function quantizeBlockMxfp4(src: Float32Array, s: number, out: Uint8Array, o: number): void {
+  let amax = 0;
+  for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[s + j]!));
+  const e = amax > 0 ? Math.floor(Math.log2(amax)) - 2 + 127 : 0;
+  const d = e8m0ToFp32Half(e);
+  const nearest = (x: number): number => {
+    let best = 0;
+    let bestErr = Math.abs(MXFP4_VALUES[0] * d - x);
+    for (let i = 1; i < 16; i++) {
+      const err = Math.abs(MXFP4_VALUES[i]! * d - x);
+      if (err < bestErr) {
+        best = i;
+        bestErr = err;
+      }
+    }
+    return best;
+  };
+  out[o] = e;
+  for (let j = 0; j < 16; j++) out[o + 1 + j] = nearest(src[s + j]!) | (nearest(src[s + 16 + j]!) << 4);
 }
 
 function quantizeBlockQ8(src: Float32Array, s: number, out: Uint8Array, o: number): void {
@@ -835,8 +890,8 @@ function layoutTensors(tensors: readonly GgufTensorToWrite[], alignment: number)
     names.add(t.name);
     if (t.dims.length === 0 || t.dims.length > 4) throw new Error(`${t.name}: ggml tensors have 1 to 4 dimensions`);
     if (!t.dims.every((d) => Number.isSafeInteger(d) && d > 0)) throw new Error(`${t.name}: bad dims ${t.dims.join('x')}`);
-    if (t.type === GgmlType.Q8_0 && t.dims[0]! % Q8_0_BLOCK_ELEMENTS !== 0) {
-      throw new Error(`${t.name}: Q8_0 rows (ne[0] = ${t.dims[0]}) must be a multiple of 32`);
+    if ((t.type === GgmlType.Q8_0 || t.type === GgmlType.MXFP4) && t.dims[0]! % Q8_0_BLOCK_ELEMENTS !== 0) {
+      throw new Error(`${t.name}: ${GgmlType[t.type]} rows (ne[0] = ${t.dims[0]}) must be a multiple of 32`);
     }
     const byteLength = ggmlTensorBytes(t.type, elementCount(t.dims));
     const entry = { byteLength, offset };
