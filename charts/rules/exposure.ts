@@ -1,4 +1,4 @@
-import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
+import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations, loadBalancerImplementations } from '../constructs/exposure.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
 /**
@@ -14,10 +14,11 @@ export function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): 
   const out = env.cluster.fixedPathIdleTimeoutsSeconds.map((s) => ({ what: 'fixed path timeout', seconds: s }));
   const svcAnn = svc.service?.metadata.annotations ?? {};
   // A cluster without a load balancer has no idle timeout to meet: exposure-supported reports the Service instead.
-  if (svc.service?.spec.type === 'LoadBalancer' && env.cluster.loadBalancer.kind !== 'none') {
-    const lb = env.cluster.loadBalancer;
+  const lb = env.cluster.loadBalancer;
+  // An implementation that is not a proxy (MetalLB, kube-vip, a passthrough NLB) adds no idle timeout to the path.
+  if (svc.service?.spec.type === 'LoadBalancer' && lb.kind !== 'none' && loadBalancerImplementations[lb.kind].idleTimeout !== 'none') {
     let seconds = lb.idleTimeoutSeconds;
-    if (lb.idleTimeoutFromAnnotations) {
+    if (lb.idleTimeoutFromAnnotations && loadBalancerImplementations[lb.kind].idleTimeout === 'annotation') {
       const elb = svcAnn['service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout'];
       const nlb = Object.entries(svcAnn).find(([k]) => k.startsWith('service.beta.kubernetes.io/aws-load-balancer-listener-attributes'))?.[1];
       const fromNlb = nlb ? Number(/tcp\.idle_timeout\.seconds=(\d+)/.exec(String(nlb))?.[1]) : undefined;
