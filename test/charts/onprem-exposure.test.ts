@@ -4,8 +4,9 @@
  * PodSecurityPolicy checked against the pod both ways (and against TKG's own policies from the capture fixture),
  * and cluster:capture recognising MetalLB, kube-vip and AKO.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { IPodSpec } from 'kubernetes-models/v1';
@@ -23,6 +24,7 @@ import { podSecurityPolicyViolations, usablePolicies, type PodSecurityPolicyObje
 import type { Manifest } from '../../charts/rules/types.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
+import { capture } from '../../tools/cluster-capture/main.js';
 import { synthErrorIds, synthErrors } from '../support/synth.js';
 
 const where = { file: 'test/charts/onprem-exposure.test.ts', object: 'test/chat' };
@@ -267,5 +269,39 @@ describe('cluster:capture of on-prem load balancers', () => {
     expect(() => facts(list(), { kind: 'List', items: [{ kind: 'Secret', metadata: { name: 's' } }] })).toThrow(CaptureError);
     expect(() => facts(list(), { kind: 'List', items: [{ kind: 'Secret', metadata: { name: 's' } }] })).toThrow(/addons.json: unexpected item kind "Secret"/);
     expect(() => facts(list(), { items: [] })).toThrow(/addons.json: expected a kubectl List/);
+  });
+
+  it('a live capture (--context, through kubectl on PATH) asks for exactly the add-ons the cluster serves and records them', () => {
+    const work = mkdtempSync(join(tmpdir(), 'capture-addons-'));
+    const fixture = resolve('test/fixtures/kubectl/onprem-tanzu');
+    const log = join(work, 'calls.log');
+    // A stand-in kubectl answering from the Tanzu fixture, logging every call: the capture's real command lines.
+    writeFileSync(
+      join(work, 'kubectl'),
+      [
+        '#!/bin/sh',
+        `echo "$*" >> '${log}'`,
+        'case "$3" in',
+        `  version) cat '${fixture}/version.json' ;;`,
+        `  get) case "$4" in nodes,*) cat '${fixture}/resources.json' ;; *) cat '${fixture}/addons.json' ;; esac ;;`,
+        'esac',
+        '',
+      ].join('\n'),
+    );
+    chmodSync(join(work, 'kubectl'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${work}:${path ?? ''}`;
+    try {
+      const { text } = capture(['--context', 'tanzu', '--out', join(work, 'tanzu.ts')], new Date('2026-12-07T12:00:00Z'));
+      const calls = readFileSync(log, 'utf8').trim().split('\n');
+      expect(calls.at(-1)).toBe(`--context tanzu ${kubectlAddonArgs(onpremTanzuFacts).join(' ')}`);
+      expect(text).toContain('add-ons: kubectl get daemonsets,podsecuritypolicies,aviinfrasettings.ako.vmware.com -A -o json');
+      const json = JSON.parse(text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1)) as ClusterFacts;
+      expect(json.loadBalancers).toEqual(onpremTanzuFacts.loadBalancers);
+      expect(json.podSecurityPolicies).toEqual(onpremTanzuFacts.podSecurityPolicies);
+    } finally {
+      process.env.PATH = path;
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
