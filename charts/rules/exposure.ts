@@ -49,7 +49,7 @@ export const exposureRules: readonly Rule[] = [
     checks:
       'A load-balancer Service only on a cluster whose profile has that load balancer (provider matching), and an Ingress only with an IngressClass the cluster has.',
     why: 'A load-balancer service on an on-prem cluster without one stayed <pending> with AWS annotations nobody read, and synth blamed the SSE keep-alive instead.',
-    fix: 'Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, or install a load balancer (e.g. MetalLB) and declare it in the profile.',
+    fix: "Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, set exposure.provider to the profile's loadBalancer.kind, or install a load balancer (MetalLB, kube-vip, AKO) and capture the cluster again.",
     check: (svc, env) => {
       const out: { message: string }[] = [];
       const exposure = svc.plan.props.exposure;
