@@ -225,6 +225,19 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
       `the capture found AKO (${captured.seenFrom}), whose idle timeout is its network profile's in the Avi controller, which kubectl cannot see`,
       "declare it from the L4 virtual services' network profile (System-TCP-Proxy unless an L4Rule names another)",
     );
+  const idle = d.loadBalancerIdleTimeoutSeconds;
+  if (idle !== undefined && (d.loadBalancer !== undefined || captured?.kind !== 'avi'))
+    throw problem(
+      'loadBalancerIdleTimeoutSeconds',
+      `not read: ${d.loadBalancer !== undefined ? 'loadBalancer is declared whole' : `the captured load balancer is ${captured?.kind ?? 'none'}, whose idle timeout is not a profile setting`}`,
+      'remove it (or put the timeout in loadBalancer.idleTimeoutSeconds)',
+    );
+  if (idle !== undefined && !(Number.isInteger(idle) && idle > 0))
+    throw problem(
+      'loadBalancerIdleTimeoutSeconds',
+      `${idle} is not a positive number of seconds`,
+      'give the network profile idle timeout in whole seconds, e.g. 600',
+    );
   const loadBalancer: LoadBalancerProfile =
     d.loadBalancer ??
     (captured !== undefined

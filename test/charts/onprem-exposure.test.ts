@@ -252,6 +252,13 @@ describe('cluster:capture of on-prem load balancers', () => {
     const both = facts(list(crd('metallb.io', 'IPAddressPool'), crd('ako.vmware.com', 'AviInfraSetting')));
     expect(() => profileFromFacts(both, { name: 'two', definedIn: 'x.ts' })).toThrow(/x.ts: cluster two: loadBalancer: the capture found metallb .* and avi/);
     expect(() => profileFromFacts(onpremTanzuFacts, { name: 'tkg', definedIn: 'x.ts' })).toThrow(/loadBalancerIdleTimeoutSeconds: the capture found AKO/);
+    expect(() => profileFromFacts(onpremTanzuFacts, { name: 'tkg', definedIn: 'x.ts', loadBalancerIdleTimeoutSeconds: 0 })).toThrow(
+      /loadBalancerIdleTimeoutSeconds: 0 is not a positive number of seconds/,
+    );
+    const metal = facts(list(crd('metallb.io', 'IPAddressPool')));
+    expect(() => profileFromFacts(metal, { name: 'metal', definedIn: 'x.ts', loadBalancerIdleTimeoutSeconds: 600 })).toThrow(
+      /loadBalancerIdleTimeoutSeconds: not read: the captured load balancer is metallb/,
+    );
   });
 
   it('PodSecurityPolicies are listed only below 1.25, and turn the admission on by default there', () => {
