@@ -2,6 +2,7 @@ import { App, Chart, Yaml } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { grafanaOf } from './clusters/grafana.js';
+import { clusterMinor, podSecurityPolicyRemovedMinor } from './clusters/versions.js';
 import { ChartConfigError } from './lib/config-error.js';
 import { prometheusOf } from './clusters/prometheus.js';
 import { InferenceDashboard } from './constructs/grafana-dashboard.js';
@@ -75,6 +76,8 @@ export class ServiceChart extends Chart {
       nodePools: env.cluster.nodePools,
       ...(ingressController !== undefined ? { ingressController } : {}),
       queueMetricsVia: queueMetricsViaOf(env.cluster),
+      // Only where the API server still serves policy/v1beta1 (rule pod-security-admission-matches says so otherwise).
+      podSecurityPolicy: env.cluster.podSecurityPolicyAdmission === true && clusterMinor(env.cluster) < podSecurityPolicyRemovedMinor,
     });
   }
 }

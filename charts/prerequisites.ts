@@ -1,4 +1,5 @@
 import type { Environment } from './environments/types.js';
+import { loadBalancerImplementations } from './constructs/exposure.js';
 import { inFlightPodMetric } from './constructs/queue-autoscaling.js';
 import { certManagerIssuerAnnotations } from './rules/ingress-annotations.js';
 import { prometheusOf } from './clusters/prometheus.js';
@@ -186,6 +187,18 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
       }
       if (object.spec.ingressClassName === 'nginx')
         need('ingress-nginx', 'serves the Ingresses (class `nginx`) and reads their proxy-timeout annotations', envName);
+    }
+    if (object.kind === 'Service' && object.spec?.type === 'LoadBalancer') {
+      // An on-prem load balancer's pool, named on the Service: the implementation and the pool must exist.
+      for (const impl of Object.values(loadBalancerImplementations)) {
+        const key = impl.addressPoolAnnotations?.find((a) => object.metadata.annotations?.[a] !== undefined);
+        if (key)
+          need(
+            `${impl.name} with address pool \`${object.metadata.annotations![key]}\``,
+            `gives LoadBalancer Service ${object.metadata.name} its address`,
+            envName,
+          );
+      }
     }
     if (object.kind === 'Service' && object.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external') {
       need(

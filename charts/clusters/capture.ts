@@ -1,5 +1,15 @@
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
-import type { CapturedIngressClass, CapturedNodePool, CapturedQuota, CapturedStorageClass, CapturedTaint, ClusterFacts } from './facts.js';
+import type {
+  CapturedIngressClass,
+  CapturedLoadBalancer,
+  CapturedNodePool,
+  CapturedQuota,
+  CapturedStorageClass,
+  CapturedTaint,
+  ClusterFacts,
+} from './facts.js';
+import { kubernetesMinor } from './facts.js';
+import { podSecurityPolicyRemovedMinor } from './versions.js';
 
 /**
  * Turns kubectl's JSON into ClusterFacts. Shapes modelled on the Kubernetes API reference (Node
@@ -75,11 +85,125 @@ export const operatorSignatures: ReadonlyArray<{ readonly operator: string; read
   { operator: 'KEDA', crdGroup: 'keda.sh' },
   { operator: 'cert-manager', crdGroup: 'cert-manager.io' },
   { operator: 'AWS Load Balancer Controller', crdGroup: 'elbv2.k8s.aws' },
+  { operator: 'MetalLB', crdGroup: 'metallb.io' },
+  { operator: 'AKO (NSX Advanced Load Balancer)', crdGroup: 'ako.vmware.com' },
   { operator: 'Kyverno', crdGroup: 'kyverno.io' },
   { operator: 'NVIDIA GPU Operator', crdGroup: 'nvidia.com' },
   { operator: 'Node Feature Discovery', crdGroup: 'nfd.k8s-sigs.io' },
   { operator: 'GPU feature discovery', nodeLabel: 'nvidia.com/gpu.product' },
 ];
+
+/**
+ * The add-ons capture: a second `kubectl get` of what only some clusters serve, listed only where the first capture
+ * shows the cluster serves it (a kind the API server does not know fails the whole kubectl command). DaemonSets
+ * show kube-vip and MetalLB's speaker; IPAddressPools and AviInfraSettings are the address pools of MetalLB and AKO;
+ * PodSecurityPolicies exist until 1.25; the ConfigMap is kube-vip-cloud-provider's pool configuration.
+ */
+export const addonKinds = {
+  daemonsets: 'DaemonSet',
+  podsecuritypolicies: 'PodSecurityPolicy',
+  'ipaddresspools.metallb.io': 'IPAddressPool',
+  'aviinfrasettings.ako.vmware.com': 'AviInfraSetting',
+  configmaps: 'ConfigMap',
+} as const;
+
+/**
+ * kube-vip-cloud-provider's pool ConfigMap: `kubevip` (KubeVipCloudConfig in kube-vip/kube-vip-cloud-provider
+ * pkg/provider/provider.go) in `kube-system`, where its manifest runs it; fetched by name, never all ConfigMaps.
+ */
+export const kubeVipConfigMap = { name: 'kubevip', namespace: 'kube-system' } as const;
+export const kubectlKubeVipConfigMapArgs = ['get', 'configmap', kubeVipConfigMap.name, '-n', kubeVipConfigMap.namespace, '-o', 'json', '--ignore-not-found'];
+
+/** The add-ons `kubectl get` for a cluster the main capture described. */
+export function kubectlAddonArgs(facts: Pick<ClusterFacts, 'kubernetesVersion' | 'customResourceTypes'>): string[] {
+  const crd = (group: string, kind: string) => facts.customResourceTypes.some((c) => c.group === group && c.kind === kind);
+  const kinds = [
+    'daemonsets',
+    ...(kubernetesMinor(facts.kubernetesVersion) < podSecurityPolicyRemovedMinor ? ['podsecuritypolicies'] : []),
+    ...(crd('metallb.io', 'IPAddressPool') ? ['ipaddresspools.metallb.io'] : []),
+    ...(crd('ako.vmware.com', 'AviInfraSetting') ? ['aviinfrasettings.ako.vmware.com'] : []),
+  ];
+  return ['get', kinds.join(','), '-A', '-o', 'json'];
+}
+
+/**
+ * What shows an on-prem load balancer: MetalLB's CRDs (metallb.io, v0.13 and later) or its speaker DaemonSet, AKO's
+ * CRDs (ako.vmware.com), and a kube-vip DaemonSet serving Services (`svc_enable=true` in its environment, as
+ * `kube-vip manifest daemonset --services` writes it; a kube-vip serving only the control-plane address is not a
+ * Service load balancer).
+ */
+export const onpremLoadBalancerSignatures: ReadonlyArray<{
+  readonly kind: CapturedLoadBalancer['kind'];
+  readonly crdGroup?: string;
+  readonly daemonSet?: (ds: any) => boolean;
+}> = [
+  { kind: 'metallb', crdGroup: 'metallb.io', daemonSet: (ds) => containerImages(ds).some((i) => /(^|\/)metallb\/speaker(:|@|$)/.test(i)) },
+  { kind: 'avi', crdGroup: 'ako.vmware.com' },
+  {
+    kind: 'kube-vip',
+    daemonSet: (ds) =>
+      ((ds.spec?.template?.spec?.containers ?? []) as any[]).some(
+        (c) => /(^|\/)kube-vip(:|@|$)/.test(String(c.image ?? '')) && ((c.env ?? []) as any[]).some((e) => e.name === 'svc_enable' && e.value === 'true'),
+      ),
+  },
+];
+
+function containerImages(ds: any): string[] {
+  return ((ds.spec?.template?.spec?.containers ?? []) as any[]).map((c) => String(c.image ?? ''));
+}
+
+/** The scopes kube-vip-cloud-provider finds a pool for (pkg/provider/loadBalancer.go discoverPool): `cidr-<ns>` / `range-<ns>`. */
+function kubeVipPoolScopes(configMap: any): string[] {
+  const keys = Object.keys(configMap?.data ?? {});
+  return [...new Set(keys.map((k) => /^(?:cidr|range)-(.+)$/.exec(k)?.[1]).filter((s): s is string => s !== undefined))].sort();
+}
+
+/** Load balancers and PodSecurityPolicies from the CRD groups of the main capture and the add-ons list, when given. */
+function addonFacts(groups: ReadonlySet<string>, addons: unknown, where: string | undefined): Pick<ClusterFacts, 'loadBalancers' | 'podSecurityPolicies'> {
+  let items: any[] | undefined;
+  if (addons !== undefined) {
+    const list = addons as any;
+    if (list?.kind !== 'List' || !Array.isArray(list.items))
+      fail(
+        where ?? 'add-ons',
+        `expected a kubectl List (kind: List, items: [...]), got kind ${JSON.stringify(list?.kind)}`,
+        'write it with kubectl get ... -o json',
+      );
+    items = list.items as any[];
+    const known = new Set<string>(Object.values(addonKinds));
+    const stray = items.find((i) => !known.has(i?.kind));
+    if (stray) fail(where ?? 'add-ons', `unexpected item kind ${JSON.stringify(stray?.kind)}`, `list only ${Object.keys(addonKinds).join(',')}`);
+  }
+  const of = (kind: string) => (items ?? []).filter((i) => i.kind === kind);
+  const daemonSets = of('DaemonSet');
+  const names = (kind: string) =>
+    of(kind)
+      .map((i) => String(i.metadata?.name))
+      .sort();
+  const kubeVipCm = of('ConfigMap').find((c) => c.metadata?.name === kubeVipConfigMap.name && c.metadata?.namespace === kubeVipConfigMap.namespace);
+  const loadBalancers: CapturedLoadBalancer[] = [];
+  for (const sig of onpremLoadBalancerSignatures) {
+    const ds = sig.daemonSet ? daemonSets.find(sig.daemonSet) : undefined;
+    const seenFrom =
+      sig.crdGroup !== undefined && groups.has(sig.crdGroup)
+        ? `CRD group ${sig.crdGroup}`
+        : ds
+          ? `DaemonSet ${ds.metadata?.namespace}/${ds.metadata?.name}`
+          : undefined;
+    if (seenFrom === undefined) continue;
+    const pools =
+      items === undefined
+        ? undefined
+        : sig.kind === 'metallb'
+          ? names('IPAddressPool')
+          : sig.kind === 'avi'
+            ? names('AviInfraSetting')
+            : kubeVipPoolScopes(kubeVipCm);
+    loadBalancers.push({ kind: sig.kind, seenFrom, ...(pools !== undefined ? { addressPools: pools } : {}) });
+  }
+  const psps = names('PodSecurityPolicy');
+  return { ...(loadBalancers.length > 0 ? { loadBalancers } : {}), ...(psps.length > 0 ? { podSecurityPolicies: psps } : {}) };
+}
 
 function fail(where: string, problem: string, fix: string): never {
   throw new CaptureError(`${where}: ${problem}. Fix: ${fix}`);
@@ -237,6 +361,9 @@ export function factsFromKubectl(input: {
   capturedFrom: string;
   capturedAt: string;
   poolBounds?: PoolBounds;
+  /** The add-ons list (`kubectlAddonArgs`, plus kube-vip's ConfigMap), when captured. Default: not captured. */
+  addons?: unknown;
+  addonsFrom?: string;
 }): ClusterFacts {
   const kubernetesVersion = serverVersion(input.version, input.versionFrom);
   const list = input.list as any;
@@ -312,6 +439,7 @@ export function factsFromKubectl(input: {
     ingressClasses,
     resourceQuotas,
     cloudProvider: cloudOf(nodes),
+    ...addonFacts(groups, input.addons, input.addonsFrom),
   };
 }
 
@@ -337,7 +465,7 @@ export function renderFactsFile(facts: ClusterFacts, identifier: string, importP
     '/**',
     ` * Captured ${facts.capturedAt} from ${facts.capturedFrom} by:`,
     ` *   ${command}`,
-    ` * (kubectl ${kubectlVersionArgs.join(' ')}; kubectl ${kubectlGetArgs.join(' ')}).`,
+    ` * (kubectl ${kubectlVersionArgs.join(' ')}; kubectl ${kubectlGetArgs.join(' ')}${facts.loadBalancers || facts.podSecurityPolicies ? `; add-ons: kubectl ${kubectlAddonArgs(facts).join(' ')}` : ''}).`,
     ` * Kubernetes ${facts.kubernetesVersion}; node pools: ${pools}.`,
     ' * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.',
     ' */',

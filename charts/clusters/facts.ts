@@ -89,6 +89,27 @@ export interface ClusterFacts {
   readonly resourceQuotas: readonly CapturedQuota[];
   /** Cloud of the nodes' `spec.providerID` (`aws`, `gce`, `azure`, `vsphere`), or `none`. */
   readonly cloudProvider: string;
+  /**
+   * On-prem load balancers the cluster shows (`onpremLoadBalancerSignatures` in charts/clusters/capture.ts), each
+   * with the address pools captured for it. Absent when none was found.
+   */
+  readonly loadBalancers?: readonly CapturedLoadBalancer[];
+  /**
+   * PodSecurityPolicy names (Kubernetes 1.24 and older, from the add-ons capture). Absent when the add-ons were not
+   * captured or the cluster serves no PodSecurityPolicy.
+   */
+  readonly podSecurityPolicies?: readonly string[];
+}
+
+export interface CapturedLoadBalancer {
+  readonly kind: 'metallb' | 'kube-vip' | 'avi';
+  /** What showed it: a CRD group, a DaemonSet. */
+  readonly seenFrom: string;
+  /**
+   * Its address pools: MetalLB IPAddressPool names, AKO AviInfraSetting names, kube-vip's `kubevip` ConfigMap
+   * scopes (`global` or a namespace). Absent when the add-ons capture did not list them (unknown, not empty).
+   */
+  readonly addressPools?: readonly string[];
 }
 
 /** Kubernetes minor version from a gitVersion (`v1.23.8+vmware.3` -> 23). */

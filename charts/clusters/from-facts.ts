@@ -1,6 +1,7 @@
 import { parseQuantity } from '../lib/quantity.js';
 import type { ClusterFacts } from './facts.js';
 import { kubernetesMinor } from './facts.js';
+import { podSecurityPolicyRemovedMinor } from './versions.js';
 import type {
   AdmissionPolicies,
   ClusterProfile,
@@ -46,6 +47,8 @@ const crdInstallers: Readonly<Record<string, string>> = {
   'keda.sh': 'KEDA',
   'cert-manager.io': 'cert-manager',
   'elbv2.k8s.aws': 'AWS Load Balancer Controller',
+  'metallb.io': 'MetalLB',
+  'ako.vmware.com': 'AKO (the Avi Kubernetes Operator of NSX Advanced Load Balancer)',
   'nvidia.com': 'NVIDIA GPU Operator',
 };
 
@@ -56,11 +59,18 @@ export interface ProfileDecisions {
   /** Repository-relative file of the profile. No default. */
   readonly definedIn: string;
   /**
-   * The load balancer a `type: LoadBalancer` Service gets. Default from the nodes' cloud: `aws` gets the
-   * in-tree Classic ELB (60 s idle timeout, annotation-settable) or an NLB when the AWS Load Balancer
-   * Controller is installed (350 s); any other cloud `none`, since nothing here knows its load balancer.
+   * The load balancer a `type: LoadBalancer` Service gets. Default from the capture: the on-prem load balancer it
+   * found (MetalLB, kube-vip or AKO, with its address pools), else from the nodes' cloud: `aws` gets the in-tree
+   * Classic ELB (60 s idle timeout, annotation-settable) or an NLB when the AWS Load Balancer Controller is
+   * installed (350 s); any other cloud `none`, since nothing here knows its load balancer.
    */
   readonly loadBalancer?: LoadBalancerProfile;
+  /**
+   * Idle timeout in seconds of a captured load balancer whose timeout is set outside the Service: AKO's L4
+   * virtual services take it from their network profile in the Avi controller, which kubectl cannot read.
+   * Required when the capture found AKO; not read otherwise (MetalLB and kube-vip are not proxies).
+   */
+  readonly loadBalancerIdleTimeoutSeconds?: number;
   /** Ingress controller idle timeout without annotations. Default 60 s (ingress-nginx's proxy-read-timeout). */
   readonly ingressIdleTimeoutSeconds?: number;
   /** Idle timeouts on the client path nothing here can change. Default none. */
@@ -77,7 +87,12 @@ export interface ProfileDecisions {
   readonly gpus?: Readonly<Record<string, { readonly memoryGiB: number; readonly model: string }>>;
   /** The cluster's Prometheus. Default: kube-prometheus-stack in `monitoring` (charts/clusters/prometheus.ts). */
   readonly prometheus?: PrometheusProfile;
-  /** PodSecurityPolicy admission enabled. Default false. */
+  /**
+   * PodSecurityPolicy admission enabled. Default: on below 1.25 when the capture found PodSecurityPolicies (TKG
+   * creates `vmware-system-privileged` and `vmware-system-restricted` where it turns the admission on), else off.
+   * The API server's admission plugins are not visible to kubectl: declare false for a cluster that keeps
+   * policies without enforcing them.
+   */
   readonly podSecurityPolicyAdmission?: boolean;
   /**
    * Namespace of an IngressClass's controller where the IngressClass does not say (no
@@ -196,13 +211,48 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     };
   });
   const awsLbController = facts.operators.includes('AWS Load Balancer Controller');
+  const onpremLb = facts.loadBalancers ?? [];
+  if (d.loadBalancer === undefined && onpremLb.length > 1)
+    throw problem(
+      'loadBalancer',
+      `the capture found ${onpremLb.map((l) => `${l.kind} (${l.seenFrom})`).join(' and ')}`,
+      'declare which one serves Services: loadBalancer: { kind, idleTimeoutSeconds, idleTimeoutFromAnnotations: false }',
+    );
+  const captured = onpremLb[0];
+  if (d.loadBalancer === undefined && captured?.kind === 'avi' && d.loadBalancerIdleTimeoutSeconds === undefined)
+    throw problem(
+      'loadBalancerIdleTimeoutSeconds',
+      `the capture found AKO (${captured.seenFrom}), whose idle timeout is its network profile's in the Avi controller, which kubectl cannot see`,
+      "declare it from the L4 virtual services' network profile (System-TCP-Proxy unless an L4Rule names another)",
+    );
+  const idle = d.loadBalancerIdleTimeoutSeconds;
+  if (idle !== undefined && (d.loadBalancer !== undefined || captured?.kind !== 'avi'))
+    throw problem(
+      'loadBalancerIdleTimeoutSeconds',
+      `not read: ${d.loadBalancer !== undefined ? 'loadBalancer is declared whole' : `the captured load balancer is ${captured?.kind ?? 'none'}, whose idle timeout is not a profile setting`}`,
+      'remove it (or put the timeout in loadBalancer.idleTimeoutSeconds)',
+    );
+  if (idle !== undefined && !(Number.isInteger(idle) && idle > 0))
+    throw problem(
+      'loadBalancerIdleTimeoutSeconds',
+      `${idle} is not a positive number of seconds`,
+      'give the network profile idle timeout in whole seconds, e.g. 600',
+    );
   const loadBalancer: LoadBalancerProfile =
     d.loadBalancer ??
-    (facts.cloudProvider === 'aws'
-      ? awsLbController
-        ? { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true }
-        : { kind: 'aws-elb', idleTimeoutSeconds: 60, idleTimeoutFromAnnotations: true }
-      : { kind: 'none', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false });
+    (captured !== undefined
+      ? {
+          kind: captured.kind,
+          idleTimeoutSeconds: captured.kind === 'avi' ? d.loadBalancerIdleTimeoutSeconds! : 0,
+          idleTimeoutFromAnnotations: false,
+          ...(captured.addressPools !== undefined ? { addressPools: captured.addressPools } : {}),
+        }
+      : facts.cloudProvider === 'aws'
+        ? awsLbController
+          ? { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true }
+          : { kind: 'aws-elb', idleTimeoutSeconds: 60, idleTimeoutFromAnnotations: true }
+        : { kind: 'none', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false });
+  const podSecurityPolicyAdmission = d.podSecurityPolicyAdmission ?? (minor < podSecurityPolicyRemovedMinor && (facts.podSecurityPolicies ?? []).length > 0);
   const namespaceQuotas: Record<string, ResourceQuota> = {};
   for (const q of facts.resourceQuotas) {
     const next = quotaOf(q.hard);
@@ -246,6 +296,6 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     ...(d.ingressIdleTimeoutsSeconds ? { ingressIdleTimeoutsSeconds: d.ingressIdleTimeoutsSeconds } : {}),
     ...(d.admission ? { admission: d.admission } : {}),
     ...(d.prometheus ? { prometheus: d.prometheus } : {}),
-    ...(d.podSecurityPolicyAdmission !== undefined ? { podSecurityPolicyAdmission: d.podSecurityPolicyAdmission } : {}),
+    ...(podSecurityPolicyAdmission ? { podSecurityPolicyAdmission } : d.podSecurityPolicyAdmission === false ? { podSecurityPolicyAdmission: false } : {}),
   };
 }

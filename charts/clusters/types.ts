@@ -89,12 +89,30 @@ export interface MetricsAdapter {
   readonly installedBy: string;
 }
 
+/**
+ * What implements `type: LoadBalancer` Services on the cluster. Cloud ones (`aws-nlb`, `aws-elb`, `gcp`) and the
+ * on-prem ones: `metallb` (MetalLB, L2 or BGP), `kube-vip` (kube-vip with kube-vip-cloud-provider) and `avi`
+ * (NSX Advanced Load Balancer through the Avi Kubernetes Operator, AKO, as TKG uses it). What each reads from a
+ * Service is `loadBalancerImplementations` in charts/constructs/exposure.ts.
+ */
+export type LoadBalancerKind = 'aws-nlb' | 'aws-elb' | 'gcp' | 'metallb' | 'kube-vip' | 'avi';
+
 export interface LoadBalancerProfile {
-  readonly kind: 'aws-nlb' | 'aws-elb' | 'gcp' | 'none';
-  /** Idle timeout in seconds of a load balancer created for a Service. */
+  readonly kind: LoadBalancerKind | 'none';
+  /**
+   * Idle timeout in seconds of a load balancer created for a Service. Not read for MetalLB and kube-vip: they
+   * announce an address and forward packets to kube-proxy, and hold no connection that could go idle.
+   */
   readonly idleTimeoutSeconds: number;
   /** True when the Service's annotations set the idle timeout (this project sets it from the request timeout). */
   readonly idleTimeoutFromAnnotations: boolean;
+  /**
+   * The address pools a Service can draw from, as the cluster shows them: MetalLB IPAddressPool names, AKO
+   * AviInfraSetting names, or for kube-vip the namespaces its `kubevip` ConfigMap has a pool for (`global` for
+   * `cidr-global` / `range-global`). Rule `load-balancer-address-pool-exists` checks a Service's pool against it.
+   * Default unknown: pools are not checked.
+   */
+  readonly addressPools?: readonly string[];
 }
 
 export interface ResourceQuota {
@@ -182,8 +200,9 @@ export interface ClusterProfile {
    */
   readonly ingressControllerNamespaces?: Readonly<Record<string, string>>;
   /**
-   * PodSecurityPolicy admission is enabled (Tanzu TKG 1.24 and older turn it on by default). Pods are
-   * then refused unless a PodSecurityPolicy admits them, which this repository does not ship.
+   * PodSecurityPolicy admission is enabled (TKG clusters on Kubernetes 1.24 and older run it by default). Pods
+   * are then refused unless a PodSecurityPolicy their service account may `use` admits them: synth then
+   * generates one per service with its Role and RoleBinding (charts/constructs/pod-security-policy.ts).
    * Default false: upstream Kubernetes never enabled it by default, and 1.25 removed it.
    */
   readonly podSecurityPolicyAdmission?: boolean;

@@ -2,35 +2,144 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { defaultPort } from '../../service/contract.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
+import type { LoadBalancerKind, LoadBalancerProfile } from '../clusters/types.js';
 import type { ExposureProps } from './props.js';
 
 /** Port the Service exposes in the cluster. */
 export const servicePort = 80;
 
 /**
- * Idle-timeout annotations per load balancer, set from the request timeout so a long
- * non-streamed answer is not cut (streams are covered by SSE keep-alive comments as well).
+ * What one implementation of `type: LoadBalancer` reads from a Service, modelled on its own source or
+ * documentation (cited per entry). Every fact about a load balancer kind lives here; the rules and the summary
+ * read it rather than repeating it.
  */
-export function loadBalancerAnnotations(provider: 'aws-nlb' | 'aws-elb' | 'gcp', internal: boolean, idleTimeoutSeconds: number): Record<string, string> {
-  switch (provider) {
-    case 'aws-nlb':
-      // AWS Load Balancer Controller; NLB TCP idle timeout is a listener attribute (default 350 s).
-      return {
-        'service.beta.kubernetes.io/aws-load-balancer-type': 'external',
-        'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
-        'service.beta.kubernetes.io/aws-load-balancer-scheme': internal ? 'internal' : 'internet-facing',
-        [`service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-${servicePort}`]: `tcp.idle_timeout.seconds=${Math.max(60, idleTimeoutSeconds)}`,
-      };
-    case 'aws-elb':
-      // In-tree classic ELB: idle timeout defaults to 60 s, which cuts long answers.
-      return {
-        'service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout': String(idleTimeoutSeconds),
-        ...(internal ? { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } : {}),
-      };
-    case 'gcp':
-      // GKE passthrough Network Load Balancer: no proxy, so no idle timeout to raise.
-      return internal ? { 'networking.gke.io/load-balancer-type': 'Internal' } : {};
-  }
+export interface LoadBalancerImplementation {
+  /** Name as people know it, for messages and docs. */
+  readonly name: string;
+  /**
+   * Where the idle timeout on the client path comes from: the Service's annotations (set here from the request
+   * timeout), the profile (a setting outside the Service, declared in `loadBalancer.idleTimeoutSeconds`), or
+   * `none` when the implementation holds no connection of its own and so has no idle timeout at all.
+   */
+  readonly idleTimeout: 'annotation' | 'profile' | 'none';
+  /** Why the idle timeout is what it is, in one sentence (rule docs and the synth summary). */
+  readonly idleTimeoutNote: string;
+  /**
+   * The annotations naming the address pool a Service draws from, when the implementation reads one; several
+   * when releases read different keys (all get the same value). Undefined: no per-Service pool.
+   */
+  readonly addressPoolAnnotations?: readonly string[];
+  /** How the pool is chosen when the Service cannot name one. */
+  readonly addressPoolNote: string;
+  /** The implementation's own annotations for the Service (idle timeout, scheme). */
+  readonly annotations: (internal: boolean, idleTimeoutSeconds: number) => Record<string, string>;
+}
+
+export const loadBalancerImplementations: Readonly<Record<LoadBalancerKind, LoadBalancerImplementation>> = {
+  'aws-nlb': {
+    name: 'AWS Network Load Balancer (AWS Load Balancer Controller)',
+    idleTimeout: 'annotation',
+    idleTimeoutNote: 'the NLB TCP idle timeout is a listener attribute (default 350 s), set from the request timeout',
+    addressPoolNote: 'addresses come from the VPC subnets the controller discovers',
+    annotations: (internal, idle) => ({
+      'service.beta.kubernetes.io/aws-load-balancer-type': 'external',
+      'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
+      'service.beta.kubernetes.io/aws-load-balancer-scheme': internal ? 'internal' : 'internet-facing',
+      [`service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-${servicePort}`]: `tcp.idle_timeout.seconds=${Math.max(60, idle)}`,
+    }),
+  },
+  'aws-elb': {
+    name: 'AWS Classic ELB (in-tree)',
+    idleTimeout: 'annotation',
+    idleTimeoutNote: 'the classic ELB idle timeout defaults to 60 s, which cuts long answers; set from the request timeout',
+    addressPoolNote: 'addresses come from the VPC subnets',
+    annotations: (internal, idle) => ({
+      'service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout': String(idle),
+      ...(internal ? { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } : {}),
+    }),
+  },
+  gcp: {
+    name: 'GKE passthrough Network Load Balancer',
+    idleTimeout: 'none',
+    idleTimeoutNote: 'a passthrough load balancer is not a proxy, so it has no idle timeout to raise',
+    addressPoolNote: 'addresses come from the VPC',
+    annotations: (internal): Record<string, string> => (internal ? { 'networking.gke.io/load-balancer-type': 'Internal' } : {}),
+  },
+  // metallb/metallb controller/service.go: the controller reads `metallb.io/address-pool` first and falls back to
+  // the deprecated `metallb.universe.tf/address-pool` (valueForAnnotation); releases before the rename read only
+  // the latter, so both are written. An unknown pool fails allocation (`pool ... does not exist`) and the Service
+  // stays <pending>; no pools at all, likewise ("pools are empty").
+  metallb: {
+    name: 'MetalLB',
+    idleTimeout: 'none',
+    idleTimeoutNote:
+      'MetalLB only announces the address (ARP/NDP in L2 mode, routes in BGP mode) and kube-proxy forwards the packets: it is not a proxy and has no idle timeout',
+    addressPoolAnnotations: ['metallb.io/address-pool', 'metallb.universe.tf/address-pool'],
+    addressPoolNote: 'without an address-pool annotation MetalLB tries every IPAddressPool with autoAssign on',
+    annotations: () => ({}),
+  },
+  // kube-vip/kube-vip-cloud-provider pkg/provider/loadBalancer.go: the pool is the `kubevip` ConfigMap's
+  // `cidr-<namespace>` or `range-<namespace>` key, else `cidr-global` / `range-global` (discoverPool); a Service
+  // names no pool, only fixed addresses (`kube-vip.io/loadbalancerIPs`).
+  'kube-vip': {
+    name: 'kube-vip (kube-vip-cloud-provider)',
+    idleTimeout: 'none',
+    idleTimeoutNote: 'kube-vip announces the address from one node (ARP or BGP) and kube-proxy forwards the packets: it is not a proxy and has no idle timeout',
+    addressPoolNote:
+      "kube-vip-cloud-provider picks the pool by the Service's namespace: the kubevip ConfigMap's cidr-<namespace> or range-<namespace>, else cidr-global or range-global",
+    annotations: () => ({}),
+  },
+  // vmware/load-balancer-and-ingress-services-for-kubernetes docs/crds/avinfrasetting.md (the Service annotation
+  // naming an AviInfraSetting, whose vipNetworks give the address) and docs/crds/l4rule.md (the L4 virtual
+  // service's network profile, `System-TCP-Proxy` unless an L4Rule names another, holds the TCP idle timeout; no
+  // Service annotation sets it).
+  avi: {
+    name: 'NSX Advanced Load Balancer (Avi Kubernetes Operator)',
+    idleTimeout: 'profile',
+    idleTimeoutNote:
+      "the L4 virtual service's TCP proxy network profile holds the idle timeout (System-TCP-Proxy unless an L4Rule names another); no Service annotation sets it, so the profile declares it",
+    addressPoolAnnotations: ['aviinfrasetting.ako.vmware.com/name'],
+    addressPoolNote: "without an AviInfraSetting AKO takes the VIP from the cloud's default VIP network",
+    annotations: () => ({}),
+  },
+};
+
+/** One line for the synth summary: what implements a load-balancer Service and the idle timeout it puts on the path. */
+export function loadBalancerSummary(lb: LoadBalancerProfile): string {
+  if (lb.kind === 'none') return 'no load balancer on this cluster';
+  const impl = loadBalancerImplementations[lb.kind];
+  const timeout =
+    impl.idleTimeout === 'none'
+      ? 'no idle timeout'
+      : impl.idleTimeout === 'profile' || !lb.idleTimeoutFromAnnotations
+        ? `idle timeout ${lb.idleTimeoutSeconds}s (from the cluster profile)`
+        : 'idle timeout set from the request timeout';
+  return `${impl.name}: ${timeout}: ${impl.idleTimeoutNote}`;
+}
+
+/**
+ * The Service's annotations for a load balancer kind: the implementation's own, and its pool annotations when
+ * an address pool is named. A pool for an implementation that reads none is refused, naming the field.
+ */
+export function loadBalancerAnnotations(
+  provider: LoadBalancerKind,
+  internal: boolean,
+  idleTimeoutSeconds: number,
+  addressPool: string | undefined,
+  where: { readonly file: string; readonly object: string },
+): Record<string, string> {
+  const impl = loadBalancerImplementations[provider];
+  if (addressPool === undefined) return impl.annotations(internal, idleTimeoutSeconds);
+  if (impl.addressPoolAnnotations === undefined)
+    throw new ChartConfigError([
+      {
+        ...where,
+        field: 'exposure.addressPool',
+        problem: `${impl.name} reads no address pool from a Service (${impl.addressPoolNote})`,
+        fix: provider === 'kube-vip' ? 'remove it and give the namespace a pool in the kubevip ConfigMap (cidr-<namespace>)' : 'remove it',
+      },
+    ]);
+  return { ...impl.annotations(internal, idleTimeoutSeconds), ...Object.fromEntries(impl.addressPoolAnnotations.map((a) => [a, addressPool])) };
 }
 
 /** ingress-nginx annotations: proxy timeouts from the request timeout, no buffering for SSE. */
@@ -192,7 +301,9 @@ export class InferenceExposure extends Construct {
       metadata: {
         name: props.name,
         labels: props.labels,
-        annotations: isLb ? loadBalancerAnnotations(exposure.provider, exposure.internal ?? true, props.idleTimeoutSeconds) : undefined,
+        annotations: isLb
+          ? loadBalancerAnnotations(exposure.provider, exposure.internal ?? true, props.idleTimeoutSeconds, exposure.addressPool, props.where)
+          : undefined,
       },
       type: isLb ? kplus.ServiceType.LOAD_BALANCER : kplus.ServiceType.CLUSTER_IP,
       ports: [{ name: 'http', port: servicePort, targetPort: defaultPort, protocol: kplus.Protocol.TCP }],

@@ -1,4 +1,5 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
+import type { IPodSpec } from 'kubernetes-models/v1';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { defaultPrometheus } from '../clusters/prometheus.js';
@@ -12,6 +13,7 @@ import { defaultIngressController, InferenceExposure, ingressControllers } from 
 import { ModelCache } from './model-cache.js';
 import { InferenceMonitoring } from './monitoring.js';
 import { InferenceNetworkPolicy } from './network-policy.js';
+import { PodSecurityPolicyGrant } from './pod-security-policy.js';
 import type { InferenceServiceProps } from './props.js';
 
 /**
@@ -43,6 +45,17 @@ export class GgufInferenceService extends Construct {
     const cache = new ModelCache(this, 'model-cache', plan, labels.all);
     const workload = new InferenceDeployment(this, 'workload', { plan, labels, serviceAccount, modelCache: cache.volume });
     this.deployment = workload.deployment;
+    if (props.podSecurityPolicy === true) {
+      const deployment = ApiObject.of(this.deployment);
+      new PodSecurityPolicyGrant(this, 'pod-security-policy', {
+        policyName: `${namespace}-${name}`,
+        name: `${name}-psp`,
+        labels: labels.all,
+        serviceAccountName: name,
+        namespace,
+        podSpec: () => (deployment.toJson() as { spec: { template: { spec: IPodSpec } } }).spec.template.spec,
+      });
+    }
 
     const exposure = new InferenceExposure(this, 'exposure', {
       name,

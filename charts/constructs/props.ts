@@ -1,4 +1,4 @@
-import type { NodePool, PrometheusProfile } from '../clusters/types.js';
+import type { LoadBalancerKind, NodePool, PrometheusProfile } from '../clusters/types.js';
 import type { ServiceKind } from '../../service/contract.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
@@ -53,10 +53,26 @@ export type ExposureProps =
   | { readonly kind: 'cluster-ip' }
   | {
       readonly kind: 'load-balancer';
-      /** Which cloud's annotations set the idle timeout (AWS NLB via target-group attribute, AWS classic ELB, GCP BackendConfig is not used: GCP passthrough NLBs have no idle timeout). */
-      readonly provider: 'aws-nlb' | 'aws-elb' | 'gcp';
-      /** @default true — an internal load balancer; public exposure of an unauthenticated model is a choice to make explicitly. */
+      /**
+       * What implements the Service, matching the cluster profile's `loadBalancer.kind` (rule `exposure-supported`).
+       * Its annotations: AWS NLB listener attribute and classic ELB idle timeout; none for GCP (a passthrough NLB
+       * has no idle timeout); the address pool for MetalLB and AKO (`avi`); nothing for kube-vip, whose pool is
+       * chosen by namespace. See `loadBalancerImplementations` in charts/constructs/exposure.ts.
+       */
+      readonly provider: LoadBalancerKind;
+      /**
+       * For the cloud load balancers: an internal one. MetalLB, kube-vip and AKO have no such switch (the pool's
+       * addresses decide who can reach it), so it is not read for them.
+       * @default true — an internal load balancer; public exposure of an unauthenticated model is a choice to make explicitly.
+       */
       readonly internal?: boolean;
+      /**
+       * The address pool to draw the Service's address from: a MetalLB IPAddressPool (annotation
+       * `metallb.io/address-pool`) or an AKO AviInfraSetting (annotation `aviinfrasetting.ako.vmware.com/name`).
+       * Refused for the other providers (kube-vip picks its pool by the Service's namespace).
+       * @default none — MetalLB then tries every pool with autoAssign, AKO uses the cloud's default VIP network
+       */
+      readonly addressPool?: string;
     }
   | {
       readonly kind: 'ingress';
@@ -260,6 +276,13 @@ export interface InferenceServiceProps {
    * adapter for `custom.metrics.k8s.io`. @default 'keda'
    */
   readonly queueMetricsVia?: 'keda' | 'prometheus-adapter';
+  /**
+   * The cluster enforces PodSecurityPolicy (Kubernetes 1.24 and older, `podSecurityPolicyAdmission` in the
+   * profile): a PodSecurityPolicy read off the pod template, with a Role and RoleBinding letting the service
+   * account use it, is generated (charts/constructs/pod-security-policy.ts). Environments fill it from the
+   * cluster profile. @default false — no policy/v1beta1 object, which 1.25 and later do not serve
+   */
+  readonly podSecurityPolicy?: boolean;
 }
 
 /** A probe's timing, as the kubelet takes it. */

@@ -97,7 +97,7 @@ const modelCache: UnionShape = {
 const exposure: UnionShape = {
   variants: {
     'cluster-ip': shape<Variant<ExposureProps, 'cluster-ip'>>({ kind: 'value' }),
-    'load-balancer': shape<Variant<ExposureProps, 'load-balancer'>>({ kind: 'value', provider: 'value', internal: 'value' }),
+    'load-balancer': shape<Variant<ExposureProps, 'load-balancer'>>({ kind: 'value', provider: 'value', internal: 'value', addressPool: 'value' }),
     ingress: shape<Variant<ExposureProps, 'ingress'>>({
       kind: 'value',
       host: 'value',

@@ -2,7 +2,7 @@ import type { ClusterProfile } from '../clusters/types.js';
 import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
-/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, node pools and queue metrics path. */
+/** A service as an environment declares it: the environment fills in its name, file and image, the cluster its Prometheus, version, ingress controller and its namespace, node pools, queue metrics path and whether it enforces PodSecurityPolicy. */
 export type ServiceDeclaration = Omit<
   InferenceServiceProps,
   | 'environment'
@@ -14,6 +14,7 @@ export type ServiceDeclaration = Omit<
   | 'ingressController'
   | 'nodePools'
   | 'queueMetricsVia'
+  | 'podSecurityPolicy'
   | 'imagePullSecrets'
 > & {
   /** @default the environment's image */

@@ -47,6 +47,9 @@ export const deployedKinds = [
   { group: '', kind: 'LimitRange' },
   // The Grafana dashboard of each environment (charts/constructs/grafana-dashboard.ts).
   { group: '', kind: 'ConfigMap' },
+  // The Role and RoleBinding letting a service account use its PodSecurityPolicy (charts/constructs/pod-security-policy.ts).
+  { group: 'rbac.authorization.k8s.io', kind: 'Role' },
+  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
 ] as const;
 
 /**
@@ -71,8 +74,9 @@ export const observedKinds = [
 
 /**
  * The AppProject of the environments: this repository only, each environment's own cluster and
- * namespace only, and the one cluster-scoped object it may touch is each environment's Namespace
- * by name (a bare `Namespace` entry would let an Application create or prune any namespace).
+ * namespace only, and the only cluster-scoped objects it may touch are each environment's Namespace
+ * and its services' PodSecurityPolicies, by name (a bare `Namespace` entry would let an Application create or
+ * prune any namespace).
  */
 export class ProjectChart extends Chart {
   constructor(scope: Construct, settings: GitOpsSettings, builds: readonly EnvironmentBuild[]) {
@@ -83,7 +87,16 @@ export class ProjectChart extends Chart {
         description: 'Self-hosted GGUF inference services, synthesized by cdk8s into dist/',
         sourceRepos: [settings.repoURL],
         destinations: builds.map((b) => ({ name: b.environment.clusterName, namespace: b.environment.namespace })),
-        clusterResourceWhitelist: builds.map((b) => ({ group: '', kind: 'Namespace', name: b.environment.namespace })),
+        clusterResourceWhitelist: builds.flatMap((b) => [
+          { group: '', kind: 'Namespace', name: b.environment.namespace },
+          // Each service's PodSecurityPolicy on clusters that enforce them, by name like the Namespace.
+          ...b.services.flatMap((s) =>
+            s
+              .toJson()
+              .filter((o: { kind?: string }) => o.kind === 'PodSecurityPolicy')
+              .map((o: { metadata: { name: string } }) => ({ group: 'policy', kind: 'PodSecurityPolicy', name: o.metadata.name })),
+          ),
+        ]),
         namespaceResourceWhitelist: [...deployedKinds, ...observedKinds].map((k) => ({ ...k })),
       },
     });

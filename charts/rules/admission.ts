@@ -2,7 +2,7 @@ import type { IContainer, IPodSecurityContext, IPodSpec, ISecurityContext } from
 import type { PolarisSeverity } from '../clusters/types.js';
 import { clusterMinor, minimumKubernetesMinor, podSecurityPolicyRemovedMinor } from '../clusters/versions.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
-import { namespacePodSecurityLevel } from '../lib/pod-security.js';
+import { namespacePodSecurityLevel, restrictedVolumeSources } from '../lib/pod-security.js';
 
 /**
  * Admission as the cluster performs it: Pod Security Admission on the namespace's level, Polaris's
@@ -34,8 +34,6 @@ const baselineCapabilities = new Set([
   'SETUID',
   'SYS_CHROOT',
 ]);
-/** Volume sources the restricted level allows (check_restrictedVolumes.go). */
-const restrictedVolumeSources = new Set(['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']);
 
 /**
  * What a Pod Security level forbids in a pod spec, one line each; [] when the level admits it. Modelled on
@@ -229,9 +227,9 @@ export const admissionRules: readonly Rule[] = [
   {
     id: 'pod-security-admission-matches',
     severity: 'error',
-    checks: `Pods are admitted by what the cluster enforces: Pod Security Admission labels (served from 1.${minimumKubernetesMinor}), and no PodSecurityPolicy admission, which this repository ships no policy for (removed in 1.${podSecurityPolicyRemovedMinor}).`,
-    why: 'On TKG 1.24 and older PodSecurityPolicy admission is on by default: every pod was refused for want of a policy, and the Deployment showed no pods at all.',
-    fix: "Disable PodSecurityPolicy admission on the cluster (or bind a restricted PodSecurityPolicy to the namespace's service accounts) and record it in the profile.",
+    checks: `Pods are admitted by what the cluster enforces: Pod Security Admission labels (served from 1.${minimumKubernetesMinor}); a profile that says PodSecurityPolicy admission is on runs Kubernetes older than 1.${podSecurityPolicyRemovedMinor}, which removed it (below that, pod-security-policy-admits checks the generated policy).`,
+    why: 'A profile claiming PodSecurityPolicy admission on a 1.25+ cluster describes a cluster that cannot exist, and every rule built on it checks the wrong thing.',
+    fix: 'Capture the cluster again, or set podSecurityPolicyAdmission false in the profile.',
     check: (_svc, env) => {
       if (!env.cluster.podSecurityPolicyAdmission) return [];
       const minor = clusterMinor(env.cluster);
@@ -242,7 +240,8 @@ export const admissionRules: readonly Rule[] = [
             fix: 'Set podSecurityPolicyAdmission false in the profile.',
           },
         ];
-      return [{ message: `cluster ${env.cluster.name} (Kubernetes 1.${minor}) enforces PodSecurityPolicy and no policy admits these pods` }];
+      // Before 1.25 synth generates a policy for the pods; pod-security-policy-admits checks it admits them.
+      return [];
     },
   },
   {

@@ -1,4 +1,4 @@
-import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations } from '../constructs/exposure.js';
+import { defaultIngressController, ingressControllers, ingressIdleTimeoutFromAnnotations, loadBalancerImplementations } from '../constructs/exposure.js';
 import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
 
 /**
@@ -14,10 +14,11 @@ export function pathIdleTimeouts(svc: ServiceContext, env: EnvironmentContext): 
   const out = env.cluster.fixedPathIdleTimeoutsSeconds.map((s) => ({ what: 'fixed path timeout', seconds: s }));
   const svcAnn = svc.service?.metadata.annotations ?? {};
   // A cluster without a load balancer has no idle timeout to meet: exposure-supported reports the Service instead.
-  if (svc.service?.spec.type === 'LoadBalancer' && env.cluster.loadBalancer.kind !== 'none') {
-    const lb = env.cluster.loadBalancer;
+  const lb = env.cluster.loadBalancer;
+  // An implementation that is not a proxy (MetalLB, kube-vip, a passthrough NLB) adds no idle timeout to the path.
+  if (svc.service?.spec.type === 'LoadBalancer' && lb.kind !== 'none' && loadBalancerImplementations[lb.kind].idleTimeout !== 'none') {
     let seconds = lb.idleTimeoutSeconds;
-    if (lb.idleTimeoutFromAnnotations) {
+    if (lb.idleTimeoutFromAnnotations && loadBalancerImplementations[lb.kind].idleTimeout === 'annotation') {
       const elb = svcAnn['service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout'];
       const nlb = Object.entries(svcAnn).find(([k]) => k.startsWith('service.beta.kubernetes.io/aws-load-balancer-listener-attributes'))?.[1];
       const fromNlb = nlb ? Number(/tcp\.idle_timeout\.seconds=(\d+)/.exec(String(nlb))?.[1]) : undefined;
@@ -48,7 +49,7 @@ export const exposureRules: readonly Rule[] = [
     checks:
       'A load-balancer Service only on a cluster whose profile has that load balancer (provider matching), and an Ingress only with an IngressClass the cluster has.',
     why: 'A load-balancer service on an on-prem cluster without one stayed <pending> with AWS annotations nobody read, and synth blamed the SSE keep-alive instead.',
-    fix: 'Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, or install a load balancer (e.g. MetalLB) and declare it in the profile.',
+    fix: "Use exposure ingress or cluster-ip on this cluster, name an IngressClass it has, set exposure.provider to the profile's loadBalancer.kind, or install a load balancer (MetalLB, kube-vip, AKO) and capture the cluster again.",
     check: (svc, env) => {
       const out: { message: string }[] = [];
       const exposure = svc.plan.props.exposure;

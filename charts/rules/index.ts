@@ -17,6 +17,8 @@ import { securityRules } from './security.js';
 import { storageRules } from './storage.js';
 import { timeoutRules } from './timeouts.js';
 import type { Rule } from './types.js';
+import { loadBalancerRules } from './load-balancers.js';
+import { podSecurityPolicyRules } from './pod-security-policy.js';
 
 /**
  * Every synth rule, family by family: one file per family under charts/rules/, each exporting its array. A new
@@ -42,4 +44,6 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...admissionRules,
   ...clusterApiRules,
+  ...loadBalancerRules,
+  ...podSecurityPolicyRules,
 ];

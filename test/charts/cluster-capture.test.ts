@@ -28,6 +28,9 @@ function captureFixture(name: string, poolBounds: PoolBounds = {}): ClusterFacts
     versionFrom: join(dir, 'version.json'),
     list: JSON.parse(readFileSync(join(dir, 'resources.json'), 'utf8')),
     listFrom: join(dir, 'resources.json'),
+    ...(existsSync(join(dir, 'addons.json'))
+      ? { addons: JSON.parse(readFileSync(join(dir, 'addons.json'), 'utf8')), addonsFrom: join(dir, 'addons.json') }
+      : {}),
     capturedFrom: `files in ${dir}`,
     capturedAt: 'now',
   });
@@ -53,6 +56,7 @@ const onprem = profileFromFacts(onpremTanzuFacts, {
   name: 'onprem',
   definedIn: 'test/charts/cluster-capture.test.ts',
   storage: { 'vsphere-gold': { readMiBps: 200 } },
+  loadBalancerIdleTimeoutSeconds: 600,
 });
 
 const cpuChat = (storageClassName: string, accessMode: 'ReadWriteOnce' | 'ReadWriteMany' = 'ReadWriteOnce'): ServiceDeclaration => ({
@@ -190,7 +194,7 @@ describe('rules from captured facts', () => {
       overrides: { disruptionBudget: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' as const } },
     };
     expect(ids([envOn(onprem, { chat: overridden }, 'llm-onprem')])).toEqual(['kubernetes-version-supported']);
-    const newer = { ...onprem, kubernetesVersion: 'v1.29.1' };
+    const newer = { ...onprem, kubernetesVersion: 'v1.29.1', podSecurityPolicyAdmission: false };
     expect(ids([envOn(newer, { chat: overridden }, 'llm-onprem')])).toEqual([]);
   });
 
@@ -210,8 +214,13 @@ describe('rules from captured facts', () => {
 
   it('a load-balancer service on a cluster without one fails exposure-supported (and nothing unrelated)', () => {
     const lb: ServiceDeclaration = { ...cpuChat('vsphere-gold'), exposure: { kind: 'load-balancer', provider: 'aws-nlb', internal: true } };
-    expect(ids([envOn(onprem, { chat: lb }, 'llm-onprem')])).toEqual(['exposure-supported']);
-    expect(errors([envOn(onprem, { chat: lb }, 'llm-onprem')])[0]!.message).toMatch(/no load balancer/);
+    const noLb = { ...onprem, loadBalancer: { kind: 'none' as const, idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false } };
+    expect(ids([envOn(noLb, { chat: lb }, 'llm-onprem')])).toEqual(['exposure-supported']);
+    expect(errors([envOn(noLb, { chat: lb }, 'llm-onprem')])[0]!.message).toMatch(/no load balancer/);
+    // The captured Tanzu cluster has AKO: AWS annotations there would be ignored, so the provider must say avi.
+    expect(onprem.loadBalancer).toEqual({ kind: 'avi', idleTimeoutSeconds: 600, idleTimeoutFromAnnotations: false, addressPools: ['llm-vip'] });
+    expect(errors([envOn(onprem, { chat: lb }, 'llm-onprem')])[0]!.message).toMatch(/exposure.provider aws-nlb but cluster onprem has a avi load balancer/);
+    expect(ids([envOn(onprem, { chat: { ...lb, exposure: { kind: 'load-balancer', provider: 'avi', addressPool: 'llm-vip' } } }, 'llm-onprem')])).toEqual([]);
     // EKS without the AWS Load Balancer Controller has the in-tree classic ELB: an NLB provider is refused.
     expect(eks.loadBalancer.kind).toBe('aws-elb');
     expect(ids([envOn(eks, { chat: { ...lb, modelCache: cpuChat('efs-sc', 'ReadWriteMany').modelCache } })])).toContain('exposure-supported');
@@ -238,10 +247,18 @@ describe('rules from captured facts', () => {
     expect(ids([envOn(noCrds, { chat: { ...cpuChat('vsphere-gold'), monitoring: false } }, 'llm-onprem')])).toEqual([]);
   });
 
-  it('PodSecurityPolicy admission fails before 1.25 and is a profile error after', () => {
-    expect(ids([envOn({ ...onprem, podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual([
-      'pod-security-admission-matches',
-    ]);
+  it('PodSecurityPolicy admission: a generated policy admits the pods before 1.25, and it is a profile error after', () => {
+    // The capture found TKG's PodSecurityPolicies on 1.23, so the profile takes the admission to be on.
+    expect(onprem.podSecurityPolicyAdmission).toBe(true);
+    expect(ids([envOn(onprem, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])).toEqual([]);
+    const kinds = synthesizeAll([envOn(onprem, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')])
+      .files.get('dist/test/chat.yaml')!
+      .split('\n---\n')
+      .map((d) => (parse(d) as Obj).kind);
+    expect(kinds).toEqual(expect.arrayContaining(['PodSecurityPolicy', 'Role', 'RoleBinding']));
+    // Declared off, nothing of policy/v1beta1 is written.
+    const off = synthesizeAll([envOn({ ...onprem, podSecurityPolicyAdmission: false }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem')]);
+    expect(off.files.get('dist/test/chat.yaml')).not.toContain('PodSecurityPolicy');
     const late = errors([
       envOn({ ...onprem, kubernetesVersion: 'v1.26.3', podSecurityPolicyAdmission: true }, { chat: cpuChat('vsphere-gold') }, 'llm-onprem'),
     ]);

@@ -97,8 +97,10 @@ describe.each(envDirs)('dist/%s', (dir) => {
     expect(project!.spec.destinations).toContainEqual({ name: app!.spec.destination.name, namespace: env.namespace });
     for (const { object } of objects) {
       const group = object.apiVersion.includes('/') ? object.apiVersion.split('/')[0] : '';
-      if (object.kind === 'Namespace') {
-        expect(project!.spec.clusterResourceWhitelist).toContainEqual({ group: '', kind: 'Namespace', name: object.metadata.name });
+      if (object.kind === 'Namespace' || object.kind === 'PodSecurityPolicy') {
+        // Cluster-scoped: allowed by name only, and written without a namespace.
+        expect(object.metadata.namespace).toBeUndefined();
+        expect(project!.spec.clusterResourceWhitelist).toContainEqual({ group, kind: object.kind, name: object.metadata.name });
       } else {
         expect(object.metadata.namespace).toBe(env.namespace);
         expect(project!.spec.namespaceResourceWhitelist, `${object.kind}`).toContainEqual({ group, kind: object.kind });
@@ -113,9 +115,27 @@ describe('argocd/', () => {
       const project = projects.find((p) => p.metadata.name === app.spec.project)!;
       const namespaces = applications.filter((a) => a.spec.project === project.metadata.name).map((a) => a.spec.destination.namespace);
       expect(project.spec.destinations.map((d: { namespace: string }) => d.namespace).sort()).toEqual(namespaces.sort());
-      // Cluster-scoped: only those Namespaces, each by name (no wildcard, no bare kind).
-      expect(project.spec.clusterResourceWhitelist.map((c: { name?: string }) => c.name).sort()).toEqual(namespaces.sort());
-      for (const c of project.spec.clusterResourceWhitelist) expect(c).toMatchObject({ group: '', kind: 'Namespace' });
+      // Cluster-scoped: only those Namespaces and the PodSecurityPolicies in dist/, each by name (no wildcard, no bare kind).
+      const clusterScoped = project.spec.clusterResourceWhitelist as Array<{ group: string; kind: string; name?: string }>;
+      expect(
+        clusterScoped
+          .filter((c) => c.kind === 'Namespace')
+          .map((c) => c.name)
+          .sort(),
+      ).toEqual(namespaces.sort());
+      const policies = docs.filter((d) => d.file.startsWith('dist/') && d.object.kind === 'PodSecurityPolicy').map((d) => d.object.metadata.name);
+      expect(
+        clusterScoped
+          .filter((c) => c.kind === 'PodSecurityPolicy')
+          .map((c) => c.name)
+          .sort(),
+      ).toEqual(policies.sort());
+      for (const c of clusterScoped)
+        expect([
+          { group: '', kind: 'Namespace' },
+          { group: 'policy', kind: 'PodSecurityPolicy' },
+        ]).toContainEqual({ group: c.group, kind: c.kind });
+      for (const c of clusterScoped) expect(c.name).toMatch(/^[a-z0-9-]+$/);
       for (const observed of [
         { group: 'apps', kind: 'ReplicaSet' },
         { group: '', kind: 'Pod' },

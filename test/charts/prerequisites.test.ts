@@ -54,7 +54,14 @@ describe('docs/prerequisites.md', () => {
     );
     const kinds = [
       ...new Set(
-        docs.filter((d) => !['v1', 'apps/v1', 'policy/v1', 'autoscaling/v2', 'networking.k8s.io/v1'].includes(d.object.apiVersion)).map((d) => d.object.kind),
+        docs
+          .filter(
+            (d) =>
+              !['v1', 'apps/v1', 'policy/v1', 'policy/v1beta1', 'autoscaling/v2', 'networking.k8s.io/v1', 'rbac.authorization.k8s.io/v1'].includes(
+                d.object.apiVersion,
+              ),
+          )
+          .map((d) => d.object.kind),
       ),
     ];
     expect(kinds.length).toBeGreaterThan(0);

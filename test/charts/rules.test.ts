@@ -146,9 +146,38 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     passes: env({ chat: { ...chat, monitoring: false } }, roomyCluster({ customResourceTypes: [] })),
   },
   'pod-security-admission-matches': {
-    // Incident: TKG 1.24 with PodSecurityPolicy admission on by default.
-    violates: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.24.9', podSecurityPolicyAdmission: true })),
-    passes: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.24.9' })),
+    // Incident: a profile claiming PodSecurityPolicy admission on a cluster that no longer has it (1.25 removed it).
+    violates: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.26.3', podSecurityPolicyAdmission: true })),
+    // TKG 1.24 with PodSecurityPolicy admission on by default: the generated policy admits the pods.
+    passes: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.24.9', podSecurityPolicyAdmission: true })),
+  },
+  'pod-security-policy-admits': {
+    // Incident: a pod the policy cannot admit is refused at creation; the Pod Security waivers do not get it past PSP.
+    violates: env(
+      {
+        chat: {
+          ...chat,
+          overrides: { securityContext: { allowPrivilegeEscalation: true } },
+          waivers: {
+            'pod-security-standard-met': 'checking what PodSecurityPolicy does with a pod that escalates',
+            'security-context-restricted': 'checking what PodSecurityPolicy does with a pod that escalates',
+          },
+        },
+      },
+      roomyCluster({ kubernetesVersion: 'v1.24.9', podSecurityPolicyAdmission: true }),
+    ),
+    passes: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.24.9', podSecurityPolicyAdmission: true })),
+  },
+  'load-balancer-address-pool-exists': {
+    // Incident: a MetalLB Service naming a pool the cluster does not have stays <pending> and holds the sync.
+    violates: env(
+      { chat: { ...chat, exposure: { kind: 'load-balancer', provider: 'metallb', addressPool: 'dmz' } } },
+      roomyCluster({ loadBalancer: { kind: 'metallb', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false, addressPools: ['lan'] } }),
+    ),
+    passes: env(
+      { chat: { ...chat, exposure: { kind: 'load-balancer', provider: 'metallb', addressPool: 'lan' } } },
+      roomyCluster({ loadBalancer: { kind: 'metallb', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false, addressPools: ['lan'] } }),
+    ),
   },
   'pod-fits-node-pool': {
     // Incident: a 9 GiB request on r5.large nodes (14.6 GiB allocatable) that already run 6 GiB of other services.

@@ -35,6 +35,9 @@ import type { ClusterProfile, NodePool } from '../../charts/clusters/types.js';
 import { gpuResource, podRequests, selects, tolerates } from '../../charts/placement/index.js';
 import { claimNames, clone, condition, containerSecretRefs, group, resourceKey, shortName, type Obj } from './objects.js';
 import type { SyncTimeline } from './timeline.js';
+import { clusterMinor, podSecurityPolicyRemovedMinor } from '../../charts/clusters/versions.js';
+import { podSecurityPolicyViolations, usablePolicies } from '../../charts/rules/pod-security-policy.js';
+import type { Manifest } from '../../charts/rules/types.js';
 
 /**
  * Durations of cluster-side work the manifests do not determine. They are modelling assumptions, printed
@@ -84,7 +87,12 @@ const builtinKinds: Record<string, readonly string[]> = {
   'apiextensions.k8s.io': ['CustomResourceDefinition'],
 };
 
-const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'IngressClass']);
+/** Kinds an API server serves only up to a minor: policy/v1beta1 PodSecurityPolicy until 1.24 (removed in 1.25). */
+const removedKinds: ReadonlyArray<{ readonly group: string; readonly kind: string; readonly removedInMinor: number }> = [
+  { group: 'policy', kind: 'PodSecurityPolicy', removedInMinor: podSecurityPolicyRemovedMinor },
+];
+
+const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'IngressClass', 'PodSecurityPolicy']);
 
 interface PodState {
   scheduledAt?: number;
@@ -136,7 +144,9 @@ export class SimCluster {
   discover(o: Pick<Obj, 'apiVersion' | 'kind'>): string | undefined {
     const g = group(o);
     const crds = (this.o.profile.customResourceTypes ?? []).filter((c) => c.group === g);
-    const kinds = [...(builtinKinds[g] ?? []), ...crds.map((c) => c.kind)];
+    const minor = clusterMinor(this.o.profile);
+    const served = removedKinds.filter((r) => r.group === g && minor < r.removedInMinor).map((r) => r.kind);
+    const kinds = [...(builtinKinds[g] ?? []), ...served, ...crds.map((c) => c.kind)];
     if (kinds.length === 0) {
       return `failed to discover server resources for group version ${o.apiVersion}: the server could not find the requested resource`;
     }
@@ -441,8 +451,31 @@ export class SimCluster {
     }
   }
 
+  /**
+   * PodSecurityPolicy admission (1.24 and older, where the profile enforces it): the policies the pod's service
+   * account may use (plugin/pkg/admission/security/podsecuritypolicy/admission.go; the ReplicaSet controller's own
+   * account is granted none here), checked as charts/rules/pod-security-policy.ts models the provider. Returns the
+   * refusal the API server would answer, or undefined when a policy admits the pod.
+   */
+  private podSecurityPolicyRefusal(namespace: string, pod: IPodSpec): string | undefined {
+    if (this.o.profile.podSecurityPolicyAdmission !== true || clusterMinor(this.o.profile) >= podSecurityPolicyRemovedMinor) return undefined;
+    const visible = [...this.objects.values()].filter(
+      (o) => o.kind === 'PodSecurityPolicy' || ((o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata.namespace === namespace),
+    ) as unknown as Manifest[];
+    const usable = usablePolicies(visible, pod.serviceAccountName ?? 'default', namespace);
+    const verdicts = usable.map((p) => podSecurityPolicyViolations(pod, p));
+    if (verdicts.some((v) => v.length === 0)) return undefined;
+    return `PodSecurityPolicy: unable to admit pod: [${verdicts.flat().join('; ') || 'no policy the service account may use'}]`;
+  }
+
   private createPod(rs: Obj): void {
     const owner = this.list('Deployment', rs.metadata.namespace).find((d) => rs.metadata.ownerReferences?.some((r) => r.uid === d.metadata.uid));
+    const refusal = this.podSecurityPolicyRefusal(rs.metadata.namespace as string, rs.spec.template.spec as IPodSpec);
+    if (refusal !== undefined) {
+      // The ReplicaSet controller retries with back-off and records FailedCreate; no pod exists.
+      this.logOnce(`psp:${resourceKey(rs)}`, `ReplicaSet ${rs.metadata.name}: FailedCreate: pods "${rs.metadata.name}-" is forbidden: ${refusal}`);
+      return;
+    }
     const name = `${rs.metadata.name}-${(++this.uid).toString(36).padStart(5, '0')}`;
     const pod: Obj = {
       apiVersion: 'v1',

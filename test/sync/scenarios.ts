@@ -591,3 +591,47 @@ export function noAddressControllers(target: Target): SyncScenarioResult {
   );
   return result(sim, 'no address controllers', checks);
 }
+
+/** The PodSecurityPolicies of an Application's manifests (generated where the cluster enforces them). */
+export function podSecurityPolicies(target: Target): Obj[] {
+  return new SyncSim(target, 'inspect').desired().flatMap((m) => (m.object.kind === 'PodSecurityPolicy' ? [m.object] : []));
+}
+
+/**
+ * PodSecurityPolicy enforced and the RoleBindings that let the service accounts use their policies removed (break
+ * demo): the policies exist but no pod's service account may use one, so the ReplicaSets create no pods, each
+ * Deployment runs out its progress deadline and the application is Degraded. The committed layout, with the
+ * bindings, is what firstSync proves Healthy on the same profile.
+ */
+export function podSecurityPolicyUnbound(target: Target): SyncScenarioResult {
+  const sim = new SyncSim(target, 'BROKEN on purpose: PodSecurityPolicy enforced, RoleBindings removed');
+  const files = new Map<string, Obj[]>();
+  for (const m of sim.desired()) files.set(m.file, [...(files.get(m.file) ?? []), m.object]);
+  const changed = [...files].filter(([, objects]) => objects.some((o) => o.kind === 'RoleBinding'));
+  const rev = sim.repo.commit('remove the PodSecurityPolicy RoleBindings', {
+    files: Object.fromEntries(changed.map(([file, objects]) => [file, objects.filter((o) => o.kind !== 'RoleBinding')])),
+  });
+  sim.timeline.add('user', `git commit ${rev}: RoleBindings removed from ${changed.map(([f]) => f).join(', ')}`);
+  sim.runUntil(() => sim.settled(), sim.horizon());
+  const checks = new SyncChecks();
+  checks.must(
+    'the profile enforces PodSecurityPolicy',
+    sim.target.profile.podSecurityPolicyAdmission === true,
+    String(sim.target.profile.podSecurityPolicyAdmission),
+  );
+  for (const d of sim.deployments()) {
+    const live = sim.cluster.get(resourceKey(d.object));
+    const pods = live ? sim.cluster.podsOf(live) : [];
+    checks.must(`${shortName(d.object)} gets no pod (admission refuses each)`, live !== undefined && pods.length === 0, `${pods.length} pod(s)`);
+    const h = live ? getResourceHealth(live) : undefined;
+    checks.must(
+      `${shortName(d.object)} is Degraded once its progress deadline passes`,
+      h?.status === 'Degraded' && live !== undefined && condition(live, 'Progressing')?.reason === 'ProgressDeadlineExceeded',
+      `${h?.status}: ${h?.message ?? ''}`,
+    );
+  }
+  const refusals = sim.timeline.events.filter((e) => /FailedCreate: .*PodSecurityPolicy: unable to admit pod/.test(e.text));
+  checks.must('the timeline records the admission refusal', refusals.length > 0, refusals[0]?.text ?? 'none');
+  checks.must('the application is Degraded', sim.controller.health === 'Degraded', `${sim.controller.syncStatus}, ${sim.controller.health}`);
+  return result(sim, 'PodSecurityPolicy without its RoleBindings', checks);
+}

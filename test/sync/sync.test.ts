@@ -15,6 +15,8 @@ import {
   missingSecret,
   noAddressControllers,
   oldLayoutHang,
+  podSecurityPolicies,
+  podSecurityPolicyUnbound,
   pruneService,
   secretsOf,
   selfHeal,
@@ -55,6 +57,10 @@ describe.each(applications.map((a) => [a.name, a] as const))('Application %s', (
 
   it('first sync of the committed manifests reaches Synced + Healthy within the progress deadlines', () => {
     expectPass(firstSync(target, { layout: 'committed' }));
+  });
+
+  it.runIf(podSecurityPolicies(target).length > 0)('PodSecurityPolicy enforced: without the RoleBindings no pod is admitted (break demo)', () => {
+    expectPass(podSecurityPolicyUnbound(target));
   });
 
   it("first sync with the PVC in its Deployment's wave and monitoring before the workload reaches Synced + Healthy", () => {

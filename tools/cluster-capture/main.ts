@@ -2,7 +2,9 @@
  * `npm run cluster:capture -- --context NAME --out charts/clusters/captured/NAME.ts`
  * `npm run cluster:capture -- --from DIR --out charts/clusters/captured/NAME.ts` (air-gapped: DIR holds
  *   version.json from `kubectl version -o json` and resources.json from
- *   `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`)
+ *   `kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json`,
+ *   and optionally addons.json: a List of the DaemonSets, PodSecurityPolicies, MetalLB IPAddressPools, AKO
+ *   AviInfraSettings and kube-vip's `kubevip` ConfigMap the cluster has (charts/clusters/capture.ts `addonKinds`))
  * Either form takes `--pool-bounds NAME=MIN:MAX,...` for autoscaled pools: their bounds live in the cloud's
  *   node group (`aws eks describe-nodegroup --query nodegroup.scalingConfig`), which kubectl cannot see.
  * Writes a typed ClusterFacts file (charts/clusters/facts.ts) through a temporary file and a rename,
@@ -16,7 +18,10 @@ import {
   CaptureError,
   factsFromKubectl,
   factsIdentifier,
+  kubectlAddonArgs,
   kubectlGetArgs,
+  kubectlKubeVipConfigMapArgs,
+  onpremLoadBalancerSignatures,
   kubectlVersionArgs,
   parsePoolBounds,
   renderFactsFile,
@@ -55,7 +60,26 @@ function readJson(file: string): unknown {
   }
 }
 
-function kubectl(context: string, args: readonly string[]): unknown {
+/** The add-ons list of a live cluster: `kubectlAddonArgs`, plus kube-vip's pool ConfigMap when a kube-vip DaemonSet serves Services. */
+function kubectlAddons(context: string, version: unknown, list: unknown): { addons: unknown; addonsFrom: string } {
+  const serverVersion = (version as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? '';
+  const items = ((list as { items?: unknown[] }).items ?? []) as Array<{ kind?: string; spec?: { group?: string; names?: { kind?: string } } }>;
+  const customResourceTypes = items
+    .filter((i) => i.kind === 'CustomResourceDefinition')
+    .map((c) => ({ group: String(c.spec?.group), kind: String(c.spec?.names?.kind) }));
+  const args = kubectlAddonArgs({ kubernetesVersion: serverVersion, customResourceTypes });
+  const addons = kubectl(context, args) as { kind: string; items: unknown[] };
+  const kubeVip = onpremLoadBalancerSignatures.find((s) => s.kind === 'kube-vip')!.daemonSet!;
+  let from = `kubectl --context ${context} ${args.join(' ')}`;
+  if (addons.items.some((i) => (i as { kind?: string }).kind === 'DaemonSet' && kubeVip(i))) {
+    const configMap = kubectl(context, kubectlKubeVipConfigMapArgs, { allowEmpty: true });
+    if (configMap !== undefined) addons.items.push(configMap);
+    from += ` and kubectl --context ${context} ${kubectlKubeVipConfigMapArgs.join(' ')}`;
+  }
+  return { addons, addonsFrom: from };
+}
+
+function kubectl(context: string, args: readonly string[], options: { allowEmpty?: boolean } = {}): unknown {
   const full = ['--context', context, ...args];
   const command = `kubectl ${full.join(' ')}`;
   const r = spawnSync('kubectl', full, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
@@ -71,6 +95,7 @@ function kubectl(context: string, args: readonly string[]): unknown {
         .find((l) => l.trim() !== '') ?? `exit ${r.status}`;
     throw new CaptureError(`${command}: ${line}. Fix: check the context exists (kubectl config get-contexts) and that its user may list these kinds`);
   }
+  if (options.allowEmpty && r.stdout.trim() === '') return undefined;
   try {
     return JSON.parse(r.stdout);
   } catch (err) {
@@ -88,7 +113,11 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
     const listFrom = resolve(args.from, 'resources.json');
     const version = readJson(versionFrom);
     const list = readJson(listFrom);
+    // The add-ons list is optional: a capture without it leaves address pools and PodSecurityPolicies unknown.
+    const addonsFrom = resolve(args.from, 'addons.json');
+    const addons = existsSync(addonsFrom) ? { addons: readJson(addonsFrom), addonsFrom: relative(process.cwd(), addonsFrom) } : {};
     facts = factsFromKubectl({
+      ...addons,
       version,
       versionFrom: relative(process.cwd(), versionFrom),
       list,
@@ -102,6 +131,7 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
     const version = kubectl(context, kubectlVersionArgs);
     const list = kubectl(context, kubectlGetArgs);
     facts = factsFromKubectl({
+      ...kubectlAddons(context, version, list),
       version,
       versionFrom: `kubectl --context ${context} ${kubectlVersionArgs.join(' ')}`,
       list,
@@ -137,8 +167,9 @@ if (isMain && (process.argv.includes('--help') || process.argv.includes('-h'))) 
       usage,
       '',
       'Writes a typed cluster profile (ClusterFacts) from kubectl output: node pools, storage classes, CSI',
-      'drivers, CRDs, ingress classes and quotas. --context reads a live cluster through kubectl; --from DIR',
-      'reads version.json and resources.json written elsewhere (air-gapped). --pool-bounds records the',
+      'drivers, CRDs, ingress classes and quotas, and the on-prem load balancers (MetalLB, kube-vip, AKO) with',
+      'their address pools and the PodSecurityPolicies. --context reads a live cluster through kubectl; --from DIR',
+      'reads version.json, resources.json and optionally addons.json written elsewhere (air-gapped). --pool-bounds records the',
       'autoscaling bounds kubectl cannot see. Nothing is written unless the whole capture succeeds.',
       '',
     ].join('\n'),

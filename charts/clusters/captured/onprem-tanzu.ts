@@ -1,14 +1,14 @@
 /**
- * Captured 2026-12-02T01:23:18Z from files in test/fixtures/kubectl/onprem-tanzu by:
+ * Captured 2026-12-07T19:16:00Z from files in test/fixtures/kubectl/onprem-tanzu by:
  *   npm run cluster:capture -- --from test/fixtures/kubectl/onprem-tanzu --out charts/clusters/captured/onprem-tanzu.ts
- * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json).
+ * (kubectl version -o json; kubectl get nodes,storageclasses,csidrivers,customresourcedefinitions,ingressclasses,resourcequotas -A -o json; add-ons: kubectl get daemonsets,podsecuritypolicies,aviinfrasettings.ako.vmware.com -A -o json).
  * Kubernetes v1.23.8+vmware.3; node pools: vsphere-vm.cpu-16.mem-64gb.os-photon (3 x vsphere-vm.cpu-16.mem-64gb.os-photon), vsphere-vm.cpu-2.mem-8gb.os-photon (3 x vsphere-vm.cpu-2.mem-8gb.os-photon).
  * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.
  */
 import type { ClusterFacts } from '../facts.js';
 
 export const onpremTanzuFacts: ClusterFacts = {
-  "capturedAt": "2026-12-02T01:23:18Z",
+  "capturedAt": "2026-12-07T19:16:00Z",
   "capturedFrom": "files in test/fixtures/kubectl/onprem-tanzu",
   "kubernetesVersion": "v1.23.8+vmware.3",
   "nodePools": [
@@ -85,6 +85,18 @@ export const onpremTanzuFacts: ClusterFacts = {
   ],
   "customResourceTypes": [
     {
+      "group": "ako.vmware.com",
+      "kind": "AviInfraSetting"
+    },
+    {
+      "group": "ako.vmware.com",
+      "kind": "HostRule"
+    },
+    {
+      "group": "ako.vmware.com",
+      "kind": "HTTPRule"
+    },
+    {
       "group": "cert-manager.io",
       "kind": "Certificate"
     },
@@ -115,7 +127,8 @@ export const onpremTanzuFacts: ClusterFacts = {
   ],
   "operators": [
     "prometheus-operator",
-    "cert-manager"
+    "cert-manager",
+    "AKO (NSX Advanced Load Balancer)"
   ],
   "ingressClasses": [
     {
@@ -135,5 +148,18 @@ export const onpremTanzuFacts: ClusterFacts = {
       }
     }
   ],
-  "cloudProvider": "vsphere"
+  "cloudProvider": "vsphere",
+  "loadBalancers": [
+    {
+      "kind": "avi",
+      "seenFrom": "CRD group ako.vmware.com",
+      "addressPools": [
+        "llm-vip"
+      ]
+    }
+  ],
+  "podSecurityPolicies": [
+    "vmware-system-privileged",
+    "vmware-system-restricted"
+  ]
 };
