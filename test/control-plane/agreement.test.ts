@@ -13,7 +13,7 @@ import type { Environment, ServiceDeclaration } from '../../charts/environments/
 import { cpuMillis, parseQuantity } from '../../charts/lib/quantity.js';
 import type { Finding } from '../../charts/rules/types.js';
 import { repoRoot, type ManifestDoc } from '../support/manifests.js';
-import { installCrds } from './apply.js';
+import { apisRemovedBeforeControlPlane, installCrds } from './apply.js';
 import { judgeOnRealCluster, synthUnchecked, type RealVerdict } from './compare.js';
 import { controlPlaneAvailabilityTest, controlPlaneMissing, useControlPlane } from './setup.js';
 
@@ -315,4 +315,7 @@ case is synthesized, judged by the synth rules that model a control-plane decisi
 Ready, deletions finished) and the external provisioner (claims bound only for installed CSI drivers). Every
 Deployment is scaled to its autoscaler's maximum and then rolled once. "agree" means: the rules refuse the
 environment exactly when Kubernetes leaves a pod Pending, refuses a pod or an object, or leaves a claim unbound.
+Objects of APIs v1.37 no longer serves (${apisRemovedBeforeControlPlane.map((a) => `${a.apiVersion} ${a.kind}, removed in 1.${a.removedMinor}`).join('; ')})
+are not applied: a profile older than the removal (the on-prem 1.23 one enforces PodSecurityPolicy) has that
+admission judged by \`pod-security-policy-admits\` and the sync harness's model of it, not here.
 `;

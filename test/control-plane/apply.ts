@@ -9,6 +9,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { podSecurityPolicyRemovedMinor } from '../../charts/clusters/versions.js';
 import { kindOrder } from '../sync/argocd.js';
 import { syncWave } from '../sync/objects.js';
 import { repoRoot, type ManifestDoc } from '../support/manifests.js';
@@ -85,11 +86,32 @@ async function serverSideApply(kubeConfig: KubeConfig, paths: ResourcePaths, o: 
   if (status >= 300) throw new ApiException(status, `HTTP ${status}`, body, {});
 }
 
-/** Server-side applies each document in sync order; returns what the API server refused. */
-export async function applyInSyncOrder(kubeConfig: KubeConfig, docs: readonly ManifestDoc[]): Promise<Refusal[]> {
+/**
+ * APIs the manifests write for older clusters that this control plane (v1.37) no longer serves, each with the
+ * minor that removed it: an object of one is not applied here (the API server would answer 404 for the whole
+ * API), and the tests say which objects that left unexercised. A profile at or past the removal never gets
+ * one: a synth rule refuses it (pod-security-policy-admits for PodSecurityPolicy).
+ */
+export const apisRemovedBeforeControlPlane: readonly { apiVersion: string; kind: string; removedMinor: number }[] = [
+  { apiVersion: 'policy/v1beta1', kind: 'PodSecurityPolicy', removedMinor: podSecurityPolicyRemovedMinor },
+];
+
+/** Whether this control plane serves the object's API (see `apisRemovedBeforeControlPlane`). */
+export const servedByControlPlane = (o: Pick<KubernetesObject, 'apiVersion' | 'kind'>): boolean =>
+  !apisRemovedBeforeControlPlane.some((a) => a.apiVersion === o.apiVersion && a.kind === o.kind);
+
+/**
+ * Server-side applies each document in sync order; returns what the API server refused. Objects of an API this
+ * control plane does not serve are left out and listed in `options.unserved` when given.
+ */
+export async function applyInSyncOrder(kubeConfig: KubeConfig, docs: readonly ManifestDoc[], options: { unserved?: Refusal[] } = {}): Promise<Refusal[]> {
   const paths = kubeConfig.makeApiClient(ResourcePaths);
   const refusals: Refusal[] = [];
   for (const doc of inSyncOrder(docs)) {
+    if (!servedByControlPlane(doc.object as KubernetesObject)) {
+      options.unserved?.push({ file: doc.file, object: objectRef(doc.object), message: `${doc.object.apiVersion} ${doc.object.kind} is not served by v1.37` });
+      continue;
+    }
     try {
       await serverSideApply(kubeConfig, paths, doc.object as KubernetesObject);
     } catch (err) {
