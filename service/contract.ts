@@ -218,14 +218,15 @@ export const containerCommands = {
  * - MALLOC_MMAP_THRESHOLD_=131072: a fixed threshold turns off glibc's dynamic one, which rises after the
  *   model load frees its large temporary buffers (GGUF arrays, the vocabulary's tables), so later large
  *   allocations land in the arena and stay resident after they are freed. Allocations of 128 KiB and more
- *   are then mapped and unmapped on their own; the decode path reuses its buffers, so none is per token.
+ *   are then mapped and unmapped on their own; the decode path reuses its buffers (strace: 2 mmap calls
+ *   over 4 x 96 generated tokens), so none is per token.
  * - NODE_OPTIONS=--max-semi-space-size=2: V8's young generation grows to 16 MiB semi-spaces under the
  *   per-token garbage of streaming, and keeps them; the service's live heap is small, so 2 MiB semi-spaces
  *   only mean more (sub-millisecond) scavenges.
- *   Both measured idle after warm-up on the random-weight Qwen2 test model (151,936-token vocabulary),
- *   CONTEXT_SIZE 4096, PARALLEL 4, medians of 3: RSS 280 -> 223 MiB (threshold alone 262, semi-space alone
- *   253); decode at 4 streams over HTTP unchanged within noise (interleaved A/B, ratio 1.004). The command
- *   and figures are in docs/memory.md ("Memory above the model").
+ *   Both measured by `npm run bench -- --only runtime-memory` (docs/benchmarks.md, "Runtime settings"): idle RSS
+ *   after warm-up of the compiled service on the random-weight Qwen2 test model (151,936-token vocabulary),
+ *   CONTEXT_SIZE 4096, PARALLEL 4, medians of 3: 283 -> 227 MiB (each alone: 267-270); decode at 4 streams
+ *   over HTTP in paired batches 0.997x, server CPU per token 1.105 vs 1.06 ms on that 1 ms/token model.
  */
 export const serverRuntimeEnv = {
   UV_THREADPOOL_SIZE: '1',
