@@ -359,5 +359,6 @@ synthesized and server-side applied in wave order with Argo CD's field manager, 
 (an environment removal keeps only \`Delete=false\` objects). Every synthesized commit must be admitted. On each
 environment's own bound claim and Deployment, the updates the sync harness refuses (\`validateUpdate\`) must be refused
 by the API server too, naming the same field and reason: the claim's storage below \`status.capacity\`, its
-\`storageClassName\` and \`accessModes\`, and the Deployment's \`spec.selector\`.
+\`storageClassName\` and \`accessModes\`, and the Deployment's \`spec.selector\`; and, as controls, updates both allow
+(the claim as committed, a pod-template annotation) must be admitted by both.
 `;
