@@ -86,6 +86,7 @@ export interface PendingPod {
 export interface PackingOrder {
   /** Said in findings. */
   readonly name: string;
+  /** Every pod of the services at full scale, in the order they reach the scheduler's queue. */
   readonly pods: (services: readonly PackedService[]) => PendingPod[];
 }
 
@@ -325,8 +326,8 @@ function freeOn(n: NodeState): PodRequests {
 
 /**
  * Every pod at full scale packed in each order of `packingOrders`, with ties broken both ways: the first packing
- * that leaves a pod over, or none when every one places them all. Pods of blocking-tainted pools that no pod
- * tolerates take no part; a pod that fits no pool even empty is pod-fits-node-pool's finding, not this one's.
+ * that leaves a pod over, or the last packing when every one places them all. Callers pass only services whose pod
+ * fits some pool when empty (a pod that fits none is pod-fits-node-pool's finding, not this one's).
  */
 export function worstPacking(pools: readonly NodePool[], services: readonly PackedService[], orders: readonly PackingOrder[] = packingOrders): PackingResult {
   let last: PackingResult = { placements: new Map() };
