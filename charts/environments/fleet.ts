@@ -67,11 +67,14 @@ export const fleet: Environment = {
     'command-r-35b': gpuService(c4aiCommandRV01Q4KM, 1, 'command-r-35b.llm.fleet.internal'),
     'chat-1-5b': cpuService(qwen25_1_5bInstructQ4KM, 4, 6, 'chat-1-5b.llm.fleet.internal'),
     'chat-3b': cpuService(qwen25_3bInstructQ4KM, 4, 6, 'chat-3b.llm.fleet.internal'),
-    'chat-7b': cpuService(qwen25_7bInstructQ4KM, 8, 4, 'chat-7b.llm.fleet.internal'),
-    'llama-8b': cpuService(llama31_8bInstructQ4KM, 8, 4, 'llama-8b.llm.fleet.internal'),
+    // 7 CPU, not 8: an m6i.4xlarge has 15.89 CPU allocatable, so a node holding two 4-CPU pods keeps 7.89 free and
+    // an 8-CPU pod no longer fits it; the scheduler spreads the small pods so, and one 8-CPU pod stayed Pending
+    // (cluster-fits-all-pods packs node by node). 7 + 4 + 4 and 7 + 7 fit a node.
+    'chat-7b': cpuService(qwen25_7bInstructQ4KM, 7, 4, 'chat-7b.llm.fleet.internal'),
+    'llama-8b': cpuService(llama31_8bInstructQ4KM, 7, 4, 'llama-8b.llm.fleet.internal'),
   },
   // At full scale (every autoscaler at its maximum plus each rollout's surge pod) the eight services ask for
-  // 152 CPU, 107.4 GiB, 6 GPUs, 28 pods and 8 claims of 202 GiB (namespace-quota-fits prints the sums); the budget
+  // 142 CPU, 107.4 GiB, 6 GPUs, 28 pods and 8 claims of 202 GiB (namespace-quota-fits prints the sums); the budget
   // leaves room for a debug pod and one more small service's surge. Storage and claims also hold a model change of
   // the largest cache (gpt-oss-120b, 72 GiB) beside the others (cache-change-fits-quota).
   quota: { cpu: 160, memoryGiB: 128, gpus: 6, ephemeralStorageGiB: 32, pods: 32, storageGiB: 280, persistentVolumeClaims: 10 },

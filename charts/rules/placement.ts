@@ -1,13 +1,49 @@
 import { envVars } from '../../service/contract.js';
 import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
-import { describePoolNodes, poolNodeCount } from '../clusters/pools.js';
-import type { NodePool } from '../clusters/types.js';
+import { describePoolNodes } from '../clusters/pools.js';
 import { topologyKeys } from '../constructs/scheduling.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { addRequests, freePerNode, noRequests, poolsCapacity, scale, unfitReason } from '../placement/index.js';
+import { describeLeftover, worstPacking, type PackingLeftover, type PackingResult } from '../placement/packing.js';
 import { formatCores as cores, formatGiB as gib } from '../sizing/units.js';
 import { envValue, fittingPools } from './lib.js';
-import type { Rule } from './types.js';
+import type { EnvironmentContext, Rule } from './types.js';
+
+/** One packing per environment (every service's rule check reads the same one). */
+const packings = new WeakMap<EnvironmentContext, PackingResult>();
+function packingOf(env: EnvironmentContext): PackingResult {
+  let result = packings.get(env);
+  if (result === undefined) {
+    result = worstPacking(
+      env.cluster.nodePools,
+      env.services
+        .filter((s) => fittingPools(s, env).length > 0)
+        .map((s) => ({ name: s.name, pod: s.pod, requests: s.requests, initialReplicas: s.deployment.spec.replicas ?? 1, replicas: s.replicas })),
+    );
+    packings.set(env, result);
+  }
+  return result;
+}
+
+/** The pod left over, what the scheduler would say, the roomiest node it may use, and the three ways out. */
+function packingMessage(left: PackingLeftover, who: string, where: string, env: EnvironmentContext): string {
+  const { service } = left.pod;
+  const r = service.requests;
+  const room = left.roomiest
+    ? `; the roomiest node it may use, ${left.roomiest.node}, has ${cores(left.roomiest.free.cpuMillis)} and ${gib(left.roomiest.free.memoryBytes)} free`
+    : '';
+  const pools = fittingPools(
+    env.services.find((s) => s.name === service.name)!,
+    env,
+  );
+  const perNode = pools.map((p) => `${p.name} ${cores(freePerNode(p).cpuMillis)} / ${gib(freePerNode(p).memoryBytes)}`).join(', ');
+  return (
+    `${who} fit ${where} of cluster ${env.cluster.name} in total but not node by node: placed one at a time as kube-scheduler scores nodes ` +
+    `(${left.order}), ${service.name}'s pod ${left.pod.ordinal} of ${service.replicas} (cpu ${cores(r.cpuMillis)}, memory ${gib(r.memoryBytes)}) stays Pending: ` +
+    `${describeLeftover(left)}${room}. Fix: a bigger pool (more nodes: autoscaling.maxCount, or a larger instance type), fewer replicas ` +
+    `(autoscaling.maxReplicas), or requests that pack whole into a node's free allocatable (${perNode} per node)`
+  );
+}
 
 /** Rules on where the pods run and whether they fit: node pools, the cluster at full scale, memory and CPU, zones and capacity types. */
 export const placementRules: readonly Rule[] = [
@@ -33,9 +69,9 @@ export const placementRules: readonly Rule[] = [
     id: 'cluster-fits-all-pods',
     severity: 'error',
     checks:
-      "All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools, and each service's pods packed per node; an autoscaled pool counts at its autoscaling.maxCount (the most nodes it can reach), a fixed one at its count.",
-    why: 'Two GPU services on a cluster with one GPU passed, because only the surge pod was checked; the second service stayed Pending for good.',
-    fix: 'Add nodes (or GPUs) to the pool, lower replicas or requests, or move a service to another pool.',
+      "All pods of all services at full scale (HPA maxReplicas) fit at once in the node pools they can use: GPUs, CPU and memory summed per pool over every service confined to those pools; then node by node, every pod placed one at a time as kube-scheduler places it (its filters, and its default scores at their weights: LeastAllocated, balanced allocation, preferred node affinity, topology spread), in Argo CD's sync order and the other orders the autoscalers and ReplicaSet controllers can produce, ties broken both ways (charts/placement/packing.ts). An autoscaled pool counts at its autoscaling.maxCount (the most nodes it can reach), a fixed one at its count.",
+    why: 'Two GPU services on a cluster with one GPU passed, because only the surge pod was checked; the second service stayed Pending for good. Later, 112 CPU of pods on 158.9 CPU of nodes passed the sum, but the scheduler spread the 4-CPU pods two to a node, leaving each 7.89 CPU free, and an 8-CPU pod stayed Pending with "Insufficient cpu".',
+    fix: 'Add nodes (or GPUs) to the pool, lower replicas or requests, or move a service to another pool; when the sum fits but the packing does not, pick requests that fit a node together (e.g. 7 + 4 + 4 CPU on a 15.89-CPU node) or larger nodes.',
     check: (svc, env) => {
       const pools = fittingPools(svc, env);
       if (pools.length === 0) return []; // pod-fits-node-pool reports it
@@ -54,18 +90,14 @@ export const placementRules: readonly Rule[] = [
       if (demand.memoryBytes > capacity.memoryBytes) short.push(`memory ${gib(demand.memoryBytes)} > ${gib(capacity.memoryBytes)}`);
       if (demand.ephemeralStorageBytes > capacity.ephemeralStorageBytes)
         short.push(`ephemeral ${gib(demand.ephemeralStorageBytes)} > ${gib(capacity.ephemeralStorageBytes)}`);
-      // Pods are placed whole: how many of this service's pods one node holds, over the pools.
-      const r = svc.requests;
-      const perNode = (p: NodePool) => {
-        const free = freePerNode(p);
-        return Math.min(
-          r.cpuMillis > 0 ? Math.floor(free.cpuMillis / r.cpuMillis) : Infinity,
-          r.memoryBytes > 0 ? Math.floor(free.memoryBytes / r.memoryBytes) : Infinity,
-          r.gpus > 0 ? Math.floor(free.gpus / r.gpus) : Infinity,
-        );
-      };
-      const slots = pools.reduce((acc, p) => acc + poolNodeCount(p) * perNode(p), 0);
-      if (slots < svc.replicas) short.push(`${svc.name}'s ${svc.replicas} pods need ${svc.replicas} node slots, the pools hold ${slots}`);
+      if (short.length === 0) {
+        // Fits in total; now node by node, as the scheduler places the pods one at a time.
+        const left = packingOf(env).leftover;
+        // Reported on every service that shares a pool with the pod left over: which of them the scheduler leaves
+        // Pending depends on the order their pods arrive in.
+        const leftService = left && env.services.find((s) => s.name === left.pod.service.name);
+        if (left && leftService && fittingPools(leftService, env).some((p) => pools.includes(p))) return [{ message: packingMessage(left, who, where, env) }];
+      }
       return short.length > 0 ? [{ message: `${who} do not fit at once in ${where} of cluster ${env.cluster.name}: ${short.join('; ')}` }] : [];
     },
   },

@@ -21,13 +21,7 @@ import { controlPlaneAvailabilityTest, controlPlaneMissing, useControlPlane } fr
  * Cases where the rules and Kubernetes disagree and the fix is not small: each with what was found. A case that
  * starts to agree fails the test too, so the entry is removed with the fix.
  */
-const openDisagreements: Readonly<Record<string, string>> = {
-  'committed: fleet':
-    'cluster-fits-all-pods sums the CPU of a pool (10 m6i.4xlarge nodes, 158.9 CPU for 112 CPU of pods at full scale), but the ' +
-    'scheduler places pods one at a time by score (NodeResourcesFit LeastAllocated, topology spread), spreading the 4-CPU pods ' +
-    'until no node keeps 8 CPU free for an 8-CPU pod: one of llama-8b and chat-7b (which, varies by run) stays Pending with "Insufficient cpu". The rule needs a per-node ' +
-    'packing model, not a sum.',
-};
+const openDisagreements: Readonly<Record<string, string>> = {};
 
 /** The rules that stand in for a decision of the API server, a controller or the scheduler. */
 export const controlPlaneRules = [
@@ -146,6 +140,40 @@ export function cases(): Case[] {
         },
       ),
     }),
+  });
+  // Fits by sum, not by node: a copy of the largest CPU service joins, and each CPU node is sized so that any pod
+  // fits it alone but no two share it (free CPU just under the two smallest pods together), with one node fewer
+  // than pods. The pools hold the CPU in total and each service's pods one per node, so only a packing of all of
+  // them together (whatever the order) tells that one pod stays Pending.
+  const cpuOnly = Object.keys(base.services).filter((s) => !base.services[s]!.gpu);
+  const largest = [...cpuOnly].sort((a, b) => podRequests(baseDocs, b).cpuMillis - podRequests(baseDocs, a).cpuMillis)[0]!;
+  const copy = `${largest}-copy`;
+  const fullScale = (s: ServiceDeclaration) => s.autoscaling?.maxReplicas ?? s.replicas ?? 1;
+  const cpuPods = [...cpuOnly, copy].flatMap((s) =>
+    Array.from({ length: fullScale(base.services[s === copy ? largest : s]!) }, () => podRequests(baseDocs, s === copy ? largest : s).cpuMillis),
+  );
+  const sorted = [...cpuPods].sort((a, b) => a - b);
+  const freeCpu = sorted[0]! + sorted[1]! - 100;
+  const nodes = cpuPods.length - 1;
+  if (freeCpu < sorted.at(-1)! || cpuPods.reduce((a, c) => a + c, 0) > nodes * freeCpu)
+    throw new Error(`${base.name}: CPU pods ${cpuPods.join(', ')} m cannot make a case that fits by sum but not by node`);
+  out.push({
+    name: `${base.name} and a copy of ${largest}: ${nodes} CPU nodes of ${freeCpu / 1000} CPU free hold ${cpuPods.length} pods by sum but one per node`,
+    breaks: 'cluster-fits-all-pods',
+    env: {
+      ...withCluster(base, 'packing', {
+        namespaceQuotas: {},
+        nodePools: mapPools(
+          base,
+          (p) => !isGpuPool(p),
+          (p) => {
+            const { autoscaling: _autoscaling, ...fixed } = p;
+            return { ...fixed, count: nodes, allocatable: { ...p.allocatable, cpuMillis: freeCpu + reserved(p).cpuMillis } };
+          },
+        ),
+      }),
+      services: { ...base.services, [copy]: base.services[largest]! },
+    },
   });
   out.push({
     name: `${base.name}: no GPU node pool`,
@@ -300,7 +328,7 @@ describe.skipIf(controlPlaneMissing !== undefined).sequential('synth rules agree
     expect(judged.length, `every case judged; runs that threw: ${thrown.join(' | ') || 'none'}`).toBe(cases().length);
     if (process.env.CONTROL_PLANE_DOC === '1') {
       const path = join(repoRoot, 'docs/control-plane.md');
-      const doc = `${docHead}\n${table(judged)}\n`;
+      const doc = `${docHead}\n${table(judged)}\n\n${docTail}`;
       writeFileSync(path, doc);
     }
     expect(judged.filter(disagrees).map((j) => j.name)).toEqual(Object.keys(openDisagreements));
@@ -318,4 +346,26 @@ environment exactly when Kubernetes leaves a pod Pending, refuses a pod or an ob
 Objects of APIs v1.37 no longer serves (${apisRemovedBeforeControlPlane.map((a) => `${a.apiVersion} ${a.kind}, removed in 1.${a.removedMinor}`).join('; ')})
 are not applied: a profile older than the removal (the on-prem 1.23 one enforces PodSecurityPolicy) has that
 admission judged by \`pod-security-policy-admits\` and the sync harness's model of it, not here.
+`;
+
+const docTail = `## The packing
+
+\`cluster-fits-all-pods\` does not stop at the pools' sums: it places every pod at full scale one at a time as
+kube-scheduler does (charts/placement/packing.ts: the Fit, taint, node-affinity and topology-spread filters, and the
+default scores at their default weights), in Argo CD's sync order and the other orders autoscalers and ReplicaSet
+controllers can produce, ties broken both ways. The case "fits by sum, not by node" above is refused by it and left
+Pending by the real scheduler; on the fleet, 4-CPU pods two to a 15.89-CPU node had left 7.89 CPU each, so its 7B and
+8B services ask 7 CPU.
+
+## The day-2 sequences
+
+\`CI=true npx vitest run test/control-plane/sequences.test.ts\` replays the day-2 sequences of test/sync/sequences.ts
+(model bump and revert, rollback, image bump, context-size change, autoscaler change, service removed and added back,
+environment removed, promotion) on a control plane of its own, every environment on its profile's nodes: each commit is
+synthesized and server-side applied in wave order with Argo CD's field manager, and what it no longer has is pruned
+(an environment removal keeps only \`Delete=false\` objects). Every synthesized commit must be admitted. On each
+environment's own bound claim and Deployment, the updates the sync harness refuses (\`validateUpdate\`) must be refused
+by the API server too, naming the same field and reason: the claim's storage below \`status.capacity\`, its
+\`storageClassName\` and \`accessModes\`, and the Deployment's \`spec.selector\`; and, as controls, updates both allow
+(the claim as committed, a pod-template annotation) must be admitted by both.
 `;

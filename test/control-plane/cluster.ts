@@ -22,8 +22,8 @@ import {
   type KubernetesObject,
   type V1PersistentVolumeClaim,
 } from '@kubernetes/client-node';
-import { poolNodeCount } from '../../charts/clusters/pools.js';
 import type { ClusterProfile, NodePool } from '../../charts/clusters/types.js';
+import { poolNodes } from '../../charts/placement/packing.js';
 import { deleteNamespace } from './apply.js';
 
 /** The extended resource the NVIDIA device plugin advertises; the manifests request it for GPU services. */
@@ -39,13 +39,9 @@ export interface RegisteredNode {
   readonly zone?: string;
 }
 
-/** The Node objects of a pool: `poolNodeCount` of them (an autoscaled pool at its maxCount, as the rules count it). */
+/** The Node objects of a pool: the nodes the packing model places pods on (`poolNodes`, an autoscaled pool at its maxCount). */
 export function nodesOf(pool: NodePool): RegisteredNode[] {
-  return Array.from({ length: poolNodeCount(pool) }, (_, i) => ({
-    name: `${pool.name}-${i}`,
-    pool,
-    zone: pool.zones && pool.zones.length > 0 ? pool.zones[i % pool.zones.length] : pool.labels['topology.kubernetes.io/zone'],
-  }));
+  return poolNodes(pool).map((n) => ({ name: n.name, pool, zone: n.labels['topology.kubernetes.io/zone'] }));
 }
 
 function nodeResources(pool: NodePool): Record<string, string> {
