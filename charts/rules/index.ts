@@ -1,6 +1,7 @@
 import { admissionRules } from './admission.js';
 import { autoscalingRules } from './autoscaling.js';
 import { clusterApiRules } from './cluster-apis.js';
+import { companionRules } from './companions.js';
 import { exposureRules } from './exposure.js';
 import { cudaDriverRules } from './cuda-driver.js';
 import { gpuRules } from './gpu.js';
@@ -42,4 +43,5 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...admissionRules,
   ...clusterApiRules,
+  ...companionRules,
 ];
