@@ -420,6 +420,11 @@ export function companionOutputDir(environment: string, companion: string): stri
   return `dist/${environment}/companions/${companion}`;
 }
 
+/** Whether a repository path is a companion's synthesized file (not one of the environment's own charts). */
+export function isCompanionOutput(path: string): boolean {
+  return /^dist\/[^/]+\/companions\//.test(path);
+}
+
 /** Resolve every companion of an environment against its model services; throws ChartConfigError with every problem. */
 export function resolveCompanions(env: Environment, services: ReadonlyMap<string, ModelServiceFacts>): ResolvedCompanion[] {
   const problems: ConfigProblem[] = [];

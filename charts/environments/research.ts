@@ -87,6 +87,11 @@ export const research: Environment = {
     },
     agent: {
       order: 'after-models',
+      waivers: {
+        'image-pinned':
+          'the digest cannot be read here (no registry access from this repository); research is not production; pin it with `docker buildx imagetools inspect` before users depend on it',
+      },
+
       source: {
         kind: 'manifests',
         path: 'companions/research/agent',
@@ -104,6 +109,11 @@ export const research: Environment = {
     },
     'web-ui': {
       order: 'after-models',
+      waivers: {
+        'image-pinned':
+          'the digest cannot be read here (no registry access from this repository); research is not production; pin it with `docker buildx imagetools inspect` before users depend on it',
+      },
+
       source: {
         kind: 'manifests',
         path: 'companions/research/web-ui',
