@@ -302,9 +302,7 @@ describe('refusals, each naming the file, the companion and the field', () => {
 
   it('before-models in an environment with a namespace budget (its pods would escape it)', () => {
     const quota = { cpu: 10, memoryGiB: 32, gpus: 0, ephemeralStorageGiB: 12, pods: 10, storageGiB: 40, persistentVolumeClaims: 4 };
-    expect(configProblems(testEnv({ db: helm() }, { quota }))).toEqual([
-      expect.objectContaining({ object: 'test/companions/db', field: 'order' }),
-    ]);
+    expect(configProblems(testEnv({ db: helm() }, { quota }))).toEqual([expect.objectContaining({ object: 'test/companions/db', field: 'order' })]);
     expect(() => synthesizeAll([testEnv({ db: { ...helm(), order: 'after-models' } }, { quota })])).not.toThrow();
   });
 
