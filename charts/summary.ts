@@ -1,6 +1,7 @@
 import type { SynthOutput } from './synth.js';
 import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
+import { describeCompanion } from './companions/describe.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
 export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -34,6 +35,7 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
       service: { plan },
     } of build.services)
       write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
+    for (const c of build.companions) write(describeCompanion(c));
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);

@@ -15,6 +15,7 @@ import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { synthesizeAll } from '../../charts/synth.js';
+import { printSummary } from '../../charts/summary.js';
 import { roomyTestCluster } from '../support/clusters.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized YAML is read as plain JSON */
@@ -104,6 +105,21 @@ describe('the shipped environments', () => {
         }
       }
     });
+  });
+});
+
+describe('the synth summary', () => {
+  it('has one line per companion: its source, its order and wave, the model services it calls', () => {
+    const lines: string[] = [];
+    printSummary(output, (l) => lines.push(l));
+    for (const b of withCompanions)
+      for (const c of b.companions) {
+        const line = lines.find((l) => l.startsWith(`companion ${c.name}: `));
+        expect(line, c.name).toBeDefined();
+        expect(line).toContain(c.declaration.order);
+        for (const called of c.callers.flatMap((x) => x.calls)) expect(line).toContain(called);
+        if (c.declaration.source.kind === 'helm') expect(line).toContain(`${c.declaration.source.chart} ${c.declaration.source.version}`);
+      }
   });
 });
 
