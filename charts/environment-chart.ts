@@ -14,6 +14,15 @@ import { partOf } from './lib/labels.js';
 import { assertKnownProps } from './environments/known-props.js';
 import { namespacePodSecurityLevel } from './lib/pod-security.js';
 import type { Environment } from './environments/types.js';
+import { modelServiceFacts, resolveCompanions, type ResolvedCompanion } from './companions/resolve.js';
+
+/** The labels of an environment's Namespace: also what a companion's Application sets when it creates the namespace first. */
+export const namespaceLabels: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/part-of': partOf,
+  'app.kubernetes.io/managed-by': 'cdk8s',
+  'pod-security.kubernetes.io/enforce': namespacePodSecurityLevel,
+  'pod-security.kubernetes.io/warn': namespacePodSecurityLevel,
+};
 
 /** The namespace of an environment, enforcing the `restricted` Pod Security Standard, with its declared ResourceQuota and LimitRange. */
 export class NamespaceChart extends Chart {
@@ -22,12 +31,7 @@ export class NamespaceChart extends Chart {
     new kplus.Namespace(this, 'namespace', {
       metadata: {
         name: env.namespace,
-        labels: {
-          'app.kubernetes.io/part-of': partOf,
-          'app.kubernetes.io/managed-by': 'cdk8s',
-          'pod-security.kubernetes.io/enforce': namespacePodSecurityLevel,
-          'pod-security.kubernetes.io/warn': namespacePodSecurityLevel,
-        },
+        labels: { ...namespaceLabels },
         // Never pruned and kept when the Application is deleted: the namespace holds the model caches, and its
         // removal must be an explicit act (docs in README: removing an environment).
         annotations: { ...syncWave(waves.namespace), ...argocdSyncOptions(['Prune=false', 'Delete=false']) },
@@ -116,6 +120,8 @@ export interface EnvironmentBuild {
   readonly namespace: NamespaceChart;
   readonly services: readonly ServiceChart[];
   readonly dashboard: DashboardChart;
+  /** Its companions, resolved against the model services (charts/companions/). */
+  readonly companions: readonly ResolvedCompanion[];
 }
 
 /** Build (but do not write) every chart of an environment. Throws ChartConfigError on unknown or bad props. */
@@ -126,7 +132,8 @@ export function buildEnvironment(env: Environment): EnvironmentBuild {
   const services = Object.keys(env.services)
     .sort()
     .map((name) => new ServiceChart(app, env, name));
-  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services) };
+  const companions = resolveCompanions(env, new Map(services.map((s) => [s.service.plan.name, modelServiceFacts(s.toJson(), s.service.plan)])));
+  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services), companions };
 }
 
 /** Render charts to YAML documents after running every construct validation. */

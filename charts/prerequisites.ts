@@ -255,8 +255,9 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     }
   }
 
+  // Companions' Applications share their environment's destination: one row per environment.
   const clusters = objects
-    .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined)
+    .filter((o) => o.object.kind === 'Application' && o.object.spec.destination.name !== undefined && o.object.metadata.labels?.companion === undefined)
     .map((o) => ({
       name: o.object.spec.destination.name as string,
       environment: String(o.object.metadata.labels?.environment ?? o.object.metadata.name),
@@ -268,6 +269,23 @@ export function derivePrerequisites(objects: readonly ObjectSource[], environmen
     const why = argo ? `; ${argo.version} for ${argo.feature.what} (${argo.feature.source}; older: ${argo.feature.olderDoes})` : '';
     need(argo ? `Argo CD ${argo.version} or newer` : 'Argo CD', `syncs argocd/ (the root Application) and every environment in dist/${why}`, undefined);
   }
+  // Companions are ordered around the model services by the root Application's sync waves, which wait for an
+  // Application's health only with this check (argo-cd docs/operator-manual/health.md, "Argo CD App").
+  const companionEnvironments = objects.flatMap((o) =>
+    o.object.kind === 'Application' && o.object.metadata.labels?.companion !== undefined ? [String(o.object.metadata.labels.environment)] : [],
+  );
+  for (const { object } of objects.filter((o) => o.object.kind === 'Application' && o.object.spec?.source?.chart !== undefined))
+    need(
+      `Argo CD's repo server reaches the Helm repository ${object.spec.source.repoURL}`,
+      `renders chart ${object.spec.source.chart} ${object.spec.source.targetRevision} (companion ${object.metadata.labels?.companion ?? object.metadata.name}); a mirror needs its URL in the companion's repoURL`,
+      object.metadata.labels?.environment,
+    );
+  for (const env of companionEnvironments)
+    need(
+      'Argo CD health check for `argoproj.io/Application` in argocd-cm (docs/companions.md)',
+      'orders companions before and after the model services: without it a sync wave of Applications waits for nothing (Application health is not assessed since Argo CD 1.8), so a companion may start before what it calls is up',
+      env,
+    );
 
   const sortedEnvs = (s: Set<string>): string[] => [...s].sort();
   return {

@@ -2,6 +2,7 @@ import type { SynthOutput } from './synth.js';
 import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
 import { loadBalancerSummary } from './constructs/exposure.js';
+import { describeCompanion } from './companions/describe.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
 export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -38,6 +39,7 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     for (const { service } of build.services)
       if (service.plan.exposure.kind === 'load-balancer')
         write(`load balancer ${service.plan.name}: ${loadBalancerSummary(build.environment.cluster.loadBalancer)}`);
+    for (const c of build.companions) write(describeCompanion(c));
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { Yaml } from 'cdk8s';
 import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environment-chart.js';
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
@@ -47,6 +48,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const report = checkRules(builds);
   for (const b of builds) {
     for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
+    for (const c of b.companions) for (const [file, objects] of c.files) files.set(`${c.outputDir}/${file}`, Yaml.stringify(...objects));
   }
   if (environments === allEnvironments)
     checkEnvironmentRevisions(

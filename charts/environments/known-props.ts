@@ -9,6 +9,7 @@ import type {
   ServiceOverrides,
 } from '../constructs/props.js';
 import type { ContainerResourceFigures, LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
+import type { CompanionDeclaration, HelmCompanionSource, ManifestsCompanionSource } from '../companions/types.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import type { Environment, ServiceDeclaration } from './types.js';
 
@@ -161,6 +162,27 @@ export const serviceShape = shape<ServiceDeclaration>({
 
 const containerFigures = shape<ContainerResourceFigures>({ cpu: 'value', memoryMiB: 'value', ephemeralStorageMiB: 'value' });
 
+/** The keys of one companion (charts/companions/types.ts); values, env and labels have free keys. */
+const companionShape = shape<CompanionDeclaration>({
+  source: {
+    variants: {
+      helm: shape<HelmCompanionSource>({
+        kind: 'value',
+        repoURL: 'value',
+        chart: 'value',
+        version: 'value',
+        releaseName: 'value',
+        values: 'map',
+        renders: 'value',
+        callerPodLabels: 'map',
+      }),
+      manifests: shape<ManifestsCompanionSource>({ kind: 'value', path: 'value', env: 'map' }),
+    },
+  },
+  order: 'value',
+  waivers: 'map',
+});
+
 /** The keys an environment may have (`services` is checked per service). */
 export const environmentShape = shape<Environment>({
   name: 'value',
@@ -172,6 +194,7 @@ export const environmentShape = shape<Environment>({
   production: 'value',
   imagePullSecrets: 'value',
   services: 'map',
+  companions: 'map',
   quota: shape<NamespaceQuotaProps>({
     cpu: 'value',
     memoryGiB: 'value',
@@ -264,6 +287,9 @@ export function unknownProps(env: Environment): ConfigProblem[] {
   check(env, environmentShape, '', { file: env.definedIn, object: env.name }, out);
   for (const [name, declaration] of Object.entries(env.services)) {
     check(declaration, serviceShape, '', { file: env.definedIn, object: `${env.name}/${name}` }, out);
+  }
+  for (const [name, declaration] of Object.entries(env.companions ?? {})) {
+    check(declaration, companionShape, '', { file: env.definedIn, object: `${env.name}/companions/${name}` }, out);
   }
   return out;
 }

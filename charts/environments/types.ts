@@ -1,4 +1,5 @@
 import type { ClusterProfile } from '../clusters/types.js';
+import type { CompanionDeclaration } from '../companions/types.js';
 import type { LimitRangeProps, NamespaceQuotaProps } from '../constructs/namespace-budget.js';
 import type { InferenceServiceProps } from '../constructs/props.js';
 
@@ -60,4 +61,11 @@ export interface Environment {
    * checked as the API server would admit it (rule `limit-range-admits`). @default none — no LimitRange
    */
   readonly limitRange?: LimitRangeProps;
+  /**
+   * Workloads that are not model services (a vector database, an agent, a web UI), each from a Helm chart or
+   * plain manifests in this repository, synced by their own Argo CD Application in the same project, before or
+   * after the model services, and pointed at them through typed references (docs/companions.md).
+   * @default none — the environment runs model services only
+   */
+  readonly companions?: Readonly<Record<string, CompanionDeclaration>>;
 }

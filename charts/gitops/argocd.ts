@@ -1,8 +1,9 @@
-import { App, Chart } from 'cdk8s';
+import { App, Chart, Yaml } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { Application } from '../../imports/argocd-application-argoproj.io.js';
 import { AppProject } from '../../imports/argocd-appproject-argoproj.io.js';
-import type { EnvironmentBuild } from '../environment-chart.js';
+import type { ResolvedCompanion } from '../companions/resolve.js';
+import { namespaceLabels, type EnvironmentBuild } from '../environment-chart.js';
 import { syncWave } from '../lib/argocd.js';
 import { ChartConfigError, type ConfigProblem } from '../lib/config-error.js';
 import { partOf } from '../lib/labels.js';
@@ -25,6 +26,16 @@ export const gitopsDir = 'argocd';
 
 /** The file holding the root Application: `kubectl apply -f argocd/<this>` is the whole bootstrap. */
 export const bootstrapFile = `${gitopsDir}/bootstrap.yaml`;
+
+/**
+ * Sync waves of the objects in argocd/, which the root Application syncs: the projects first, then each
+ * environment's companions declared `before-models`, the environments' model services, and the companions declared
+ * `after-models`. Between Applications a wave waits for the earlier ones to be Healthy only when Argo CD assesses
+ * Application health, which it stopped doing by default in 1.8 (argo-cd docs/operator-manual/health.md, "Argo CD
+ * App"; issue 3781): docs/companions.md has the argocd-cm health check that restores it. Without it the waves
+ * order creation only.
+ */
+export const applicationWaves = { projects: -2, companionsBeforeModels: -1, models: 0, companionsAfterModels: 1 } as const;
 
 /** The API server of the cluster Argo CD runs in, as Argo CD names it. */
 const inCluster = 'https://kubernetes.default.svc';
@@ -81,11 +92,17 @@ export const observedKinds = [
 export class ProjectChart extends Chart {
   constructor(scope: Construct, settings: GitOpsSettings, builds: readonly EnvironmentBuild[]) {
     super(scope, 'project', { namespace: settings.argocdNamespace, disableResourceNameHashes: true });
+    // Companions add the Helm repositories they come from and the kinds they deploy: nothing else is admitted.
+    const companions = builds.flatMap((b) => b.companions);
+    const helmRepos = [...new Set(companions.flatMap((c) => (c.declaration.source.kind === 'helm' ? [c.declaration.source.repoURL] : [])))].sort();
+    const kinds: { group: string; kind: string }[] = [...deployedKinds, ...observedKinds].map((k) => ({ ...k }));
+    for (const k of companions.flatMap((c) => c.kinds))
+      if (!kinds.some((x) => x.group === k.group && x.kind === k.kind)) kinds.push({ group: k.group, kind: k.kind });
     new AppProject(this, 'project', {
-      metadata: { name: settings.project, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(-1) },
+      metadata: { name: settings.project, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(applicationWaves.projects) },
       spec: {
         description: 'Self-hosted GGUF inference services, synthesized by cdk8s into dist/',
-        sourceRepos: [settings.repoURL],
+        sourceRepos: [settings.repoURL, ...helmRepos],
         destinations: builds.map((b) => ({ name: b.environment.clusterName, namespace: b.environment.namespace })),
         clusterResourceWhitelist: builds.flatMap((b) => [
           { group: '', kind: 'Namespace', name: b.environment.namespace },
@@ -97,7 +114,7 @@ export class ProjectChart extends Chart {
               .map((o: { metadata: { name: string } }) => ({ group: 'policy', kind: 'PodSecurityPolicy', name: o.metadata.name })),
           ),
         ]),
-        namespaceResourceWhitelist: [...deployedKinds, ...observedKinds].map((k) => ({ ...k })),
+        namespaceResourceWhitelist: kinds,
       },
     });
   }
@@ -121,7 +138,7 @@ export class EnvironmentApplicationChart extends Chart {
       metadata: {
         name: `llm-${env.name}`,
         labels: { 'app.kubernetes.io/part-of': partOf, environment: env.name },
-        annotations: syncWave(0),
+        annotations: syncWave(applicationWaves.models),
         // Delete the synced resources when the Application is removed.
         finalizers: ['resources-finalizer.argocd.argoproj.io'],
       },
@@ -142,6 +159,51 @@ export class EnvironmentApplicationChart extends Chart {
 }
 
 /**
+ * One Application per companion (argocd/<env>-<companion>.yaml), in the environments' project, to the
+ * environment's cluster and namespace, in the wave its `order` names. A Helm companion is rendered by Argo CD
+ * from its chart repository at the pinned version, with its resolved values (Argo CD uses the Application's name as
+ * the release name unless `releaseName` is set: argo-cd docs/user-guide/helm.md); a manifests companion syncs the
+ * directory synth wrote. The namespace is created with the environment Namespace's own labels when the companion
+ * syncs first (`CreateNamespace=true` with `managedNamespaceMetadata`), so Pod Security applies from its first pod.
+ */
+export class CompanionApplicationChart extends Chart {
+  constructor(scope: Construct, settings: GitOpsSettings, build: EnvironmentBuild, companion: ResolvedCompanion) {
+    const env = build.environment;
+    super(scope, `${env.name}-${companion.name}`, { namespace: settings.argocdNamespace, disableResourceNameHashes: true });
+    const source = companion.declaration.source;
+    new Application(this, 'application', {
+      metadata: {
+        name: `llm-${env.name}-${companion.name}`,
+        labels: { 'app.kubernetes.io/part-of': partOf, environment: env.name, companion: companion.name },
+        annotations: syncWave(
+          companion.declaration.order === 'before-models' ? applicationWaves.companionsBeforeModels : applicationWaves.companionsAfterModels,
+        ),
+        finalizers: ['resources-finalizer.argocd.argoproj.io'],
+      },
+      spec: {
+        project: settings.project,
+        source:
+          source.kind === 'helm'
+            ? {
+                repoUrl: source.repoURL,
+                chart: source.chart,
+                targetRevision: source.version,
+                helm: { releaseName: source.releaseName ?? companion.name, values: Yaml.stringify(companion.helmValues ?? {}) },
+              }
+            : { repoUrl: settings.repoURL, targetRevision: environmentRevision(settings, env.name), path: companion.outputDir! },
+        destination: { name: env.clusterName, namespace: env.namespace },
+        syncPolicy: {
+          automated: { ...automated },
+          syncOptions: ['CreateNamespace=true', 'PruneLast=true'],
+          managedNamespaceMetadata: { labels: { ...namespaceLabels } },
+          retry: { limit: 5, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
+        },
+      },
+    });
+  }
+}
+
+/**
  * The root of app-of-apps: an Application that syncs argocd/ (this very file included) into Argo
  * CD's namespace, with its own AppProject that may create Applications and AppProjects there and
  * nothing else. Bootstrap is one `kubectl apply -f argocd/bootstrap.yaml`; from then on a change
@@ -153,7 +215,7 @@ export class BootstrapChart extends Chart {
     super(scope, 'bootstrap', { namespace: settings.argocdNamespace, disableResourceNameHashes: true });
     const name = `${settings.project}-gitops`;
     new AppProject(this, 'project', {
-      metadata: { name, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(-1) },
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(applicationWaves.projects) },
       spec: {
         description: 'The Argo CD objects of the GGUF inference services (argocd/), managed by themselves',
         sourceRepos: [settings.repoURL],
@@ -166,7 +228,7 @@ export class BootstrapChart extends Chart {
       },
     });
     new Application(this, 'application', {
-      metadata: { name, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(0) },
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': partOf }, annotations: syncWave(applicationWaves.models) },
       spec: {
         project: name,
         source: { repoUrl: settings.repoURL, targetRevision: settings.targetRevision, path: gitopsDir },
@@ -218,6 +280,9 @@ export function checkEnvironmentRevisions(
 export function buildGitOps(settings: GitOpsSettings, builds: readonly EnvironmentBuild[]): { app: App; charts: Chart[] } {
   const app = new App();
   const charts: Chart[] = [new BootstrapChart(app, settings), new ProjectChart(app, settings, builds)];
-  for (const b of builds) charts.push(new EnvironmentApplicationChart(app, settings, b));
+  for (const b of builds) {
+    charts.push(new EnvironmentApplicationChart(app, settings, b));
+    for (const c of b.companions) charts.push(new CompanionApplicationChart(app, settings, b, c));
+  }
   return { app, charts };
 }

@@ -36,5 +36,5 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
       surgePods: surge,
     };
   });
-  return { environment: build.environment, cluster, services, namespaceObjects: build.namespace.toJson() as Manifest[] };
+  return { environment: build.environment, cluster, services, namespaceObjects: build.namespace.toJson() as Manifest[], companions: build.companions };
 }

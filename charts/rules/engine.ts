@@ -1,6 +1,7 @@
 import type { EnvironmentBuild } from '../environment-chart.js';
 import { rules } from './index.js';
 import { buildRuleContext } from './context.js';
+import { companionFindings, companionWaivableRuleIds } from './companions.js';
 import type { Finding } from './types.js';
 
 export interface RuleReport {
@@ -36,6 +37,12 @@ export function runRules(builds: readonly EnvironmentBuild[]): RuleReport {
         }
       }
     }
+    // The companions' own pods, under the rule ids that apply to every pod (charts/rules/companions.ts).
+    for (const finding of companionFindings(build)) {
+      if (finding.waiver !== undefined) waived.push(finding);
+      else if (finding.severity === 'error') errors.push(finding);
+      else warnings.push(finding);
+    }
   }
   return { errors, warnings, waived };
 }
@@ -65,11 +72,12 @@ export const minWaiverReasonLength = 15;
  */
 export function invalidWaivers(builds: readonly EnvironmentBuild[]): string[] {
   const ids = new Set(rules.map((r) => r.id));
-  return builds.flatMap((b) =>
-    b.services.flatMap((s) =>
-      Object.entries(s.service.plan.props.waivers ?? {}).flatMap(([id, reason]) => {
-        const where = `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers`;
-        if (!ids.has(id)) return [`${where}: unknown rule id "${id}". Fix: use an id from docs/rules.md`];
+  const ofCompanions = builds.flatMap((b) =>
+    b.companions.flatMap((c) =>
+      Object.entries(c.declaration.waivers ?? {}).flatMap(([id, reason]) => {
+        const where = `${b.environment.definedIn}: ${b.environment.name}/companions/${c.name}: waivers`;
+        if (!companionWaivableRuleIds.includes(id))
+          return [`${where}: "${id}" is not a rule of a companion's own pods. Fix: use one of ${companionWaivableRuleIds.join(', ')}`];
         if (reason.trim().length < minWaiverReasonLength)
           return [
             `${where}: "${id}" needs a written reason (at least ${minWaiverReasonLength} characters), got "${reason}". Fix: say why the rule does not apply and until when`,
@@ -78,4 +86,20 @@ export function invalidWaivers(builds: readonly EnvironmentBuild[]): string[] {
       }),
     ),
   );
+  return [
+    ...ofCompanions,
+    ...builds.flatMap((b) =>
+      b.services.flatMap((s) =>
+        Object.entries(s.service.plan.props.waivers ?? {}).flatMap(([id, reason]) => {
+          const where = `${b.environment.definedIn}: ${b.environment.name}/${s.service.plan.name}: waivers`;
+          if (!ids.has(id)) return [`${where}: unknown rule id "${id}". Fix: use an id from docs/rules.md`];
+          if (reason.trim().length < minWaiverReasonLength)
+            return [
+              `${where}: "${id}" needs a written reason (at least ${minWaiverReasonLength} characters), got "${reason}". Fix: say why the rule does not apply and until when`,
+            ];
+          return [];
+        }),
+      ),
+    ),
+  ];
 }

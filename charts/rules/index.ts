@@ -1,6 +1,7 @@
 import { admissionRules } from './admission.js';
 import { autoscalingRules } from './autoscaling.js';
 import { clusterApiRules } from './cluster-apis.js';
+import { companionRules } from './companions.js';
 import { exposureRules } from './exposure.js';
 import { cudaDriverRules } from './cuda-driver.js';
 import { gpuRules } from './gpu.js';
@@ -46,4 +47,5 @@ export const rules: readonly Rule[] = [
   ...clusterApiRules,
   ...loadBalancerRules,
   ...podSecurityPolicyRules,
+  ...companionRules,
 ];

@@ -4,6 +4,7 @@ import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IContainer, IPersistentVolumeClaim, IPodSpec, IService } from 'kubernetes-models/v1';
 import type { ClusterProfile } from '../clusters/types.js';
+import type { ResolvedCompanion } from '../companions/resolve.js';
 import type { Environment } from '../environments/types.js';
 import type { PodRequests } from '../placement/index.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
@@ -70,6 +71,8 @@ export interface EnvironmentContext {
   readonly services: readonly ServiceContext[];
   /** The environment's own namespace-level objects (Namespace, and the ResourceQuota and LimitRange it declares). */
   readonly namespaceObjects: readonly Manifest[];
+  /** The environment's companions, resolved (charts/companions/). */
+  readonly companions: readonly ResolvedCompanion[];
 }
 
 export type Severity = 'error' | 'warning';

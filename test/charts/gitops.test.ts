@@ -66,7 +66,8 @@ describe.each(envDirs)('dist/%s', (dir) => {
     const prometheus = prometheusOf(environmentOf(dir).cluster);
     for (const sm of of('ServiceMonitor')) expect(sm.metadata.labels).toMatchObject(prometheus.serviceMonitorSelector);
     for (const rule of of('PrometheusRule')) expect(rule.metadata.labels).toMatchObject(prometheus.ruleSelector);
-    for (const np of of('NetworkPolicy')) {
+    // The model services' policies (cdk8s-managed); a companion's own policy admits what the companion serves.
+    for (const np of of('NetworkPolicy').filter((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'cdk8s')) {
       const peers = np.spec.ingress.flatMap((r: { from: unknown[] }) => r.from);
       if (!peers.some((p: { ipBlock?: unknown }) => p.ipBlock))
         expect(peers).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': prometheus.namespace } } });
@@ -111,9 +112,10 @@ describe.each(envDirs)('dist/%s', (dir) => {
 
 describe('argocd/', () => {
   it("restricts the environments' project to their namespaces and shows their ReplicaSets, Pods and Events", () => {
-    for (const app of applications.filter((a) => a.spec.source.path.startsWith('dist/'))) {
+    for (const app of applications.filter((a) => a.spec.source.path?.startsWith('dist/') === true)) {
       const project = projects.find((p) => p.metadata.name === app.spec.project)!;
-      const namespaces = applications.filter((a) => a.spec.project === project.metadata.name).map((a) => a.spec.destination.namespace);
+      // Companions' Applications share their environment's destination: each namespace once.
+      const namespaces = [...new Set(applications.filter((a) => a.spec.project === project.metadata.name).map((a) => a.spec.destination.namespace))];
       expect(project.spec.destinations.map((d: { namespace: string }) => d.namespace).sort()).toEqual(namespaces.sort());
       // Cluster-scoped: only those Namespaces and the PodSecurityPolicies in dist/, each by name (no wildcard, no bare kind).
       const clusterScoped = project.spec.clusterResourceWhitelist as Array<{ group: string; kind: string; name?: string }>;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chatOnlyEnvVars, endpoints, envVars, inferencePaths } from '../../service/contract.js';
 import { embeddingAttentionScratchBytes } from '../../charts/sizing/memory.js';
 import { synthesizeAll } from '../../charts/synth.js';
+import { isCompanionOutput } from '../../charts/companions/resolve.js';
 import { environments } from '../../charts/environments/index.js';
 import { clusterMinor, pdbUnhealthyPodEvictionPolicyMinor } from '../../charts/clusters/versions.js';
 import { defaultIngressController, ingressIdleTimeoutFromAnnotations } from '../../charts/constructs/exposure.js';
@@ -21,7 +22,8 @@ function clusterOf(o: { metadata: { namespace?: string } }) {
  * a snapshot update cannot silently accept any of these regressions.
  */
 const docs = committedManifests();
-const deployments = docs.filter((d) => d.object.kind === 'Deployment');
+// The model services' Deployments; a companion's (dist/<env>/companions/) runs its own image and is checked by its rules.
+const deployments = docs.filter((d) => d.object.kind === 'Deployment' && !isCompanionOutput(d.file));
 const plans = new Map(
   synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)),
 );
@@ -269,7 +271,12 @@ describe('environments', () => {
     }
   });
   it('are synced by Argo CD with prune, self-heal, no empty sync, retry and CreateNamespace', () => {
-    const apps = docs.filter((d) => d.object.kind === 'Application' && d.object.spec.source.path.startsWith('dist/')).map((d) => d.object);
+    // The environments' own Applications; companions' Applications (labelled `companion`) are asserted in test/charts/companions.test.ts.
+    const apps = docs
+      .filter(
+        (d) => d.object.kind === 'Application' && d.object.metadata.labels?.companion === undefined && d.object.spec.source.path?.startsWith('dist/') === true,
+      )
+      .map((d) => d.object);
     expect(apps.map((a) => a.spec.source.path).sort()).toEqual(
       synthesizeAll()
         .builds.map((b) => `dist/${b.environment.name}`)

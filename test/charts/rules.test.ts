@@ -19,6 +19,7 @@ import { qwen25_72bInstructQ4KM } from '../../charts/models/entries/qwen2.5-72b-
 import { isUnverified } from '../../charts/models/validate.js';
 import { nomicEmbedTextV15Q4KM, qwen25_3bInstructQ4KM, qwen25_7bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { rules } from '../../charts/rules/index.js';
+import { ref } from '../../charts/companions/references.js';
 import { driverMajorLabel } from '../../charts/rules/cuda-driver.js';
 import { RuleViolationError } from '../../charts/rules/engine.js';
 import { GiB } from '../../charts/sizing/units.js';
@@ -63,6 +64,16 @@ function env(services: Record<string, ServiceDeclaration>, cluster: ClusterProfi
     // Pinned, as the published images are once charts/images.json records them (rule image-pinned).
     image: `ghcr.io/gguf-on-k8s/inference:1.2.3@sha256:${'a'.repeat(64)}`,
     services,
+  };
+}
+
+/** The environment with one manifests companion whose container `client` gets the chat service's base URL by reference. */
+function withCompanion(e: Environment, path: string): Environment {
+  return {
+    ...e,
+    companions: {
+      client: { order: 'after-models', source: { kind: 'manifests', path, env: { client: { OPENAI_BASE_URL: ref.service('chat').openaiBaseUrl } } } },
+    },
   };
 }
 
@@ -441,6 +452,11 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat }, roomyCluster({ storageClasses: [{ ...gp3, readMiBpsAssumed: true }] })),
     passes: env({ chat }, roomyCluster({ storageClasses: [gp3] })),
   },
+  'companion-reaches-model': {
+    // A client pointed at the chat service by reference, whose own egress policy admits DNS only: connection timeouts.
+    violates: withCompanion(env({ chat }), 'test/fixtures/companions/egress-dns-only'),
+    passes: withCompanion(env({ chat }), 'test/fixtures/companions/egress-to-model'),
+  },
   'embedding-batch-holds-input': {
     // Inputs longer than the batch were embedded from their last chunk alone.
     violates: env({ embed: { ...embed, contextSize: 2048, batchSize: 512 } }),
@@ -538,8 +554,10 @@ describe('synth rules', () => {
     expect(out.report.warnings.filter((w) => !forced(w))).toEqual([]);
     // The one waiver a committed service may carry: an integrity warning on a catalogue entry whose sizes and
     // hash were not read from the hub here (the init container still checks MODEL_SHA256), with its reason.
+    // And one a companion may carry: a third-party image whose digest could not be read here (no registry access).
     for (const w of out.report.waived) {
-      expect(w.ruleId, `${w.environment}/${w.service}`).toBe('model-integrity-verified');
+      if (w.service.startsWith('companion:')) expect(w.ruleId, `${w.environment}/${w.service}`).toBe('image-pinned');
+      else expect(w.ruleId, `${w.environment}/${w.service}`).toBe('model-integrity-verified');
       expect(w.waiver?.length ?? 0).toBeGreaterThan(40);
     }
   });

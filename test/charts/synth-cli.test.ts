@@ -12,7 +12,7 @@ import { repoRoot } from '../support/manifests.js';
  * output directory before it runs the app: cdk8s-cli lib/cli/cmds/synth.js) and `npm run synth`'s
  * `tsx charts/main.ts`. Whatever fails, the committed output must stay byte for byte as it was.
  */
-const copied = ['charts', 'service', 'imports', 'dist', 'argocd', 'docs', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'README.md'];
+const copied = ['charts', 'service', 'imports', 'companions', 'dist', 'argocd', 'docs', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'README.md'];
 const bin = (name: string): string => join(repoRoot, 'node_modules', '.bin', name);
 
 let work = '';

@@ -8,7 +8,10 @@ import { runSequence, sequencesFor } from './sequences.js';
 import { findApplications, resolveTarget } from './source.js';
 import { formatSyncResult } from './timeline.js';
 
+// The environments' own Applications: the sequences edit their model services. Companions' Applications (labelled
+// `companion`) go through the scenarios of sync.test.ts.
 const targets = findApplications()
+  .filter((a) => a.raw.metadata.labels?.companion === undefined)
   .map(resolveTarget)
   .filter((t) => t.environment !== undefined);
 

@@ -74,7 +74,7 @@ export class SyncSim {
     this.target = { ...target, ...(opts.app ? { app: opts.app } : {}), ...(opts.profile ? { profile: opts.profile } : {}) };
     const app = this.target.app;
     this.timeline = new SyncTimeline(`${app.name} (${app.file} -> ${app.sourcePath}) — ${title}`);
-    this.repo = new Repo([app.sourcePath]);
+    this.repo = new Repo([app.sourcePath], { recurse: app.recurse });
     const objects = this.repo.render(app.sourcePath) ?? [];
     const missing = new Set(opts.withoutSecrets ?? []);
     const secrets = prerequisiteSecrets(objects, app.destination.namespace).filter((s) => !missing.has(s));

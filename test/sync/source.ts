@@ -28,6 +28,12 @@ export interface ApplicationSpec {
   file: string;
   project: string;
   sourcePath: string;
+  /** The source's repository (a Git repository, or a Helm chart repository for `chart`). */
+  repoURL: string;
+  /** A Helm chart source (`spec.source.chart`): rendered by the repo server from the chart repository, not from this repository. */
+  chart?: { name: string; version: string };
+  /** `spec.source.directory.recurse`: whether subdirectories of the path are read (default false). */
+  recurse: boolean;
   destination: { name?: string; server?: string; namespace?: string };
   automated?: { prune: boolean; selfHeal: boolean; allowEmpty: boolean };
   syncOptions: string[];
@@ -42,6 +48,7 @@ export interface ProjectSpec {
   clusterResourceWhitelist: { group: string; kind: string }[] | undefined;
   namespaceResourceWhitelist: { group: string; kind: string }[] | undefined;
   destinations: { name?: string; server?: string; namespace?: string }[];
+  sourceRepos: string[];
 }
 
 function readYamlObjects(file: string): Obj[] {
@@ -82,6 +89,9 @@ function toApplication(o: Obj, file: string): ApplicationSpec {
     file,
     project: spec.project ?? 'default',
     sourcePath: String(spec.source?.path ?? '').replace(/\/+$/, ''),
+    repoURL: String(spec.source?.repoURL ?? ''),
+    ...(spec.source?.chart !== undefined ? { chart: { name: String(spec.source.chart), version: String(spec.source.targetRevision ?? '') } } : {}),
+    recurse: spec.source?.directory?.recurse === true,
     destination: spec.destination ?? {},
     ...(auto ? { automated: { prune: auto.prune === true, selfHeal: auto.selfHeal === true, allowEmpty: auto.allowEmpty === true } } : {}),
     syncOptions: spec.syncPolicy?.syncOptions ?? [],
@@ -121,6 +131,7 @@ export function findProject(name: string): ProjectSpec | undefined {
           clusterResourceWhitelist: o.spec?.clusterResourceWhitelist,
           namespaceResourceWhitelist: o.spec?.namespaceResourceWhitelist,
           destinations: o.spec?.destinations ?? [],
+          sourceRepos: o.spec?.sourceRepos ?? [],
         };
       }
     }
@@ -137,8 +148,15 @@ export class Repo {
   revision = 'HEAD';
   private readonly files = new Map<string, Obj[]>();
   private readonly dirs = new Set<string>();
+  /**
+   * Whether render reads subdirectories. Argo CD's directory source reads only the files directly in its path
+   * unless `directory.recurse` is set (argo-cd docs/user-guide/directory.md; reposerver/repository/repository.go
+   * findManifests skips subdirectories when recurse is off).
+   */
+  private readonly recurse: boolean;
 
-  constructor(paths: readonly string[]) {
+  constructor(paths: readonly string[], opts: { recurse?: boolean } = {}) {
+    this.recurse = opts.recurse === true;
     for (const p of paths) {
       if (existsSync(join(repoRoot, p)) && statSync(join(repoRoot, p)).isDirectory()) {
         this.dirs.add(p);
@@ -152,13 +170,14 @@ export class Repo {
     if (!this.dirs.has(path)) return undefined;
     const out: ManifestObject[] = [];
     for (const [file, objects] of [...this.files].sort(([a], [b]) => a.localeCompare(b))) {
-      if (file.startsWith(`${path}/`)) for (const object of objects) out.push({ file, object: clone(object) });
+      if (!file.startsWith(`${path}/`) || (!this.recurse && file.slice(path.length + 1).includes('/'))) continue;
+      for (const object of objects) out.push({ file, object: clone(object) });
     }
     return out;
   }
 
   filesUnder(path: string): string[] {
-    return [...this.files.keys()].filter((f) => f.startsWith(`${path}/`)).sort();
+    return [...this.files.keys()].filter((f) => f.startsWith(`${path}/`) && (this.recurse || !f.slice(path.length + 1).includes('/'))).sort();
   }
 
   /** A commit: replace, add (`objects`) or delete (`null`) files, or remove a whole directory. */
@@ -188,6 +207,30 @@ export class Repo {
     }
     return this.commit(message, { files });
   }
+}
+
+/**
+ * Argo CD's source check before it renders anything: the project's sourceRepos must match the Application's
+ * repository (argo-cd pkg/apis/application/v1alpha1/app_project_types.go `IsSourcePermitted`, glob match; `*`
+ * admits any), else the Application gets an InvalidSpecError and is never synced (util/argo/argo.go
+ * `ValidatePermissions`: "application repo <url> is not permitted in project '<name>'").
+ */
+export function sourceNotPermitted(app: ApplicationSpec, project: ProjectSpec | undefined): string | undefined {
+  if (project === undefined) return `application references project ${app.project} which does not exist`;
+  const normal = (u: string): string =>
+    u
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '')
+      .toLowerCase();
+  const glob = (pattern: string, text: string): boolean =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(text);
+  if (project.sourceRepos.some((r) => r === '*' || glob(normal(r), normal(app.repoURL)))) return undefined;
+  return `application repo ${app.repoURL} is not permitted in project '${project.name}'`;
 }
 
 /** The environment an Application deploys to: the one whose cluster and namespace match its destination. */
