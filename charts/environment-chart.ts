@@ -75,6 +75,7 @@ export class ServiceChart extends Chart {
       nodePools: env.cluster.nodePools,
       ...(ingressController !== undefined ? { ingressController } : {}),
       queueMetricsVia: queueMetricsViaOf(env.cluster),
+      ...(env.cluster.kedaHttpAddOn !== undefined ? { kedaHttpAddOn: env.cluster.kedaHttpAddOn } : {}),
     });
   }
 }

@@ -1,6 +1,7 @@
 import type { SynthOutput } from './synth.js';
 import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
+import type { ScaleToZeroPlan } from './sizing/cold-start.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
 export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -34,6 +35,11 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
       service: { plan },
     } of build.services)
       write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
+    // What the first caller after an idle spell waits (charts/sizing/cold-start.ts).
+    for (const {
+      service: { plan },
+    } of build.services)
+      if (plan.scaleToZero) write(`cold start ${plan.name}: ${coldStartText(plan.scaleToZero)}`);
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);
@@ -44,4 +50,12 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     write(`images: ${output.unpublishedImages.length} not published yet`);
     for (const f of output.unpublishedImages) write(`  ${f.severity} [${f.ruleId}] ${f.message}. Fix: ${f.fix}`);
   }
+}
+
+/** One line on a service that scales to zero: when it goes, what the first caller waits, and what it sees past the hold. */
+export function coldStartText(p: ScaleToZeroPlan): string {
+  return (
+    `to zero pods after ${p.idleAfterSeconds}s idle; the first request is held ~${p.expectedWakeSeconds}s on a warm node (expected load), ` +
+    `at most ${p.holdSeconds}s (pod start allowance, any download, startup window), then the interceptor answers 504 without Retry-After`
+  );
 }

@@ -5,6 +5,7 @@ import type {
   ModelCacheProps,
   NodeAffinityProps,
   ProbeTimingOverride,
+  ScaleToZeroProps,
   SchedulingProps,
   ServiceOverrides,
 } from '../constructs/props.js';
@@ -133,6 +134,7 @@ export const serviceShape = shape<ServiceDeclaration>({
     targetCapacityFraction: 'value',
     targetCpuUtilizationPercent: 'value',
   }),
+  scaleToZero: shape<ScaleToZeroProps>({ idleAfter: 'value' }),
   monitoring: 'value',
   slowTimeToFirstTokenSeconds: 'value',
   huggingFace: shape<NonNullable<ServiceDeclaration['huggingFace']>>({

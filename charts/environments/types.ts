@@ -15,6 +15,7 @@ export type ServiceDeclaration = Omit<
   | 'nodePools'
   | 'queueMetricsVia'
   | 'imagePullSecrets'
+  | 'kedaHttpAddOn'
 > & {
   /** @default the environment's image */
   readonly image?: string;

@@ -3,6 +3,7 @@ import { envVars } from '../../service/contract.js';
 import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, maxHpaPolicyPeriodSeconds, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { probeWindowSeconds } from '../sizing/probes.js';
 import { envValue } from './lib.js';
+import { httpScaledObjectOf } from './scale-to-zero.js';
 import type { Rule, ServiceContext } from './types.js';
 
 /** The startup probe's window in the manifest: the longest a load may take before the pod turns Ready. */
@@ -108,10 +109,11 @@ export const autoscalingRules: readonly Rule[] = [
     checks:
       "minReplicas 0 only where something holds requests while the first pod loads its model (the KEDA HTTP add-on's interceptor, with the service routed through it).",
     why: 'At zero pods the Service has no endpoints: the first client after a quiet spell got connection refused for the whole model load (minutes on CPU), and a ScaledObject woke only after Prometheus had seen load that never arrived.',
-    fix: 'Set minReplicas 1 or more.',
+    fix: "Set scaleToZero: { idleAfter } (the KEDA HTTP add-on's interceptor then holds the first request), or minReplicas 1 or more.",
     check: (svc, env) => {
       const min = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.plan.props.autoscaling?.minReplicas;
-      if (min !== 0) return [];
+      // Routed through the interceptor: the scale-to-zero rules check the add-on, the route and the hold.
+      if (min !== 0 || httpScaledObjectOf(svc)) return [];
       const holder = (env.cluster.customResourceTypes ?? []).some((c) => c.group === httpScaledObjectType.group && c.kind === httpScaledObjectType.kind);
       if (!holder)
         return [

@@ -13,6 +13,7 @@ import { namespaceBudgetRules } from './namespace-budget.js';
 import { placementRules } from './placement.js';
 import { probeRules } from './probes.js';
 import { rolloutRules } from './rollout.js';
+import { scaleToZeroRules } from './scale-to-zero.js';
 import { securityRules } from './security.js';
 import { storageRules } from './storage.js';
 import { timeoutRules } from './timeouts.js';
@@ -42,4 +43,5 @@ export const rules: readonly Rule[] = [
   ...namespaceBudgetRules,
   ...admissionRules,
   ...clusterApiRules,
+  ...scaleToZeroRules,
 ];

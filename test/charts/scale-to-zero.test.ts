@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { kedaCrds, kedaHttpAddOnCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
+import type { ClusterProfile } from '../../charts/clusters/types.js';
+import {
+  heldRequestsTrigger,
+  interceptorServiceName,
+  kedaHttpAddOnServices,
+  skipScaledObjectCreationAnnotation,
+} from '../../charts/constructs/scale-to-zero.js';
+import { environments } from '../../charts/environments/index.js';
+import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
+import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
+import { ChartConfigError } from '../../charts/lib/config-error.js';
+import { idleDurationSeconds } from '../../charts/sizing/cold-start.js';
+import { printSummary } from '../../charts/summary.js';
+import { synthesizeAll } from '../../charts/synth.js';
+import { roomyTestCluster } from '../support/clusters.js';
+import { committedManifests, repoRoot, type K8sObject } from '../support/manifests.js';
+import { synthErrorIds } from '../support/synth.js';
+
+const docs = committedManifests().map((d) => d.object);
+const find = (kind: string, namespace: string, name: string): K8sObject | undefined =>
+  docs.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name);
+
+/** The HTTPScaledObject schema of the CRD in crds/ (the add-on's published one), for an offline structural check. */
+const crd = parse(readFileSync(join(repoRoot, 'crds', 'http.keda.sh_httpscaledobjects.yaml'), 'utf8')) as {
+  spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: object } }> };
+};
+const validateHttpso = new Ajv({ strict: false, allErrors: true }).compile(crd.spec.versions.find((v) => v.name === 'v1alpha1')!.schema.openAPIV3Schema);
+
+/** Every service of every environment that scales to zero, with the objects synthesized for it. */
+const sleeping = environments.flatMap((env) =>
+  Object.entries(env.services)
+    .filter(([, svc]) => svc.scaleToZero !== undefined)
+    .map(([name, svc]) => ({ env, name, svc })),
+);
+
+describe('scale to zero in the committed output', () => {
+  it('is exercised by at least one example service', () => {
+    expect(sleeping.length).toBeGreaterThan(0);
+  });
+
+  for (const { env, name, svc } of sleeping) {
+    describe(`${env.name}/${name}`, () => {
+      const ns = env.namespace;
+      const addOn = env.cluster.kedaHttpAddOn!;
+      const httpso = find('HTTPScaledObject', ns, name)!;
+      const scaledObject = find('ScaledObject', ns, name)!;
+      const deployment = find('Deployment', ns, name)!;
+      const model = find('Service', ns, name)!;
+      const alias = find('Service', ns, interceptorServiceName(name))!;
+
+      it("runs on a cluster whose profile has the add-on, and the HTTPScaledObject passes the CRD's own schema", () => {
+        expect(addOn).toBeDefined();
+        expect(env.cluster.customResourceTypes).toContainEqual(expect.objectContaining({ group: 'http.keda.sh', kind: 'HTTPScaledObject' }));
+        expect(validateHttpso(httpso), JSON.stringify(validateHttpso.errors)).toBe(true);
+        // The CRD's CEL rule (not checked by a JSON schema): exactly one of port and portName.
+        expect('port' in httpso.spec.scaleTargetRef !== 'portName' in httpso.spec.scaleTargetRef).toBe(true);
+      });
+
+      it("routes the service's hosts to its own Service and turns off the add-on's ScaledObject", () => {
+        expect(httpso.metadata.annotations![skipScaledObjectCreationAnnotation]).toBe('true');
+        expect(httpso.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name, service: name, port: model.spec.ports[0].port });
+        const ingress = find('Ingress', ns, name);
+        for (const host of ingress?.spec.rules.map((r: { host: string }) => r.host) ?? []) expect(httpso.spec.hosts).toContain(host);
+        expect(httpso.spec.hosts).toContain(`${interceptorServiceName(name)}.${ns}.svc`);
+        expect(httpso.spec.replicas).toEqual({ min: 0, max: svc.autoscaling!.maxReplicas });
+      });
+
+      it('sends the Ingress and in-cluster callers to the interceptor, and admits the interceptor to the pods', () => {
+        const proxy = kedaHttpAddOnServices.interceptorProxy;
+        expect(alias.spec).toMatchObject({ type: 'ExternalName', externalName: `${proxy.name}.${addOn.namespace}.svc.cluster.local` });
+        expect(alias.spec.ports).toEqual([{ name: 'http', port: proxy.port, protocol: 'TCP' }]);
+        const ingress = find('Ingress', ns, name);
+        if (ingress)
+          for (const path of ingress.spec.rules.flatMap((r: { http: { paths: unknown[] } }) => r.http.paths) as Array<{ backend: { service: unknown } }>)
+            expect(path.backend.service).toEqual({ name: alias.metadata.name, port: { number: proxy.port } });
+        const policy = find('NetworkPolicy', ns, name)!;
+        expect(policy.spec.ingress[0].from).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': addOn.namespace } } });
+      });
+
+      it('holds a first request for the startup window plus the pod start, and no longer than the progress deadline', () => {
+        const server = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'server');
+        const window = server.startupProbe.periodSeconds * server.startupProbe.failureThreshold;
+        const hold = idleDurationSeconds(httpso.spec.timeouts.conditionWait)!;
+        expect(hold).toBeGreaterThan(window);
+        expect(hold).toBeLessThanOrEqual(deployment.spec.progressDeadlineSeconds);
+        const requestTimeout = Number(server.env.find((e: { name: string }) => e.name === 'REQUEST_TIMEOUT_MS').value) / 1000;
+        expect(idleDurationSeconds(httpso.spec.timeouts.responseHeader)).toBeGreaterThanOrEqual(requestTimeout);
+        // The ingress in front waits at least as long: the caller gets the interceptor's answer, not a cut connection.
+        const ingress = find('Ingress', ns, name);
+        if (ingress) expect(Number(ingress.metadata.annotations!['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(hold);
+      });
+
+      it('scales on the queue from zero, woken by the requests the interceptor holds, after the declared idle time', () => {
+        expect(scaledObject.spec.minReplicaCount).toBe(0);
+        expect(scaledObject.spec.cooldownPeriod).toBe(idleDurationSeconds(svc.scaleToZero!.idleAfter));
+        expect(scaledObject.spec.triggers).toContainEqual(heldRequestsTrigger(name, addOn));
+        expect(scaledObject.spec.triggers.map((t: { type: string }) => t.type)).toContain('prometheus');
+        const project = docs.find((o) => o.kind === 'AppProject' && o.spec.destinations.some((d: { namespace: string }) => d.namespace === ns))!;
+        expect(project.spec.namespaceResourceWhitelist).toContainEqual({ group: 'http.keda.sh', kind: 'HTTPScaledObject' });
+      });
+    });
+  }
+
+  it('the schema check itself refuses a broken HTTPScaledObject (negative control)', () => {
+    const good = docs.find((o) => o.kind === 'HTTPScaledObject')!;
+    const broken = structuredClone(good);
+    delete broken.spec.scaleTargetRef.service;
+    expect(validateHttpso(broken)).toBe(false);
+  });
+});
+
+const addOnCluster: ClusterProfile = roomyTestCluster({
+  definedIn: 'test/charts/scale-to-zero.test.ts',
+  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...kedaHttpAddOnCrds],
+  kedaHttpAddOn: { namespace: 'keda-http' },
+});
+
+function env(svc: Partial<ServiceDeclaration>, cluster: ClusterProfile = addOnCluster): Environment {
+  return {
+    name: 'test',
+    definedIn: 'test/charts/scale-to-zero.test.ts',
+    namespace: 'llm-test',
+    clusterName: cluster.name,
+    cluster,
+    image: 'ghcr.io/example/inference:1.0.0',
+    services: {
+      chat: {
+        model: qwen25_3bInstructQ4KM,
+        cpu: 2,
+        modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
+        autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' },
+        scaleToZero: { idleAfter: '10m' },
+        ...svc,
+      },
+    },
+  };
+}
+
+describe('scale to zero: props and rules', () => {
+  it('synthesizes on a cluster with the add-on, routed to the namespace the profile names, and the summary says the cold start', () => {
+    const out = synthesizeAll([env({})]);
+    const yaml = [...out.files.entries()].find(([f]) => f.endsWith('chat.yaml'))![1];
+    expect(yaml).toContain('externalName: keda-add-ons-http-interceptor-proxy.keda-http.svc.cluster.local');
+    expect(yaml).toContain('scalerAddress: keda-add-ons-http-external-scaler.keda-http:9090');
+    const lines: string[] = [];
+    printSummary(out, (l) => lines.push(l));
+    const plan = out.builds[0]!.services[0]!.service.plan.scaleToZero!;
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^cold start chat: to zero pods after 600s idle; .* at most ${plan.holdSeconds}s .* 504`)));
+  });
+
+  it('is refused on a cluster without the add-on, with the fix', () => {
+    expect(synthErrorIds([env({}, roomyTestCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }))])).toEqual([
+      'scale-to-zero-add-on-installed',
+    ]);
+  });
+
+  it('is refused where a cloud load balancer would send past the interceptor', () => {
+    expect(synthErrorIds([env({ exposure: { kind: 'load-balancer', provider: 'aws-nlb' } })])).toEqual(['scale-to-zero-routed']);
+  });
+
+  it('is refused where a fixed idle timeout on the path is shorter than the hold', () => {
+    expect(synthErrorIds([env({}, { ...addOnCluster, fixedPathIdleTimeoutsSeconds: [120] })])).toEqual(['scale-to-zero-hold-bounded']);
+  });
+
+  const configErrors: Array<[string, Partial<ServiceDeclaration>, RegExp]> = [
+    ['an idle time below the HPA scale-down window', { scaleToZero: { idleAfter: '2m' } }, /scaleToZero\.idleAfter.*"2m".*at least 300 s/s],
+    ['an idle time that is not a duration', { scaleToZero: { idleAfter: '10 minutes' as '10m' } }, /scaleToZero\.idleAfter/],
+    ['a queue autoscaler that keeps pods', { autoscaling: { minReplicas: 2, maxReplicas: 3, signal: 'queue' } }, /scaleToZero.*minReplicas 2.*minReplicas: 0/s],
+    ['no autoscaler at all', { autoscaling: undefined }, /scaleToZero.*without autoscaling/s],
+  ];
+  for (const [what, svc, message] of configErrors)
+    it(`refuses ${what} at plan time, naming the file and the field`, () => {
+      const e = (() => {
+        try {
+          synthesizeAll([env(svc)]);
+        } catch (err) {
+          return err;
+        }
+        return undefined;
+      })();
+      expect(e).toBeInstanceOf(ChartConfigError);
+      expect((e as Error).message).toContain('test/charts/scale-to-zero.test.ts');
+      expect((e as Error).message).toMatch(message);
+    });
+
+  it('reads durations in seconds, minutes and hours and nothing else', () => {
+    expect([idleDurationSeconds('90s'), idleDurationSeconds('10m'), idleDurationSeconds('1h')]).toEqual([90, 600, 3600]);
+    expect([idleDurationSeconds('1.5m'), idleDurationSeconds('10'), idleDurationSeconds('m')]).toEqual([undefined, undefined, undefined]);
+  });
+});
