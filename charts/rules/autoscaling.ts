@@ -164,8 +164,10 @@ export const autoscalingRules: readonly Rule[] = [
       if (svc.scaledObject || podsMetric) {
         const threshold = svc.scaledObject ? Number((svc.scaledObject.spec.triggers ?? [])[0]?.metadata?.threshold) : Number(podsMetric?.target.averageValue);
         const capacity = envNumber(svc, envVars.parallel) + envNumber(svc, envVars.maxQueue);
-        const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
-        // Scale to zero: nothing runs to absorb anything (scale-to-zero-held reports it).
+        const declaredMin = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
+        // Scale to zero through the interceptor: it holds every request at zero pods, and from the first pod on the
+        // pods must absorb as usual. Without it nothing runs to absorb anything (scale-to-zero-held reports it).
+        const min = declaredMin === 0 && httpScaledObjectOf(svc) ? 1 : declaredMin;
         if (min >= 1 && Number.isFinite(threshold) && Number.isFinite(capacity) && min * (capacity - threshold) < threshold) {
           out.push({
             message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)`,
