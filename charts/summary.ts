@@ -2,6 +2,7 @@ import type { SynthOutput } from './synth.js';
 import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
 import type { ScaleToZeroPlan } from './sizing/cold-start.js';
+import { environmentGpuReach } from './sizing/gpu-reach.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
 export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -35,6 +36,12 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
       service: { plan },
     } of build.services)
       write(`rollout ${plan.name}: ${plan.rolloutCost.text}`);
+    // How far each GPU service can scale on this cluster (charts/sizing/gpu-reach.ts).
+    for (const r of environmentGpuReach(
+      build.environment,
+      build.services.map((s) => s.service.plan),
+    ))
+      write(`gpu reach ${r.service}: ${r.text}`);
     // What the first caller after an idle spell waits (charts/sizing/cold-start.ts).
     for (const {
       service: { plan },
