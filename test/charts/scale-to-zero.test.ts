@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { kedaCrds, kedaHttpAddOnCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
+import { eksStagingFacts } from '../../charts/clusters/captured/eks-staging.js';
+import { profileFromFacts } from '../../charts/clusters/from-facts.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
 import {
   heldRequestsTrigger,
@@ -186,5 +188,16 @@ describe('scale to zero: props and rules', () => {
   it('reads durations in seconds, minutes and hours and nothing else', () => {
     expect([idleDurationSeconds('90s'), idleDurationSeconds('10m'), idleDurationSeconds('1h')]).toEqual([90, 600, 3600]);
     expect([idleDurationSeconds('1.5m'), idleDurationSeconds('10'), idleDurationSeconds('m')]).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe('scale to zero on a captured profile', () => {
+  const facts = { ...eksStagingFacts, customResourceTypes: [...eksStagingFacts.customResourceTypes, { group: 'http.keda.sh', kind: 'HTTPScaledObject' }] };
+
+  it('takes the CRD from the capture and the namespace from the decisions, which a capture cannot see', () => {
+    const profile = profileFromFacts(facts, { name: 'captured', definedIn: 'test/charts/scale-to-zero.test.ts', kedaHttpAddOn: { namespace: 'keda' } });
+    expect(profile.kedaHttpAddOn).toEqual({ namespace: 'keda' });
+    expect(profile.customResourceTypes).toContainEqual({ group: 'http.keda.sh', kind: 'HTTPScaledObject', installedBy: 'KEDA HTTP add-on' });
+    expect(profileFromFacts(facts, { name: 'captured', definedIn: 'test/charts/scale-to-zero.test.ts' }).kedaHttpAddOn).toBeUndefined();
   });
 });
