@@ -1,3 +1,4 @@
+import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { kedaCrds, kedaHttpAddOnCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
 import { eksStagingFacts } from '../../charts/clusters/captured/eks-staging.js';
@@ -7,13 +8,14 @@ import {
   heldRequestsTrigger,
   interceptorServiceName,
   kedaHttpAddOnServices,
+  ScaleToZeroRoute,
   skipScaledObjectCreationAnnotation,
 } from '../../charts/constructs/scale-to-zero.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
 import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
-import { idleDurationSeconds } from '../../charts/sizing/cold-start.js';
+import { idleDurationSeconds, planScaleToZero } from '../../charts/sizing/cold-start.js';
 import { printSummary } from '../../charts/summary.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
@@ -199,5 +201,84 @@ describe('scale to zero on a captured profile', () => {
     expect(profile.kedaHttpAddOn).toEqual({ namespace: 'keda' });
     expect(profile.customResourceTypes).toContainEqual({ group: 'http.keda.sh', kind: 'HTTPScaledObject', installedBy: 'KEDA HTTP add-on' });
     expect(profileFromFacts(facts, { name: 'captured', definedIn: 'test/charts/scale-to-zero.test.ts' }).kedaHttpAddOn).toBeUndefined();
+  });
+});
+
+describe('ScaleToZeroRoute (Testing.synth)', () => {
+  const plan = planScaleToZero({
+    idleAfterSeconds: 900,
+    podStartSeconds: 300,
+    startupWindowSeconds: 120,
+    expectedLoadSeconds: 50,
+    downloadSecondsPerWake: 0,
+    serviceIdleTimeoutSeconds: 330,
+  });
+  function synth(ingressHost?: string): K8sObject[] {
+    const chart = new Chart(Testing.app(), 'test', { namespace: 'apps-ns', disableResourceNameHashes: true });
+    new ScaleToZeroRoute(chart, 'route', {
+      name: 'chat',
+      namespace: 'apps-ns',
+      labels: { 'app.kubernetes.io/name': 'chat' },
+      servicePort: 80,
+      plan,
+      maxReplicas: 4,
+      targetConcurrency: 5,
+      addOn: { namespace: 'keda-http' },
+      ...(ingressHost !== undefined ? { ingressHost } : {}),
+    });
+    return Testing.synth(chart) as K8sObject[];
+  }
+
+  it('derives the hold and the timeouts from the load: pod start + startup window, then the idle timeout', () => {
+    expect(plan).toEqual({ idleAfterSeconds: 900, holdSeconds: 420, expectedWakeSeconds: 50, pathIdleTimeoutSeconds: 750, responseHeaderTimeoutSeconds: 330 });
+    const withDownload = planScaleToZero({
+      idleAfterSeconds: 900,
+      podStartSeconds: 300,
+      startupWindowSeconds: 120,
+      expectedLoadSeconds: 50,
+      downloadSecondsPerWake: 80,
+      serviceIdleTimeoutSeconds: 330,
+    });
+    expect([withDownload.holdSeconds, withDownload.expectedWakeSeconds]).toEqual([500, 130]);
+  });
+
+  it('an in-cluster service: the alias and the route, hosts by Service name only', () => {
+    const [alias, route, ...rest] = synth();
+    expect(rest).toEqual([]);
+    expect(alias).toMatchObject({ kind: 'Service', metadata: { name: 'chat-interceptor', namespace: 'apps-ns' } });
+    expect(alias!.spec).toEqual({
+      type: 'ExternalName',
+      externalName: 'keda-add-ons-http-interceptor-proxy.keda-http.svc.cluster.local',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    expect(route).toMatchObject({ apiVersion: 'http.keda.sh/v1alpha1', kind: 'HTTPScaledObject', metadata: { name: 'chat' } });
+    expect(route!.spec).toEqual({
+      hosts: ['chat-interceptor.apps-ns', 'chat-interceptor.apps-ns.svc', 'chat-interceptor.apps-ns.svc.cluster.local'],
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'chat', service: 'chat', port: 80 },
+      replicas: { min: 0, max: 4 },
+      scaledownPeriod: 900,
+      scalingMetric: { concurrency: { targetValue: 5 } },
+      timeouts: { conditionWait: '420s', responseHeader: '330s' },
+    });
+    expect(() => validateSchema(route!)).not.toThrow();
+  });
+
+  it('an ingress host is routed first, beside the in-cluster names', () => {
+    const route = synth('chat.example.internal').find((o) => o.kind === 'HTTPScaledObject')!;
+    expect(route.spec.hosts[0]).toBe('chat.example.internal');
+    expect(route.spec.hosts).toHaveLength(4);
+  });
+});
+
+describe('a cluster-ip service that scales to zero', () => {
+  it('has no Ingress, and the route carries only the in-cluster names', () => {
+    const out = synthesizeAll([env({ exposure: { kind: 'cluster-ip' } })]);
+    const objects = out.builds[0]!.services[0]!.toJson() as K8sObject[];
+    expect(objects.find((o) => o.kind === 'Ingress')).toBeUndefined();
+    expect(objects.find((o) => o.kind === 'HTTPScaledObject')!.spec.hosts).toEqual([
+      'chat-interceptor.llm-test',
+      'chat-interceptor.llm-test.svc',
+      'chat-interceptor.llm-test.svc.cluster.local',
+    ]);
   });
 });
