@@ -13,7 +13,7 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     const rows = build.services.map(({ service: { plan } }) => [
       plan.name,
       plan.props.autoscaling
-        ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? 'KEDA queue' : 'HPA cpu'})`
+        ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? (plan.scaleToZero ? 'KEDA queue, idle to 0' : 'KEDA queue') : 'HPA cpu'})`
         : String(plan.replicas),
       `${plan.cpuCores}`,
       formatGiB(plan.memory.requestBytes),

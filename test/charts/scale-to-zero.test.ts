@@ -16,6 +16,10 @@ import type { Environment, ServiceDeclaration } from '../../charts/environments/
 import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { idleDurationSeconds, planScaleToZero } from '../../charts/sizing/cold-start.js';
+import { buildEnvironment } from '../../charts/environment-chart.js';
+import { buildRuleContext } from '../../charts/rules/context.js';
+import { scaleToZeroRules } from '../../charts/rules/scale-to-zero.js';
+import type { Manifest, ServiceContext } from '../../charts/rules/types.js';
 import { printSummary } from '../../charts/summary.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
@@ -279,6 +283,68 @@ describe('a cluster-ip service that scales to zero', () => {
       'chat-interceptor.llm-test',
       'chat-interceptor.llm-test.svc',
       'chat-interceptor.llm-test.svc.cluster.local',
+    ]);
+  });
+});
+
+describe('the scale-to-zero rules on manifests an override or a hand edit could produce', () => {
+  const e = env({ exposure: { kind: 'ingress', host: 'chat.example.internal' } });
+  const ctx = buildRuleContext(buildEnvironment(e), e.cluster);
+  const svc = ctx.services[0]!;
+  /** The messages of one rule on the service with one object of a kind replaced. */
+  function messages(id: string, kind: string, edit: (o: K8sObject) => void): string[] {
+    const objects = svc.objects.map((o) => {
+      if (o.kind !== kind) return o;
+      const copy = structuredClone(o) as K8sObject;
+      edit(copy);
+      return copy as Manifest;
+    });
+    const rule = scaleToZeroRules.find((r) => r.id === id)!;
+    // The context's typed views follow the edited objects, as buildRuleContext would have read them.
+    const ingress = objects.find((o) => o.kind === 'Ingress') as ServiceContext['ingress'];
+    return rule.check({ ...svc, objects, ingress }, ctx).map((f) => f.message);
+  }
+
+  it('the generated service passes all three', () => {
+    for (const rule of scaleToZeroRules) expect(rule.check(svc, ctx), rule.id).toEqual([]);
+  });
+
+  it('scale-to-zero-add-on-installed: no wake trigger on the ScaledObject, or no add-on in the profile', () => {
+    const scaledObject = structuredClone(svc.scaledObject!);
+    (scaledObject.spec as { triggers: unknown[] }).triggers = scaledObject.spec.triggers!.filter((t) => t.type !== 'external-push');
+    const rule = scaleToZeroRules.find((r) => r.id === 'scale-to-zero-add-on-installed')!;
+    expect(rule.check({ ...svc, scaledObject }, ctx).map((f) => f.message)).toEqual([expect.stringMatching(/would never wake/)]);
+    expect(rule.check(svc, { ...ctx, cluster: { ...ctx.cluster, kedaHttpAddOn: undefined } }).map((f) => f.message)).toEqual([
+      expect.stringMatching(/declares no kedaHttpAddOn/),
+    ]);
+  });
+
+  it('scale-to-zero-routed: an Ingress to the model Service, an alias in another namespace, a policy that blocks the interceptor', () => {
+    expect(messages('scale-to-zero-routed', 'Ingress', (o) => (o.spec.rules[0].http.paths[0].backend.service.name = 'chat'))).toEqual([
+      expect.stringMatching(/sends to chat, not to the interceptor Service/),
+    ]);
+    expect(
+      messages('scale-to-zero-routed', 'Service', (o) => {
+        if (o.spec.type === 'ExternalName') o.spec.externalName = 'keda-add-ons-http-interceptor-proxy.elsewhere.svc.cluster.local';
+      }),
+    ).toEqual([expect.stringMatching(/but the add-on runs in namespace keda-http/)]);
+    expect(messages('scale-to-zero-routed', 'NetworkPolicy', (o) => (o.spec.ingress[0].from = [{ podSelector: {} }]))).toEqual([
+      expect.stringMatching(/does not admit the interceptor's namespace keda-http/),
+    ]);
+    expect(messages('scale-to-zero-routed', 'HTTPScaledObject', (o) => (o.spec.hosts = ['other.example']))).toEqual([
+      expect.stringMatching(/does not route the ingress host chat.example.internal/),
+    ]);
+  });
+
+  it('scale-to-zero-hold-bounded: no hold, a hold shorter than the load, a response-header timeout below the request timeout', () => {
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => delete o.spec.timeouts.conditionWait)).toEqual([
+      expect.stringMatching(/sets no timeouts.conditionWait/),
+    ]);
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.timeouts.conditionWait = '30s'))).toEqual([
+      expect.stringMatching(/the hold 30s is shorter than the startup probe window/),
+    ]);
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.timeouts.responseHeader = '60s'))).toEqual([
+      expect.stringMatching(/responseHeader timeout 60s < request timeout 300s/),
     ]);
   });
 });
