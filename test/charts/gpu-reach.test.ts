@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { poolNodeCount } from '../../charts/clusters/pools.js';
 import { environments } from '../../charts/environments/index.js';
 import { fleet } from '../../charts/environments/fleet.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
@@ -34,20 +35,30 @@ describe('GPU reach in the synth summary', () => {
     });
 });
 
+/** The fleet's GPU pool at its largest, and a single-GPU service of the fleet that could run several pods. */
+const gpuPool = fleet.cluster.nodePools.find((p) => p.gpus !== undefined)!;
+const poolGpus = poolNodeCount(gpuPool) * gpuPool.gpus!.count;
+const [scaled] = Object.entries(fleet.services).find(([, s]) => s.gpu?.count === 1)!;
+/** GPUs the fleet's other GPU services hold at their largest (none of them autoscales or surges on a GPU). */
+const otherGpus = Object.entries(fleet.services)
+  .filter(([n, s]) => n !== scaled && s.gpu !== undefined)
+  .reduce((sum, [, s]) => sum + s.gpu!.count * (s.autoscaling?.maxReplicas ?? s.replicas ?? 1), 0);
+const bound = poolGpus - otherGpus;
+
 /**
- * The fleet with room for more GPU pods (a quota of the GPU pool's 8 L40S), and chat-32b on a shared EFS cache so it
+ * The fleet with a GPU quota of the whole GPU pool and room for more pods, and `scaled` on a shared EFS cache so it
  * may run several pods, autoscaled on its queue up to `max`.
  */
 function fleetWithScalingGpuService(max: number): Environment {
-  const chat32b: ServiceDeclaration = {
-    ...fleet.services['chat-32b']!,
+  const svc: ServiceDeclaration = {
+    ...fleet.services[scaled]!,
     modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
     autoscaling: { minReplicas: 1, maxReplicas: max, signal: 'queue' },
   };
   return {
     ...fleet,
-    services: { ...fleet.services, 'chat-32b': chat32b },
-    quota: { ...fleet.quota!, cpu: 240, memoryGiB: 256, gpus: 8, pods: 64 },
+    services: { ...fleet.services, [scaled]: svc },
+    quota: { ...fleet.quota!, cpu: 400, memoryGiB: 512, gpus: poolGpus, pods: 128 },
   };
 }
 
@@ -62,20 +73,23 @@ function refusal(e: Environment): RuleViolationError {
 }
 
 describe('a GPU service whose autoscaler maximum does not fit', () => {
+  it('leaves room to test: the GPU pool has GPUs beyond the other services', () => {
+    expect(bound).toBeGreaterThanOrEqual(2);
+  });
+
   it('is refused, and the refusal offers the bound that fits', () => {
-    const err = refusal(fleetWithScalingGpuService(6));
-    // 8 GPUs less chat-72b's 2 and command-r-35b's 1 leave 5 single-GPU pods.
-    expect(err.message).toMatch(
-      /gpu reach fleet\/chat-32b: 1 GPU\(s\) per pod on gpu-l40s .*autoscaling\.maxReplicas 6 does not fit: set autoscaling\.maxReplicas <= 5/,
-    );
+    const err = refusal(fleetWithScalingGpuService(bound + 1));
+    // The pool's GPUs less the other GPU services' leave `bound` single-GPU pods.
+    expect(err.message).toContain(`gpu reach fleet/${scaled}: 1 GPU(s) per pod on ${gpuPool.name} `);
+    expect(err.message).toContain(`autoscaling.maxReplicas ${bound + 1} does not fit: set autoscaling.maxReplicas <= ${bound}`);
   });
 
   it('synthesizes at the offered bound, and its GPU pods roll one at a time without a surge pod', () => {
-    const out = synthesizeAll([fleetWithScalingGpuService(5)]);
+    const out = synthesizeAll([fleetWithScalingGpuService(bound)]);
     const lines: string[] = [];
     printSummary(out, (l) => lines.push(l));
-    expect(lines).toContainEqual(expect.stringMatching(/^gpu reach chat-32b: .*autoscaling\.maxReplicas 5 fits; at most 5$/));
-    const deployment = out.builds[0]!.services.find((s) => s.service.plan.name === 'chat-32b')!
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^gpu reach ${scaled}: .*autoscaling\\.maxReplicas ${bound} fits; at most ${bound}$`)));
+    const deployment = out.builds[0]!.services.find((s) => s.service.plan.name === scaled)!
       .toJson()
       .find((o: { kind: string }) => o.kind === 'Deployment');
     expect(deployment.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
