@@ -82,6 +82,7 @@ export class ServiceChart extends Chart {
       queueMetricsVia: queueMetricsViaOf(env.cluster),
       // Only where the API server still serves policy/v1beta1 (rule pod-security-admission-matches says so otherwise).
       podSecurityPolicy: env.cluster.podSecurityPolicyAdmission === true && clusterMinor(env.cluster) < podSecurityPolicyRemovedMinor,
+      ...(env.cluster.kedaHttpAddOn !== undefined ? { kedaHttpAddOn: env.cluster.kedaHttpAddOn } : {}),
     });
   }
 }

@@ -100,6 +100,7 @@ const crdInstaller: Record<string, string> = {
   'monitoring.coreos.com': 'prometheus-operator (kube-prometheus-stack)',
   'argoproj.io': 'Argo CD',
   'keda.sh': 'KEDA (kedacore/keda Helm chart)',
+  'http.keda.sh': 'KEDA HTTP add-on (kedacore/keda-add-ons-http Helm chart)',
 };
 
 function addTo<K>(map: Map<K, Set<string>>, key: K, value: string): void {

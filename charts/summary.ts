@@ -3,6 +3,8 @@ import { formatFinding } from './rules/engine.js';
 import { formatGiB } from './sizing/units.js';
 import { loadBalancerSummary } from './constructs/exposure.js';
 import { describeCompanion } from './companions/describe.js';
+import type { ScaleToZeroPlan } from './sizing/cold-start.js';
+import { environmentGpuReach } from './sizing/gpu-reach.js';
 
 /** A short table per environment so the synth log shows what each service will ask of the cluster. */
 export function printSummary(output: SynthOutput, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -13,7 +15,7 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     const rows = build.services.map(({ service: { plan } }) => [
       plan.name,
       plan.props.autoscaling
-        ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? 'KEDA queue' : 'HPA cpu'})`
+        ? `${plan.props.autoscaling.minReplicas}-${plan.props.autoscaling.maxReplicas} (${plan.props.autoscaling.signal === 'queue' ? (plan.scaleToZero ? 'KEDA queue, idle to 0' : 'KEDA queue') : 'HPA cpu'})`
         : String(plan.replicas),
       `${plan.cpuCores}`,
       formatGiB(plan.memory.requestBytes),
@@ -40,6 +42,17 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
       if (service.plan.exposure.kind === 'load-balancer')
         write(`load balancer ${service.plan.name}: ${loadBalancerSummary(build.environment.cluster.loadBalancer)}`);
     for (const c of build.companions) write(describeCompanion(c));
+    // How far each GPU service can scale on this cluster (charts/sizing/gpu-reach.ts).
+    for (const r of environmentGpuReach(
+      build.environment,
+      build.services.map((s) => s.service.plan),
+    ))
+      write(`gpu reach ${r.service}: ${r.text}`);
+    // What the first caller after an idle spell waits (charts/sizing/cold-start.ts).
+    for (const {
+      service: { plan },
+    } of build.services)
+      if (plan.scaleToZero) write(`cold start ${plan.name}: ${coldStartText(plan.scaleToZero)}`);
     const env = build.environment.name;
     const notes = [...output.report.warnings, ...output.report.waived].filter((f) => f.environment === env);
     write(notes.length === 0 ? 'rules: all passed' : `rules: ${notes.length} note(s)`);
@@ -50,4 +63,12 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
     write(`images: ${output.unpublishedImages.length} not published yet`);
     for (const f of output.unpublishedImages) write(`  ${f.severity} [${f.ruleId}] ${f.message}. Fix: ${f.fix}`);
   }
+}
+
+/** One line on a service that scales to zero: when it goes, what the first caller waits, and what it sees past the hold. */
+export function coldStartText(p: ScaleToZeroPlan): string {
+  return (
+    `to zero pods after ${p.idleAfterSeconds}s idle; the first request is held ~${p.expectedWakeSeconds}s on a warm node (expected load), ` +
+    `at most ${p.holdSeconds}s (pod start allowance, any download, startup window), then the interceptor answers 504 without Retry-After`
+  );
 }

@@ -1,3 +1,4 @@
+import { environmentGpuReach } from './sizing/gpu-reach.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Yaml } from 'cdk8s';
@@ -74,7 +75,16 @@ export function checkRules(builds: readonly EnvironmentBuild[]): RuleReport {
   const fileOf = (env: string): string | undefined => builds.find((b) => b.environment.name === env)?.environment.definedIn;
   const badWaivers = invalidWaivers(builds);
   if (report.errors.length > 0 || badWaivers.length > 0) {
-    throw new RuleViolationError(report, [...report.errors.map((f) => formatFinding(f, fileOf(f.environment))), ...badWaivers]);
+    // A GPU service whose maximum does not fit is refused by the capacity rules; say the bound that fits beside them.
+    const gpuBounds = builds.flatMap((b) =>
+      environmentGpuReach(
+        b.environment,
+        b.services.map((s) => s.service.plan),
+      )
+        .filter((r) => r.declaredPods > r.reachablePods)
+        .map((r) => `gpu reach ${b.environment.name}/${r.service}: ${r.text}`),
+    );
+    throw new RuleViolationError(report, [...report.errors.map((f) => formatFinding(f, fileOf(f.environment))), ...badWaivers, ...gpuBounds]);
   }
   return report;
 }

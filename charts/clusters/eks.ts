@@ -81,6 +81,11 @@ export const kedaCrds: readonly CustomResourceType[] = [
   { group: 'keda.sh', kind: 'TriggerAuthentication', installedBy: 'KEDA (kedacore/keda Helm chart)' },
 ];
 
+/** The KEDA HTTP add-on's Helm chart (kedacore/keda-add-ons-http): the HTTPScaledObject its interceptor routes by. */
+export const kedaHttpAddOnCrds: readonly CustomResourceType[] = [
+  { group: 'http.keda.sh', kind: 'HTTPScaledObject', installedBy: 'KEDA HTTP add-on (kedacore/keda-add-ons-http Helm chart)' },
+];
+
 /**
  * Allocatable memory of an EKS node assuming 110 pods per node: the nominal size less ~3.2 % the kernel and OS
  * keep, 255 MiB + 11 MiB x 110 kube-reserved and the 100 MiB eviction threshold (about 60.4 GiB of a 64 GiB

@@ -1,11 +1,11 @@
-import { certManagerCrds, efs, g6e_12xlargeNodeGroup, gp3, kedaCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds } from './eks.js';
+import { certManagerCrds, efs, g6e_12xlargeNodeGroup, gp3, kedaCrds, kedaHttpAddOnCrds, m6i_4xlargeNodeGroup, prometheusOperatorCrds } from './eks.js';
 import { kubePrometheusStack } from './prometheus.js';
 import type { ClusterProfile } from './types.js';
 
 /**
  * A multi-model EKS cluster: an autoscaled on-demand and a spot node group of m6i.4xlarge for the CPU models, a
  * g6e.12xlarge GPU node group (four L40S per node) in one zone for the large models, gp3 and EFS storage, KEDA for
- * queue autoscaling, ingress-nginx, the NVIDIA GPU Operator's `nvidia` RuntimeClass and one PriorityClass for the
+ * queue autoscaling and its HTTP add-on (idle CPU models scale to zero), ingress-nginx, the NVIDIA GPU Operator's `nvidia` RuntimeClass and one PriorityClass for the
  * serving pods. Typed by hand; `npm run cluster:capture` writes the same facts from the cluster itself.
  */
 export const fleetCluster: ClusterProfile = {
@@ -21,7 +21,8 @@ export const fleetCluster: ClusterProfile = {
   loadBalancer: { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true },
   ingressIdleTimeoutSeconds: 60,
   fixedPathIdleTimeoutsSeconds: [],
-  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...certManagerCrds],
+  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...kedaHttpAddOnCrds, ...certManagerCrds],
+  kedaHttpAddOn: { namespace: 'keda' },
   ingressClassNames: ['nginx'],
   ingressControllerNamespaces: { nginx: 'ingress-nginx' },
   namespaceQuotas: {},

@@ -45,6 +45,7 @@ export const inTreeMigration: Readonly<Record<string, { readonly driver: string;
 const crdInstallers: Readonly<Record<string, string>> = {
   'monitoring.coreos.com': 'kube-prometheus-stack (prometheus-operator CRDs)',
   'keda.sh': 'KEDA',
+  'http.keda.sh': 'KEDA HTTP add-on',
   'cert-manager.io': 'cert-manager',
   'elbv2.k8s.aws': 'AWS Load Balancer Controller',
   'metallb.io': 'MetalLB',
@@ -94,6 +95,11 @@ export interface ProfileDecisions {
    * policies without enforcing them.
    */
   readonly podSecurityPolicyAdmission?: boolean;
+  /**
+   * The KEDA HTTP add-on's namespace, where its HTTPScaledObject CRD is captured: the capture lists CRDs, not the
+   * Services the interceptor runs behind. Default none (a service that scales to zero is then refused).
+   */
+  readonly kedaHttpAddOn?: ClusterProfile['kedaHttpAddOn'];
   /**
    * Namespace of an IngressClass's controller where the IngressClass does not say (no
    * `meta.helm.sh/release-namespace` annotation), by class name. Default: the annotation; `ingress-nginx` for
@@ -297,5 +303,6 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     ...(d.admission ? { admission: d.admission } : {}),
     ...(d.prometheus ? { prometheus: d.prometheus } : {}),
     ...(podSecurityPolicyAdmission ? { podSecurityPolicyAdmission } : d.podSecurityPolicyAdmission === false ? { podSecurityPolicyAdmission: false } : {}),
+    ...(d.kedaHttpAddOn ? { kedaHttpAddOn: d.kedaHttpAddOn } : {}),
   };
 }

@@ -240,6 +240,22 @@ export interface ClusterProfile {
    * Default none.
    */
   readonly metricsAdapters?: readonly MetricsAdapter[];
+  /**
+   * The KEDA HTTP add-on, where installed: a service may then scale to zero (`scaleToZero`), its requests held by
+   * the add-on's interceptor while the first pod loads (rule `scale-to-zero-add-on-installed`). Default none: the
+   * add-on is an extra install that nothing else implies, and kubectl shows it only as Services in some namespace.
+   */
+  readonly kedaHttpAddOn?: KedaHttpAddOnProfile;
+}
+
+/**
+ * The KEDA HTTP add-on (kedacore/http-add-on, Helm chart `kedacore/keda-add-ons-http`): its interceptor proxies a
+ * service's requests and holds them while the service scales up from zero pods; its external scaler tells KEDA a
+ * request is waiting. The chart installs the HTTPScaledObject CRD too (list it in `customResourceTypes`).
+ */
+export interface KedaHttpAddOnProfile {
+  /** Namespace the add-on runs in: its interceptor proxy and external scaler Services live there. */
+  readonly namespace: string;
 }
 
 /** Severity Polaris gives a check (its config's `checks:` map); only `danger` makes its webhook deny. */

@@ -4,7 +4,13 @@ import type { PrometheusProfile } from '../clusters/types.js';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 import type { AutoscalingProps } from './props.js';
 import { Duration } from 'cdk8s';
-import { defaultHpaScaleDownWindowSeconds, inFlightPodMetric, QueueAutoscaling, scaleUpPolicyPeriodSeconds } from './queue-autoscaling.js';
+import {
+  defaultHpaScaleDownWindowSeconds,
+  inFlightPodMetric,
+  QueueAutoscaling,
+  scaleUpPolicyPeriodSeconds,
+  type QueueAutoscalingProps,
+} from './queue-autoscaling.js';
 
 /** Share of one pod's capacity (PARALLEL + MAX_QUEUE) a queue autoscaler keeps each pod at, unless the service sets it. */
 export const defaultTargetCapacityFraction = 0.5;
@@ -26,6 +32,8 @@ export interface InferenceAutoscalingProps {
   readonly prometheus: PrometheusProfile;
   /** What reads the queue signal. @default 'keda' */
   readonly queueMetricsVia?: 'keda' | 'prometheus-adapter';
+  /** Scale to zero: passed to the ScaledObject (`QueueAutoscalingProps.wake`). @default none */
+  readonly wake?: QueueAutoscalingProps['wake'];
 }
 
 /**
@@ -75,6 +83,7 @@ export class InferenceAutoscaling extends Construct {
         loadSeconds: props.plan.progressDeadlineSeconds,
         prometheus: props.prometheus,
         startupWindowSeconds: props.plan.startup.windowSeconds,
+        ...(props.wake ? { wake: props.wake } : {}),
       });
       return;
     }

@@ -287,6 +287,11 @@ export interface InferenceExposureProps {
   readonly ingressController?: string;
   /** File and `<environment>/<service>` named when an extra annotation is refused. */
   readonly where: { readonly file: string; readonly object: string };
+  /**
+   * The Service the Ingress sends to. @default the model's own Service; a service that scales to zero passes the
+   * interceptor's (charts/constructs/scale-to-zero.ts), which holds requests while no pod is Ready
+   */
+  readonly ingressBackend?: kplus.Service;
 }
 
 /** The Service (ClusterIP unless a load balancer is asked for) and an optional Ingress. */
@@ -326,7 +331,8 @@ export class InferenceExposure extends Construct {
         className: exposure.className ?? 'nginx',
         tls: exposure.tlsSecretName ? [{ hosts: [exposure.host], secret: kplus.Secret.fromSecretName(this, 'tls', exposure.tlsSecretName) }] : undefined,
       });
-      ingress.addHostDefaultBackend(exposure.host, kplus.IngressBackend.fromService(this.service, { port: servicePort }));
+      const backend = props.ingressBackend ?? this.service;
+      ingress.addHostDefaultBackend(exposure.host, kplus.IngressBackend.fromService(backend, { port: backend.port ?? servicePort }));
     }
   }
 }

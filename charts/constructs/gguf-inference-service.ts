@@ -6,15 +6,16 @@ import { defaultPrometheus } from '../clusters/prometheus.js';
 import { planInferenceService, type InferenceServicePlan } from '../sizing/plan.js';
 import { syncWave, waves } from '../lib/argocd.js';
 import { serviceLabels } from '../lib/labels.js';
-import { InferenceAutoscaling } from './autoscaling.js';
+import { defaultTargetCapacityFraction, InferenceAutoscaling } from './autoscaling.js';
 import { InferenceDeployment } from './inference-deployment.js';
 import { disruptionBudgetFor, InferenceDisruptionBudget } from './disruption-budget.js';
-import { defaultIngressController, InferenceExposure, ingressControllers } from './exposure.js';
+import { defaultIngressController, InferenceExposure, ingressControllers, servicePort } from './exposure.js';
 import { ModelCache } from './model-cache.js';
 import { InferenceMonitoring } from './monitoring.js';
 import { InferenceNetworkPolicy } from './network-policy.js';
 import { PodSecurityPolicyGrant } from './pod-security-policy.js';
 import type { InferenceServiceProps } from './props.js';
+import { defaultKedaHttpAddOn, heldRequestsTrigger, ScaleToZeroRoute } from './scale-to-zero.js';
 
 /**
  * One GGUF model served over an OpenAI-compatible API: every Kubernetes object it needs,
@@ -57,12 +58,30 @@ export class GgufInferenceService extends Construct {
       });
     }
 
+    // Scale to zero: clients and the Ingress reach the model through the KEDA HTTP add-on's interceptor.
+    const addOn = props.kedaHttpAddOn ?? defaultKedaHttpAddOn;
+    const route = plan.scaleToZero
+      ? new ScaleToZeroRoute(this, 'scale-to-zero', {
+          name,
+          namespace,
+          labels: labels.all,
+          servicePort,
+          plan: plan.scaleToZero,
+          maxReplicas: props.autoscaling?.maxReplicas ?? 1,
+          targetConcurrency: Math.ceil((plan.parallel + plan.maxQueue) * (props.autoscaling?.targetCapacityFraction ?? defaultTargetCapacityFraction)),
+          ...(plan.exposure.kind === 'ingress' ? { ingressHost: plan.exposure.host } : {}),
+          addOn,
+        })
+      : undefined;
+
     const exposure = new InferenceExposure(this, 'exposure', {
       name,
       labels: labels.all,
       selector: labels.selector,
       exposure: plan.exposure,
-      idleTimeoutSeconds: plan.timeouts.idleTimeoutSeconds,
+      // A held request sends nothing for the whole hold before its answer starts.
+      idleTimeoutSeconds: plan.scaleToZero?.pathIdleTimeoutSeconds ?? plan.timeouts.idleTimeoutSeconds,
+      ...(route ? { ingressBackend: route.interceptorService } : {}),
       ...(props.ingressController !== undefined ? { ingressController: props.ingressController } : {}),
       where: { file: props.definedIn, object: `${props.environment}/${name}` },
     });
@@ -83,6 +102,8 @@ export class GgufInferenceService extends Construct {
       clientNamespaces: [
         ...(props.allowedClientNamespaces ?? []),
         ...(plan.exposure.kind === 'ingress' && !ingressFromLoadBalancer ? [props.ingressControllerNamespace ?? 'ingress-nginx'] : []),
+        // The interceptor forwards every request of a service that scales to zero.
+        ...(route ? [addOn.namespace] : []),
       ],
       monitoringNamespace: props.monitoringNamespace ?? prometheus.namespace,
       // A cloud load balancer (a load-balancer Service, or an ALB Ingress in IP mode) sends client traffic
@@ -99,6 +120,7 @@ export class GgufInferenceService extends Construct {
         autoscaling: props.autoscaling,
         prometheus,
         ...(props.queueMetricsVia !== undefined ? { queueMetricsVia: props.queueMetricsVia } : {}),
+        ...(plan.scaleToZero ? { wake: { trigger: heldRequestsTrigger(name, addOn), idleAfterSeconds: plan.scaleToZero.idleAfterSeconds } } : {}),
       });
     }
     if (props.monitoring ?? true) {

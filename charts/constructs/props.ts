@@ -1,4 +1,4 @@
-import type { LoadBalancerKind, NodePool, PrometheusProfile } from '../clusters/types.js';
+import type { KedaHttpAddOnProfile, LoadBalancerKind, NodePool, PrometheusProfile } from '../clusters/types.js';
 import type { ServiceKind } from '../../service/contract.js';
 import type { ModelSpec } from '../models/catalogue.js';
 
@@ -129,6 +129,23 @@ export interface AutoscalingProps {
   readonly targetCpuUtilizationPercent?: number;
 }
 
+/** A duration as `idleAfter` takes it: whole seconds, minutes or hours (`90s`, `10m`, `1h`). */
+export type IdleDuration = `${number}${'s' | 'm' | 'h'}`;
+
+/**
+ * Scale to zero through the KEDA HTTP add-on (charts/constructs/scale-to-zero.ts): clients call the add-on's
+ * interceptor, which holds a request while the first pod loads the model, and the service's queue autoscaler
+ * (`autoscaling`, which must then have `minReplicas: 0` and `signal: 'queue'`) wakes on the held request.
+ */
+export interface ScaleToZeroProps {
+  /**
+   * How long the service must see no request before its last pod is removed (the ScaledObject's
+   * `cooldownPeriod`). Required: idle cost against the first caller's wait is the team's choice, and a default
+   * would decide it for them. At least the HPA's 300 s scale-down window, so a short pause never costs a reload.
+   */
+  readonly idleAfter: IdleDuration;
+}
+
 /** Everything that describes one GGUF inference service. */
 export interface InferenceServiceProps {
   /** Environment name (staging, production): part of labels and error messages. */
@@ -187,6 +204,18 @@ export interface InferenceServiceProps {
   readonly pathIdleTimeoutsSeconds?: readonly number[];
   /** Horizontal autoscaling; when set `spec.replicas` is omitted and Argo CD ignores it. @default none */
   readonly autoscaling?: AutoscalingProps;
+  /**
+   * Scale to zero pods when idle, with the first request held (not refused) until a pod is Ready; needs the KEDA
+   * HTTP add-on on the cluster (rule `scale-to-zero-add-on-installed`). @default none — the service keeps
+   * `autoscaling.minReplicas` (or `replicas`) pods at all times: a first caller never waits for a model load
+   */
+  readonly scaleToZero?: ScaleToZeroProps;
+  /**
+   * The cluster's KEDA HTTP add-on, whose interceptor a `scaleToZero` service is routed through. Environments fill
+   * it from the cluster profile. @default none (a `scaleToZero` service is then routed to namespace `keda`, the
+   * chart's documented one, and refused by rule `scale-to-zero-add-on-installed`)
+   */
+  readonly kedaHttpAddOn?: KedaHttpAddOnProfile;
   /** @default true — ServiceMonitor and PrometheusRule for the prometheus-operator. */
   readonly monitoring?: boolean;
   /** Alert when the p90 time to first token exceeds this. @default 10 s on CPU, 2 s on GPU */

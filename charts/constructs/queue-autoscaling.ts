@@ -104,6 +104,12 @@ export interface QueueAutoscalingProps {
   readonly prometheus: PrometheusProfile;
   /** The startup probe's window (the longest a model load may take before the pod is Ready); paces scale-up. */
   readonly startupWindowSeconds: number;
+  /**
+   * Scale to zero (charts/constructs/scale-to-zero.ts): the trigger that reports requests the interceptor holds,
+   * and the idle seconds before the last pod goes (`cooldownPeriod`). @default none — the ScaledObject stays at
+   * `minReplicas` or above, waking only on what Prometheus sees
+   */
+  readonly wake?: { readonly trigger: { type: string; name: string; metadata: Record<string, string> }; readonly idleAfterSeconds: number };
 }
 
 /**
@@ -128,8 +134,8 @@ export class QueueAutoscaling extends Construct {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: props.name },
         // KEDA's default, stated: the trigger is read every 30 s, as often as the ServiceMonitor scrapes.
         pollingInterval: 30,
-        // Only used to go from 1 to 0 pods; kept as long as the scale-down window.
-        cooldownPeriod: stabilisationSeconds,
+        // Only used to go from 1 to 0 pods: the service's idle time when it scales to zero, else as long as the scale-down window.
+        cooldownPeriod: props.wake?.idleAfterSeconds ?? stabilisationSeconds,
         minReplicaCount: props.minReplicas,
         maxReplicaCount: props.maxReplicas,
         advanced: {
@@ -157,6 +163,7 @@ export class QueueAutoscaling extends Construct {
               ignoreNullValues: 'true',
             },
           },
+          ...(props.wake ? [props.wake.trigger] : []),
         ],
       },
     });

@@ -31,15 +31,17 @@ function gpuService(model: ServiceDeclaration['model'], gpus: number, host: stri
 }
 
 /**
- * A small model on CPU: spot nodes first, on-demand when spot has no room, two to `maxReplicas` pods on its queue
- * (KEDA), one shared EFS cache for every replica.
+ * A small model on CPU: spot nodes first, on-demand when spot has no room, zero to `maxReplicas` pods on its queue
+ * (KEDA), unloaded after 10 idle minutes as the fleet's brief asks (the KEDA HTTP add-on holds the first request
+ * while a pod loads), one shared EFS cache for every replica.
  */
 function cpuService(model: ServiceDeclaration['model'], cpu: number, maxReplicas: number, host: string): ServiceDeclaration {
   return {
     model,
     cpu,
     parallel: 2,
-    autoscaling: { minReplicas: 2, maxReplicas, signal: 'queue' },
+    autoscaling: { minReplicas: 0, maxReplicas, signal: 'queue' },
+    scaleToZero: { idleAfter: '10m' },
     modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
     scheduling: { capacityType: 'spot' },
     exposure: { kind: 'ingress', host, className: 'nginx', tlsSecretName: `${host.split('.')[0]}-tls`, annotations: certificateIssuer },

@@ -5,6 +5,7 @@ import type {
   ModelCacheProps,
   NodeAffinityProps,
   ProbeTimingOverride,
+  ScaleToZeroProps,
   SchedulingProps,
   ServiceOverrides,
 } from '../constructs/props.js';
@@ -134,6 +135,7 @@ export const serviceShape = shape<ServiceDeclaration>({
     targetCapacityFraction: 'value',
     targetCpuUtilizationPercent: 'value',
   }),
+  scaleToZero: shape<ScaleToZeroProps>({ idleAfter: 'value' }),
   monitoring: 'value',
   slowTimeToFirstTokenSeconds: 'value',
   huggingFace: shape<NonNullable<ServiceDeclaration['huggingFace']>>({

@@ -17,6 +17,7 @@ export type ServiceDeclaration = Omit<
   | 'queueMetricsVia'
   | 'podSecurityPolicy'
   | 'imagePullSecrets'
+  | 'kedaHttpAddOn'
 > & {
   /** @default the environment's image */
   readonly image?: string;

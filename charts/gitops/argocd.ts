@@ -51,6 +51,8 @@ export const deployedKinds = [
   { group: 'networking.k8s.io', kind: 'Ingress' },
   { group: 'autoscaling', kind: 'HorizontalPodAutoscaler' },
   { group: 'keda.sh', kind: 'ScaledObject' },
+  // The KEDA HTTP add-on's route of a service that scales to zero (charts/constructs/scale-to-zero.ts).
+  { group: 'http.keda.sh', kind: 'HTTPScaledObject' },
   { group: 'monitoring.coreos.com', kind: 'ServiceMonitor' },
   { group: 'monitoring.coreos.com', kind: 'PrometheusRule' },
   // The namespace budget (charts/constructs/namespace-budget.ts), when an environment declares one.

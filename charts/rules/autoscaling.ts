@@ -3,6 +3,7 @@ import { envVars } from '../../service/contract.js';
 import { customMetricsApi, httpScaledObjectType, inFlightPodMetric, maxHpaPolicyPeriodSeconds, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { probeWindowSeconds } from '../sizing/probes.js';
 import { envValue } from './lib.js';
+import { httpScaledObjectOf } from './scale-to-zero.js';
 import type { Rule, ServiceContext } from './types.js';
 
 /** The startup probe's window in the manifest: the longest a load may take before the pod turns Ready. */
@@ -108,10 +109,11 @@ export const autoscalingRules: readonly Rule[] = [
     checks:
       "minReplicas 0 only where something holds requests while the first pod loads its model (the KEDA HTTP add-on's interceptor, with the service routed through it).",
     why: 'At zero pods the Service has no endpoints: the first client after a quiet spell got connection refused for the whole model load (minutes on CPU), and a ScaledObject woke only after Prometheus had seen load that never arrived.',
-    fix: 'Set minReplicas 1 or more.',
+    fix: "Set scaleToZero: { idleAfter } (the KEDA HTTP add-on's interceptor then holds the first request), or minReplicas 1 or more.",
     check: (svc, env) => {
       const min = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.plan.props.autoscaling?.minReplicas;
-      if (min !== 0) return [];
+      // Routed through the interceptor: the scale-to-zero rules check the add-on, the route and the hold.
+      if (min !== 0 || httpScaledObjectOf(svc)) return [];
       const holder = (env.cluster.customResourceTypes ?? []).some((c) => c.group === httpScaledObjectType.group && c.kind === httpScaledObjectType.kind);
       if (!holder)
         return [
@@ -162,8 +164,10 @@ export const autoscalingRules: readonly Rule[] = [
       if (svc.scaledObject || podsMetric) {
         const threshold = svc.scaledObject ? Number((svc.scaledObject.spec.triggers ?? [])[0]?.metadata?.threshold) : Number(podsMetric?.target.averageValue);
         const capacity = envNumber(svc, envVars.parallel) + envNumber(svc, envVars.maxQueue);
-        const min = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
-        // Scale to zero: nothing runs to absorb anything (scale-to-zero-held reports it).
+        const declaredMin = Number(svc.scaledObject ? (svc.scaledObject.spec.minReplicaCount ?? 0) : (svc.hpa?.spec.minReplicas ?? 1));
+        // Scale to zero through the interceptor: it holds every request at zero pods, and from the first pod on the
+        // pods must absorb as usual. Without it nothing runs to absorb anything (scale-to-zero-held reports it).
+        const min = declaredMin === 0 && httpScaledObjectOf(svc) ? 1 : declaredMin;
         if (min >= 1 && Number.isFinite(threshold) && Number.isFinite(capacity) && min * (capacity - threshold) < threshold) {
           out.push({
             message: `at minReplicas ${min} the running pods hold ${min * (capacity - threshold)} more requests (capacity ${capacity} = PARALLEL + MAX_QUEUE, threshold ${threshold} per pod) but the next pod is added for ${threshold}: clients get 429 until it is Ready (startup window ${window}s)`,

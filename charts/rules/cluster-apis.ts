@@ -1,5 +1,5 @@
 import { clusterMinor, minimumKubernetesMinor } from '../clusters/versions.js';
-import { scaledObjectType } from '../constructs/queue-autoscaling.js';
+import { httpScaledObjectType, scaledObjectType } from '../constructs/queue-autoscaling.js';
 import { builtInGroups, versionedFeatures, type Obj } from '../prerequisites.js';
 import type { Rule } from './types.js';
 
@@ -43,6 +43,8 @@ export const clusterApiRules: readonly Rule[] = [
         if (builtInGroups.has(group) || installed.some((c) => c.group === group && c.kind === o.kind)) return [];
         // A ScaledObject without KEDA is reported by queue-autoscaling-needs-keda, with what it costs besides the sync.
         if (group === scaledObjectType.group && o.kind === scaledObjectType.kind) return [];
+        // So is an HTTPScaledObject without the HTTP add-on, by scale-to-zero-add-on-installed.
+        if (group === httpScaledObjectType.group && o.kind === httpScaledObjectType.kind) return [];
         return [{ message: `${o.kind} ${o.metadata.name} (${group}) has no CRD on cluster ${env.cluster.name}` }];
       });
     },

@@ -29,7 +29,8 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
       pdb: find('PodDisruptionBudget'),
       hpa,
       scaledObject,
-      service: find('Service'),
+      // The model's own Service; a service that scales to zero also has the interceptor's ExternalName alias.
+      service: objects.find((o) => o.kind === 'Service' && (o.spec as { type?: string } | undefined)?.type !== 'ExternalName') as ServiceContext['service'],
       ingress: find('Ingress'),
       requests: podRequests(pod),
       replicas,

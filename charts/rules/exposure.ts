@@ -5,7 +5,7 @@ import type { EnvironmentContext, Rule, ServiceContext } from './types.js';
  * The IngressClass an Ingress names. The exposure construct always sets one; an Ingress without it would get the
  * cluster's default class, which no profile records, so it reads as a class the cluster does not have.
  */
-function ingressClassOf(ingress: NonNullable<ServiceContext['ingress']>): string {
+export function ingressClassOf(ingress: NonNullable<ServiceContext['ingress']>): string {
   return ingress.spec.ingressClassName ?? '(unset)';
 }
 

@@ -14,6 +14,7 @@ import { namespaceBudgetRules } from './namespace-budget.js';
 import { placementRules } from './placement.js';
 import { probeRules } from './probes.js';
 import { rolloutRules } from './rollout.js';
+import { scaleToZeroRules } from './scale-to-zero.js';
 import { securityRules } from './security.js';
 import { storageRules } from './storage.js';
 import { timeoutRules } from './timeouts.js';
@@ -48,4 +49,5 @@ export const rules: readonly Rule[] = [
   ...loadBalancerRules,
   ...podSecurityPolicyRules,
   ...companionRules,
+  ...scaleToZeroRules,
 ];

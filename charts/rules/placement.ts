@@ -1,6 +1,7 @@
 import { envVars } from '../../service/contract.js';
 import { capacityTypeLabelsOf } from '../clusters/capacity-type.js';
 import { describePoolNodes } from '../clusters/pools.js';
+import { httpScaledObjectOf } from './scale-to-zero.js';
 import { topologyKeys } from '../constructs/scheduling.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import { addRequests, freePerNode, noRequests, poolsCapacity, scale, unfitReason } from '../placement/index.js';
@@ -190,7 +191,9 @@ export const placementRules: readonly Rule[] = [
             .join(', ')}) can take the pod: it always runs on the fallback`,
         });
       const minPods = svc.scaledObject?.spec.minReplicaCount ?? svc.hpa?.spec.minReplicas ?? svc.deployment.spec.replicas ?? 1;
-      if (wanted === 'spot' && minPods < 2)
+      // A service that scales to zero accepted a held model load on the first request after idling; a reclaimed
+      // node costs the same wait, held by the interceptor (charts/rules/scale-to-zero.ts), not refused.
+      if (wanted === 'spot' && minPods < 2 && !httpScaledObjectOf(svc))
         out.push({
           message: `prefers spot with at most ${minPods} pod at the low end: one reclaimed node takes the whole service down for a model load (startup window ${svc.plan.startup.windowSeconds} s)`,
         });

@@ -9,6 +9,7 @@ import { planProbes, startupBudget, type ProbePlan, type StartupBudget } from '.
 import { defaultPreStopSeconds, embeddingRequestTimeoutSeconds, planTimeouts, type TimeoutPlan } from './timeouts.js';
 import { GiB, MiB } from './units.js';
 import { rolloutCost, rolloutStrategy, type RolloutCost, type RolloutStrategy } from './rollout.js';
+import { idleDurationSeconds, minIdleAfterSeconds, planScaleToZero, type ScaleToZeroPlan } from './cold-start.js';
 
 /**
  * Every derived figure of one inference service, computed once from its props.
@@ -81,6 +82,8 @@ export interface InferenceServicePlan {
   readonly slowTimeToFirstTokenSeconds: number | undefined;
   /** Embedding only: the p90 request duration that alerts (half the request timeout: requests are about to be cut); undefined for chat. */
   readonly slowEmbeddingRequestSeconds: number | undefined;
+  /** Scale to zero: the idle time, the first caller's wait and the timeouts around it; undefined when the service never goes to zero. */
+  readonly scaleToZero: ScaleToZeroPlan | undefined;
 }
 
 const defaultCpuReadMiBps = { persistentVolumeClaim: 125, emptyDir: 200 } as const;
@@ -240,6 +243,21 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
   if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) {
     problem('autoscaling.targetCapacityFraction', `${fraction} is not a share of a pod's capacity`, 'set a number above 0 and at most 1, e.g. 0.5');
   }
+  const idleAfterSeconds = props.scaleToZero ? idleDurationSeconds(props.scaleToZero.idleAfter) : undefined;
+  if (props.scaleToZero) {
+    if (idleAfterSeconds === undefined || idleAfterSeconds < minIdleAfterSeconds)
+      problem(
+        'scaleToZero.idleAfter',
+        `"${props.scaleToZero.idleAfter}" is not a whole number of seconds, minutes or hours of at least ${minIdleAfterSeconds} s`,
+        `write e.g. '10m': shorter than ${minIdleAfterSeconds} s, every pause between two questions costs the next one a model load`,
+      );
+    if (scaling?.minReplicas !== 0 || scaling.signal !== 'queue')
+      problem(
+        'scaleToZero',
+        scaling ? `is set but autoscaling is minReplicas ${scaling.minReplicas}, signal ${String(scaling.signal)}` : 'is set without autoscaling',
+        "set autoscaling { minReplicas: 0, maxReplicas: N, signal: 'queue' }: the queue autoscaler removes the last pod when idle and the interceptor's held request wakes it",
+      );
+  }
   problems.push(...schedulingProblems(props, object));
   if (problems.length > 0) throw new ChartConfigError(problems);
 
@@ -335,5 +353,17 @@ export function planInferenceService(name: string, props: InferenceServiceProps)
     exposure,
     slowTimeToFirstTokenSeconds: embedding ? undefined : (props.slowTimeToFirstTokenSeconds ?? (gpuCount > 0 ? 2 : 10)),
     slowEmbeddingRequestSeconds: embedding ? requestTimeoutSeconds / 2 : undefined,
+    scaleToZero:
+      idleAfterSeconds === undefined
+        ? undefined
+        : planScaleToZero({
+            idleAfterSeconds,
+            podStartSeconds: podStartAllowanceSeconds,
+            startupWindowSeconds: startup.windowSeconds,
+            expectedLoadSeconds: startup.expectedLoadSeconds,
+            // A persistent cache keeps the file while no pod runs; an emptyDir goes with the last pod.
+            downloadSecondsPerWake: cacheProps.kind === 'emptyDir' ? downloadSeconds : 0,
+            serviceIdleTimeoutSeconds: timeoutPlan.idleTimeoutSeconds,
+          }),
   };
 }

@@ -6,6 +6,7 @@ import {
   g6e_12xlargeNodeGroup,
   gp3,
   kedaCrds,
+  kedaHttpAddOnCrds,
   m6i_4xlargeNodeGroup,
   prometheusOperatorCrds,
   r5_2xlarge,
@@ -48,6 +49,17 @@ const gpuChat: ServiceDeclaration = {
   gpu: { count: 1, memoryGiB: 24 },
   modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' },
 };
+
+/** Scale to zero after 10 idle minutes (charts/constructs/scale-to-zero.ts), on a shared RWX cache. */
+const sleepy: Partial<ServiceDeclaration> = {
+  autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' },
+  scaleToZero: { idleAfter: '10m' },
+  modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
+};
+const httpAddOnCluster = roomyCluster({
+  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...kedaHttpAddOnCrds],
+  kedaHttpAddOn: { namespace: 'keda' },
+});
 
 /** A pool whose every node is in one zone (the capture keeps the zone label only then). */
 function inZone(pool: NodePool, zone: string): NodePool {
@@ -132,6 +144,21 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
       { chat: { ...chat, autoscaling: { minReplicas: 1, maxReplicas: 3, signal: 'queue' }, modelCache: { kind: 'emptyDir' } } },
       roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] }),
     ),
+  },
+  'scale-to-zero-add-on-installed': {
+    // Incident: scaled to zero with no interceptor: connection refused for a whole load, and nothing woke the service.
+    violates: env({ chat: { ...chat, ...sleepy } }, roomyCluster({ customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds] })),
+    passes: env({ chat: { ...chat, ...sleepy } }, httpAddOnCluster),
+  },
+  'scale-to-zero-routed': {
+    // Incident: a cloud load balancer sent straight to the pods, past the interceptor, so nothing held or woke.
+    violates: env({ chat: { ...chat, ...sleepy, exposure: { kind: 'load-balancer', provider: 'aws-nlb' } } }, httpAddOnCluster),
+    passes: env({ chat: { ...chat, ...sleepy, exposure: { kind: 'ingress', host: 'chat.example.internal' } } }, httpAddOnCluster),
+  },
+  'scale-to-zero-hold-bounded': {
+    // Incident: a 120 s proxy in front of a 6-minute hold cut every first caller after an idle spell.
+    violates: env({ chat: { ...chat, ...sleepy } }, { ...httpAddOnCluster, fixedPathIdleTimeoutsSeconds: [120] }),
+    passes: env({ chat: { ...chat, ...sleepy } }, { ...httpAddOnCluster, fixedPathIdleTimeoutsSeconds: [3600] }),
   },
   'kubernetes-version-supported': {
     // Incident: a 1.22 cluster, older than the oldest Kubernetes the manifests are written for.

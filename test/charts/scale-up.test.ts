@@ -50,7 +50,8 @@ describe('scale-up against the model load, in the committed output', () => {
         const env = (name: string) => Number(server.env.find((e: any) => e.name === name).value);
         const capacity = env(envVars.parallel) + env(envVars.maxQueue);
         const threshold = Number(a.spec.triggers[0].metadata.threshold);
-        expect(a.spec.minReplicaCount * (capacity - threshold)).toBeGreaterThanOrEqual(threshold);
+        // At zero pods the interceptor of a service that scales to zero holds every request; from one pod on, the pods absorb.
+        expect(Math.max(1, a.spec.minReplicaCount) * (capacity - threshold)).toBeGreaterThanOrEqual(threshold);
       });
 
       it('its PodDisruptionBudget lets a pod go at minReplicas and at maxReplicas', () => {

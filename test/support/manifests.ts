@@ -12,6 +12,7 @@ import { PodSecurityPolicy } from 'kubernetes-models/policy/v1beta1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { listFiles } from '../../charts/synth.js';
+import { HttpScaledObjectModel } from './keda-http-schema.js';
 import { ScaledObjectModel } from './keda-schema.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,6 +65,7 @@ const schemas: Record<string, new (data: never) => { validate(): void }> = {
   'argoproj.io/v1alpha1/Application': Application,
   'argoproj.io/v1alpha1/AppProject': AppProject,
   'keda.sh/v1alpha1/ScaledObject': ScaledObjectModel,
+  'http.keda.sh/v1alpha1/HTTPScaledObject': HttpScaledObjectModel,
 };
 
 /** Validate one object against its schema; throws with the kind, name and the schema's complaint. */

@@ -762,6 +762,19 @@ export class SimCluster {
       const min = (hpa.spec.minReplicas ?? 1) as number;
       const max = hpa.spec.maxReplicas as number;
       const current = target.spec.replicas as number;
+      // A target KEDA scaled to zero is left alone (kubernetes pkg/controller/podautoscaler/horizontal.go: replicas 0
+      // with minReplicas != 0 disables autoscaling, ScalingActive False, ScalingDisabled); KEDA itself scales it up again.
+      if (current === 0 && min !== 0) {
+        hpa.status = {
+          currentReplicas: 0,
+          desiredReplicas: 0,
+          conditions: [
+            { type: 'AbleToScale', status: 'True', reason: 'SucceededGetScale', message: "the HPA controller was able to get the target's current scale" },
+            { type: 'ScalingActive', status: 'False', reason: 'ScalingDisabled', message: 'scaling is disabled since the replica count of the target is zero' },
+          ],
+        };
+        continue;
+      }
       const desired = Math.min(max, Math.max(min, current));
       hpa.status = {
         currentReplicas: current,
