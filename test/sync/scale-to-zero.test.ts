@@ -9,9 +9,9 @@ import { idleDurationSeconds } from '../../charts/sizing/cold-start.js';
 import { resourceKey, type Obj } from './objects.js';
 import { crdTyped, syncedSim } from './scenarios.js';
 import { podTimingFor } from './sim.js';
-import { findApplications, resolveTarget } from './source.js';
+import { pathApplications, resolveTarget } from './source.js';
 
-const applications = findApplications();
+const applications = pathApplications();
 
 describe.each(applications.map((a) => [a.name, a] as const))('Application %s with services that scale to zero', (_name, app) => {
   const target = resolveTarget(app);

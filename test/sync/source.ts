@@ -112,6 +112,14 @@ function toApplication(o: Obj, file: string): ApplicationSpec {
   };
 }
 
+/**
+ * The Applications whose source is a path of this repository, which the harness renders; a Helm chart's (a
+ * companion's) cannot be rendered offline (test/sync/companions.test.ts checks those).
+ */
+export function pathApplications(): ApplicationSpec[] {
+  return findApplications().filter((a) => a.chart === undefined);
+}
+
 /** Every Application in argocd/ (any file, any document). */
 export function findApplications(): ApplicationSpec[] {
   return yamlFilesUnder('argocd').flatMap((file) =>

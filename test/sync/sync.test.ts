@@ -24,7 +24,7 @@ import {
   syncedSim,
 } from './scenarios.js';
 import { withBindingMode } from './sim.js';
-import { findApplications, resolveTarget } from './source.js';
+import { findApplications, pathApplications, resolveTarget } from './source.js';
 import { formatSyncResult, type SyncScenarioResult } from './timeline.js';
 
 function expectPass(r: SyncScenarioResult): void {
@@ -39,8 +39,7 @@ function expectPass(r: SyncScenarioResult): void {
 }
 
 const all = findApplications();
-/** Applications of a path in this repository; a Helm chart's (a companion) cannot be rendered offline: test/sync/companions.test.ts. */
-const applications = all.filter((a) => a.chart === undefined);
+const applications = pathApplications();
 
 describe('argocd/', () => {
   it('holds at least one Application, each naming its source path or a Helm chart', () => {
