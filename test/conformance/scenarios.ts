@@ -813,8 +813,12 @@ export async function fetchResume(d: DeploymentFile, fx: Fixture): Promise<Scena
 /** Init container: a file whose checksum does not match MODEL_SHA256 is rejected and not left in the cache. */
 export async function fetchChecksumMismatch(d: DeploymentFile, fx: Fixture): Promise<ScenarioResult> {
   const pod = resolvePod(d);
-  // The manifest's own MODEL_SHA256 (the real model's) does not match the test model's bytes.
-  const manifestSha = envValue(pod.initContainers[0] as ResolvedContainer, envVars.modelSha256) ?? '0'.repeat(64);
+  // The manifest's own MODEL_SHA256 (the real model's) does not match the test model's bytes. A split model's
+  // lists one hash per part; the harness serves the test model as one file, so its first part's hash is the one.
+  const manifestSha =
+    envValue(pod.initContainers[0] as ResolvedContainer, envVars.modelSha256)
+      ?.split(',')[0]
+      ?.trim() || '0'.repeat(64);
   const p = await createPod(d, fx, 'fetch-model: checksum mismatch', { sha256: manifestSha });
   const c = new Checks();
   try {
