@@ -52,6 +52,25 @@ describe.each(environments.map((e) => [e.name, e] as const))('review of a model 
 });
 
 describe('npm run review', () => {
+  // The base side reads a revision's committed dist/, the working-tree side synthesizes in memory: on a tree
+  // whose charts, companions and dist/ equal HEAD the two must agree on every file, companions' subfolders
+  // included (they once did not, and research's companions showed as added by every change).
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'charts', 'companions', 'dist'], { cwd: root, encoding: 'utf8' }).trim();
+  it.runIf(dirty === '')(
+    'reports no change for every environment when the working tree equals its base',
+    () => {
+      const tsx = `${root}node_modules/.bin/tsx`;
+      const md = execFileSync(tsx, ['tools/review/main.ts', '--base', 'HEAD'], { cwd: root, encoding: 'utf8' });
+      for (const env of environments) {
+        const section = md.split(`### ${env.name}\n`)[1]?.split('\n### ')[0] ?? '';
+        expect(section, `${env.name}:\n${section}`).toContain('No service changes.');
+        // Rule findings are counted per environment, not summed over all of them.
+        expect(section).toMatch(/Rules: (all passed|passed, \d+ warning)/);
+      }
+    },
+    120_000,
+  );
+
   it('--help exits 0 and an unknown option exits 2', () => {
     const tsx = `${root}node_modules/.bin/tsx`;
     expect(execFileSync(tsx, ['tools/review/main.ts', '--help'], { cwd: root, encoding: 'utf8' })).toContain('usage: npm run review');

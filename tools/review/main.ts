@@ -31,7 +31,8 @@ export function distAt(rev: string): Map<string, EnvObjects> {
   const out = new Map<string, unknown[]>();
   const files = git('ls-tree', '-r', '--name-only', rev, 'dist/')
     .split('\n')
-    .filter((f) => /^dist\/[^/]+\/[^/]+\.ya?ml$/.test(f));
+    // Every file under dist/<env>/, companions' subfolders included, as synth writes them (charts/synth.ts).
+    .filter((f) => /^dist\/[^/]+\/.+\.ya?ml$/.test(f));
   for (const f of files) {
     const env = f.split('/')[1] as string;
     const docs = parseAllDocuments(git('show', `${rev}:${f}`))
@@ -66,10 +67,10 @@ function main(argv: string[]): number {
   const before = distAt(base);
   const headRev = opt('--head');
   let after: Map<string, EnvObjects>;
-  let rules: string;
+  let rules: (environment: string) => string;
   if (headRev) {
     after = distAt(headRev);
-    rules = `not run (${headRev} read from its committed dist/)`;
+    rules = () => `not run (${headRev} read from its committed dist/)`;
   } else {
     try {
       const out = synthesizeAll();
@@ -84,8 +85,11 @@ function main(argv: string[]): number {
             .filter((o) => o !== null),
         ]);
       }
-      const notes = out.report.warnings.length + out.report.waived.length;
-      rules = notes === 0 ? 'all passed' : `passed, ${notes} warning(s) or waived finding(s) (npm run synth lists them)`;
+      const findings = [...out.report.warnings, ...out.report.waived];
+      rules = (environment) => {
+        const notes = findings.filter((f) => f.environment === environment).length;
+        return notes === 0 ? 'all passed' : `passed, ${notes} warning(s) or waived finding(s) (npm run synth lists them)`;
+      };
     } catch (e) {
       if (e instanceof ChartConfigError || e instanceof RuleViolationError) {
         process.stdout.write(`## What this change does\n\n**Synth refuses this change**, so nothing would deploy:\n\n\`\`\`\n${e.message}\n\`\`\`\n`);
@@ -101,7 +105,7 @@ function main(argv: string[]): number {
       before.get(n),
       after.get(n),
       environments.find((e) => e.name === n),
-      rules,
+      rules(n),
     ),
   );
   process.stdout.write(`${renderReview(reviews, `What this change does (${base.slice(0, 12)} -> ${headRev ?? 'working tree'})`)}\n`);

@@ -92,6 +92,11 @@ function modelBytes(claim: any): number {
   return (id && modelCatalogue[id]?.fileBytes) || 0;
 }
 
+/** What a new claim costs to fill: the model it caches, or nothing to download for a claim that caches none. */
+function claimContent(claim: any, downloadBytes: number): string {
+  return claim?.metadata?.annotations?.[cacheModelAnnotation] === undefined ? 'holds no model, nothing to download' : formatGiB(downloadBytes);
+}
+
 function claimOf(objects: EnvObjects, d: any): any {
   const names = (d.spec.template.spec.volumes ?? []).map((v: any) => v.persistentVolumeClaim?.claimName).filter(Boolean);
   return byKind(objects, 'PersistentVolumeClaim').find((c) => names.includes(c.metadata.name));
@@ -146,7 +151,7 @@ export function reviewEnvironment(
         restart: `added: ${minPods(a, neu)} pod(s) start`,
         unavailability: `Ready within ${cost.stepSeconds + (newDownload > 0 ? downloadSeconds : 0)}s at worst`,
         downloadBytes: newDownload,
-        downloads: newClaim ? `new claim ${newClaim.metadata.name}: ${formatGiB(newDownload)}` : 'none',
+        downloads: newClaim ? `new claim ${newClaim.metadata.name}: ${claimContent(newClaim, newDownload)}` : 'none',
       });
       continue;
     }
