@@ -92,6 +92,15 @@ function modelBytes(claim: any): number {
   return (id && modelCatalogue[id]?.fileBytes) || 0;
 }
 
+/**
+ * The pods a change touches: the autoscaler's minimum, or, for a service that scales to zero when idle, the pods
+ * running at the time (none when idle, up to its maximum under load).
+ */
+function podCount(objects: EnvObjects, d: any): string {
+  const least = minPods(objects, d);
+  return least > 0 ? `${least} pod(s)` : `0 pods when idle (scales to zero), up to ${maxPods(objects, d)} under load`;
+}
+
 /** What a new claim costs to fill: the model it caches, or nothing to download for a claim that caches none. */
 function claimContent(claim: any, downloadBytes: number): string {
   return claim?.metadata?.annotations?.[cacheModelAnnotation] === undefined ? 'holds no model, nothing to download' : formatGiB(downloadBytes);
@@ -148,7 +157,7 @@ export function reviewEnvironment(
     if (!old) {
       services.push({
         service: svc,
-        restart: `added: ${minPods(a, neu)} pod(s) start`,
+        restart: `added: ${podCount(a, neu)} start`,
         unavailability: `Ready within ${cost.stepSeconds + (newDownload > 0 ? downloadSeconds : 0)}s at worst`,
         downloadBytes: newDownload,
         downloads: newClaim ? `new claim ${newClaim.metadata.name}: ${claimContent(newClaim, newDownload)}` : 'none',
@@ -179,7 +188,7 @@ export function reviewEnvironment(
     services.push({
       service: svc,
       restart: templateChanged
-        ? `${minPods(a, neu)} pod(s) restarted, ${how}`
+        ? `${podCount(a, neu)} restarted, ${how}`
         : scaled
           ? `scaled ${minPods(b, old)}-${maxPods(b, old)} -> ${minPods(a, neu)}-${maxPods(a, neu)} pods, no restart`
           : 'no change',
