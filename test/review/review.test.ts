@@ -5,10 +5,23 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ModelServiceReference } from '../../charts/companions/references.js';
 import { environments } from '../../charts/environments/index.js';
+import type { Environment } from '../../charts/environments/types.js';
 import { modelCatalogue } from '../../charts/models/catalogue.js';
-import { bumpTarget, sequencesFor, subjectService, synthesizeCommit } from '../sync/sequences.js';
+import { modelBumpSubject, sequencesFor, synthesizeCommit } from '../sync/sequences.js';
 import { renderReview, reviewEnvironment } from '../../tools/review/review.js';
+
+/** Companions handed a reference to `service` (env or Helm values): they restart when its model changes. */
+function companionsReferencing(env: Environment, service: string): Set<string> {
+  const refers = (v: unknown): boolean =>
+    v instanceof ModelServiceReference ? v.service === service : typeof v === 'object' && v !== null && Object.values(v).some(refers);
+  return new Set(
+    Object.entries(env.companions ?? {})
+      .filter(([, c]) => refers(c.source))
+      .map(([n]) => n),
+  );
+}
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const objectsOf = (out: ReturnType<typeof synthesizeCommit>): unknown[] => (out.kind === 'files' ? [...out.files.values()].flat() : []);
@@ -24,14 +37,15 @@ describe.each(environments.map((e) => [e.name, e] as const))('review of a model 
       return;
     }
     const r = reviewEnvironment(env.name, before, objectsOf(out), env, 'all passed');
-    const name = subjectService(env)!;
+    const { name, to } = modelBumpSubject(env)!;
     const svc = r.services.find((s) => s.service === name)!;
-    const to = bumpTarget(env.services[name]!.model)!;
     expect(svc.restart).toMatch(/restarted/);
     expect(svc.unavailability).toMatch(/downtime|capacity|no capacity lost/);
     expect(svc.downloadBytes).toBe(modelCatalogue[to.id]!.fileBytes);
-    // Every other service is untouched (negative control on the same output).
-    for (const other of r.services.filter((s) => s.service !== name)) expect(other.restart).toBe('no change');
+    // Every other model service is untouched (negative control on the same output); a companion that is handed
+    // the model's id restarts with it.
+    const referencing = companionsReferencing(env, name);
+    for (const other of r.services.filter((s) => s.service !== name && !referencing.has(s.service))) expect(other.restart).toBe('no change');
     const md = renderReview([r], 'test');
     expect(md).toContain(`| ${name} |`);
     expect(md).toMatch(/\| memory \|/);

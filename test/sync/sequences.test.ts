@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './cluster.js';
-import { runSequence, sequencesFor } from './sequences.js';
+import type { Environment } from '../../charts/environments/types.js';
+import { modelBumpSubject, runSequence, sequencesFor } from './sequences.js';
 import { findApplications, resolveTarget } from './source.js';
 import { formatSyncResult } from './timeline.js';
 
@@ -20,6 +21,10 @@ describe.each(targets.map((t) => [t.app.name, t] as const))('Application %s', (_
   it('has the sequences every environment must pass', () => {
     expect(sequences.map((s) => s.name)).toEqual(
       expect.arrayContaining([
+        // A model bump (and the rollback runbook built on it) wherever a service's model has a catalogue neighbour.
+        ...(modelBumpSubject(target.environment as Environment)
+          ? ['model bump and revert', 'rollback runbook: pin the environment to the last good commit']
+          : []),
         'image bump and revert',
         'context-size change',
         'replica or autoscaler change',

@@ -88,23 +88,40 @@ export function subjectService(env: Environment): string | undefined {
   return names.find((n) => env.services[n]?.modelCache.kind === 'persistentVolumeClaim') ?? names[0];
 }
 
+/**
+ * The service a model bump edits, and the model it moves to: the first service (by name) with a cache claim whose
+ * model has a bump target, else the first with any; none when no service's model has a catalogue neighbour (an
+ * environment whose only claimed service serves the catalogue's one embedding model still bumps its chat model).
+ */
+export function modelBumpSubject(env: Environment): { name: string; from: ModelSpec; to: ModelSpec } | undefined {
+  const names = Object.keys(env.services).sort();
+  const claimed = names.filter((n) => env.services[n]?.modelCache.kind === 'persistentVolumeClaim');
+  for (const n of [...claimed, ...names.filter((x) => !claimed.includes(x))]) {
+    const from = (env.services[n] as ServiceDeclaration).model;
+    const to = bumpTarget(from);
+    if (to) return { name: n, from, to };
+  }
+  return undefined;
+}
+
 /** Every sequence for an environment (none when it has no service). */
 export function sequencesFor(env: Environment): Sequence[] {
   const name = subjectService(env);
   if (name === undefined) return [];
   const svc = env.services[name] as ServiceDeclaration;
   const out: Sequence[] = [];
-  const to = bumpTarget(svc.model);
-  if (to) {
+  const bumped = modelBumpSubject(env);
+  if (bumped) {
+    const { name: b, from, to } = bumped;
     const bump: SequenceCommit = {
-      title: `${name}: model ${svc.model.id} -> ${to.id}`,
-      edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: to }),
-      drops: [`${name}-model-cache-`],
+      title: `${b}: model ${from.id} -> ${to.id}`,
+      edit: (e) => withService(e, b, { ...(e.services[b] as ServiceDeclaration), model: to }),
+      drops: [`${b}-model-cache-`],
     };
     const revert: SequenceCommit = {
-      title: `revert: ${name} back to ${svc.model.id}`,
-      edit: (e) => withService(e, name, { ...(e.services[name] as ServiceDeclaration), model: svc.model }),
-      drops: [`${name}-model-cache-`],
+      title: `revert: ${b} back to ${from.id}`,
+      edit: (e) => withService(e, b, { ...(e.services[b] as ServiceDeclaration), model: from }),
+      drops: [`${b}-model-cache-`],
     };
     out.push({ name: 'model bump and revert', commits: [bump, revert] });
     // The rollback runbook (README: rolling back): a pinned revision is the previous commit's dist/, as a revert is.
