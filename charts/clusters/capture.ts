@@ -1,3 +1,4 @@
+import { kedaHttpAddOnServices } from '../constructs/scale-to-zero.js';
 import { cpuMillis, parseQuantity } from '../lib/quantity.js';
 import type {
   CapturedIngressClass,
@@ -105,6 +106,7 @@ export const addonKinds = {
   'ipaddresspools.metallb.io': 'IPAddressPool',
   'aviinfrasettings.ako.vmware.com': 'AviInfraSetting',
   configmaps: 'ConfigMap',
+  services: 'Service',
 } as const;
 
 /**
@@ -113,6 +115,26 @@ export const addonKinds = {
  */
 export const kubeVipConfigMap = { name: 'kubevip', namespace: 'kube-system' } as const;
 export const kubectlKubeVipConfigMapArgs = ['get', 'configmap', kubeVipConfigMap.name, '-n', kubeVipConfigMap.namespace, '-o', 'json', '--ignore-not-found'];
+
+/**
+ * The KEDA HTTP add-on's interceptor proxy Service, fetched by name in every namespace (never all Services) where
+ * the main capture shows the add-on's HTTPScaledObject CRD: the namespace it is found in is the add-on's, which the
+ * charts route scaled-to-zero services through (charts/constructs/scale-to-zero.ts).
+ */
+export const kubectlKedaHttpAddOnArgs = [
+  'get',
+  'services',
+  '-A',
+  '--field-selector',
+  `metadata.name=${kedaHttpAddOnServices.interceptorProxy.name}`,
+  '-o',
+  'json',
+];
+
+/** Whether a capture's CRDs include the KEDA HTTP add-on's HTTPScaledObject (its chart installs the CRD). */
+export function servesKedaHttpAddOn(facts: Pick<ClusterFacts, 'customResourceTypes'>): boolean {
+  return facts.customResourceTypes.some((c) => c.group === 'http.keda.sh' && c.kind === 'HTTPScaledObject');
+}
 
 /** The add-ons `kubectl get` for a cluster the main capture described. */
 export function kubectlAddonArgs(facts: Pick<ClusterFacts, 'kubernetesVersion' | 'customResourceTypes'>): string[] {
@@ -159,7 +181,11 @@ function kubeVipPoolScopes(configMap: any): string[] {
 }
 
 /** Load balancers and PodSecurityPolicies from the CRD groups of the main capture and the add-ons list, when given. */
-function addonFacts(groups: ReadonlySet<string>, addons: unknown, where: string | undefined): Pick<ClusterFacts, 'loadBalancers' | 'podSecurityPolicies'> {
+function addonFacts(
+  groups: ReadonlySet<string>,
+  addons: unknown,
+  where: string | undefined,
+): Pick<ClusterFacts, 'loadBalancers' | 'podSecurityPolicies' | 'kedaHttpAddOnNamespaces'> {
   let items: any[] | undefined;
   if (addons !== undefined) {
     const list = addons as any;
@@ -202,7 +228,19 @@ function addonFacts(groups: ReadonlySet<string>, addons: unknown, where: string 
     loadBalancers.push({ kind: sig.kind, seenFrom, ...(pools !== undefined ? { addressPools: pools } : {}) });
   }
   const psps = names('PodSecurityPolicy');
-  return { ...(loadBalancers.length > 0 ? { loadBalancers } : {}), ...(psps.length > 0 ? { podSecurityPolicies: psps } : {}) };
+  const kedaHttpAddOnNamespaces = [
+    ...new Set(
+      of('Service')
+        .filter((svc) => svc.metadata?.name === kedaHttpAddOnServices.interceptorProxy.name)
+        .map((svc) => String(svc.metadata?.namespace)),
+    ),
+  ].sort();
+  return {
+    ...(loadBalancers.length > 0 ? { loadBalancers } : {}),
+    ...(psps.length > 0 ? { podSecurityPolicies: psps } : {}),
+    // Only where the CRD is served and the add-ons were captured: absent means unknown, [] means not found.
+    ...(items !== undefined && groups.has('http.keda.sh') ? { kedaHttpAddOnNamespaces } : {}),
+  };
 }
 
 function fail(where: string, problem: string, fix: string): never {
@@ -465,7 +503,7 @@ export function renderFactsFile(facts: ClusterFacts, identifier: string, importP
     '/**',
     ` * Captured ${facts.capturedAt} from ${facts.capturedFrom} by:`,
     ` *   ${command}`,
-    ` * (kubectl ${kubectlVersionArgs.join(' ')}; kubectl ${kubectlGetArgs.join(' ')}${facts.loadBalancers || facts.podSecurityPolicies ? `; add-ons: kubectl ${kubectlAddonArgs(facts).join(' ')}` : ''}).`,
+    ` * (kubectl ${kubectlVersionArgs.join(' ')}; kubectl ${kubectlGetArgs.join(' ')}${facts.loadBalancers || facts.podSecurityPolicies ? `; add-ons: kubectl ${kubectlAddonArgs(facts).join(' ')}` : ''}${facts.kedaHttpAddOnNamespaces ? `; KEDA HTTP add-on: kubectl ${kubectlKedaHttpAddOnArgs.join(' ')}` : ''}).`,
     ` * Kubernetes ${facts.kubernetesVersion}; node pools: ${pools}.`,
     ' * Data only, written by tools/cluster-capture/main.ts (npm run cluster:capture): capture again rather than editing, and review the diff.',
     ' */',

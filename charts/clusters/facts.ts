@@ -99,6 +99,12 @@ export interface ClusterFacts {
    * captured or the cluster serves no PodSecurityPolicy.
    */
   readonly podSecurityPolicies?: readonly string[];
+  /**
+   * Namespaces holding the KEDA HTTP add-on's interceptor proxy Service (`kubectlKedaHttpAddOnArgs`). Absent when
+   * the add-ons were not captured or the cluster serves no HTTPScaledObject CRD; empty when the CRD is there but no
+   * interceptor was found (a CRD left behind by an uninstall).
+   */
+  readonly kedaHttpAddOnNamespaces?: readonly string[];
 }
 
 export interface CapturedLoadBalancer {

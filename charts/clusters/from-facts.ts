@@ -96,8 +96,9 @@ export interface ProfileDecisions {
    */
   readonly podSecurityPolicyAdmission?: boolean;
   /**
-   * The KEDA HTTP add-on's namespace, where its HTTPScaledObject CRD is captured: the capture lists CRDs, not the
-   * Services the interceptor runs behind. Default none (a service that scales to zero is then refused).
+   * The KEDA HTTP add-on. Default: the namespace the capture found its interceptor proxy Service in
+   * (`kedaHttpAddOnNamespaces`), else none (a service that scales to zero is then refused). Declared, it must name
+   * a namespace the capture found the interceptor in, when the add-ons were captured.
    */
   readonly kedaHttpAddOn?: ClusterProfile['kedaHttpAddOn'];
   /**
@@ -258,6 +259,7 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
           ? { kind: 'aws-nlb', idleTimeoutSeconds: 350, idleTimeoutFromAnnotations: true }
           : { kind: 'aws-elb', idleTimeoutSeconds: 60, idleTimeoutFromAnnotations: true }
         : { kind: 'none', idleTimeoutSeconds: 0, idleTimeoutFromAnnotations: false });
+  const kedaHttpAddOn = kedaHttpAddOnOf(facts, d, problem);
   const podSecurityPolicyAdmission = d.podSecurityPolicyAdmission ?? (minor < podSecurityPolicyRemovedMinor && (facts.podSecurityPolicies ?? []).length > 0);
   const namespaceQuotas: Record<string, ResourceQuota> = {};
   for (const q of facts.resourceQuotas) {
@@ -303,6 +305,34 @@ export function profileFromFacts(facts: ClusterFacts, d: ProfileDecisions): Clus
     ...(d.admission ? { admission: d.admission } : {}),
     ...(d.prometheus ? { prometheus: d.prometheus } : {}),
     ...(podSecurityPolicyAdmission ? { podSecurityPolicyAdmission } : d.podSecurityPolicyAdmission === false ? { podSecurityPolicyAdmission: false } : {}),
-    ...(d.kedaHttpAddOn ? { kedaHttpAddOn: d.kedaHttpAddOn } : {}),
+    ...(kedaHttpAddOn ? { kedaHttpAddOn } : {}),
   };
+}
+
+/** The add-on the profile routes scaled-to-zero services through: declared and checked against the capture, or captured. */
+function kedaHttpAddOnOf(
+  facts: ClusterFacts,
+  d: ProfileDecisions,
+  problem: (field: string, what: string, fix: string) => Error,
+): ClusterProfile['kedaHttpAddOn'] {
+  const found = facts.kedaHttpAddOnNamespaces;
+  if (d.kedaHttpAddOn !== undefined) {
+    if (found !== undefined && !found.includes(d.kedaHttpAddOn.namespace))
+      throw problem(
+        'kedaHttpAddOn',
+        `namespace ${d.kedaHttpAddOn.namespace} holds no KEDA HTTP add-on interceptor in the capture (found: ${found.length > 0 ? found.join(', ') : 'none'})`,
+        found.length > 0
+          ? `set kedaHttpAddOn.namespace to ${found[0]}`
+          : 'install the add-on (Helm chart kedacore/keda-add-ons-http), capture again, or remove kedaHttpAddOn',
+      );
+    return d.kedaHttpAddOn;
+  }
+  if (found === undefined || found.length === 0) return undefined;
+  if (found.length > 1)
+    throw problem(
+      'kedaHttpAddOn',
+      `the capture found the add-on's interceptor in ${found.length} namespaces (${found.join(', ')})`,
+      'declare kedaHttpAddOn: { namespace } naming the one the model services use',
+    );
+  return { namespace: found[0] as string };
 }

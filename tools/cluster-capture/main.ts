@@ -20,11 +20,13 @@ import {
   factsIdentifier,
   kubectlAddonArgs,
   kubectlGetArgs,
+  kubectlKedaHttpAddOnArgs,
   kubectlKubeVipConfigMapArgs,
   onpremLoadBalancerSignatures,
   kubectlVersionArgs,
   parsePoolBounds,
   renderFactsFile,
+  servesKedaHttpAddOn,
   type PoolBounds,
 } from '../../charts/clusters/capture.js';
 
@@ -76,6 +78,11 @@ function kubectlAddons(context: string, version: unknown, list: unknown): { addo
     if (configMap !== undefined) addons.items.push(configMap);
     from += ` and kubectl --context ${context} ${kubectlKubeVipConfigMapArgs.join(' ')}`;
   }
+  if (servesKedaHttpAddOn({ customResourceTypes })) {
+    const services = kubectl(context, kubectlKedaHttpAddOnArgs) as { items?: unknown[] };
+    addons.items.push(...(services.items ?? []));
+    from += ` and kubectl --context ${context} ${kubectlKedaHttpAddOnArgs.join(' ')}`;
+  }
   return { addons, addonsFrom: from };
 }
 
@@ -116,6 +123,17 @@ export function capture(argv: readonly string[], now = new Date()): { out: strin
     // The add-ons list is optional: a capture without it leaves address pools and PodSecurityPolicies unknown.
     const addonsFrom = resolve(args.from, 'addons.json');
     const addons = existsSync(addonsFrom) ? { addons: readJson(addonsFrom), addonsFrom: relative(process.cwd(), addonsFrom) } : {};
+    // The KEDA HTTP add-on's interceptor Service (kubectlKedaHttpAddOnArgs), a separate List joined to the add-ons.
+    const kedaFrom = resolve(args.from, 'keda-http-add-on.json');
+    if (addons.addons !== undefined && existsSync(kedaFrom)) {
+      const services = readJson(kedaFrom) as { items?: unknown };
+      if (!Array.isArray(services.items))
+        throw new CaptureError(
+          `${relative(process.cwd(), kedaFrom)}: expected a kubectl List (kind: List, items: [...]). Fix: write it with kubectl ${kubectlKedaHttpAddOnArgs.join(' ')}`,
+        );
+      (addons.addons as { items: unknown[] }).items.push(...(services.items as unknown[]));
+      addons.addonsFrom += ` and ${relative(process.cwd(), kedaFrom)}`;
+    }
     facts = factsFromKubectl({
       ...addons,
       version,
