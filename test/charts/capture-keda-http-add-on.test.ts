@@ -3,15 +3,16 @@
  * fetches the interceptor proxy Service by name in every namespace, and the profile routes scaled-to-zero services
  * through the namespace it was found in (or checks a declared one against it).
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { factsFromKubectl, kubectlKedaHttpAddOnArgs } from '../../charts/clusters/capture.js';
+import { kubectlKedaHttpAddOnArgs } from '../../charts/clusters/capture.js';
 import type { ClusterFacts } from '../../charts/clusters/facts.js';
 import { profileFromFacts } from '../../charts/clusters/from-facts.js';
 import { kedaHttpAddOnServices } from '../../charts/constructs/scale-to-zero.js';
 import { capture } from '../../tools/cluster-capture/main.js';
+import { capturedFactsOf, factsOf, withStandInKubectl } from '../support/kubectl-capture.js';
 
 const version = { serverVersion: { gitVersion: 'v1.31.2' } };
 const node = {
@@ -24,16 +25,7 @@ const storageClass = { kind: 'StorageClass', metadata: { name: 'gp3' }, provisio
 const httpScaledObjectCrd = { kind: 'CustomResourceDefinition', spec: { group: 'http.keda.sh', names: { kind: 'HTTPScaledObject' } } };
 const list = (...items: unknown[]) => ({ kind: 'List', items: [node, storageClass, ...items] });
 const proxy = (namespace: string, name: string = kedaHttpAddOnServices.interceptorProxy.name) => ({ kind: 'Service', metadata: { name, namespace } });
-const facts = (main: unknown, addons?: unknown): ClusterFacts =>
-  factsFromKubectl({
-    version,
-    versionFrom: 'version.json',
-    list: main,
-    listFrom: 'resources.json',
-    capturedFrom: 'test',
-    capturedAt: 'now',
-    ...(addons !== undefined ? { addons, addonsFrom: 'addons.json' } : {}),
-  });
+const facts = (main: unknown, addons?: unknown): ClusterFacts => factsOf(version, main, addons);
 const decisions = { name: 'c', definedIn: 'charts/clusters/c.ts' };
 
 describe('the KEDA HTTP add-on in a capture', () => {
@@ -80,7 +72,7 @@ describe('the KEDA HTTP add-on in a capture', () => {
       writeFileSync(join(dir, 'keda-http-add-on.json'), JSON.stringify({ kind: 'List', items: [proxy('keda-system')] }));
       const { text } = capture(['--from', dir, '--out', join(dir, 'c.ts')], new Date('2026-12-07T12:00:00Z'));
       expect(text).toContain(`KEDA HTTP add-on: kubectl ${kubectlKedaHttpAddOnArgs.join(' ')}`);
-      expect((JSON.parse(text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1)) as ClusterFacts).kedaHttpAddOnNamespaces).toEqual(['keda-system']);
+      expect(capturedFactsOf(text).kedaHttpAddOnNamespaces).toEqual(['keda-system']);
       writeFileSync(join(dir, 'keda-http-add-on.json'), JSON.stringify({ kind: 'Service' }));
       expect(() => capture(['--from', dir, '--out', join(dir, 'c.ts')])).toThrow(/keda-http-add-on\.json: expected a kubectl List/);
     } finally {
@@ -90,37 +82,19 @@ describe('the KEDA HTTP add-on in a capture', () => {
 
   it('a live capture fetches the interceptor by name only where the CRD is served, and records its namespace', () => {
     const work = mkdtempSync(join(tmpdir(), 'capture-keda-http-'));
-    const log = join(work, 'calls.log');
     const answer = (name: string, value: unknown) => writeFileSync(join(work, name), JSON.stringify(value));
     answer('version.json', version);
     answer('addons.json', { kind: 'List', items: [] });
     answer('services.json', { kind: 'List', items: [proxy('keda-system')] });
-    // A stand-in kubectl that logs every call and answers from the files above: the capture's real command lines.
-    writeFileSync(
-      join(work, 'kubectl'),
-      [
-        '#!/bin/sh',
-        `echo "$*" >> '${log}'`,
-        'case "$3" in',
-        `  version) cat '${work}/version.json' ;;`,
-        `  get) case "$4" in nodes,*) cat '${work}/resources.json' ;; services) cat '${work}/services.json' ;; *) cat '${work}/addons.json' ;; esac ;;`,
-        'esac',
-        '',
-      ].join('\n'),
-    );
-    chmodSync(join(work, 'kubectl'), 0o755);
-    const path = process.env.PATH;
-    process.env.PATH = `${work}:${path ?? ''}`;
+    const run = (main: unknown) => {
+      answer('resources.json', main);
+      let text = '';
+      const calls = withStandInKubectl(work, { nodes: 'resources.json', services: 'services.json', '*': 'addons.json' }, () => {
+        text = capture(['--context', 'eks', '--out', join(work, 'eks.ts')], new Date('2026-12-07T12:00:00Z')).text;
+      });
+      return { calls, json: capturedFactsOf(text) };
+    };
     try {
-      const run = (main: unknown) => {
-        answer('resources.json', main);
-        writeFileSync(log, '');
-        const { text } = capture(['--context', 'eks', '--out', join(work, 'eks.ts')], new Date('2026-12-07T12:00:00Z'));
-        return {
-          calls: readFileSync(log, 'utf8').trim().split('\n'),
-          json: JSON.parse(text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1)) as ClusterFacts,
-        };
-      };
       const withAddOn = run(list(httpScaledObjectCrd));
       expect(withAddOn.calls).toContain(`--context eks ${kubectlKedaHttpAddOnArgs.join(' ')}`);
       expect(withAddOn.json.kedaHttpAddOnNamespaces).toEqual(['keda-system']);
@@ -129,7 +103,6 @@ describe('the KEDA HTTP add-on in a capture', () => {
       expect(without.calls.some((c) => c.includes('services'))).toBe(false);
       expect(without.json.kedaHttpAddOnNamespaces).toBeUndefined();
     } finally {
-      process.env.PATH = path;
       rmSync(work, { recursive: true, force: true });
     }
   });

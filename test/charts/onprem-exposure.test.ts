@@ -4,13 +4,13 @@
  * PodSecurityPolicy checked against the pod both ways (and against TKG's own policies from the capture fixture),
  * and cluster:capture recognising MetalLB, kube-vip and AKO.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { IPodSpec } from 'kubernetes-models/v1';
-import { CaptureError, factsFromKubectl, kubectlAddonArgs } from '../../charts/clusters/capture.js';
+import { CaptureError, kubectlAddonArgs } from '../../charts/clusters/capture.js';
 import { onpremTanzuFacts } from '../../charts/clusters/captured/onprem-tanzu.js';
 import type { ClusterFacts } from '../../charts/clusters/facts.js';
 import { profileFromFacts } from '../../charts/clusters/from-facts.js';
@@ -26,6 +26,7 @@ import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
 import { capture } from '../../tools/cluster-capture/main.js';
 import { synthErrorIds, synthErrors } from '../support/synth.js';
+import { capturedFactsOf, factsOf, withStandInKubectl } from '../support/kubectl-capture.js';
 
 const where = { file: 'test/charts/onprem-exposure.test.ts', object: 'test/chat' };
 const chat: ServiceDeclaration = { model: qwen25_3bInstructQ4KM, cpu: 2, modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'gp3' } };
@@ -205,16 +206,7 @@ describe('cluster:capture of on-prem load balancers', () => {
   const storageClass = { kind: 'StorageClass', metadata: { name: 'local' }, provisioner: 'rancher.io/local-path' };
   const crd = (group: string, kind: string) => ({ kind: 'CustomResourceDefinition', spec: { group, names: { kind } } });
   const list = (...items: unknown[]) => ({ kind: 'List', items: [node, storageClass, ...items] });
-  const facts = (main: unknown, addons?: unknown): ClusterFacts =>
-    factsFromKubectl({
-      version,
-      versionFrom: 'version.json',
-      list: main,
-      listFrom: 'resources.json',
-      capturedFrom: 'test',
-      capturedAt: 'now',
-      ...(addons !== undefined ? { addons, addonsFrom: 'addons.json' } : {}),
-    });
+  const facts = (main: unknown, addons?: unknown): ClusterFacts => factsOf(version, main, addons);
   const kubeVipDs = (env: Array<{ name: string; value: string }>) => ({
     kind: 'DaemonSet',
     metadata: { name: 'kube-vip-ds', namespace: 'kube-system' },
@@ -280,34 +272,17 @@ describe('cluster:capture of on-prem load balancers', () => {
 
   it('a live capture (--context, through kubectl on PATH) asks for exactly the add-ons the cluster serves and records them', () => {
     const work = mkdtempSync(join(tmpdir(), 'capture-addons-'));
-    const fixture = resolve('test/fixtures/kubectl/onprem-tanzu');
-    const log = join(work, 'calls.log');
-    // A stand-in kubectl answering from the Tanzu fixture, logging every call: the capture's real command lines.
-    writeFileSync(
-      join(work, 'kubectl'),
-      [
-        '#!/bin/sh',
-        `echo "$*" >> '${log}'`,
-        'case "$3" in',
-        `  version) cat '${fixture}/version.json' ;;`,
-        `  get) case "$4" in nodes,*) cat '${fixture}/resources.json' ;; *) cat '${fixture}/addons.json' ;; esac ;;`,
-        'esac',
-        '',
-      ].join('\n'),
-    );
-    chmodSync(join(work, 'kubectl'), 0o755);
-    const path = process.env.PATH;
-    process.env.PATH = `${work}:${path ?? ''}`;
     try {
-      const { text } = capture(['--context', 'tanzu', '--out', join(work, 'tanzu.ts')], new Date('2026-12-07T12:00:00Z'));
-      const calls = readFileSync(log, 'utf8').trim().split('\n');
+      let text = '';
+      const calls = withStandInKubectl(resolve('test/fixtures/kubectl/onprem-tanzu'), { nodes: 'resources.json', '*': 'addons.json' }, () => {
+        text = capture(['--context', 'tanzu', '--out', join(work, 'tanzu.ts')], new Date('2026-12-07T12:00:00Z')).text;
+      });
       expect(calls.at(-1)).toBe(`--context tanzu ${kubectlAddonArgs(onpremTanzuFacts).join(' ')}`);
       expect(text).toContain('add-ons: kubectl get daemonsets,podsecuritypolicies,aviinfrasettings.ako.vmware.com -A -o json');
-      const json = JSON.parse(text.slice(text.indexOf('= {') + 2, text.lastIndexOf('};') + 1)) as ClusterFacts;
+      const json = capturedFactsOf(text);
       expect(json.loadBalancers).toEqual(onpremTanzuFacts.loadBalancers);
       expect(json.podSecurityPolicies).toEqual(onpremTanzuFacts.podSecurityPolicies);
     } finally {
-      process.env.PATH = path;
       rmSync(work, { recursive: true, force: true });
     }
   });
