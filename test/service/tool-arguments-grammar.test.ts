@@ -1,11 +1,13 @@
 /**
  * The pieces tool arguments need from service/inference/grammar, without a model: the `maxNewlines: 1`
  * whitespace that keeps node-llama-cpp's end-of-params marker (four newlines) out of the JSON, and the
- * validator the patched node-llama-cpp runs on the parsed arguments (ajv behind `compileJsonValidator`).
+ * validator the patched node-llama-cpp runs on the parsed arguments (ajv behind `compileJsonValidator`), and
+ * the object type the HTTP layer gives every tool's arguments (`toolParametersOrBadRequest`).
  */
 import { describe, expect, it } from 'vitest';
 import { compileJsonValidator, jsonSchemaToGbnf, parseGbnf, SchemaNotCompilable } from '../../service/inference/grammar/index.js';
 import { gbnfAccepts, gbnfSample, seededRandom } from '../support/gbnf-match.js';
+import { toolParametersOrBadRequest } from '../../service/http/openai/json-schema.js';
 
 describe('maxNewlines: 1 (tool arguments)', () => {
   const emptyObject = { type: 'object', properties: {} };
@@ -64,5 +66,23 @@ describe('compileJsonValidator', () => {
 
   it('a schema ajv cannot compile is SchemaNotCompilable (the HTTP layer answers 400 invalid_schema)', () => {
     expect(() => compileJsonValidator({ type: 'object', $defs: { unused: { type: 'nonsense' } } })).toThrow(SchemaNotCompilable);
+  });
+});
+
+describe('toolParametersOrBadRequest', () => {
+  it('a schema without type gets the object type at the root: grammar and validator admit objects only', () => {
+    const schema = { enum: ['off', { on: true }, 3] };
+    const tool = toolParametersOrBadRequest(schema, 'tools[0].function.parameters');
+    const grammar = parseGbnf(tool.gbnf);
+    expect(gbnfAccepts(grammar, '{"on":true}')).toBe(true);
+    expect(gbnfAccepts(grammar, '"off"')).toBe(false);
+    expect(gbnfAccepts(grammar, '3')).toBe(false);
+    expect(tool.validate({ on: true })).toBeUndefined();
+    expect(tool.validate('off')).toMatch(/must be object/);
+    // Negative control: the same schema as a response format allows all three.
+    const plain = parseGbnf(jsonSchemaToGbnf(schema));
+    expect(['"off"', '3', '{"on":true}'].every((text) => gbnfAccepts(plain, text))).toBe(true);
+    // The prompt shows the schema as sent.
+    expect(tool.schema).toBe(schema);
   });
 });

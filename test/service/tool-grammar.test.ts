@@ -179,6 +179,34 @@ describe('tool parameters through the JSON-Schema-to-GBNF converter (real model;
     });
   });
 
+  it('arguments are an object: a schema without type generates one, a schema of another type is a 400', async () => {
+    // No `type`: without the object type at the root, 'off' and 3 would be arguments too (see
+    // test/service/tool-arguments-grammar.test.ts for the grammar and validator on each value).
+    const r = await t.client.chat.completions.create({
+      model,
+      messages: [{ role: 'user', content: prompt }],
+      tools: [{ type: 'function', function: { name: 'ping', parameters: { enum: ['off', { on: true }, 3] } } }],
+      tool_choice: { type: 'function', function: { name: 'ping' } },
+      max_tokens: 100,
+      temperature: 1,
+    });
+    const call = r.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && JSON.parse(call.function.arguments)).toEqual({ on: true });
+    await expect(
+      t.client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: prompt }],
+        tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'string' } } }],
+        max_tokens: 1,
+      }),
+    ).rejects.toMatchObject({
+      status: 400,
+      code: 'invalid_schema',
+      param: 'tools[0].function.parameters',
+      message: expect.stringContaining('use "type": "object"'),
+    });
+  });
+
   /** The engine's events for a forced call of `f` whose arguments grammar and validator are the given ones. */
   async function forcedCall(gbnf: string, validate: (value: unknown) => string | undefined): Promise<GenerationEvent[]> {
     const input: GenerationInput = {

@@ -35,13 +35,27 @@ function gbnfOrBadRequest(schema: unknown, param: string, options?: JsonGrammarO
 /**
  * A tool's arguments schema (sent as `param`) with its grammar and validator (see ToolParameters); a keyword
  * the grammar cannot enforce, or a schema that is not valid JSON Schema, is a 400.
+ *
+ * Arguments are an object in every API (OpenAI parses `arguments` into keyword arguments, Anthropic's `input`
+ * is an object), so the grammar and the validator get the schema with `type: "object"` at the root: a schema
+ * without `type` (`{}`, a bare `properties`) then generates an object, and one whose `type` excludes objects
+ * is a 400. JSON pointers in refusals are unchanged: the other keywords stay where they were.
  */
 export function toolParametersOrBadRequest(schema: object, param: string): ToolParameters {
-  const gbnf = gbnfOrBadRequest(schema, param, { maxNewlines: 1 });
   // The request schema admits objects only (service/http/schemas.ts `AnyObject`).
-  const parameters = schema as Record<string, unknown>;
+  const sent = schema as Record<string, unknown>;
+  const types = sent.type === undefined ? ['object'] : Array.isArray(sent.type) ? (sent.type as unknown[]) : [sent.type];
+  if (!types.includes('object')) {
+    throw badRequest(
+      `Invalid schema for '${param}': the arguments are a JSON object, but the schema's type is ${JSON.stringify(sent.type)}; use "type": "object".`,
+      param,
+      'invalid_schema',
+    );
+  }
+  const asObject = { ...sent, type: 'object' };
+  const gbnf = gbnfOrBadRequest(asObject, param, { maxNewlines: 1 });
   try {
-    return { schema: parameters, gbnf, validate: compileJsonValidator(parameters) };
+    return { schema: sent, gbnf, validate: compileJsonValidator(asObject) };
   } catch (err) {
     if (err instanceof SchemaNotCompilable) throw badRequest(`Invalid schema for '${param}': ${err.message}.`, param, 'invalid_schema');
     throw err;
