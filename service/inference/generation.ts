@@ -292,6 +292,7 @@ export class Generator {
     if (prepared.kind === 'chat') {
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: prepared.forceCall ? forcedCallChatWrapper(this.chatWrapper) : this.chatWrapper });
       const toolCallArgs: string[] = [];
+      const heldNewlines: string[] = [];
       try {
         const onResponseChunk = (chunk: LlamaChatResponseChunk) => {
           onTokens(chunk.tokens.length);
@@ -306,11 +307,16 @@ export class Generator {
             ...(prepared.maxParallelCalls !== undefined ? { maxParallelFunctionCalls: prepared.maxParallelCalls } : {}),
             onResponseChunk,
             onFunctionCallParamsChunk: (chunk) => {
-              const first = toolCallArgs[chunk.callIndex] === undefined;
-              toolCallArgs[chunk.callIndex] = (toolCallArgs[chunk.callIndex] ?? '') + chunk.paramsChunk;
-              if (first || chunk.paramsChunk !== '') {
-                job.channel.push({ type: 'tool_call', index: chunk.callIndex, name: chunk.functionName, argumentsDelta: chunk.paramsChunk });
-              }
+              const index = chunk.callIndex;
+              const first = toolCallArgs[index] === undefined;
+              // node-llama-cpp ends the arguments with four newlines (the end marker of FunctionCallParamsGrammar),
+              // which its chunks include: trailing newlines wait until more text follows, and the last chunk's
+              // trailing whitespace (nothing may follow the JSON) is dropped.
+              const text = (heldNewlines[index] ?? '') + chunk.paramsChunk;
+              const delta = chunk.done ? text.trimEnd() : text.replace(/\n+$/, '');
+              heldNewlines[index] = chunk.done ? '' : text.slice(delta.length);
+              toolCallArgs[index] = (toolCallArgs[index] ?? '') + delta;
+              if (first || delta !== '') job.channel.push({ type: 'tool_call', index, name: chunk.functionName, argumentsDelta: delta });
             },
           });
           const calls = (result.functionCalls ?? []).map((call, i) => ({

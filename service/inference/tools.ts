@@ -4,8 +4,15 @@
  * LlamaChat renders the functions into the prompt the way the template wants (Qwen: a `# Tools` system
  * section with `<tools>` signatures; see node-llama-cpp `chatWrappers/QwenChatWrapper.js`), detects the
  * template's call prefix (`<tool_call>` ...) in the generated text, and from there constrains the function
- * name and the arguments with grammars built from the declared schemas. It returns the calls without
- * running them (`metadata.stopReason === 'functionCalls'`).
+ * name and the arguments with grammars. It returns the calls without running them
+ * (`metadata.stopReason === 'functionCalls'`).
+ *
+ * The arguments grammar is the project's own (service/inference/grammar, the converter `response_format`
+ * uses), not node-llama-cpp's GbnfJsonSchema compiler, which knows no `pattern`, `minimum`, `format: uuid`...:
+ * each function definition carries it in `precomputedParamsGrammar`, which the project's patch of
+ * node-llama-cpp (`FunctionCallParamsGrammar`, patches/node-llama-cpp+3.21.1.patch) uses in place of one
+ * built from `params`, together with the validator it calls instead of its own. `params` keeps the client's
+ * schema as sent, for the prompt.
  *
  * A forced call (`tool_choice: "required"` or a named function) uses the chat wrapper's
  * `noPrefixTrigger: { type: 'functionCall' }` hook (node-llama-cpp `LlamaChat.js`, `handlePrefixTriggers`):
@@ -16,15 +23,35 @@ import type { ChatModelFunctions, ChatWrapper, ChatWrapperGenerateContextStateOp
 import { LlamaText } from 'node-llama-cpp';
 import type { ToolDefinition } from './types.js';
 
-export type ChatFunctions = ChatModelFunctions;
+/**
+ * A function definition as the patched node-llama-cpp reads it: its own fields plus the grammar and validator
+ * of the params (the `precomputedParamsGrammar` the patch adds to `FunctionCallParamsGrammar`).
+ */
+interface PatchedFunctionDefinition {
+  description?: string;
+  /** The client's schema: node-llama-cpp only renders it into the prompt once the grammar below is set. */
+  params?: GbnfJsonSchema;
+  precomputedParamsGrammar?: { gbnf: string; validate: (params: unknown) => string | undefined };
+}
 
-/** OpenAI tool definitions -> node-llama-cpp functions (name -> description + params schema). */
+export type ChatFunctions = ChatModelFunctions & Readonly<Record<string, PatchedFunctionDefinition>>;
+
+/** Tool definitions -> node-llama-cpp functions (name -> description, params schema and params grammar). */
 export function chatFunctions(tools: readonly ToolDefinition[]): ChatFunctions {
-  const out: Record<string, { description?: string; params?: GbnfJsonSchema }> = {};
+  const out: Record<string, PatchedFunctionDefinition> = {};
   for (const tool of tools) {
+    const parameters = tool.parameters;
     out[tool.name] = {
       ...(tool.description !== undefined ? { description: tool.description } : {}),
-      ...(tool.parameters !== undefined ? { params: tool.parameters as GbnfJsonSchema } : {}),
+      ...(parameters !== undefined
+        ? {
+            // Templates that show the schema as JSON (Qwen, Jinja templates) show all of it; node-llama-cpp's
+            // TypeScript-style renderers (getTypeScriptTypeStringForGbnfJsonSchema) print what GbnfJsonSchema
+            // knows and leave the rest out (`anyOf`, `allOf` render as nothing), without failing.
+            params: parameters.schema as GbnfJsonSchema,
+            precomputedParamsGrammar: { gbnf: parameters.gbnf, validate: parameters.validate },
+          }
+        : {}),
     };
   }
   return out;

@@ -3,6 +3,7 @@
  */
 import type { GgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
+import type { JsonValidator } from './grammar/index.js';
 
 export type EngineState = 'idle' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
 
@@ -69,8 +70,24 @@ export type ChatMessage = { role: 'system' | 'user'; content: string } | { role:
 export interface ToolDefinition {
   name: string;
   description?: string;
-  /** JSON schema (node-llama-cpp's GBNF JSON-schema subset) of the arguments object; undefined = no arguments. */
-  parameters?: Record<string, unknown>;
+  /** The arguments object: its schema, the grammar that generates it and the check; undefined = no arguments. */
+  parameters?: ToolParameters;
+}
+
+/**
+ * A tool's arguments schema and what the HTTP layer built from it (answering 400 for what the converter
+ * cannot enforce), so the engine neither converts nor compiles anything per generation.
+ */
+export interface ToolParameters {
+  /** The JSON schema as the client sent it: the chat template shows it to the model. */
+  schema: Record<string, unknown>;
+  /**
+   * GBNF for the arguments JSON (root rule `root`) from service/inference/grammar's `jsonSchemaToGbnf` with
+   * `maxNewlines: 1`: node-llama-cpp ends a call's arguments at four newlines.
+   */
+  gbnf: string;
+  /** The schema's validator (`compileJsonValidator`), run on the parsed arguments once generated. */
+  validate: JsonValidator;
 }
 
 /**

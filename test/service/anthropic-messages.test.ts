@@ -366,8 +366,8 @@ describe('Messages API mapping and refusals (fake engine)', () => {
     );
     await badRequest({ tools: [{ name: 'web_search', type: 'web_search_20250305' }] }, "server tools (type 'web_search_20250305')");
     await badRequest(
-      { tools: [{ name: 'f', input_schema: { type: 'object', properties: { a: { type: 'string', contentEncoding: 'base64' } } } }] },
-      'tools[0].input_schema',
+      { tools: [{ name: 'f', input_schema: { type: 'object', properties: { a: { type: 'array', uniqueItems: true } } } }] },
+      "Invalid schema for 'tools[0].input_schema': 'uniqueItems' (at #/properties/a)",
     );
     await badRequest({ messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'nope', content: 'x' }] }] }, "no tool_use has id 'nope'");
     await badRequest({ tool_choice: { type: 'tool', name: 'missing' }, tools: [weatherTool] }, "the tool 'missing'");

@@ -19,7 +19,7 @@
 import type { GenerationInput } from '../engine-port.js';
 import { badRequest } from '../errors.js';
 import { chatJob, ignored, implemented, isNull, refuseUnsupported, refused, type FieldPolicy, type Job, type MapperSettings } from '../openai/fields.js';
-import { grammarSchemaOrBadRequest, schemaGrammarOrBadRequest } from '../openai/json-schema.js';
+import { schemaGrammarOrBadRequest, toolParametersOrBadRequest } from '../openai/json-schema.js';
 import type { ChatCompletionBody } from '../schemas.js';
 import type { CountTokensBody, MessagesBody } from './schemas.js';
 
@@ -50,7 +50,7 @@ export const messagesFieldPolicy: Record<keyof MessagesBody, FieldPolicy> = {
   top_p: implemented('nucleus sampling; default `DEFAULT_TOP_P` (1 = off)'),
   top_k: implemented('keep the k most likely tokens; 0 = off; default `DEFAULT_TOP_K` (40)'),
   tools: implemented(
-    'client tools (`name`, `description`, `input_schema`), rendered by the chat template; the input is generated under a grammar from `input_schema` (the subset OpenAI tool parameters take: a keyword it cannot enforce is a 400 naming it); server tools (a `type` other than `custom`) are a 400',
+    'client tools (`name`, `description`, `input_schema`), rendered by the chat template; the input is generated under a grammar from `input_schema` (the converter OpenAI tool parameters and `json_schema` formats use: a keyword it cannot enforce is a 400 naming it and its JSON pointer); server tools (a `type` other than `custom`) are a 400',
   ),
   tool_choice: implemented(
     '`auto`, `any` (a call is forced), `tool` (the named tool is forced), `none` (the tools are not offered); `disable_parallel_tool_use` allows one call',
@@ -195,8 +195,8 @@ function toolsOf(body: CountTokensBody): Pick<ChatCompletionBody, 'tools' | 'too
     if (t.input_schema === undefined) throw badRequest(`tools[${i}]: input_schema is required.`, `tools[${i}].input_schema`, 'missing_required_parameter');
     if (names.has(t.name)) throw badRequest(`tools[${i}]: the tool name '${t.name}' is declared twice.`, `tools[${i}].name`, 'invalid_value');
     names.add(t.name);
-    // Converted here for an error that names Anthropic's field; chatJob converts the same schema again.
-    grammarSchemaOrBadRequest(t.input_schema, `tools[${i}].input_schema`);
+    // Checked here for an error that names Anthropic's field; chatJob converts the same schema again.
+    toolParametersOrBadRequest(t.input_schema, `tools[${i}].input_schema`);
     return {
       type: 'function' as const,
       function: { name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), parameters: t.input_schema },

@@ -24,7 +24,7 @@ import {
 } from '../engine-port.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatCompletionBody, CompletionBody, EmbeddingBody, MessageBody, ResponseCreateBody } from '../schemas.js';
-import { gbnfGrammarOrBadRequest, grammarSchemaOrBadRequest, schemaGrammarOrBadRequest } from './json-schema.js';
+import { gbnfGrammarOrBadRequest, schemaGrammarOrBadRequest, toolParametersOrBadRequest } from './json-schema.js';
 
 export type FieldPolicy =
   | { policy: 'implemented'; maps: string }
@@ -92,7 +92,9 @@ export const chatFieldPolicy: Record<keyof ChatCompletionBody, FieldPolicy> = {
     '`text`; `json_object` (JSON grammar); `json_schema` (always strict: a GBNF grammar from the schema, converted as llama.cpp does with pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)',
   ),
   grammar: implemented(grammarMaps),
-  tools: implemented('functions rendered by the chat template; arguments constrained by a grammar from `parameters`'),
+  tools: implemented(
+    'functions rendered by the chat template; arguments generated under a grammar from `parameters` by the converter `json_schema` response formats use (pattern, formats, bounds and more; a keyword it cannot enforce is a 400 naming it and its JSON pointer)',
+  ),
   tool_choice: implemented('`none`, `auto`, `required`, or a named function (the call is forced)'),
   parallel_tool_calls: implemented('`false` allows one call per answer; default several'),
   functions: refused('the deprecated functions API; send `tools`', [{ name: 'f' }], 'null'),
@@ -346,7 +348,7 @@ function toolsOption(body: ChatCompletionBody): ToolsOption | undefined {
     return {
       name: f.name,
       ...(f.description != null ? { description: f.description } : {}),
-      ...(f.parameters != null ? { parameters: grammarSchemaOrBadRequest(f.parameters, `tools[${i}].function.parameters`) } : {}),
+      ...(f.parameters != null ? { parameters: toolParametersOrBadRequest(f.parameters, `tools[${i}].function.parameters`) } : {}),
     };
   });
   // OpenAI sets no number on parallel calls; node-llama-cpp's default (no limit) leaves it to max_tokens.
@@ -538,14 +540,18 @@ export function responsesJob(body: ResponseCreateBody, settings: MapperSettings)
     ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
     ...(body.tools != null && body.tools.length > 0
       ? {
-          tools: body.tools.map((t) => ({
-            type: 'function' as const,
-            function: {
-              name: t.name,
-              ...(t.description != null ? { description: t.description } : {}),
-              ...(t.parameters != null ? { parameters: t.parameters } : {}),
-            },
-          })),
+          tools: body.tools.map((t, i) => {
+            // Checked here for an error that names the Responses field; chatJob converts the same schema again.
+            if (t.parameters != null) toolParametersOrBadRequest(t.parameters, `tools[${i}].parameters`);
+            return {
+              type: 'function' as const,
+              function: {
+                name: t.name,
+                ...(t.description != null ? { description: t.description } : {}),
+                ...(t.parameters != null ? { parameters: t.parameters } : {}),
+              },
+            };
+          }),
         }
       : {}),
     ...(choice != null ? { tool_choice: typeof choice === 'string' ? choice : { type: 'function' as const, function: { name: choice.name } } } : {}),

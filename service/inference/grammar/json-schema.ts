@@ -95,7 +95,21 @@ const refusedKeywords: Record<string, string> = {
 };
 
 const space = 'space';
+/** llama.cpp's SPACE_RULE: nothing, a space, or one or two newlines and an indent. */
 const spaceRule = '| " " | "\\n"{1,2} [ \\t]{0,20}';
+/** The same with at most one newline: two adjacent `space`s then never make more than two newlines in a row. */
+const singleNewlineSpaceRule = '| " " | "\\n" [ \\t]{0,20}';
+
+/** How `jsonSchemaToGbnf` writes its grammar. */
+export interface JsonGrammarOptions {
+  /**
+   * Newlines one whitespace between tokens may hold. Default 2, llama.cpp's rule. 1 for text that must never
+   * hold four newlines in a row: node-llama-cpp ends a function call's params at "\n\n\n\n" (its
+   * `FunctionCallParamsGrammar` stop trigger), and an empty object or array (`"{" space space "}"`) would
+   * otherwise allow exactly that inside the JSON.
+   */
+  maxNewlines?: 1 | 2;
+}
 
 function pointerEscape(name: string): string {
   return name.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -129,8 +143,11 @@ class Converter {
   private readonly refRules = new Map<string, string>();
   private mergeDepth = 0;
 
-  constructor(private readonly root: unknown) {
-    this.rules.set(space, spaceRule);
+  constructor(
+    private readonly root: unknown,
+    options: JsonGrammarOptions,
+  ) {
+    this.rules.set(space, options.maxNewlines === 1 ? singleNewlineSpaceRule : spaceRule);
   }
 
   fail(keyword: string, at: string, message: string): never {
@@ -766,8 +783,8 @@ class Converter {
 }
 
 /** GBNF for JSON matching `schema`; throws SchemaNotExpressible for what the grammar cannot enforce. */
-export function jsonSchemaToGbnf(schema: unknown): string {
-  const converter = new Converter(schema);
+export function jsonSchemaToGbnf(schema: unknown, options: JsonGrammarOptions = {}): string {
+  const converter = new Converter(schema, options);
   const root = converter.visit(schema, '#', 'root');
   if (root !== 'root') converter.rules.set('root', root);
   return converter.rules.text();
