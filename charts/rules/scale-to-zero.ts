@@ -36,7 +36,7 @@ const failoverDefaultTimeoutSeconds = 30;
  * The hold the interceptor applies, as kedacore/http-add-on pkg/routing/table.go converts an HTTPScaledObject: a
  * failover's `timeoutSeconds` above 0 replaces `timeouts.conditionWait`; with a failover, an unset wait becomes 30 s.
  */
-export function effectiveHold(httpso: HttpScaledObjectManifest): { seconds: number | undefined; field: string } {
+function effectiveHold(httpso: HttpScaledObjectManifest): { seconds: number | undefined; field: string } {
   const failover = httpso.spec.coldStartTimeoutFailoverRef;
   if (failover) {
     const timeout = failover.timeoutSeconds ?? failoverDefaultTimeoutSeconds;
