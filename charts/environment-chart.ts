@@ -143,6 +143,8 @@ export class FailoverChart extends Chart {
       addOn: env.cluster.kedaHttpAddOn ?? defaultKedaHttpAddOn,
       // The model pods' own settings (the restricted Pod Security Standard the namespace enforces).
       security: scaling[0]!.security,
+      // As the model services get one (ServiceChart): only where the API server still serves policy/v1beta1.
+      podSecurityPolicy: env.cluster.podSecurityPolicyAdmission === true && clusterMinor(env.cluster) < podSecurityPolicyRemovedMinor,
     });
   }
 }

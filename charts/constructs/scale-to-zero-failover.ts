@@ -7,6 +7,8 @@ import { syncWave, waves } from '../lib/argocd.js';
 import { pullPolicyFor } from '../lib/image.js';
 import { partOf } from '../lib/labels.js';
 import { containerSecurity, runAsUser } from './inference-deployment.js';
+import { PodSecurityPolicyGrant } from './pod-security-policy.js';
+import type { IPodSpec } from 'kubernetes-models/v1';
 import type { InferenceServicePlan } from '../sizing/plan.js';
 
 /**
@@ -37,6 +39,11 @@ export interface ScaleToZeroFailoverProps {
   readonly addOn: KedaHttpAddOnProfile;
   /** Container security settings: the same as the model pods'. */
   readonly security: InferenceServicePlan['security'];
+  /**
+   * Grant the pod a PodSecurityPolicy (clusters up to 1.24 that enforce PSP admission), as the model services get.
+   * @default false — Pod Security Admission (the namespace's `restricted` level) needs no grant
+   */
+  readonly podSecurityPolicy?: boolean;
 }
 
 /**
@@ -62,12 +69,18 @@ export class ScaleToZeroFailover extends Construct {
     const labels = { ...selector, 'app.kubernetes.io/component': 'failover', 'app.kubernetes.io/part-of': partOf, 'app.kubernetes.io/managed-by': 'cdk8s' };
     const names = failoverResponder.envVars;
 
+    // Its own account, without a token: the responder calls no API, and a PodSecurityPolicy grant binds to it.
+    const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
+      metadata: { name: failoverResponderName, labels, annotations: syncWave(waves.prerequisites) },
+      automountToken: false,
+    });
     this.deployment = new kplus.Deployment(this, 'deployment', {
       metadata: { name: failoverResponderName, labels, annotations: syncWave(waves.workload) },
       select: false,
       podMetadata: { labels },
       replicas: 1,
       strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+      serviceAccount,
       automountServiceAccountToken: false,
       securityContext: { ensureNonRoot: true, user: runAsUser, group: runAsUser },
       isolate: false,
@@ -118,6 +131,18 @@ export class ScaleToZeroFailover extends Construct {
           (props.imagePullSecrets ?? []).map((name) => ({ name })),
         ),
       );
+
+    if (props.podSecurityPolicy === true) {
+      const deployment = ApiObject.of(this.deployment);
+      new PodSecurityPolicyGrant(this, 'pod-security-policy', {
+        policyName: `${props.namespace}-${failoverResponderName}`,
+        name: `${failoverResponderName}-psp`,
+        labels,
+        serviceAccountName: failoverResponderName,
+        namespace: props.namespace,
+        podSpec: () => (deployment.toJson() as { spec: { template: { spec: IPodSpec } } }).spec.template.spec,
+      });
+    }
 
     this.service = new kplus.Service(this, 'service', {
       metadata: { name: failoverResponderName, labels, annotations: syncWave(waves.workload) },

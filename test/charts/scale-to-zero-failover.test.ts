@@ -17,6 +17,7 @@ import type { Environment } from '../../charts/environments/types.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { buildRuleContext } from '../../charts/rules/context.js';
+import { podSecurityPolicyViolations, usablePolicies } from '../../charts/rules/pod-security-policy.js';
 import { scaleToZeroRules } from '../../charts/rules/scale-to-zero.js';
 import type { Manifest } from '../../charts/rules/types.js';
 import { planScaleToZero } from '../../charts/sizing/cold-start.js';
@@ -51,9 +52,10 @@ describe('the failover responder in the committed output', () => {
       const plans = build.services.map((s) => s.service.plan).filter((p) => p.scaleToZero !== undefined);
       const addOnNamespace = env.cluster.kedaHttpAddOn!.namespace;
 
-      it(`${file}: a Deployment, its Service and its NetworkPolicy, each valid against its schema`, () => {
-        expect(objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
-        for (const o of objects) {
+      it(`${file}: a ServiceAccount, a Deployment, its Service and its NetworkPolicy, each valid against its schema`, () => {
+        const psp = env.cluster.podSecurityPolicyAdmission === true ? ['PodSecurityPolicy', 'Role', 'RoleBinding'] : [];
+        expect(objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount', ...psp].sort());
+        for (const o of objects.filter((x) => !psp.includes(x.kind))) {
           expect(o.metadata).toMatchObject({ name: failoverResponderName, namespace: env.namespace });
           expect(() => validateSchema(o)).not.toThrow();
         }
@@ -315,6 +317,19 @@ describe('rule scale-to-zero-failover on manifests a hand edit could produce', (
     const quota = (pods: number): Environment => ({ ...sleepyEnv(), quota: { cpu: 64, memoryGiB: 256, ephemeralStorageGiB: 64, gpus: 0, pods } });
     expect(() => synthesizeAll([quota(5)])).toThrow(/\[namespace-quota-fits\].*pods 6 > 5.*failover responder x2 pods/s);
     expect(() => synthesizeAll([quota(6)])).not.toThrow();
+  });
+
+  it('on a cluster that enforces PodSecurityPolicy the responder gets a policy its pod passes, bound to its own account', () => {
+    const e2: Environment = { ...sleepyEnv(), cluster: { ...sleepyEnv().cluster, kubernetesVersion: 'v1.24.9', podSecurityPolicyAdmission: true } };
+    const objects = buildEnvironment(e2).failover!.toJson() as Manifest[];
+    const pod = (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: Parameters<typeof podSecurityPolicyViolations>[0] } } })
+      .spec.template.spec;
+    expect(pod.serviceAccountName).toBe(failoverResponderName);
+    const usable = usablePolicies(objects, failoverResponderName, e2.namespace);
+    expect(usable.map((p) => p.metadata.name)).toEqual([`${e2.namespace}-${failoverResponderName}`]);
+    expect(podSecurityPolicyViolations(pod, usable[0]!)).toEqual([]);
+    // Negative control: without admission there is no policy, and none is usable.
+    expect(usablePolicies(buildEnvironment(sleepyEnv()).failover!.toJson() as Manifest[], failoverResponderName, e2.namespace)).toEqual([]);
   });
 
   it('a service named like the responder is refused, naming the file, the object and the field', () => {
