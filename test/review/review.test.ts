@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { failoverResponderName } from '../../charts/constructs/scale-to-zero-failover.js';
 import { environments } from '../../charts/environments/index.js';
 import { modelCatalogue } from '../../charts/models/catalogue.js';
 import { bumpTarget, sequencesFor, subjectService, synthesizeCommit } from '../sync/sequences.js';
@@ -30,8 +31,12 @@ describe.each(environments.map((e) => [e.name, e] as const))('review of a model 
     expect(svc.restart).toMatch(/restarted/);
     expect(svc.unavailability).toMatch(/downtime|capacity|no capacity lost/);
     expect(svc.downloadBytes).toBe(modelCatalogue[to.id]!.fileBytes);
-    // Every other service is untouched (negative control on the same output).
-    for (const other of r.services.filter((s) => s.service !== name)) expect(other.restart).toBe('no change');
+    // Every other service is untouched (negative control on the same output), but for the scale-to-zero failover
+    // responder when the bumped service scales to zero: its routes name the model, so it rolls, with nothing down.
+    for (const other of r.services.filter((s) => s.service !== name)) {
+      if (other.service === failoverResponderName && env.services[name]!.scaleToZero !== undefined) expect(other.restart).toMatch(/rolling, .*none down/);
+      else expect(other.restart, other.service).toBe('no change');
+    }
     const md = renderReview([r], 'test');
     expect(md).toContain(`| ${name} |`);
     expect(md).toMatch(/\| memory \|/);
