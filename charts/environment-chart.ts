@@ -8,6 +8,8 @@ import { prometheusOf } from './clusters/prometheus.js';
 import { InferenceDashboard } from './constructs/grafana-dashboard.js';
 import { GgufInferenceService } from './constructs/gguf-inference-service.js';
 import { NamespaceBudget } from './constructs/namespace-budget.js';
+import { defaultKedaHttpAddOn, routedHosts } from './constructs/scale-to-zero.js';
+import { failoverResponderName, ScaleToZeroFailover } from './constructs/scale-to-zero-failover.js';
 import { queueMetricsViaOf } from './constructs/queue-autoscaling.js';
 import { argocdSyncOptions, syncWave, waves } from './lib/argocd.js';
 import { partOf } from './lib/labels.js';
@@ -115,12 +117,51 @@ export class DashboardChart extends Chart {
   }
 }
 
+/**
+ * The failover responder of the environment's services that scale to zero, in its own file
+ * (`scale-to-zero-failover.yaml`): present only when one does (charts/constructs/scale-to-zero-failover.ts).
+ */
+export class FailoverChart extends Chart {
+  static readonly id = failoverResponderName;
+  readonly responder: ScaleToZeroFailover;
+
+  constructor(scope: Construct, env: Environment, services: readonly ServiceChart[]) {
+    super(scope, FailoverChart.id, { namespace: env.namespace, disableResourceNameHashes: true });
+    const scaling = services.map((s) => s.service.plan).filter((p) => p.scaleToZero !== undefined);
+    this.responder = new ScaleToZeroFailover(this, 'responder', {
+      namespace: env.namespace,
+      environment: env.name,
+      image: env.image,
+      ...(env.imagePullSecrets !== undefined ? { imagePullSecrets: env.imagePullSecrets } : {}),
+      routes: scaling.map((p) => ({
+        hosts: routedHosts(p.name, env.namespace, p.exposure.kind === 'ingress' ? p.exposure.host : undefined),
+        service: p.name,
+        model: p.props.model.id,
+        retryAfterSeconds: p.scaleToZero!.retryAfterSeconds,
+        holdSeconds: p.scaleToZero!.holdSeconds,
+      })),
+      addOn: env.cluster.kedaHttpAddOn ?? defaultKedaHttpAddOn,
+      // The model pods' own settings (the restricted Pod Security Standard the namespace enforces).
+      security: scaling[0]!.security,
+      // As the model services get one (ServiceChart): only where the API server still serves policy/v1beta1.
+      podSecurityPolicy: env.cluster.podSecurityPolicyAdmission === true && clusterMinor(env.cluster) < podSecurityPolicyRemovedMinor,
+    });
+  }
+}
+
+/** The charts an environment writes to dist/<env>/, one file each. */
+export function environmentCharts(b: EnvironmentBuild): Chart[] {
+  return [b.namespace, ...b.services, b.dashboard, ...(b.failover ? [b.failover] : [])];
+}
+
 export interface EnvironmentBuild {
   readonly app: App;
   readonly environment: Environment;
   readonly namespace: NamespaceChart;
   readonly services: readonly ServiceChart[];
   readonly dashboard: DashboardChart;
+  /** The failover responder, when a service scales to zero. */
+  readonly failover: FailoverChart | undefined;
   /** Its companions, resolved against the model services (charts/companions/). */
   readonly companions: readonly ResolvedCompanion[];
 }
@@ -128,13 +169,25 @@ export interface EnvironmentBuild {
 /** Build (but do not write) every chart of an environment. Throws ChartConfigError on unknown or bad props. */
 export function buildEnvironment(env: Environment): EnvironmentBuild {
   assertKnownProps(env);
+  if (env.services[FailoverChart.id] !== undefined) {
+    throw new ChartConfigError([
+      {
+        file: env.definedIn,
+        object: `${env.name}/${FailoverChart.id}`,
+        field: 'services',
+        problem: `the service name "${FailoverChart.id}" is the scale-to-zero failover responder's (its Deployment, Service and file dist/${env.name}/${FailoverChart.id}.yaml)`,
+        fix: 'rename the service',
+      },
+    ]);
+  }
   const app = new App();
   const namespace = new NamespaceChart(app, env);
   const services = Object.keys(env.services)
     .sort()
     .map((name) => new ServiceChart(app, env, name));
   const companions = resolveCompanions(env, new Map(services.map((s) => [s.service.plan.name, modelServiceFacts(s.toJson(), s.service.plan)])));
-  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services), companions };
+  const failover = services.some((s) => s.service.plan.scaleToZero !== undefined) ? new FailoverChart(app, env, services) : undefined;
+  return { app, environment: env, namespace, services, dashboard: new DashboardChart(app, env, services), failover, companions };
 }
 
 /** Render charts to YAML documents after running every construct validation. */

@@ -65,10 +65,10 @@ export function printSummary(output: SynthOutput, write: (line: string) => void 
   }
 }
 
-/** One line on a service that scales to zero: when it goes, what the first caller waits, and what it sees past the hold. */
+/** One line on a service that scales to zero: when it goes, what the first caller waits, and what it sees past the hold (charts/constructs/scale-to-zero-failover.ts). */
 export function coldStartText(p: ScaleToZeroPlan): string {
   return (
     `to zero pods after ${p.idleAfterSeconds}s idle; the first request is held ~${p.expectedWakeSeconds}s on a warm node (expected load), ` +
-    `at most ${p.holdSeconds}s (pod start allowance, any download, startup window), then the interceptor answers 504 without Retry-After`
+    `at most ${p.holdSeconds}s (pod start allowance, any download, startup window), then 503 with Retry-After ${p.retryAfterSeconds}s (the failover responder)`
   );
 }

@@ -2,7 +2,7 @@ import { environmentGpuReach } from './sizing/gpu-reach.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Yaml } from 'cdk8s';
-import { buildEnvironment, renderCharts, type EnvironmentBuild } from './environment-chart.js';
+import { buildEnvironment, environmentCharts, renderCharts, type EnvironmentBuild } from './environment-chart.js';
 import { environments as allEnvironments, gitops } from './environments/index.js';
 import type { Environment } from './environments/types.js';
 import { parseAllDocuments } from 'yaml';
@@ -48,7 +48,7 @@ export function synthesizeAll(environments: readonly Environment[] = allEnvironm
   const builds = environments.map(buildEnvironment);
   const report = checkRules(builds);
   for (const b of builds) {
-    for (const [file, yaml] of renderCharts(b.app, [b.namespace, ...b.services, b.dashboard])) files.set(`dist/${b.environment.name}/${file}`, yaml);
+    for (const [file, yaml] of renderCharts(b.app, environmentCharts(b))) files.set(`dist/${b.environment.name}/${file}`, yaml);
     for (const c of b.companions) for (const [file, objects] of c.files) files.set(`${c.outputDir}/${file}`, Yaml.stringify(...objects));
   }
   if (environments === allEnvironments)

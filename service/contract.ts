@@ -204,7 +204,45 @@ export const hubEnvVars = {
 export const containerCommands = {
   serve: ['node', 'build/service/main.js'],
   fetchModel: ['node', 'build/service/fetch-model.js'],
+  /** The scale-to-zero failover responder (service/failover.ts): 503 + Retry-After past the interceptor's hold. */
+  failover: ['node', 'build/service/failover.js'],
 } as const;
+
+/**
+ * The scale-to-zero failover responder (service/failover.ts). The KEDA HTTP add-on's interceptor forwards a
+ * request it held past `coldStartTimeoutFailoverRef.timeoutSeconds` to this responder, with the request's own
+ * method, path, headers (Host included) and body (kedacore/http-add-on interceptor/middleware/endpoint_resolver.go,
+ * interceptor/handler/upstream.go); the responder answers every such request 503 with Retry-After. The charts
+ * (charts/constructs/scale-to-zero-failover.ts) set these variables and point each HTTPScaledObject at `port`.
+ */
+export const failoverResponder = {
+  /** Port of the failover traffic: every request on it is answered 503. */
+  port: 8080,
+  /** Port of the responder's own probes (`/health/live`, `/health/ready`, 200): kept off the failover port, where every path means "the model". */
+  healthPort: 8081,
+  envVars: {
+    /** JSON array of FailoverRoute: which Host names which model service, and the Retry-After for it. */
+    routes: 'FAILOVER_ROUTES',
+    host: 'HOST',
+    port: 'PORT',
+    healthPort: 'HEALTH_PORT',
+    logLevel: 'LOG_LEVEL',
+  },
+} as const;
+
+/** One model service the failover responder answers for (an element of FAILOVER_ROUTES). */
+export interface FailoverRoute {
+  /** The Host header values the interceptor routes to this service (its HTTPScaledObject's `spec.hosts`). */
+  readonly hosts: readonly string[];
+  /** The model service's name. */
+  readonly service: string;
+  /** The model it serves (the catalogue id), named in the error message. */
+  readonly model: string;
+  /** Whole seconds a client should wait before retrying (the Retry-After header). */
+  readonly retryAfterSeconds: number;
+  /** The interceptor's hold this request already waited, in seconds: said in the message. */
+  readonly holdSeconds: number;
+}
 
 /**
  * Node.js runtime settings the server process runs with (container image and manifests set them;

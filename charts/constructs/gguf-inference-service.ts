@@ -16,6 +16,8 @@ import { InferenceNetworkPolicy } from './network-policy.js';
 import { PodSecurityPolicyGrant } from './pod-security-policy.js';
 import type { InferenceServiceProps } from './props.js';
 import { defaultKedaHttpAddOn, heldRequestsTrigger, ScaleToZeroRoute } from './scale-to-zero.js';
+import { failoverResponderName } from './scale-to-zero-failover.js';
+import { failoverResponder } from '../../service/contract.js';
 
 /**
  * One GGUF model served over an OpenAI-compatible API: every Kubernetes object it needs,
@@ -71,6 +73,8 @@ export class GgufInferenceService extends Construct {
           targetConcurrency: Math.ceil((plan.parallel + plan.maxQueue) * (props.autoscaling?.targetCapacityFraction ?? defaultTargetCapacityFraction)),
           ...(plan.exposure.kind === 'ingress' ? { ingressHost: plan.exposure.host } : {}),
           addOn,
+          // The environment runs one responder for all its services that scale to zero (environment-chart.ts).
+          failover: { service: failoverResponderName, port: failoverResponder.port },
         })
       : undefined;
 

@@ -26,7 +26,7 @@ function toProbe(spec: HttpProbeSpec, exec?: readonly string[]): kplus.Probe {
 }
 
 /** Restricted Pod Security Standard settings for every container (overrides only for the rules to catch). */
-function containerSecurity(security: InferenceServicePlan['security']): kplus.ContainerSecurityContextProps {
+export function containerSecurity(security: InferenceServicePlan['security']): kplus.ContainerSecurityContextProps {
   return {
     ensureNonRoot: security.runAsNonRoot,
     user: runAsUser,

@@ -70,6 +70,19 @@ export interface ScaleToZeroRouteProps {
   readonly ingressHost?: string;
   /** The cluster's add-on. */
   readonly addOn: KedaHttpAddOnProfile;
+  /**
+   * The Service in the same namespace that answers a request held past the hold (the environment's failover
+   * responder, charts/constructs/scale-to-zero-failover.ts): `coldStartTimeoutFailoverRef`. Its `timeoutSeconds`
+   * is set to the hold, since the interceptor takes it in place of `conditionWait` (pkg/routing/table.go) and the
+   * CRD defaults it to 30 s, which would cut every cold start at 30 s.
+   * @default none — the interceptor answers 504 without Retry-After past the hold
+   */
+  readonly failover?: { readonly service: string; readonly port: number };
+}
+
+/** The host names the interceptor routes to a service: its ingress host (if any) and its in-cluster names. */
+export function routedHosts(service: string, namespace: string, ingressHost: string | undefined): string[] {
+  return [...(ingressHost !== undefined ? [ingressHost] : []), ...inClusterHosts(service, namespace)];
 }
 
 /**
@@ -78,7 +91,8 @@ export interface ScaleToZeroRouteProps {
  * routes the service's host names to its Service, and an ExternalName Service that points those names (and the
  * Ingress) at the interceptor's proxy. The interceptor holds each request until the Service has a ready endpoint
  * (interceptor/middleware/endpoint_resolver.go), for at most `timeouts.conditionWait`, here the hold the plan
- * derives from the startup window. Past it the interceptor answers 504 Gateway Timeout as text/plain, with no
+ * derives from the startup window. Past it the interceptor forwards the request to the failover responder, which
+ * answers 503 with Retry-After (`failover`); without one it answers 504 Gateway Timeout as text/plain, with no
  * Retry-After (handler/static.go, `http.Error`): docs/scale-to-zero.md says what a client sees.
  */
 export class ScaleToZeroRoute extends Construct {
@@ -100,7 +114,7 @@ export class ScaleToZeroRoute extends Construct {
     new HttpScaledObject(this, 'route', {
       metadata: { name: props.name, labels: props.labels, annotations: { [skipScaledObjectCreationAnnotation]: 'true' } },
       spec: {
-        hosts: [...(props.ingressHost !== undefined ? [props.ingressHost] : []), ...inClusterHosts(props.name, props.namespace)],
+        hosts: routedHosts(props.name, props.namespace, props.ingressHost),
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: props.name, service: props.name, port: props.servicePort },
         replicas: { min: 0, max: props.maxReplicas },
         // Read only by a ScaledObject the operator creates, which the annotation turns off; stated so
@@ -108,6 +122,9 @@ export class ScaleToZeroRoute extends Construct {
         scaledownPeriod: props.plan.idleAfterSeconds,
         scalingMetric: { concurrency: { targetValue: props.targetConcurrency } },
         timeouts: { conditionWait: `${props.plan.holdSeconds}s`, responseHeader: `${props.plan.responseHeaderTimeoutSeconds}s` },
+        ...(props.failover
+          ? { coldStartTimeoutFailoverRef: { service: props.failover.service, port: props.failover.port, timeoutSeconds: props.plan.holdSeconds } }
+          : {}),
       },
     });
   }

@@ -37,5 +37,12 @@ export function buildRuleContext(build: EnvironmentBuild, cluster: ClusterProfil
       surgePods: surge,
     };
   });
-  return { environment: build.environment, cluster, services, namespaceObjects: build.namespace.toJson() as Manifest[], companions: build.companions };
+  return {
+    environment: build.environment,
+    cluster,
+    services,
+    namespaceObjects: build.namespace.toJson() as Manifest[],
+    failoverObjects: (build.failover?.toJson() ?? []) as Manifest[],
+    companions: build.companions,
+  };
 }

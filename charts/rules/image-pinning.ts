@@ -48,7 +48,12 @@ export const imagePinningRules: Rule[] = [
 export function unpublishedImageWarnings(builds: readonly EnvironmentBuild[]): Finding[] {
   const users = new Map<PublishedImageId, { environment: string; service: string }[]>();
   for (const build of builds) {
-    for (const chart of build.services) {
+    // The model services, and the scale-to-zero failover responder, which runs from the environment's image.
+    const charts = [
+      ...build.services.map((c) => ({ chart: c, name: c.service.plan.name })),
+      ...(build.failover ? [{ chart: build.failover, name: build.failover.node.id }] : []),
+    ];
+    for (const { chart, name } of charts) {
       const objects = chart.toJson() as { kind: string; spec?: any }[];
       const pod = objects.find((o) => o.kind === 'Deployment')?.spec?.template?.spec;
       if (pod === undefined) continue;
@@ -56,7 +61,7 @@ export function unpublishedImageWarnings(builds: readonly EnvironmentBuild[]): F
         const id = awaitingFirstPublish(c.image);
         if (id === undefined) continue;
         const list = users.get(id) ?? [];
-        const who = { environment: build.environment.name, service: chart.service.plan.name };
+        const who = { environment: build.environment.name, service: name };
         if (!list.some((u) => u.environment === who.environment && u.service === who.service)) list.push(who);
         users.set(id, list);
       }

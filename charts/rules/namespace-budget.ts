@@ -1,8 +1,9 @@
+import type { IDeployment } from 'kubernetes-models/apps/v1';
 import type { IContainer, ILimitRangeItem, ILimitRangeSpec, IPodSpec, IResourceQuotaSpec } from 'kubernetes-models/v1';
 import { namespaceBudgetName } from '../constructs/namespace-budget.js';
 import { parseQuantity } from '../lib/quantity.js';
 import { formatGiB } from '../sizing/units.js';
-import type { EnvironmentContext, Manifest, Rule, ServiceContext } from './types.js';
+import type { EnvironmentContext, Manifest, Rule, ServiceContext, Synthesized } from './types.js';
 
 /** The quota resources this repository's pods and claims consume, as ResourceQuota `spec.hard` keys. */
 export const quotaResources = [
@@ -151,6 +152,19 @@ export function serviceQuotaUsage(svc: ServiceContext, env: EnvironmentContext):
   return usage;
 }
 
+/**
+ * The scale-to-zero failover responder's share (charts/constructs/scale-to-zero-failover.ts): its pod and the
+ * pod its rolling update surges. Counted before the services, so a breach is reported on the service that tips it.
+ */
+function failoverQuotaUsage(env: EnvironmentContext): Usage {
+  const deployment = env.failoverObjects.find((o) => o.kind === 'Deployment') as Synthesized<IDeployment> | undefined;
+  const pod = deployment?.spec.template.spec;
+  if (!pod) return none;
+  const perPod = podQuotaUsage(pod, limitRangeItems(env.namespaceObjects));
+  const pods = (deployment.spec.replicas ?? 1) + Number(deployment.spec.strategy?.rollingUpdate?.maxSurge ?? 0);
+  return Object.fromEntries(quotaResources.map((r) => [r, (perPod[r] ?? 0) * pods])) as Usage;
+}
+
 /** Every quota that holds the environment's namespace: the one it synthesizes, and the one its cluster profile records. */
 function quotaSources(env: EnvironmentContext): QuotaSource[] {
   const out: QuotaSource[] = [];
@@ -205,20 +219,21 @@ export function checkNamespaceQuotas(svc: ServiceContext, env: EnvironmentContex
   const out: Array<{ message: string; fix: string }> = [];
   for (const source of quotaSources(env)) {
     const over = (total: Usage): QuotaResource[] => quotaResources.filter((r) => source.hard[r] !== undefined && total[r] > source.hard[r]! + 1e-9);
-    let before = none;
+    const failover = failoverQuotaUsage(env);
+    let before = failover;
     for (const s of env.services) {
       const after = add(before, serviceQuotaUsage(s, env));
       const now = over(after);
       if (now.length > 0 && over(before).length === 0) {
         if (s === svc) {
-          const total = env.services.reduce((acc, x) => add(acc, serviceQuotaUsage(x, env)), none);
+          const total = env.services.reduce((acc, x) => add(acc, serviceQuotaUsage(x, env)), failover);
           const breaches = over(total).map((r) => `${r} ${show(r, total[r])} > ${show(r, source.hard[r]!)} (${source.fieldOf(r)})`);
           const shares = env.services.map((x) => {
             const u = serviceQuotaUsage(x, env);
             return `${x.name} x${x.replicas + x.surgePods} pods: ${show('requests.cpu', u['requests.cpu'])}, ${show('requests.memory', u['requests.memory'])}, ${u['requests.nvidia.com/gpu']} GPU`;
           });
           out.push({
-            message: `${source.what} is exceeded at full scale (autoscaler maximum plus rollout surge) once ${svc.name} is added: ${breaches.join(', ')}; per service: ${shares.join('; ')}`,
+            message: `${source.what} is exceeded at full scale (autoscaler maximum plus rollout surge) once ${svc.name} is added: ${breaches.join(', ')}; per service: ${shares.join('; ')}${failover.pods > 0 ? `; the scale-to-zero failover responder x${failover.pods} pods: ${show('requests.cpu', failover['requests.cpu'])}, ${show('requests.memory', failover['requests.memory'])}` : ''}`,
             fix: source.fix,
           });
         }

@@ -71,6 +71,8 @@ export interface EnvironmentContext {
   readonly services: readonly ServiceContext[];
   /** The environment's own namespace-level objects (Namespace, and the ResourceQuota and LimitRange it declares). */
   readonly namespaceObjects: readonly Manifest[];
+  /** The scale-to-zero failover responder's objects (charts/constructs/scale-to-zero-failover.ts); empty when no service scales to zero. */
+  readonly failoverObjects: readonly Manifest[];
   /** The environment's companions, resolved (charts/companions/). */
   readonly companions: readonly ResolvedCompanion[];
 }

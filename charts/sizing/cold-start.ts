@@ -30,6 +30,13 @@ export interface ScaleToZeroPlan {
   /** A first caller's usual wait on a warm node with the image present: the expected load (and the download of an emptyDir cache). */
   readonly expectedWakeSeconds: number;
   /**
+   * The Retry-After the failover responder sends once the hold ran out (charts/constructs/scale-to-zero-failover.ts):
+   * the expected wake, whole seconds, at least 1. The responder cannot know how far the load has come, and a retry
+   * is held by the interceptor again until a pod is Ready (up to the hold), so the usual wake is the useful wait;
+   * the hold itself would keep a client away long after a slow pod turned Ready.
+   */
+  readonly retryAfterSeconds: number;
+  /**
    * Idle timeout the hop in front of the interceptor (the ingress) needs: a held non-streamed request sends
    * nothing for the hold and then for the whole answer (the service's idle timeout, request timeout + 30 s).
    */
@@ -56,6 +63,7 @@ export function planScaleToZero(i: ScaleToZeroInputs): ScaleToZeroPlan {
     idleAfterSeconds: i.idleAfterSeconds,
     holdSeconds,
     expectedWakeSeconds: i.downloadSecondsPerWake + i.expectedLoadSeconds,
+    retryAfterSeconds: Math.max(1, Math.ceil(i.downloadSecondsPerWake + i.expectedLoadSeconds)),
     pathIdleTimeoutSeconds: holdSeconds + i.serviceIdleTimeoutSeconds,
     responseHeaderTimeoutSeconds: i.serviceIdleTimeoutSeconds,
   };

@@ -66,8 +66,11 @@ describe.each(envDirs)('dist/%s', (dir) => {
     const prometheus = prometheusOf(environmentOf(dir).cluster);
     for (const sm of of('ServiceMonitor')) expect(sm.metadata.labels).toMatchObject(prometheus.serviceMonitorSelector);
     for (const rule of of('PrometheusRule')) expect(rule.metadata.labels).toMatchObject(prometheus.ruleSelector);
-    // The model services' policies (cdk8s-managed); a companion's own policy admits what the companion serves.
-    for (const np of of('NetworkPolicy').filter((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'cdk8s')) {
+    // The model services' policies (cdk8s-managed); a companion's own policy admits what the companion serves, and the
+    // scale-to-zero failover responder's only the interceptor (test/charts/scale-to-zero-failover.test.ts).
+    const modelPolicy = (o: K8sObject): boolean =>
+      o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'cdk8s' && o.metadata.labels['app.kubernetes.io/component'] !== 'failover';
+    for (const np of of('NetworkPolicy').filter(modelPolicy)) {
       const peers = np.spec.ingress.flatMap((r: { from: unknown[] }) => r.from);
       if (!peers.some((p: { ipBlock?: unknown }) => p.ipBlock))
         expect(peers).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': prometheus.namespace } } });

@@ -22,8 +22,11 @@ function clusterOf(o: { metadata: { namespace?: string } }) {
  * a snapshot update cannot silently accept any of these regressions.
  */
 const docs = committedManifests();
-// The model services' Deployments; a companion's (dist/<env>/companions/) runs its own image and is checked by its rules.
-const deployments = docs.filter((d) => d.object.kind === 'Deployment' && !isCompanionOutput(d.file));
+// The model services' Deployments; a companion's (dist/<env>/companions/) runs its own image and is checked by its rules;
+// the scale-to-zero failover responder has no model (test/charts/scale-to-zero-failover.test.ts).
+const deployments = docs.filter(
+  (d) => d.object.kind === 'Deployment' && !isCompanionOutput(d.file) && d.object.metadata.labels?.['app.kubernetes.io/component'] !== 'failover',
+);
 const plans = new Map(
   synthesizeAll().builds.flatMap((b) => b.services.map((s) => [`${b.environment.namespace}/${s.service.plan.name}`, s.service.plan] as const)),
 );

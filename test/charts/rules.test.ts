@@ -160,6 +160,12 @@ const cases: Record<string, { violates: Environment; passes: Environment }> = {
     violates: env({ chat: { ...chat, ...sleepy } }, { ...httpAddOnCluster, fixedPathIdleTimeoutsSeconds: [120] }),
     passes: env({ chat: { ...chat, ...sleepy } }, { ...httpAddOnCluster, fixedPathIdleTimeoutsSeconds: [3600] }),
   },
+  'scale-to-zero-failover': {
+    // Incident: a LimitRange minimum above the failover responder's memory refused its pod, so every cold start
+    // past the hold ended in the interceptor's 502 instead of the responder's 503 with Retry-After.
+    violates: { ...env({ chat: { ...chat, ...sleepy } }, httpAddOnCluster), limitRange: { minPerContainer: { memoryMiB: 128 } } },
+    passes: { ...env({ chat: { ...chat, ...sleepy } }, httpAddOnCluster), limitRange: { minPerContainer: { memoryMiB: 64 } } },
+  },
   'kubernetes-version-supported': {
     // Incident: a 1.22 cluster, older than the oldest Kubernetes the manifests are written for.
     violates: env({ chat }, roomyCluster({ kubernetesVersion: 'v1.22.17' })),

@@ -82,7 +82,9 @@ describe('scale to zero in the committed output', () => {
       it('holds a first request for the startup window plus the pod start, and no longer than the progress deadline', () => {
         const server = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'server');
         const window = server.startupProbe.periodSeconds * server.startupProbe.failureThreshold;
-        const hold = idleDurationSeconds(httpso.spec.timeouts.conditionWait)!;
+        // With a failover the interceptor holds for its timeoutSeconds, not conditionWait (pkg/routing/table.go); both state it.
+        const hold = httpso.spec.coldStartTimeoutFailoverRef.timeoutSeconds as number;
+        expect(idleDurationSeconds(httpso.spec.timeouts.conditionWait)).toBe(hold);
         expect(hold).toBeGreaterThan(window);
         expect(hold).toBeLessThanOrEqual(deployment.spec.progressDeadlineSeconds);
         const requestTimeout = Number(server.env.find((e: { name: string }) => e.name === 'REQUEST_TIMEOUT_MS').value) / 1000;
@@ -153,7 +155,11 @@ describe('scale to zero: props and rules', () => {
     const lines: string[] = [];
     printSummary(out, (l) => lines.push(l));
     const plan = out.builds[0]!.services[0]!.service.plan.scaleToZero!;
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^cold start chat: to zero pods after 600s idle; .* at most ${plan.holdSeconds}s .* 504`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^cold start chat: to zero pods after 600s idle; .* at most ${plan.holdSeconds}s .* then 503 with Retry-After ${plan.retryAfterSeconds}s`),
+      ),
+    );
   });
 
   it('is refused on a cluster without the add-on, with the fix', () => {
@@ -234,7 +240,14 @@ describe('ScaleToZeroRoute (Testing.synth)', () => {
   }
 
   it('derives the hold and the timeouts from the load: pod start + startup window, then the idle timeout', () => {
-    expect(plan).toEqual({ idleAfterSeconds: 900, holdSeconds: 420, expectedWakeSeconds: 50, pathIdleTimeoutSeconds: 750, responseHeaderTimeoutSeconds: 330 });
+    expect(plan).toEqual({
+      idleAfterSeconds: 900,
+      holdSeconds: 420,
+      expectedWakeSeconds: 50,
+      retryAfterSeconds: 50,
+      pathIdleTimeoutSeconds: 750,
+      responseHeaderTimeoutSeconds: 330,
+    });
     const withDownload = planScaleToZero({
       idleAfterSeconds: 900,
       podStartSeconds: 300,
@@ -243,7 +256,7 @@ describe('ScaleToZeroRoute (Testing.synth)', () => {
       downloadSecondsPerWake: 80,
       serviceIdleTimeoutSeconds: 330,
     });
-    expect([withDownload.holdSeconds, withDownload.expectedWakeSeconds]).toEqual([500, 130]);
+    expect([withDownload.holdSeconds, withDownload.expectedWakeSeconds, withDownload.retryAfterSeconds]).toEqual([500, 130, 130]);
   });
 
   it('an in-cluster service: the alias and the route, hosts by Service name only', () => {
@@ -305,7 +318,7 @@ describe('the scale-to-zero rules on manifests an override or a hand edit could 
     return rule.check({ ...svc, objects, ingress }, ctx).map((f) => f.message);
   }
 
-  it('the generated service passes all three', () => {
+  it('the generated service passes every scale-to-zero rule', () => {
     for (const rule of scaleToZeroRules) expect(rule.check(svc, ctx), rule.id).toEqual([]);
   });
 
@@ -337,11 +350,31 @@ describe('the scale-to-zero rules on manifests an override or a hand edit could 
   });
 
   it('scale-to-zero-hold-bounded: no hold, a hold shorter than the load, a response-header timeout below the request timeout', () => {
-    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => delete o.spec.timeouts.conditionWait)).toEqual([
-      expect.stringMatching(/sets no timeouts.conditionWait/),
+    const withoutFailover = (edit: (o: K8sObject) => void) => (o: K8sObject) => {
+      delete o.spec.coldStartTimeoutFailoverRef;
+      edit(o);
+    };
+    expect(
+      messages(
+        'scale-to-zero-hold-bounded',
+        'HTTPScaledObject',
+        withoutFailover((o) => delete o.spec.timeouts.conditionWait),
+      ),
+    ).toEqual([expect.stringMatching(/sets no timeouts.conditionWait/)]);
+    expect(
+      messages(
+        'scale-to-zero-hold-bounded',
+        'HTTPScaledObject',
+        withoutFailover((o) => (o.spec.timeouts.conditionWait = '30s')),
+      ),
+    ).toEqual([expect.stringMatching(/the hold 30s \(timeouts.conditionWait\) is shorter than the startup probe window/)]);
+    // With a failover its timeoutSeconds is the hold: conditionWait no longer counts, and left unset the CRD's 30 s applies.
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.timeouts.conditionWait = '30s'))).toEqual([]);
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => delete o.spec.coldStartTimeoutFailoverRef.timeoutSeconds)).toEqual([
+      expect.stringMatching(/the hold 30s \(coldStartTimeoutFailoverRef.timeoutSeconds \(unset: the CRD default\)\) is shorter than the startup probe window/),
     ]);
-    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.timeouts.conditionWait = '30s'))).toEqual([
-      expect.stringMatching(/the hold 30s is shorter than the startup probe window/),
+    expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.coldStartTimeoutFailoverRef.timeoutSeconds = 60))).toEqual([
+      expect.stringMatching(/the hold 60s \(coldStartTimeoutFailoverRef.timeoutSeconds\) is shorter/),
     ]);
     expect(messages('scale-to-zero-hold-bounded', 'HTTPScaledObject', (o) => (o.spec.timeouts.responseHeader = '60s'))).toEqual([
       expect.stringMatching(/responseHeader timeout 60s < request timeout 300s/),

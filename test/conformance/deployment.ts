@@ -40,6 +40,8 @@ export function findDeployments(root: string = repoRoot): DeploymentFile[] {
         const obj = doc.toJSON() as { kind?: string; apiVersion?: string } | null;
         if (obj?.kind === 'Deployment' && obj.apiVersion === 'apps/v1') {
           const deployment = obj as IDeployment;
+          // The scale-to-zero failover responder serves no model (test/service/failover.test.ts covers it).
+          if (deployment.metadata?.labels?.['app.kubernetes.io/component'] === 'failover') continue;
           out.push({ file, label: `${env}/${deployment.metadata?.name ?? name}`, deployment });
         }
       }

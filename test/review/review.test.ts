@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelServiceReference } from '../../charts/companions/references.js';
+import { failoverResponderName } from '../../charts/constructs/scale-to-zero-failover.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment } from '../../charts/environments/types.js';
 import { modelCatalogue } from '../../charts/models/catalogue.js';
@@ -42,10 +43,14 @@ describe.each(environments.map((e) => [e.name, e] as const))('review of a model 
     expect(svc.restart).toMatch(/restarted/);
     expect(svc.unavailability).toMatch(/downtime|capacity|no capacity lost/);
     expect(svc.downloadBytes).toBe(modelCatalogue[to.id]!.fileBytes);
-    // Every other model service is untouched (negative control on the same output); a companion that is handed
-    // the model's id restarts with it.
+    // Every other service is untouched (negative control on the same output), but for a companion handed the
+    // model's id, which restarts with it, and the scale-to-zero failover responder when the bumped service scales to
+    // zero: its routes name the model, so it rolls, with nothing down.
     const referencing = companionsReferencing(env, name);
-    for (const other of r.services.filter((s) => s.service !== name && !referencing.has(s.service))) expect(other.restart).toBe('no change');
+    for (const other of r.services.filter((s) => s.service !== name && !referencing.has(s.service))) {
+      if (other.service === failoverResponderName && env.services[name]!.scaleToZero !== undefined) expect(other.restart).toMatch(/rolling, .*none down/);
+      else expect(other.restart, other.service).toBe('no change');
+    }
     const md = renderReview([r], 'test');
     expect(md).toContain(`| ${name} |`);
     expect(md).toMatch(/\| memory \|/);
