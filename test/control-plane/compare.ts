@@ -6,7 +6,7 @@
  */
 import { ApiException, AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { buildEnvironment, renderCharts } from '../../charts/environment-chart.js';
+import { buildEnvironment, environmentCharts, renderCharts } from '../../charts/environment-chart.js';
 import type { Environment } from '../../charts/environments/types.js';
 import { runRules } from '../../charts/rules/engine.js';
 import type { Finding } from '../../charts/rules/types.js';
@@ -18,7 +18,8 @@ import { eventsFor, placementOf, stuckForMs } from './observe.js';
 /** The environment's manifests and every rule finding, whether or not synth would refuse it. */
 export function synthUnchecked(env: Environment): { docs: ManifestDoc[]; errors: Finding[] } {
   const build = buildEnvironment(env);
-  const files = renderCharts(build.app, [build.namespace, ...build.services]);
+  // Everything synth writes for the environment: its services, the dashboard and the scale-to-zero failover responder.
+  const files = renderCharts(build.app, environmentCharts(build));
   const docs = [...files].flatMap(([file, text]) =>
     parseAllDocuments(text).map((d) => ({ file: `dist/${env.name}/${file}`, object: d.toJSON() as ManifestDoc['object'] })),
   );
