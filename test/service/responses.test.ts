@@ -147,7 +147,7 @@ describe('Responses API (real model)', () => {
 });
 
 describe('Responses API: stateless refusals (fake engine)', () => {
-  it('store true, previous_response_id and background are 400s naming the field; store false works', async () => {
+  it('store true, previous_response_id, background and an unenforceable text.format are 400s naming the field', async () => {
     const f = await startFakeApp();
     try {
       for (const [field, value] of [
@@ -161,6 +161,16 @@ describe('Responses API: stateless refusals (fake engine)', () => {
       }
       const ok = await f.client.responses.create({ model: 'fake-model', input: 'x', store: false });
       expect(ok.output_text).toBe('fake answer');
+      // A text.format schema the grammar cannot enforce is refused under the Responses field's own name.
+      const refused = await f.client.responses
+        .create({
+          model: 'fake-model',
+          input: 'x',
+          text: { format: { type: 'json_schema', name: 'r', schema: { type: 'object', properties: { a: { type: 'string', not: { const: 'x' } } } } } },
+        })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(refused).toMatchObject({ status: 400, code: 'unsupported_schema_keyword', param: 'text.format.schema' });
     } finally {
       await f.close();
     }

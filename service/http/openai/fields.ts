@@ -526,6 +526,8 @@ export function responsesJob(body: ResponseCreateBody, settings: MapperSettings)
     });
   }
   const format = body.text?.format;
+  // Checked here for an error that names the Responses field; chatJob converts the same schema again.
+  if (format?.type === 'json_schema' && format.schema != null) schemaGrammarOrBadRequest(format.schema, 'text.format.schema');
   const choice = body.tool_choice;
   const chat: ChatCompletionBody = {
     messages: messages as unknown as ChatCompletionBody['messages'],
