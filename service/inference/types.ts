@@ -83,7 +83,7 @@ export interface ToolParameters {
   schema: Record<string, unknown>;
   /**
    * GBNF for the arguments JSON (root rule `root`) from service/inference/grammar's `jsonSchemaToGbnf` with
-   * `maxNewlines: 1`: node-llama-cpp ends a call's arguments at four newlines.
+   * `maxNewlines: 0`: one line, so node-llama-cpp's end marker (four newlines) never occurs inside the JSON.
    */
   gbnf: string;
   /** The schema's validator (`compileJsonValidator`), run on the parsed arguments once generated. */

@@ -1,5 +1,5 @@
 /**
- * The pieces tool arguments need from service/inference/grammar, without a model: the `maxNewlines: 1`
+ * The pieces tool arguments need from service/inference/grammar, without a model: the `maxNewlines: 0`
  * whitespace that keeps node-llama-cpp's end-of-params marker (four newlines) out of the JSON, and the
  * validator the patched node-llama-cpp runs on the parsed arguments (ajv behind `compileJsonValidator`), and
  * the object type the HTTP layer gives every tool's arguments (`toolParametersOrBadRequest`).
@@ -9,18 +9,20 @@ import { compileJsonValidator, jsonSchemaToGbnf, parseGbnf, SchemaNotCompilable 
 import { gbnfAccepts, gbnfSample, seededRandom } from '../support/gbnf-match.js';
 import { toolParametersOrBadRequest } from '../../service/http/openai/json-schema.js';
 
-describe('maxNewlines: 1 (tool arguments)', () => {
+describe('maxNewlines: 0 (tool arguments)', () => {
   const emptyObject = { type: 'object', properties: {} };
 
-  it("llama.cpp's whitespace allows four newlines in a row inside JSON; one newline per whitespace does not", () => {
+  it("llama.cpp's whitespace allows four newlines in a row inside JSON; the tool arguments' one-line rule none", () => {
     // Negative control: with the default rule "{" space space "}" holds "\n\n" twice.
     expect(gbnfAccepts(parseGbnf(jsonSchemaToGbnf(emptyObject)), '{\n\n\n\n}')).toBe(true);
-    const single = parseGbnf(jsonSchemaToGbnf(emptyObject, { maxNewlines: 1 }));
+    const single = parseGbnf(jsonSchemaToGbnf(emptyObject, { maxNewlines: 0 }));
     expect(gbnfAccepts(single, '{\n\n\n\n}')).toBe(false);
-    expect(gbnfAccepts(single, '{\n\t\n }')).toBe(true);
+    expect(gbnfAccepts(single, '{\n}')).toBe(false);
+    expect(gbnfAccepts(single, '{ }')).toBe(true);
+    expect(gbnfAccepts(single, '{}')).toBe(true);
   });
 
-  it('no random sentence of a nested schema holds four newlines in a row, and each is valid JSON', () => {
+  it('no random sentence of a nested schema holds a newline, and each is valid JSON', () => {
     const schema = {
       type: 'object',
       properties: {
@@ -28,11 +30,11 @@ describe('maxNewlines: 1 (tool arguments)', () => {
         c: { type: 'object', properties: { d: { type: 'object', properties: {} }, e: { type: 'array', maxItems: 0 } } },
       },
     };
-    const grammar = parseGbnf(jsonSchemaToGbnf(schema, { maxNewlines: 1 }));
+    const grammar = parseGbnf(jsonSchemaToGbnf(schema, { maxNewlines: 0 }));
     const random = seededRandom(3);
     for (let i = 0; i < 200; i++) {
       const text = gbnfSample(grammar, random);
-      expect(text).not.toContain('\n\n\n\n');
+      expect(text).not.toContain('\n');
       expect(() => JSON.parse(text) as unknown, text).not.toThrow();
     }
   });

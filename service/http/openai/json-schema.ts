@@ -53,7 +53,7 @@ export function toolParametersOrBadRequest(schema: object, param: string): ToolP
     );
   }
   const asObject = { ...sent, type: 'object' };
-  const gbnf = gbnfOrBadRequest(asObject, param, { maxNewlines: 1 });
+  const gbnf = gbnfOrBadRequest(asObject, param, { maxNewlines: 0 });
   try {
     return { schema: sent, gbnf, validate: compileJsonValidator(asObject) };
   } catch (err) {

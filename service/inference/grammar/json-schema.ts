@@ -97,18 +97,19 @@ const refusedKeywords: Record<string, string> = {
 const space = 'space';
 /** llama.cpp's SPACE_RULE: nothing, a space, or one or two newlines and an indent. */
 const spaceRule = '| " " | "\\n"{1,2} [ \\t]{0,20}';
-/** The same with at most one newline: two adjacent `space`s then never make more than two newlines in a row. */
-const singleNewlineSpaceRule = '| " " | "\\n" [ \\t]{0,20}';
+/** One line: nothing or a space, as compact JSON (`{"a": 1}`) is written. */
+const singleLineSpaceRule = '| " "';
 
 /** How `jsonSchemaToGbnf` writes its grammar. */
 export interface JsonGrammarOptions {
   /**
-   * Newlines one whitespace between tokens may hold. Default 2, llama.cpp's rule. 1 for text that must never
-   * hold four newlines in a row: node-llama-cpp ends a function call's params at "\n\n\n\n" (its
-   * `FunctionCallParamsGrammar` stop trigger), and an empty object or array (`"{" space space "}"`) would
-   * otherwise allow exactly that inside the JSON.
+   * Newlines one whitespace between tokens may hold. Default 2, llama.cpp's rule. 0 (nothing or one space) for
+   * tool call arguments: node-llama-cpp ends a call's params at "\n\n\n\n" (its `FunctionCallParamsGrammar` stop
+   * trigger), which llama.cpp's rule allows inside an empty object (`"{" space space "}"`); and a program parses
+   * them, so the indentation llama.cpp allows (up to 20 tabs per whitespace) only spends tokens: a random-weight
+   * model spent a 200-token budget on it before closing the object.
    */
-  maxNewlines?: 1 | 2;
+  maxNewlines?: 0 | 2;
 }
 
 function pointerEscape(name: string): string {
@@ -147,7 +148,7 @@ class Converter {
     private readonly root: unknown,
     options: JsonGrammarOptions,
   ) {
-    this.rules.set(space, options.maxNewlines === 1 ? singleNewlineSpaceRule : spaceRule);
+    this.rules.set(space, options.maxNewlines === 0 ? singleLineSpaceRule : spaceRule);
   }
 
   fail(keyword: string, at: string, message: string): never {
