@@ -123,21 +123,33 @@ describe('decode batches in sequence id order', () => {
     await model?.dispose();
   });
 
-  /** Greedy generations on every sequence, started from the highest sequence to the lowest: the published queue order is 3, 2, 1, 0. */
+  /**
+   * Greedy generations on every sequence, started from the highest sequence to the lowest, each once the one before
+   * has its first token: every new generation joins the queue behind the running ones, so the published queue order
+   * is 3, 2, 1, 0 on every step (started all at once, the order the four reached the queue depended on timing).
+   */
   async function generateInReverse(): Promise<number[][]> {
     calls.length = 0;
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
     try {
-      await Promise.all(
-        sequences.reverse().map(async (sequence, i) => {
-          const prompt = model.tokenize(`story ${i}: the sea and the lighthouse`);
-          let n = 0;
-          for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
-            void token;
-            if (++n >= 12) break;
-          }
-        }),
-      );
+      const runs: Array<Promise<void>> = [];
+      for (const [i, sequence] of [...sequences].reverse().entries()) {
+        let firstToken!: () => void;
+        const started = new Promise<void>((resolve) => (firstToken = resolve));
+        runs.push(
+          (async () => {
+            const prompt = model.tokenize(`story ${i}: the sea and the lighthouse`);
+            let n = 0;
+            for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+              void token;
+              if (++n === 1) firstToken();
+              if (n >= 12) break;
+            }
+          })(),
+        );
+        await started;
+      }
+      await Promise.all(runs);
     } finally {
       await Promise.all(sequences.map((sequence) => sequence.dispose()));
     }
