@@ -50,6 +50,8 @@ async function reading<T>(read: () => Promise<T>, attempts = 5): Promise<T> {
     }
   }
 }
+/** Set by the PV controller on a claim it leaves to an external provisioner (the driver's name). */
+const storageProvisionerAnnotation = 'volume.kubernetes.io/storage-provisioner';
 const serviceOf = (labels: Record<string, string> | undefined): string | undefined => labels?.['app.kubernetes.io/name'];
 
 /** The most replicas an autoscaler may set, from the HPA or ScaledObject aimed at the Deployment. */
@@ -91,6 +93,21 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
       for (;;) {
         const live = (await reading(() => apps.listNamespacedDeployment({ namespace: env.namespace }))).items;
         const pods = (await reading(() => core.listNamespacedPod({ namespace: env.namespace }))).items;
+        const claims = (await reading(() => core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace }))).items;
+        // A claim the PV controller handed to an external provisioner (the storage-provisioner annotation that
+        // kubernetes/kubernetes pkg/controller/volume/persistentvolume/pv_controller.go provisionClaimOperationExternal
+        // sets through setClaimProvisioner, beside its ExternalProvisioning event) and still
+        // Pending after stuckForMs waits for a driver that is not running: the stand-in provisioner (cluster.ts)
+        // binds an installed driver's claim within a pass of a second. Its service is settled; the claim's own
+        // note below says why (without this the loop waited out settleMs, 90 s, for a claim that never binds).
+        const waitingOnClaim = new Set<string>();
+        for (const claim of claims) {
+          if (claim.status?.phase === 'Bound' || claim.metadata?.annotations?.[storageProvisionerAnnotation] === undefined) continue;
+          const key = `claim ${claim.metadata!.name!}`;
+          firstSeen.set(key, firstSeen.get(key) ?? Date.now());
+          const service = serviceOf(claim.metadata?.labels);
+          if (service && Date.now() - firstSeen.get(key)! >= stuckForMs) waitingOnClaim.add(service);
+        }
         const stuck = new Map<string, string>();
         let done = true;
         for (const d of live) {
@@ -110,14 +127,15 @@ export async function judgeOnRealCluster(kubeConfig: KubeConfig, env: Environmen
             d.status?.updatedReplicas === want &&
             d.status?.availableReplicas === want &&
             (d.status?.replicas ?? 0) === want;
-          if (!finished && !held) done = false;
+          if (!finished && !held && !waitingOnClaim.has(name)) done = false;
         }
         if (done || Date.now() > deadline) {
           for (const d of live) {
             const name = d.metadata!.name!;
             const want = desired.get(name) ?? 1;
             if (stuck.has(name)) note(name, stuck.get(name)!);
-            else if (d.status?.updatedReplicas !== want || d.status?.availableReplicas !== want)
+            // A service waiting on its claim gets the claim's note below as its reason.
+            else if (!waitingOnClaim.has(name) && (d.status?.updatedReplicas !== want || d.status?.availableReplicas !== want))
               note(name, `${phase}: ${d.status?.availableReplicas ?? 0}/${want} available after ${settleMs / 1000} s`);
           }
           for (const claim of (await reading(() => core.listNamespacedPersistentVolumeClaim({ namespace: env.namespace }))).items) {
