@@ -8,14 +8,12 @@ import { Chart, Testing } from 'cdk8s';
 import { pino } from 'pino';
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { kedaCrds, kedaHttpAddOnCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
 import { failoverResources, failoverResponderName, ScaleToZeroFailover } from '../../charts/constructs/scale-to-zero-failover.js';
 import { ScaleToZeroRoute } from '../../charts/constructs/scale-to-zero.js';
 import { buildEnvironment } from '../../charts/environment-chart.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment } from '../../charts/environments/types.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
-import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { buildRuleContext } from '../../charts/rules/context.js';
 import { podSecurityPolicyViolations, usablePolicies } from '../../charts/rules/pod-security-policy.js';
 import { scaleToZeroRules } from '../../charts/rules/scale-to-zero.js';
@@ -25,7 +23,7 @@ import { coldStartText } from '../../charts/summary.js';
 import { synthesizeAll } from '../../charts/synth.js';
 import { containerCommands, endpoints, failoverResponder } from '../../service/contract.js';
 import { loadFailoverConfig, runFailover } from '../../service/failover.js';
-import { roomyTestCluster } from '../support/clusters.js';
+import { addOnCluster, scaleToZeroChat, scaleToZeroEnv } from '../support/scale-to-zero.js';
 import { committedManifests, validateSchema, type K8sObject } from '../support/manifests.js';
 
 const docs = committedManifests();
@@ -230,28 +228,11 @@ describe('ScaleToZeroFailover and the route (Testing.synth)', () => {
 });
 
 function sleepyEnv(services: Environment['services'] = {}): Environment {
-  return {
-    name: 'test',
-    definedIn: 'test/charts/scale-to-zero-failover.test.ts',
-    namespace: 'llm-test',
-    clusterName: 'test',
-    cluster: roomyTestCluster({
-      customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...kedaHttpAddOnCrds],
-      kedaHttpAddOn: { namespace: 'keda-http' },
-    }),
-    image: 'ghcr.io/example/inference:1.0.0',
-    services: {
-      chat: {
-        model: qwen25_3bInstructQ4KM,
-        cpu: 2,
-        modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
-        autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' },
-        scaleToZero: { idleAfter: '10m' },
-        exposure: { kind: 'ingress', host: 'chat.example.internal' },
-      },
-      ...services,
-    },
-  };
+  const definedIn = 'test/charts/scale-to-zero-failover.test.ts';
+  return scaleToZeroEnv(definedIn, addOnCluster(definedIn), {
+    chat: { ...scaleToZeroChat, exposure: { kind: 'ingress', host: 'chat.example.internal' } },
+    ...services,
+  });
 }
 
 describe('rule scale-to-zero-failover on manifests a hand edit could produce', () => {

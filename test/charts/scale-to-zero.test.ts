@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { kedaCrds, kedaHttpAddOnCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
+import { kedaCrds, prometheusOperatorCrds } from '../../charts/clusters/eks.js';
 import { eksStagingFacts } from '../../charts/clusters/captured/eks-staging.js';
 import { profileFromFacts } from '../../charts/clusters/from-facts.js';
 import type { ClusterProfile } from '../../charts/clusters/types.js';
@@ -13,7 +13,6 @@ import {
 } from '../../charts/constructs/scale-to-zero.js';
 import { environments } from '../../charts/environments/index.js';
 import type { Environment, ServiceDeclaration } from '../../charts/environments/types.js';
-import { qwen25_3bInstructQ4KM } from '../../charts/models/catalogue.js';
 import { ChartConfigError } from '../../charts/lib/config-error.js';
 import { idleDurationSeconds, planScaleToZero } from '../../charts/sizing/cold-start.js';
 import { buildEnvironment } from '../../charts/environment-chart.js';
@@ -25,6 +24,7 @@ import { synthesizeAll } from '../../charts/synth.js';
 import { roomyTestCluster } from '../support/clusters.js';
 import { committedManifests, validateSchema, type K8sObject } from '../support/manifests.js';
 import { synthErrorIds } from '../support/synth.js';
+import { addOnCluster, scaleToZeroChat, scaleToZeroEnv } from '../support/scale-to-zero.js';
 
 const docs = committedManifests().map((d) => d.object);
 const find = (kind: string, namespace: string, name: string): K8sObject | undefined =>
@@ -119,31 +119,10 @@ describe('scale to zero in the committed output', () => {
     });
 });
 
-const addOnCluster: ClusterProfile = roomyTestCluster({
-  definedIn: 'test/charts/scale-to-zero.test.ts',
-  customResourceTypes: [...prometheusOperatorCrds, ...kedaCrds, ...kedaHttpAddOnCrds],
-  kedaHttpAddOn: { namespace: 'keda-http' },
-});
+const addOnClusterHere: ClusterProfile = addOnCluster('test/charts/scale-to-zero.test.ts');
 
-function env(svc: Partial<ServiceDeclaration>, cluster: ClusterProfile = addOnCluster): Environment {
-  return {
-    name: 'test',
-    definedIn: 'test/charts/scale-to-zero.test.ts',
-    namespace: 'llm-test',
-    clusterName: cluster.name,
-    cluster,
-    image: 'ghcr.io/example/inference:1.0.0',
-    services: {
-      chat: {
-        model: qwen25_3bInstructQ4KM,
-        cpu: 2,
-        modelCache: { kind: 'persistentVolumeClaim', storageClassName: 'efs-sc', accessMode: 'ReadWriteMany' },
-        autoscaling: { minReplicas: 0, maxReplicas: 3, signal: 'queue' },
-        scaleToZero: { idleAfter: '10m' },
-        ...svc,
-      },
-    },
-  };
+function env(svc: Partial<ServiceDeclaration>, cluster: ClusterProfile = addOnClusterHere): Environment {
+  return scaleToZeroEnv('test/charts/scale-to-zero.test.ts', cluster, { chat: { ...scaleToZeroChat, ...svc } });
 }
 
 describe('scale to zero: props and rules', () => {
@@ -173,7 +152,7 @@ describe('scale to zero: props and rules', () => {
   });
 
   it('is refused where a fixed idle timeout on the path is shorter than the hold', () => {
-    expect(synthErrorIds([env({}, { ...addOnCluster, fixedPathIdleTimeoutsSeconds: [120] })])).toEqual(['scale-to-zero-hold-bounded']);
+    expect(synthErrorIds([env({}, { ...addOnClusterHere, fixedPathIdleTimeoutsSeconds: [120] })])).toEqual(['scale-to-zero-hold-bounded']);
   });
 
   const configErrors: Array<[string, Partial<ServiceDeclaration>, RegExp]> = [
